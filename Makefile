@@ -1,0 +1,47 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   - install into .venv and run the demo on the embedded SQLite store
+#   make test   - install into .venv and run ruff, mypy --strict and pytest (twice: with and
+#                 without the optional extras)
+PYTHON ?= python3
+VENV ?= .venv
+NOOPT_VENV ?= .venv-noopt
+BIN := $(VENV)/bin
+
+.PHONY: test lint typecheck pytest pytest-noopt demo bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+$(NOOPT_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(NOOPT_VENV)
+	$(NOOPT_VENV)/bin/python -m pip install -q --upgrade pip
+	$(NOOPT_VENV)/bin/python -m pip install -q -e '.[test]'
+	touch $@
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check src tests bench
+
+typecheck: $(VENV)/.installed
+	$(BIN)/mypy
+
+pytest: $(VENV)/.installed
+	$(BIN)/python -m pytest -q
+
+# The suite once more with no optional extras installed (as prometheus_client's "nooptionals"):
+# integrations must degrade cleanly. Tests that exercise an extra for real are deselected here.
+pytest-noopt: $(NOOPT_VENV)/.installed
+	$(NOOPT_VENV)/bin/python -m pytest -q -m "not needs_sentry and not needs_extras" -p no:cacheprovider
+
+test: lint typecheck pytest pytest-noopt
+
+demo: $(VENV)/.installed
+	$(BIN)/sounding demo
+
+bench: $(VENV)/.installed
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) $(NOOPT_VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,5 @@
+"""sounding: privacy-first, local-first telemetry for Python applications."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0.dev0"

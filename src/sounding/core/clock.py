@@ -1,0 +1,44 @@
+"""Clocks. Wall time for timestamps, a monotonic clock for durations; both injectable."""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol, runtime_checkable
+
+__all__ = ["Clock", "SystemClock", "get_clock", "set_clock"]
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """Where sounding reads time. Tests inject :class:`sounding.testing.ManualClock`."""
+
+    def time(self) -> float:
+        """Wall-clock seconds since the epoch (UTC)."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds from an arbitrary origin that never goes backwards."""
+        ...
+
+
+class SystemClock:
+    """The real clocks: :func:`time.time` and :func:`time.perf_counter`."""
+
+    time = staticmethod(time.time)
+    monotonic = staticmethod(time.perf_counter)
+
+
+_clock: Clock = SystemClock()
+
+
+def get_clock() -> Clock:
+    """The clock in use."""
+    return _clock
+
+
+def set_clock(clock: Clock | None) -> Clock:
+    """Install ``clock`` (``None`` restores the system clock); returns the previous one."""
+    global _clock
+    previous = _clock
+    _clock = clock if clock is not None else SystemClock()
+    return previous

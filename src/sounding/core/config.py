@@ -1,0 +1,565 @@
+"""Configuration: :class:`MetricsConfig` (the seed's fields and defaults) and :class:`Settings`.
+
+Settings come from, in order of precedence: arguments to :func:`configure`, environment
+variables, a TOML file (``config_file=`` or ``SOUNDING_CONFIG``), then defaults. The remote
+telemetry level is the exception: the user's environment can only lower what the application
+asks for, and ``DO_NOT_TRACK=1`` or ``SOUNDING_TELEMETRY=off`` force it off.
+
+Environment variables:
+
+============================== =======================================================
+``SOUNDING_APP_NAME``          application name (names the data directory)
+``SOUNDING_APP_VERSION``       application version (a default tag on every series)
+``SOUNDING_DATA_DIR``          where the store, logs and salt live
+``SOUNDING_TELEMETRY``         ``off|crash|error|all``; can only lower the app's level
+``DO_NOT_TRACK``               ``1`` (or any value but ``0``/empty) forces remote off
+``SOUNDING_CONFIG``            path of a TOML file with the same settings
+``SOUNDING_LOCAL``             ``0`` turns local recording off
+``SOUNDING_LOG_LEVEL``         minimum level of events recorded (``debug`` ... ``critical``)
+``SOUNDING_AGGREGATION_INTERVAL`` / ``SOUNDING_RETENTION_DAYS``  MetricsConfig overrides
+============================== =======================================================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import re
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from sounding.core.exceptions import ConfigurationError
+from sounding.core.types import TelemetryLevel
+
+__all__ = [
+    "LOG_LEVELS",
+    "UNSET",
+    "MetricsConfig",
+    "Settings",
+    "configure",
+    "get_settings",
+    "load_toml",
+    "on_configure",
+    "reset",
+]
+
+
+class _Unset:
+    """Marks an argument that was not passed (distinct from ``None``)."""
+
+    _instance: _Unset | None = None
+
+    def __new__(cls) -> _Unset:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+UNSET: Final = _Unset()
+
+LOG_LEVELS: Final[dict[str, int]] = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+}
+
+_APP_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def _check(ok: bool, field_name: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise ConfigurationError(field_name, value, allowed)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """Metric aggregation, baseline, dashboard and alert settings (seed Day 4).
+
+    >>> MetricsConfig(aggregation_interval=10).aggregation_interval
+    10
+    >>> MetricsConfig(retention_days=0)
+    Traceback (most recent call last):
+    ...
+    sounding.core.exceptions.ConfigurationError: MetricsConfig.retention_days=0 is not allowed: \
+an integer >= 1 (days)
+    """
+
+    # Aggregation settings
+    aggregation_interval: int = 60  # seconds
+    retention_days: int = 30
+
+    # Baseline settings
+    baseline_window_days: int = 7
+    deviation_threshold_percent: float = 20.0
+
+    # Dashboard settings
+    refresh_interval: int = 5  # seconds
+    max_data_points: int = 1000
+
+    # Alerting settings
+    enable_alerts: bool = False
+    alert_thresholds: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        def pos_int(name: str, minimum: int, unit: str) -> None:
+            v = getattr(self, name)
+            _check(
+                isinstance(v, int) and not isinstance(v, bool) and v >= minimum,
+                f"MetricsConfig.{name}",
+                v,
+                f"an integer >= {minimum} ({unit})",
+            )
+
+        pos_int("aggregation_interval", 1, "seconds")
+        _check(
+            self.aggregation_interval <= 86400,
+            "MetricsConfig.aggregation_interval",
+            self.aggregation_interval,
+            "at most 86400 seconds (one day)",
+        )
+        pos_int("retention_days", 1, "days")
+        pos_int("baseline_window_days", 1, "days")
+        pos_int("refresh_interval", 1, "seconds")
+        pos_int("max_data_points", 2, "points")
+        v = self.deviation_threshold_percent
+        _check(
+            _is_number(v) and v > 0,
+            "MetricsConfig.deviation_threshold_percent",
+            v,
+            "a finite number > 0 (percent)",
+        )
+        _check(
+            isinstance(self.enable_alerts, bool),
+            "MetricsConfig.enable_alerts",
+            self.enable_alerts,
+            "True or False",
+        )
+        _check(
+            isinstance(self.alert_thresholds, Mapping),
+            "MetricsConfig.alert_thresholds",
+            self.alert_thresholds,
+            "a mapping of metric name to a finite number",
+        )
+        for k, t in self.alert_thresholds.items():
+            _check(
+                isinstance(k, str) and bool(k),
+                "MetricsConfig.alert_thresholds key",
+                k,
+                "a non-empty metric name",
+            )
+            _check(
+                _is_number(t),
+                f"MetricsConfig.alert_thresholds[{k!r}]",
+                t,
+                "a finite number",
+            )
+        # Frozen, but hold a private copy so later changes to the caller's dict do not leak in.
+        object.__setattr__(self, "alert_thresholds", dict(self.alert_thresholds))
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, source: str = "mapping") -> MetricsConfig:
+        """Build from a mapping (TOML table); unknown keys raise naming the allowed ones."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ConfigurationError(
+                f"{source}: metrics.{unknown[0]}",
+                data[unknown[0]],
+                "one of the keys " + ", ".join(sorted(names)),
+            )
+        return cls(**dict(data))
+
+
+def _default_app_name() -> str:
+    stem = Path(sys.argv[0]).stem if sys.argv and sys.argv[0] else ""
+    stem = re.sub(r"[^A-Za-z0-9._-]", "-", stem).strip("-._")[:64]
+    return stem if stem and _APP_NAME_RE.match(stem) else "python-app"
+
+
+def _default_data_dir(app_name: str) -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("sounding", appauthor=False)) / app_name
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The effective configuration. Build it with :func:`configure`, read it with
+    :func:`get_settings`."""
+
+    app_name: str = "python-app"
+    app_version: str = "unknown"
+    data_dir: Path = Path()
+    #: the level the application asked for, before the user's environment
+    requested_telemetry_level: TelemetryLevel = TelemetryLevel.OFF
+    #: the effective remote telemetry level
+    telemetry_level: TelemetryLevel = TelemetryLevel.OFF
+    #: why the effective level is what it is (shown by ``sounding status``)
+    telemetry_reason: str = "default: nothing leaves the machine unless the app opts in"
+    local_recording: bool = True
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    #: tags added to every series; by default the app version and the platform
+    default_tags: Mapping[str, str] = field(default_factory=dict)
+    cardinality_limit: int = 2000
+    log_level: str = "info"
+    log_file_max_bytes: int = 5 * 1024 * 1024
+    log_file_backups: int = 3
+    event_buffer_size: int = 10_000
+    shutdown_timeout: float = 2.0
+    #: also hand sounding's events to the stdlib logger ``sounding.events``
+    forward_to_logging: bool = False
+    config_file: Path | None = None
+
+    @property
+    def store_path(self) -> Path:
+        """The SQLite store: ``telemetry.db`` in the data directory."""
+        return self.data_dir / "telemetry.db"
+
+    @property
+    def log_path(self) -> Path:
+        """The JSON-lines event log in the data directory."""
+        return self.data_dir / "events.jsonl"
+
+    @property
+    def log_level_no(self) -> int:
+        """The minimum level as a stdlib logging number."""
+        return LOG_LEVELS[self.log_level]
+
+
+def load_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read sounding settings from a TOML file.
+
+    The settings may sit at the top level, under ``[sounding]`` or under ``[tool.sounding]``
+    (so ``pyproject.toml`` works). Raises :class:`ConfigurationError` naming the file when it
+    is missing or not valid TOML.
+    """
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
+
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigurationError("config_file", str(p), "an existing TOML file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(
+            "config_file", str(p), "a valid TOML file", detail=str(exc)
+        ) from None
+    if isinstance(data.get("tool"), dict) and isinstance(data["tool"].get("sounding"), dict):
+        return dict(data["tool"]["sounding"])
+    if isinstance(data.get("sounding"), dict):
+        return dict(data["sounding"])
+    return data
+
+
+_FIELDS = {
+    "app_name",
+    "app_version",
+    "data_dir",
+    "telemetry_level",
+    "local_recording",
+    "metrics",
+    "default_tags",
+    "cardinality_limit",
+    "log_level",
+    "log_file_max_bytes",
+    "log_file_backups",
+    "event_buffer_size",
+    "shutdown_timeout",
+    "forward_to_logging",
+}
+
+
+def _truthy_env(value: str) -> bool:
+    return value.strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def _parse_level(value: Any, source: str) -> TelemetryLevel:
+    if isinstance(value, TelemetryLevel):
+        return value
+    if isinstance(value, str):
+        try:
+            return TelemetryLevel(value.strip().lower())
+        except ValueError:
+            pass
+    raise ConfigurationError(source, value, "one of off, crash, error, all")
+
+
+def _env_int(env: Mapping[str, str], name: str) -> int | None:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigurationError(name, raw, "an integer") from None
+
+
+def _build(
+    overrides: Mapping[str, Any], env: Mapping[str, str], config_file: Any
+) -> Settings:
+    unknown = sorted(set(overrides) - _FIELDS)
+    if unknown:
+        raise ConfigurationError(
+            unknown[0], overrides[unknown[0]], "a known setting: " + ", ".join(sorted(_FIELDS))
+        )
+    file_path: Path | None = None
+    if config_file is not UNSET and config_file is not None:
+        file_path = Path(config_file)
+    elif env.get("SOUNDING_CONFIG"):
+        file_path = Path(env["SOUNDING_CONFIG"])
+    from_file: dict[str, Any] = load_toml(file_path) if file_path is not None else {}
+    unknown = sorted(set(from_file) - _FIELDS)
+    if unknown:
+        raise ConfigurationError(
+            f"{file_path}: {unknown[0]}",
+            from_file[unknown[0]],
+            "a known setting: " + ", ".join(sorted(_FIELDS)),
+        )
+
+    def pick(name: str, env_name: str | None = None) -> Any:
+        if name in overrides:
+            return overrides[name]
+        if env_name and env.get(env_name):
+            return env[env_name]
+        if name in from_file:
+            return from_file[name]
+        return UNSET
+
+    app_name = pick("app_name", "SOUNDING_APP_NAME")
+    app_name = _default_app_name() if app_name is UNSET else app_name
+    _check(
+        isinstance(app_name, str) and bool(_APP_NAME_RE.match(app_name)),
+        "app_name",
+        app_name,
+        "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+    )
+    app_version = pick("app_version", "SOUNDING_APP_VERSION")
+    app_version = "unknown" if app_version is UNSET else app_version
+    _check(
+        isinstance(app_version, str) and 0 < len(app_version) <= 64,
+        "app_version",
+        app_version,
+        "a non-empty string of at most 64 characters",
+    )
+    data_dir = pick("data_dir", "SOUNDING_DATA_DIR")
+    if data_dir is UNSET or data_dir is None:
+        data_dir = _default_data_dir(app_name)
+    _check(isinstance(data_dir, (str, os.PathLike)), "data_dir", data_dir, "a path")
+    data_dir = Path(data_dir).expanduser()
+
+    # Telemetry level: the app asks, the user's environment may only lower it.
+    requested = pick("telemetry_level")
+    requested = (
+        TelemetryLevel.OFF if requested is UNSET else _parse_level(requested, "telemetry_level")
+    )
+    level, reason = requested, f"requested by the application ({requested.value})"
+    if requested is TelemetryLevel.OFF:
+        reason = "default: nothing leaves the machine unless the app opts in"
+    env_level = env.get("SOUNDING_TELEMETRY")
+    if env_level:
+        user = _parse_level(env_level, "SOUNDING_TELEMETRY")
+        if user.rank < level.rank:
+            level, reason = user, f"lowered by SOUNDING_TELEMETRY={user.value}"
+    dnt = env.get("DO_NOT_TRACK")
+    if dnt is not None and _truthy_env(dnt):
+        level, reason = TelemetryLevel.OFF, f"forced off by DO_NOT_TRACK={dnt}"
+
+    local = pick("local_recording")
+    if env.get("SOUNDING_LOCAL") is not None and "local_recording" not in overrides:
+        local = _truthy_env(env["SOUNDING_LOCAL"])
+    local = True if local is UNSET else local
+    _check(isinstance(local, bool), "local_recording", local, "True or False")
+
+    metrics = pick("metrics")
+    if metrics is UNSET:
+        metrics = MetricsConfig()
+    elif isinstance(metrics, Mapping):
+        metrics = MetricsConfig.from_mapping(metrics, source=str(file_path or "metrics"))
+    _check(isinstance(metrics, MetricsConfig), "metrics", metrics, "a MetricsConfig")
+    env_changes: dict[str, int] = {}
+    for key, env_name in (
+        ("aggregation_interval", "SOUNDING_AGGREGATION_INTERVAL"),
+        ("retention_days", "SOUNDING_RETENTION_DAYS"),
+    ):
+        v = _env_int(env, env_name)
+        if v is not None and "metrics" not in overrides:
+            env_changes[key] = v
+    if env_changes:
+        metrics = dataclasses.replace(metrics, **env_changes)
+
+    default_tags = pick("default_tags")
+    if default_tags is UNSET or default_tags is None:
+        default_tags = {"app_version": app_version, "platform": sys.platform}
+    _check(
+        isinstance(default_tags, Mapping)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in default_tags.items()),
+        "default_tags",
+        default_tags,
+        "a mapping of str to str (pass {} for none)",
+    )
+
+    def number(name: str, default: Any, cond: Callable[[Any], bool], allowed: str) -> Any:
+        v = pick(name)
+        v = default if v is UNSET else v
+        _check(_is_number(v) and cond(v), name, v, allowed)
+        return v
+
+    cardinality = number(
+        "cardinality_limit", 2000, lambda v: isinstance(v, int) and v >= 1, "an integer >= 1"
+    )
+    max_bytes = number(
+        "log_file_max_bytes",
+        5 * 1024 * 1024,
+        lambda v: isinstance(v, int) and v >= 1024,
+        "an integer >= 1024 (bytes)",
+    )
+    backups = number(
+        "log_file_backups", 3, lambda v: isinstance(v, int) and v >= 0, "an integer >= 0"
+    )
+    buffer_size = number(
+        "event_buffer_size",
+        10_000,
+        lambda v: isinstance(v, int) and v >= 1,
+        "an integer >= 1",
+    )
+    shutdown = number(
+        "shutdown_timeout", 2.0, lambda v: 0 <= v <= 60, "a number of seconds from 0 to 60"
+    )
+    log_level = pick("log_level", "SOUNDING_LOG_LEVEL")
+    log_level = "info" if log_level is UNSET else log_level
+    _check(
+        isinstance(log_level, str) and log_level.lower() in LOG_LEVELS,
+        "log_level",
+        log_level,
+        "one of " + ", ".join(LOG_LEVELS),
+    )
+    forward = pick("forward_to_logging")
+    forward = False if forward is UNSET else forward
+    _check(isinstance(forward, bool), "forward_to_logging", forward, "True or False")
+
+    return Settings(
+        app_name=app_name,
+        app_version=app_version,
+        data_dir=data_dir,
+        requested_telemetry_level=requested,
+        telemetry_level=level,
+        telemetry_reason=reason,
+        local_recording=local,
+        metrics=metrics,
+        default_tags=dict(default_tags),
+        cardinality_limit=cardinality,
+        log_level=log_level.lower(),
+        log_file_max_bytes=max_bytes,
+        log_file_backups=backups,
+        event_buffer_size=buffer_size,
+        shutdown_timeout=float(shutdown),
+        forward_to_logging=forward,
+        config_file=file_path,
+    )
+
+
+_lock = threading.RLock()
+_settings: Settings | None = None
+_overrides: dict[str, Any] = {}
+_config_file: Any = UNSET
+_listeners: list[Callable[[Settings], None]] = []
+
+
+def configure(
+    *,
+    app_name: Any = UNSET,
+    app_version: Any = UNSET,
+    data_dir: Any = UNSET,
+    telemetry_level: Any = UNSET,
+    metrics: Any = UNSET,
+    config_file: Any = UNSET,
+    environ: Mapping[str, str] | None = None,
+    **more: Any,
+) -> Settings:
+    """Configure sounding; returns the effective :class:`Settings`.
+
+    Arguments not passed keep their previous value (from an earlier call, the environment, the
+    TOML file or the default). Raises :class:`~sounding.exceptions.ConfigurationError`
+    naming the field, the value and what is allowed.
+
+    >>> import sounding
+    >>> s = sounding.configure(app_name="recorder", app_version="1.4.2",
+    ...                        data_dir="/tmp/sounding-doc", telemetry_level="off")
+    >>> s.app_version, s.default_tags["app_version"]
+    ('1.4.2', '1.4.2')
+    >>> sounding.reset()
+    """
+    global _settings, _config_file
+    given = {
+        k: v
+        for k, v in {
+            "app_name": app_name,
+            "app_version": app_version,
+            "data_dir": data_dir,
+            "telemetry_level": telemetry_level,
+            "metrics": metrics,
+            **more,
+        }.items()
+        if v is not UNSET
+    }
+    with _lock:
+        merged = {**_overrides, **given}
+        cfg_file = config_file if config_file is not UNSET else _config_file
+        new = _build(merged, os.environ if environ is None else environ, cfg_file)
+        _overrides.clear()
+        _overrides.update(merged)
+        _config_file = cfg_file
+        _settings = new
+        listeners = list(_listeners)
+    for listener in listeners:
+        listener(new)
+    return new
+
+
+def get_settings() -> Settings:
+    """The effective settings (built from the environment on first use)."""
+    s = _settings
+    if s is None:
+        with _lock:
+            if _settings is None:
+                return configure()
+            return _settings
+    return s
+
+
+def on_configure(listener: Callable[[Settings], None]) -> None:
+    """Call ``listener(settings)`` after every :func:`configure` (used by the runtime)."""
+    with _lock:
+        if listener not in _listeners:
+            _listeners.append(listener)
+
+
+def reset() -> None:
+    """Forget every setting (tests). The next :func:`get_settings` reads the environment."""
+    global _settings, _config_file
+    with _lock:
+        _settings = None
+        _overrides.clear()
+        _config_file = UNSET

@@ -1,0 +1,83 @@
+"""Internal health: counts of run-time failures and dropped data, reported once each.
+
+At run time telemetry never raises into the host application. Instead every failure is
+counted here under a ``kind`` (for example ``"storage.write"``, ``"events.dropped"``) and the
+first occurrence of each kind is reported through the stdlib logger ``sounding``. Strict mode
+(:func:`sounding.testing.strict`) turns failures into :class:`InternalError` so tests see them.
+
+Counts are visible in ``sounding status`` (the store persists them with every flush).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+
+from sounding.core.exceptions import InternalError
+
+__all__ = ["count", "counts", "failure", "is_strict", "reset", "set_strict"]
+
+logger = logging.getLogger("sounding")
+
+_lock = threading.Lock()
+_counts: Counter[str] = Counter()
+_reported: set[str] = set()
+_strict = False
+
+
+def count(kind: str, n: int = 1) -> None:
+    """Count ``n`` occurrences of a non-error condition (dropped data, replaced tag values)."""
+    with _lock:
+        _counts[kind] += n
+
+
+def failure(kind: str, exc: BaseException | None = None, message: str = "") -> None:
+    """Record a run-time failure: count it, log the first of its kind, raise in strict mode.
+
+    Call this from ``except`` blocks on paths that must never raise into the host.
+    """
+    with _lock:
+        _counts[kind] += 1
+        first = kind not in _reported
+        _reported.add(kind)
+    if _strict:
+        raise InternalError(kind, exc)
+    if first:
+        try:
+            detail = message or (f"{type(exc).__name__}: {exc}" if exc else "")
+            logger.warning(
+                "sounding: %s failed (%s); counted, telemetry continues. "
+                "Further failures of this kind are counted silently; see `sounding status`.",
+                kind,
+                detail,
+            )
+        except Exception:  # noqa: BLE001 - a broken logging setup must not break the host
+            pass
+
+
+def counts() -> dict[str, int]:
+    """A copy of all counts so far."""
+    with _lock:
+        return dict(_counts)
+
+
+def set_strict(strict: bool) -> bool:
+    """Turn strict mode on or off; returns the previous value."""
+    global _strict
+    previous = _strict
+    _strict = strict
+    return previous
+
+
+def is_strict() -> bool:
+    """Whether failures raise (tests) instead of being counted."""
+    return _strict
+
+
+def reset() -> None:
+    """Forget all counts and which kinds were reported (tests, and in a forked child)."""
+    global _lock
+    _lock = threading.Lock()
+    _counts.clear()
+    _reported.clear()
