@@ -6,13 +6,21 @@ the oldest event is dropped and counted (``events.dropped``), never silently los
 
 from __future__ import annotations
 
-import threading
 from collections import deque
+from collections.abc import Callable
 
 from sounding.core import health
 from sounding.core.types import Event
 
-__all__ = ["EventBuffer", "buffer", "drain", "emit"]
+__all__ = ["EventBuffer", "buffer", "drain", "emit", "on_first_emit"]
+
+_first_emit_hooks: list[Callable[[], None]] = []
+
+
+def on_first_emit(hook: Callable[[], None]) -> None:
+    """Run ``hook`` on the first event emitted (the runtime starts its writer lazily)."""
+    if hook not in _first_emit_hooks:
+        _first_emit_hooks.append(hook)
 
 
 class EventBuffer:
@@ -21,10 +29,17 @@ class EventBuffer:
     def __init__(self, maxlen: int = 10_000) -> None:
         self._events: deque[Event] = deque()
         self.maxlen = maxlen
-        self._wakeup: threading.Event | None = None
+        self.armed = False
+
+    def _arm(self) -> None:
+        self.armed = True
+        for hook in list(_first_emit_hooks):
+            hook()
 
     def emit(self, event: Event) -> None:
         """Queue one event; drops (and counts) the oldest when full."""
+        if not self.armed:
+            self._arm()
         events = self._events
         if len(events) >= self.maxlen:
             try:
@@ -50,8 +65,9 @@ class EventBuffer:
         return len(self._events)
 
     def clear(self) -> None:
-        """Drop everything queued (tests, forked child)."""
+        """Drop everything queued and disarm the first-emit hooks (tests, forked child)."""
         self._events.clear()
+        self.armed = False
 
 
 #: The process-wide buffer the logging pipeline emits into.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import time as _time
 from typing import Protocol, runtime_checkable
 
 __all__ = ["Clock", "SystemClock", "get_clock", "set_clock"]
@@ -24,8 +24,8 @@ class Clock(Protocol):
 class SystemClock:
     """The real clocks: :func:`time.time` and :func:`time.perf_counter`."""
 
-    time = staticmethod(time.time)
-    monotonic = staticmethod(time.perf_counter)
+    time = staticmethod(_time.time)
+    monotonic = staticmethod(_time.perf_counter)
 
 
 _clock: Clock = SystemClock()

@@ -42,6 +42,7 @@ __all__ = [
     "UNSET",
     "MetricsConfig",
     "Settings",
+    "before_configure",
     "configure",
     "get_settings",
     "load_toml",
@@ -254,7 +255,7 @@ def load_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - exercised on 3.10 only
-        import tomli as tomllib
+        import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
     p = Path(path)
     try:
@@ -266,11 +267,12 @@ def load_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ConfigurationError(
             "config_file", str(p), "a valid TOML file", detail=str(exc)
         ) from None
+    table: Any = data
     if isinstance(data.get("tool"), dict) and isinstance(data["tool"].get("sounding"), dict):
-        return dict(data["tool"]["sounding"])
-    if isinstance(data.get("sounding"), dict):
-        return dict(data["sounding"])
-    return data
+        table = data["tool"]["sounding"]
+    elif isinstance(data.get("sounding"), dict):
+        table = data["sounding"]
+    return dict(table)
 
 
 _FIELDS = {
@@ -485,6 +487,7 @@ _settings: Settings | None = None
 _overrides: dict[str, Any] = {}
 _config_file: Any = UNSET
 _listeners: list[Callable[[Settings], None]] = []
+_before: list[Callable[[], None]] = []
 
 
 def configure(
@@ -528,6 +531,9 @@ def configure(
         merged = {**_overrides, **given}
         cfg_file = config_file if config_file is not UNSET else _config_file
         new = _build(merged, os.environ if environ is None else environ, cfg_file)
+        if _settings is not None:
+            for hook in list(_before):
+                hook()
         _overrides.clear()
         _overrides.update(merged)
         _config_file = cfg_file
@@ -554,6 +560,13 @@ def on_configure(listener: Callable[[Settings], None]) -> None:
     with _lock:
         if listener not in _listeners:
             _listeners.append(listener)
+
+
+def before_configure(hook: Callable[[], None]) -> None:
+    """Call ``hook()`` before new settings replace existing ones (the runtime flushes)."""
+    with _lock:
+        if hook not in _before:
+            _before.append(hook)
 
 
 def reset() -> None:

@@ -52,7 +52,7 @@ def failure(kind: str, exc: BaseException | None = None, message: str = "") -> N
                 kind,
                 detail,
             )
-        except Exception:  # noqa: BLE001 - a broken logging setup must not break the host
+        except Exception:
             pass
 
 

@@ -13,9 +13,9 @@ if TYPE_CHECKING:
     from sounding.core.sketch import QuantileSketch
 
 __all__ = [
+    "ErrorSeverity",
     "Event",
     "EventCategory",
-    "ErrorSeverity",
     "IntervalAggregate",
     "MetricSnapshot",
     "MetricType",
@@ -137,8 +137,8 @@ class MetricSnapshot:
     tags: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.metric_type, MetricType):
-            self.metric_type = MetricType(self.metric_type)
+        # Accept "counter" as well as MetricType.COUNTER from callers without type checking.
+        self.metric_type = MetricType(self.metric_type)
         self.timestamp = _utc(self.timestamp)
 
     @property

@@ -1,0 +1,772 @@
+"""Metric instruments and their in-memory aggregation: the hot path.
+
+``counter``, ``gauge``, ``histogram`` and ``summary`` return the same instrument for the same
+name. Observations are aggregated per series (name + canonical tags) until the runtime calls
+:meth:`Registry.collect`, which hands back one :class:`IntervalAggregate` per series that saw
+data and resets it. Counters sum; gauges keep last/min/max; histograms and summaries keep
+count/sum/min/max and a :class:`~sounding.core.sketch.QuantileSketch` (<= 1 % relative error).
+
+The hot path does no I/O, no regex and no allocation beyond amortised list growth: a lock per
+instrument, one dict lookup for tagged calls, and (for histograms) an append to a small buffer
+that is folded into the sketch in batches. Memory is bounded: a per-metric cardinality limit
+sends new series to one overflow series (tags ``{"overflow": "true"}``), counted under
+``metrics.cardinality_overflow``. Bad values at run time (NaN, negative counter increments,
+wrong types) are dropped and counted, never raised (except in strict test mode).
+
+>>> import sounding
+>>> exports = sounding.counter("recorder.exports", description="files exported")
+>>> exports.inc(tags={"format": "wav"})
+>>> wav = exports.bind(format="wav")
+>>> wav.inc()
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+import re
+import sys
+import threading
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractContextManager
+from typing import Any, Final, Generic, ParamSpec, TypeVar, cast
+
+from sounding.core import health
+from sounding.core.clock import get_clock
+from sounding.core.config import get_settings
+from sounding.core.exceptions import (
+    InvalidNameError,
+    InvalidTypeError,
+    InvalidValueError,
+    MetricTypeConflictError,
+)
+from sounding.core.sketch import QuantileSketch
+from sounding.core.types import IntervalAggregate, MetricSnapshot, MetricType, TagKey
+
+__all__ = [
+    "OVERFLOW_TAGS",
+    "Counter",
+    "Gauge",
+    "Histogram",
+    "Instrument",
+    "Registry",
+    "Summary",
+    "counter",
+    "gauge",
+    "get_registry",
+    "histogram",
+    "record",
+    "summary",
+    "validate_name",
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_NAME_RE: Final = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
+_TAG_KEY_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]{0,63}$")
+MAX_NAME_LENGTH: Final = 200
+MAX_TAG_VALUE_LENGTH: Final = 200
+OVERFLOW_TAGS: Final[TagKey] = (("overflow", "true"),)
+#: Observations buffered per histogram series before they are folded into the sketch.
+_BATCH: Final = 256
+_INF: Final = math.inf
+
+#: Under the GIL of CPython >= 3.11 the interpreter only switches threads at calls and
+#: backward jumps, so a straight-line sequence of attribute updates with no call in it cannot
+#: be interleaved with another thread's. The hot paths rely on that to skip the lock (which
+#: costs more than the rest of an increment); collection swaps state with equally straight-line
+#: code. Elsewhere (3.10, free-threaded builds) every update takes the instrument's lock.
+LOCK_FREE: Final = sys.version_info >= (3, 11) and bool(
+    getattr(sys, "_is_gil_enabled", lambda: True)()
+)
+
+
+def validate_name(name: object, what: str = "name") -> str:
+    """Check a metric name; raise :class:`InvalidNameError` saying what is allowed."""
+    if not isinstance(name, str):
+        raise InvalidTypeError(what, name, "a str")
+    if not name or len(name) > MAX_NAME_LENGTH or not _NAME_RE.match(name):
+        raise InvalidNameError(
+            what,
+            name,
+            f"1-{MAX_NAME_LENGTH} characters: letters, digits and '_', in dot-separated parts, "
+            "starting with a letter (e.g. 'recorder.export.duration')",
+        )
+    return name
+
+
+def _validate_tag_key(key: object) -> str:
+    if not isinstance(key, str) or not _TAG_KEY_RE.match(key):
+        raise InvalidNameError(
+            "tag key",
+            key,
+            "1-64 letters, digits, '_' or '.', starting with a letter or '_'",
+        )
+    return key
+
+
+def _guard_value(value: object) -> str:
+    """Make a tag value safe to store: a short str that does not look personal."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > MAX_TAG_VALUE_LENGTH:
+        health.count("tags.truncated")
+        text = text[:MAX_TAG_VALUE_LENGTH]
+    from sounding.collection.scrub import guard_tag_value
+
+    return guard_tag_value(text)
+
+
+class _CounterCell:
+    __slots__ = ("n", "total")
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self.n = 0
+
+
+class _GaugeCell:
+    __slots__ = ("hi", "last", "lo", "n", "total")
+
+    def __init__(self) -> None:
+        self.last = 0.0
+        self.lo = _INF
+        self.hi = -_INF
+        self.n = 0
+        self.total = 0.0
+
+
+class _SketchCell:
+    __slots__ = ("buf", "sketch")
+
+    def __init__(self) -> None:
+        self.buf: list[float] = []
+        self.sketch = QuantileSketch()
+
+    def fold(self) -> None:
+        # Swap in one straight line (see LOCK_FREE), then fold the detached batch.
+        buf, self.buf = self.buf, []
+        if buf:
+            self.sketch.add_many(buf)
+
+
+Cell = TypeVar("Cell", _CounterCell, _GaugeCell, _SketchCell)
+
+
+class Instrument(Generic[Cell]):
+    """Common machinery: series lookup, tag canonicalisation, cardinality limit, collection."""
+
+    metric_type: MetricType
+    _cell_type: type[Cell]
+
+    def __init__(self, registry: Registry, name: str, unit: str, description: str) -> None:
+        self.name = name
+        self.unit = unit
+        self.description = description
+        self._registry = registry
+        self._lock = threading.Lock()
+        # Raw tag items (in the caller's order) -> cell. Cells live as long as the instrument,
+        # so a series is canonicalised and privacy-checked once, not on every call.
+        self._by_raw: dict[Any, Cell] = {}
+        # Canonical tags -> cell, at most `cardinality_limit` entries plus the overflow.
+        self._cells: dict[TagKey, Cell] = {}
+        self._default: Cell = self._series(())
+
+    # -- series ---------------------------------------------------------------------------
+    def _series(self, canonical: TagKey) -> Cell:
+        cell = self._cells.get(canonical)
+        if cell is None:
+            if len(self._cells) >= self._registry.cardinality_limit and canonical != ():
+                health.count("metrics.cardinality_overflow")
+                canonical = OVERFLOW_TAGS
+                cell = self._cells.get(canonical)
+                if cell is not None:
+                    return cell
+            cell = self._cell_type()
+            self._cells[canonical] = cell
+        return cell
+
+    def _canonical(self, tags: Mapping[str, object]) -> TagKey:
+        pairs = {_validate_tag_key(k): _guard_value(v) for k, v in tags.items()}
+        return tuple(sorted(pairs.items()))
+
+    def _cell_for(self, tags: Mapping[str, object]) -> Cell | None:
+        """The cell for ``tags``, or ``None`` (counted) when the tags are unusable."""
+        try:
+            raw = tuple(tags.items())
+            cell = self._by_raw.get(raw)
+            if cell is not None:
+                return cell
+            canonical = self._canonical(tags)
+        except Exception as exc:
+            health.failure(f"metrics.invalid_tags.{self.name}", exc)
+            return None
+        with self._lock:
+            cell = self._series(canonical)
+            # Bound the raw-key cache too: odd orderings of many tags must not grow it.
+            if len(self._by_raw) < 4 * self._registry.cardinality_limit:
+                self._by_raw[raw] = cell
+        return cell
+
+    def _bound_cell(self, tags: Mapping[str, object]) -> Cell:
+        """Like :meth:`_cell_for` but raises: ``bind()`` is definition time."""
+        canonical = self._canonical(tags)
+        with self._lock:
+            return self._series(canonical)
+
+    def _reject(self, value: object) -> None:
+        health.failure(
+            f"metrics.invalid_value.{self.name}",
+            InvalidValueError(f"{self.name} value", value, self._allowed),
+        )
+
+    _allowed = "a finite number"
+
+    # -- collection -----------------------------------------------------------------------
+    def _collect(self, start: float, end: float, out: list[IntervalAggregate]) -> None:
+        with self._lock:
+            items = list(self._cells.items())
+            taken = [(tags, self._take(cell)) for tags, cell in items]
+        # Default tags (app version, platform) are added here, not per call: the values in
+        # force at collection time apply, and configure() flushes before changing them.
+        with_defaults = self._registry.with_defaults
+        for tags, agg in taken:
+            if agg is not None:
+                agg.tags = with_defaults(tags)
+                agg.start = start
+                agg.end = end
+                out.append(agg)
+
+    def _take(self, cell: Cell) -> IntervalAggregate | None:
+        raise NotImplementedError  # pragma: no cover - every instrument overrides it
+
+    def _new(self, **values: Any) -> IntervalAggregate:
+        return IntervalAggregate(
+            name=self.name,
+            metric_type=self.metric_type,
+            tags=(),
+            start=0.0,
+            end=0.0,
+            unit=self.unit,
+            description=self.description,
+            **values,
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, unit={self.unit!r})"
+
+
+class Counter(Instrument[_CounterCell]):
+    """A sum that only goes up. ``inc(value=1, tags=None)``."""
+
+    metric_type = MetricType.COUNTER
+    _cell_type = _CounterCell
+    _allowed = "a finite number >= 0"
+
+    def inc(self, value: float = 1, tags: Mapping[str, object] | None = None) -> None:
+        """Add ``value`` (>= 0) to the series for ``tags``. Never raises at run time."""
+        cell = self._default if tags is None else self._cell_for(tags)
+        try:
+            if 0 <= value < _INF and cell is not None:
+                if LOCK_FREE:
+                    cell.total += value
+                    cell.n += 1
+                else:
+                    with self._lock:
+                        cell.total += value
+                        cell.n += 1
+                return
+        except TypeError:
+            pass
+        if cell is not None:
+            self._reject(value)
+
+    def bind(self, **tags: object) -> BoundCounter:
+        """A counter bound to fixed tags, for hot loops: ``c.bind(format="wav").inc()``."""
+        return BoundCounter(self, self._bound_cell(tags))
+
+    def _take(self, cell: _CounterCell) -> IntervalAggregate | None:
+        # Read and reset in one straight line (no calls): atomic against lock-free writers.
+        n, total = cell.n, cell.total
+        cell.n, cell.total = 0, 0.0
+        if n == 0:
+            return None
+        return self._new(count=n, sum=total)
+
+
+class BoundCounter:
+    """A :class:`Counter` with its tags resolved once."""
+
+    __slots__ = ("_cell", "_counter", "_lock")
+
+    def __init__(self, counter: Counter, cell: _CounterCell) -> None:
+        self._counter = counter
+        self._cell = cell
+        self._lock = counter._lock
+
+    def inc(self, value: float = 1) -> None:
+        """Add ``value`` (>= 0). Never raises at run time."""
+        try:
+            if 0 <= value < _INF:
+                cell = self._cell
+                if LOCK_FREE:
+                    cell.total += value
+                    cell.n += 1
+                else:
+                    with self._lock:
+                        cell.total += value
+                        cell.n += 1
+                return
+        except TypeError:
+            pass
+        self._counter._reject(value)
+
+
+class Gauge(Instrument[_GaugeCell]):
+    """A value that goes up and down: ``set(value)``, ``inc``/``dec``. Keeps last/min/max."""
+
+    metric_type = MetricType.GAUGE
+    _cell_type = _GaugeCell
+
+    def set(self, value: float, tags: Mapping[str, object] | None = None) -> None:
+        """Set the series for ``tags`` to ``value``. Never raises at run time."""
+        cell = self._default if tags is None else self._cell_for(tags)
+        if cell is None:
+            return
+        try:
+            if value - value == 0:  # finite: NaN and infinities fail, non-numbers raise
+                if LOCK_FREE:
+                    cell.last = value
+                    if value < cell.lo:
+                        cell.lo = value
+                    if value > cell.hi:
+                        cell.hi = value
+                    cell.n += 1
+                    cell.total += value
+                else:
+                    with self._lock:
+                        self._apply(cell, value)
+                return
+        except TypeError:
+            pass
+        self._reject(value)
+
+    @staticmethod
+    def _apply(cell: _GaugeCell, value: float) -> None:
+        cell.last = value
+        if value < cell.lo:
+            cell.lo = value
+        if value > cell.hi:
+            cell.hi = value
+        cell.n += 1
+        cell.total += value
+
+    def inc(self, value: float = 1, tags: Mapping[str, object] | None = None) -> None:
+        """Add ``value`` to the current value of the series (which starts at 0)."""
+        cell = self._default if tags is None else self._cell_for(tags)
+        if cell is None:
+            return
+        try:
+            if value - value == 0:
+                with self._lock:
+                    self._apply(cell, cell.last + value)
+                return
+        except TypeError:
+            pass
+        self._reject(value)
+
+    def dec(self, value: float = 1, tags: Mapping[str, object] | None = None) -> None:
+        """Subtract ``value`` from the current value of the series."""
+        try:
+            self.inc(-value, tags)
+        except TypeError:
+            self._reject(value)
+
+    def bind(self, **tags: object) -> BoundGauge:
+        """A gauge bound to fixed tags."""
+        return BoundGauge(self, self._bound_cell(tags))
+
+    def _take(self, cell: _GaugeCell) -> IntervalAggregate | None:
+        # Straight-line read and reset (see LOCK_FREE). The value persists (a gauge is a
+        # state), but the interval's statistics restart.
+        n, total, lo, hi, last = cell.n, cell.total, cell.lo, cell.hi, cell.last
+        cell.n, cell.total, cell.lo, cell.hi = 0, 0.0, _INF, -_INF
+        if n == 0:
+            return None
+        return self._new(count=n, sum=total, min=lo, max=hi, last=last)
+
+
+class BoundGauge:
+    """A :class:`Gauge` with its tags resolved once."""
+
+    __slots__ = ("_cell", "_gauge")
+
+    def __init__(self, gauge: Gauge, cell: _GaugeCell) -> None:
+        self._gauge = gauge
+        self._cell = cell
+
+    def set(self, value: float) -> None:
+        """Set the bound series to ``value``."""
+        try:
+            if value - value == 0:
+                with self._gauge._lock:
+                    Gauge._apply(self._cell, value)
+                return
+        except TypeError:
+            pass
+        self._gauge._reject(value)
+
+
+class _Timer(AbstractContextManager["_Timer"]):
+    """Times a block or a function into a histogram (monotonic, clamped, async-aware)."""
+
+    __slots__ = ("_hist", "_scale", "_start", "_tags", "elapsed")
+
+    def __init__(self, hist: Histogram, tags: Mapping[str, object] | None) -> None:
+        self._hist = hist
+        self._tags = tags
+        self._scale = hist._time_scale
+        self._start = 0.0
+        self.elapsed = 0.0
+
+    def __enter__(self) -> _Timer:
+        self._start = get_clock().monotonic()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # Time can go backwards on some clocks; never record a negative duration.
+        self.elapsed = max(get_clock().monotonic() - self._start, 0.0) * self._scale
+        self._hist.observe(self.elapsed, self._tags)
+
+    def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
+        hist, tags = self._hist, self._tags
+        if inspect.iscoroutinefunction(fn):
+            afn = cast(Callable[P, Awaitable[Any]], fn)
+
+            @functools.wraps(fn)
+            async def atimed(*args: P.args, **kwargs: P.kwargs) -> Any:
+                # Time the await, not the creation of the coroutine (prometheus_client #535).
+                with _Timer(hist, tags):
+                    return await afn(*args, **kwargs)
+
+            return cast(Callable[P, R], atimed)
+
+        @functools.wraps(fn)
+        def timed(*args: P.args, **kwargs: P.kwargs) -> R:
+            clock = get_clock()
+            start = clock.monotonic()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                hist.observe(max(clock.monotonic() - start, 0.0) * hist._time_scale, tags)
+
+        return timed
+
+
+_TIME_SCALES: Final = {"ms": 1e3, "us": 1e6, "µs": 1e6, "ns": 1e9, "min": 1 / 60}
+
+
+class Histogram(Instrument[_SketchCell]):
+    """A distribution: ``observe(value)``; percentiles within 1 % relative error.
+
+    ``time()`` is a decorator and a context manager; durations are recorded in the
+    histogram's unit when it is ``"ms"``, ``"us"``, ``"ns"`` or ``"min"``, else in seconds.
+    """
+
+    metric_type = MetricType.HISTOGRAM
+    _cell_type = _SketchCell
+
+    def __init__(self, registry: Registry, name: str, unit: str, description: str) -> None:
+        super().__init__(registry, name, unit, description)
+        self._time_scale = _TIME_SCALES.get(unit, 1.0)
+
+    def observe(self, value: float, tags: Mapping[str, object] | None = None) -> None:
+        """Record one observation. Never raises at run time."""
+        cell = self._default if tags is None else self._cell_for(tags)
+        try:
+            if value - value == 0 and cell is not None:
+                if LOCK_FREE:
+                    cell.buf.append(value)
+                    if len(cell.buf) >= _BATCH:
+                        self._fold(cell)
+                else:
+                    with self._lock:
+                        cell.buf.append(value)
+                        if len(cell.buf) >= _BATCH:
+                            cell.fold()
+                return
+        except TypeError:
+            pass
+        if cell is not None:
+            self._reject(value)
+
+    def _fold(self, cell: _SketchCell) -> None:
+        with self._lock:
+            cell.fold()
+
+    def time(self, tags: Mapping[str, object] | None = None) -> _Timer:
+        """Time a block (``with h.time():``) or a function (``@h.time()``)."""
+        return _Timer(self, tags)
+
+    def bind(self, **tags: object) -> BoundHistogram:
+        """A histogram bound to fixed tags."""
+        return BoundHistogram(self, self._bound_cell(tags))
+
+    def _take(self, cell: _SketchCell) -> IntervalAggregate | None:
+        cell.fold()
+        sk = cell.sketch
+        if sk.count == 0:
+            return None
+        cell.sketch = QuantileSketch()
+        return self._new(count=sk.count, sum=sk.sum, min=sk.min, max=sk.max, sketch=sk)
+
+
+class Summary(Histogram):
+    """Like :class:`Histogram`, but reported as percentiles (p50, p95, p99)."""
+
+    metric_type = MetricType.SUMMARY
+
+
+class BoundHistogram:
+    """A :class:`Histogram` with its tags resolved once."""
+
+    __slots__ = ("_cell", "_hist")
+
+    def __init__(self, hist: Histogram, cell: _SketchCell) -> None:
+        self._hist = hist
+        self._cell = cell
+
+    def observe(self, value: float) -> None:
+        """Record one observation in the bound series."""
+        try:
+            if value - value == 0:
+                cell = self._cell
+                if LOCK_FREE:
+                    cell.buf.append(value)
+                    if len(cell.buf) >= _BATCH:
+                        self._hist._fold(cell)
+                else:
+                    with self._hist._lock:
+                        cell.buf.append(value)
+                        if len(cell.buf) >= _BATCH:
+                            cell.fold()
+                return
+        except TypeError:
+            pass
+        self._hist._reject(value)
+
+
+_KINDS: Final[dict[MetricType, type[Instrument[Any]]]] = {
+    MetricType.COUNTER: Counter,
+    MetricType.GAUGE: Gauge,
+    MetricType.HISTOGRAM: Histogram,
+    MetricType.SUMMARY: Summary,
+}
+
+
+class Registry:
+    """All instruments of a process, plus values recorded at their own timestamps."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._instruments: dict[str, Instrument[Any]] = {}
+        self._history: dict[tuple[str, MetricType, TagKey, float], IntervalAggregate] = {}
+        self._interval_start: float | None = get_clock().time()
+        self._defaults: TagKey = ()
+        self._defaults_dict: dict[str, str] = {}
+        self.cardinality_limit = 2000
+        self.apply_settings()
+
+    def apply_settings(self) -> None:
+        """Read default tags and limits from the current settings."""
+        s = get_settings()
+        self._defaults_dict = dict(s.default_tags)
+        self._defaults = tuple(sorted(self._defaults_dict.items()))
+        self.cardinality_limit = s.cardinality_limit
+
+    def with_defaults(self, tags: TagKey) -> TagKey:
+        """Canonical tags with the default tags added (the call's tags win)."""
+        if not self._defaults:
+            return tags
+        merged = dict(self._defaults_dict)
+        merged.update(tags)
+        return tuple(sorted(merged.items()))
+
+    def get(
+        self, kind: MetricType, name: str, unit: str = "", description: str = ""
+    ) -> Instrument[Any]:
+        """The instrument called ``name``, created on first use; raises on a type conflict."""
+        inst = self._instruments.get(name)
+        if inst is None:
+            validate_name(name)
+            if not isinstance(unit, str) or len(unit) > 32:
+                raise InvalidValueError("unit", unit, "a str of at most 32 characters")
+            if not isinstance(description, str):
+                raise InvalidTypeError("description", description, "a str")
+            with self._lock:
+                inst = self._instruments.get(name)
+                if inst is None:
+                    inst = _KINDS[kind](self, name, unit, description)
+                    self._instruments[name] = inst
+        if inst.metric_type is not kind:
+            raise MetricTypeConflictError(
+                "name",
+                name,
+                f"a name not already used by a {inst.metric_type.value} "
+                f"(asked for a {kind.value})",
+            )
+        return inst
+
+    def instruments(self) -> list[Instrument[Any]]:
+        """Every instrument registered so far."""
+        with self._lock:
+            return list(self._instruments.values())
+
+    def record(self, snapshot: MetricSnapshot, interval: int | None = None) -> None:
+        """Ingest ``snapshot`` at its own timestamp, aggregated into its interval."""
+        if not isinstance(snapshot, MetricSnapshot):
+            raise InvalidTypeError("snapshot", snapshot, "a sounding.MetricSnapshot")
+        validate_name(snapshot.name, "snapshot.name")
+        value = snapshot.value
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(
+            value
+        ):
+            raise InvalidValueError("snapshot.value", value, "a finite number")
+        kind = snapshot.metric_type
+        if kind is MetricType.COUNTER and value < 0:
+            raise InvalidValueError("snapshot.value", value, "a number >= 0 for a counter")
+        if not isinstance(snapshot.tags, Mapping):
+            raise InvalidTypeError("snapshot.tags", snapshot.tags, "a dict of str to str")
+        inst = self.get(kind, snapshot.name)
+        tags = self.with_defaults(inst._canonical(snapshot.tags))
+        step = interval or get_settings().metrics.aggregation_interval
+        ts = snapshot.epoch
+        start = math.floor(ts / step) * step
+        key = (snapshot.name, kind, tags, float(start))
+        with self._lock:
+            agg = self._history.get(key)
+            if agg is None:
+                agg = IntervalAggregate(
+                    name=snapshot.name,
+                    metric_type=kind,
+                    tags=tags,
+                    start=float(start),
+                    end=float(start + step),
+                    unit=inst.unit,
+                    description=inst.description,
+                )
+                if kind in (MetricType.HISTOGRAM, MetricType.SUMMARY):
+                    agg.sketch = QuantileSketch()
+                self._history[key] = agg
+            agg.count += 1
+            agg.sum += value
+            agg.min = value if agg.min is None else min(agg.min, value)
+            agg.max = value if agg.max is None else max(agg.max, value)
+            if kind is MetricType.GAUGE:
+                agg.last = value
+            if agg.sketch is not None:
+                agg.sketch.add(value)
+
+    def collect(self, now: float | None = None) -> list[IntervalAggregate]:
+        """Everything aggregated since the last collect, as closed intervals; resets series."""
+        end = get_clock().time() if now is None else now
+        start = self._interval_start if self._interval_start is not None else end
+        self._interval_start = end
+        out: list[IntervalAggregate] = []
+        for inst in self.instruments():
+            inst._collect(start, end, out)
+        with self._lock:
+            out.extend(self._history.values())
+            self._history.clear()
+        return out
+
+    def mark_start(self, when: float | None = None) -> None:
+        """Start the current interval at ``when`` (the runtime calls this when it starts)."""
+        if self._interval_start is None:
+            self._interval_start = get_clock().time() if when is None else when
+
+    def series_count(self) -> int:
+        """Number of series currently held in memory (all instruments)."""
+        return sum(len(i._cells) for i in self.instruments())
+
+    def clear(self) -> None:
+        """Forget every instrument and pending value (tests, forked child)."""
+        with self._lock:
+            self._instruments.clear()
+            self._history.clear()
+            self._interval_start = None
+        self.apply_settings()
+
+
+_registry: Registry | None = None
+_registry_lock = threading.Lock()
+_on_first_instrument: list[Callable[[], None]] = []
+
+
+def get_registry() -> Registry:
+    """The process-wide registry."""
+    global _registry
+    reg = _registry
+    if reg is None:
+        with _registry_lock:
+            if _registry is None:
+                _registry = Registry()
+            reg = _registry
+        for hook in list(_on_first_instrument):
+            hook()
+    return reg
+
+
+def on_first_use(hook: Callable[[], None]) -> None:
+    """Run ``hook`` when the registry is first created (the runtime starts lazily from here)."""
+    _on_first_instrument.append(hook)
+
+
+def reset_registry() -> None:
+    """Drop the process-wide registry (tests, forked child)."""
+    global _registry
+    with _registry_lock:
+        _registry = None
+
+
+def counter(name: str, unit: str = "", description: str = "") -> Counter:
+    """The counter called ``name`` (created on first use).
+
+    >>> import sounding
+    >>> sounding.counter("recorder.recordings").inc()
+    """
+    return cast(Counter, get_registry().get(MetricType.COUNTER, name, unit, description))
+
+
+def gauge(name: str, unit: str = "", description: str = "") -> Gauge:
+    """The gauge called ``name`` (created on first use)."""
+    return cast(Gauge, get_registry().get(MetricType.GAUGE, name, unit, description))
+
+
+def histogram(name: str, unit: str = "", description: str = "") -> Histogram:
+    """The histogram called ``name`` (created on first use).
+
+    >>> import sounding
+    >>> h = sounding.histogram("recorder.export.duration", unit="ms")
+    >>> h.observe(12.5, tags={"format": "wav"})
+    >>> with h.time():
+    ...     pass
+    """
+    return cast(Histogram, get_registry().get(MetricType.HISTOGRAM, name, unit, description))
+
+
+def summary(name: str, unit: str = "", description: str = "") -> Summary:
+    """The summary called ``name`` (created on first use)."""
+    return cast(Summary, get_registry().get(MetricType.SUMMARY, name, unit, description))
+
+
+def record(snapshot: MetricSnapshot) -> None:
+    """Ingest a :class:`MetricSnapshot` at its own timestamp (imports, history in tests).
+
+    Unlike instrument calls this validates strictly and raises on bad input, because it is
+    an explicit import API.
+    """
+    get_registry().record(snapshot)
+
+

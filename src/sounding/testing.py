@@ -1,0 +1,157 @@
+"""Test helpers, shipped as public API: a memory sink, a manual clock, strict mode, capture.
+
+>>> import sounding
+>>> from sounding.testing import capture
+>>> with capture() as sink:
+...     sounding.counter("doc.clicks").inc(3)
+...     _ = sounding.flush()
+>>> sink.total("doc.clicks")
+3.0
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sounding import _runtime
+from sounding.collection import events as _events
+from sounding.collection import metrics as _metrics
+from sounding.core import clock as _clock
+from sounding.core import config as _config
+from sounding.core import health
+from sounding.core.sketch import QuantileSketch
+from sounding.core.types import Event, IntervalAggregate
+
+__all__ = ["ManualClock", "MemorySink", "capture", "reset", "strict"]
+
+
+class MemorySink:
+    """A :class:`~sounding.collection.sink.Sink` that keeps every batch in memory."""
+
+    def __init__(self) -> None:
+        self.metrics: list[IntervalAggregate] = []
+        self.events: list[Event] = []
+        self.writes = 0
+        self.closed = False
+        self._lock = threading.Lock()
+
+    def write(self, metrics: Sequence[IntervalAggregate], events: Sequence[Event]) -> None:
+        """Keep the batch."""
+        with self._lock:
+            self.metrics.extend(metrics)
+            self.events.extend(events)
+            self.writes += 1
+
+    def close(self) -> None:
+        """Mark closed (idempotent); the data stays readable."""
+        self.closed = True
+
+    # -- reading helpers ------------------------------------------------------------------
+    def aggregates(
+        self, name: str, tags: dict[str, str] | None = None
+    ) -> list[IntervalAggregate]:
+        """Aggregates of metric ``name`` whose tags include ``tags``."""
+        want = set((tags or {}).items())
+        return [a for a in self.metrics if a.name == name and want <= set(a.tags)]
+
+    def total(self, name: str, tags: dict[str, str] | None = None) -> float:
+        """Sum of ``sum`` over the matching aggregates (a counter's total)."""
+        return sum(a.sum for a in self.aggregates(name, tags))
+
+    def count(self, name: str, tags: dict[str, str] | None = None) -> int:
+        """Number of observations over the matching aggregates."""
+        return sum(a.count for a in self.aggregates(name, tags))
+
+    def sketch(self, name: str, tags: dict[str, str] | None = None) -> QuantileSketch:
+        """The matching aggregates' sketches merged into one."""
+        merged = QuantileSketch()
+        for a in self.aggregates(name, tags):
+            if a.sketch is not None:
+                merged.merge(a.sketch)
+        return merged
+
+    def find_events(self, event: str | None = None, **fields: Any) -> list[Event]:
+        """Events named ``event`` (any when ``None``) whose fields equal ``fields``."""
+        return [
+            e
+            for e in self.events
+            if (event is None or e.get("event") == event)
+            and all(e.get(k) == v for k, v in fields.items())
+        ]
+
+
+class ManualClock:
+    """A clock that moves only when told to: ``advance(seconds)`` or ``set(epoch)``."""
+
+    def __init__(self, start: float = 1_767_225_600.0) -> None:  # 2026-01-01T00:00:00Z
+        self._wall = float(start)
+        self._mono = 1000.0
+        self._lock = threading.Lock()
+
+    def time(self) -> float:
+        """Wall-clock seconds."""
+        return self._wall
+
+    def monotonic(self) -> float:
+        """Monotonic seconds."""
+        return self._mono
+
+    def advance(self, seconds: float) -> None:
+        """Move both clocks forward by ``seconds``."""
+        with self._lock:
+            self._wall += seconds
+            self._mono += seconds
+
+    def set(self, epoch: float) -> None:
+        """Set the wall clock (the monotonic clock moves forward by the same amount if later)."""
+        with self._lock:
+            if epoch > self._wall:
+                self._mono += epoch - self._wall
+            self._wall = float(epoch)
+
+
+@contextmanager
+def strict(enabled: bool = True) -> Iterator[None]:
+    """Within the block, run-time telemetry failures raise ``InternalError``."""
+    previous = health.set_strict(enabled)
+    try:
+        yield
+    finally:
+        health.set_strict(previous)
+
+
+@contextmanager
+def capture(clock: ManualClock | None = None) -> Iterator[MemorySink]:
+    """Send everything to a fresh :class:`MemorySink`, with no background thread.
+
+    Data moves only on :func:`sounding.flush`; with ``clock`` the given clock is installed.
+    """
+    rt = _runtime.get_runtime()
+    sink = MemorySink()
+    previous_clock = _clock.set_clock(clock) if clock is not None else None
+    rt.set_manual(True)
+    previous_sink = rt.set_sink(sink)
+    try:
+        yield sink
+    finally:
+        rt.set_sink(previous_sink)
+        rt.set_manual(False)
+        if clock is not None:
+            _clock.set_clock(previous_clock)
+
+
+def reset() -> None:
+    """Return sounding to a pristine state: settings, registry, buffers, health, clock.
+
+    Use it in an autouse fixture so tests do not leak state into each other.
+    """
+    _runtime.get_runtime().reset()
+    _metrics.reset_registry()
+    _events.buffer.clear()
+    _config.reset()
+    health.reset()
+    health.set_strict(False)
+    _clock.set_clock(None)
