@@ -177,7 +177,8 @@ class Instrument(Generic[Cell]):
     def _series(self, canonical: TagKey) -> Cell:
         cell = self._cells.get(canonical)
         if cell is None:
-            if len(self._cells) >= self._registry.cardinality_limit and canonical != ():
+            # The untagged series always exists and does not count against the limit.
+            if len(self._cells) > self._registry.cardinality_limit and canonical != ():
                 health.count("metrics.cardinality_overflow")
                 canonical = OVERFLOW_TAGS
                 cell = self._cells.get(canonical)
