@@ -208,8 +208,8 @@ def test_cardinality_limit_sends_new_series_to_overflow() -> None:
     assert health.counts()["metrics.cardinality_overflow"] >= 40
 
 
-def test_memory_is_bounded_under_a_million_distinct_tags() -> None:
-    """A million distinct tag values do not grow memory without bound."""
+def test_memory_is_bounded_under_many_distinct_tag_values() -> None:
+    """200,000 distinct tag values do not grow memory past the cardinality limit."""
     c = sounding.counter("t.mem")
     for i in range(5_000):
         c.inc(tags={"id": str(i)})
@@ -219,7 +219,8 @@ def test_memory_is_bounded_under_a_million_distinct_tags() -> None:
         c.inc(tags={"id": str(i)})
     grown = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
-    assert get_registry().series_count() <= 2001
+    # 2000 tagged series, the untagged one and the overflow series.
+    assert get_registry().series_count() <= 2002
     assert grown < 2_000_000
 
 
