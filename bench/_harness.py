@@ -50,17 +50,21 @@ class Row:
         return self.ours_ns / self.peers[peer] if self.peers.get(peer) else float("nan")
 
 
+def _fmt(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
+
 def print_table(title: str, rows: list[Row], unit: str = "ns/op") -> None:
     """Print rows as a plain-text table: ours, each peer, and ratio ours/peer."""
     print(f"\n## {title}  ({unit}; ratio = sounding / peer, lower is better)")
     print(f"python {sys.version.split()[0]} on {os.cpu_count()} cores")
     for r in rows:
         peers = "  ".join(
-            f"{name}={ns:,.0f} (ratio {r.ratio(name):.2f})" for name, ns in r.peers.items()
+            f"{name}={_fmt(ns)} (ratio {r.ratio(name):.2f})" for name, ns in r.peers.items()
         )
         tgt = f"  target {r.target}" if r.target else ""
         note = f"  [{r.note}]" if r.note else ""
-        print(f"- {r.operation:<38} sounding={r.ours_ns:,.0f}  {peers}{tgt}{note}")
+        print(f"- {r.operation:<38} sounding={_fmt(r.ours_ns)}  {peers}{tgt}{note}")
 
 
 def save_json(path: str, title: str, rows: list[Row]) -> None:

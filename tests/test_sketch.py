@@ -14,7 +14,7 @@ from sounding.core.sketch import MAX_BUCKETS, QuantileSketch
 
 def exact_quantile(values: list[float], q: float) -> float:
     s = sorted(values)
-    return s[int(math.floor(q * (len(s) - 1)))]
+    return s[math.floor(q * (len(s) - 1))]
 
 
 def within(estimate: float | None, values: list[float], q: float, rel: float = 0.01) -> bool:
@@ -22,7 +22,7 @@ def within(estimate: float | None, values: list[float], q: float, rel: float = 0
     assert estimate is not None
     s = sorted(values)
     rank = q * (len(s) - 1)
-    lo, hi = s[int(math.floor(rank))], s[int(math.ceil(rank))]
+    lo, hi = s[math.floor(rank)], s[math.ceil(rank)]
     tol = rel * max(abs(lo), abs(hi)) + 1e-12
     return lo - tol <= estimate <= hi + tol
 
@@ -55,7 +55,7 @@ def test_any_data_any_quantile_within_bound(values: list[float], q: float) -> No
     assert est is not None
     s = sorted(values)
     rank = q * (len(s) - 1)
-    lo, hi = s[int(math.floor(rank))], s[int(math.ceil(rank))]
+    lo, hi = s[math.floor(rank)], s[math.ceil(rank)]
     # Values within 1e-9 of zero are counted as zero.
     tol = 0.01 * max(abs(lo), abs(hi)) + 1e-9
     assert lo - tol <= est <= hi + tol

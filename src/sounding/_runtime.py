@@ -321,7 +321,7 @@ def _after_fork() -> None:
     _runtime.after_fork_in_child()
     reg = _metrics._registry
     if reg is not None:
-        reg.clear()
+        reg.discard_pending()
     _events.buffer.clear()
     health.reset()
 
