@@ -23,7 +23,6 @@ Environment variables:
 from __future__ import annotations
 
 import dataclasses
-import logging
 import math
 import os
 import re
@@ -70,12 +69,13 @@ class _Unset:
 
 UNSET: Final = _Unset()
 
+# The stdlib logging levels, spelled out so importing config does not import logging.
 LOG_LEVELS: Final[dict[str, int]] = {
-    "debug": logging.DEBUG,
-    "info": logging.INFO,
-    "warning": logging.WARNING,
-    "error": logging.ERROR,
-    "critical": logging.CRITICAL,
+    "debug": 10,
+    "info": 20,
+    "warning": 30,
+    "error": 40,
+    "critical": 50,
 }
 
 _APP_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")

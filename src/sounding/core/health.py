@@ -10,15 +10,12 @@ Counts are visible in ``sounding status`` (the store persists them with every fl
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections import Counter
 
 from sounding.core.exceptions import InternalError
 
 __all__ = ["count", "counts", "failure", "is_strict", "reset", "set_strict"]
-
-logger = logging.getLogger("sounding")
 
 _lock = threading.Lock()
 _counts: Counter[str] = Counter()
@@ -45,6 +42,10 @@ def failure(kind: str, exc: BaseException | None = None, message: str = "") -> N
         raise InternalError(kind, exc)
     if first:
         try:
+            # Imported here: the stdlib logging package is the largest part of a cold start.
+            import logging
+
+            logger = logging.getLogger("sounding")
             detail = message or (f"{type(exc).__name__}: {exc}" if exc else "")
             logger.warning(
                 "sounding: %s failed (%s); counted, telemetry continues. "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -63,11 +62,12 @@ class EventCategory(str, enum.Enum):
         return self.value
 
 
+# (stdlib logging level, Sentry level); numbers as in `logging` without importing it.
 _SEVERITY_LEVELS: dict[str, tuple[int, str]] = {
-    "low": (logging.INFO, "info"),
-    "medium": (logging.WARNING, "warning"),
-    "high": (logging.ERROR, "error"),
-    "critical": (logging.CRITICAL, "fatal"),
+    "low": (20, "info"),
+    "medium": (30, "warning"),
+    "high": (40, "error"),
+    "critical": (50, "fatal"),
 }
 
 
