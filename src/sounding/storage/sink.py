@@ -26,6 +26,7 @@ from sounding.core import health
 from sounding.core.clock import get_clock
 from sounding.core.config import MetricsConfig, get_settings
 from sounding.core.exceptions import InvalidTypeError, StoreError
+from sounding.core.sketch import QuantileSketch
 from sounding.core.types import Event, IntervalAggregate, TagKey
 from sounding.storage import _db
 from sounding.storage._retention import MAINTENANCE_EVERY, maintain
@@ -128,6 +129,56 @@ def _finite(value: Any) -> float | None:
 
 def _opt_text(value: Any) -> str | None:
     return None if value is None else _safe_text(value)
+
+
+class _Row:
+    """One points row being built from the aggregates of a batch."""
+
+    __slots__ = ("count", "last", "last_time", "max", "min", "owned", "sketch", "sum")
+
+    def __init__(self, agg: IntervalAggregate, start: float) -> None:
+        self.count = int(agg.count)
+        self.sum = _finite(agg.sum) or 0.0
+        self.min = _finite(agg.min)
+        self.max = _finite(agg.max)
+        self.last = _finite(agg.last)
+        end = _finite(agg.end)
+        self.last_time = (end if end is not None else start) if self.last is not None else None
+        sk = agg.sketch
+        self.sketch: QuantileSketch | None = sk if sk is not None and sk.count > 0 else None
+        self.owned = False  # the sketch is the caller's until we copy it to merge into
+
+    def merge(self, agg: IntervalAggregate, start: float) -> None:
+        other = _Row(agg, start)
+        self.count += other.count
+        self.sum += other.sum
+        if other.min is not None and (self.min is None or other.min < self.min):
+            self.min = other.min
+        if other.max is not None and (self.max is None or other.max > self.max):
+            self.max = other.max
+        if other.last is not None and other.last_time is not None and (
+            self.last_time is None or other.last_time >= self.last_time
+        ):
+            self.last, self.last_time = other.last, other.last_time
+        if other.sketch is not None:
+            if self.sketch is None:
+                self.sketch = other.sketch
+            else:
+                if not self.owned:
+                    self.sketch = self.sketch.copy()
+                    self.owned = True
+                self.sketch.merge(other.sketch)
+
+    def values(self) -> tuple[Any, ...]:
+        return (
+            self.count,
+            self.sum,
+            self.min,
+            self.max,
+            self.last,
+            self.last_time,
+            None if self.sketch is None else self.sketch.to_bytes(),
+        )
 
 
 class SQLiteSink:
@@ -303,7 +354,9 @@ class SQLiteSink:
         levels = sorted({fine, *_db.ROLLUP_RESOLUTIONS})
         conn.execute("BEGIN IMMEDIATE")
         try:
-            rows: list[tuple[Any, ...]] = []
+            # Merge the batch in memory first, so a bucket touched by many aggregates (the
+            # hourly and daily rows, history imports) costs one UPSERT, not one per aggregate.
+            merged: dict[tuple[int, int, float], _Row] = {}
             for agg in metrics:
                 sid = self._series_id(conn, agg)
                 if sid is None:
@@ -312,27 +365,17 @@ class SQLiteSink:
                 if start is None:
                     health.count("storage.invalid_aggregate")
                     continue
-                end = _finite(agg.end)
-                sketch = (
-                    agg.sketch.to_bytes()
-                    if agg.sketch is not None and agg.sketch.count > 0
-                    else None
-                )
-                last = _finite(agg.last)
-                last_time = (end if end is not None else start) if last is not None else None
-                values = (
-                    int(agg.count),
-                    _finite(agg.sum) or 0.0,
-                    _finite(agg.min),
-                    _finite(agg.max),
-                    last,
-                    last_time,
-                    sketch,
-                )
                 for res in levels:
-                    rows.append((sid, res, _db.floor_to(start, res), *values))
-            if rows:
-                conn.executemany(_UPSERT, rows)
+                    key = (sid, res, _db.floor_to(start, res))
+                    row = merged.get(key)
+                    if row is None:
+                        merged[key] = _Row(agg, start)
+                    else:
+                        row.merge(agg, start)
+            if merged:
+                conn.executemany(
+                    _UPSERT, [(*key, *row.values()) for key, row in merged.items()]
+                )
             if events:
                 self._write_events(conn, events)
             conn.execute("COMMIT")
