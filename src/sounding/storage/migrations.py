@@ -19,6 +19,7 @@ Other layers may keep their own tables in the store with their own set, for exam
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Callable
@@ -191,3 +192,14 @@ def m002_meta_and_event_category(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
     conn.execute("CREATE INDEX events_by_category ON events (category, timestamp)")
     conn.execute("CREATE INDEX sessions_by_start ON sessions (started)")
+    # Queries find the finest rows through this list; recover it from what is stored.
+    fine = sorted(
+        int(r[0])
+        for r in conn.execute(
+            "SELECT DISTINCT resolution FROM points WHERE resolution NOT IN (3600, 86400)"
+        )
+    )
+    if fine:
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('resolutions', ?)", (json.dumps(fine),)
+        )

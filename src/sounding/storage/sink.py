@@ -304,11 +304,11 @@ class SQLiteSink:
     def _series_id(self, conn: sqlite3.Connection, agg: IntervalAggregate) -> int | None:
         tags = canonical_tags(agg.tags)
         name = _safe_text(agg.name)
+        mtype = agg.metric_type.value
         key = (name, tags)
         sid = self._series.get(key)
-        if sid is not None:
+        if sid is not None and self._types.get(name) == mtype:
             return sid
-        mtype = agg.metric_type.value
         known = self._types.get(name)
         if known is None:
             row = conn.execute("SELECT type FROM series WHERE name = ? LIMIT 1", (name,)).fetchone()
