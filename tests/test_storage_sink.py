@@ -162,7 +162,7 @@ def test_type_conflict_raises_in_strict_mode(sink: SQLiteSink) -> None:
     sink.write([counter("x", T0, 1, 1.0)], [])
     previous = health.set_strict(True)
     try:
-        with pytest.raises(InternalError, match="storage.type_conflict"):
+        with pytest.raises(InternalError, match=r"storage\.type_conflict"):
             sink.write([gauge("x", T0, 1.0, 1.0, 1.0)], [])
     finally:
         health.set_strict(previous)
@@ -234,11 +234,12 @@ def test_hostile_names_and_tags_round_trip(tmp_path: Path, name: str, key: str, 
         s.close()
     with open_store(path) as store:
         [info] = store.series(name, {key: value})
-        assert info.name == name and info.tags == {key: value}
+        assert info.name == name
+        assert info.tags == {key: value}
         [point] = store.query(name, start=T0, end=T0 + 60, tags={key: value}, stat="sum")
         assert point.value == 3.0
-        assert {n for (n,) in store.connection.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table'")} >= {"series", "points"}  # fmt: skip
+        tables = store.connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        assert {n for (n,) in tables} >= {"series", "points"}
     path.unlink()
 
 
@@ -273,9 +274,7 @@ def test_full_disk_raises_and_keeps_the_file_intact(db: Path) -> None:
     """A full disk (SQLITE_FULL via max_page_count) raises; earlier data stays intact."""
     s = SQLiteSink(db, max_bytes=64 * 1024)
     s.write([counter("kept", T0, 1, 1.0)], [])
-    big = [
-        {"timestamp": T0, "event": "filler", "blob": "x" * 2000, "i": i} for i in range(200)
-    ]
+    big = [{"timestamp": T0, "event": "filler", "blob": "x" * 2000, "i": i} for i in range(200)]
     with pytest.raises(StoreError, match="full"):
         s.write([], big)
     s.write([counter("kept", T0, 1, 1.0)], [])  # still usable after the failure

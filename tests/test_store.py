@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import sqlite3
@@ -43,7 +44,7 @@ def counter(name: str, start: float, total: float, tags: TagKey = ()) -> Interva
 def exact_quantile(values: list[float], q: float) -> float:
     """The value of the rank the sketch targets (rank = q * (n - 1), rounded down)."""
     ordered = sorted(values)
-    return ordered[int(math.floor(q * (len(ordered) - 1)))]
+    return ordered[math.floor(q * (len(ordered) - 1))]
 
 
 @pytest.fixture
@@ -122,11 +123,13 @@ def test_result_is_a_metric_snapshot(path: Path, latencies: dict[float, list[flo
         [point] = store.query(
             "export.duration", start=T0, end=T0 + DAY, tags={"version": "1.0"}, stat="max"
         )
-    assert isinstance(point, MetricSnapshot) and isinstance(point, QueryPoint)
+    assert isinstance(point, MetricSnapshot)
+    assert isinstance(point, QueryPoint)
     assert point.start == datetime(2026, 1, 1, tzinfo=timezone.utc) == point.timestamp
     assert point.end == datetime(2026, 1, 2, tzinfo=timezone.utc)
     assert point.tags == {"version": "1.0"}
-    assert point.metric_type is MetricType.HISTOGRAM and point.stat == "max"
+    assert point.metric_type is MetricType.HISTOGRAM
+    assert point.stat == "max"
 
 
 def test_tag_filter_matches_exactly(path: Path, latencies: dict[float, list[float]]) -> None:
@@ -155,10 +158,14 @@ def test_group_by_and_interval(path: Path, latencies: dict[float, list[float]]) 
         assert first[version].tags == {"version": version}
 
 
-def test_interval_coarsened_to_max_data_points(path: Path, latencies: dict[float, list[float]]) -> None:
+def test_interval_coarsened_to_max_data_points(
+    path: Path, latencies: dict[float, list[float]]
+) -> None:
     """More intervals than max_data_points: the interval grows (a multiple of the asked one)."""
     with open_store(path, metrics=MetricsConfig(max_data_points=10)) as store:
-        points = store.query("export.duration", start=T0, end=T0 + DAY, interval="10m", stat="count")
+        points = store.query(
+            "export.duration", start=T0, end=T0 + DAY, interval="10m", stat="count"
+        )
     assert len(points) <= 10
     widths = {(p.end - p.start).total_seconds() for p in points}
     assert all(w % 600 == 0 for w in widths)
@@ -182,7 +189,8 @@ def test_default_range_is_all_data_until_now(path: Path, clock: ManualClock) -> 
     write(path, [counter("c", T0 + 5, 1.0), counter("c", T0 + DAY + 5, 1.0)])
     with open_store(path) as store:
         [p] = store.query("c", stat="sum")
-        assert p.value == 2.0 and p.start.timestamp() == T0
+        assert p.value == 2.0
+        assert p.start.timestamp() == T0
         assert p.end.timestamp() == clock.time()
         [recent] = store.query("c", start="2d", stat="sum")
         assert recent.value == 1.0
@@ -215,12 +223,14 @@ def test_distribution_for_baselines(path: Path, latencies: dict[float, list[floa
         by_version = store.distributions("export.duration", T0, T0 + DAY, group_by="version")
         empty = store.distribution("nothing", start=T0, end=T0 + DAY)
     vals = in_range(latencies, T0, T0 + DAY)
-    assert dist.count == len(vals) and dist.sum == pytest.approx(sum(vals))
+    assert dist.count == len(vals)
+    assert dist.sum == pytest.approx(sum(vals))
     assert (dist.min, dist.max) == (min(vals), max(vals))
     assert dist.quantile(0.95) == pytest.approx(exact_quantile(vals, 0.95), rel=0.01)
     assert set(by_version) == {"1.0", "1.1"}
     assert sum(d.count for d in by_version.values()) == dist.count
-    assert empty.count == 0 and empty.quantile(0.5) is None
+    assert empty.count == 0
+    assert empty.quantile(0.5) is None
 
 
 def test_retention_drops_finest_rows_after_rollup(tmp_path: Path) -> None:
@@ -272,12 +282,15 @@ def test_plan_covers_range_exactly_with_few_pieces(lo: float, length: float) -> 
     lo, hi = T0 + lo, T0 + lo + length
     pieces = plan_ranges(lo, hi, -math.inf, -math.inf)
     assert len(pieces) <= 5
-    assert pieces[0][1] == lo and pieces[-1][2] == hi
-    for (_, _, b), (_, a, _) in zip(pieces, pieces[1:]):
+    assert pieces[0][1] == lo
+    assert pieces[-1][2] == hi
+    for (_, _, b), (_, a, _) in itertools.pairwise(pieces):
         assert a == b
     for res, a, b in pieces:
         if res:
-            assert a % res == 0 and b % res == 0 and a < b
+            assert a % res == 0
+            assert b % res == 0
+            assert a < b
 
 
 def test_records_for_export(path: Path, latencies: dict[float, list[float]]) -> None:
@@ -287,7 +300,8 @@ def test_records_for_export(path: Path, latencies: dict[float, list[float]]) -> 
     assert len(recs) == 6
     assert [r.start for r in recs if r.tags == {"version": "1.0"}] == [T0, T0 + 1200, T0 + 2400]
     first = recs[0].to_dict()
-    assert first["start"] == "2026-01-01T00:00:00Z" and first["end"] == "2026-01-01T00:01:00Z"
+    assert first["start"] == "2026-01-01T00:00:00Z"
+    assert first["end"] == "2026-01-01T00:01:00Z"
     assert first["p95"] == pytest.approx(exact_quantile(latencies[T0], 0.95), rel=0.01)
     assert set(first) == {"name", "type", "tags", "start", "end", "count", "sum", "min", "max",
                           "last", "p50", "p95", "p99"}  # fmt: skip
@@ -312,15 +326,18 @@ def test_events_and_sessions_queries(path: Path) -> None:
         [session] = store.sessions()
         with pytest.raises(InvalidValueError, match="level"):
             store.events(level="loud")
-    assert session.session_id == "s1" and session.app_version == "2.0"
+    assert session.session_id == "s1"
+    assert session.app_version == "2.0"
 
 
 def test_status(path: Path, latencies: dict[float, list[float]]) -> None:
     """status() reports path, size, counts, time span and migrations."""
     with open_store(path) as store:
         status = store.status()
-    assert status.path == path and status.size_bytes > 0
-    assert status.series_count == 2 and status.event_count == 0
+    assert status.path == path
+    assert status.size_bytes > 0
+    assert status.series_count == 2
+    assert status.event_count == 0
     assert status.oldest == datetime(2026, 1, 1, tzinfo=timezone.utc)
     assert status.migrations == STORAGE_MIGRATIONS.names
     assert status.fine_resolutions == [60]
@@ -331,7 +348,8 @@ def test_open_store_missing_names_the_path(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match=str(tmp_path / "nope" / "telemetry.db")):
         open_store(tmp_path / "nope")
     with open_store(tmp_path / "new", create=True) as store:
-        assert isinstance(store, Store) and store.series() == []
+        assert isinstance(store, Store)
+        assert store.series() == []
 
 
 def test_open_store_moves_corrupt_file_aside(tmp_path: Path) -> None:
@@ -339,7 +357,8 @@ def test_open_store_moves_corrupt_file_aside(tmp_path: Path) -> None:
     bad = tmp_path / "telemetry.db"
     bad.write_bytes(b"\x00garbage" * 512)
     with open_store(tmp_path) as store:
-        assert store.recovered_from is not None and store.recovered_from.exists()
+        assert store.recovered_from is not None
+        assert store.recovered_from.exists()
         assert store.status().corrupt_files == [store.recovered_from]
 
 
@@ -360,7 +379,8 @@ def test_migrates_a_file_created_at_migration_1(tmp_path: Path, clock: ManualClo
     with open_store(path) as store:
         assert store.status().migrations == ["m001_initial", "m002_meta_and_event_category"]
         [p] = store.query("old", start=T0 + 60, end=T0 + 600, stat="max")  # sub-hour: finest
-        assert p.value == 3.0 and p.count == 3
+        assert p.value == 3.0
+        assert p.count == 3
     # Opening again does not re-run anything.
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT count(*) FROM migrations").fetchone() == (2,)

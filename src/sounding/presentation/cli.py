@@ -250,4 +250,3 @@ def export(
     finally:
         if output not in (None, "-"):
             stream.close()
-

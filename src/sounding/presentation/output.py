@@ -81,9 +81,7 @@ def store_from_context(ctx: click.Context) -> Store:
     return store
 
 
-def format_option(
-    *choices: str, default: str = "table"
-) -> Callable[[F], F]:
+def format_option(*choices: str, default: str = "table") -> Callable[[F], F]:
     """A ``--format`` option over ``choices`` (default :data:`FORMATS`), passed as ``fmt``."""
     allowed = choices or FORMATS
     return click.option(
@@ -158,9 +156,7 @@ def emit(
         first = True
         for row in rows:
             stream.write("\n  " if first else ",\n  ")
-            stream.write(
-                json.dumps({c: row.get(c) for c in columns}, default=json_default)
-            )
+            stream.write(json.dumps({c: row.get(c) for c in columns}, default=json_default))
             first = False
         stream.write("\n]\n" if not first else "]\n")
     elif fmt == "ndjson":

@@ -84,9 +84,7 @@ def maintain(conn: sqlite3.Connection, *, retention_days: int, now: float) -> Ma
         events = conn.execute(
             "DELETE FROM events WHERE timestamp < ?", (now - retention_days * DAY,)
         ).rowcount
-        sessions = conn.execute(
-            "DELETE FROM sessions WHERE started < ?", (hourly_cut,)
-        ).rowcount
+        sessions = conn.execute("DELETE FROM sessions WHERE started < ?", (hourly_cut,)).rowcount
         set_meta(conn, "retention.fine_cutoff", repr(fine_cut))
         set_meta(conn, "retention.hourly_cutoff", repr(hourly_cut))
         set_meta(conn, "maintenance.last_run", repr(now))

@@ -200,6 +200,4 @@ def m002_meta_and_event_category(conn: sqlite3.Connection) -> None:
         )
     )
     if fine:
-        conn.execute(
-            "INSERT INTO meta (key, value) VALUES ('resolutions', ?)", (json.dumps(fine),)
-        )
+        conn.execute("INSERT INTO meta (key, value) VALUES ('resolutions', ?)", (json.dumps(fine),))

@@ -156,8 +156,10 @@ class _Row:
             self.min = other.min
         if other.max is not None and (self.max is None or other.max > self.max):
             self.max = other.max
-        if other.last is not None and other.last_time is not None and (
-            self.last_time is None or other.last_time >= self.last_time
+        if (
+            other.last is not None
+            and other.last_time is not None
+            and (self.last_time is None or other.last_time >= self.last_time)
         ):
             self.last, self.last_time = other.last, other.last_time
         if other.sketch is not None:
@@ -373,9 +375,7 @@ class SQLiteSink:
                     else:
                         row.merge(agg, start)
             if merged:
-                conn.executemany(
-                    _UPSERT, [(*key, *row.values()) for key, row in merged.items()]
-                )
+                conn.executemany(_UPSERT, [(*key, *row.values()) for key, row in merged.items()])
             if events:
                 self._write_events(conn, events)
             conn.execute("COMMIT")

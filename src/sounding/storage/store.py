@@ -509,9 +509,7 @@ class Store:
                 step *= math.ceil(n / budget)
                 origin = _db.floor_to(s, step)
                 n = math.ceil((e - origin) / step)
-            slots = [
-                (max(s, origin + i * step), min(e, origin + (i + 1) * step)) for i in range(n)
-            ]
+            slots = [(max(s, origin + i * step), min(e, origin + (i + 1) * step)) for i in range(n)]
         accs: dict[tuple[int, str | None], _Acc] = {}
         with_sketch = q is not None
         for row in self._fetch(list(groups), slots, with_sketch):
@@ -784,8 +782,7 @@ class Store:
                 oldest = first
             for res in [*fine, _db.HOUR]:
                 (last,) = self._read(
-                    "SELECT max(bucket_start) FROM points WHERE series_id = ? "
-                    "AND resolution = ?",
+                    "SELECT max(bucket_start) FROM points WHERE series_id = ? AND resolution = ?",
                     (sid, res),
                 )[0]
                 if last is not None and (newest is None or last > newest):
