@@ -1,0 +1,260 @@
+"""Opening the SQLite file: location, permissions, pragmas, SQL functions, corruption recovery.
+
+Shared by the writer (:class:`~sounding.storage.sink.SQLiteSink`) and the reader
+(:class:`~sounding.storage.store.Store`) so both see the same file the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sounding.core import health
+from sounding.core.exceptions import StoreError
+from sounding.core.sketch import QuantileSketch
+from sounding.storage.migrations import STORAGE_MIGRATIONS
+
+__all__ = [
+    "BUSY_TIMEOUT",
+    "DAY",
+    "DB_NAME",
+    "HOUR",
+    "HOURLY_RETENTION_DAYS",
+    "ROLLUP_RESOLUTIONS",
+    "add_fine_resolution",
+    "connect",
+    "fine_resolutions",
+    "floor_to",
+    "get_meta",
+    "is_busy",
+    "is_corruption",
+    "move_aside",
+    "resolve_path",
+    "rollback",
+    "set_meta",
+]
+
+DB_NAME = "telemetry.db"
+HOUR = 3600
+DAY = 86400
+#: Coarser resolutions every aggregate is also merged into at write time.
+ROLLUP_RESOLUTIONS = (HOUR, DAY)
+#: How long hourly rows are kept (about 13 months); daily rows are kept forever.
+HOURLY_RETENTION_DAYS = 400
+#: SQLite's own wait for a lock held by another connection or process (seconds).
+BUSY_TIMEOUT = 5.0
+
+_DB_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+_SQLITE_CORRUPT = 11
+_SQLITE_NOTADB = 26
+_SQLITE_BUSY = 5
+_SQLITE_LOCKED = 6
+
+
+def resolve_path(path_or_dir: str | os.PathLike[str]) -> Path:
+    """The store file for ``path_or_dir``.
+
+    An existing directory, or a path that does not end in ``.db``/``.sqlite``/``.sqlite3``,
+    means ``<dir>/telemetry.db``; anything else is the file itself.
+    """
+    p = Path(path_or_dir).expanduser()
+    if p.is_dir() or (not p.exists() and p.suffix.lower() not in _DB_SUFFIXES):
+        return p / DB_NAME
+    return p
+
+
+def _error_code(exc: sqlite3.Error) -> int | None:
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
+    return code & 0xFF if isinstance(code, int) else None
+
+
+def is_corruption(exc: BaseException) -> bool:
+    """Whether ``exc`` says the file is not a database or is malformed."""
+    if not isinstance(exc, sqlite3.DatabaseError) or isinstance(
+        exc, (sqlite3.OperationalError, sqlite3.IntegrityError)
+    ):
+        return False
+    code = _error_code(exc)
+    if code is not None:
+        return code in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+    text = str(exc).lower()
+    return "not a database" in text or "malformed" in text
+
+
+def is_busy(exc: BaseException) -> bool:
+    """Whether ``exc`` is a lock held by another connection (worth retrying)."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    code = _error_code(exc)
+    if code is not None:
+        return code in (_SQLITE_BUSY, _SQLITE_LOCKED)
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def _ensure_file(path: Path) -> None:
+    """Create the directory (0700) and an empty file (0600) if they do not exist."""
+    parent = path.parent
+    if not parent.is_dir():
+        try:
+            parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # mkdir's mode is filtered by the umask; the data is private, so say it exactly.
+            os.chmod(parent, 0o700)
+        except OSError as exc:
+            raise StoreError(f"cannot create the store directory {parent}: {exc}") from exc
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise StoreError(f"cannot create the store file {path}: {exc}") from exc
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
+def _merge_sketch(a: bytes | None, b: bytes | None) -> bytes | None:
+    # Registered as an SQL function so an UPSERT merges sketches inside the statement.
+    if a is None:
+        return b
+    if b is None:
+        return a
+    sk = QuantileSketch.from_bytes(a)
+    sk.merge(QuantileSketch.from_bytes(b))
+    return sk.to_bytes()
+
+
+def _configure(conn: sqlite3.Connection) -> None:
+    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+    if mode is None or str(mode[0]).lower() != "wal":
+        raise StoreError(f"cannot switch the store to WAL mode (journal_mode={mode!r})")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.create_function("sounding_merge_sketch", 2, _merge_sketch, deterministic=True)
+
+
+def move_aside(path: Path, reason: BaseException | str) -> Path:
+    """Rename a corrupt store (and its WAL) to ``<name>.corrupt-<UTC time>``; report it.
+
+    Returns the new path. The stale ``-shm`` index is removed: it describes the old WAL.
+    """
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    try:
+        os.replace(path, target)
+        for suffix in ("-wal", "-journal"):
+            side = Path(str(path) + suffix)
+            if side.exists():
+                os.replace(side, Path(str(target) + suffix))
+        shm = Path(str(path) + "-shm")
+        if shm.exists():
+            shm.unlink()
+    except OSError as exc:
+        raise StoreError(
+            f"the store at {path} is corrupt and cannot be moved aside: {exc}"
+        ) from exc
+    exc_arg = reason if isinstance(reason, BaseException) else None
+    health.failure(
+        "storage.corrupt",
+        exc_arg,
+        message=f"the store at {path} was not a valid SQLite database ({reason}); "
+        f"moved it to {target} and started a fresh store",
+    )
+    return target
+
+
+def _open_once(path: Path, *, create: bool) -> sqlite3.Connection:
+    if create:
+        _ensure_file(path)
+    elif not path.is_file():
+        raise StoreError(
+            f"no sounding store at {path}: nothing has been recorded there yet "
+            "(check --data-dir / SOUNDING_DATA_DIR)"
+        )
+    try:
+        conn = sqlite3.connect(
+            str(path), timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+        )
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open the store at {path}: {exc}") from exc
+    try:
+        _configure(conn)
+        STORAGE_MIGRATIONS.apply(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def connect(path: Path, *, create: bool) -> tuple[sqlite3.Connection, Path | None]:
+    """Open (and migrate) the store at ``path``; returns the connection and, when the file
+    was corrupt and had to be moved aside, where it went.
+
+    Raises :class:`StoreError` when the store is missing (and ``create`` is false) or cannot
+    be opened; lock contention surfaces as :class:`sqlite3.OperationalError`.
+    """
+    try:
+        return _open_once(path, create=create), None
+    except sqlite3.DatabaseError as exc:
+        if not is_corruption(exc):
+            raise
+        moved = move_aside(path, exc)
+        return _open_once(path, create=True), moved
+
+
+def rollback(conn: sqlite3.Connection) -> None:
+    """Roll back the open transaction, if any, without masking the error being handled."""
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+
+def get_meta(conn: sqlite3.Connection, key: str) -> str | None:
+    """A value of the ``meta`` table, or ``None``."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+    """Set a ``meta`` value (inside the caller's transaction)."""
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )
+
+
+def fine_resolutions(conn: sqlite3.Connection) -> list[int]:
+    """The finest resolutions writers have used (seconds), from the ``meta`` table."""
+    raw = get_meta(conn, "resolutions")
+    if not raw:
+        return []
+    try:
+        values = json.loads(raw)
+    except ValueError:
+        return []
+    return sorted(
+        {int(v) for v in values if isinstance(v, int) and v > 0 and v not in ROLLUP_RESOLUTIONS}
+    )
+
+
+def add_fine_resolution(conn: sqlite3.Connection, resolution: int) -> None:
+    """Record that a writer stores rows at ``resolution`` (inside a transaction)."""
+    if resolution in ROLLUP_RESOLUTIONS:
+        return
+    current = set(fine_resolutions(conn))
+    if resolution not in current:
+        set_meta(conn, "resolutions", json.dumps(sorted(current | {resolution})))
+
+
+def floor_to(t: float, step: float) -> float:
+    """``t`` rounded down to a multiple of ``step``."""
+    return math.floor(t / step) * step

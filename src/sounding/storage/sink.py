@@ -1,0 +1,463 @@
+"""The SQLite writer: persists each flush of the runtime in one transaction.
+
+>>> import tempfile
+>>> from sounding.core.types import IntervalAggregate, MetricType
+>>> sink = SQLiteSink(tempfile.mkdtemp() + "/telemetry.db")
+>>> sink.write([IntervalAggregate("exports", MetricType.COUNTER, (("format", "wav"),),
+...                               start=1_767_225_600.0, end=1_767_225_660.0,
+...                               count=3, sum=3.0)], [])
+>>> sink.close()
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from sounding.core import health
+from sounding.core.clock import get_clock
+from sounding.core.config import MetricsConfig, get_settings
+from sounding.core.exceptions import InvalidTypeError, StoreError
+from sounding.core.sketch import QuantileSketch
+from sounding.core.types import Event, IntervalAggregate, TagKey
+from sounding.storage import _db
+from sounding.storage._retention import MAINTENANCE_EVERY, maintain
+
+__all__ = ["WRITE_RETRY_SECONDS", "SQLiteSink", "canonical_tags"]
+
+#: How long :meth:`SQLiteSink.write` keeps retrying while other writers hold the lock.
+WRITE_RETRY_SECONDS = 15.0
+
+_CORE_EVENT_KEYS = ("timestamp", "level", "category", "event", "logger", "session_id")
+
+_UPSERT = """
+INSERT INTO points (series_id, resolution, bucket_start, count, sum, min, max, last,
+                    last_time, sketch)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (series_id, resolution, bucket_start) DO UPDATE SET
+    count = count + excluded.count,
+    sum = sum + excluded.sum,
+    min = CASE WHEN min IS NULL THEN excluded.min
+               WHEN excluded.min IS NULL THEN min
+               ELSE min(min, excluded.min) END,
+    max = CASE WHEN max IS NULL THEN excluded.max
+               WHEN excluded.max IS NULL THEN max
+               ELSE max(max, excluded.max) END,
+    last = CASE WHEN excluded.last IS NOT NULL
+                 AND (last_time IS NULL OR excluded.last_time >= last_time)
+                THEN excluded.last ELSE last END,
+    last_time = CASE WHEN excluded.last IS NOT NULL
+                      AND (last_time IS NULL OR excluded.last_time >= last_time)
+                     THEN excluded.last_time ELSE last_time END,
+    sketch = sounding_merge_sketch(sketch, excluded.sketch)
+"""
+
+_INSERT_EVENT = (
+    "INSERT INTO events (timestamp, level, category, event, logger, session_id, fields) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+_SESSION_START = """
+INSERT INTO sessions (session_id, started, app_version, platform, python_version)
+VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (session_id) DO UPDATE SET
+    started = excluded.started,
+    app_version = coalesce(excluded.app_version, app_version),
+    platform = coalesce(excluded.platform, platform),
+    python_version = coalesce(excluded.python_version, python_version),
+    duration = CASE WHEN ended IS NOT NULL THEN ended - excluded.started ELSE duration END
+"""
+
+_SESSION_END = """
+INSERT INTO sessions (session_id, ended, duration) VALUES (?, ?, ?)
+ON CONFLICT (session_id) DO UPDATE SET
+    ended = excluded.ended,
+    duration = coalesce(excluded.duration, excluded.ended - started)
+"""
+
+
+def _safe_text(value: object) -> str:
+    """``value`` as text SQLite can store (lone surrogates cannot be encoded as UTF-8)."""
+    text = value if isinstance(value, str) else str(value)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+        health.count("storage.text_replaced")
+    return text
+
+
+def canonical_tags(tags: TagKey | Mapping[str, str]) -> str:
+    """The JSON stored for a series' tags: sorted ``[key, value]`` pairs, ASCII-escaped.
+
+    >>> canonical_tags({"b": "2", "a": "1"})
+    '[["a","1"],["b","2"]]'
+    """
+    pairs = sorted(tags.items()) if isinstance(tags, Mapping) else sorted(tags)
+    return json.dumps([[str(k), str(v)] for k, v in pairs], separators=(",", ":"))
+
+
+def _json_fields(fields: dict[str, Any]) -> str:
+    try:
+        return json.dumps(fields, default=repr, separators=(",", ":"))
+    except (TypeError, ValueError, RecursionError):
+        # Non-string keys or self-referencing values: fall back field by field.
+        safe: dict[str, Any] = {}
+        for k, v in fields.items():
+            try:
+                json.dumps(v, default=repr)
+                safe[str(k)] = v
+            except (TypeError, ValueError, RecursionError):
+                safe[str(k)] = repr(v)
+        return json.dumps(safe, default=repr, separators=(",", ":"))
+
+
+def _finite(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        f = float(value)
+        return f if math.isfinite(f) else None
+    return None
+
+
+def _opt_text(value: Any) -> str | None:
+    return None if value is None else _safe_text(value)
+
+
+class _Row:
+    """One points row being built from the aggregates of a batch."""
+
+    __slots__ = ("count", "last", "last_time", "max", "min", "owned", "sketch", "sum")
+
+    def __init__(self, agg: IntervalAggregate, start: float) -> None:
+        self.count = int(agg.count)
+        self.sum = _finite(agg.sum) or 0.0
+        self.min = _finite(agg.min)
+        self.max = _finite(agg.max)
+        self.last = _finite(agg.last)
+        end = _finite(agg.end)
+        self.last_time = (end if end is not None else start) if self.last is not None else None
+        sk = agg.sketch
+        self.sketch: QuantileSketch | None = sk if sk is not None and sk.count > 0 else None
+        self.owned = False  # the sketch is the caller's until we copy it to merge into
+
+    def merge(self, agg: IntervalAggregate, start: float) -> None:
+        other = _Row(agg, start)
+        self.count += other.count
+        self.sum += other.sum
+        if other.min is not None and (self.min is None or other.min < self.min):
+            self.min = other.min
+        if other.max is not None and (self.max is None or other.max > self.max):
+            self.max = other.max
+        if (
+            other.last is not None
+            and other.last_time is not None
+            and (self.last_time is None or other.last_time >= self.last_time)
+        ):
+            self.last, self.last_time = other.last, other.last_time
+        if other.sketch is not None:
+            if self.sketch is None:
+                self.sketch = other.sketch
+            else:
+                if not self.owned:
+                    self.sketch = self.sketch.copy()
+                    self.owned = True
+                self.sketch.merge(other.sketch)
+
+    def values(self) -> tuple[Any, ...]:
+        return (
+            self.count,
+            self.sum,
+            self.min,
+            self.max,
+            self.last,
+            self.last_time,
+            None if self.sketch is None else self.sketch.to_bytes(),
+        )
+
+
+class SQLiteSink:
+    """Writes the runtime's flushes into the SQLite store at ``path`` (a file or a data dir).
+
+    Implements :class:`sounding.collection.sink.Sink`. Each :meth:`write` is one
+    ``BEGIN IMMEDIATE`` transaction: aggregates are merged (UPSERT) into their finest row
+    (``metrics.aggregation_interval`` seconds) and into the hourly and daily rows, events are
+    appended and session rows maintained. Several processes may write the same file: SQLite's
+    busy timeout plus a bounded retry make them take turns, and merging on upsert means
+    nothing is lost. The file is opened lazily on the first write, so a bad location shows up
+    as an exception from :meth:`write` (which the runtime counts), never from construction.
+
+    Thread-safe: one lock serialises :meth:`write`, :meth:`maintain` and :meth:`close`.
+
+    ``max_bytes`` caps the file size (SQLite's ``max_page_count``): a write that would grow
+    the file beyond it fails like a full disk.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        metrics: MetricsConfig | None = None,
+        *,
+        max_bytes: int | None = None,
+    ) -> None:
+        if not isinstance(path, (str, os.PathLike)):
+            raise InvalidTypeError("path", path, "a str or os.PathLike path")
+        if metrics is not None and not isinstance(metrics, MetricsConfig):
+            raise InvalidTypeError("metrics", metrics, "a MetricsConfig or None")
+        if max_bytes is not None and (
+            not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes < 4096
+        ):
+            raise InvalidTypeError("max_bytes", max_bytes, "None or an integer >= 4096")
+        self.path: Path = _db.resolve_path(path)
+        self.metrics: MetricsConfig = metrics if metrics is not None else get_settings().metrics
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._closed = False
+        self._series: dict[tuple[str, str], int] = {}
+        self._types: dict[str, str] = {}
+        self._last_maintenance = -math.inf
+        #: Where a corrupt file was moved on the last (re)open, if it was.
+        self.recovered_from: Path | None = None
+
+    # -- connection ------------------------------------------------------------------------
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            conn, moved = _db.connect(self.path, create=True)
+            if moved is not None:
+                self.recovered_from = moved
+            try:
+                if self.max_bytes is not None:
+                    page = conn.execute("PRAGMA page_size").fetchone()[0]
+                    conn.execute(f"PRAGMA max_page_count = {max(1, self.max_bytes // page)}")
+                conn.execute("BEGIN IMMEDIATE")
+                _db.add_fine_resolution(conn, self.metrics.aggregation_interval)
+                conn.execute("COMMIT")
+            except BaseException:
+                _db.rollback(conn)
+                conn.close()
+                raise
+            self._conn = conn
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        self._series.clear()
+        self._types.clear()
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except sqlite3.Error:
+                pass
+            self._conn = None
+
+    # -- writing ---------------------------------------------------------------------------
+    def write(self, metrics: Sequence[IntervalAggregate], events: Sequence[Event]) -> None:
+        """Persist one flush, all or nothing. Raises :class:`StoreError` on failure."""
+        if not metrics and not events:
+            return
+        with self._lock:
+            if self._closed:
+                raise StoreError(f"the sink for {self.path} is closed")
+            deadline = time.monotonic() + WRITE_RETRY_SECONDS
+            while True:
+                try:
+                    conn = self._connection()
+                    self._write_batch(conn, metrics, events)
+                    break
+                except sqlite3.OperationalError as exc:
+                    if _db.is_busy(exc) and time.monotonic() < deadline:
+                        # Another writer holds the lock beyond the busy timeout: back off.
+                        # The transaction was rolled back, so cached ids may be stale.
+                        self._series.clear()
+                        self._types.clear()
+                        time.sleep(random.uniform(0.005, 0.05))
+                        continue
+                    self._drop_connection()
+                    raise StoreError(f"cannot write to the store at {self.path}: {exc}") from exc
+                except sqlite3.DatabaseError as exc:
+                    if _db.is_corruption(exc):
+                        # Keep what can be kept: move the damaged file aside so the next
+                        # write (the runtime retries the batch) goes to a fresh store.
+                        self._drop_connection()
+                        try:
+                            self.recovered_from = _db.move_aside(self.path, exc)
+                        except StoreError:
+                            pass
+                    else:
+                        self._drop_connection()
+                    raise StoreError(f"cannot write to the store at {self.path}: {exc}") from exc
+                except StoreError:
+                    self._drop_connection()
+                    raise
+                except BaseException:
+                    # Caches may name series whose insert was rolled back.
+                    self._series.clear()
+                    self._types.clear()
+                    raise
+            self._maybe_maintain(conn)
+
+    def _series_id(self, conn: sqlite3.Connection, agg: IntervalAggregate) -> int | None:
+        tags = canonical_tags(agg.tags)
+        name = _safe_text(agg.name)
+        mtype = agg.metric_type.value
+        key = (name, tags)
+        sid = self._series.get(key)
+        if sid is not None and self._types.get(name) == mtype:
+            return sid
+        known = self._types.get(name)
+        if known is None:
+            row = conn.execute("SELECT type FROM series WHERE name = ? LIMIT 1", (name,)).fetchone()
+            known = None if row is None else str(row[0])
+            if known is not None:
+                self._types[name] = known
+        if known is not None and known != mtype:
+            health.failure(
+                "storage.type_conflict",
+                None,
+                message=f"metric {name!r} recorded as {mtype} but stored as {known}; "
+                f"kept {known} and dropped the {mtype} values",
+            )
+            return None
+        conn.execute(
+            "INSERT OR IGNORE INTO series (name, type, unit, description, tags, created) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (name, mtype, _safe_text(agg.unit), _safe_text(agg.description), tags, time.time()),
+        )
+        row = conn.execute(
+            "SELECT id, type FROM series WHERE name = ? AND tags = ?", (name, tags)
+        ).fetchone()
+        sid = int(row[0])
+        self._types[name] = str(row[1])
+        if str(row[1]) != mtype:
+            # Lost a race with another process that created the name with another type.
+            health.failure(
+                "storage.type_conflict",
+                None,
+                message=f"metric {name!r} recorded as {mtype} but stored as {row[1]}",
+            )
+            return None
+        self._series[key] = sid
+        return sid
+
+    def _write_batch(
+        self,
+        conn: sqlite3.Connection,
+        metrics: Sequence[IntervalAggregate],
+        events: Sequence[Event],
+    ) -> None:
+        fine = self.metrics.aggregation_interval
+        levels = sorted({fine, *_db.ROLLUP_RESOLUTIONS})
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Merge the batch in memory first, so a bucket touched by many aggregates (the
+            # hourly and daily rows, history imports) costs one UPSERT, not one per aggregate.
+            merged: dict[tuple[int, int, float], _Row] = {}
+            for agg in metrics:
+                sid = self._series_id(conn, agg)
+                if sid is None:
+                    continue
+                start = _finite(agg.start)
+                if start is None:
+                    health.count("storage.invalid_aggregate")
+                    continue
+                for res in levels:
+                    key = (sid, res, _db.floor_to(start, res))
+                    row = merged.get(key)
+                    if row is None:
+                        merged[key] = _Row(agg, start)
+                    else:
+                        row.merge(agg, start)
+            if merged:
+                conn.executemany(_UPSERT, [(*key, *row.values()) for key, row in merged.items()])
+            if events:
+                self._write_events(conn, events)
+            conn.execute("COMMIT")
+        except BaseException:
+            _db.rollback(conn)
+            raise
+
+    def _write_events(self, conn: sqlite3.Connection, events: Sequence[Event]) -> None:
+        rows: list[tuple[Any, ...]] = []
+        starts: list[tuple[Any, ...]] = []
+        ends: list[tuple[Any, ...]] = []
+        for ev in events:
+            ts = _finite(ev.get("timestamp"))
+            if ts is None:
+                health.count("storage.event_timestamp_replaced")
+                ts = get_clock().time()
+            fields = {str(k): v for k, v in ev.items() if k not in _CORE_EVENT_KEYS}
+            level = _safe_text(ev.get("level", "info"))
+            category = _safe_text(ev.get("category", ""))
+            name = _safe_text(ev.get("event", ""))
+            session = _safe_text(ev.get("session_id", ""))
+            rows.append(
+                (
+                    ts,
+                    level,
+                    category,
+                    name,
+                    _safe_text(ev.get("logger", "")),
+                    session,
+                    _safe_text(_json_fields(fields)),
+                )
+            )
+            if category == "session" and session:
+                if name == "session.start":
+                    starts.append(
+                        (
+                            session,
+                            ts,
+                            _opt_text(fields.get("app_version")),
+                            _opt_text(fields.get("platform")),
+                            _opt_text(fields.get("python_version")),
+                        )
+                    )
+                elif name == "session.end":
+                    ends.append((session, ts, _finite(fields.get("duration"))))
+        conn.executemany(_INSERT_EVENT, rows)
+        if starts:
+            conn.executemany(_SESSION_START, starts)
+        if ends:
+            conn.executemany(_SESSION_END, ends)
+
+    # -- maintenance -----------------------------------------------------------------------
+    def _maybe_maintain(self, conn: sqlite3.Connection) -> None:
+        now = get_clock().time()
+        if now - self._last_maintenance < MAINTENANCE_EVERY:
+            return
+        self._last_maintenance = now
+        try:
+            # Another process may have done it recently: the file knows.
+            last = _db.get_meta(conn, "maintenance.last_run")
+            if last is not None and now - float(last) < MAINTENANCE_EVERY:
+                return
+            maintain(conn, retention_days=self.metrics.retention_days, now=now)
+        except (sqlite3.Error, ValueError) as exc:
+            # The flush itself is committed; a failed clean-up is retried next time.
+            health.failure("storage.maintenance", exc)
+
+    def maintain(self, now: float | None = None) -> None:
+        """Run retention now (normally done from :meth:`write` at most every 10 minutes)."""
+        with self._lock:
+            if self._closed:
+                raise StoreError(f"the sink for {self.path} is closed")
+            conn = self._connection()
+            t = get_clock().time() if now is None else now
+            maintain(conn, retention_days=self.metrics.retention_days, now=t)
+            self._last_maintenance = t
+
+    def close(self) -> None:
+        """Close the connection. Idempotent; later writes raise :class:`StoreError`."""
+        with self._lock:
+            self._closed = True
+            self._drop_connection()
+
+    def __repr__(self) -> str:
+        return f"SQLiteSink({str(self.path)!r})"
