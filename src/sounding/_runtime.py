@@ -168,7 +168,7 @@ class Runtime:
             if now < self._sink_retry_at:
                 return None
             try:
-                from sounding.storage import SQLiteSink  # type: ignore[attr-defined,unused-ignore]
+                from sounding.storage import SQLiteSink
 
                 self._sink = SQLiteSink(settings.store_path, settings.metrics)
             except Exception as exc:
