@@ -1,0 +1,34 @@
+"""Analysis (L3): baselines, deviation and change-point detection, release comparison and
+alert rules. Pure functions over plain sequences and sketches; thin wrappers read the store.
+
+See ``docs/analysis.md`` for the algorithms and the alert state machine.
+"""
+
+from __future__ import annotations
+
+from sounding.analysis.changepoints import (
+    CHANGE_POINT_METHODS,
+    DEFAULT_CHANGE_POINT_METHOD,
+    detect_change_points,
+)
+from sounding.analysis.deviations import Deviation, detect_deviations
+from sounding.analysis.releases import (
+    MannWhitneyResult,
+    ReleaseComparison,
+    cliffs_delta,
+    compare_releases,
+    mann_whitney_u,
+)
+
+__all__ = [
+    "CHANGE_POINT_METHODS",
+    "DEFAULT_CHANGE_POINT_METHOD",
+    "Deviation",
+    "MannWhitneyResult",
+    "ReleaseComparison",
+    "cliffs_delta",
+    "compare_releases",
+    "detect_change_points",
+    "detect_deviations",
+    "mann_whitney_u",
+]
