@@ -6,6 +6,14 @@ See ``docs/analysis.md`` for the algorithms and the alert state machine.
 
 from __future__ import annotations
 
+from sounding.analysis.baseline import (
+    BASELINE_STATS,
+    Baseline,
+    Comparison,
+    StatChange,
+    baseline_from_sketches,
+    compare,
+)
 from sounding.analysis.changepoints import (
     CHANGE_POINT_METHODS,
     DEFAULT_CHANGE_POINT_METHOD,
@@ -21,12 +29,18 @@ from sounding.analysis.releases import (
 )
 
 __all__ = [
+    "BASELINE_STATS",
     "CHANGE_POINT_METHODS",
     "DEFAULT_CHANGE_POINT_METHOD",
+    "Baseline",
+    "Comparison",
     "Deviation",
     "MannWhitneyResult",
     "ReleaseComparison",
+    "StatChange",
+    "baseline_from_sketches",
     "cliffs_delta",
+    "compare",
     "compare_releases",
     "detect_change_points",
     "detect_deviations",

@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 #: Default robust-score threshold (chosen on the training seed of ``bench/datasets``).
-DEFAULT_DEVIATION_THRESHOLD = 5.0
+DEFAULT_DEVIATION_THRESHOLD = 6.0
 #: Default minimum relative change (0.2 = 20 %, ``MetricsConfig.deviation_threshold_percent``).
 DEFAULT_MIN_RELATIVE_CHANGE = 0.2
 

@@ -1,0 +1,1 @@
+"""Labelled synthetic data sets for the benchmarks, generated in code with fixed seeds."""

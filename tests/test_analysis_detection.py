@@ -1,0 +1,211 @@
+"""Deviation and change-point detection over plain sequences."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sounding.analysis import (
+    CHANGE_POINT_METHODS,
+    Deviation,
+    detect_change_points,
+    detect_deviations,
+)
+from sounding.core.exceptions import InvalidTypeError, InvalidValueError
+
+
+def _noise(n: int, seed: int, level: float = 100.0, sd: float = 3.0) -> list[float]:
+    rng = random.Random(seed)
+    return [level + rng.gauss(0, sd) for _ in range(n)]
+
+
+def test_spike_is_found_with_baseline_score_and_direction() -> None:
+    """A single spike is reported once, with its trailing median, score and direction."""
+    values = _noise(200, 1)
+    values[120] = 200.0
+    found = detect_deviations(values)
+    assert [d.index for d in found] == [120]
+    d = found[0]
+    assert d.direction == "up"
+    assert d.value == 200.0
+    assert abs(d.baseline - 100.0) < 3
+    assert d.score > 6
+    assert d.relative_change == pytest.approx((200.0 - d.baseline) / d.baseline)
+
+
+def test_downward_spike_direction() -> None:
+    """A drop is a deviation with direction ``down`` and a negative score."""
+    values = _noise(200, 2)
+    values[150] = 10.0
+    (d,) = detect_deviations(values)
+    assert (d.index, d.direction) == (150, "down")
+    assert d.score < 0
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_noise_alone_gives_no_deviation(seed: int) -> None:
+    """Gaussian noise without anomalies raises nothing with the defaults."""
+    assert detect_deviations(_noise(1000, seed)) == []
+
+
+def test_causal_prefix_invariance() -> None:
+    """Point i is judged only on points before it: a prefix gives the same deviations."""
+    values = _noise(300, 3)
+    values[100] = 170.0
+    values[250] = 20.0
+    full = detect_deviations(values)
+    for cut in (101, 180, 251):
+        assert detect_deviations(values[:cut]) == [d for d in full if d.index < cut]
+
+
+def test_outliers_in_history_do_not_mask_later_ones() -> None:
+    """A burst of outliers does not become the baseline: later spikes are still found."""
+    values = _noise(300, 4)
+    for i in (60, 66, 72, 78):
+        values[i] = 400.0
+    values[200] = 180.0
+    idx = [d.index for d in detect_deviations(values)]
+    assert 200 in idx
+    assert {60, 66, 72, 78} <= set(idx)
+
+
+def test_step_is_reported_by_a_few_points_then_absorbed() -> None:
+    """After a level shift the detector restarts its baseline instead of firing forever."""
+    values = _noise(200, 5) + _noise(200, 6, level=160.0)
+    idx = [d.index for d in detect_deviations(values)]
+    assert idx
+    assert all(200 <= i < 205 for i in idx)
+
+
+def test_min_relative_change_silences_quiet_series() -> None:
+    """On a very quiet series a tiny absolute change is not a deviation."""
+    values = [1000.0 + 0.01 * (i % 3) for i in range(100)] + [1005.0]
+    assert detect_deviations(values) == []
+    assert [d.index for d in detect_deviations(values, min_relative_change=0.0)] == [100]
+
+
+def test_constant_history_gives_infinite_score() -> None:
+    """With a constant history any large change is found, with an infinite score."""
+    (d,) = detect_deviations([0.0] * 30 + [1.0])
+    assert d.index == 30
+    assert math.isinf(d.score)
+
+
+def test_missing_values_are_skipped_and_timestamps_carried() -> None:
+    """None and NaN are neither judged nor part of the history; timestamps are attached."""
+    values: list[float | None] = [10.0] * 30 + [None, math.nan, 50.0]
+    ts = [1000.0 + 60 * i for i in range(len(values))]
+    (d,) = detect_deviations(values, timestamps=ts)
+    assert d.index == 32
+    assert d.timestamp == ts[32]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc"),
+    [
+        ({"window": 1}, InvalidValueError),
+        ({"window": 2.5}, InvalidTypeError),
+        ({"threshold": -1.0}, InvalidValueError),
+        ({"threshold": "high"}, InvalidTypeError),
+        ({"min_relative_change": math.nan}, InvalidValueError),
+        ({"regime_points": 9, "regime_window": 4}, InvalidValueError),
+        ({"timestamps": [1.0]}, InvalidValueError),
+    ],
+)
+def test_deviation_arguments_are_checked(kwargs: dict[str, object], exc: type[Exception]) -> None:
+    """Bad arguments raise at once, naming the argument."""
+    with pytest.raises(exc):
+        detect_deviations([1.0, 2.0, 3.0], **kwargs)  # type: ignore[arg-type]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)), max_size=80))
+def test_detectors_never_raise_on_odd_input(values: list[float | None]) -> None:
+    """Any mix of numbers, None, NaN and infinities is handled without an exception."""
+    for d in detect_deviations(values):
+        assert isinstance(d, Deviation)
+    for method in CHANGE_POINT_METHODS:
+        cps = detect_change_points(values, method=method, permutations=9)
+        assert cps == sorted(cps)
+        assert all(0 < i < len(values) for i in cps)
+
+
+@pytest.mark.parametrize("method", CHANGE_POINT_METHODS)
+def test_single_step_located_within_margin(method: str) -> None:
+    """Each method finds one clear step close to where it happened."""
+    values = _noise(300, 7) + _noise(300, 8, level=115.0)
+    (cp,) = detect_change_points(values, method=method)
+    assert abs(cp - 300) <= 5
+
+
+@pytest.mark.parametrize("method", CHANGE_POINT_METHODS)
+@pytest.mark.parametrize("seed", range(3))
+def test_no_change_series_gives_no_change_point(method: str, seed: int) -> None:
+    """Noise without any change yields no change point (firing on noise is worse than none)."""
+    assert detect_change_points(_noise(500, 100 + seed), method=method) == []
+
+
+@pytest.mark.parametrize("method", ["binseg", "pelt"])
+def test_outliers_are_not_change_points(method: str) -> None:
+    """Isolated spikes are clipped before segmentation, so they are not regimes."""
+    values = _noise(400, 9)
+    for i in (50, 151, 260, 333):
+        values[i] = 900.0
+    assert detect_change_points(values, method=method) == []
+
+
+def test_several_steps_up_and_down() -> None:
+    """Steps up and down are all found by the default method."""
+    values = _noise(150, 10) + _noise(150, 11, 130) + _noise(150, 12, 90) + _noise(150, 13)
+    found = detect_change_points(values)
+    assert len(found) == 3
+    for got, want in zip(found, (150, 300, 450), strict=True):
+        assert abs(got - want) <= 5
+
+
+def test_variance_change_is_found() -> None:
+    """A change of the noise level alone is a new regime for the mean-and-variance cost."""
+    values = _noise(300, 14, sd=1.0) + _noise(300, 15, sd=6.0)
+    (cp,) = detect_change_points(values)
+    assert abs(cp - 300) <= 10
+
+
+def test_indices_refer_to_the_input_with_gaps() -> None:
+    """Indices count the None entries that were skipped."""
+    values: list[float | None] = [*_noise(100, 16), None, None, *_noise(100, 17, level=140)]
+    (cp,) = detect_change_points(values)
+    assert abs(cp - 102) <= 3
+
+
+def test_edivisive_is_deterministic_and_seeded() -> None:
+    """The permutation test uses a seeded RNG: the same call gives the same answer."""
+    values = _noise(200, 18) + _noise(200, 19, level=106)
+    first = detect_change_points(values, method="edivisive")
+    assert first == detect_change_points(values, method="edivisive")
+
+
+def test_short_series_gives_nothing() -> None:
+    """Fewer than two minimum segments cannot contain a change."""
+    assert detect_change_points([1.0, 5.0, 9.0]) == []
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"method": "magic"},
+        {"cost": "l1"},
+        {"min_size": 1},
+        {"penalty_factor": 0},
+        {"sig_level": 1.5},
+        {"permutations": 0},
+    ],
+)
+def test_change_point_arguments_are_checked(kwargs: dict[str, object]) -> None:
+    """Bad arguments raise InvalidValueError naming the argument."""
+    with pytest.raises(InvalidValueError) as info:
+        detect_change_points([1.0] * 20, **kwargs)  # type: ignore[arg-type]
+    assert next(iter(kwargs)) in str(info.value)
