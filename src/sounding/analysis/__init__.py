@@ -6,6 +6,14 @@ See ``docs/analysis.md`` for the algorithms and the alert state machine.
 
 from __future__ import annotations
 
+from sounding.analysis.alert_state import (
+    AlertState,
+    AlertStateStore,
+    AlertStatus,
+    MemoryAlertStateStore,
+    SQLiteAlertStateStore,
+)
+from sounding.analysis.alerts import Evaluation, ValueSource, evaluate, rule_value, step
 from sounding.analysis.baseline import (
     BASELINE_STATS,
     Baseline,
@@ -20,6 +28,14 @@ from sounding.analysis.changepoints import (
     detect_change_points,
 )
 from sounding.analysis.deviations import Deviation, detect_deviations
+from sounding.analysis.notify import (
+    CallbackNotifier,
+    LogNotifier,
+    Notification,
+    NotificationSink,
+    WebhookError,
+    WebhookNotifier,
+)
 from sounding.analysis.releases import (
     MannWhitneyResult,
     ReleaseComparison,
@@ -27,22 +43,56 @@ from sounding.analysis.releases import (
     compare_releases,
     mann_whitney_u,
 )
+from sounding.analysis.rules import (
+    ALERT_KINDS,
+    ALERT_OPS,
+    ALERT_STATS,
+    NO_DATA_POLICIES,
+    AlertRule,
+    load_rules,
+    parse_duration,
+    rules_from_config,
+)
 
 __all__ = [
+    "ALERT_KINDS",
+    "ALERT_OPS",
+    "ALERT_STATS",
     "BASELINE_STATS",
     "CHANGE_POINT_METHODS",
     "DEFAULT_CHANGE_POINT_METHOD",
+    "NO_DATA_POLICIES",
+    "AlertRule",
+    "AlertState",
+    "AlertStateStore",
+    "AlertStatus",
     "Baseline",
+    "CallbackNotifier",
     "Comparison",
     "Deviation",
+    "Evaluation",
+    "LogNotifier",
     "MannWhitneyResult",
+    "MemoryAlertStateStore",
+    "Notification",
+    "NotificationSink",
     "ReleaseComparison",
+    "SQLiteAlertStateStore",
     "StatChange",
+    "ValueSource",
+    "WebhookError",
+    "WebhookNotifier",
     "baseline_from_sketches",
     "cliffs_delta",
     "compare",
     "compare_releases",
     "detect_change_points",
     "detect_deviations",
+    "evaluate",
+    "load_rules",
     "mann_whitney_u",
+    "parse_duration",
+    "rule_value",
+    "rules_from_config",
+    "step",
 ]

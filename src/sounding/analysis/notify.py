@@ -1,0 +1,173 @@
+"""Where alert notifications go: a log event (default), a Python callback, a webhook.
+
+A sink is anything with ``send(notification)``; plain callables are accepted too. Sinks may
+raise: :func:`~sounding.analysis.evaluate` catches the error, counts it through
+``sounding.core.health.failure("alerts.sink", ...)`` and carries on with the other sinks and
+rules. The webhook is opt-in: nothing leaves the machine unless you construct one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from sounding.core.exceptions import InvalidTypeError, InvalidValueError
+
+__all__ = [
+    "CallbackNotifier",
+    "LogNotifier",
+    "Notification",
+    "NotificationSink",
+    "WebhookError",
+    "WebhookNotifier",
+]
+
+logger = logging.getLogger("sounding.alerts")
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A rule started firing (``kind="firing"``) or resolved (``kind="resolved"``)."""
+
+    kind: Literal["firing", "resolved"]
+    rule: str
+    series: str
+    metric: str
+    stat: str
+    op: str
+    threshold: float
+    value: float | None
+    at: float
+    since: float
+    tags: Mapping[str, str] = field(default_factory=dict)
+    description: str = ""
+
+    @property
+    def message(self) -> str:
+        """One line for people, e.g. ``[FIRING] slow export: p95 of app.latency = 1.2 > 1``."""
+        shown = "no data" if self.value is None else f"{self.value:g}"
+        where = f" {{{self.series}}}" if self.series else ""
+        return (
+            f"[{self.kind.upper()}] {self.rule}{where}: {self.stat} of {self.metric} = "
+            f"{shown} (rule: {self.op} {self.threshold:g})"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON body the webhook posts."""
+        return {
+            "kind": self.kind,
+            "rule": self.rule,
+            "series": self.series,
+            "metric": self.metric,
+            "stat": self.stat,
+            "op": self.op,
+            "threshold": self.threshold,
+            "value": self.value,
+            "at": self.at,
+            "since": self.since,
+            "tags": dict(self.tags),
+            "description": self.description,
+            "message": self.message,
+        }
+
+
+@runtime_checkable
+class NotificationSink(Protocol):
+    """Receives notifications. ``send`` may raise; evaluation counts and continues."""
+
+    def send(self, notification: Notification) -> None:
+        """Deliver one notification."""
+
+
+class LogNotifier:
+    """Log each notification to the stdlib logger ``sounding.alerts`` (the default sink):
+    firing at WARNING, resolved at INFO, the notification's dict under ``extra["alert"]``."""
+
+    def __init__(self, log: logging.Logger | None = None) -> None:
+        self.logger = log or logger
+
+    def send(self, notification: Notification) -> None:
+        """Log the notification."""
+        level = logging.WARNING if notification.kind == "firing" else logging.INFO
+        self.logger.log(level, notification.message, extra={"alert": notification.as_dict()})
+
+
+class CallbackNotifier:
+    """Call ``fn(notification)`` for each notification."""
+
+    def __init__(self, fn: Callable[[Notification], object]) -> None:
+        if not callable(fn):
+            raise InvalidTypeError("fn", fn, "a callable taking a Notification")
+        self.fn = fn
+
+    def send(self, notification: Notification) -> None:
+        """Call the callback."""
+        self.fn(notification)
+
+
+class WebhookError(Exception):
+    """The webhook could not deliver a notification after all retries."""
+
+
+class WebhookNotifier:
+    """POST each notification as JSON to ``url`` (opt-in; nothing is sent otherwise).
+
+    Each attempt has a ``timeout``; connection errors, timeouts and 5xx/429 answers are
+    retried up to ``retries`` times with exponential backoff (``backoff``, ``2 x backoff``,
+    ...); other 4xx answers are not retried. After the last attempt :class:`WebhookError`
+    is raised, which evaluation counts as ``alerts.sink`` and otherwise ignores.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 5.0,
+        retries: int = 2,
+        backoff: float = 0.5,
+        headers: Mapping[str, str] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise InvalidValueError("url", url, "an http:// or https:// URL")
+        if not isinstance(timeout, (int, float)) or not 0 < timeout <= 120:
+            raise InvalidValueError("timeout", timeout, "seconds, more than 0 and at most 120")
+        if not isinstance(retries, int) or isinstance(retries, bool) or not 0 <= retries <= 10:
+            raise InvalidValueError("retries", retries, "an integer from 0 to 10")
+        if not isinstance(backoff, (int, float)) or not 0 <= backoff <= 60:
+            raise InvalidValueError("backoff", backoff, "seconds from 0 to 60")
+        self.url = url
+        self.timeout = float(timeout)
+        self.retries = retries
+        self.backoff = float(backoff)
+        self.headers = {"Content-Type": "application/json", **dict(headers or {})}
+        self._sleep = sleep
+
+    def send(self, notification: Notification) -> None:
+        """POST the notification; raises :class:`WebhookError` when every attempt failed."""
+        body = json.dumps(notification.as_dict(), default=repr).encode("utf-8")
+        last: BaseException | None = None
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self._sleep(self.backoff * 2 ** (attempt - 1))
+            request = urllib.request.Request(
+                self.url, data=body, headers=self.headers, method="POST"
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                    response.read()
+                return
+            except urllib.error.HTTPError as exc:
+                last = exc
+                exc.close()
+                if exc.code < 500 and exc.code != 429:
+                    break
+            except (urllib.error.URLError, OSError) as exc:
+                last = exc
+        raise WebhookError(f"POST {self.url} failed: {last!r}") from last
