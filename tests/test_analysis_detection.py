@@ -209,3 +209,9 @@ def test_change_point_arguments_are_checked(kwargs: dict[str, object]) -> None:
     with pytest.raises(InvalidValueError) as info:
         detect_change_points([1.0] * 20, **kwargs)  # type: ignore[arg-type]
     assert next(iter(kwargs)) in str(info.value)
+
+
+def test_sparse_counts_flag_only_new_values() -> None:
+    """On a mostly-zero count series only a value never seen before is a deviation."""
+    values = [0.0] * 40 + [1.0] + [0.0] * 30 + [1.0] + [0.0] * 20 + [1.0, 0.0, 4.0]
+    assert [d.index for d in detect_deviations(values)] == [40, 94]

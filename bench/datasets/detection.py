@@ -8,6 +8,7 @@ set on every machine, so nothing large is committed. Categories (``CATEGORIES``)
 ``none_heavy``     no change: log-normal (latency-like, right-skewed) noise
 ``none_outliers``  no change in regime, isolated spikes (deviations, not change points)
 ``none_seasonal``  no change: a sinusoidal cycle about as large as the noise
+``none_sparse``    no change: sparse Poisson counts (mean 0.05, 0.3 or 2 per interval)
 ``step_large``     1-3 steps up or down of 5-10 noise standard deviations
 ``step_small``     1-3 steps up or down of 2-3 noise standard deviations
 ``step_outliers``  1-2 steps of 4-8 standard deviations, plus spikes
@@ -35,6 +36,7 @@ CATEGORIES: tuple[str, ...] = (
     "none_heavy",
     "none_outliers",
     "none_seasonal",
+    "none_sparse",
     "step_large",
     "step_small",
     "step_outliers",
@@ -109,6 +111,18 @@ def _one(rng: random.Random, category: str, idx: int, n: int) -> LabelledSeries:
         ignore.update(range(a, b + 10))
     if category in ("none_outliers", "step_outliers"):
         spikes = _positions(rng, n, rng.randint(2, 5), 25)
+
+    if category == "none_sparse":
+        lam = rng.choice([0.05, 0.3, 2.0])
+        counts = []
+        for _ in range(n):
+            # Knuth's Poisson sampler: fine for small means.
+            k, p, limit = 0, rng.random(), math.exp(-lam)
+            while p > limit:
+                k += 1
+                p *= rng.random()
+            counts.append(float(k))
+        return LabelledSeries(f"{category}-{idx}", category, counts, [], [])
 
     heavy = category == "none_heavy"
     seasonal_amp = sigma * rng.uniform(0.8, 1.5) if category == "none_seasonal" else 0.0

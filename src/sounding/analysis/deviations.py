@@ -11,7 +11,10 @@ is a deviation when both
   (so a very quiet series does not alert on changes nobody cares about).
 
 Deviations are kept out of the history, so a burst of outliers does not become the new
-normal. A *regime change* (``regime_points`` of the last ``regime_window`` judged points
+normal. When more than half of the window is tied (sparse counts, a constant gauge) the MAD
+is 0: the sample standard deviation stands in, and a value is only a deviation if it lies
+outside the range of every earlier value (the first error after a quiet hour is news, the
+tenth is not). A *regime change* (``regime_points`` of the last ``regime_window`` judged points
 flagged, for example after a step) restarts the history from the first flagged point of
 that run, followed by a fresh warm-up: a step is reported by a few points, not forever.
 
@@ -43,10 +46,6 @@ __all__ = [
 DEFAULT_DEVIATION_THRESHOLD = 6.0
 #: Default minimum relative change (0.2 = 20 %, ``MetricsConfig.deviation_threshold_percent``).
 DEFAULT_MIN_RELATIVE_CHANGE = 0.2
-
-# Mean absolute deviation -> standard deviation for a normal distribution (sqrt(pi / 2)).
-_MEAN_AD_SCALE = math.sqrt(math.pi / 2.0)
-
 
 @dataclass(frozen=True)
 class Deviation:
@@ -89,15 +88,18 @@ def _check_number(name: str, value: object, allowed: str) -> float:
     return f
 
 
-def _scale(ordered: list[float], center: float) -> float:
-    """``1.4826 x MAD`` of a sorted window, falling back to the mean absolute deviation
-    when more than half the window is tied (integer counts, constant gauges)."""
+def _scale(ordered: list[float], center: float) -> tuple[float, bool]:
+    """``1.4826 x MAD`` of a sorted window; when more than half the window is tied (sparse
+    counts, constant gauges) the MAD is 0 and the sample standard deviation is used instead,
+    so that the rare non-zero values of a mostly-zero count series are not all outliers.
+    The flag says whether that fallback was used."""
     devs = sorted(abs(v - center) for v in ordered)
     n = len(devs)
     mad = devs[n // 2] if n % 2 else 0.5 * (devs[n // 2 - 1] + devs[n // 2])
     if mad > 0:
-        return MAD_SCALE * mad
-    return _MEAN_AD_SCALE * (sum(devs) / n)
+        return MAD_SCALE * mad, False
+    mean = sum(ordered) / n
+    return math.sqrt(sum((v - mean) ** 2 for v in ordered) / max(n - 1, 1)), True
 
 
 def detect_deviations(
@@ -140,6 +142,8 @@ def detect_deviations(
     ordered: list[float] = []  # ``history`` kept sorted for the median
     recent: deque[tuple[float, bool]] = deque(maxlen=regime_window)
     out: list[Deviation] = []
+    # The range of every value seen so far (causal: only earlier points).
+    lowest, highest = math.inf, -math.inf
 
     def accept(v: float) -> None:
         if len(history) == window:
@@ -155,15 +159,21 @@ def detect_deviations(
         if not math.isfinite(x):
             continue
         if len(history) < warm:
+            lowest, highest = min(lowest, x), max(highest, x)
             accept(x)
             continue
         n = len(ordered)
         m = ordered[n // 2] if n % 2 else 0.5 * (ordered[n // 2 - 1] + ordered[n // 2])
         diff = x - m
-        scale = _scale(ordered, m)
+        scale, degenerate = _scale(ordered, m)
         # With a constant history any change is infinitely many scales away.
         score = diff / scale if scale > 0 else (math.copysign(math.inf, diff) if diff else 0.0)
         flagged = abs(score) >= threshold and abs(diff) >= min_rel * abs(m) and diff != 0
+        if flagged and degenerate and lowest <= x <= highest:
+            # No robust scale (sparse counts): a value the series has shown before is
+            # not news, however quiet the recent window was.
+            flagged = False
+        lowest, highest = min(lowest, x), max(highest, x)
         recent.append((x, flagged))
         if flagged:
             out.append(
@@ -176,7 +186,11 @@ def detect_deviations(
                     timestamp=None if timestamps is None else float(timestamps[i]),
                 )
             )
-            if sum(1 for _, f in recent if f) >= regime_points:
+            if degenerate:
+                # A mostly-tied history (sparse counts) has no robust scale: let the rare
+                # values in, or every later one would be judged against the same zeros.
+                accept(x)
+            elif sum(1 for _, f in recent if f) >= regime_points:
                 # A new regime: restart the history at the first flagged point of the run.
                 tail = list(recent)
                 first = next(k for k, (_, f) in enumerate(tail) if f)
