@@ -110,24 +110,21 @@ def _step_series(n: int, seed: int = 1) -> list[float]:
     return out
 
 
-def timings(sizes: Sequence[int] = (1_000, 10_000, 100_000), budget: float = 20.0) -> None:
-    """Seconds per call at each size; a size is skipped when the previous one took so long
-    that the next would exceed ``budget`` (quadratic growth assumed)."""
+def timings(sizes: Sequence[int] = (1_000, 10_000, 100_000), budget: float = 60.0) -> None:
+    """Seconds per call at each size. A size is skipped when the previous one, scaled
+    linearly by the size ratio, would already exceed ``budget`` seconds."""
     print("\nrun time (seconds per call; steps every 1000 points, Gaussian noise)")
     cols = [*CP_METHODS, "deviations", "naive deviations (peer)"]
     print(f"{'points':>8}" + "".join(f" | {c:>24}" for c in cols))
-    last: dict[str, float] = {}
+    last: dict[str, tuple[int, float]] = {}
     for n in sizes:
         x = _step_series(n)
         row = f"{n:>8}"
         for c in cols:
             prev = last.get(c)
-            if prev is not None and prev * (n / (n // 10)) ** 2 > budget and prev > budget / 100:
+            if prev is not None and prev[1] * n / prev[0] > budget:
                 row += f" | {'skipped (> budget)':>24}"
-                last[c] = math.inf
-                continue
-            if prev == math.inf:
-                row += f" | {'skipped (> budget)':>24}"
+                last[c] = (n, math.inf)
                 continue
             t0 = time.perf_counter()
             if c in CP_METHODS:
@@ -137,7 +134,7 @@ def timings(sizes: Sequence[int] = (1_000, 10_000, 100_000), budget: float = 20.
             else:
                 naive_deviations(x)
             dt = time.perf_counter() - t0
-            last[c] = dt
+            last[c] = (n, dt)
             row += f" | {dt:>24.3f}"
         print(row)
 
