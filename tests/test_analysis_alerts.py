@@ -604,7 +604,8 @@ def test_webhook_arguments_checked(kwargs: dict[str, Any]) -> None:
     [
         ({"name": ""}, "AlertRule.name"),
         ({"metric": "9bad"}, "AlertRule.metric"),
-        ({"stat": "p42"}, "AlertRule.stat"),
+        ({"stat": "p420"}, "AlertRule.stat"),
+        ({"stat": "median"}, "AlertRule.stat"),
         ({"op": "=="}, "AlertRule.op"),
         ({"threshold": None}, "AlertRule.threshold"),
         ({"threshold": float("nan")}, "AlertRule.threshold"),
@@ -658,7 +659,7 @@ def test_rules_from_config() -> None:
 def test_rules_from_config_bad_stat() -> None:
     """An unknown statistic in alert_thresholds is a configuration error."""
     with pytest.raises(ConfigurationError):
-        rules_from_config(MetricsConfig(alert_thresholds={"app.latency:p42": 1.0}))
+        rules_from_config(MetricsConfig(alert_thresholds={"app.latency:p101": 1.0}))
 
 
 def test_load_rules_from_toml(tmp_path: Path) -> None:

@@ -14,11 +14,12 @@ from sounding.analysis.alert_state import (
     SQLiteAlertStateStore,
 )
 from sounding.analysis.alerts import Evaluation, ValueSource, evaluate, rule_value, step
-from sounding.analysis.baseline import (
+from sounding.analysis.baselines import (
     BASELINE_STATS,
     Baseline,
     Comparison,
     StatChange,
+    baseline_from_distribution,
     baseline_from_sketches,
     compare,
 )
@@ -28,6 +29,15 @@ from sounding.analysis.changepoints import (
     detect_change_points,
 )
 from sounding.analysis.deviations import Deviation, detect_deviations
+from sounding.analysis.history import (
+    HISTORY_POINTS,
+    ChangePoint,
+    baseline,
+    changes,
+    metric_history,
+    store_stat,
+    store_value_source,
+)
 from sounding.analysis.notify import (
     CallbackNotifier,
     LogNotifier,
@@ -61,6 +71,7 @@ __all__ = [
     "BASELINE_STATS",
     "CHANGE_POINT_METHODS",
     "DEFAULT_CHANGE_POINT_METHOD",
+    "HISTORY_POINTS",
     "NO_DATA_POLICIES",
     "AlertRule",
     "AlertState",
@@ -68,6 +79,7 @@ __all__ = [
     "AlertStatus",
     "Baseline",
     "CallbackNotifier",
+    "ChangePoint",
     "Comparison",
     "Deviation",
     "Evaluation",
@@ -82,7 +94,10 @@ __all__ = [
     "ValueSource",
     "WebhookError",
     "WebhookNotifier",
+    "baseline",
+    "baseline_from_distribution",
     "baseline_from_sketches",
+    "changes",
     "cliffs_delta",
     "compare",
     "compare_releases",
@@ -91,8 +106,11 @@ __all__ = [
     "evaluate",
     "load_rules",
     "mann_whitney_u",
+    "metric_history",
     "parse_duration",
     "rule_value",
     "rules_from_config",
     "step",
+    "store_stat",
+    "store_value_source",
 ]

@@ -47,6 +47,7 @@ DEFAULT_DEVIATION_THRESHOLD = 6.0
 #: Default minimum relative change (0.2 = 20 %, ``MetricsConfig.deviation_threshold_percent``).
 DEFAULT_MIN_RELATIVE_CHANGE = 0.2
 
+
 @dataclass(frozen=True)
 class Deviation:
     """One point that deviates from its trailing baseline.

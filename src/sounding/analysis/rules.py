@@ -48,18 +48,23 @@ __all__ = [
 ]
 
 ALERT_OPS: Final[tuple[str, ...]] = (">", ">=", "<", "<=")
+#: Statistics a rule may watch (the store's, with ``mean`` as a synonym of ``avg``), and
+#: any percentile ``p0`` ... ``p100`` such as ``p99.9``.
 ALERT_STATS: Final[tuple[str, ...]] = (
-    "p50",
-    "p90",
-    "p95",
-    "p99",
-    "mean",
-    "min",
-    "max",
-    "count",
-    "sum",
-    "last",
-)
+    "p50", "p90", "p95", "p99", "avg", "mean", "min", "max", "count", "sum", "last", "rate",
+)  # fmt: skip
+_PCT_RE = re.compile(r"^p(\d{1,3}(?:\.\d+)?)$")
+
+
+def _valid_stat(stat: object) -> bool:
+    if not isinstance(stat, str):
+        return False
+    if stat in ALERT_STATS:
+        return True
+    m = _PCT_RE.match(stat)
+    return m is not None and 0.0 <= float(m.group(1)) <= 100.0
+
+
 ALERT_KINDS: Final[tuple[str, ...]] = ("threshold", "deviation", "change")
 #: ``keep``: leave the state as it is; ``ok``: treat as recovered; ``alert``: as breaching.
 NO_DATA_POLICIES: Final[tuple[str, ...]] = ("keep", "ok", "alert")
@@ -139,8 +144,12 @@ class AlertRule:
                 self.metric,
                 "a metric name: letters, digits, '_' and '.', starting with a letter",
             )
-        if self.stat not in ALERT_STATS:
-            raise InvalidValueError("AlertRule.stat", self.stat, "one of " + ", ".join(ALERT_STATS))
+        if not _valid_stat(self.stat):
+            raise InvalidValueError(
+                "AlertRule.stat",
+                self.stat,
+                "one of " + ", ".join(ALERT_STATS) + ", or a percentile p0-p100",
+            )
         if self.op not in ALERT_OPS:
             raise InvalidValueError("AlertRule.op", self.op, "one of " + ", ".join(ALERT_OPS))
         if self.kind not in ALERT_KINDS:

@@ -24,7 +24,7 @@ intervals, in the metric's unit.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -37,6 +37,7 @@ __all__ = [
     "Baseline",
     "Comparison",
     "StatChange",
+    "baseline_from_distribution",
     "baseline_from_sketches",
     "compare",
 ]
@@ -108,9 +109,22 @@ def baseline_from_sketches(
         m = s.quantile(0.5)
         if m is not None and math.isfinite(m):
             medians.append(m)
-    if merged.count <= 0:
+    return baseline_from_distribution(merged, medians, window=window, label=label)
+
+
+def baseline_from_distribution(
+    merged: QuantileSketch | None,
+    interval_medians: Sequence[float],
+    *,
+    window: tuple[float, float] | None = None,
+    label: str | None = None,
+) -> Baseline:
+    """A :class:`Baseline` from an already merged sketch of the window and the medians of
+    its intervals (what the store returns). ``None`` or an empty sketch: no observations."""
+    if merged is None or merged.count <= 0:
         return Baseline(None, None, None, 0, 0.0, window=window, intervals=0, label=label)
     p50, p95, p99 = merged.quantiles([0.5, 0.95, 0.99])
+    medians = [m for m in interval_medians if math.isfinite(m)]
     spread = MAD_SCALE * mad(medians) if len(medians) >= 2 else 0.0
     return Baseline(
         p50=p50,
