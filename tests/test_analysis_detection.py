@@ -215,3 +215,12 @@ def test_sparse_counts_flag_only_new_values() -> None:
     """On a mostly-zero count series only a value never seen before is a deviation."""
     values = [0.0] * 40 + [1.0] + [0.0] * 30 + [1.0] + [0.0] * 20 + [1.0, 0.0, 4.0]
     assert [d.index for d in detect_deviations(values)] == [40, 94]
+
+
+def test_slow_drift_reads_as_start_and_end_not_a_staircase() -> None:
+    """A ramp between two flat stretches gives at most its two ends, not many small steps."""
+    rng = random.Random(21)
+    values = [100 + rng.gauss(0, 1) + min(max(i - 200, 0), 200) * 0.05 for i in range(600)]
+    found = detect_change_points(values)
+    assert 1 <= len(found) <= 2
+    assert len(detect_change_points(values, ramps=False)) > len(found)

@@ -20,6 +20,12 @@ Before ``binseg`` and ``pelt``, isolated outliers are clipped with a Hampel filt
 window of 11 points, 5 robust standard deviations), and the series is standardised with a
 robust noise estimate from first differences, so the same penalty suits every scale.
 
+After ``binseg`` or ``pelt`` with a constant-level cost, staircases are merged into ramps
+(``ramps=True``): a change point is removed when one segment with a linear trend explains its
+two neighbours better (cost + penalties, a slope costing ``4 log n``), and the remaining change
+points are re-placed given which segments are lines. A slow drift then reads as its start and
+end rather than a staircase of small steps; plain steps are untouched (a line fits them badly).
+
 The cost ``"meanvar"`` (default) is twice the Gaussian negative log-likelihood with a
 change in mean and variance, ``n * log(variance)``; ``"mean"`` assumes a constant (robustly
 estimated) variance, ``sum((x - mean)**2) / sigma**2``; ``"linear"`` fits a line (level and
@@ -51,6 +57,8 @@ CHANGE_POINT_METHODS: tuple[str, ...] = ("binseg", "pelt", "edivisive")
 DEFAULT_CHANGE_POINT_METHOD: Method = "binseg"
 
 _DEFAULT_PENALTY = {"meanvar": 8.0, "mean": 8.0, "linear": 12.0}
+#: The extra penalty of a segment's slope, per log(n), when staircases are merged into ramps.
+_SLOPE_PENALTY = 4.0
 _HAMPEL_HALF_WIDTH = 5
 _HAMPEL_THRESHOLD = 5.0
 # Segment variances below this (in units of the robust noise variance) are floored, so that
@@ -142,6 +150,54 @@ def _cost_function(x: list[float], cost: str) -> Callable[[int, int], float]:
         return m * log(var if var > _VAR_FLOOR else _VAR_FLOOR)
 
     return meanvar_cost
+
+
+def _merge_ramps(
+    z: list[float], found: list[int], beta: float, slope_penalty: float, min_size: int
+) -> list[int]:
+    """Turn staircases into ramps: a slow drift cut into many small steps is refitted.
+
+    Greedily remove the change point whose two neighbouring segments are better explained
+    (cost + penalties) by one segment with a linear trend, while any removal helps; then
+    move every remaining change point to its best position between its neighbours, given
+    which segments are now lines. Plain steps are left alone: a line fits a step badly.
+    """
+    n = len(z)
+    const = _cost_function(z, "meanvar")
+    line = _cost_function(z, "linear")
+    cps = list(found)
+    linear = [False] * (len(cps) + 1)  # per segment
+
+    def seg_cost(a: int, b: int, is_line: bool) -> float:
+        return line(a, b) + slope_penalty if is_line else const(a, b)
+
+    while cps:
+        bounds = [0, *cps, n]
+        best_gain, best_k = 0.0, -1
+        for k in range(len(cps)):
+            a, c, b = bounds[k], bounds[k + 1], bounds[k + 2]
+            before = seg_cost(a, c, linear[k]) + seg_cost(c, b, linear[k + 1]) + beta
+            gain = before - seg_cost(a, b, True)
+            if gain > best_gain:
+                best_gain, best_k = gain, k
+        if best_k < 0:
+            break
+        del cps[best_k]
+        linear[best_k : best_k + 2] = [True]
+    if not any(linear):
+        return cps
+    # Refine: the edges of a ramp were found as the first and last stair of a staircase.
+    for k in range(len(cps)):
+        bounds = [0, *cps, n]
+        a, b = bounds[k], bounds[k + 2]
+        best_t = cps[k]
+        best = seg_cost(a, best_t, linear[k]) + seg_cost(best_t, b, linear[k + 1])
+        for t in range(a + min_size, b - min_size + 1):
+            total = seg_cost(a, t, linear[k]) + seg_cost(t, b, linear[k + 1])
+            if total < best:
+                best, best_t = total, t
+        cps[k] = best_t
+    return sorted(set(cps))
 
 
 def _binseg(n: int, cost: Callable[[int, int], float], beta: float, min_size: int) -> list[int]:
@@ -290,12 +346,14 @@ def detect_change_points(
     sig_level: float = 0.01,
     permutations: int = 99,
     seed: int = 0,
+    ramps: bool = True,
 ) -> list[int]:
     """The indices where a new regime starts (sorted, first index of each new segment).
 
     ``method`` is ``"binseg"`` (default), ``"pelt"`` or ``"edivisive"``; ``cost`` and
     ``penalty_factor`` apply to the first two, ``sig_level``, ``permutations`` and ``seed``
-    to E-divisive. ``None`` and NaN values are skipped; indices refer to ``values``.
+    to E-divisive; ``ramps`` merges staircases into ramps (see the module). ``None`` and NaN
+    values are skipped; indices refer to ``values``.
 
     >>> detect_change_points([1.0, 1.1, 0.9, 1.0, 1.05] * 8 + [3.0, 3.1, 2.9, 3.0, 3.05] * 8,
     ...                      method="pelt")
@@ -342,4 +400,6 @@ def detect_change_points(
         fn = _cost_function(z, cost)
         search = _binseg if chosen == "binseg" else _pelt
         found = search(n, fn, beta, min_size)
+        if ramps and cost != "linear" and len(found) >= 2:
+            found = _merge_ramps(z, found, beta, _SLOPE_PENALTY * math.log(n), min_size)
     return [positions[t] for t in found]
