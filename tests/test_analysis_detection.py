@@ -224,3 +224,15 @@ def test_slow_drift_reads_as_start_and_end_not_a_staircase() -> None:
     found = detect_change_points(values)
     assert 1 <= len(found) <= 2
     assert len(detect_change_points(values, ramps=False)) > len(found)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_autocorrelated_noise_is_not_a_change(seed: int) -> None:
+    """Wandering AR(1) noise (coefficient 0.8) is not cut into regimes."""
+    rng = random.Random(seed)
+    state, values = 0.0, []
+    for _ in range(600):
+        state = 0.8 * state + rng.gauss(0, 0.6)
+        values.append(100 + state)
+    assert detect_change_points(values) == []
+    assert detect_deviations(values) == []

@@ -9,6 +9,7 @@ set on every machine, so nothing large is committed. Categories (``CATEGORIES``)
 ``none_outliers``  no change in regime, isolated spikes (deviations, not change points)
 ``none_seasonal``  no change: a sinusoidal cycle about as large as the noise
 ``none_sparse``    no change: sparse Poisson counts (mean 0.05, 0.3 or 2 per interval)
+``none_autocorr``  no change: AR(1) noise (coefficient 0.5, 0.8 or 0.9) that wanders
 ``step_large``     1-3 steps up or down of 5-10 noise standard deviations
 ``step_small``     1-3 steps up or down of 2-3 noise standard deviations
 ``step_outliers``  1-2 steps of 4-8 standard deviations, plus spikes
@@ -37,6 +38,7 @@ CATEGORIES: tuple[str, ...] = (
     "none_outliers",
     "none_seasonal",
     "none_sparse",
+    "none_autocorr",
     "step_large",
     "step_small",
     "step_outliers",
@@ -123,6 +125,15 @@ def _one(rng: random.Random, category: str, idx: int, n: int) -> LabelledSeries:
                 p *= rng.random()
             counts.append(float(k))
         return LabelledSeries(f"{category}-{idx}", category, counts, [], [])
+
+    if category == "none_autocorr":
+        rho = rng.choice([0.5, 0.8, 0.9])
+        state = 0.0
+        wandering = []
+        for _ in range(n):
+            state = rho * state + rng.gauss(0.0, sigma * math.sqrt(1 - rho * rho))
+            wandering.append(base + state)
+        return LabelledSeries(f"{category}-{idx}", category, wandering, [], [])
 
     heavy = category == "none_heavy"
     seasonal_amp = sigma * rng.uniform(0.8, 1.5) if category == "none_seasonal" else 0.0
