@@ -107,8 +107,9 @@ def _dependence(x: list[float]) -> float:
     d = [x[i + 1] - x[i] for i in range(n - 1)]
     centre = median(d)  # a steady trend is not dependence
     d = [v - centre for v in d]
-    plus = median([abs(d[i] + d[i + 1]) for i in range(len(d) - 1)]) ** 2
-    minus = median([abs(d[i] - d[i + 1]) for i in range(len(d) - 1)]) ** 2
+    plus = median([abs(d[i] + d[i + 1]) for i in range(len(d) - 1)])
+    minus = median([abs(d[i] - d[i + 1]) for i in range(len(d) - 1)])
+    plus, minus = plus * plus, minus * minus
     if plus + minus <= 0:
         return 1.0
     rho = min(max(1.0 + 2.0 * (plus - minus) / (plus + minus), 0.0), 0.98)
@@ -419,6 +420,10 @@ def detect_change_points(
     n = len(x)
     if n < 2 * min_size:
         return []
+    largest = max(abs(v) for v in x)
+    if largest > 1e100:
+        # Squares and differences of such values overflow; the methods are scale-free.
+        x = [v / largest for v in x]
     if chosen == "edivisive":
         found = _edivisive(x, float(sig_level), permutations, min_size, seed)
     else:

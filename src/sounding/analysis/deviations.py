@@ -100,7 +100,8 @@ def _scale(ordered: list[float], center: float) -> tuple[float, bool]:
     if mad > 0:
         return MAD_SCALE * mad, False
     mean = sum(ordered) / n
-    return math.sqrt(sum((v - mean) ** 2 for v in ordered) / max(n - 1, 1)), True
+    # d * d gives inf on overflow where ** would raise.
+    return math.sqrt(sum((v - mean) * (v - mean) for v in ordered) / max(n - 1, 1)), True
 
 
 def detect_deviations(
