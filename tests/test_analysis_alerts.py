@@ -752,3 +752,24 @@ def test_sequence_rule_rejects_a_number() -> None:
     """A deviation rule needs a sequence; a number is a type error."""
     with pytest.raises(InvalidTypeError):
         rule_value(AlertRule("dev", "m.x", kind="deviation"), 3.0)
+
+
+def test_duplicate_rule_names_are_rejected() -> None:
+    """Two rules with one name would share state: evaluate refuses them at once."""
+    rules = [AlertRule("r", "m.x", threshold=1), AlertRule("r", "m.y", threshold=2)]
+    with pytest.raises(InvalidValueError):
+        evaluate(rules, lambda r, n: 1.0, now=0.0, sinks=[], enable_alerts=True)
+
+
+@pytest.mark.parametrize(
+    ("rules", "source", "sinks"),
+    [
+        (["not a rule"], lambda r, n: 1.0, []),
+        ([], "not callable", []),
+        ([], lambda r, n: 1.0, [42]),
+    ],
+)
+def test_evaluate_arguments_checked(rules: Any, source: Any, sinks: Any) -> None:
+    """Wrong argument types raise InvalidTypeError before anything is evaluated."""
+    with pytest.raises(InvalidTypeError):
+        evaluate(rules, source, now=0.0, sinks=sinks, enable_alerts=True)

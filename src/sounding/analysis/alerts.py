@@ -48,7 +48,7 @@ from sounding.analysis.deviations import detect_deviations
 from sounding.analysis.notify import CallbackNotifier, LogNotifier, Notification, NotificationSink
 from sounding.analysis.rules import AlertRule
 from sounding.core import health
-from sounding.core.exceptions import InvalidTypeError
+from sounding.core.exceptions import InvalidTypeError, InvalidValueError
 
 __all__ = ["Evaluation", "ValueSource", "evaluate", "rule_value", "step"]
 
@@ -245,9 +245,14 @@ def evaluate(
     stop the evaluation of the other rules and sinks.
     """
     rules = list(rules)
+    names: set[str] = set()
     for r in rules:
         if not isinstance(r, AlertRule):
             raise InvalidTypeError("rules", r, "AlertRule objects")
+        if r.name in names:
+            # State is kept per rule name: two rules with one name would share it.
+            raise InvalidValueError("rules", r.name, "rules with distinct names")
+        names.add(r.name)
     if not callable(value_source):
         raise InvalidTypeError("value_source", value_source, "a callable (rule, now) -> value")
     targets = _sinks(sinks)
