@@ -250,3 +250,9 @@ def export(
     finally:
         if output not in (None, "-"):
             stream.close()
+
+
+# Commands defined in their own modules register themselves on the group.
+from sounding.presentation.cli_analysis import register as register_analysis  # noqa: E402
+
+register_analysis(main)
