@@ -395,3 +395,16 @@ def test_closed_store_raises(path: Path) -> None:
     store.close()
     with pytest.raises(StoreError, match="closed"):
         store.series()
+
+
+def test_exported_names_are_sorted_and_importable() -> None:
+    """sounding.storage exports exactly its documented public names (ruff keeps them sorted)."""
+    import sounding.storage as storage
+
+    assert set(storage.__all__) == {
+        "STATS", "Distribution", "ExportRecord", "MaintenanceReport", "Migrations",
+        "QueryPoint", "SQLiteSink", "SeriesInfo", "SessionInfo", "Store", "StoreStatus",
+        "open_store", "parse_duration", "parse_time",
+    }  # fmt: skip
+    for name in storage.__all__:
+        assert getattr(storage, name) is not None

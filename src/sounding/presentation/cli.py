@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from sounding import __version__
 from sounding.core.exceptions import (
     ConfigurationError,
     InvalidNameError,
@@ -84,7 +85,7 @@ class SoundingGroup(click.Group):
     help="Directory of the store (telemetry.db). Default: the configured data dir "
     "(SOUNDING_DATA_DIR, or the platform's user data dir for the app).",
 )
-@click.version_option(package_name="sounding", prog_name="sounding")
+@click.version_option(version=__version__, prog_name="sounding")
 @click.pass_context
 def main(ctx: click.Context, data_dir: Path | None) -> None:
     """sounding: look at what your application recorded, locally.
