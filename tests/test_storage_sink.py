@@ -353,3 +353,33 @@ def test_file_mode_survives_umask(tmp_path: Path) -> None:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "open").stat().st_mode) == 0o700
     assert stat.S_IMODE((tmp_path / "open" / "telemetry.db").stat().st_mode) == 0o600
+
+
+def test_writes_never_change_the_callers_sketches(sink: SQLiteSink, db: Path) -> None:
+    """The same batch written twice (a runtime retry) is counted twice and left unchanged."""
+    batch = [hist("h", T0, [1.0, 2.0, 3.0]), hist("h", T0 + 60, [4.0])]
+    before = [a.sketch.copy() for a in batch if a.sketch is not None]
+    sink.write(batch, [])
+    sink.write(batch, [])
+    assert [a.sketch for a in batch] == before
+    [(blob, n)] = rows(db, "SELECT sketch, count FROM points WHERE resolution = 86400")
+    expected = QuantileSketch()
+    expected.add_many([1.0, 2.0, 3.0, 4.0] * 2)
+    assert n == 8
+    assert QuantileSketch.from_bytes(blob) == expected  # type: ignore[arg-type]
+
+
+@given(st.lists(st.lists(st.floats(0.001, 1e6), min_size=1, max_size=20), min_size=1, max_size=8))
+@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_stored_sketch_equals_union_of_flushes(tmp_path: Path, flushes: list[list[float]]) -> None:
+    """However many flushes hit one bucket, its stored sketch is the union (merge cache or
+    not)."""
+    path = tmp_path / f"u{len(list(tmp_path.iterdir()))}.db"
+    s = SQLiteSink(path)
+    for i, values in enumerate(flushes):
+        s.write([hist("h", T0 + 60 * (i % 2), values)], [])
+    s.close()
+    expected = QuantileSketch()
+    expected.add_many([v for values in flushes for v in values])
+    [(blob,)] = rows(path, "SELECT sketch FROM points WHERE resolution = 3600")
+    assert QuantileSketch.from_bytes(blob) == expected  # type: ignore[arg-type]

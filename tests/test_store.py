@@ -408,3 +408,13 @@ def test_exported_names_are_sorted_and_importable() -> None:
     }  # fmt: skip
     for name in storage.__all__:
         assert getattr(storage, name) is not None
+
+
+def test_range_before_any_data_is_empty_and_times_always_validated(path: Path) -> None:
+    """A range ending before the first data gives nothing; bad times raise even for an
+    unknown metric."""
+    write(path, [counter("c", T0 + DAY, 1.0)])
+    with open_store(path) as store:
+        assert store.query("c", end=T0, stat="sum") == []
+        with pytest.raises(InvalidValueError, match="start="):
+            store.query("no.such.metric", start="last tuesday")

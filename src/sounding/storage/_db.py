@@ -10,6 +10,7 @@ import json
 import math
 import os
 import sqlite3
+from collections import OrderedDict
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -25,6 +26,7 @@ __all__ = [
     "HOUR",
     "HOURLY_RETENTION_DAYS",
     "ROLLUP_RESOLUTIONS",
+    "SketchCache",
     "add_fine_resolution",
     "connect",
     "fine_resolutions",
@@ -118,25 +120,78 @@ def _ensure_file(path: Path) -> None:
         os.close(fd)
 
 
-def _merge_sketch(a: bytes | None, b: bytes | None) -> bytes | None:
-    # Registered as an SQL function so an UPSERT merges sketches inside the statement.
-    if a is None:
-        return b
-    if b is None:
-        return a
-    sk = QuantileSketch.from_bytes(a)
-    sk.merge(QuantileSketch.from_bytes(b))
-    return sk.to_bytes()
+class SketchCache:
+    """Decoded sketches by their stored bytes, so merging into a row we wrote last time
+    skips decoding it (decoding is the dominant cost of an UPSERT).
+
+    Bounded (:data:`SKETCH_CACHE_SIZE` entries, least recently used dropped). Entries are
+    either owned (free to mutate) or borrowed from the caller (copied before mutating).
+    Used only under the writer's lock.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._items: OrderedDict[bytes, tuple[QuantileSketch, bool]] = OrderedDict()
+
+    def put(self, data: bytes, sketch: QuantileSketch, *, owned: bool) -> None:
+        """Remember that ``data`` decodes to ``sketch``."""
+        self._items[data] = (sketch, owned)
+        self._items.move_to_end(data)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def read(self, data: bytes) -> QuantileSketch:
+        """The sketch for ``data``, not to be mutated."""
+        hit = self._items.get(data)
+        if hit is not None:
+            self._items.move_to_end(data)
+            return hit[0]
+        sk = QuantileSketch.from_bytes(data)
+        self.put(data, sk, owned=True)
+        return sk
+
+    def take(self, data: bytes) -> QuantileSketch:
+        """A sketch for ``data`` the caller may mutate (removed from the cache)."""
+        hit = self._items.pop(data, None)
+        if hit is None:
+            return QuantileSketch.from_bytes(data)
+        sk, owned = hit
+        return sk if owned else sk.copy()
+
+    def merge(self, a: bytes | None, b: bytes | None) -> bytes | None:
+        """``a`` and ``b`` merged (the SQL function ``sounding_merge_sketch``)."""
+        if a is None:
+            return b
+        if b is None:
+            return a
+        sk = self.take(a)
+        sk.merge(self.read(b))
+        out = sk.to_bytes()
+        self.put(out, sk, owned=True)
+        return out
+
+    def discard(self, keys: list[bytes]) -> None:
+        """Forget ``keys`` (entries that will not be merged into again)."""
+        for k in keys:
+            self._items.pop(k, None)
+
+    def __contains__(self, data: object) -> bool:
+        return data in self._items
+
+    def clear(self) -> None:
+        """Forget everything (after a failed transaction, for instance)."""
+        self._items.clear()
 
 
-def _configure(conn: sqlite3.Connection) -> None:
+def _configure(conn: sqlite3.Connection, cache: SketchCache) -> None:
     conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
     mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
     if mode is None or str(mode[0]).lower() != "wal":
         raise StoreError(f"cannot switch the store to WAL mode (journal_mode={mode!r})")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
-    conn.create_function("sounding_merge_sketch", 2, _merge_sketch, deterministic=True)
+    # Registered as an SQL function so an UPSERT merges sketches inside the statement.
+    conn.create_function("sounding_merge_sketch", 2, cache.merge, deterministic=True)
 
 
 def move_aside(path: Path, reason: BaseException | str) -> Path:
@@ -169,7 +224,7 @@ def move_aside(path: Path, reason: BaseException | str) -> Path:
     return target
 
 
-def _open_once(path: Path, *, create: bool) -> sqlite3.Connection:
+def _open_once(path: Path, *, create: bool, cache: SketchCache) -> sqlite3.Connection:
     if create:
         _ensure_file(path)
     elif not path.is_file():
@@ -184,7 +239,7 @@ def _open_once(path: Path, *, create: bool) -> sqlite3.Connection:
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open the store at {path}: {exc}") from exc
     try:
-        _configure(conn)
+        _configure(conn, cache)
         STORAGE_MIGRATIONS.apply(conn)
     except BaseException:
         conn.close()
@@ -192,20 +247,23 @@ def _open_once(path: Path, *, create: bool) -> sqlite3.Connection:
     return conn
 
 
-def connect(path: Path, *, create: bool) -> tuple[sqlite3.Connection, Path | None]:
+def connect(
+    path: Path, *, create: bool, cache: SketchCache | None = None
+) -> tuple[sqlite3.Connection, Path | None]:
     """Open (and migrate) the store at ``path``; returns the connection and, when the file
     was corrupt and had to be moved aside, where it went.
 
     Raises :class:`StoreError` when the store is missing (and ``create`` is false) or cannot
     be opened; lock contention surfaces as :class:`sqlite3.OperationalError`.
     """
+    cache = cache if cache is not None else SketchCache(0)
     try:
-        return _open_once(path, create=create), None
+        return _open_once(path, create=create, cache=cache), None
     except sqlite3.DatabaseError as exc:
         if not is_corruption(exc):
             raise
         moved = move_aside(path, exc)
-        return _open_once(path, create=True), moved
+        return _open_once(path, create=True, cache=cache), moved
 
 
 def rollback(conn: sqlite3.Connection) -> None:

@@ -31,10 +31,13 @@ from sounding.core.types import Event, IntervalAggregate, TagKey
 from sounding.storage import _db
 from sounding.storage._retention import MAINTENANCE_EVERY, maintain
 
-__all__ = ["WRITE_RETRY_SECONDS", "SQLiteSink", "canonical_tags"]
+__all__ = ["SKETCH_CACHE_SIZE", "WRITE_RETRY_SECONDS", "SQLiteSink", "canonical_tags"]
 
 #: How long :meth:`SQLiteSink.write` keeps retrying while other writers hold the lock.
 WRITE_RETRY_SECONDS = 15.0
+#: Decoded sketches a sink keeps to merge into the hourly and daily rows it wrote last
+#: (3 per histogram series and flush, so full use up to ~170 histogram series; a few MB).
+SKETCH_CACHE_SIZE = 512
 
 _CORE_EVENT_KEYS = ("timestamp", "level", "category", "event", "logger", "session_id")
 
@@ -171,16 +174,17 @@ class _Row:
                     self.owned = True
                 self.sketch.merge(other.sketch)
 
-    def values(self) -> tuple[Any, ...]:
-        return (
-            self.count,
-            self.sum,
-            self.min,
-            self.max,
-            self.last,
-            self.last_time,
-            None if self.sketch is None else self.sketch.to_bytes(),
-        )
+    def values(self, cache: _db.SketchCache, fresh: list[bytes]) -> tuple[Any, ...]:
+        blob = None
+        if self.sketch is not None:
+            blob = self.sketch.to_bytes()
+            if blob not in cache:
+                # The UPSERT would decode these bytes to merge them: hand it the sketch
+                # (a copy when it is the caller's, who may change it later).
+                sk = self.sketch if self.owned else self.sketch.copy()
+                cache.put(blob, sk, owned=True)
+                fresh.append(blob)
+        return (self.count, self.sum, self.min, self.max, self.last, self.last_time, blob)
 
 
 class SQLiteSink:
@@ -223,6 +227,7 @@ class SQLiteSink:
         self._closed = False
         self._series: dict[tuple[str, str], int] = {}
         self._types: dict[str, str] = {}
+        self._cache = _db.SketchCache(SKETCH_CACHE_SIZE)
         self._last_maintenance = -math.inf
         #: Where a corrupt file was moved on the last (re)open, if it was.
         self.recovered_from: Path | None = None
@@ -230,7 +235,7 @@ class SQLiteSink:
     # -- connection ------------------------------------------------------------------------
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            conn, moved = _db.connect(self.path, create=True)
+            conn, moved = _db.connect(self.path, create=True, cache=self._cache)
             if moved is not None:
                 self.recovered_from = moved
             try:
@@ -374,8 +379,17 @@ class SQLiteSink:
                         merged[key] = _Row(agg, start)
                     else:
                         row.merge(agg, start)
-            if merged:
-                conn.executemany(_UPSERT, [(*key, *row.values()) for key, row in merged.items()])
+            fresh: list[bytes] = []
+            try:
+                if merged:
+                    conn.executemany(
+                        _UPSERT,
+                        [(*key, *row.values(self._cache, fresh)) for key, row in merged.items()],
+                    )
+            finally:
+                # This batch's own sketches are never merged into again; keep the room for
+                # the merged rows the next flush will add to.
+                self._cache.discard(fresh)
             if events:
                 self._write_events(conn, events)
             conn.execute("COMMIT")

@@ -395,32 +395,36 @@ class Store:
         return out
 
     # -- metric queries --------------------------------------------------------------------
-    def _range(
-        self, series: list[SeriesInfo], start: TimeLike | None, end: TimeLike | None
-    ) -> tuple[float, float] | None:
+    def _times(self, start: TimeLike | None, end: TimeLike | None) -> tuple[float | None, float]:
+        """Parse ``start``/``end`` (validated before anything is read)."""
         now = get_clock().time()
         e = now if end is None else parse_time(end, "end", now=now)
-        if start is not None:
-            s = parse_time(start, "start", now=now)
-        else:
-            first = None
-            for chunk in _chunks([x.id for x in series]):
-                marks = ",".join("?" * len(chunk))
-                row = self._read(
-                    f"SELECT min(bucket_start) FROM points WHERE series_id IN ({marks}) "
-                    "AND resolution = ?",
-                    [*chunk, _db.DAY],
-                )[0]
-                if row[0] is not None and (first is None or row[0] < first):
-                    first = float(row[0])
-            if first is None:
-                return None
-            s = first
-        if e <= s:
+        s = None if start is None else parse_time(start, "start", now=now)
+        if s is not None and e <= s:
             raise InvalidValueError(
-                "end", end, f"a time after start ({iso(s)}); " + "times may be relative: 7d, 24h"
+                "end", end, f"a time after start ({iso(s)}); times may be relative: 7d, 24h"
             )
         return s, e
+
+    def _range(
+        self, series: list[SeriesInfo], s: float | None, e: float
+    ) -> tuple[float, float] | None:
+        """The query range; without a start, from the first stored data (``None``: none)."""
+        if s is not None:
+            return s, e
+        first = None
+        for chunk in _chunks([x.id for x in series]):
+            marks = ",".join("?" * len(chunk))
+            row = self._read(
+                f"SELECT min(bucket_start) FROM points WHERE series_id IN ({marks}) "
+                "AND resolution = ?",
+                [*chunk, _db.DAY],
+            )[0]
+            if row[0] is not None and (first is None or row[0] < first):
+                first = float(row[0])
+        if first is None or first >= e:
+            return None
+        return first, e
 
     def _fetch(
         self,
@@ -485,6 +489,7 @@ class Store:
         if group_by is not None and not isinstance(group_by, str):
             raise InvalidTypeError("group_by", group_by, "None or a tag key (str)")
         step = None if interval is None else parse_duration(interval, "interval")
+        s0, e0 = self._times(start, end)
         series = self.series(name, tags)
         if not series:
             return []
@@ -493,7 +498,7 @@ class Store:
             raise InvalidValueError(
                 "stat", stat, f"count, sum, avg, min, max, last or rate: {name!r} is a counter"
             )
-        bounds = self._range(series, start, end)
+        bounds = self._range(series, s0, e0)
         if bounds is None:
             return []
         s, e = bounds
@@ -556,10 +561,11 @@ class Store:
         group_by: str | None = None,
     ) -> dict[str | None, Distribution]:
         """Merged distributions of ``name`` over the range, one per ``group_by`` value."""
+        s0, e0 = self._times(start, end)
         series = self.series(name, tags)
         if not series:
             return {}
-        bounds = self._range(series, start, end)
+        bounds = self._range(series, s0, e0)
         if bounds is None:
             return {}
         s, e = bounds
@@ -594,10 +600,8 @@ class Store:
         """
         found = self.distributions(name, start, end, tags)
         if not found:
-            now = get_clock().time()
-            s = parse_time(start, "start", now=now) if start is not None else now
-            e = parse_time(end, "end", now=now) if end is not None else now
-            return Distribution(0, 0.0, None, None, QuantileSketch(), s, e)
+            s, e = self._times(start, end)
+            return Distribution(0, 0.0, None, None, QuantileSketch(), e if s is None else s, e)
         return found[None]
 
     # -- export ----------------------------------------------------------------------------
