@@ -418,3 +418,15 @@ def test_range_before_any_data_is_empty_and_times_always_validated(path: Path) -
         assert store.query("c", end=T0, stat="sum") == []
         with pytest.raises(InvalidValueError, match="start="):
             store.query("no.such.metric", start="last tuesday")
+
+
+def test_cached_sketches_are_never_handed_out(path: Path) -> None:
+    """Changing a returned distribution's sketch does not change later answers."""
+    write(path, [hist("h", T0, [1.0, 2.0, 3.0])])
+    with open_store(path) as store:
+        first = store.distribution("h", start=T0, end=T0 + 60)
+        first.sketch.add(1000.0, weight=100)
+        again = store.distribution("h", start=T0, end=T0 + 60)
+        [p] = store.query("h", start=T0, end=T0 + 60, stat="p100")
+    assert again.sketch.count == 3
+    assert p.value == 3.0

@@ -61,6 +61,8 @@ _PCT_RE = re.compile(r"^p(\d{1,3}(?:\.\d+)?)$")
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 _CHUNK = 500  # series ids per IN (...) list, well under SQLite's variable limit
 _FINE = 0  # marker for "the finest resolutions" in query plans
+#: Decoded sketches a Store keeps for repeated queries (a few MB at most).
+READ_CACHE_SIZE = 1024
 
 
 @dataclass(frozen=True)
@@ -199,9 +201,10 @@ class StoreStatus:
 class _Acc:
     """Accumulates stored rows into one result value."""
 
-    __slots__ = ("count", "last", "last_time", "max", "min", "sketch", "sum")
+    __slots__ = ("borrowed", "count", "last", "last_time", "max", "min", "sketch", "sum")
 
     def __init__(self) -> None:
+        self.borrowed = False  # ``sketch`` is a cached one: copy before merging into it
         self.count = 0
         self.sum = 0.0
         self.min: float | None = None
@@ -210,7 +213,7 @@ class _Acc:
         self.last_time = -math.inf
         self.sketch: QuantileSketch | None = None
 
-    def add(self, row: tuple[Any, ...], with_sketch: bool) -> None:
+    def add(self, row: tuple[Any, ...], sketches: _db.SketchCache | None) -> None:
         _, _, count, total, mn, mx, last, last_time = row[:8]
         self.count += int(count)
         self.sum += float(total)
@@ -221,11 +224,13 @@ class _Acc:
         if last is not None and last_time is not None and last_time >= self.last_time:
             self.last = float(last)
             self.last_time = float(last_time)
-        if with_sketch and row[8] is not None:
-            sk = QuantileSketch.from_bytes(row[8])
+        if sketches is not None and row[8] is not None:
+            sk = sketches.read(row[8])
             if self.sketch is None:
-                self.sketch = sk
+                self.sketch, self.borrowed = sk, True
             else:
+                if self.borrowed:
+                    self.sketch, self.borrowed = self.sketch.copy(), False
                 self.sketch.merge(sk)
 
 
@@ -328,6 +333,8 @@ class Store:
         self.recovered_from = recovered_from
         self._lock = threading.RLock()
         self._closed = False
+        # Decoding stored sketches dominates query time; dashboards re-read the same rows.
+        self._sketches = _db.SketchCache(READ_CACHE_SIZE)
 
     # -- plumbing --------------------------------------------------------------------------
     @property
@@ -517,14 +524,19 @@ class Store:
             slots = [(max(s, origin + i * step), min(e, origin + (i + 1) * step)) for i in range(n)]
         accs: dict[tuple[int, str | None], _Acc] = {}
         with_sketch = q is not None
-        for row in self._fetch(list(groups), slots, with_sketch):
-            # Rows of a widened edge (see plan_ranges) fall just outside: clamp them in.
-            idx = 0 if step is None else min(max(int((row[1] - origin) // step), 0), len(slots) - 1)
-            key = (idx, groups[row[0]])
-            acc = accs.get(key)
-            if acc is None:
-                acc = accs[key] = _Acc()
-            acc.add(row, with_sketch)
+        with self._lock:  # the sketch cache is shared
+            for row in self._fetch(list(groups), slots, with_sketch):
+                # Rows of a widened edge (see plan_ranges) fall just outside: clamp them in.
+                idx = (
+                    0
+                    if step is None
+                    else min(max(int((row[1] - origin) // step), 0), len(slots) - 1)
+                )
+                key = (idx, groups[row[0]])
+                acc = accs.get(key)
+                if acc is None:
+                    acc = accs[key] = _Acc()
+                acc.add(row, self._sketches if with_sketch else None)
         base_tags = _check_tags(tags)
         points: list[QueryPoint] = []
         for (idx, group), acc in sorted(
@@ -571,16 +583,20 @@ class Store:
         s, e = bounds
         groups = {x.id: (x.tags.get(group_by) if group_by else None) for x in series}
         accs: dict[str | None, _Acc] = {}
-        for row in self._fetch(list(groups), [(s, e)], True):
-            acc = accs.setdefault(groups[row[0]], _Acc())
-            acc.add(row, True)
+        with self._lock:  # the sketch cache is shared
+            for row in self._fetch(list(groups), [(s, e)], True):
+                acc = accs.setdefault(groups[row[0]], _Acc())
+                acc.add(row, self._sketches)
         return {
             g: Distribution(
                 acc.count,
                 acc.sum,
                 acc.min,
                 acc.max,
-                acc.sketch if acc.sketch is not None else QuantileSketch(),
+                # The caller may merge into it: never hand out the cached object.
+                QuantileSketch()
+                if acc.sketch is None
+                else (acc.sketch.copy() if acc.borrowed else acc.sketch),
                 s,
                 e,
             )
