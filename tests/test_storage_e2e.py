@@ -144,3 +144,63 @@ def test_four_processes_through_the_public_api(tmp_path: Path) -> None:
     assert size.value == 4 * n
     assert sum(r["sum"] for r in export) == 4 * n
     json.dumps(export)  # export records are JSON-ready
+
+
+def test_corrupt_store_is_replaced_without_the_host_noticing(tmp_path: Path) -> None:
+    """A garbage telemetry.db: recording and flush() succeed into a fresh store; the old
+    file is kept aside and the event is counted."""
+    (tmp_path / "telemetry.db").write_bytes(b"definitely not sqlite" * 200)
+    sounding.configure(app_name="e2e", data_dir=tmp_path)
+    sounding.counter("e2e.after_corruption").inc(5)
+    assert sounding.flush() is True
+    assert health.counts()["storage.corrupt"] == 1
+    with open_store(tmp_path) as store:
+        [p] = store.query("e2e.after_corruption", start="1h", end=time.time() + 120, stat="sum")
+        assert p.value == 5
+        assert len(store.status().corrupt_files) == 1
+
+
+KILLED_APP = textwrap.dedent(
+    """
+    import sys
+    import sounding
+
+    sounding.configure(app_name="killed", data_dir=sys.argv[1])
+    c = sounding.counter("e2e.killed")
+    i = 0
+    while True:
+        c.inc()
+        i += 1
+        if i % 50 == 0:
+            assert sounding.flush()
+            print(i, flush=True)
+    """
+)
+
+
+def test_sigkill_through_the_public_api(tmp_path: Path) -> None:
+    """An application killed mid-recording: the file is intact and every increment that a
+    completed flush() reported is in the store."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_APP, str(tmp_path)], stdout=subprocess.PIPE, text=True,
+        env=env,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    acked = 0
+    try:
+        for line in proc.stdout:
+            acked = int(line)
+            if acked >= 2000:
+                break
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    # Acknowledgements already in the pipe when the kill landed count too.
+    for line in proc.stdout.read().split():
+        acked = int(line)
+    with open_store(tmp_path) as store:
+        assert store.connection.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        [p] = store.query("e2e.killed", start="1h", end=time.time() + 120, stat="sum")
+    assert acked <= p.value <= acked + 50
