@@ -124,9 +124,10 @@ class SketchCache:
     """Decoded sketches by their stored bytes, so merging into a row we wrote last time
     skips decoding it (decoding is the dominant cost of an UPSERT).
 
-    Bounded (:data:`SKETCH_CACHE_SIZE` entries, least recently used dropped). Entries are
-    either owned (free to mutate) or borrowed from the caller (copied before mutating).
-    Used only under the writer's lock.
+    Keyed by the exact bytes, so an entry can never disagree with what is stored, whoever
+    wrote it. Bounded (``size`` entries, least recently used dropped). Entries are either
+    owned (free to mutate) or borrowed (copied before mutating). Not thread-safe: callers
+    hold their own lock.
     """
 
     def __init__(self, size: int = 256) -> None:
