@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sounding.core.clock import set_clock
@@ -26,6 +26,7 @@ from sounding.testing import ManualClock
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 DAY = 86400.0
 HOUR = 3600.0
+DAY_S = 86400
 
 
 def hist(name: str, start: float, values: list[float], tags: TagKey = ()) -> IntervalAggregate:
@@ -430,3 +431,26 @@ def test_cached_sketches_are_never_handed_out(path: Path) -> None:
         [p] = store.query("h", start=T0, end=T0 + 60, stat="p100")
     assert again.sketch.count == 3
     assert p.value == 3.0
+
+
+@settings(max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    minutes=st.lists(st.integers(0, 3 * 24 * 60), min_size=1, max_size=60),
+    lo=st.integers(0, 3 * DAY_S),
+    length=st.integers(1, 3 * DAY_S),
+    step=st.sampled_from([None, 60, 300, 3600, 7200, 86400, 1234]),
+)
+def test_any_range_and_interval_counts_exactly(
+    tmp_path: Path, minutes: list[int], lo: int, length: int, step: int | None
+) -> None:
+    """For any range and interval, sums equal the brute-force sum of the aggregates whose
+    interval starts in the range, and interval values add up to the whole."""
+    set_clock(ManualClock(T0 + 4 * DAY))
+    path = tmp_path / f"p{len(list(tmp_path.iterdir()))}.db"
+    write(path, [counter("c", T0 + 60 * m, float(i + 1)) for i, m in enumerate(minutes)])
+    start, end = T0 + lo, T0 + lo + length
+    expected = sum(float(i + 1) for i, m in enumerate(minutes) if start <= T0 + 60 * m < end)
+    with open_store(path) as store:
+        points = store.query("c", start=start, end=end, interval=step, stat="sum")
+    assert sum(p.value for p in points) == expected
+    assert all(start <= p.start.timestamp() < p.end.timestamp() <= end for p in points)
