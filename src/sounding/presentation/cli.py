@@ -30,6 +30,8 @@ from sounding.presentation.output import (
     emit,
     format_option,
     open_output,
+    parse_tags,
+    require_metric,
     store_from_context,
 )
 from sounding.storage.store import ExportRecord
@@ -98,18 +100,6 @@ def main(ctx: click.Context, data_dir: Path | None) -> None:
     ctx.obj = CliState(data_dir=data_dir)
 
 
-def _parse_tags(values: tuple[str, ...]) -> dict[str, str]:
-    tags: dict[str, str] = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(
-                f"{item!r} is not allowed: KEY=VALUE, e.g. --tag format=wav", param_hint="--tag"
-            )
-        tags[key] = value
-    return tags
-
-
 @main.command()
 @click.argument("name")
 @click.option(
@@ -145,16 +135,13 @@ def query(
       sounding query export.duration --stat p95 --since 7d --interval 1h \\
           --tag format=wav --group-by app_version --format table
     """
-    tag_filter = _parse_tags(tags)
+    tag_filter = parse_tags(tags)
     # Parse here so an error names the option the user typed.
     start = None if since is None else parse_time(since, "--since")
     end = None if until is None else parse_time(until, "--until")
     step = None if interval is None else parse_duration(interval, "--interval")
     store = store_from_context(ctx)
-    if not store.series(name):
-        known = sorted({s.name for s in store.series()})
-        hint = ", ".join(known[:10]) + (" ..." if len(known) > 10 else "") if known else "none"
-        raise click.ClickException(f"no metric named {name!r} in {store.path} (known: {hint})")
+    require_metric(store, name)
     points = store.query(
         name,
         start=start,

@@ -40,6 +40,8 @@ __all__ = [
     "format_option",
     "json_default",
     "open_output",
+    "parse_tags",
+    "require_metric",
     "store_from_context",
 ]
 
@@ -79,6 +81,31 @@ def store_from_context(ctx: click.Context) -> Store:
         )
     ctx.call_on_close(store.close)
     return store
+
+
+def parse_tags(values: Iterable[str]) -> dict[str, str]:
+    """``--tag KEY=VALUE`` options (repeatable) as a dict; a bad one is a usage error.
+
+    >>> parse_tags(["format=wav", "os=linux"])
+    {'format': 'wav', 'os': 'linux'}
+    """
+    tags: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(
+                f"{item!r} is not allowed: KEY=VALUE, e.g. --tag format=wav", param_hint="--tag"
+            )
+        tags[key] = value
+    return tags
+
+
+def require_metric(store: Store, name: str) -> None:
+    """Fail with a clear message (listing known names) when ``name`` was never recorded."""
+    if not store.series(name):
+        known = sorted({s.name for s in store.series()})
+        hint = ", ".join(known[:10]) + (" ..." if len(known) > 10 else "") if known else "none"
+        raise click.ClickException(f"no metric named {name!r} in {store.path} (known: {hint})")
 
 
 def format_option(*choices: str, default: str = "table") -> Callable[[F], F]:
