@@ -33,6 +33,7 @@ from sounding.presentation.output import (
     parse_tags,
     require_metric,
     store_from_context,
+    with_progress,
 )
 from sounding.storage.store import ExportRecord
 from sounding.storage.times import iso, parse_duration, parse_time
@@ -234,7 +235,8 @@ def export(
         columns = _RECORD_COLUMNS
     stream = open_output(output)
     try:
-        emit(rows, columns, fmt, out=stream)
+        # A month of minute rows takes seconds to decode: show progress on a terminal.
+        emit(with_progress(rows) if output not in (None, "-") else rows, columns, fmt, out=stream)
     finally:
         if output not in (None, "-"):
             stream.close()

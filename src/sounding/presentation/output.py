@@ -19,7 +19,7 @@ import math
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -43,12 +43,14 @@ __all__ = [
     "parse_tags",
     "require_metric",
     "store_from_context",
+    "with_progress",
 ]
 
 #: The output formats every listing command offers.
 FORMATS = ("table", "json", "csv")
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -157,6 +159,22 @@ def cell_text(value: Any) -> str:
 def _printable(text: str) -> str:
     # Control characters in stored values must not drive the terminal (ESC sequences).
     return _CONTROL_RE.sub(lambda m: repr(m.group())[1:-1], text)
+
+
+def with_progress(rows: Iterable[T], what: str = "records") -> Iterator[T]:
+    """``rows`` unchanged, with a live count on stderr when it is a terminal (long exports)."""
+    if not sys.stderr.isatty():
+        yield from rows
+        return
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn("{task.completed:,} " + what), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task(what, total=None)
+        for row in rows:
+            yield row
+            progress.advance(task)
 
 
 def open_output(path: str | None) -> IO[str]:
