@@ -35,6 +35,7 @@ _LAZY: dict[str, str] = {
     "gauge": "sounding.collection.metrics",
     "get_settings": "sounding.core.config",
     "histogram": "sounding.collection.metrics",
+    "open_store": "sounding.storage",
     "record": "sounding.collection.metrics",
     "shutdown": "sounding._runtime",
     "summary": "sounding.collection.metrics",
@@ -57,6 +58,7 @@ __all__ = [
     "gauge",
     "get_settings",
     "histogram",
+    "open_store",
     "record",
     "reset",
     "shutdown",
@@ -108,3 +110,4 @@ if TYPE_CHECKING:
     from sounding.core.types import MetricSnapshot as MetricSnapshot
     from sounding.core.types import MetricType as MetricType
     from sounding.core.types import TelemetryLevel as TelemetryLevel
+    from sounding.storage import open_store as open_store

@@ -88,17 +88,25 @@ class SoundingGroup(click.Group):
     help="Directory of the store (telemetry.db). Default: the configured data dir "
     "(SOUNDING_DATA_DIR, or the platform's user data dir for the app).",
 )
+@click.option(
+    "--app",
+    envvar="SOUNDING_APP_NAME",
+    default=None,
+    metavar="NAME",
+    help="Application name: look in that app's default data dir (ignored with --data-dir).",
+)
 @click.version_option(version=__version__, prog_name="sounding")
 @click.pass_context
-def main(ctx: click.Context, data_dir: Path | None) -> None:
+def main(ctx: click.Context, data_dir: Path | None, app: str | None) -> None:
     """sounding: look at what your application recorded, locally.
 
     \b
     Examples:
-      sounding --data-dir ~/.local/share/sounding/recorder query export.duration --stat p95
-      sounding export --format csv -o metrics.csv
+      sounding --app recorder query recorder.export.duration --stat p95
+      sounding --data-dir ~/.local/share/sounding/recorder export --format csv -o metrics.csv
+      sounding query recorder.exports --stat sum --data-dir ./telemetry
     """
-    ctx.obj = CliState(data_dir=data_dir)
+    ctx.obj = CliState(data_dir=data_dir, app=app)
 
 
 @main.command()
@@ -246,3 +254,28 @@ def export(
 from sounding.presentation.cli_analysis import register as register_analysis  # noqa: E402
 
 register_analysis(main)
+
+
+def _set_data_dir(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        ctx.ensure_object(CliState).data_dir = value
+
+
+def accept_data_dir_everywhere(group: click.Group) -> None:
+    """Let every subcommand take ``--data-dir`` too (``sounding query X --data-dir D``)."""
+    for command in group.commands.values():
+        if any(p.name == "data_dir" for p in command.params):
+            continue
+        command.params.append(
+            click.Option(
+                ["--data-dir"],
+                type=click.Path(file_okay=False, path_type=Path),
+                default=None,
+                expose_value=False,
+                callback=_set_data_dir,
+                help="Directory of the store; same as the global option.",
+            )
+        )
+
+
+accept_data_dir_everywhere(main)

@@ -61,10 +61,18 @@ class CliState:
     """What the ``sounding`` group passes to its commands (``ctx.obj``)."""
 
     data_dir: Path | None = None
+    app: str | None = None
 
     def resolved_data_dir(self) -> Path:
-        """``--data-dir`` / ``SOUNDING_DATA_DIR``, else the configured default."""
-        return self.data_dir if self.data_dir is not None else get_settings().data_dir
+        """``--data-dir`` / ``SOUNDING_DATA_DIR``, else the data dir of ``--app`` /
+        ``SOUNDING_APP_NAME``, else the configured default."""
+        if self.data_dir is not None:
+            return self.data_dir
+        if self.app is not None:
+            from sounding.core.config import configure
+
+            return configure(app_name=self.app).data_dir
+        return get_settings().data_dir
 
 
 def store_from_context(ctx: click.Context) -> Store:
