@@ -115,7 +115,24 @@ def test_bucket_count_is_bounded() -> None:
                   + [1.0001**i for i in range(0, 200_000, 7)], 0.99)
 
 
-@pytest.mark.parametrize("bad", [b"", b"\x02" + b"\x00" * 60, b"\x01\x00"])
+def _truncated() -> bytes:
+    sk = QuantileSketch()
+    sk.add_many([1.0, 2.0, 3.0])
+    return sk.to_bytes()[:-3]
+
+
+_TRUNCATED = _truncated()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b"",
+        b"\x09" + b"\x00" * 60,
+        b"\x01\x00",
+        _TRUNCATED,
+    ],
+)
 def test_malformed_bytes_raise_value_error(bad: bytes) -> None:
     """Corrupt sketch bytes raise ValueError (callers count it), never IndexError."""
     with pytest.raises(ValueError, match="sketch"):
@@ -126,3 +143,38 @@ def test_merge_of_different_accuracy_is_refused() -> None:
     """Merging sketches with different accuracies would break the bound, so it raises."""
     with pytest.raises(ValueError, match="accuracies must match"):
         QuantileSketch(0.01).merge(QuantileSketch(0.02))
+
+
+def _format1(sk: QuantileSketch) -> bytes:
+    """The first on-disk format (ZigZag varints), as stores written by 0.1.0.dev0 hold."""
+    import struct
+
+    from sounding.core.sketch import _encode_varint
+
+    out = bytearray(struct.pack("<Bd", 1, sk.relative_accuracy))
+    out += struct.pack("<qdddq", sk.count, sk.sum, sk.min, sk.max, sk.zero_count)
+    for store in (sk.positive, sk.negative):
+        keys = sorted(store)
+        _encode_varint(len(keys), out)
+        prev = 0
+        for k in keys:
+            _encode_varint(k - prev, out)
+            _encode_varint(store[k], out)
+            prev = k
+    return bytes(out)
+
+
+def test_format_1_still_decodes() -> None:
+    """Sketches stored in the earlier varint format still read back identically."""
+    sk = QuantileSketch()
+    sk.add_many([-5.0, 0.0, 0.5, 3.0, 3.0, 1e6])
+    assert QuantileSketch.from_bytes(_format1(sk)) == sk
+
+
+def test_counts_beyond_32_bits_round_trip() -> None:
+    """A bucket with more than 2**32 observations (a merged daily rollup) survives encoding."""
+    sk = QuantileSketch()
+    sk.add(2.0, weight=5 * 2**32)
+    back = QuantileSketch.from_bytes(sk.to_bytes())
+    assert back == sk
+    assert back.count == 5 * 2**32
