@@ -188,3 +188,19 @@ def test_background_thread_flushes_at_the_interval(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "1.0"
+
+
+def test_first_event_before_any_instrument_starts_the_writer(tmp_path: Path) -> None:
+    """An event emitted before any instrument exists starts the writer without deadlock."""
+    proc = _run(
+        """
+        import sounding
+        from sounding.collection import events
+        from sounding import _runtime
+        events.emit({"event": "first", "timestamp": 0.0})
+        print(_runtime.get_runtime()._thread is not None)
+        """,
+        timeout=20,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "True"

@@ -62,10 +62,12 @@ class Runtime:
         self._start()
 
     def _start(self) -> None:
+        # Create the registry before taking the lock: its first-use hook comes back here.
+        registry = _metrics.get_registry()
         with self._state_lock:
             if self._thread is not None or self._manual:
                 return
-            _metrics.get_registry().mark_start()
+            registry.mark_start()
             self._stop.clear()
             t = threading.Thread(target=self._loop, name="sounding-writer", daemon=True)
             self._thread = t
