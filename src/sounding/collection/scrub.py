@@ -1,8 +1,748 @@
-"""Placeholder replaced by the privacy scrubber branch."""
+"""The scrubber: remove personal data and secrets from text and nested event data.
+
+Everything sounding persists or sends passes :func:`scrub` (structures) or :func:`scrub_text`
+(free text). Each rule replaces what it found with a placeholder that says what was removed,
+so a scrubbed message stays readable::
+
+    >>> from sounding.collection.scrub import scrub_text
+    >>> scrub_text("login failed for alice@example.com from 10.1.2.3:5432")
+    'login failed for <email> from <ip>:5432'
+    >>> scrub_text("cannot open /home/alice/.config/app.toml")
+    'cannot open ~/.config/app.toml'
+
+The rules, in the order they run (an earlier rule's placeholder is never matched again, so
+``scrub_text(scrub_text(s)) == scrub_text(s)``):
+
+- PEM private key blocks -> ``<private-key>``
+- ``Authorization:``/``Cookie:`` header lines -> ``Authorization: <redacted>``
+- JSON Web Tokens -> ``<jwt>``; AWS, GitHub, Slack, Stripe, Google keys -> ``<secret>``
+- ``Bearer x``/``Basic x`` -> ``Bearer <redacted>``
+- ``https://bob:pw@host`` -> ``https://<credentials>@host``
+- secret query parameters and assignments -> ``?token=<redacted>``, ``password=<redacted>``
+- e-mail addresses -> ``<email>``
+- home directories -> ``~`` (``/home/alice/x`` -> ``~/x``)
+- IPv6 and IPv4 addresses -> ``<ip>`` (a port is kept: ``<ip>:80``)
+- Luhn-valid payment card numbers -> ``<card>``
+- the current user and host name as words -> ``<user>``, ``<host>``
+
+``docs/privacy.md`` explains what is deliberately left alone (versions, durations, system
+paths, hex ids, timestamps, ...) and what a pattern-based scrubber cannot catch.
+
+Every rule is guarded by a cheap substring pre-check, so a message without personal data
+costs a few substring searches and a handful of small regex scans.
+"""
 
 from __future__ import annotations
 
+import functools
+import getpass
+import ipaddress
+import re
+import socket
+import threading
+from typing import Any, TypeVar
+
+from sounding.core import health
+
+__all__ = [
+    "GENERIC_NAMES",
+    "MAX_DEPTH",
+    "REDACTED",
+    "guard_tag_value",
+    "is_sensitive_key",
+    "looks_personal",
+    "reset_identity",
+    "scrub",
+    "scrub_text",
+    "set_identity",
+]
+
+T = TypeVar("T")
+
+#: what a value under a sensitive key, or a secret value in text, becomes
+REDACTED = "<redacted>"
+#: containers nested deeper than this are replaced by ``"<max-depth>"``
+MAX_DEPTH = 32
+_MAX_DEPTH_MARK = "<max-depth>"
+_CYCLE_MARK = "<cycle>"
+
+# --------------------------------------------------------------------------------------
+# Sensitive keys
+# --------------------------------------------------------------------------------------
+
+# A key is split into lower-case words ("X-Auth-Token" -> x, auth, token; "apiKey" -> api,
+# key). It is sensitive when one word, or two adjacent words joined, is in this set.
+_SENSITIVE_WORDS = frozenset(
+    {
+        "password", "passwd", "pwd", "passphrase", "pass", "token", "secret", "secrets",
+        "auth", "authorization", "cookie", "cookies", "credential", "credentials",
+        "apikey", "api_key", "access_key", "accesskey", "private_key", "privatekey",
+        "secret_key", "client_secret", "set_cookie", "session", "sessionid", "session_key",
+        "session_token", "sessid", "phpsessid", "jsessionid", "sid", "csrf", "xsrf",
+        "csrftoken", "ssn", "credit_card", "creditcard", "card_number", "cardnumber",
+        "cvv", "cvc", "pin", "iban", "signature", "sig", "otp", "mfa", "totp",
+        "refresh_token", "access_token", "id_token", "bearer",
+    }
+)  # fmt: skip
+# A trailing word that makes the key describe a secret rather than hold one
+# ("token_count", "password_length", "token_type", "session_id" is our own random id).
+_NOT_SECRET_LAST_WORDS = frozenset(
+    {
+        "count", "counts", "len", "length", "size", "type", "types", "ttl", "expiry",
+        "expires", "expired", "expires_in", "expires_at", "limit", "limits", "used",
+        "usage", "id", "ids", "policy", "required", "enabled", "set", "present",
+        "valid", "invalid", "age", "name", "names", "version", "source",
+    }
+)  # fmt: skip
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_SPLIT = re.compile(r"[^a-z0-9]+")
+
+
+@functools.lru_cache(maxsize=4096)
+def is_sensitive_key(key: str) -> bool:
+    """Whether values under ``key`` are redacted whatever their type.
+
+    Keys are matched case-insensitively on their words: ``password``, ``db_password``,
+    ``X-Auth-Token``, ``apiKey``, ``Set-Cookie``, ``sessionid`` are sensitive;
+    ``token_count``, ``password_length``, ``session_id`` (sounding's own random session id)
+    and ``author`` are not.
+
+    >>> is_sensitive_key("X-Auth-Token"), is_sensitive_key("token_count")
+    (True, False)
+    """
+    words = [w for w in _SPLIT.split(_CAMEL.sub("_", key).lower()) if w]
+    if not words:
+        return False
+    if len(words) > 1 and words[-1] in _NOT_SECRET_LAST_WORDS:
+        # "expires_in" and "session_id" style endings: the key describes, it does not hold.
+        tail2 = "_".join(words[-2:])
+        if tail2 not in _SENSITIVE_WORDS:
+            return False
+    for i, word in enumerate(words):
+        if word in _SENSITIVE_WORDS:
+            return True
+        if i + 1 < len(words) and f"{word}_{words[i + 1]}" in _SENSITIVE_WORDS:
+            return True
+    return False
+
+
+# --------------------------------------------------------------------------------------
+# The current user and host
+# --------------------------------------------------------------------------------------
+
+#: names never scrubbed as words in free text, because they are generic account or host names
+#: or ordinary words (they are still removed from home-directory paths)
+GENERIC_NAMES = frozenset(
+    {
+        "root", "admin", "administrator", "user", "users", "guest", "runner", "ubuntu",
+        "debian", "centos", "fedora", "alpine", "arch", "ec2-user", "vagrant", "docker",
+        "app", "apps", "www", "www-data", "nobody", "daemon", "test", "tests", "tester",
+        "dev", "developer", "build", "builder", "ci", "jenkins", "gitlab-runner", "pi",
+        "postgres", "mysql", "redis", "node", "python", "default", "localhost", "host",
+        "server", "web", "worker", "sandbox", "container", "vscode", "codespace",
+        "codespaces", "home", "system", "service", "operator", "local", "me", "vm",
+        "owner", "shared", "public", "main", "master", "runneradmin", "workspace",
+        "desktop", "laptop", "computer", "machine", "linux", "windows", "mac", "macbook",
+        # sounding's own placeholders, so a user called "email" cannot break them
+        "email", "ip", "card", "secret", "jwt", "redacted", "credentials", "private-key",
+        "private", "key", "max-depth", "cycle",
+    }
+)  # fmt: skip
+_MIN_NAME_LEN = 3
+
+
+class _Identity:
+    """The current user and host names and the compiled pattern that finds them as words."""
+
+    def __init__(self, user: str, host: str) -> None:
+        self.user = user
+        self.host = host
+        names: list[tuple[str, str]] = []  # (lower-case name, placeholder)
+        for name, mark in ((host, "<host>"), (user, "<user>")):
+            name = name.strip().lower()
+            candidates = [name]
+            if mark == "<host>" and "." in name:
+                candidates.append(name.split(".", 1)[0])  # the short host name
+            for c in candidates:
+                if _is_specific_name(c) and all(c != n for n, _ in names):
+                    names.append((c, mark))
+        # Longest first so "alice-laptop.local" wins over "alice-laptop".
+        names.sort(key=lambda nm: -len(nm[0]))
+        self.words = tuple(n for n, _ in names)
+        self.marks = dict(names)
+        self.pattern: re.Pattern[str] | None = None
+        if names:
+            alternatives = "|".join(re.escape(n) for n, _ in names)
+            self.pattern = re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])", re.IGNORECASE)
+
+    def sub(self, s: str, low: str) -> str:
+        if self.pattern is None:
+            return s
+        for word in self.words:
+            if word in low:
+                break
+        else:
+            return s
+        marks = self.marks
+        return self.pattern.sub(lambda m: marks[m.group(0).lower()], s)
+
+
+def _is_specific_name(name: str) -> bool:
+    return (
+        len(name) >= _MIN_NAME_LEN
+        and not name.isdigit()
+        and name not in GENERIC_NAMES
+        and re.fullmatch(r"[\w.-]+", name) is not None
+    )
+
+
+def _system_identity() -> _Identity:
+    try:
+        user = getpass.getuser()
+    except Exception:  # no user name (odd containers): nothing to scrub
+        user = ""
+    try:
+        host = socket.gethostname()
+    except Exception:  # no host name: nothing to scrub
+        host = ""
+    return _Identity(user, host)
+
+
+_identity_lock = threading.Lock()
+_identity: _Identity | None = None
+
+
+def _get_identity() -> _Identity:
+    ident = _identity
+    if ident is None:
+        with _identity_lock:
+            ident = _identity
+            if ident is None:
+                ident = _set_identity_object(_system_identity())
+    return ident
+
+
+def _set_identity_object(ident: _Identity) -> _Identity:
+    global _identity
+    _identity = ident
+    return ident
+
+
+def set_identity(user: str | None = None, host: str | None = None) -> tuple[str, str]:
+    """Set the user and host names to scrub (tests); returns the previous ``(user, host)``.
+
+    A ``None`` argument keeps the current value. :func:`reset_identity` goes back to the
+    system's names.
+    """
+    with _identity_lock:
+        old = _identity or _system_identity()
+        _set_identity_object(
+            _Identity(old.user if user is None else user, old.host if host is None else host)
+        )
+    return old.user, old.host
+
+
+def reset_identity() -> None:
+    """Forget names set by :func:`set_identity`; the system's are read again on next use."""
+    global _identity
+    with _identity_lock:
+        _identity = None
+
+
+# --------------------------------------------------------------------------------------
+# Text rules
+# --------------------------------------------------------------------------------------
+
+_A = re.ASCII
+_PEM = re.compile(
+    r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"
+    r"(?:.*?-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|.*)",
+    re.DOTALL,
+)
+# Header lines whose whole value is a credential: redact to the end of the line.
+_HEADER = re.compile(
+    r"(?<![\w-])((?:proxy-)?authorization|set-cookie|cookie|x-api-key|x-auth-token)"
+    r"([\"']?[ \t]*:[ \t]*)(?![ \t]*<redacted>)[^\r\n]*",
+    re.IGNORECASE,
+)
+_JWT = re.compile(
+    r"(?<![\w-])eyJ[\w-]{4,}\.eyJ[\w-]*\.[\w-]*|(?<![\w-])eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]+", _A
+)
+_TOKENS = re.compile(
+    r"(?:"
+    r"(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|ABIA|ACCA)[A-Z0-9]{16}"
+    r"|gh[pousr]_[A-Za-z0-9]{30,255}"
+    r"|github_pat_[A-Za-z0-9_]{22,255}"
+    r"|xox[abposr]-[A-Za-z0-9-]{10,}"
+    r"|(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{8,}"
+    r"|AIza[A-Za-z0-9_-]{35}"
+    r")(?![\w])",
+    _A,
+)
+# "Bearer x" / "Token x": x must look like a token (a digit or symbol, or long), so that
+# "Bearer authentication failed" stays readable. "Basic x": x must be base64 of "user:pass".
+_BEARER = re.compile(
+    r"\b(Bearer|Token|Negotiate)([ \t]+)(?!<)([A-Za-z0-9._~+/-]+=*)", re.IGNORECASE | _A
+)
+_BASIC = re.compile(r"\b(Basic)([ \t]+)([A-Za-z0-9+/]{4,}={0,2})(?![\w+/=])", re.IGNORECASE | _A)
+_URL_CREDENTIALS = re.compile(
+    r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)(?!<credentials>@)[^\s/?#@'\"<>]+@", _A
+)
+_QUERY_SECRET = re.compile(
+    r"([?&;][\w.-]*?(?:token|key|secret|passw|pwd|sig|signature|auth|code|credential|session"
+    r"|sid|otp|ticket|jwt)[\w.-]*=)([^&#\s'\"<>]+)",
+    re.IGNORECASE | _A,
+)
+# Free-text assignments are found from their key word: a hit of _ASSIGN_KEYWORD in the
+# lower-cased text is widened to the whole key, which must be sensitive (is_sensitive_key)
+# and be followed by a separator and a value.
+_ASSIGN_KEYWORD = re.compile(
+    r"pass|pwd|secret|token|key|auth|cookie|credential|sess|sid|ssn|card|cvv|cvc|pin|iban"
+    r"|sig|otp|mfa|csrf|xsrf|bearer"
+)
+_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+_ASSIGN_VALUE = re.compile(
+    r"([\"']?[ \t]*(?:=>|:=|[:=])[ \t]*)"
+    r"(\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'"
+    r"|(?:(?:Bearer|Basic|Token)[ \t]+)?[^\s,;&'\"]+)",
+    _A,
+)
+_EMAIL = re.compile(
+    r"[A-Za-z0-9.!#$%*+?^_~-]*[A-Za-z0-9_]@"
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z][A-Za-z0-9-]*[A-Za-z0-9]"
+    r"|[A-Za-z0-9.!#$%*+?^_~-]*[A-Za-z0-9_]@\[?(?:\d{1,3}\.){3}\d{1,3}\]?",
+    _A,
+)
+# Home directories: POSIX /home/NAME (also /var/home, /usr/home), macOS /Users/NAME,
+# Windows X:\Users\NAME and X:/Users/NAME (also with doubled backslashes, as in repr and
+# JSON), and ~NAME. Windows names may contain spaces when a separator follows.
+_POSIX_HOME = re.compile(r"(?:/var|/usr)?/home/(?!\.{1,2}(?:/|$))([^/\s:'\"<>]+)", _A)
+_MAC_HOME = re.compile(r"/Users/(?!(?:Shared|Guest)(?:/|$))([^/\s:'\"<>]+)", _A)
+_WIN_HOME = re.compile(
+    r"\b[A-Za-z]:(\\{1,2}|/)(?:Users|Documents and Settings)(?:\\{1,2}|/)"
+    r"(?!(?:Public|Default|Default User|All Users)(?:[\\/]|$))"
+    r"(?:[^\\/:*?\"<>|\s]+(?: [^\\/:*?\"<>|\s]+)*(?=\\|/)|[^\\/:*?\"<>|\s]+)",
+    re.IGNORECASE | _A,
+)
+_TILDE_USER = re.compile(r"(?<![\w~])~[A-Za-z_][\w.-]*(?=[/\\]|$)", _A)
+_IPV6_CANDIDATE = re.compile(
+    r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}"
+    r"(?:(?<=:)(?:\d{1,3}\.){3}\d{1,3})?(?:%[\w.-]+)?(?![\w.])",
+    _A,
+)
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_IPV4 = re.compile(rf"(?<![\w.])({_OCTET}(?:\.{_OCTET}){{3}})(?![\w]|\.\d)", _A)
+# "v1.2.3.4", "version 1.2.3.4", "numpy-1.2.3.4": a four-part version, not an address.
+_VERSION_BEFORE = re.compile(
+    r"(?:\b[vV]|(?:version|release|ver|build|rev|python|pypy)[ \t:=]*|[A-Za-z][A-Za-z0-9]*-)$",
+    re.IGNORECASE | _A,
+)
+_DIGIT_RUN = re.compile(r"(?<![\w.-])\d(?:[ -]?\d){12,}(?![\w])", _A)
+_CARD_FIRST_DIGITS = frozenset("23456")
+
+
+# Cheap necessary conditions of the rules. sre scans fast only for a literal first character,
+# so these start with one ("A", ":", "."); everything else is a plain substring test.
+_AWS_GOOGLE_TRIGGER = re.compile(r"A(?:KIA|SIA|GPA|IDA|ROA|IPA|NPA|NVA|BIA|CCA|Iza)")
+# An IPv6 address has "::" or, written out, at least five colons between hex groups.
+_IPV6_TRIGGER = re.compile(r":[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:")
+# A run of digits, spaces and dashes: a card number must lie inside one with >= 13 digits.
+_CARD_CANDIDATE = re.compile(r"[0-9][0-9 -]{11,}[0-9]")
+_IPV4_TRIGGER = re.compile(r"\.\d{1,3}\.\d{1,3}\.\d")
+_DIGITS = b"0123456789"
+
+
+def _digit_count(s: str) -> int:
+    # bytes.translate deletes in a C loop: far cheaper than any regex for this question.
+    b = s.encode("utf-8", "surrogatepass")
+    return len(b) - len(b.translate(None, _DIGITS))
+
+
+def _may_hold_card(s: str) -> bool:
+    if _digit_count(s) < 13:
+        return False
+    return any(_digit_count(m.group(0)) >= 13 for m in _CARD_CANDIDATE.finditer(s))
+
+
+def _header_repl(m: re.Match[str]) -> str:
+    return f"{m.group(1)}{m.group(2)}{REDACTED}"
+
+
+def _token_repl(m: re.Match[str]) -> str:
+    start = m.start()
+    if start and (m.string[start - 1].isalnum() or m.string[start - 1] in "_-"):
+        return m.group(0)  # inside a longer word: not a token of this format
+    return "<secret>"
+
+
+def _bearer_repl(m: re.Match[str]) -> str:
+    token = m.group(3)
+    looks_like_token = (
+        len(token) >= 20
+        or any(c.isdigit() or not c.isalpha() for c in token)
+        or (len(token) >= 8 and not token.islower() and not token[1:].islower())
+    )
+    if not looks_like_token or len(token) < 6:
+        return m.group(0)
+    return f"{m.group(1)}{m.group(2)}{REDACTED}"
+
+
+def _basic_repl(m: re.Match[str]) -> str:
+    import binascii
+    from base64 import b64decode
+
+    token = m.group(3)
+    padded = token + "=" * (-len(token) % 4)
+    try:
+        raw = b64decode(padded, validate=True)
+    except (binascii.Error, ValueError):
+        return m.group(0)
+    if b":" not in raw:
+        return m.group(0)
+    return f"{m.group(1)}{m.group(2)}{REDACTED}"
+
+
+def _url_repl(m: re.Match[str]) -> str:
+    return f"{m.group(1)}<credentials>@"
+
+
+def _query_repl(m: re.Match[str]) -> str:
+    return m.group(1) + REDACTED
+
+
+def _assign(s: str) -> str:
+    if "=" not in s and ":" not in s:
+        return s
+    low = s.lower()
+    if len(low) != len(s):  # a few characters change length when lower-cased
+        low = "".join(c if len(c.lower()) != 1 else c.lower() for c in s)
+    pieces: list[str] = []
+    done = 0  # s[:done] is already in pieces
+    pos = 0
+    n = len(s)
+    while True:
+        hit = _ASSIGN_KEYWORD.search(low, pos)
+        if hit is None:
+            break
+        start = hit.start()
+        while start > done and s[start - 1] in _KEY_CHARS:
+            start -= 1
+        end = hit.end()
+        while end < n and s[end] in _KEY_CHARS:
+            end += 1
+        pos = end
+        key = s[start:end].strip(".-")
+        if not key or (start and s[start - 1] in "<~"):
+            continue
+        m = _ASSIGN_VALUE.match(s, end)
+        if m is None or not is_sensitive_key(key):
+            continue
+        value = m.group(2)
+        if value == REDACTED or value[1:-1] == REDACTED:
+            pos = m.end()
+            continue
+        pieces.append(s[done:end])
+        pieces.append(m.group(1))
+        if value[:1] in "\"'" and len(value) >= 2:
+            pieces.append(f"{value[0]}{REDACTED}{value[0]}")
+        else:
+            pieces.append(REDACTED)
+        done = pos = m.end()
+    if not pieces:
+        return s
+    pieces.append(s[done:])
+    return "".join(pieces)
+
+
+def _home(s: str, low: str) -> str:
+    # Windows first: "C:/Users/bob" must not be taken for the macOS "/Users/bob".
+    if "users" in low or "documents and settings" in low:
+        s = _WIN_HOME.sub("~", s)
+    if "/home/" in s:
+        s = _POSIX_HOME.sub("~", s)
+    if "/Users/" in s:
+        s = _MAC_HOME.sub("~", s)
+    if "~" in s:
+        s = _TILDE_USER.sub("~", s)
+    return s
+
+
+def _ipv6_repl(m: re.Match[str]) -> str:
+    text = m.group(0)
+    candidates = [text]
+    stripped = text.rstrip(":")
+    if stripped != text:
+        # "... 2001:db8::1: refused" - the address is followed by a colon.
+        candidates += [text[:-1], stripped]
+    for cand in candidates:
+        addr = cand.split("%", 1)[0]
+        colons = addr.count(":")
+        # Without "::" an address has exactly 7 colons (6 before an IPv4 tail); this skips
+        # times such as 12:30:45 without asking ipaddress.
+        if colons < 2 or ("::" not in addr and colons != (6 if "." in addr else 7)):
+            continue
+        try:
+            ipaddress.IPv6Address(addr)
+        except ValueError:
+            continue
+        return "<ip>" + text[len(cand) :]
+    return text
+
+
+def _ipv4_repl(m: re.Match[str]) -> str:
+    if _VERSION_BEFORE.search(m.string, max(0, m.start() - 16), m.start()):
+        return m.group(0)
+    return "<ip>"
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2 == 1:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def _is_card(digits: str) -> bool:
+    return 13 <= len(digits) <= 19 and digits[0] in _CARD_FIRST_DIGITS and _luhn(digits)
+
+
+def _card_repl(m: re.Match[str]) -> str:
+    text = m.group(0)
+    digits = text.replace(" ", "").replace("-", "")
+    if _is_card(digits):
+        return "<card>"
+    # A card number written next to another number ("order 7 4111 1111 1111 1111"): try
+    # every span of whole digit groups, the leftmost start and then the longest span first.
+    parts = re.split(r"[ -]", text)
+    seps = re.findall(r"[ -]", text)
+    for i in range(len(parts)):
+        for j in range(len(parts) - 1, i - 1, -1):
+            span = "".join(parts[i : j + 1])
+            if _is_card(span):
+                before = "".join(p + sp for p, sp in zip(parts[:i], seps[:i], strict=True))
+                rest = "".join(sp + p for sp, p in zip(seps[j:], parts[j + 1 :], strict=True))
+                return f"{before}<card>{_DIGIT_RUN.sub(_card_repl, rest)}"
+    return text
+
+
+def scrub_text(s: str) -> str:
+    """Remove personal data and secrets from free text; returns ``s`` itself when clean.
+
+    >>> scrub_text("GET https://bob:pw@api.example.com/v1?token=abc123&page=2")
+    'GET https://<credentials>@api.example.com/v1?token=<redacted>&page=2'
+    >>> scrub_text("recorder.export.duration 12.5ms python 3.11.7 /usr/lib/python3.11/json")
+    'recorder.export.duration 12.5ms python 3.11.7 /usr/lib/python3.11/json'
+    """
+    if len(s) < 3:
+        return s
+    low = s.lower()
+    out = s
+    # Each rule runs only when its substring pre-check on the original text passes; the
+    # placeholders that rules insert never satisfy another rule's pre-check.
+    if "PRIVATE KEY" in s:
+        out = _PEM.sub("<private-key>", out)
+    has_colon = ":" in s
+    has_eq = "=" in s
+    if has_colon and (
+        "authorization" in low or "cookie" in low or "x-api-key" in low or "x-auth-token" in low
+    ):
+        out = _HEADER.sub(_header_repl, out)
+    if "eyJ" in s:
+        out = _JWT.sub("<jwt>", out)
+    if (
+        _AWS_GOOGLE_TRIGGER.search(s) is not None
+        or ("gh" in s and "_" in s)
+        or "xox" in s
+        or "k_" in s
+    ):
+        out = _TOKENS.sub(_token_repl, out)
+    if "bearer" in low or "token" in low or "negotiate" in low:
+        out = _BEARER.sub(_bearer_repl, out)
+    if "basic" in low:
+        out = _BASIC.sub(_basic_repl, out)
+    has_at = "@" in s
+    if has_at and "://" in s:
+        out = _URL_CREDENTIALS.sub(_url_repl, out)
+    if has_eq and ("?" in s or "&" in s or ";" in s):
+        out = _QUERY_SECRET.sub(_query_repl, out)
+    if (has_eq or has_colon) and (
+        "pass" in low
+        or "pwd" in low
+        or "secret" in low
+        or "token" in low
+        or "key" in low
+        or "auth" in low
+        or "cookie" in low
+        or "credential" in low
+        or "sess" in low
+        or "sid" in low
+        or "ssn" in low
+        or "card" in low
+        or "cvv" in low
+        or "cvc" in low
+        or "mfa" in low
+        or "pin" in low
+        or "iban" in low
+        or "sig" in low
+        or "otp" in low
+        or "srf" in low
+    ):
+        out = _assign(out)
+    if has_at:
+        out = _EMAIL.sub("<email>", out)
+    if "/home/" in s or "/Users/" in s or "~" in s or "users" in low or "documents and" in low:
+        out = _home(out, low)
+    if has_colon and ("::" in s or _IPV6_TRIGGER.search(s) is not None):
+        out = _IPV6_CANDIDATE.sub(_ipv6_repl, out)
+    if _IPV4_TRIGGER.search(s) is not None:
+        out = _IPV4.sub(_ipv4_repl, out)
+    if _may_hold_card(s):
+        out = _DIGIT_RUN.sub(_card_repl, out)
+    if out is not s:
+        low = out.lower()
+    return _get_identity().sub(out, low)
+
+
+# --------------------------------------------------------------------------------------
+# Structures
+# --------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=2048)
+def _scrub_key(key: str) -> str:
+    # Keys repeat (the same event fields over and over), so their scrubbing is cached.
+    return scrub_text(key)
+
+
+def _scrub(value: Any, depth: int, active: set[int]) -> Any:
+    if isinstance(value, str):
+        return scrub_text(value)
+    if not isinstance(value, (dict, list, tuple, set, frozenset)):
+        return value
+    if depth >= MAX_DEPTH:
+        return _MAX_DEPTH_MARK
+    ident = id(value)
+    if ident in active:
+        return _CYCLE_MARK
+    active.add(ident)
+    try:
+        if isinstance(value, dict):
+            out: dict[Any, Any] = {}
+            for k, v in value.items():
+                if isinstance(k, str):
+                    new_v = REDACTED if is_sensitive_key(k) else _scrub(v, depth + 1, active)
+                    new_k = _scrub_key(k) if len(k) < 256 else scrub_text(k)
+                    if new_k in out:
+                        # Two keys scrubbed to the same text ("<email>"): keep both values.
+                        n = 2
+                        while f"{new_k}#{n}" in out:
+                            n += 1
+                        new_k = f"{new_k}#{n}"
+                    out[new_k] = new_v
+                else:
+                    out[k] = _scrub(v, depth + 1, active)
+            return out
+        items = [_scrub(v, depth + 1, active) for v in value]
+        if isinstance(value, list):
+            return items
+        if isinstance(value, tuple):
+            if hasattr(value, "_fields"):  # a namedtuple keeps its type
+                try:
+                    return type(value)(*items)
+                except Exception:  # an odd tuple subclass: plain tuple
+                    return tuple(items)
+            return tuple(items)
+        try:
+            return type(value)(items) if type(value) in (set, frozenset) else frozenset(items)
+        except TypeError:  # a scrubbed element became unhashable: cannot happen for str
+            return _MAX_DEPTH_MARK
+    finally:
+        active.discard(ident)
+
+
+def scrub(value: T) -> T:
+    """A scrubbed copy of ``value``: a str, or nested dicts, lists, tuples and sets of them.
+
+    Strings are passed through :func:`scrub_text`, string keys too (two keys that become
+    the same text are kept apart with a ``#2`` suffix); values under sensitive keys
+    (:func:`is_sensitive_key`) become ``"<redacted>"`` whatever their type. Other objects
+    (numbers, None, bytes, your own classes) are returned as they are. Containers deeper than
+    :data:`MAX_DEPTH` become ``"<max-depth>"`` and a container that contains itself
+    ``"<cycle>"``. Never raises: if scrubbing fails, the failure is counted
+    (``scrub.failed``) and ``"<redacted>"`` is returned so nothing leaks.
+
+    >>> scrub({"user": "alice@example.com", "password": 1234, "tries": 3})
+    {'user': '<email>', 'password': '<redacted>', 'tries': 3}
+    """
+    try:
+        if isinstance(value, str):
+            return scrub_text(value)  # type: ignore[return-value]
+        return _scrub(value, 0, set())  # type: ignore[no-any-return]
+    except Exception as exc:  # telemetry never raises into the host
+        health.failure("scrub.failed", exc)
+        return REDACTED  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------------------
+# Metric tag values
+# --------------------------------------------------------------------------------------
+
+_TAG_DIGITS = re.compile(r"\d(?:[ -]?\d){12,18}")
+_TAG_HOME = re.compile(r"(?:^|[\\/])(?:home|Users)[\\/]|^~", re.IGNORECASE)
+
+
+def looks_personal(value: str) -> bool:
+    """Whether a short value (a metric tag value) looks personal or secret.
+
+    True when :func:`scrub_text` would change it, and also for shapes that are too loose
+    for free text but wrong in a tag: anything with ``@`` between two characters, a home
+    directory, a 13-19 digit Luhn-valid number, the current user or host name (even a short
+    one).
+
+    >>> looks_personal("wav"), looks_personal("bob@example.org")
+    (False, True)
+    """
+    if scrub_text(value) != value:
+        return True
+    at = value.find("@")
+    if 0 < at < len(value) - 1:
+        return True
+    if _TAG_HOME.search(value):
+        return True
+    for m in _TAG_DIGITS.finditer(value):
+        digits = m.group(0).replace(" ", "").replace("-", "")
+        if _luhn(digits):
+            return True
+    ident = _get_identity()
+    low = value.strip().lower()
+    for name in (ident.user.lower(), ident.host.lower(), ident.host.lower().split(".")[0]):
+        if name and low == name and name not in GENERIC_NAMES:
+            return True
+    return False
+
 
 def guard_tag_value(value: str) -> str:
-    """Return ``value`` (the full guard lands with the scrubber)."""
-    return value
+    """``value`` unchanged, or ``"<redacted>"`` (counted as ``tags.redacted``) if personal.
+
+    Metric tags are for low-cardinality, non-personal values such as a format or a
+    status; the metrics code calls this once per new series.
+
+    >>> guard_tag_value("wav"), guard_tag_value("10.0.0.7")
+    ('wav', '<redacted>')
+    """
+    try:
+        raw: object = value  # callers may pass a number despite the annotation
+        if not isinstance(raw, str):
+            value = str(raw)
+        if looks_personal(value):
+            health.count("tags.redacted")
+            return REDACTED
+        return value
+    except Exception as exc:  # telemetry never raises into the host
+        health.failure("tags.guard", exc)
+        return REDACTED
