@@ -290,7 +290,7 @@ _URL_CREDENTIALS = re.compile(
 )
 _QUERY_SECRET = re.compile(
     r"([?&;][\w.-]*?(?:token|key|secret|passw|pwd|sig|signature|auth|code|credential|session"
-    r"|sid|otp|ticket|jwt)[\w.-]*=)([^&#\s'\"<>]+)",
+    r"|sid|otp|ticket|jwt)[\w.-]*=)([^&#;\s'\"<>]+)",
     re.IGNORECASE | _A,
 )
 # Free-text assignments are found from their key word: a hit of _ASSIGN_KEYWORD in the
@@ -432,7 +432,7 @@ def _assign(s: str) -> str:
             end += 1
         pos = end
         key = s[start:end].strip(".-")
-        if not key or (start and s[start - 1] in "<~"):
+        if not key:
             continue
         m = _ASSIGN_VALUE.match(s, end)
         if m is None or not is_sensitive_key(key):
@@ -481,6 +481,9 @@ def _ipv6_repl(m: re.Match[str]) -> str:
         # times such as 12:30:45 without asking ipaddress.
         if colons < 2 or ("::" not in addr and colons != (6 if "." in addr else 7)):
             continue
+        if not any(c.isdigit() for c in addr):
+            # "a::b", "std::map", "::": C++ scopes and the unspecified address, not a host.
+            continue
         try:
             ipaddress.IPv6Address(addr)
         except ValueError:
@@ -511,19 +514,25 @@ def _is_card(digits: str) -> bool:
     return 13 <= len(digits) <= 19 and digits[0] in _CARD_FIRST_DIGITS and _luhn(digits)
 
 
+def _card_span(parts: list[str]) -> bool:
+    # One unbroken number, or groups of 3 to 6 digits as cards are printed (4-4-4-4,
+    # 4-6-5): never a slice of a UUID-like "12345678-1234-..." or a date.
+    if len(parts) > 1 and not all(3 <= len(p) <= 6 for p in parts):
+        return False
+    return _is_card("".join(parts))
+
+
 def _card_repl(m: re.Match[str]) -> str:
     text = m.group(0)
-    digits = text.replace(" ", "").replace("-", "")
-    if _is_card(digits):
+    parts = re.split(r"[ -]", text)
+    if _card_span(parts):
         return "<card>"
     # A card number written next to another number ("order 7 4111 1111 1111 1111"): try
     # every span of whole digit groups, the leftmost start and then the longest span first.
-    parts = re.split(r"[ -]", text)
     seps = re.findall(r"[ -]", text)
     for i in range(len(parts)):
         for j in range(len(parts) - 1, i - 1, -1):
-            span = "".join(parts[i : j + 1])
-            if _is_card(span):
+            if _card_span(parts[i : j + 1]):
                 before = "".join(p + sp for p, sp in zip(parts[:i], seps[:i], strict=True))
                 rest = "".join(sp + p for sp, p in zip(seps[j:], parts[j + 1 :], strict=True))
                 return f"{before}<card>{_DIGIT_RUN.sub(_card_repl, rest)}"
@@ -556,7 +565,7 @@ def scrub_text(s: str) -> str:
         out = _JWT.sub("<jwt>", out)
     if (
         _AWS_GOOGLE_TRIGGER.search(s) is not None
-        or ("gh" in s and "_" in s)
+        or ("_" in s and ("gh" in s or "github_pat" in s))
         or "xox" in s
         or "k_" in s
     ):
@@ -635,8 +644,11 @@ def _scrub(value: Any, depth: int, active: set[int]) -> Any:
             out: dict[Any, Any] = {}
             for k, v in value.items():
                 if isinstance(k, str):
-                    new_v = REDACTED if is_sensitive_key(k) else _scrub(v, depth + 1, active)
                     new_k = _scrub_key(k) if len(k) < 256 else scrub_text(k)
+                    # The scrubbed key counts too ("AKIA..." became "<secret>"), so a
+                    # second scrub finds nothing more to do.
+                    sensitive = is_sensitive_key(k) or is_sensitive_key(new_k)
+                    new_v = REDACTED if sensitive else _scrub(v, depth + 1, active)
                     if new_k in out:
                         # Two keys scrubbed to the same text ("<email>"): keep both values.
                         n = 2
