@@ -225,7 +225,16 @@ def _get_identity() -> _Identity:
 def _set_identity_object(ident: _Identity) -> _Identity:
     global _identity
     _identity = ident
+    _clear_caches()
     return ident
+
+
+def _clear_caches() -> None:
+    # Cached results depend on the user and host names.
+    for cached in ("_scrub_short", "_key_info"):
+        fn = globals().get(cached)
+        if fn is not None:
+            fn.cache_clear()
 
 
 def set_identity(user: str | None = None, host: str | None = None) -> tuple[str, str]:
@@ -247,6 +256,7 @@ def reset_identity() -> None:
     global _identity
     with _identity_lock:
         _identity = None
+        _clear_caches()
 
 
 # --------------------------------------------------------------------------------------
@@ -293,14 +303,10 @@ _QUERY_SECRET = re.compile(
     r"|sid|otp|ticket|jwt)[\w.-]*=)([^&#;\s'\"<>]+)",
     re.IGNORECASE | _A,
 )
-# Free-text assignments are found from their key word: a hit of _ASSIGN_KEYWORD in the
-# lower-cased text is widened to the whole key, which must be sensitive (is_sensitive_key)
-# and be followed by a separator and a value.
-_ASSIGN_KEYWORD = re.compile(
-    r"pass|pwd|secret|token|key|auth|cookie|credential|sess|sid|ssn|card|cvv|cvc|pin|iban"
-    r"|sig|otp|mfa|csrf|xsrf|bearer"
-)
-_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+# Free-text assignments: the key before a separator, read on the reversed text (optional
+# blanks, an optional closing quote, then the key's characters), must be sensitive
+# (is_sensitive_key); then _ASSIGN_VALUE reads the separator and the value.
+_KEY_REVERSED = re.compile(r"[ \t]*[\"']?([A-Za-z0-9_.-]{1,64})(?![A-Za-z0-9_.-])", _A)
 _ASSIGN_VALUE = re.compile(
     r"([\"']?[ \t]*(?:=>|:=|[:=])[ \t]*)"
     r"(\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'"
@@ -346,22 +352,43 @@ _CARD_FIRST_DIGITS = frozenset("23456")
 _AWS_GOOGLE_TRIGGER = re.compile(r"A(?:KIA|SIA|GPA|IDA|ROA|IPA|NPA|NVA|BIA|CCA|Iza)")
 # An IPv6 address has "::" or, written out, at least five colons between hex groups.
 _IPV6_TRIGGER = re.compile(r":[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:")
-# A run of digits, spaces and dashes: a card number must lie inside one with >= 13 digits.
-_CARD_CANDIDATE = re.compile(r"[0-9][0-9 -]{11,}[0-9]")
 _IPV4_TRIGGER = re.compile(r"\.\d{1,3}\.\d{1,3}\.\d")
-_DIGITS = b"0123456789"
 
 
-def _digit_count(s: str) -> int:
-    # bytes.translate deletes in a C loop: far cheaper than any regex for this question.
-    b = s.encode("utf-8", "surrogatepass")
-    return len(b) - len(b.translate(None, _DIGITS))
+def _card_table() -> bytes:
+    table = bytearray(b"x" * 256)
+    for c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_.":
+        table[c] = ord("w")
+    for c in b"0123456789":
+        table[c] = ord("0")
+    table[ord(" ")] = ord(" ")
+    table[ord("-")] = ord("-")
+    return bytes(table)
+
+
+# Digits become "0", so a run of digits, spaces and dashes starts with a literal "0" and
+# sre finds it with its fast literal scan; letters, "_" and "." become "w".
+_CARD_TABLE = _card_table()
+_CARD_RUN_BYTES = re.compile(rb"0[0 -]{11,}0")
+_THIRTEEN_DIGITS = b"0" * 13
 
 
 def _may_hold_card(s: str) -> bool:
-    if _digit_count(s) < 13:
+    shape = s.encode("utf-8", "surrogatepass").translate(_CARD_TABLE)
+    if shape.count(48) < 13:  # fewer than 13 digits in all
         return False
-    return any(_digit_count(m.group(0)) >= 13 for m in _CARD_CANDIDATE.finditer(s))
+    # With the separators dropped, a card is 13 or more "0"s in a row: one substring search.
+    if _THIRTEEN_DIGITS not in shape.translate(None, b" -"):
+        return False
+    for m in _CARD_RUN_BYTES.finditer(shape):
+        run = m.group(0)
+        start = m.start()
+        if start and shape[start - 1] in b"w-":
+            # The tail of a word such as a UUID: only a part after a space can be a card.
+            run = run.partition(b" ")[2]
+        if run.count(b"0") >= 13:
+            return True
+    return False
 
 
 def _header_repl(m: re.Match[str]) -> str:
@@ -410,44 +437,57 @@ def _query_repl(m: re.Match[str]) -> str:
     return m.group(1) + REDACTED
 
 
+def _separators(s: str) -> list[int]:
+    found: list[int] = []
+    for sep in ":=":
+        i = s.find(sep)
+        while i >= 0:
+            found.append(i)
+            i = s.find(sep, i + 1)
+    found.sort()
+    return found
+
+
 def _assign(s: str) -> str:
-    if "=" not in s and ":" not in s:
+    """Redact the values of ``key=value`` / ``key: value`` pairs whose key is sensitive.
+
+    Works from the separators: the key is read backwards from each ``:`` or ``=`` (an
+    anchored match on the reversed text), so the cost is a few operations per separator.
+    """
+    seps = _separators(s)
+    if not seps:
         return s
-    low = s.lower()
-    if len(low) != len(s):  # a few characters change length when lower-cased
-        low = "".join(c if len(c.lower()) != 1 else c.lower() for c in s)
+    rev = s[::-1]
+    n = len(s)
     pieces: list[str] = []
     done = 0  # s[:done] is already in pieces
-    pos = 0
-    n = len(s)
-    while True:
-        hit = _ASSIGN_KEYWORD.search(low, pos)
-        if hit is None:
-            break
-        start = hit.start()
-        while start > done and s[start - 1] in _KEY_CHARS:
-            start -= 1
-        end = hit.end()
-        while end < n and s[end] in _KEY_CHARS:
-            end += 1
-        pos = end
-        key = s[start:end].strip(".-")
-        if not key:
+    pos = 0  # separators before this are inside something handled
+    for p in seps:
+        if p < pos:
             continue
-        m = _ASSIGN_VALUE.match(s, end)
-        if m is None or not is_sensitive_key(key):
+        km = _KEY_REVERSED.match(rev, n - p)
+        if km is None:
+            continue
+        key_start, key_end = n - km.end(1), n - km.start(1)
+        if key_start < done:
+            continue
+        key = s[key_start:key_end].strip(".-")
+        if not key or not is_sensitive_key(key):
+            continue
+        m = _ASSIGN_VALUE.match(s, key_end)
+        if m is None:
             continue
         value = m.group(2)
+        pos = m.end()
         if value == REDACTED or value[1:-1] == REDACTED:
-            pos = m.end()
             continue
-        pieces.append(s[done:end])
+        pieces.append(s[done:key_end])
         pieces.append(m.group(1))
         if value[:1] in "\"'" and len(value) >= 2:
             pieces.append(f"{value[0]}{REDACTED}{value[0]}")
         else:
             pieces.append(REDACTED)
-        done = pos = m.end()
+        done = pos
     if not pieces:
         return s
     pieces.append(s[done:])
@@ -539,6 +579,11 @@ def _card_repl(m: re.Match[str]) -> str:
     return text
 
 
+#: strings up to this length have their scrubbed form cached: event fields such as levels,
+#: categories and formats repeat endlessly, so a dict lookup replaces the rule checks
+_CACHED_LEN = 48
+
+
 def scrub_text(s: str) -> str:
     """Remove personal data and secrets from free text; returns ``s`` itself when clean.
 
@@ -549,6 +594,13 @@ def scrub_text(s: str) -> str:
     """
     if len(s) < 3:
         return s
+    if len(s) <= _CACHED_LEN:
+        out = _scrub_short(s)
+        return s if out == s else out
+    return _scrub_text(s)
+
+
+def _scrub_text(s: str) -> str:
     low = s.lower()
     out = s
     # Each rule runs only when its substring pre-check on the original text passes; the
@@ -600,7 +652,9 @@ def scrub_text(s: str) -> str:
         or "sig" in low
         or "otp" in low
         or "srf" in low
+        or "bearer" in low
     ):
+        # Every sensitive key (is_sensitive_key) contains one of these words.
         out = _assign(out)
     if has_at:
         out = _EMAIL.sub("<email>", out)
@@ -617,15 +671,26 @@ def scrub_text(s: str) -> str:
     return _get_identity().sub(out, low)
 
 
+_scrub_short = functools.lru_cache(maxsize=4096)(_scrub_text)
+
+
 # --------------------------------------------------------------------------------------
 # Structures
 # --------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=2048)
-def _scrub_key(key: str) -> str:
-    # Keys repeat (the same event fields over and over), so their scrubbing is cached.
-    return scrub_text(key)
+@functools.lru_cache(maxsize=4096)
+def _key_info(key: str) -> tuple[str, bool]:
+    # Keys repeat (the same event fields over and over), so their handling is cached: the
+    # scrubbed key, and whether its value is redacted. The scrubbed key counts too
+    # ("AKIA..." became "<secret>"), so a second scrub finds nothing more to do.
+    new_key = scrub_text(key)
+    return new_key, is_sensitive_key(key) or is_sensitive_key(new_key)
+
+
+def _key_info_uncached(key: str) -> tuple[str, bool]:
+    new_key = scrub_text(key)
+    return new_key, is_sensitive_key(key) or is_sensitive_key(new_key)
 
 
 def _scrub(value: Any, depth: int, active: set[int]) -> Any:
@@ -644,10 +709,7 @@ def _scrub(value: Any, depth: int, active: set[int]) -> Any:
             out: dict[Any, Any] = {}
             for k, v in value.items():
                 if isinstance(k, str):
-                    new_k = _scrub_key(k) if len(k) < 256 else scrub_text(k)
-                    # The scrubbed key counts too ("AKIA..." became "<secret>"), so a
-                    # second scrub finds nothing more to do.
-                    sensitive = is_sensitive_key(k) or is_sensitive_key(new_k)
+                    new_k, sensitive = _key_info(k) if len(k) <= 256 else _key_info_uncached(k)
                     new_v = REDACTED if sensitive else _scrub(v, depth + 1, active)
                     if new_k in out:
                         # Two keys scrubbed to the same text ("<email>"): keep both values.
