@@ -447,3 +447,50 @@ def test_system_identity_is_read_from_the_machine() -> None:
     ident = scrub_mod._get_identity()
     assert ident.user == getpass.getuser()
     assert ident.host == socket.gethostname()
+
+
+PATHOLOGICAL = [
+    "a" * 20_000 + " @",
+    "a." * 20_000 + "@",
+    "a" * 20_000 + "@ ://",
+    "a@" + "a." * 20_000,
+    "?" + "token" * 4_000 + " =&",
+    "1 " * 20_000 + "a",
+    "a:" * 20_000,
+    "C:\\Users\\" + "a " * 20_000,
+    "password" + "=" * 20_000,
+    "~" + "a" * 20_000,
+    "eyJ" * 7_000,
+    "Bearer " * 3_000,
+]
+
+
+@pytest.mark.parametrize("text", PATHOLOGICAL, ids=lambda t: repr(t[:12]))
+def test_pathological_inputs_are_scrubbed_in_linear_time(text: str) -> None:
+    """Inputs built to make regexes backtrack finish (every pattern is anchored or bounded)."""
+    out = scrub_text(text)
+    assert isinstance(out, str)
+    assert scrub_text(out) == out
+
+
+def test_many_cards_in_one_run() -> None:
+    """Thousands of card numbers in a row are all replaced (no recursion limit)."""
+    out = scrub_text("4111 1111 1111 1111 " * 3000)
+    assert out == "<card> " * 3000
+
+
+def test_scrub_text_failure_is_counted_and_redacts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """If a rule raises, scrub_text returns "<redacted>" and counts the failure."""
+
+    def broken(s: str) -> str:
+        raise RuntimeError("rule failed")
+
+    monkeypatch.setattr(scrub_mod, "_scrub_text", broken)
+    assert scrub_text("x" * 100) == REDACTED
+    assert health.counts()["scrub.failed"] == 1
+
+
+def test_scrub_text_hands_non_strings_to_scrub() -> None:
+    """A non-str argument is scrubbed as a structure rather than raising."""
+    assert scrub_text(["a@b.io"]) == ["<email>"]  # type: ignore[arg-type]
+    assert scrub_text(7) == 7  # type: ignore[arg-type]

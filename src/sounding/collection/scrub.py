@@ -295,14 +295,14 @@ _BEARER = re.compile(
     r"\b(Bearer|Token|Negotiate)([ \t]+)(?!<)([A-Za-z0-9._~+/-]+=*)", re.IGNORECASE | _A
 )
 _BASIC = re.compile(r"\b(Basic)([ \t]+)([A-Za-z0-9+/]{4,}={0,2})(?![\w+/=])", re.IGNORECASE | _A)
-_URL_CREDENTIALS = re.compile(
-    r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)(?!<credentials>@)[^\s/?#@'\"<>]+@", _A
-)
-_QUERY_SECRET = re.compile(
-    r"([?&;][\w.-]*?(?:token|key|secret|passw|pwd|sig|signature|auth|code|credential|session"
-    r"|sid|otp|ticket|jwt)[\w.-]*=)([^&#;\s'\"<>]+)",
-    re.IGNORECASE | _A,
-)
+# Every pattern below is anchored on a literal ("://", "@", a separator) or bounded, so
+# no input makes a regex backtrack quadratically: this runs on arbitrary host data.
+_URL_USERINFO = re.compile(r"(?!<credentials>@)[^\s/?#@'\"<>]{1,256}@", _A)
+_QUERY_PARAM = re.compile(r"([?&;])([\w.-]{1,64})=([^&#;\s'\"<>]+)", _A)
+_QUERY_WORDS = (
+    "token", "key", "secret", "passw", "pwd", "sig", "auth", "code", "credential",
+    "session", "sid", "otp", "ticket", "jwt",
+)  # fmt: skip
 # Free-text assignments: the key before a separator, read on the reversed text (optional
 # blanks, an optional closing quote, then the key's characters), must be sensitive
 # (is_sensitive_key); then _ASSIGN_VALUE reads the separator and the value.
@@ -313,12 +313,14 @@ _ASSIGN_VALUE = re.compile(
     r"|(?:(?:Bearer|Basic|Token)[ \t]+)?[^\s,;&'\"]+)",
     _A,
 )
-_EMAIL = re.compile(
-    r"[A-Za-z0-9.!#$%*+?^_~-]*[A-Za-z0-9_]@"
-    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z][A-Za-z0-9-]*[A-Za-z0-9]"
-    r"|[A-Za-z0-9.!#$%*+?^_~-]*[A-Za-z0-9_]@\[?(?:\d{1,3}\.){3}\d{1,3}\]?",
+# E-mail addresses are found from each "@": the domain is matched forwards, the local part
+# (at most 64 characters, ending in a letter, digit or "_") backwards on the reversed text.
+_EMAIL_DOMAIN = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){1,126}[A-Za-z][A-Za-z0-9-]{0,61}"
+    r"[A-Za-z0-9]|\[?(?:\d{1,3}\.){3}\d{1,3}\]?",
     _A,
 )
+_EMAIL_LOCAL_REVERSED = re.compile(r"[A-Za-z0-9_][A-Za-z0-9.!#$%*+?^_~-]{0,63}", _A)
 # Home directories: POSIX /home/NAME (also /var/home, /usr/home), macOS /Users/NAME,
 # Windows X:\Users\NAME and X:/Users/NAME (also with doubled backslashes, as in repr and
 # JSON), and ~NAME. Windows names may contain spaces when a separator follows.
@@ -429,12 +431,54 @@ def _basic_repl(m: re.Match[str]) -> str:
     return f"{m.group(1)}{m.group(2)}{REDACTED}"
 
 
-def _url_repl(m: re.Match[str]) -> str:
-    return f"{m.group(1)}<credentials>@"
+def _url_credentials(s: str) -> str:
+    pieces: list[str] = []
+    done = 0
+    i = s.find("://")
+    while i >= 0:
+        m = _URL_USERINFO.match(s, i + 3)
+        if m is not None:
+            pieces.append(s[done : i + 3])
+            pieces.append("<credentials>@")
+            done = m.end()
+        i = s.find("://", max(i + 3, done))
+    if not pieces:
+        return s
+    pieces.append(s[done:])
+    return "".join(pieces)
 
 
 def _query_repl(m: re.Match[str]) -> str:
-    return m.group(1) + REDACTED
+    name = m.group(2).lower()
+    for word in _QUERY_WORDS:
+        if word in name:
+            return f"{m.group(1)}{m.group(2)}={REDACTED}"
+    return m.group(0)
+
+
+def _emails(s: str) -> str:
+    n = len(s)
+    rev = ""
+    pieces: list[str] = []
+    done = 0
+    i = s.find("@")
+    while i >= 0:
+        domain = _EMAIL_DOMAIN.match(s, i + 1) if i > done else None
+        if domain is not None:
+            rev = rev or s[::-1]
+            local = _EMAIL_LOCAL_REVERSED.match(rev, n - i)
+            if local is not None:
+                start = max(n - local.end(), done)
+                pieces.append(s[done:start])
+                pieces.append("<email>")
+                done = domain.end()
+                i = s.find("@", done)
+                continue
+        i = s.find("@", i + 1)
+    if not pieces:
+        return s
+    pieces.append(s[done:])
+    return "".join(pieces)
 
 
 def _separators(s: str) -> list[int]:
@@ -554,29 +598,50 @@ def _is_card(digits: str) -> bool:
     return 13 <= len(digits) <= 19 and digits[0] in _CARD_FIRST_DIGITS and _luhn(digits)
 
 
-def _card_span(parts: list[str]) -> bool:
-    # One unbroken number, or groups of 3 to 6 digits as cards are printed (4-4-4-4,
-    # 4-6-5): never a slice of a UUID-like "12345678-1234-..." or a date.
-    if len(parts) > 1 and not all(3 <= len(p) <= 6 for p in parts):
-        return False
-    return _is_card("".join(parts))
+def _card_end(parts: list[str], i: int) -> int:
+    """The index of the last group of a card number starting at group ``i``, or -1."""
+    first = parts[i]
+    if 13 <= len(first) <= 19 and _is_card(first):
+        return i
+    if not 3 <= len(first) <= 6:
+        return -1
+    last, count = i, len(first)
+    while (
+        last + 1 < len(parts)
+        and 3 <= len(parts[last + 1]) <= 6
+        and count + len(parts[last + 1]) <= 19
+    ):
+        last += 1
+        count += len(parts[last])
+    for j in range(last, i, -1):  # the longest span first
+        if _is_card("".join(parts[i : j + 1])):
+            return j
+    return -1
 
 
 def _card_repl(m: re.Match[str]) -> str:
+    # A card is one unbroken number, or groups of 3 to 6 digits as cards are printed
+    # (4-4-4-4, 4-6-5): never a slice of a UUID-like "12345678-1234-..." or a date. The run
+    # may hold other numbers too ("order 7 4111 1111 1111 1111"), so every span of whole
+    # groups is tried, leftmost first; spans hold at most 19 digits, so this is linear.
     text = m.group(0)
     parts = re.split(r"[ -]", text)
-    if _card_span(parts):
-        return "<card>"
-    # A card number written next to another number ("order 7 4111 1111 1111 1111"): try
-    # every span of whole digit groups, the leftmost start and then the longest span first.
     seps = re.findall(r"[ -]", text)
-    for i in range(len(parts)):
-        for j in range(len(parts) - 1, i - 1, -1):
-            if _card_span(parts[i : j + 1]):
-                before = "".join(p + sp for p, sp in zip(parts[:i], seps[:i], strict=True))
-                rest = "".join(sp + p for sp, p in zip(seps[j:], parts[j + 1 :], strict=True))
-                return f"{before}<card>{_DIGIT_RUN.sub(_card_repl, rest)}"
-    return text
+    out: list[str] = []
+    changed = False
+    i = 0
+    while i < len(parts):
+        end = _card_end(parts, i)
+        if end >= 0:
+            out.append("<card>")
+            changed = True
+        else:
+            end = i
+            out.append(parts[i])
+        if end < len(seps):
+            out.append(seps[end])
+        i = end + 1
+    return "".join(out) if changed else text
 
 
 #: strings up to this length have their scrubbed form cached: event fields such as levels,
@@ -587,17 +652,27 @@ _CACHED_LEN = 48
 def scrub_text(s: str) -> str:
     """Remove personal data and secrets from free text; returns ``s`` itself when clean.
 
+    Never raises: should a rule fail, the failure is counted (``scrub.failed``) and
+    ``"<redacted>"`` is returned. A non-str argument is handed to :func:`scrub`.
+
     >>> scrub_text("GET https://bob:pw@api.example.com/v1?token=abc123&page=2")
     'GET https://<credentials>@api.example.com/v1?token=<redacted>&page=2'
     >>> scrub_text("recorder.export.duration 12.5ms python 3.11.7 /usr/lib/python3.11/json")
     'recorder.export.duration 12.5ms python 3.11.7 /usr/lib/python3.11/json'
     """
-    if len(s) < 3:
-        return s
-    if len(s) <= _CACHED_LEN:
-        out = _scrub_short(s)
-        return s if out == s else out
-    return _scrub_text(s)
+    raw: object = s
+    if not isinstance(raw, str):
+        return scrub(raw)  # type: ignore[return-value]
+    try:
+        if len(s) < 3:
+            return s
+        if len(s) <= _CACHED_LEN:
+            out = _scrub_short(s)
+            return s if out == s else out
+        return _scrub_text(s)
+    except Exception as exc:  # telemetry never raises into the host; nothing may leak
+        health.failure("scrub.failed", exc)
+        return REDACTED
 
 
 def _scrub_text(s: str) -> str:
@@ -628,9 +703,9 @@ def _scrub_text(s: str) -> str:
         out = _BASIC.sub(_basic_repl, out)
     has_at = "@" in s
     if has_at and "://" in s:
-        out = _URL_CREDENTIALS.sub(_url_repl, out)
+        out = _url_credentials(out)
     if has_eq and ("?" in s or "&" in s or ";" in s):
-        out = _QUERY_SECRET.sub(_query_repl, out)
+        out = _QUERY_PARAM.sub(_query_repl, out)
     if (has_eq or has_colon) and (
         "pass" in low
         or "pwd" in low
@@ -657,7 +732,7 @@ def _scrub_text(s: str) -> str:
         # Every sensitive key (is_sensitive_key) contains one of these words.
         out = _assign(out)
     if has_at:
-        out = _EMAIL.sub("<email>", out)
+        out = _emails(out)
     if "/home/" in s or "/Users/" in s or "~" in s or "users" in low or "documents and" in low:
         out = _home(out, low)
     if has_colon and ("::" in s or _IPV6_TRIGGER.search(s) is not None):
