@@ -81,7 +81,9 @@ _SENSITIVE_WORDS = frozenset(
         "session_token", "sessid", "phpsessid", "jsessionid", "sid", "csrf", "xsrf",
         "csrftoken", "ssn", "credit_card", "creditcard", "card_number", "cardnumber",
         "cvv", "cvc", "pin", "iban", "signature", "sig", "otp", "mfa", "totp",
-        "refresh_token", "access_token", "id_token", "bearer",
+        "refresh_token", "access_token", "id_token", "bearer", "ssh_key", "signing_key",
+        "encryption_key", "master_key", "license_key", "auth_key", "client_key", "app_key",
+        "account_key", "storage_key", "service_key",
     }
 )  # fmt: skip
 # A trailing word that makes the key describe a secret rather than hold one
@@ -192,7 +194,7 @@ def _is_specific_name(name: str) -> bool:
         len(name) >= _MIN_NAME_LEN
         and not name.isdigit()
         and name not in GENERIC_NAMES
-        and re.fullmatch(r"[\w.-]+", name) is not None
+        and re.fullmatch(r"[\w.-]+(?: [\w.-]+)*", name) is not None
     )
 
 
@@ -335,14 +337,14 @@ _WIN_HOME = re.compile(
 _TILDE_USER = re.compile(r"(?<![\w~])~[A-Za-z_][\w.-]*(?=[/\\]|$)", _A)
 _IPV6_CANDIDATE = re.compile(
     r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}"
-    r"(?:(?<=:)(?:\d{1,3}\.){3}\d{1,3})?(?:%[\w.-]+)?(?![\w.])",
+    r"(?:(?<=:)(?:\d{1,3}\.){3}\d{1,3})?(?:%[\w.-]+)?(?!\w|\.\d)",
     _A,
 )
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _IPV4 = re.compile(rf"(?<![\w.])({_OCTET}(?:\.{_OCTET}){{3}})(?![\w]|\.\d)", _A)
-# "v1.2.3.4", "version 1.2.3.4", "numpy-1.2.3.4": a four-part version, not an address.
+# "v1.2.3.4", "version 1.2.3.4", "build: 1.2.3.4": a four-part version, not an address.
 _VERSION_BEFORE = re.compile(
-    r"(?:\b[vV]|(?:version|release|ver|build|rev|python|pypy)[ \t:=]*|[A-Za-z][A-Za-z0-9]*-)$",
+    r"(?:\b[vV]|\b(?:version|release|ver|build|rev|python|pypy)[ \t:=]*)$",
     re.IGNORECASE | _A,
 )
 _DIGIT_RUN = re.compile(r"(?<![\w.-])\d(?:[ -]?\d){12,}(?![\w])", _A)
@@ -842,26 +844,24 @@ def scrub(value: T) -> T:
 # --------------------------------------------------------------------------------------
 
 _TAG_DIGITS = re.compile(r"\d(?:[ -]?\d){12,18}")
-_TAG_HOME = re.compile(r"(?:^|[\\/])(?:home|Users)[\\/]|^~", re.IGNORECASE)
+# "bob@localhost", "team@corp": an address without a dotted domain; "react@18.2.0" is not.
+_TAG_ADDRESS = re.compile(r"[\w.+%~-]@[A-Za-z0-9.-]*[A-Za-z][A-Za-z0-9.-]*$")
 
 
 def looks_personal(value: str) -> bool:
     """Whether a short value (a metric tag value) looks personal or secret.
 
     True when :func:`scrub_text` would change it, and also for shapes that are too loose
-    for free text but wrong in a tag: anything with ``@`` between two characters, a home
-    directory, a 13-19 digit Luhn-valid number, the current user or host name (even a short
-    one).
+    for free text but wrong in a tag: an address without a dotted domain (``bob@localhost``),
+    a 13-19 digit Luhn-valid number, the current user or host name as the whole value (even
+    a short one).
 
     >>> looks_personal("wav"), looks_personal("bob@example.org")
     (False, True)
     """
     if scrub_text(value) != value:
         return True
-    at = value.find("@")
-    if 0 < at < len(value) - 1:
-        return True
-    if _TAG_HOME.search(value):
+    if "@" in value and _TAG_ADDRESS.search(value):
         return True
     for m in _TAG_DIGITS.finditer(value):
         digits = m.group(0).replace(" ", "").replace("-", "")
