@@ -35,10 +35,7 @@ costs a few substring searches and a handful of small regex scans.
 from __future__ import annotations
 
 import functools
-import getpass
-import ipaddress
 import re
-import socket
 import threading
 from typing import Any, TypeVar
 
@@ -199,6 +196,10 @@ def _is_specific_name(name: str) -> bool:
 
 
 def _system_identity() -> _Identity:
+    # Imported here: socket alone costs more import time than this whole module.
+    import getpass
+    import socket
+
     try:
         user = getpass.getuser()
     except Exception:  # no user name (odd containers): nothing to scrub
@@ -554,6 +555,8 @@ def _home(s: str, low: str) -> str:
 
 
 def _ipv6_repl(m: re.Match[str]) -> str:
+    import ipaddress  # only when a candidate turns up
+
     text = m.group(0)
     candidates = [text]
     stripped = text.rstrip(":")
