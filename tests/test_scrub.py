@@ -168,6 +168,7 @@ CLEAN = [
     "GET /api/v1/items?page=2&sort=name&limit=50",
     "~/.config/sounding/config.toml and ~ 5 ms",
     "ratio 1.2.3 4.5.6 and 255.255.255 and 1.2.3.4.5",
+    "counts 62964 62964 62964 and 40000 00000 00000 00000 0",
 ]
 
 

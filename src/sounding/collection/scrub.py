@@ -603,32 +603,35 @@ def _is_card(digits: str) -> bool:
     return 13 <= len(digits) <= 19 and digits[0] in _CARD_FIRST_DIGITS and _luhn(digits)
 
 
+# How card numbers are printed in groups: 4-4-4-4, Amex 4-6-5, Diners 4-6-4, 19 digits
+# 4-4-4-4-3, and the rarer 13, 17 and 18 digit forms.
+_CARD_GROUPINGS = frozenset(
+    {(4, 4, 4, 4), (4, 6, 5), (4, 6, 4), (4, 4, 4, 4, 3), (4, 4, 5), (4, 4, 4, 4, 1),
+     (4, 4, 4, 4, 2)}
+)  # fmt: skip
+_MAX_GROUPS = 5
+
+
 def _card_end(parts: list[str], i: int) -> int:
     """The index of the last group of a card number starting at group ``i``, or -1."""
     first = parts[i]
     if 13 <= len(first) <= 19 and _is_card(first):
         return i
-    if not 3 <= len(first) <= 6:
+    if len(first) != 4:
         return -1
-    last, count = i, len(first)
-    while (
-        last + 1 < len(parts)
-        and 3 <= len(parts[last + 1]) <= 6
-        and count + len(parts[last + 1]) <= 19
-    ):
-        last += 1
-        count += len(parts[last])
+    last = min(len(parts), i + _MAX_GROUPS) - 1
     for j in range(last, i, -1):  # the longest span first
-        if _is_card("".join(parts[i : j + 1])):
+        span = parts[i : j + 1]
+        if tuple(map(len, span)) in _CARD_GROUPINGS and _is_card("".join(span)):
             return j
     return -1
 
 
 def _card_repl(m: re.Match[str]) -> str:
-    # A card is one unbroken number, or groups of 3 to 6 digits as cards are printed
-    # (4-4-4-4, 4-6-5): never a slice of a UUID-like "12345678-1234-..." or a date. The run
-    # may hold other numbers too ("order 7 4111 1111 1111 1111"), so every span of whole
-    # groups is tried, leftmost first; spans hold at most 19 digits, so this is linear.
+    # A card is one unbroken number, or digit groups as cards are printed (4-4-4-4, 4-6-5):
+    # never a slice of a UUID-like "12345678-1234-..." or a date. The run may hold other
+    # numbers too ("order 7 4111 1111 1111 1111"), so every span of at most five whole
+    # groups is tried, leftmost first: linear in the length of the run.
     text = m.group(0)
     parts = re.split(r"[ -]", text)
     seps = re.findall(r"[ -]", text)
