@@ -34,9 +34,11 @@ _LAZY: dict[str, str] = {
     "flush": "sounding._runtime",
     "gauge": "sounding.collection.metrics",
     "get_settings": "sounding.core.config",
+    "hash_identifier": "sounding.collection.identifiers",
     "histogram": "sounding.collection.metrics",
     "open_store": "sounding.storage",
     "record": "sounding.collection.metrics",
+    "scrub": "sounding.collection.scrub",
     "shutdown": "sounding._runtime",
     "summary": "sounding.collection.metrics",
 }
@@ -57,10 +59,12 @@ __all__ = [
     "flush",
     "gauge",
     "get_settings",
+    "hash_identifier",
     "histogram",
     "open_store",
     "record",
     "reset",
+    "scrub",
     "shutdown",
     "summary",
 ]
@@ -96,11 +100,13 @@ if TYPE_CHECKING:
     from sounding import exceptions as exceptions
     from sounding._runtime import flush as flush
     from sounding._runtime import shutdown as shutdown
+    from sounding.collection.identifiers import hash_identifier as hash_identifier
     from sounding.collection.metrics import counter as counter
     from sounding.collection.metrics import gauge as gauge
     from sounding.collection.metrics import histogram as histogram
     from sounding.collection.metrics import record as record
     from sounding.collection.metrics import summary as summary
+    from sounding.collection.scrub import scrub as scrub
     from sounding.core.config import MetricsConfig as MetricsConfig
     from sounding.core.config import Settings as Settings
     from sounding.core.config import configure as configure

@@ -155,3 +155,6 @@ def reset() -> None:
     health.reset()
     health.set_strict(False)
     _clock.set_clock(None)
+    from sounding.collection import identifiers
+
+    identifiers.reset_salt_cache()
