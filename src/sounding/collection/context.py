@@ -199,9 +199,7 @@ class ContextThreadPoolExecutor(ThreadPoolExecutor):
     {'job': 'j3'}
     """
 
-    def submit(
-        self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs
-    ) -> Future[R]:
+    def submit(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Future[R]:
         """Schedule ``fn(*args, **kwargs)`` in a copy of the current context."""
         ctx = contextvars.copy_context()
         return super().submit(ctx.run, functools.partial(fn, *args, **kwargs))

@@ -354,9 +354,11 @@ def _current_state() -> _State:
 # -- output ---------------------------------------------------------------------------------
 
 _forward_loggers: dict[str, logging.Logger] = {}
-_RECORD_ATTRS: Final = frozenset(
-    logging.LogRecord("", 0, "", 0, "", None, None).__dict__
-) | {"message", "asctime", "taskName"}
+_RECORD_ATTRS: Final = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+}
 
 
 def _forward(event: Event, levelno: int) -> None:
@@ -386,11 +388,12 @@ def _forward(event: Event, levelno: int) -> None:
 def _process(
     event: Event, levelno: int, processors: tuple[Processor, ...], state: _State, forward: bool
 ) -> None:
-    result: Event | None = event
+    result = event
     for processor in processors:
-        result = processor(result)
-        if result is None:
+        processed = processor(result)
+        if processed is None:
             return
+        result = processed
     if state.record:
         _events.emit(result)
     if forward and state.forward:
@@ -587,11 +590,15 @@ class StructuredLogger:
         levelno = LOG_LEVELS.get(level, 0) if isinstance(level, str) else level
         return levelno >= _current_state().min_level
 
-    def debug(self, event: str, *, category: EventCategory | str | None = None, **fields: Any) -> None:
+    def debug(
+        self, event: str, *, category: EventCategory | str | None = None, **fields: Any
+    ) -> None:
         """Record a debug event."""
         _log(self, 10, event, category, fields)
 
-    def info(self, event: str, *, category: EventCategory | str | None = None, **fields: Any) -> None:
+    def info(
+        self, event: str, *, category: EventCategory | str | None = None, **fields: Any
+    ) -> None:
         """Record an info event."""
         _log(self, 20, event, category, fields)
 
@@ -601,7 +608,9 @@ class StructuredLogger:
         """Record a warning event."""
         _log(self, 30, event, category, fields)
 
-    def error(self, event: str, *, category: EventCategory | str | None = None, **fields: Any) -> None:
+    def error(
+        self, event: str, *, category: EventCategory | str | None = None, **fields: Any
+    ) -> None:
         """Record an error event."""
         _log(self, 40, event, category, fields)
 

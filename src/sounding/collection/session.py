@@ -159,8 +159,8 @@ class SessionManager:
         self._lock = threading.RLock()
         self._process: Session | None = None
         self._parent: Session | None = None
-        self._override: contextvars.ContextVar[tuple[int, Session] | None] = (
-            contextvars.ContextVar(f"sounding.session.{id(self):x}", default=None)
+        self._override: contextvars.ContextVar[tuple[int, Session] | None] = contextvars.ContextVar(
+            f"sounding.session.{id(self):x}", default=None
         )
         _managers.add(self)
 
@@ -307,6 +307,7 @@ def session_scope(**attrs: Any) -> AbstractContextManager[Session]:
 
 # -- process lifecycle -------------------------------------------------------------------
 
+
 def _end_at_exit() -> None:
     try:
         _default.end_session()
@@ -330,4 +331,3 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):  # not on Windows
     os.register_at_fork(after_in_child=_after_fork_in_child)
-
