@@ -439,7 +439,10 @@ def _log(
         if category is None:
             category = logger._category
         else:
-            category = _categories.get(category) or normalise_category(category)
+            try:
+                category = _categories[category]
+            except (KeyError, TypeError):  # a new or unhashable category: validate it
+                category = normalise_category(category)
         event: Event = {
             "timestamp": get_clock().time(),
             "level": _LEVEL_NAMES.get(levelno) or level_name(levelno),
