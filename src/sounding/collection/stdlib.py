@@ -99,9 +99,9 @@ class SoundingHandler(logging.Handler):
         try:
             try:
                 message = record.getMessage()
-            except Exception as exc:  # a bad format string must not lose the record
+            except Exception as exc:  # arguments that do not fit the format: keep the record
                 health.count("log.bad_format")
-                message = f"{record.msg!r} {exc.__class__.__name__}"
+                message = f"{record.msg!r} {type(exc).__name__}"
             fields: dict[str, Any] = {
                 key: value
                 for key, value in record.__dict__.items()
@@ -119,6 +119,8 @@ class SoundingHandler(logging.Handler):
                 timestamp=record.created,
                 forward=False,
             )
+        except Exception as exc:  # never raise into the code that logged (strict mode aside)
+            health.failure("log.record", exc)
         finally:
             _busy.active = False
 
