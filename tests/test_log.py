@@ -24,7 +24,6 @@ from sounding.collection.log import (
     StructuredLogger,
     add_context,
     add_session,
-    ensure_jsonable,
     get_logger,
     level_name,
     normalise_category,
@@ -415,8 +414,8 @@ def test_planted_personal_data_never_survives(
 
 
 def test_processors_in_order() -> None:
-    """The default pipeline is context, session, JSON-ability, scrubbing."""
-    assert (add_context, add_session, ensure_jsonable, scrub_event) == PROCESSORS
+    """The default pipeline is context, session, then JSON-ability and scrubbing."""
+    assert (add_context, add_session, scrub_event) == PROCESSORS
 
 
 def test_add_context_does_not_override_event_keys() -> None:
@@ -433,10 +432,17 @@ def test_add_session_keeps_an_explicit_session_id() -> None:
         assert add_session({"session_id": "given"})["session_id"] == "given"
 
 
-def test_ensure_jsonable_converts_in_place() -> None:
-    """ensure_jsonable leaves JSON values alone and converts the rest."""
-    event: Event = {"a": 1, "b": "x", "c": None, "d": (1, 2), "e": {3}}
-    assert ensure_jsonable(event) == {"a": 1, "b": "x", "c": None, "d": [1, 2], "e": [3]}
+def test_scrub_event_makes_values_json() -> None:
+    """scrub_event leaves JSON values alone, converts the rest, and works in place."""
+    event: Event = {"a": 1, "b": "x", "c": None, "d": (1, 2), "e": {3}, "f": 2.5}
+    assert scrub_event(event) is event
+    assert event == {"a": 1, "b": "x", "c": None, "d": [1, 2], "e": [3], "f": 2.5}
+
+
+def test_scrub_event_renames_personal_keys() -> None:
+    """A key that is itself personal is scrubbed; two keys scrubbed alike both survive."""
+    event: Event = {"alice@example.com": 1, "bob@example.com": 2, "n": 3}
+    assert scrub_event(event) == {"<email>": 1, "<email>#2": 2, "n": 3}
 
 
 def test_scrub_event_leaves_trusted_values() -> None:

@@ -32,7 +32,7 @@ import json
 import math
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -50,9 +50,24 @@ def _fallback(value: Any) -> Any:
         return f"<unrepresentable {type(value).__name__}>"
 
 
-_encode = json.JSONEncoder(
+_encoder = json.JSONEncoder(
     ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_fallback
-).encode
+)
+_encode: Callable[[Any], str] = _encoder.encode
+# JSONEncoder.encode builds a new C encoder on every call; for one line per event that setup
+# costs as much as the encoding, so build it once (same arguments as the encoder above).
+# Events come from the pipeline already JSON-shaped and depth-limited, so the circular check
+# is not needed; a RecursionError would still be caught by dumps_event's caller.
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+if _c_make_encoder is not None:
+    _c_encode = _c_make_encoder(
+        None, _fallback, json.encoder.encode_basestring, None, ":", ",", False, False, False
+    )
+
+    def _encode_fast(value: Any) -> str:
+        return "".join(_c_encode(value, 0))
+
+    _encode = _encode_fast
 
 
 def _finite(value: Any) -> Any:

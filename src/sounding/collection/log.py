@@ -18,8 +18,9 @@ each testable on its own, applied on the caller's thread:
    filtered call costs one comparison;
 2. :func:`add_context` - the bound context;
 3. :func:`add_session` - the current session id (a default session starts on the first event);
-4. :func:`ensure_jsonable` - values JSON cannot hold become ``repr()`` (structlog's fallback);
-5. :func:`scrub_event` - :func:`sounding.collection.scrub.scrub` on every value;
+4. :func:`scrub_event` - values JSON cannot hold become JSON (``repr()`` as the last resort,
+   structlog's fallback), then every key and value is scrubbed
+   (:mod:`sounding.collection.scrub`);
 
 then the event goes to the event buffer (:func:`sounding.collection.events.emit`) that the
 background writer drains into the store and the JSON-lines file, and, when
@@ -57,6 +58,7 @@ from typing import Any, Final, TypeAlias
 from sounding.collection import events as _events
 from sounding.collection.context import _UNBOUND, _VARS
 from sounding.collection.session import get_session_manager
+from sounding.core import config as _config
 from sounding.core import health
 from sounding.core.clock import get_clock
 from sounding.core.config import LOG_LEVELS, Settings, get_settings
@@ -70,7 +72,6 @@ __all__ = [
     "StructuredLogger",
     "add_context",
     "add_session",
-    "ensure_jsonable",
     "get_logger",
     "level_name",
     "normalise_category",
@@ -166,10 +167,13 @@ def add_context(event: Event) -> Event:
     return event
 
 
+_sessions = get_session_manager()
+
+
 def add_session(event: Event) -> Event:
     """Stamp the current session id (unless the event already carries one)."""
     if "session_id" not in event:
-        event["session_id"] = get_session_manager().current_session_id()
+        event["session_id"] = _sessions.current_session_id()
     return event
 
 
@@ -196,16 +200,6 @@ def _jsonable(value: Any, depth: int = 0) -> Any:
         return repr(value)
     except Exception:  # a broken __repr__ must not lose the event
         return f"<unrepresentable {type(value).__name__}>"
-
-
-def ensure_jsonable(event: Event) -> Event:
-    """Make every value JSON-representable: containers are converted recursively (keys become
-    strings, tuples and sets lists); anything else becomes its ``repr()``, scrubbed later."""
-    scalars = _SCALARS
-    for key, value in event.items():
-        if type(value) not in scalars:
-            event[key] = _jsonable(value)
-    return event
 
 
 # The scrubber module, imported on first use so that importing this module stays cheap.
@@ -235,7 +229,9 @@ def _key_info(key: str) -> tuple[str, bool]:
     info = _key_cache.get(key)
     if info is None:
         mod = _scrubber()
-        info = (mod.scrub_text(key) if key not in CORE_KEYS else key, mod.is_sensitive_key(key))
+        new_key = key if key in CORE_KEYS else mod.scrub_text(key)
+        # Identity, not equality, marks an unchanged key on the hot path.
+        info = (key if new_key == key else new_key, mod.is_sensitive_key(key))
         if len(_key_cache) >= _KEY_CACHE_MAX:
             _key_cache.clear()
         _key_cache[key] = info
@@ -263,35 +259,60 @@ def _check_identity() -> None:
 
 
 def scrub_event(event: Event) -> Event:
-    """Scrub the event with the rules of :mod:`sounding.collection.scrub`: keys and text
-    values pass :func:`~sounding.collection.scrub.scrub_text`, containers
-    :func:`~sounding.collection.scrub.scrub`, values under sensitive keys become
-    ``"<redacted>"`` whatever their type; numbers, booleans and ``None`` carry no text. The
-    values sounding generates itself (timestamp, level, session id) are left alone."""
+    """Make the event JSON-ready and scrub it with the rules of
+    :mod:`sounding.collection.scrub`.
+
+    * Values JSON cannot hold become JSON first: containers are converted recursively (keys
+      become strings, tuples and sets lists), anything else becomes its ``repr()``
+      (structlog's fallback), so the scrubber sees the text that will be stored.
+    * Keys and text values pass :func:`~sounding.collection.scrub.scrub_text`, containers
+      :func:`~sounding.collection.scrub.scrub`; values under sensitive keys become
+      ``"<redacted>"`` whatever their type; numbers, booleans and ``None`` carry no text.
+    * The values sounding generates itself (timestamp, level, session id) are left alone.
+
+    Changes the event in place (and returns it), unless a key itself must change.
+    """
     mod = _scrub_mod if _scrub_mod is not None else _scrubber()
     if getattr(mod, "_identity", None) is not _seen_identity:
         _check_identity()
     key_cache = _key_cache
     text_cache = _text_cache
-    out: Event = {}
+    renamed: list[tuple[str, str]] | None = None
+    # Assigning to existing keys while iterating is allowed; only renames wait for the end.
     for key, value in event.items():
         if key in _TRUSTED_KEYS:
-            out[key] = value
             continue
         info = key_cache.get(key)
         if info is None:
             info = _key_info(key)
-        new_key, sensitive = info
-        if sensitive:
-            value = mod.REDACTED
-        elif type(value) is str:
+        t = type(value)
+        if info[1]:
+            event[key] = mod.REDACTED
+        elif t is str:
             cached = text_cache.get(value)
-            value = cached if cached is not None else _scrub_text(value)
-        elif isinstance(value, (dict, list, tuple)):
-            value = mod.scrub(value)
-        # int, float, bool, None: no text, nothing to scrub
-        if new_key is not key and new_key in out:
-            # Two keys scrubbed to the same text ("<email>"): keep both values.
+            event[key] = cached if cached is not None else _scrub_text(value)
+        elif t is float or t is int or t is bool or value is None:
+            pass  # no text, nothing to scrub
+        else:
+            value = _jsonable(value)
+            if type(value) is str:
+                event[key] = _scrubber().scrub_text(value)
+            elif isinstance(value, (dict, list)):
+                event[key] = mod.scrub(value)
+            else:
+                event[key] = value
+        if info[0] is not key:
+            (renamed := renamed or []).append((key, info[0]))
+    return event if renamed is None else _rename(event, renamed)
+
+
+def _rename(event: Event, renamed: list[tuple[str, str]]) -> Event:
+    """Apply key renames from scrubbing; keys that collide get a ``#2`` suffix."""
+    mapping = dict(renamed)
+    out: Event = {}
+    for key, value in event.items():
+        new_key = mapping.get(key, key)
+        if new_key in out:
             n = 2
             while f"{new_key}#{n}" in out:
                 n += 1
@@ -301,9 +322,9 @@ def scrub_event(event: Event) -> Event:
 
 
 #: The default pipeline, in order (the level filter runs before it; see the module docs).
-PROCESSORS: Final[tuple[Processor, ...]] = (add_context, add_session, ensure_jsonable, scrub_event)
+PROCESSORS: Final[tuple[Processor, ...]] = (add_context, add_session, scrub_event)
 # Session records carry their own session id and no bound context.
-_SESSION_PROCESSORS: Final[tuple[Processor, ...]] = (ensure_jsonable, scrub_event)
+_SESSION_PROCESSORS: Final[tuple[Processor, ...]] = (scrub_event,)
 
 
 def _reset_caches() -> None:
@@ -327,7 +348,8 @@ class _State:
 
     def __init__(self, settings: Settings | None) -> None:
         self.settings = settings
-        self.min_level = settings.log_level_no if settings is not None else logging.INFO
+        # Without settings yet, let every call through to _log, which reads them.
+        self.min_level = settings.log_level_no if settings is not None else 0
         self.record = settings.local_recording if settings is not None else True
         self.forward = settings.forward_to_logging if settings is not None else False
 
@@ -395,7 +417,7 @@ def _process(
             return
         result = processed
     if state.record:
-        _events.emit(result)
+        _events.buffer.emit(result)
     if forward and state.forward:
         _forward(result, levelno)
 
@@ -431,8 +453,7 @@ def _log(
     """The hot path of every :class:`StructuredLogger` call."""
     try:
         state = _state
-        settings = get_settings()
-        if state.settings is not settings:
+        if state.settings is not _config._settings or state.settings is None:
             state = _current_state()
         if levelno < state.min_level or not (state.record or state.forward):
             return
@@ -462,7 +483,15 @@ def _log(
                 formatted = _format_exc_info(exc_info)
                 if formatted is not None:
                     event["exc_type"], event["exc_info"] = formatted
-        _process(event, levelno, PROCESSORS, state, True)
+        for processor in PROCESSORS:
+            processed = processor(event)
+            if processed is None:
+                return
+            event = processed
+        if state.record:
+            _events.buffer.emit(event)
+        if state.forward:
+            _forward(event, levelno)
     except Exception as exc:  # telemetry never raises into the host (strict mode aside)
         health.failure("log.record", exc)
 
@@ -597,31 +626,42 @@ class StructuredLogger:
         self, event: str, *, category: EventCategory | str | None = None, **fields: Any
     ) -> None:
         """Record a debug event."""
-        _log(self, 10, event, category, fields)
+        # The level filter before any work; the settings check catches a reconfiguration.
+        state = _state
+        if state.min_level <= 10 or state.settings is not _config._settings:
+            _log(self, 10, event, category, fields)
 
     def info(
         self, event: str, *, category: EventCategory | str | None = None, **fields: Any
     ) -> None:
         """Record an info event."""
-        _log(self, 20, event, category, fields)
+        state = _state
+        if state.min_level <= 20 or state.settings is not _config._settings:
+            _log(self, 20, event, category, fields)
 
     def warning(
         self, event: str, *, category: EventCategory | str | None = None, **fields: Any
     ) -> None:
         """Record a warning event."""
-        _log(self, 30, event, category, fields)
+        state = _state
+        if state.min_level <= 30 or state.settings is not _config._settings:
+            _log(self, 30, event, category, fields)
 
     def error(
         self, event: str, *, category: EventCategory | str | None = None, **fields: Any
     ) -> None:
         """Record an error event."""
-        _log(self, 40, event, category, fields)
+        state = _state
+        if state.min_level <= 40 or state.settings is not _config._settings:
+            _log(self, 40, event, category, fields)
 
     def critical(
         self, event: str, *, category: EventCategory | str | None = None, **fields: Any
     ) -> None:
         """Record a critical event."""
-        _log(self, 50, event, category, fields)
+        state = _state
+        if state.min_level <= 50 or state.settings is not _config._settings:
+            _log(self, 50, event, category, fields)
 
     def exception(
         self, event: str, *, category: EventCategory | str | None = None, **fields: Any
