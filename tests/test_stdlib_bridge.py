@@ -352,3 +352,30 @@ def test_failures_inside_the_handler_are_not_reingested(
     assert "log.record" in warnings[0].getMessage()
     # ... and that warning, logged while the handler was busy, was not ingested.
     assert events == []
+
+
+def test_handler_that_logs_through_sounding_does_not_recurse() -> None:
+    """A stdlib handler that logs via sounding while handling a forwarded event: no loop."""
+    sounding.configure(forward_to_logging=True)
+    inner = get_logger("inner")
+
+    class Echo(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__(logging.DEBUG)
+            self.seen: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.seen.append(record.getMessage())
+            inner.warning("echo.of." + record.getMessage())
+
+    echo = Echo()
+    target = logging.getLogger(FORWARD_LOGGER + ".outer")
+    target.addHandler(echo)
+    try:
+        with capture() as sink:
+            get_logger("outer").warning("ping")
+            events = recorded(sink)
+    finally:
+        target.removeHandler(echo)
+    assert echo.seen == ["ping"]
+    assert [e["event"] for e in events] == ["ping", "echo.of.ping"]

@@ -383,8 +383,25 @@ _RECORD_ATTRS: Final = frozenset(logging.LogRecord("", 0, "", 0, "", None, None)
 }
 
 
+_forwarding = threading.local()
+
+
 def _forward(event: Event, levelno: int) -> None:
-    """Hand a (scrubbed) event to the stdlib logger ``sounding.events.<logger>``."""
+    """Hand a (scrubbed) event to the stdlib logger ``sounding.events.<logger>``.
+
+    Events recorded by a stdlib handler while it handles a forwarded record (a handler that
+    itself logs through sounding) are recorded but not forwarded again: no recursion.
+    """
+    if getattr(_forwarding, "active", False):
+        return
+    _forwarding.active = True
+    try:
+        _forward_record(event, levelno)
+    finally:
+        _forwarding.active = False
+
+
+def _forward_record(event: Event, levelno: int) -> None:
     name = event.get("logger", "")
     std = _forward_loggers.get(name)
     if std is None:
