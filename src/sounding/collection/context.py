@@ -33,9 +33,8 @@ import contextvars
 import functools
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any, Final, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar
 
 __all__ = [
     "ContextThread",
@@ -190,16 +189,42 @@ class ContextThread(threading.Thread):
             ctx.run(super().run)
 
 
-class ContextThreadPoolExecutor(ThreadPoolExecutor):
-    """A :class:`~concurrent.futures.ThreadPoolExecutor` whose tasks run in a copy of the
-    context of the caller of :meth:`submit` (and so of :meth:`map`).
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
-    >>> with ContextThreadPoolExecutor(max_workers=2) as pool, bound_context(job="j3"):
-    ...     pool.submit(get_context).result()
-    {'job': 'j3'}
-    """
+    class ContextThreadPoolExecutor(ThreadPoolExecutor):
+        """A :class:`~concurrent.futures.ThreadPoolExecutor` whose tasks run in a copy of the
+        context of the caller of :meth:`submit` (and so of :meth:`map`)."""
 
-    def submit(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Future[R]:
-        """Schedule ``fn(*args, **kwargs)`` in a copy of the current context."""
-        ctx = contextvars.copy_context()
-        return super().submit(ctx.run, functools.partial(fn, *args, **kwargs))
+        def submit(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Future[R]: ...
+
+
+def _make_executor_class() -> type[ThreadPoolExecutor]:
+    # concurrent.futures imports the logging package: define the class on first use only.
+    from concurrent.futures import ThreadPoolExecutor
+
+    class ContextThreadPoolExecutor(ThreadPoolExecutor):
+        """A :class:`~concurrent.futures.ThreadPoolExecutor` whose tasks run in a copy of the
+        context of the caller of :meth:`submit` (and so of :meth:`map`).
+
+        >>> with ContextThreadPoolExecutor(max_workers=2) as pool, bound_context(job="j3"):
+        ...     pool.submit(get_context).result()
+        {'job': 'j3'}
+        """
+
+        def submit(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Future[R]:
+            """Schedule ``fn(*args, **kwargs)`` in a copy of the current context."""
+            ctx = contextvars.copy_context()
+            return super().submit(ctx.run, functools.partial(fn, *args, **kwargs))
+
+    ContextThreadPoolExecutor.__module__ = __name__
+    return ContextThreadPoolExecutor
+
+
+def __getattr__(name: str) -> Any:
+    """Define :class:`ContextThreadPoolExecutor` when it is first used (PEP 562)."""
+    if name == "ContextThreadPoolExecutor":
+        cls = _make_executor_class()
+        globals()[name] = cls
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -46,14 +46,12 @@ recorded (forwarding to stdlib logging, which the application controls, still ha
 
 from __future__ import annotations
 
-import logging
 import re
 import sys
 import threading
-import traceback
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any, Final, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from sounding.collection import events as _events
 from sounding.collection.context import _UNBOUND, _VARS
@@ -64,6 +62,9 @@ from sounding.core.clock import get_clock
 from sounding.core.config import LOG_LEVELS, Settings, get_settings
 from sounding.core.exceptions import InvalidTypeError, InvalidValueError
 from sounding.core.types import Event, EventCategory
+
+if TYPE_CHECKING:
+    import logging
 
 __all__ = [
     "CORE_KEYS",
@@ -375,12 +376,19 @@ def _current_state() -> _State:
 
 # -- output ---------------------------------------------------------------------------------
 
+# stdlib logging is imported only when forwarding is used: it is not cheap to import.
 _forward_loggers: dict[str, logging.Logger] = {}
-_RECORD_ATTRS: Final = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
-    "message",
-    "asctime",
-    "taskName",
-}
+_record_attrs: frozenset[str] | None = None
+
+
+def _attrs_of_records() -> frozenset[str]:
+    global _record_attrs
+    if _record_attrs is None:
+        import logging
+
+        plain = logging.LogRecord("", 0, "", 0, "", None, None)
+        _record_attrs = frozenset(plain.__dict__) | {"message", "asctime", "taskName"}
+    return _record_attrs
 
 
 _forwarding = threading.local()
@@ -402,6 +410,9 @@ def _forward(event: Event, levelno: int) -> None:
 
 
 def _forward_record(event: Event, levelno: int) -> None:
+    import logging
+
+    record_attrs = _attrs_of_records()
     name = event.get("logger", "")
     std = _forward_loggers.get(name)
     if std is None:
@@ -416,7 +427,7 @@ def _forward_record(event: Event, levelno: int) -> None:
         record.msecs = (ts - int(ts)) * 1000
     for key, value in event.items():
         # A LogRecord attribute of the same name keeps its meaning; the field gets a prefix.
-        setattr(record, f"sounding_{key}" if key in _RECORD_ATTRS else key, value)
+        setattr(record, f"sounding_{key}" if key in record_attrs else key, value)
     text = event.get("exc_info")
     if isinstance(text, str):
         record.exc_text = text  # the scrubbed traceback; formatters append exc_text
@@ -447,6 +458,8 @@ def _format_exc_info(exc_info: Any) -> tuple[str, str] | None:
         exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
     if not isinstance(exc_info, tuple) or len(exc_info) != 3 or exc_info[1] is None:
         return None
+    import traceback
+
     etype, value, tb = exc_info
     text = "".join(traceback.format_exception(etype, value, tb)).rstrip("\n")
     return type(value).__name__, text
@@ -564,7 +577,7 @@ def record_session_event(name: str, fields: Mapping[str, Any]) -> None:
     }
     _add_fields(event, {k: v for k, v in fields.items() if k != "session_id"})
     event["session_id"] = fields["session_id"]
-    _process(event, logging.INFO, _SESSION_PROCESSORS, state, True)
+    _process(event, 20, _SESSION_PROCESSORS, state, True)
 
 
 # -- the logger -----------------------------------------------------------------------------
@@ -703,7 +716,7 @@ class StructuredLogger:
                 "log.level",
                 InvalidValueError("level", level, "a logging level number or debug..critical"),
             )
-            levelno = logging.INFO
+            levelno = 20
         _log(self, levelno, event, category, fields)
 
 

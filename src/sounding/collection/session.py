@@ -30,8 +30,6 @@ from __future__ import annotations
 import atexit
 import contextvars
 import os
-import platform as _platform
-import secrets
 import sys
 import threading
 import weakref
@@ -60,7 +58,8 @@ __all__ = [
 SESSION_START: Final = "session.start"
 SESSION_END: Final = "session.end"
 
-_PYTHON_VERSION: Final = _platform.python_version()
+# What platform.python_version() returns, without importing platform.
+_PYTHON_VERSION: Final = sys.version.split()[0]
 
 # Incremented in a forked child: per-context session overrides made before the fork belong to
 # the parent's sessions and are ignored afterwards.
@@ -116,7 +115,7 @@ class Session:
 def _new_session(attrs: dict[str, Any]) -> Session:
     clock = get_clock()
     return Session(
-        session_id=secrets.token_hex(16),
+        session_id=os.urandom(16).hex(),  # what secrets.token_hex(16) does
         app_version=get_settings().app_version,
         platform=sys.platform,
         python_version=_PYTHON_VERSION,
