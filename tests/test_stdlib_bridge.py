@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import sounding
 from sounding.collection import log as log_module
 from sounding.collection.context import bind_context, clear_context
+from sounding.collection.jsonl import dumps_event
 from sounding.collection.log import get_logger
 from sounding.collection.session import get_session_manager
 from sounding.collection.stdlib import FORWARD_LOGGER, SoundingHandler, install_logging_handler
@@ -379,3 +383,34 @@ def test_handler_that_logs_through_sounding_does_not_recurse() -> None:
         target.removeHandler(echo)
     assert echo.seen == ["ping"]
     assert [e["event"] for e in events] == ["ping", "echo.of.ping"]
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    msg=st.one_of(st.text(max_size=30), st.integers(), st.builds(object)),
+    args=st.tuples() | st.tuples(st.text(max_size=10)) | st.tuples(st.integers(), st.none()),
+    extra=st.dictionaries(
+        st.from_regex(r"[a-z][a-z_]{0,10}", fullmatch=True),
+        st.one_of(st.text(max_size=20), st.integers(), st.floats(), st.lists(st.integers())),
+        max_size=5,
+    ),
+    level=st.integers(min_value=0, max_value=60),
+)
+def test_handler_never_raises(
+    msg: object, args: tuple[object, ...], extra: dict[str, object], level: int
+) -> None:
+    """Any message, arguments, extra fields and level: the handler records or counts, never
+    raises, and what it records is strict JSON."""
+    record = logging.LogRecord("bridge.prop", level, "", 0, msg, args or None, None)
+    for key, value in extra.items():
+        if key not in record.__dict__:
+            setattr(record, key, value)
+    with strict(False), capture() as sink:
+        SoundingHandler().handle(record)
+        assert sounding.flush()
+        for event in sink.events:
+            json.loads(dumps_event(event), parse_constant=_reject_constant)
+
+
+def _reject_constant(name: str) -> None:
+    raise AssertionError(f"{name} is not strict JSON")

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import sounding
 from sounding.collection import log as log_module
@@ -485,3 +487,41 @@ def test_timer_clamps_a_clock_going_backwards(sink: MemorySink) -> None:
     assert agg.min == 0.0
     assert timer.name == "audio.process"
     assert timer.threshold_ms is None
+
+
+_EXCEPTIONS = [
+    ValueError,
+    KeyError,
+    OSError,
+    TimeoutError,
+    RuntimeError,
+    ZeroDivisionError,
+    UnicodeError,
+    SystemExit,
+    KeyboardInterrupt,
+]
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(exc_type=st.sampled_from(_EXCEPTIONS), message=st.text(max_size=30))
+def test_any_exception_passes_through_unchanged(
+    exc_type: type[BaseException], message: str, sink: MemorySink
+) -> None:
+    """Whatever a timed function raises comes out as the very same object, and is tagged."""
+    error = exc_type(message)
+
+    @track_execution_time("prop.raise")
+    def sync() -> None:
+        raise error
+
+    @track_execution_time("prop.araise")
+    async def coro() -> None:
+        raise error
+
+    for call in (sync, lambda: asyncio.run(coro())):
+        with pytest.raises(exc_type) as caught:
+            call()
+        assert caught.value is error
+    assert sounding.flush()
+    assert sink.count("prop.raise.duration", {"exc_type": exc_type.__name__}) >= 1
+    assert sink.count("prop.araise.duration", {"exc_type": exc_type.__name__}) >= 1
