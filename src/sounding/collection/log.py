@@ -50,7 +50,6 @@ import re
 import sys
 import threading
 from collections.abc import Callable, Mapping
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from sounding.collection import events as _events
@@ -83,9 +82,6 @@ __all__ = [
 
 #: A pipeline step: takes an event, returns it (changed or not) or ``None`` to drop it.
 Processor: TypeAlias = Callable[[Event], "Event | None"]
-ExcInfo: TypeAlias = (
-    "tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]"
-)
 
 #: Keys every event carries; a call's fields cannot overwrite them.
 CORE_KEYS: Final = frozenset({"timestamp", "level", "category", "event", "logger", "session_id"})
