@@ -1,0 +1,207 @@
+"""The JSON-lines event log: one event per line in a size-rotated file in the data directory.
+
+The background writer calls :meth:`JsonlWriter.write` with each flushed batch of events (they
+are already scrubbed), never the host's thread. The file is ``settings.log_path``
+(``<data_dir>/events.jsonl``) unless a path is given; when appending a batch would take it
+past ``settings.log_file_max_bytes`` it is rotated first, as
+:class:`logging.handlers.RotatingFileHandler` does: ``events.jsonl`` becomes
+``events.jsonl.1``, ``.1`` becomes ``.2`` and so on, keeping ``settings.log_file_backups``
+old files (0 keeps none). The directory is created ``0700`` and the files ``0600``: they hold
+what the application did, readable by its user only.
+
+>>> import json, tempfile
+>>> from pathlib import Path
+>>> from sounding.collection.jsonl import JsonlWriter
+>>> path = Path(tempfile.mkdtemp()) / "events.jsonl"
+>>> writer = JsonlWriter(path, max_bytes=1024, backups=2)
+>>> writer.write([{"event": "recording.saved", "duration_ms": 12.5}])
+>>> writer.close()
+>>> json.loads(path.read_text())
+{'event': 'recording.saved', 'duration_ms': 12.5}
+
+Values JSON cannot hold become their ``repr()``; non-finite floats become the strings
+``"NaN"``, ``"Infinity"`` and ``"-Infinity"`` so every line is strict JSON. Failures (a full
+disk, a read-only directory) never raise: they go through
+:func:`sounding.core.health.failure` (``log.file``) and the batch is not written to the file
+(the store still gets it).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from sounding.core import health
+from sounding.core.config import get_settings
+from sounding.core.types import Event
+
+__all__ = ["JsonlWriter", "dumps_event"]
+
+
+def _fallback(value: Any) -> Any:
+    try:
+        return repr(value)
+    except Exception:
+        return f"<unrepresentable {type(value).__name__}>"
+
+
+_encoder = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_fallback
+)
+_encode: Callable[[Any], str] = _encoder.encode
+# JSONEncoder.encode builds a new C encoder on every call; for one line per event that setup
+# costs as much as the encoding, so build it once (same arguments as the encoder above).
+# Events come from the pipeline already JSON-shaped and depth-limited, so the circular check
+# is not needed; a RecursionError would still be caught by dumps_event's caller.
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+if _c_make_encoder is not None:
+    _c_encode = _c_make_encoder(
+        None, _fallback, json.encoder.encode_basestring, None, ":", ",", False, False, False
+    )
+
+    def _encode_fast(value: Any) -> str:
+        return "".join(_c_encode(value, 0))
+
+    _encode = _encode_fast
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def dumps_event(event: Event) -> str:
+    """One event as one line of strict JSON (no trailing newline).
+
+    >>> dumps_event({"event": "x", "ratio": float("nan"), "obj": object})
+    '{"event":"x","ratio":"NaN","obj":"<class \\'object\\'>"}'
+    """
+    try:
+        return _encode(event)
+    except ValueError:  # NaN or infinity somewhere: rare, so checked only when it happens
+        return _encode(_finite(event))
+
+
+class JsonlWriter:
+    """Appends batches of events to a size-rotated JSON-lines file (see the module docs).
+
+    ``path``, ``max_bytes`` and ``backups`` default to the settings in force at each write, so
+    a reconfiguration moves the log with the data directory. Thread-safe; ``close`` is
+    idempotent and a later ``write`` reopens the file.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        max_bytes: int | None = None,
+        backups: int | None = None,
+    ) -> None:
+        self._path = Path(path) if path is not None else None
+        self._max_bytes = max_bytes
+        self._backups = backups
+        self._lock = threading.Lock()
+        self._fh: IO[bytes] | None = None
+        self._open_path: Path | None = None
+        self._size = 0
+        self._pid = os.getpid()
+
+    @property
+    def path(self) -> Path:
+        """The file written to (the settings' ``log_path`` unless a path was given)."""
+        return self._path if self._path is not None else get_settings().log_path
+
+    def write(self, events: Sequence[Event]) -> None:
+        """Append ``events``, one JSON line each, rotating first if the file would grow past
+        the limit. Never raises (failures are counted as ``log.file``)."""
+        if not events:
+            return
+        try:
+            data = ("\n".join([dumps_event(e) for e in events]) + "\n").encode("utf-8")
+            settings = get_settings()
+            max_bytes = (
+                self._max_bytes if self._max_bytes is not None else (settings.log_file_max_bytes)
+            )
+            backups = self._backups if self._backups is not None else settings.log_file_backups
+            with self._lock:
+                fh = self._file()
+                if self._size > 0 and self._size + len(data) > max_bytes:
+                    self._rotate(backups)
+                    fh = self._file()
+                fh.write(data)
+                fh.flush()
+                self._size += len(data)
+        except Exception as exc:
+            health.failure("log.file", exc)
+
+    def __call__(self, events: list[Event]) -> None:
+        """Same as :meth:`write`, so a writer can be registered as a runtime output."""
+        self.write(events)
+
+    def close(self) -> None:
+        """Close the file (idempotent)."""
+        with self._lock:
+            self._close()
+
+    # -- internals (called with the lock held) ---------------------------------------------
+
+    def _file(self) -> IO[bytes]:
+        path = self.path
+        fh = self._fh
+        if fh is not None and (self._open_path != path or self._pid != os.getpid()):
+            self._close()
+            fh = None
+        elif fh is not None and os.fstat(fh.fileno()).st_nlink == 0:
+            # Deleted behind our back (``sounding purge``, a user): start a new file.
+            self._close()
+            fh = None
+        if fh is None:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                if hasattr(os, "fchmod"):
+                    os.fchmod(fd, 0o600)  # an older file may have been created looser
+                fh = os.fdopen(fd, "ab")
+            except BaseException:
+                os.close(fd)
+                raise
+            self._fh = fh
+            self._open_path = path
+            self._pid = os.getpid()
+            self._size = fh.seek(0, os.SEEK_END)
+        return fh
+
+    def _rotate(self, backups: int) -> None:
+        path = self.path
+        self._close()
+        if backups <= 0:
+            path.unlink(missing_ok=True)
+            return
+        for i in range(backups - 1, 0, -1):
+            src = path.with_name(f"{path.name}.{i}")
+            if src.exists():
+                os.replace(src, path.with_name(f"{path.name}.{i + 1}"))
+        if path.exists():
+            os.replace(path, path.with_name(f"{path.name}.1"))
+
+    def _close(self) -> None:
+        fh, self._fh = self._fh, None
+        self._open_path = None
+        self._size = 0
+        if fh is not None:
+            # In a forked child this closes only the child's copy of the descriptor; nothing is
+            # left buffered, since every write is flushed.
+            try:
+                fh.close()
+            except OSError as exc:
+                health.failure("log.file", exc)

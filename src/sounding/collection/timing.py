@@ -1,0 +1,489 @@
+"""Timing: :func:`track_execution_time` (a decorator) and :class:`PerformanceTimer` (a context
+manager, sync and async, that is also a decorator) - seed Day 1.
+
+>>> from sounding.collection.timing import PerformanceTimer, track_execution_time
+>>> @track_execution_time(threshold_ms=500)
+... def export(path):
+...     return path.upper()
+>>> export("take-1.wav")
+'TAKE-1.WAV'
+>>> with PerformanceTimer("audio.process", tags={"format": "wav"}) as timer:
+...     timer.add_metric("samples", 44100)
+>>> timer.elapsed_ms >= 0, timer.metrics
+(True, {'samples': 44100})
+
+Every run is observed, in milliseconds, in the histogram ``<operation>.duration`` (unit
+``"ms"``) with the tag ``status=ok`` or ``status=error``; a run that raised also carries
+``exc_type=<the exception's type name>`` (never its message). The exception itself passes
+through untouched: the same object, re-raised with a bare ``raise``.
+
+A run longer than ``threshold_ms`` records a warning event ``<operation>.slow`` (category
+``performance``, fields ``duration_ms`` and ``threshold_ms``) and increments the counter
+``<operation>.slow``. With ``log_result=True`` every run also records an info event
+``<operation>.completed`` with ``duration_ms`` and ``status``; never argument values and
+never anything from the result.
+
+Durations come from the injectable clock's ``monotonic()`` and are clamped at zero. For a
+coroutine function the wrapper is itself a coroutine function and times the ``await`` of
+the call, not the creation of the coroutine (the bug of prometheus_client issue 535).
+Generator functions are rejected at decoration time: only creating the generator would be
+timed.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from types import TracebackType
+from typing import Any, Final, ParamSpec, TypeVar, cast, overload
+
+from sounding.collection import metrics as _metrics
+from sounding.core import clock as _clock
+from sounding.core import health
+from sounding.core.clock import get_clock
+from sounding.core.exceptions import InvalidNameError, InvalidTypeError, InvalidValueError
+from sounding.core.types import EventCategory
+
+__all__ = ["PerformanceTimer", "operation_name_for", "track_execution_time"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_PART_BAD: Final = re.compile(r"[^A-Za-z0-9_]+")
+_LOGGER_NAME: Final = "sounding.timing"
+
+
+def operation_name_for(fn: Callable[..., Any]) -> str:
+    """The default operation name of ``fn``: ``module.qualname`` made a valid metric name.
+
+    >>> def handler(): pass
+    >>> operation_name_for(handler)
+    'sounding.collection.timing.handler'
+    """
+    module = getattr(fn, "__module__", None) or ""
+    qualname = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
+    if not isinstance(qualname, str):
+        qualname = type(fn).__name__
+    parts = []
+    for raw in f"{module}.{qualname}".split("."):
+        part = _PART_BAD.sub("_", raw).strip("_")
+        if part:
+            parts.append(part)
+    if not parts:
+        parts = ["operation"]
+    if not parts[0][0].isalpha():
+        parts[0] = "op_" + parts[0]
+    name = ".".join(parts)
+    # Leave room for the ".duration" suffix within the metric name limit.
+    limit = _metrics.MAX_NAME_LENGTH - len(".duration")
+    return name if len(name) <= limit else name[-limit:].lstrip("._") or "operation"
+
+
+def _check_operation(name: object) -> str:
+    if not isinstance(name, str):
+        raise InvalidTypeError("operation_name", name, "a str such as 'recorder.export'")
+    if len(name) > _metrics.MAX_NAME_LENGTH - len(".duration"):
+        raise InvalidNameError(
+            "operation_name",
+            name,
+            f"at most {_metrics.MAX_NAME_LENGTH - len('.duration')} characters",
+        )
+    _metrics.validate_name(name, "operation_name")
+    return name
+
+
+def _check_threshold(threshold_ms: object) -> float | None:
+    if threshold_ms is None:
+        return None
+    if isinstance(threshold_ms, bool) or not isinstance(threshold_ms, (int, float)):
+        raise InvalidTypeError("threshold_ms", threshold_ms, "a number of milliseconds or None")
+    if not math.isfinite(threshold_ms) or threshold_ms < 0:
+        raise InvalidValueError(
+            "threshold_ms", threshold_ms, "a finite number of milliseconds >= 0, or None"
+        )
+    return float(threshold_ms)
+
+
+def _check_tags(tags: object) -> dict[str, str]:
+    if tags is None:
+        return {}
+    if not isinstance(tags, Mapping):
+        raise InvalidTypeError("tags", tags, "a mapping of tag name to value, or None")
+    for reserved in ("status", "exc_type"):
+        if reserved in tags:
+            raise InvalidValueError(
+                "tags", dict(tags), f"no '{reserved}' key (the timer sets it itself)"
+            )
+    return {str(k): v for k, v in tags.items()}
+
+
+class _Operation:
+    """One timed operation's settings and its instruments.
+
+    Instruments are resolved from the current registry and re-resolved when the registry is
+    replaced (tests reset it), so a decorator applied at import time keeps working.
+    """
+
+    __slots__ = (
+        "_error_tags",
+        "_hist",
+        "_ok",
+        "_registry",
+        "_slow",
+        "_slow_tags",
+        "log_result",
+        "name",
+        "plain",
+        "tags",
+        "threshold_ms",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        threshold_ms: float | None,
+        tags: dict[str, str],
+        log_result: bool,
+    ) -> None:
+        self.name = name
+        self.threshold_ms = threshold_ms
+        self.tags = tags
+        self.log_result = log_result
+        #: no threshold and no result logging: a successful run is one observation
+        self.plain = threshold_ms is None and not log_result
+        self._registry: Any = None
+        self._hist: _metrics.Histogram | None = None
+        self._ok: _metrics.BoundHistogram | None = None
+        self._slow: _metrics.Counter | None = None
+        self._error_tags: dict[str, dict[str, str]] = {}
+        self._slow_tags = {**tags, "status": "ok"}
+        # Definition time: the instruments and tags must be valid now, not at the first call.
+        self._resolve()
+
+    def _resolve(self) -> _metrics.BoundHistogram:
+        registry = _metrics.get_registry()
+        hist = _metrics.histogram(
+            f"{self.name}.duration", unit="ms", description=f"duration of {self.name}"
+        )
+        ok = hist.bind(**self.tags, status="ok")
+        self._hist = hist
+        self._ok = ok
+        self._slow = None
+        self._registry = registry
+        return ok
+
+    def observe_ok(self, elapsed_ms: float) -> None:
+        """Record a successful run (the hot path)."""
+        ok = self._ok
+        if self._registry is not _metrics._registry or ok is None:
+            ok = self._resolve()
+        ok.observe(elapsed_ms)
+        if self.threshold_ms is not None and elapsed_ms > self.threshold_ms:
+            self._slow_run(elapsed_ms, "ok", None)
+        if self.log_result:
+            self._completed(elapsed_ms, "ok", None)
+
+    def observe_error(self, elapsed_ms: float, exc: BaseException) -> None:
+        """Record a run that raised ``exc``: tagged with its type name, never its message."""
+        if self._registry is not _metrics._registry or self._hist is None:
+            self._resolve()
+        hist = cast(_metrics.Histogram, self._hist)
+        exc_type = type(exc).__name__
+        tags = self._error_tags.get(exc_type)
+        if tags is None:
+            tags = {**self.tags, "status": "error", "exc_type": exc_type}
+            if len(self._error_tags) < 64:
+                self._error_tags[exc_type] = tags
+        hist.observe(elapsed_ms, tags)
+        if self.threshold_ms is not None and elapsed_ms > self.threshold_ms:
+            self._slow_run(elapsed_ms, "error", exc_type)
+        if self.log_result:
+            self._completed(elapsed_ms, "error", exc_type)
+
+    def _slow_run(self, elapsed_ms: float, status: str, exc_type: str | None) -> None:
+        slow = self._slow
+        if slow is None:
+            slow = _metrics.counter(
+                f"{self.name}.slow", description=f"runs of {self.name} over their threshold"
+            )
+            self._slow = slow
+        slow.inc(1, self.tags or None)
+        fields: dict[str, Any] = {
+            "duration_ms": elapsed_ms,
+            "threshold_ms": self.threshold_ms,
+            "status": status,
+        }
+        if exc_type is not None:
+            fields["exc_type"] = exc_type
+        _logger().warning(f"{self.name}.slow", category=EventCategory.PERFORMANCE, **fields)
+
+    def _completed(self, elapsed_ms: float, status: str, exc_type: str | None) -> None:
+        fields: dict[str, Any] = {"duration_ms": elapsed_ms, "status": status}
+        if exc_type is not None:
+            fields["exc_type"] = exc_type
+        fields.update(self.tags)
+        _logger().info(f"{self.name}.completed", category=EventCategory.PERFORMANCE, **fields)
+
+    def record(self, elapsed_ms: float, exc: BaseException | None) -> None:
+        """Record one run; never raises (failures go to :func:`health.failure`)."""
+        try:
+            if exc is None:
+                self.observe_ok(elapsed_ms)
+            else:
+                self.observe_error(elapsed_ms, exc)
+        except Exception as failure:
+            health.failure("timing.record", failure)
+
+    def wrap(self, fn: Callable[P, R]) -> Callable[P, R]:
+        """``fn`` timed as this operation (sync or async)."""
+        if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+            raise InvalidTypeError(
+                "function",
+                fn,
+                "a function or coroutine function; a generator's time is spent while it is "
+                "iterated, so time the code that consumes it (with PerformanceTimer)",
+            )
+        op = self
+        if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+            getattr(fn, "__call__", None)  # noqa: B004 - async callable objects
+        ):
+            afn = cast(Callable[P, Awaitable[Any]], fn)
+
+            @functools.wraps(fn)
+            async def atimed(*args: P.args, **kwargs: P.kwargs) -> Any:
+                clock = get_clock()
+                start = clock.monotonic()
+                try:
+                    # The await is inside the timed region (prometheus_client issue 535).
+                    result = await afn(*args, **kwargs)
+                except BaseException as exc:
+                    # Time can go backwards on an injected clock; a duration never does.
+                    op.record(max(clock.monotonic() - start, 0.0) * 1000.0, exc)
+                    raise
+                op.record(max(clock.monotonic() - start, 0.0) * 1000.0, None)
+                return result
+
+            return cast(Callable[P, R], atimed)
+
+        @functools.wraps(fn)
+        def timed(*args: P.args, **kwargs: P.kwargs) -> R:
+            # Read the clock module's attribute rather than call get_clock(): this wrapper is
+            # the path the overhead budget is measured on.
+            clock = _clock._clock
+            start = clock.monotonic()
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                op.record(max(clock.monotonic() - start, 0.0) * 1000.0, exc)
+                raise
+            elapsed = (clock.monotonic() - start) * 1000.0
+            if elapsed < 0.0:
+                elapsed = 0.0
+            try:
+                # Inlined observe_ok for the common case; _ok is set whenever _registry is.
+                if op.plain and op._registry is _metrics._registry:
+                    op._ok.observe(elapsed)  # type: ignore[union-attr]
+                else:
+                    op.observe_ok(elapsed)
+            except Exception as failure:
+                health.failure("timing.record", failure)
+            return result
+
+        return timed
+
+
+def _logger() -> Any:
+    # Imported here: the logging module is heavier and timing works without any event.
+    from sounding.collection.log import get_logger
+
+    return get_logger(_LOGGER_NAME, category=EventCategory.PERFORMANCE)
+
+
+@overload
+def track_execution_time(operation_name: Callable[P, R]) -> Callable[P, R]: ...
+
+
+@overload
+def track_execution_time(
+    operation_name: str | None = None,
+    threshold_ms: float | None = None,
+    log_result: bool = False,
+) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+
+
+def track_execution_time(
+    operation_name: str | Callable[..., Any] | None = None,
+    threshold_ms: float | None = None,
+    log_result: bool = False,
+) -> Any:
+    """Time every call of a function or coroutine function (seed Day 1).
+
+    Usable with or without parentheses::
+
+        @track_execution_time
+        def load(): ...
+
+        @track_execution_time("recorder.export", threshold_ms=250, log_result=True)
+        async def export(path): ...
+
+    ``operation_name`` defaults to the function's ``module.qualname`` made a valid metric
+    name. A bad name, a negative or non-numeric ``threshold_ms`` or a generator function
+    raise at decoration time (:class:`~sounding.exceptions.InvalidNameError`,
+    :class:`~sounding.exceptions.InvalidValueError`,
+    :class:`~sounding.exceptions.InvalidTypeError`). See the module docs for what is recorded.
+    """
+    if callable(operation_name) and not isinstance(operation_name, str):
+        # Used bare: @track_execution_time
+        fn = operation_name
+        return _Operation(operation_name_for(fn), None, {}, False).wrap(fn)
+    name = None if operation_name is None else _check_operation(operation_name)
+    threshold = _check_threshold(threshold_ms)
+    if not isinstance(log_result, bool):
+        raise InvalidTypeError("log_result", log_result, "True or False")
+
+    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+        if not callable(fn):
+            raise InvalidTypeError("function", fn, "a function or coroutine function")
+        op_name = name if name is not None else operation_name_for(fn)
+        return _Operation(op_name, threshold, {}, log_result).wrap(fn)
+
+    return decorate
+
+
+class PerformanceTimer:
+    """Time a block: a sync and async context manager, and a decorator (seed Day 1).
+
+    >>> import asyncio
+    >>> async def main():
+    ...     async with PerformanceTimer("audio.upload", threshold_ms=2000) as t:
+    ...         await asyncio.sleep(0)
+    ...     return t.elapsed_ms >= 0
+    >>> asyncio.run(main())
+    True
+
+    ``elapsed_ms`` is live while the block runs and final after it. ``add_metric(name,
+    value)`` attaches a number to this run: it is kept in ``metrics`` and, when the block
+    ends, observed in the histogram ``<timer name>.<metric name>`` with the timer's tags.
+    One instance times one block at a time; as a decorator it times every call separately.
+    ``name``, ``threshold_ms`` and ``tags`` are checked here and raise when invalid.
+    """
+
+    __slots__ = ("_op", "_start", "_stop", "metrics")
+
+    def __init__(
+        self,
+        name: str,
+        threshold_ms: float | None = None,
+        tags: Mapping[str, Any] | None = None,
+        *,
+        log_result: bool = False,
+    ) -> None:
+        if not isinstance(log_result, bool):
+            raise InvalidTypeError("log_result", log_result, "True or False")
+        self._op = _Operation(
+            _check_operation(name), _check_threshold(threshold_ms), _check_tags(tags), log_result
+        )
+        self._start: float | None = None
+        self._stop: float | None = None
+        #: numbers attached with :meth:`add_metric` during the current (or last) run
+        self.metrics: dict[str, float] = {}
+
+    @property
+    def name(self) -> str:
+        """The operation name."""
+        return self._op.name
+
+    @property
+    def threshold_ms(self) -> float | None:
+        """The threshold above which a run counts as slow, or ``None``."""
+        return self._op.threshold_ms
+
+    @property
+    def elapsed_ms(self) -> float:
+        """Milliseconds since the start (running), of the last run (ended), 0 before."""
+        start = self._start
+        if start is None:
+            return 0.0
+        stop = self._stop if self._stop is not None else get_clock().monotonic()
+        return max(stop - start, 0.0) * 1000.0
+
+    def add_metric(self, name: str, value: float) -> None:
+        """Attach a number to this run (see the class docs). Never raises: a bad name or
+        value is counted through :func:`sounding.core.health.failure` and skipped."""
+        try:
+            if not isinstance(name, str) or not name:
+                raise InvalidTypeError("metric name", name, "a non-empty str")
+            _metrics.validate_name(f"{self._op.name}.{name}", "metric name")
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise InvalidTypeError(f"metric {name!r}", value, "an int or float")
+            if not math.isfinite(value):
+                raise InvalidValueError(f"metric {name!r}", value, "a finite number")
+            self.metrics[name] = value
+        except Exception as exc:
+            health.failure("timing.add_metric", exc)
+
+    def _begin(self) -> None:
+        if self.metrics:  # a new run starts with no metrics (an empty dict can be kept)
+            self.metrics = {}
+        self._stop = None
+        self._start = get_clock().monotonic()
+
+    def _end(self, exc: BaseException | None) -> None:
+        stop = get_clock().monotonic()
+        start = self._start if self._start is not None else stop
+        self._stop = stop
+        # Time can go backwards on an injected clock; a duration never does.
+        elapsed_ms = (stop - start) * 1000.0
+        if elapsed_ms < 0.0:
+            elapsed_ms = 0.0
+        op = self._op
+        ok = op._ok
+        if exc is None and op.plain and ok is not None and op._registry is _metrics._registry:
+            try:
+                ok.observe(elapsed_ms)
+            except Exception as failure:
+                health.failure("timing.record", failure)
+        else:
+            op.record(elapsed_ms, exc)
+        if self.metrics:
+            for metric, value in self.metrics.items():
+                try:
+                    _metrics.histogram(f"{op.name}.{metric}").observe(value, op.tags or None)
+                except Exception as failure:
+                    health.failure("timing.add_metric", failure)
+
+    def __enter__(self) -> PerformanceTimer:
+        self._begin()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._end(exc)
+
+    async def __aenter__(self) -> PerformanceTimer:
+        self._begin()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._end(exc)
+
+    def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
+        """Use the timer as a decorator: every call is timed as this operation."""
+        if not callable(fn):
+            raise InvalidTypeError("function", fn, "a function or coroutine function")
+        return self._op.wrap(fn)
+
+    def __repr__(self) -> str:
+        return f"<PerformanceTimer {self._op.name!r} elapsed_ms={self.elapsed_ms:.3f}>"
