@@ -22,51 +22,91 @@ __version__ = "0.1.0.dev0"
 # Public name -> module that defines it. Every module here is imported after the runtime, so
 # the background writer is wired whichever name an application touches first.
 _LAZY: dict[str, str] = {
+    "ContextThread": "sounding.collection.context",
+    "ContextThreadPoolExecutor": "sounding.collection.context",
     "ErrorSeverity": "sounding.core.types",
     "EventCategory": "sounding.core.types",
     "MetricSnapshot": "sounding.core.types",
     "MetricType": "sounding.core.types",
     "MetricsConfig": "sounding.core.config",
+    "PerformanceTimer": "sounding.collection.timing",
+    "Session": "sounding.collection.session",
+    "SessionManager": "sounding.collection.session",
     "Settings": "sounding.core.config",
+    "SoundingHandler": "sounding.collection.stdlib",
+    "StructuredLogger": "sounding.collection.log",
     "TelemetryLevel": "sounding.core.types",
+    "bind_context": "sounding.collection.context",
+    "bound_context": "sounding.collection.context",
+    "clear_context": "sounding.collection.context",
     "configure": "sounding.core.config",
     "counter": "sounding.collection.metrics",
+    "current_session": "sounding.collection.session",
+    "end_session": "sounding.collection.session",
     "flush": "sounding._runtime",
     "gauge": "sounding.collection.metrics",
+    "get_context": "sounding.collection.context",
+    "get_logger": "sounding.collection.log",
     "get_settings": "sounding.core.config",
     "hash_identifier": "sounding.collection.identifiers",
     "histogram": "sounding.collection.metrics",
+    "install_logging_handler": "sounding.collection.stdlib",
     "open_store": "sounding.storage",
     "record": "sounding.collection.metrics",
     "scrub": "sounding.collection.scrub",
+    "session_scope": "sounding.collection.session",
     "shutdown": "sounding._runtime",
+    "start_session": "sounding.collection.session",
     "summary": "sounding.collection.metrics",
+    "track_execution_time": "sounding.collection.timing",
+    "unbind_context": "sounding.collection.context",
+    "wrap_context": "sounding.collection.context",
 }
 _SUBMODULES = {"exceptions", "testing"}
 
 __all__ = [
+    "ContextThread",
+    "ContextThreadPoolExecutor",
     "ErrorSeverity",
     "EventCategory",
     "MetricSnapshot",
     "MetricType",
     "MetricsConfig",
+    "PerformanceTimer",
+    "Session",
+    "SessionManager",
     "Settings",
+    "SoundingHandler",
+    "StructuredLogger",
     "TelemetryLevel",
     "__version__",
+    "bind_context",
+    "bound_context",
+    "clear_context",
     "configure",
     "counter",
+    "current_session",
+    "end_session",
     "exceptions",
     "flush",
     "gauge",
+    "get_context",
+    "get_logger",
     "get_settings",
     "hash_identifier",
     "histogram",
+    "install_logging_handler",
     "open_store",
     "record",
     "reset",
     "scrub",
+    "session_scope",
     "shutdown",
+    "start_session",
     "summary",
+    "track_execution_time",
+    "unbind_context",
+    "wrap_context",
 ]
 
 
@@ -100,13 +140,33 @@ if TYPE_CHECKING:
     from sounding import exceptions as exceptions
     from sounding._runtime import flush as flush
     from sounding._runtime import shutdown as shutdown
+    from sounding.collection.context import ContextThread as ContextThread
+    from sounding.collection.context import ContextThreadPoolExecutor as ContextThreadPoolExecutor
+    from sounding.collection.context import bind_context as bind_context
+    from sounding.collection.context import bound_context as bound_context
+    from sounding.collection.context import clear_context as clear_context
+    from sounding.collection.context import get_context as get_context
+    from sounding.collection.context import unbind_context as unbind_context
+    from sounding.collection.context import wrap_context as wrap_context
     from sounding.collection.identifiers import hash_identifier as hash_identifier
+    from sounding.collection.log import StructuredLogger as StructuredLogger
+    from sounding.collection.log import get_logger as get_logger
     from sounding.collection.metrics import counter as counter
     from sounding.collection.metrics import gauge as gauge
     from sounding.collection.metrics import histogram as histogram
     from sounding.collection.metrics import record as record
     from sounding.collection.metrics import summary as summary
     from sounding.collection.scrub import scrub as scrub
+    from sounding.collection.session import Session as Session
+    from sounding.collection.session import SessionManager as SessionManager
+    from sounding.collection.session import current_session as current_session
+    from sounding.collection.session import end_session as end_session
+    from sounding.collection.session import session_scope as session_scope
+    from sounding.collection.session import start_session as start_session
+    from sounding.collection.stdlib import SoundingHandler as SoundingHandler
+    from sounding.collection.stdlib import install_logging_handler as install_logging_handler
+    from sounding.collection.timing import PerformanceTimer as PerformanceTimer
+    from sounding.collection.timing import track_execution_time as track_execution_time
     from sounding.core.config import MetricsConfig as MetricsConfig
     from sounding.core.config import Settings as Settings
     from sounding.core.config import configure as configure

@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 from sounding.collection import events as _events
 from sounding.collection import metrics as _metrics
+from sounding.collection.jsonl import JsonlWriter
 from sounding.collection.sink import Sink
 from sounding.core import health
 from sounding.core.clock import get_clock
@@ -46,6 +47,7 @@ class Runtime:
         self._stop = threading.Event()
         self._sink: Sink | None = None
         self._sink_override: Sink | None = None
+        self._jsonl: JsonlWriter | None = None
         self._outputs: list[Callable[[list[Event]], None]] = []
         self._pending_metrics: list[IntervalAggregate] = []
         self._pending_events: list[Event] = []
@@ -155,6 +157,7 @@ class Runtime:
         self._stop = threading.Event()
         # The parent's connection must not be used from the child; drop it without closing.
         self._sink = None
+        self._jsonl = None
         self._pending_metrics = []
         self._pending_events = []
         self._health_sent = {}
@@ -180,7 +183,15 @@ class Runtime:
                 return None
         return self._sink
 
+    def _jsonl_writer(self) -> JsonlWriter:
+        if self._jsonl is None:
+            self._jsonl = JsonlWriter()
+        return self._jsonl
+
     def _close_sink(self) -> None:
+        jsonl, self._jsonl = self._jsonl, None
+        if jsonl is not None:
+            jsonl.close()
         sink, self._sink = self._sink, None
         if sink is not None:
             try:
@@ -226,6 +237,8 @@ class Runtime:
                     except Exception as exc:
                         health.failure("events.output", exc)
                 metrics.extend(self._health_aggregates(now, now))
+                if events and settings.local_recording and self._sink_override is None:
+                    self._jsonl_writer().write(events)
                 sink = self._get_sink(settings)
                 if sink is None:
                     if not settings.local_recording:

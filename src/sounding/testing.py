@@ -155,6 +155,11 @@ def reset() -> None:
     health.reset()
     health.set_strict(False)
     _clock.set_clock(None)
-    from sounding.collection import identifiers
+    from sounding.collection import identifiers, log
+    from sounding.collection.context import clear_context
+    from sounding.collection.session import get_session_manager
 
     identifiers.reset_salt_cache()
+    get_session_manager().reset()
+    clear_context()
+    log._reset_caches()
