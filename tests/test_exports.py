@@ -1,0 +1,61 @@
+"""The front door: exactly the documented names, each resolvable, import stays light."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import sounding
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def documented_names() -> set[str]:
+    text = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    return set(re.findall(r"^\| `(\w+)` \|", text, re.M))
+
+
+def test_all_is_exactly_the_documented_names() -> None:
+    """sounding.__all__ and the table in docs/api.md list the same names."""
+    assert set(sounding.__all__) == documented_names()
+
+
+def test_all_is_sorted() -> None:
+    """__all__ is kept sorted so additions are easy to review."""
+    assert list(sounding.__all__) == sorted(sounding.__all__)
+
+
+def test_every_public_name_resolves() -> None:
+    """Each name in __all__ loads and is documented with a docstring."""
+    for name in sounding.__all__:
+        value = getattr(sounding, name)
+        if name != "__version__":
+            assert getattr(value, "__doc__", None), name
+
+
+def test_unknown_attribute_is_an_attribute_error() -> None:
+    """A typo raises AttributeError naming the attribute."""
+    try:
+        sounding.countre  # type: ignore[attr-defined]  # noqa: B018
+    except AttributeError as exc:
+        assert "countre" in str(exc)
+    else:
+        raise AssertionError("expected AttributeError")
+
+
+def test_import_loads_no_heavy_module() -> None:
+    """`import sounding` alone imports none of the layers, logging, sqlite3 or click."""
+    code = (
+        "import sys, sounding; "
+        "heavy = [m for m in ('sounding.collection.metrics', 'sounding.storage', 'logging', "
+        "'sqlite3', 'click', 'rich', 'platformdirs', 'typing') if m in sys.modules]; "
+        "print(heavy)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(sounding.__file__).parents[1])}
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert out.stdout.strip() == "[]"
