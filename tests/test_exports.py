@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import sounding
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,12 +40,8 @@ def test_every_public_name_resolves() -> None:
 
 def test_unknown_attribute_is_an_attribute_error() -> None:
     """A typo raises AttributeError naming the attribute."""
-    try:
+    with pytest.raises(AttributeError, match="countre"):
         sounding.countre  # type: ignore[attr-defined]  # noqa: B018
-    except AttributeError as exc:
-        assert "countre" in str(exc)
-    else:
-        raise AssertionError("expected AttributeError")
 
 
 def test_import_loads_no_heavy_module() -> None:
