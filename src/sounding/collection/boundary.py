@@ -1,0 +1,730 @@
+"""Operation boundaries: make a risky operation measurable and resilient (seed Day 3).
+
+:func:`operation_boundary` wraps a function (sync or async) or a block. It records every
+attempt, retry, failure (by exception *type*, never by message), fallback and the duration
+of each call in metrics, records a scrubbed error event when a call finally fails, and can
+retry with exponential backoff and full jitter:
+
+>>> from sounding.collection.boundary import operation_boundary
+>>> @operation_boundary("recorder.load_config", fallback_value={}, reraise=False)
+... def load_config(path):
+...     raise OSError("disk gone")
+>>> load_config("settings.toml")
+{}
+
+Metrics (``<op>`` is the operation name):
+
+=========================  ==========  ===================================================
+``<op>.attempts``          counter     every call of the wrapped function, retries included
+``<op>.retries``           counter     attempts that failed and were retried
+``<op>.failures``          counter     calls that failed in the end, tag ``exc_type``
+``<op>.fallbacks``         counter     calls that returned ``fallback_value``
+``<op>.duration``          histogram   ms per call (retries included), tag ``status``:
+                                       ``ok``, ``error``, ``fallback`` or ``cancelled``
+=========================  ==========  ===================================================
+
+Events: ``operation.retry`` (warning) for each retry with the attempt number, the delay and
+the exception type (never the arguments), and ``operation.failed`` (at the level of the
+error's :class:`~sounding.core.types.ErrorSeverity`) with type, scrubbed message and stack
+(see :mod:`sounding.collection.errors`).
+
+The success path does only what it must: two clock reads, one counter increment and one
+histogram observation on instruments resolved when the boundary was defined.
+
+The seams for tests: the module attributes :data:`sleep`, :data:`async_sleep` and
+:data:`random` are looked up at retry time, so ``monkeypatch.setattr(boundary, "sleep", ...)``
+makes retries take no real time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import math
+import random as _random_module
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
+from types import TracebackType
+from typing import Any, Final, TypeVar, cast, overload
+
+from sounding.collection import metrics as _metrics
+from sounding.core import clock as _clock_module
+from sounding.core import health
+from sounding.core.clock import get_clock
+from sounding.core.config import UNSET
+from sounding.core.exceptions import InvalidNameError, InvalidTypeError, InvalidValueError
+from sounding.core.types import ErrorSeverity
+
+__all__ = [
+    "DEFAULT_SEVERITIES",
+    "OperationBoundary",
+    "async_sleep",
+    "backoff_delay",
+    "classify_exception",
+    "operation_boundary",
+    "random",
+    "set_severity",
+    "set_severity_classifier",
+    "sleep",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Seam: how a sync retry waits (``time.sleep``). Tests replace it.
+sleep: Callable[[float], object] = time.sleep
+#: Seam: how an async retry waits (``asyncio.sleep``). Tests replace it.
+async_sleep: Callable[[float], Awaitable[object]] = asyncio.sleep
+#: Seam: the jitter source, a function returning a float in ``[0, 1)``.
+random: Callable[[], float] = _random_module.random
+
+# ---------------------------------------------------------------------------------------
+# Severity classification
+# ---------------------------------------------------------------------------------------
+
+#: The default severity of exception types, looked up along the exception's MRO (the most
+#: specific entry wins). Unlisted exceptions are ``HIGH``. Change with :func:`set_severity`.
+DEFAULT_SEVERITIES: Final[Mapping[type[BaseException], ErrorSeverity]] = {
+    MemoryError: ErrorSeverity.CRITICAL,
+    SystemError: ErrorSeverity.CRITICAL,
+    RecursionError: ErrorSeverity.CRITICAL,
+    OSError: ErrorSeverity.HIGH,
+    RuntimeError: ErrorSeverity.HIGH,
+    ValueError: ErrorSeverity.MEDIUM,
+    LookupError: ErrorSeverity.MEDIUM,
+    TypeError: ErrorSeverity.MEDIUM,
+    AttributeError: ErrorSeverity.MEDIUM,
+    ArithmeticError: ErrorSeverity.MEDIUM,
+    UnicodeError: ErrorSeverity.MEDIUM,
+    Warning: ErrorSeverity.LOW,
+}
+
+_severities: dict[type[BaseException], ErrorSeverity] = dict(DEFAULT_SEVERITIES)
+_classifier: Callable[[BaseException], ErrorSeverity | None] | None = None
+
+
+def _coerce_severity(value: object, field: str) -> ErrorSeverity:
+    if isinstance(value, ErrorSeverity):
+        return value
+    if isinstance(value, str):
+        try:
+            return ErrorSeverity(value.lower())
+        except ValueError:
+            pass
+    raise InvalidValueError(
+        field, value, "an ErrorSeverity or one of " + ", ".join(s.value for s in ErrorSeverity)
+    )
+
+
+def set_severity(exc_type: type[BaseException], severity: ErrorSeverity | str | None) -> None:
+    """Classify ``exc_type`` (and its subclasses without an entry of their own) as ``severity``.
+
+    ``None`` removes the entry, so the type falls back to its base classes' severity.
+
+    >>> from sounding import ErrorSeverity
+    >>> set_severity(TimeoutError, ErrorSeverity.MEDIUM)
+    >>> classify_exception(TimeoutError("slow disk"))
+    <ErrorSeverity.MEDIUM: 'medium'>
+    >>> set_severity(TimeoutError, None)
+    """
+    if not (isinstance(exc_type, type) and issubclass(exc_type, BaseException)):
+        raise InvalidTypeError("exc_type", exc_type, "an exception class")
+    if severity is None:
+        _severities.pop(exc_type, None)
+    else:
+        _severities[exc_type] = _coerce_severity(severity, "severity")
+
+
+def set_severity_classifier(
+    classifier: Callable[[BaseException], ErrorSeverity | None] | None,
+) -> Callable[[BaseException], ErrorSeverity | None] | None:
+    """Install the application's classifier; returns the previous one (``None``: the default).
+
+    ``classifier(exc)`` returns an :class:`ErrorSeverity`, or ``None`` to use the default
+    table. If it raises, the failure is counted (``severity.classifier``) and the default
+    table decides: a broken classifier never breaks error handling.
+
+    >>> from sounding import ErrorSeverity
+    >>> previous = set_severity_classifier(
+    ...     lambda exc: ErrorSeverity.LOW if "optional" in str(exc) else None)
+    >>> classify_exception(OSError("optional plugin missing"))
+    <ErrorSeverity.LOW: 'low'>
+    >>> _ = set_severity_classifier(previous)
+    """
+    global _classifier
+    if classifier is not None and not callable(classifier):
+        raise InvalidTypeError("classifier", classifier, "a callable(exc) -> ErrorSeverity or None")
+    previous, _classifier = _classifier, classifier
+    return previous
+
+
+def classify_exception(exc: BaseException) -> ErrorSeverity:
+    """The severity of ``exc``: the application's classifier, else the table by MRO.
+
+    >>> classify_exception(MemoryError()), classify_exception(KeyError("k"))
+    (<ErrorSeverity.CRITICAL: 'critical'>, <ErrorSeverity.MEDIUM: 'medium'>)
+    """
+    classifier = _classifier
+    if classifier is not None:
+        try:
+            found = classifier(exc)
+            if found is not None:
+                return _coerce_severity(found, "classifier result")
+        except Exception as failure:
+            health.failure("severity.classifier", failure)
+    for klass in type(exc).__mro__:
+        severity = _severities.get(klass)
+        if severity is not None:
+            return severity
+    return ErrorSeverity.HIGH
+
+
+def reset_severities() -> None:
+    """Restore the default table and remove the application's classifier (tests)."""
+    global _classifier
+    _severities.clear()
+    _severities.update(DEFAULT_SEVERITIES)
+    _classifier = None
+
+
+# ---------------------------------------------------------------------------------------
+# Backoff
+# ---------------------------------------------------------------------------------------
+
+
+def backoff_delay(
+    retry: int,
+    *,
+    retry_delay: float,
+    retry_backoff: float,
+    max_delay: float,
+    jitter: bool = True,
+    draw: Callable[[], float] | None = None,
+) -> float:
+    """Seconds to wait before retry number ``retry`` (1 for the first retry).
+
+    The cap is ``min(max_delay, retry_delay * retry_backoff ** (retry - 1))``; with ``jitter``
+    the delay is drawn uniformly from ``[0, cap)`` ("full jitter", which spreads clients that
+    failed together far better than a fixed schedule).
+
+    >>> backoff_delay(3, retry_delay=1.0, retry_backoff=2.0, max_delay=30.0, jitter=False)
+    4.0
+    >>> backoff_delay(9, retry_delay=1.0, retry_backoff=2.0, max_delay=30.0, jitter=False)
+    30.0
+    """
+    try:
+        cap = min(max_delay, retry_delay * retry_backoff ** (retry - 1))
+    except OverflowError:
+        cap = max_delay
+    if not jitter:
+        return cap
+    u = (draw or random)()
+    # A broken random source must not produce a negative or endless sleep.
+    if not 0.0 <= u < 1.0:
+        u = 0.5
+    return cap * u
+
+
+# ---------------------------------------------------------------------------------------
+# The boundary
+# ---------------------------------------------------------------------------------------
+
+_BAD_NAME_CHARS: Final = re.compile(r"[^A-Za-z0-9_.]+")
+#: Longest operation name: leaves room for the longest metric suffix (``.fallbacks``).
+MAX_OPERATION_LENGTH: Final = _metrics.MAX_NAME_LENGTH - len(".fallbacks")
+
+
+def _name_for(fn: Callable[..., Any]) -> str:
+    """A metric-safe default operation name: ``module.qualname`` with odd characters as ``_``."""
+    module = getattr(fn, "__module__", None) or "unknown"
+    qual = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or "operation"
+    raw = _BAD_NAME_CHARS.sub("_", f"{module}.{qual}").split(".")
+    # "__main__" -> "main", "<locals>" -> "locals": names people can read in a report.
+    parts = [p.strip("_") for p in raw if p.strip("_")]
+    name = ".".join(parts) or "operation"
+    if not name[0].isalpha():
+        name = "op_" + name
+    return name[-MAX_OPERATION_LENGTH:].lstrip("._") or "operation"
+
+
+def _check_operation_name(name: object) -> str:
+    if not isinstance(name, str):
+        raise InvalidTypeError("operation_name", name, "a str such as 'recorder.export'")
+    if len(name) > MAX_OPERATION_LENGTH:
+        raise InvalidNameError(
+            "operation_name", name, f"at most {MAX_OPERATION_LENGTH} characters"
+        )
+    return _metrics.validate_name(name, "operation_name")
+
+
+def _number(value: object, field: str, minimum: float, allowed: str) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < minimum
+    ):
+        raise InvalidValueError(field, value, allowed)
+    return float(value)
+
+
+def _exception_types(value: object) -> tuple[type[Exception], ...]:
+    types = value if isinstance(value, tuple) else (value,)
+    allowed = "an Exception subclass or a non-empty tuple of them, e.g. (OSError, TimeoutError)"
+    if not types:
+        raise InvalidValueError("retry_exceptions", value, allowed)
+    for t in types:
+        if not (isinstance(t, type) and issubclass(t, Exception)):
+            raise InvalidTypeError("retry_exceptions", value, allowed)
+    return cast(tuple[type[Exception], ...], types)
+
+
+class _Instruments:
+    """The boundary's metric instruments, resolved once per registry."""
+
+    __slots__ = (
+        "attempts",
+        "duration",
+        "duration_ok",
+        "failures",
+        "fallbacks",
+        "registry",
+        "retries",
+    )
+
+    def __init__(self, op: str) -> None:
+        self.registry = _metrics.get_registry()
+        attempts = _metrics.counter(f"{op}.attempts", description=f"attempts of {op}")
+        self.attempts = attempts.bind()
+        self.retries = _metrics.counter(f"{op}.retries", description=f"retried attempts of {op}")
+        self.failures = _metrics.counter(
+            f"{op}.failures", description=f"calls of {op} that failed, by exception type"
+        )
+        self.fallbacks = _metrics.counter(
+            f"{op}.fallbacks", description=f"calls of {op} that returned the fallback value"
+        )
+        self.duration = _metrics.histogram(
+            f"{op}.duration", unit="ms", description=f"duration of {op} (retries included)"
+        )
+        self.duration_ok = self.duration.bind(status="ok")
+
+
+class OperationBoundary:
+    """What :func:`operation_boundary` returns: a decorator and a context manager.
+
+    The settings are checked and the metric instruments resolved when it is created; calling
+    it on a function returns the wrapped function.
+    """
+
+    def __init__(
+        self,
+        operation_name: str | None,
+        *,
+        retry_on_failure: bool,
+        max_retries: int,
+        retry_delay: float,
+        retry_backoff: float,
+        max_delay: float,
+        jitter: bool,
+        retry_exceptions: type[Exception] | tuple[type[Exception], ...],
+        fallback_value: Any,
+        reraise: Any,
+        severity: ErrorSeverity | str | None,
+    ) -> None:
+        if operation_name is not None:
+            _check_operation_name(operation_name)
+        if not isinstance(retry_on_failure, bool):
+            raise InvalidTypeError("retry_on_failure", retry_on_failure, "True or False")
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int):
+            raise InvalidTypeError("max_retries", max_retries, "an int from 0 to 100")
+        if not 0 <= max_retries <= 100:
+            raise InvalidValueError("max_retries", max_retries, "an int from 0 to 100")
+        self.retry_delay = _number(retry_delay, "retry_delay", 0, "a finite number >= 0 (s)")
+        self.retry_backoff = _number(retry_backoff, "retry_backoff", 1, "a finite number >= 1")
+        self.max_delay = _number(max_delay, "max_delay", 0, "a finite number >= 0 (seconds)")
+        if not isinstance(jitter, bool):
+            raise InvalidTypeError("jitter", jitter, "True or False")
+        self.retry_exceptions = _exception_types(retry_exceptions)
+        if reraise is UNSET:
+            # Passing a fallback value is asking for it to be used.
+            reraise = fallback_value is UNSET
+        if not isinstance(reraise, bool):
+            raise InvalidTypeError("reraise", reraise, "True or False")
+        if reraise and fallback_value is not UNSET:
+            raise InvalidValueError(
+                "reraise",
+                reraise,
+                "False when a fallback_value is given (with reraise=True it is never used)",
+            )
+        self.severity = None if severity is None else _coerce_severity(severity, "severity")
+        self.operation_name = operation_name
+        self.retry_on_failure = retry_on_failure
+        self.max_retries = max_retries if retry_on_failure else 0
+        self.jitter = jitter
+        self.fallback_value = None if fallback_value is UNSET else fallback_value
+        self.reraise = reraise
+        self._instruments: _Instruments | None = None
+        self._started: ContextVar[tuple[float, ...]] = ContextVar("sounding_boundary", default=())
+        if operation_name is not None:
+            self._instruments = _Instruments(operation_name)
+
+    # -- shared -------------------------------------------------------------------------
+    def _inst(self) -> _Instruments:
+        inst = self._instruments
+        # The registry is replaced by sounding.reset() (tests) and in a forked child.
+        if inst is None or inst.registry is not _metrics._registry:
+            assert self.operation_name is not None
+            inst = self._instruments = _Instruments(self.operation_name)
+        return inst
+
+    def _delay(self, retry: int) -> float:
+        return backoff_delay(
+            retry,
+            retry_delay=self.retry_delay,
+            retry_backoff=self.retry_backoff,
+            max_delay=self.max_delay,
+            jitter=self.jitter,
+        )
+
+    def _retry_or_fail(self, exc: Exception, attempt: int, start: float) -> float | None:
+        """After failed attempt number ``attempt``: the delay before retrying, or ``None``
+        when the call has failed (metrics and the error event are then recorded)."""
+        inst = self._inst()
+        try:
+            if attempt <= self.max_retries and isinstance(exc, self.retry_exceptions):
+                inst.retries.inc()
+                delay = self._delay(attempt)
+                from sounding.collection.errors import emit_event, exception_type_name
+
+                emit_event(
+                    ErrorSeverity.MEDIUM.logging_level,
+                    "operation.retry",
+                    {
+                        "operation": self.operation_name,
+                        "attempt": attempt,
+                        "max_retries": self.max_retries,
+                        "delay_s": round(delay, 6),
+                        "exc_type": exception_type_name(exc),
+                    },
+                )
+                return delay
+            self._failed(exc, attempt, start, inst)
+        except Exception as failure:
+            health.failure("boundary.record", failure)
+        return None
+
+    def _failed(self, exc: Exception, attempts: int, start: float, inst: _Instruments) -> None:
+        from sounding.collection.errors import exception_type_name, record_error
+
+        exc_type = exception_type_name(exc)
+        status = "error" if self.reraise else "fallback"
+        inst.failures.inc(tags={"exc_type": exc_type})
+        if not self.reraise:
+            inst.fallbacks.inc()
+        elapsed = max(get_clock().monotonic() - start, 0.0) * 1e3
+        inst.duration.observe(elapsed, {"status": status})
+        record_error(
+            exc,
+            operation=self.operation_name,
+            severity=self.severity,
+            handled=True,
+            event="operation.failed",
+            fields={"attempts": attempts, "outcome": status, "duration_ms": round(elapsed, 3)},
+        )
+
+    def _cancelled(self, start: float) -> None:
+        try:
+            inst = self._inst()
+            inst.attempts.inc()
+            elapsed = max(get_clock().monotonic() - start, 0.0) * 1e3
+            inst.duration.observe(elapsed, {"status": "cancelled"})
+        except Exception as failure:
+            health.failure("boundary.record", failure)
+
+    # -- decorator ----------------------------------------------------------------------
+    def __call__(self, fn: F) -> F:
+        if not callable(fn):
+            raise InvalidTypeError("function", fn, "a function or coroutine function")
+        if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+            raise InvalidTypeError(
+                "function",
+                fn,
+                "a function or coroutine function, not a generator (the boundary would only "
+                "cover creating it); decorate the function that consumes it",
+            )
+        if self.operation_name is None:
+            # Each decorated function gets its own boundary (and metric names).
+            return OperationBoundary(
+                _name_for(fn),
+                retry_on_failure=self.retry_on_failure,
+                max_retries=self.max_retries,
+                retry_delay=self.retry_delay,
+                retry_backoff=self.retry_backoff,
+                max_delay=self.max_delay,
+                jitter=self.jitter,
+                retry_exceptions=self.retry_exceptions,
+                fallback_value=self.fallback_value if not self.reraise else UNSET,
+                reraise=self.reraise,
+                severity=self.severity,
+            )(fn)
+        if inspect.iscoroutinefunction(fn):
+            return cast(F, self._wrap_async(fn))
+        return cast(F, self._wrap_sync(fn))
+
+    def _wrap_sync(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        boundary = self
+
+        @functools.wraps(fn)
+        def bounded(*args: Any, **kwargs: Any) -> Any:
+            # The clock is looked up per call so that set_clock() applies to defined functions.
+            mono = _clock_module._clock.monotonic
+            start = mono()
+            try:
+                result = fn(*args, **kwargs)
+            except Exception as e:
+                exc: Exception = e
+            except BaseException:
+                boundary._cancelled(start)
+                raise
+            else:
+                # The success path: one increment and one observation, nothing else.
+                inst = boundary._instruments
+                if inst is None or inst.registry is not _metrics._registry:
+                    inst = boundary._inst()
+                inst.attempts.inc()
+                elapsed = mono() - start
+                # Time can go backwards on some clocks; never record a negative duration.
+                inst.duration_ok.observe(elapsed * 1e3 if elapsed > 0.0 else 0.0)
+                return result
+            return boundary._recover_sync(fn, args, kwargs, exc, start)
+
+        return bounded
+
+    def _recover_sync(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        exc: Exception,
+        start: float,
+    ) -> Any:
+        attempt = 1
+        while True:
+            self._inst().attempts.inc()
+            delay = self._retry_or_fail(exc, attempt, start)
+            if delay is None:
+                if self.reraise:
+                    raise exc
+                return self.fallback_value
+            try:
+                sleep(delay)
+            except Exception as failure:
+                health.failure("boundary.sleep", failure)
+            attempt += 1
+            try:
+                result = fn(*args, **kwargs)
+            except Exception as e:
+                exc = e
+            except BaseException:
+                self._cancelled(start)
+                raise
+            else:
+                self._succeeded(start)
+                return result
+
+    def _succeeded(self, start: float) -> None:
+        inst = self._inst()
+        inst.attempts.inc()
+        inst.duration_ok.observe(max(get_clock().monotonic() - start, 0.0) * 1e3)
+
+    def _wrap_async(self, fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        boundary = self
+
+        @functools.wraps(fn)
+        async def bounded(*args: Any, **kwargs: Any) -> Any:
+            mono = _clock_module._clock.monotonic
+            # Time the await, not the creation of the coroutine (prometheus_client #535).
+            start = mono()
+            try:
+                result = await fn(*args, **kwargs)
+            except Exception as e:
+                exc: Exception = e
+            except BaseException:
+                boundary._cancelled(start)
+                raise
+            else:
+                inst = boundary._instruments
+                if inst is None or inst.registry is not _metrics._registry:
+                    inst = boundary._inst()
+                inst.attempts.inc()
+                inst.duration_ok.observe(max(mono() - start, 0.0) * 1e3)
+                return result
+            attempt = 1
+            while True:
+                boundary._inst().attempts.inc()
+                delay = boundary._retry_or_fail(exc, attempt, start)
+                if delay is None:
+                    if boundary.reraise:
+                        raise exc
+                    return boundary.fallback_value
+                try:
+                    await async_sleep(delay)
+                except Exception as failure:
+                    health.failure("boundary.sleep", failure)
+                attempt += 1
+                try:
+                    result = await fn(*args, **kwargs)
+                except Exception as e:
+                    exc = e
+                except BaseException:
+                    boundary._cancelled(start)
+                    raise
+                else:
+                    boundary._succeeded(start)
+                    return result
+
+        return bounded
+
+    # -- context manager ----------------------------------------------------------------
+    def __enter__(self) -> OperationBoundary:
+        if self.operation_name is None:
+            raise InvalidValueError(
+                "operation_name", None, "a name when operation_boundary is used with `with`"
+            )
+        if self.retry_on_failure:
+            raise InvalidValueError(
+                "retry_on_failure",
+                True,
+                "False when operation_boundary is used with `with` (a block cannot be re-run); "
+                "decorate a function to retry it",
+            )
+        # A stack per context, so one boundary object can be entered from many threads/tasks.
+        self._started.set((*self._started.get(), get_clock().monotonic()))
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        stack = self._started.get()
+        start = stack[-1] if stack else get_clock().monotonic()
+        self._started.set(stack[:-1])
+        if exc is None:
+            self._succeeded(start)
+            return False
+        if not isinstance(exc, Exception):
+            self._cancelled(start)
+            return False
+        self._inst().attempts.inc()
+        self._retry_or_fail(exc, 1, start)
+        # reraise=False suppresses the exception (there is no value to return from a block).
+        return not self.reraise
+
+    async def __aenter__(self) -> OperationBoundary:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        return self.__exit__(exc_type, exc, tb)
+
+    def __repr__(self) -> str:
+        return (
+            f"operation_boundary({self.operation_name!r}, retry_on_failure="
+            f"{self.retry_on_failure}, max_retries={self.max_retries}, reraise={self.reraise})"
+        )
+
+
+@overload
+def operation_boundary(operation_name: F, /) -> F: ...
+
+
+@overload
+def operation_boundary(
+    operation_name: str | None = None,
+    /,
+    *,
+    retry_on_failure: bool = False,
+    max_retries: int = 3,
+    retry_delay: float = 1.0,
+    retry_backoff: float = 2.0,
+    max_delay: float = 30.0,
+    jitter: bool = True,
+    retry_exceptions: type[Exception] | tuple[type[Exception], ...] = (Exception,),
+    fallback_value: Any = UNSET,
+    reraise: bool = ...,
+    severity: ErrorSeverity | str | None = None,
+) -> OperationBoundary: ...
+
+
+def operation_boundary(
+    operation_name: Any = None,
+    /,
+    *,
+    retry_on_failure: bool = False,
+    max_retries: int = 3,
+    retry_delay: float = 1.0,
+    retry_backoff: float = 2.0,
+    max_delay: float = 30.0,
+    jitter: bool = True,
+    retry_exceptions: type[Exception] | tuple[type[Exception], ...] = (Exception,),
+    fallback_value: Any = UNSET,
+    reraise: Any = UNSET,
+    severity: ErrorSeverity | str | None = None,
+) -> Any:
+    """Wrap a risky operation: metrics, a scrubbed error event, optional retry and fallback.
+
+    Use it as ``@operation_boundary``, ``@operation_boundary("name", ...)`` on a function or
+    coroutine function, or as ``with operation_boundary("name"):`` around a block (no retry
+    there). Without a name, a function's boundary is named ``module.qualname``.
+
+    - ``retry_on_failure``/``max_retries``: retry up to ``max_retries`` times after the first
+      call, only for exceptions that are instances of ``retry_exceptions``.
+    - ``retry_delay``/``retry_backoff``/``max_delay``/``jitter``: retry ``n`` waits a random
+      time in ``[0, min(max_delay, retry_delay * retry_backoff ** (n - 1)))`` seconds (or
+      exactly that cap with ``jitter=False``).
+    - ``fallback_value``/``reraise``: by default the last exception is re-raised as it is;
+      with ``reraise=False`` (implied by passing ``fallback_value``) the call returns
+      ``fallback_value`` (``None`` if not given) and a block's exception is suppressed.
+    - ``severity``: the :class:`ErrorSeverity` of failures; by default each exception is
+      classified by :func:`classify_exception`.
+
+    Only :class:`Exception` subclasses are handled; ``KeyboardInterrupt``, ``SystemExit`` and
+    task cancellation pass straight through (their duration is recorded as ``cancelled``).
+    Invalid settings raise at once (:class:`~sounding.exceptions.InvalidValueError`,
+    :class:`~sounding.exceptions.InvalidTypeError`, :class:`~sounding.exceptions.InvalidNameError`).
+
+    >>> import sounding
+    >>> calls = []
+    >>> @operation_boundary("doc.flaky", retry_on_failure=True, max_retries=2, retry_delay=0)
+    ... def flaky():
+    ...     calls.append(1)
+    ...     if len(calls) < 3:
+    ...         raise ConnectionError("try again")
+    ...     return "ok"
+    >>> flaky(), len(calls)
+    ('ok', 3)
+    """
+    kwargs: dict[str, Any] = {
+        "retry_on_failure": retry_on_failure,
+        "max_retries": max_retries,
+        "retry_delay": retry_delay,
+        "retry_backoff": retry_backoff,
+        "max_delay": max_delay,
+        "jitter": jitter,
+        "retry_exceptions": retry_exceptions,
+        "fallback_value": fallback_value,
+        "reraise": reraise,
+        "severity": severity,
+    }
+    if callable(operation_name) and not isinstance(operation_name, str):
+        # Bare ``@operation_boundary``.
+        return OperationBoundary(None, **kwargs)(operation_name)
+    return OperationBoundary(operation_name, **kwargs)
