@@ -31,6 +31,7 @@ from typing import Any, Final, Literal
 from sounding.collection import events as _events
 from sounding.collection import metrics as _metrics
 from sounding.collection.boundary import _check_operation_name, classify_exception
+from sounding.core import clock as _clock_module
 from sounding.core import health
 from sounding.core.clock import get_clock
 from sounding.core.exceptions import InvalidTypeError
@@ -308,10 +309,15 @@ def record_error(
 # ---------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=512)
+_OPERATIONS: dict[str, str] = {}
+
+
 def _operation(name: str) -> str:
-    # Cached: a context is created per call, its name checked once.
-    return _check_operation_name(name)
+    # A context is created per call: check each name once, remember at most 1024 of them.
+    checked = _check_operation_name(name)
+    if len(_OPERATIONS) < 1024:
+        _OPERATIONS[checked] = checked
+    return checked
 
 
 class SentryContext:
@@ -331,19 +337,22 @@ class SentryContext:
     True
     """
 
-    __slots__ = ("_breadcrumbs", "_metrics", "_start", "_tags", "operation", "report", "severity")
+    # No __slots__: class-level defaults make creating a context (once per call) cheaper
+    # than assigning every slot.
+    severity: ErrorSeverity | None = None
+    #: the :class:`ErrorReport` of the exception that escaped the block, if any
+    report: ErrorReport | None = None
+    _breadcrumbs: list[tuple[float, Any, Any, Any, Any]] | None = None
+    _metrics: dict[str, float] | None = None
+    _start = 0.0
 
     def __init__(
         self, operation: str, *, severity: ErrorSeverity | str | None = None, **tags: object
     ) -> None:
-        self.operation = _operation(operation)
-        self.severity = None if severity is None else _severity(severity)
+        self.operation = _OPERATIONS.get(operation) or _operation(operation)
+        if severity is not None:
+            self.severity = _severity(severity)
         self._tags: dict[str, object] = tags
-        self._breadcrumbs: deque[dict[str, Any]] | None = None
-        self._metrics: dict[str, float] | None = None
-        self._start = 0.0
-        #: the :class:`ErrorReport` of the exception that escaped the block, if any
-        self.report: ErrorReport | None = None
 
     def add_breadcrumb(
         self,
@@ -354,21 +363,33 @@ class SentryContext:
     ) -> None:
         """Remember a step; the most recent :data:`MAX_BREADCRUMBS` go with an error report.
 
-        They are scrubbed when an error is reported, so recording them costs little.
+        They are converted and scrubbed only when an error is reported, so recording them
+        costs little.
         """
         crumbs = self._breadcrumbs
         if crumbs is None:
-            crumbs = self._breadcrumbs = deque(maxlen=MAX_BREADCRUMBS)
-        crumb: dict[str, Any] = {
-            "timestamp": get_clock().time(),
-            "message": str(message),
-            "level": level if level in _BREADCRUMB_LEVELS else "info",
-        }
-        if category is not None:
-            crumb["category"] = str(category)
-        if data:
-            crumb["data"] = dict(data)
-        crumbs.append(crumb)
+            crumbs = self._breadcrumbs = []
+        elif len(crumbs) >= MAX_BREADCRUMBS:
+            del crumbs[0]
+        crumbs.append((_clock_module._clock.time(), message, category, level, data))
+
+    def _crumbs(self) -> list[dict[str, Any]]:
+        out = []
+        for ts, message, category, level, data in self._breadcrumbs or ():
+            crumb: dict[str, Any] = {
+                "timestamp": ts,
+                "message": str(message),
+                "level": level if level in _BREADCRUMB_LEVELS else "info",
+            }
+            if category is not None:
+                crumb["category"] = str(category)
+            if data:
+                try:
+                    crumb["data"] = dict(data)
+                except Exception:
+                    crumb["data"] = {"value": repr(data)}
+            out.append(crumb)
+        return out
 
     def set_metric(self, name: str, value: float) -> None:
         """Attach a measurement (a finite number) to the error report of this block."""
@@ -407,7 +428,7 @@ class SentryContext:
         return dict(self._tags)
 
     def __enter__(self) -> SentryContext:
-        self._start = get_clock().monotonic()
+        self._start = _clock_module._clock.monotonic()
         return self
 
     def __exit__(
@@ -444,7 +465,7 @@ class SentryContext:
                 severity=self.severity,
                 handled=True,
                 event="operation.failed",
-                breadcrumbs=self._breadcrumbs or (),
+                breadcrumbs=self._crumbs(),
                 metrics=self._metrics,
                 tags=self._tags,
                 fields={"duration_ms": round(elapsed, 3)},
