@@ -49,9 +49,9 @@ def main() -> None:
     bounded_retry = operation_boundary(
         "bench.work_retry", retry_on_failure=True, max_retries=3, retry_delay=0.1
     )(work)
-    bounded_fallback = operation_boundary(
-        "bench.work_fallback", fallback_value=0, reraise=False
-    )(work)
+    bounded_fallback = operation_boundary("bench.work_fallback", fallback_value=0, reraise=False)(
+        work
+    )
     ten = tenacity.retry(
         stop=tenacity.stop_after_attempt(4),
         wait=tenacity.wait_random_exponential(multiplier=0.1, max=30),

@@ -116,8 +116,10 @@ def test_bare_decorator_names_operation_after_function(sink: MemorySink) -> None
     assert plain() == 7
     sounding.flush()
     names = {a.name for a in sink.metrics}
-    assert any(n.endswith("test_bare_decorator_names_operation_after_function.locals.plain"
-                          ".attempts") for n in names), names
+    assert any(
+        n.endswith("test_bare_decorator_names_operation_after_function.locals.plain.attempts")
+        for n in names
+    ), names
 
 
 # -- retries --------------------------------------------------------------------------------
@@ -220,9 +222,7 @@ def test_backoff_delay_is_bounded(
     retry: int, delay: float, factor: float, cap: float, u: float
 ) -> None:
     """Every delay lies in [0, max_delay], never overflows, for any settings."""
-    d = backoff_delay(
-        retry, retry_delay=delay, retry_backoff=factor, max_delay=cap, draw=lambda: u
-    )
+    d = backoff_delay(retry, retry_delay=delay, retry_backoff=factor, max_delay=cap, draw=lambda: u)
     assert 0.0 <= d <= cap
 
 
@@ -292,9 +292,9 @@ def test_reraise_false_without_fallback_returns_none() -> None:
 def test_fallback_after_exhausting_retries(sleeps: list[float], sink: MemorySink) -> None:
     """Retries come first; the fallback is returned only after the last one failed."""
     flaky = Flaky(10)
-    fn = operation_boundary(
-        "t.fbr", retry_on_failure=True, max_retries=2, fallback_value="cached"
-    )(flaky)
+    fn = operation_boundary("t.fbr", retry_on_failure=True, max_retries=2, fallback_value="cached")(
+        flaky
+    )
     assert fn() == "cached"
     assert flaky.calls == 3
     sounding.flush()
@@ -435,7 +435,7 @@ def test_context_manager_records_success_and_failure(sink: MemorySink) -> None:
     """As a context manager it records attempts and failures and re-raises by default."""
     with operation_boundary("t.block"):
         pass
-    with pytest.raises(OSError), operation_boundary("t.block"):
+    with pytest.raises(OSError, match="disk"), operation_boundary("t.block"):
         raise OSError("disk")
     sounding.flush()
     assert sink.total("t.block.attempts") == 2
@@ -467,8 +467,9 @@ def test_context_manager_reusable_and_async(sink: MemorySink) -> None:
 
 def test_context_manager_rejects_retry() -> None:
     """A block cannot be retried: entering a retrying boundary raises at once."""
-    with pytest.raises(InvalidValueError, match="retry_on_failure"), operation_boundary(
-        "t.cmretry", retry_on_failure=True
+    with (
+        pytest.raises(InvalidValueError, match="retry_on_failure"),
+        operation_boundary("t.cmretry", retry_on_failure=True),
     ):
         pass
 

@@ -63,11 +63,17 @@ def test_success_records_nothing(sink: MemorySink) -> None:
 
 def test_exception_is_not_swallowed_and_recorded(sink: MemorySink) -> None:
     """The exception propagates; a local error event carries type, stack, crumbs, metrics."""
-    with pytest.raises(ValueError), SentryContext(operation="ctx.rec", device="usb") as ctx:
-        ctx.add_breadcrumb("opening stream", category="audio", data={"rate": 48000})
-        ctx.set_metric("duration", 5.0)
-        ctx.set_tag("codec", "pcm")
-        _raise_personal()
+    ctx = SentryContext(operation="ctx.rec", device="usb")
+
+    def body() -> None:
+        with ctx:
+            ctx.add_breadcrumb("opening stream", category="audio", data={"rate": 48000})
+            ctx.set_metric("duration", 5.0)
+            ctx.set_tag("codec", "pcm")
+            _raise_personal()
+
+    with pytest.raises(ValueError, match="cannot read"):
+        body()
     sounding.flush()
     [event] = sink.find_events("operation.failed")
     assert event["category"] == "error"
@@ -87,11 +93,17 @@ def test_exception_is_not_swallowed_and_recorded(sink: MemorySink) -> None:
 
 def test_personal_data_is_scrubbed_everywhere(sink: MemorySink) -> None:
     """Message, breadcrumbs, data and tags of an error event never hold personal data."""
-    with pytest.raises(ValueError), SentryContext(
-        operation="ctx.pii", owner="alice@example.com"
-    ) as ctx:
-        ctx.add_breadcrumb("loaded /home/alice/x from 192.168.17.42", data={"password": "hunter2"})
-        _raise_personal()
+    ctx = SentryContext(operation="ctx.pii", owner="alice@example.com")
+
+    def body() -> None:
+        with ctx:
+            ctx.add_breadcrumb(
+                "loaded /home/alice/x from 192.168.17.42", data={"password": "hunter2"}
+            )
+            _raise_personal()
+
+    with pytest.raises(ValueError, match="cannot read"):
+        body()
     sounding.flush()
     text = repr(sink.events)
     for planted in [*PERSONAL, "hunter2"]:
@@ -137,10 +149,16 @@ def test_async_context(sink: MemorySink) -> None:
 
 def test_breadcrumbs_are_bounded() -> None:
     """Only the most recent MAX_BREADCRUMBS breadcrumbs are kept."""
-    with pytest.raises(RuntimeError), SentryContext(operation="ctx.many") as ctx:
-        for i in range(MAX_BREADCRUMBS + 50):
-            ctx.add_breadcrumb(f"step {i}")
-        raise RuntimeError("x")
+    ctx = SentryContext(operation="ctx.many")
+
+    def body() -> None:
+        with ctx:
+            for i in range(MAX_BREADCRUMBS + 50):
+                ctx.add_breadcrumb(f"step {i}")
+            raise RuntimeError("x")
+
+    with pytest.raises(RuntimeError, match="x"):
+        body()
     assert ctx.report is not None
     crumbs = ctx.report.breadcrumbs
     assert len(crumbs) == MAX_BREADCRUMBS
@@ -168,7 +186,10 @@ def test_invalid_operation_raises_at_once(operation: str) -> None:
 
 def test_explicit_severity() -> None:
     """A severity given to the context overrides the classification."""
-    with pytest.raises(ValueError), SentryContext(operation="ctx.sev", severity="low") as ctx:
+    with (
+        pytest.raises(ValueError, match="minor"),
+        SentryContext(operation="ctx.sev", severity="low") as ctx,
+    ):
         raise ValueError("minor")
     assert ctx.report is not None
     assert ctx.report.severity is ErrorSeverity.LOW
@@ -272,9 +293,15 @@ def test_context_works_without_sentry_sdk(
 ) -> None:
     """With sentry-sdk unimportable the context records locally and behaves the same."""
     monkeypatch.setitem(sys.modules, "sentry_sdk", None)
-    with pytest.raises(ValueError), SentryContext(operation="ctx.nosdk") as ctx:
-        ctx.add_breadcrumb("step")
-        raise ValueError("x")
+    ctx = SentryContext(operation="ctx.nosdk")
+
+    def body() -> None:
+        with ctx:
+            ctx.add_breadcrumb("step")
+            raise ValueError("x")
+
+    with pytest.raises(ValueError, match="x"):
+        body()
     sounding.flush()
     assert len(sink.find_events("operation.failed")) == 1
     assert ctx.report is not None

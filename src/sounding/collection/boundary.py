@@ -253,9 +253,7 @@ def _check_operation_name(name: object) -> str:
     if not isinstance(name, str):
         raise InvalidTypeError("operation_name", name, "a str such as 'recorder.export'")
     if len(name) > MAX_OPERATION_LENGTH:
-        raise InvalidNameError(
-            "operation_name", name, f"at most {MAX_OPERATION_LENGTH} characters"
-        )
+        raise InvalidNameError("operation_name", name, f"at most {MAX_OPERATION_LENGTH} characters")
     return _metrics.validate_name(name, "operation_name")
 
 

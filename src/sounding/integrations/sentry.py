@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import math
 import os
 import sqlite3
@@ -678,14 +679,14 @@ def initialize_telemetry(
             return False
         settings = get_settings()
         if settings.telemetry_level is TelemetryLevel.OFF:
-            health.logger.info(
+            logging.getLogger("sounding").info(
                 "sounding: remote error reporting not started: telemetry level is off (%s)",
                 settings.telemetry_reason,
             )
             return False
         dsn = dsn or os.environ.get("SENTRY_DSN") or None
         if dsn is None:
-            health.logger.warning(
+            logging.getLogger("sounding").warning(
                 "sounding: remote error reporting not started: no DSN given "
                 "(pass dsn= or set SENTRY_DSN); errors are recorded locally"
             )
@@ -713,30 +714,61 @@ def initialize_telemetry(
         if transport is None:
             outbox = Outbox(outbox_path(settings), max_queued)
             transport = _transport_class(outbox)
-        sentry_sdk.init(
-            dsn=dsn,
-            environment=environment,
-            release=release or settings.app_version,
-            sample_rate=float(sample_rate),
-            send_default_pii=False,
-            before_send=_chain_before_send(before_send),
-            before_breadcrumb=scrub_breadcrumb,
-            default_integrations=False,
-            auto_enabling_integrations=False,
-            integrations=[*_safe_integrations(), *integrations],
-            include_local_variables=False,
-            server_name="",
-            send_client_reports=False,
-            auto_session_tracking=False,
-            attach_stacktrace=False,
-            shutdown_timeout=float(budget),
-            transport=transport,
-        )
+        with warnings.catch_warnings():
+            # sentry-sdk >= 2.7x prefers ``data_collection``; ``send_default_pii=False`` still
+            # works on every 2.x and also turns on the SDK's own denylist scrubber (a second
+            # layer under filter_event), so keep it and spare the user the deprecation notice.
+            warnings.filterwarnings(
+                "ignore", message=".*send_default_pii", category=DeprecationWarning
+            )
+            _init(
+                sentry_sdk,
+                dsn,
+                environment,
+                release or settings.app_version,
+                sample_rate,
+                before_send,
+                integrations,
+                budget,
+                transport,
+            )
         _state.active = True
         _state.budget = float(budget)
         _state.outbox = outbox
         _errors.add_reporter(_report)
         return True
+
+
+def _init(
+    sentry_sdk: Any,
+    dsn: str,
+    environment: str | None,
+    release: str,
+    sample_rate: float,
+    before_send: Callable[[Any, Any], Any] | None,
+    integrations: Sequence[Any],
+    budget: float,
+    transport: Any,
+) -> None:
+    sentry_sdk.init(
+        dsn=dsn,
+        environment=environment,
+        release=release,
+        sample_rate=float(sample_rate),
+        send_default_pii=False,
+        before_send=_chain_before_send(before_send),
+        before_breadcrumb=scrub_breadcrumb,
+        default_integrations=False,
+        auto_enabling_integrations=False,
+        integrations=[*_safe_integrations(), *integrations],
+        include_local_variables=False,
+        server_name="",
+        send_client_reports=False,
+        auto_session_tracking=False,
+        attach_stacktrace=False,
+        shutdown_timeout=float(budget),
+        transport=transport,
+    )
 
 
 def _safe_integrations() -> list[Any]:
