@@ -110,9 +110,6 @@ def emit_event(levelno: int, event: str, fields: Mapping[str, Any]) -> None:
     it is installed, else straight to the event buffer. Never raises.
     """
     try:
-        # Create the registry before the first event: the runtime's first-emit hook starts
-        # the writer, which needs the registry and must not create it from inside its lock.
-        _metrics.get_registry()
         logger = _structured_logger()
         if logger is not None:
             name = _LEVEL_NAMES.get(levelno, "error")
