@@ -10,24 +10,26 @@ Run: ``python bench/bench_boundary.py``
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import tempfile
+import time
+from pathlib import Path
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
-sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from _harness import Row, best_ns_per_op, print_table
+from _harness import Row, best_ns_per_op, print_table, save_json
 
 
-def _setup() -> None:
+def _setup(data_dir: str) -> None:
     import sounding
+    from sounding import _runtime
     from sounding.testing import MemorySink
 
     # Keep the benchmark off the user's data directory and measure the call, not the store.
-    sounding.configure(data_dir=tempfile.mkdtemp(prefix="sounding-bench-"))
-    sounding._runtime.get_runtime().set_manual(True)
-    sounding._runtime.get_runtime().set_sink(MemorySink())
+    sounding.configure(data_dir=data_dir)
+    _runtime.get_runtime().set_manual(True)
+    _runtime.get_runtime().set_sink(MemorySink())
 
 
 def main() -> None:
@@ -39,7 +41,8 @@ def main() -> None:
     from sounding.collection.boundary import operation_boundary
     from sounding.collection.errors import SentryContext
 
-    _setup()
+    tmp = tempfile.TemporaryDirectory(prefix="sounding-bench-")
+    _setup(tmp.name)
     stamina.set_testing(False)
 
     def work(x: int) -> int:
@@ -107,8 +110,6 @@ def main() -> None:
         for _ in range(n):
             await fn(1)  # type: ignore[operator]
 
-    import time
-
     def best_async(fn: object, n: int, repeat: int = 5) -> float:
         best = float("inf")
         for _ in range(repeat):
@@ -126,8 +127,11 @@ def main() -> None:
         )
     )
     print_table("operation_boundary on a call that succeeds", rows)
-    print(f"(bare call: {bare:,.0f} ns/op; sounding's figures include it)")
+    print(f"(bare call: {bare:,.0f} ns/op; every figure includes it)")
+    out = Path(__file__).resolve().parent / "results" / "boundary.jsonl"
+    save_json(str(out), "boundary", rows)
     sounding.reset()
+    tmp.cleanup()
 
 
 if __name__ == "__main__":
