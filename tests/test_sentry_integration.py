@@ -667,42 +667,67 @@ def test_hanging_endpoint_does_not_hold_shutdown(data_dir: Path) -> None:
     assert len(Outbox(data_dir / "outbox.db")) == 1
 
 
+_APP = textwrap.dedent(
+    """
+    import sys, sounding
+    from sounding.integrations.sentry import initialize_telemetry
+    from sounding.collection.errors import SentryContext
+    sounding.configure(telemetry_level="error", data_dir=sys.argv[2])
+    assert initialize_telemetry(sys.argv[1], enabled=True, shutdown_timeout=1.0)
+    if sys.argv[3] == "fail":
+        try:
+            with SentryContext(operation="app.run"):
+                raise RuntimeError("reported from " + sys.argv[3])
+        except RuntimeError:
+            pass
+    print("done", flush=True)
+    """
+)
+
+
+def _run_app(dsn: str, data: Path, mode: str) -> subprocess.CompletedProcess[str]:
+    """Run a small application in its own interpreter (its exit runs the atexit path)."""
+    import sounding as pkg
+
+    env = {**os.environ, "PYTHONPATH": str(Path(pkg.__file__).parents[1])}
+    for name in ("DO_NOT_TRACK", "SOUNDING_TELEMETRY", "SENTRY_DSN"):
+        env.pop(name, None)
+    proc = subprocess.run(
+        [sys.executable, "-c", _APP, dsn, str(data), mode],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "done"
+    return proc
+
+
+@pytest.mark.needs_sentry
+@pytest.mark.slow
+def test_offline_process_report_arrives_with_the_next_run(tmp_path: Path) -> None:
+    """One process fails while the server is down and exits; the next run sends its report."""
+    port = free_port()
+    dsn = f"http://public@127.0.0.1:{port}/1"
+    _run_app(dsn, tmp_path / "data", "fail")
+    assert len(Outbox(tmp_path / "data" / "outbox.db")) == 1
+    with sentry_server(port=port) as server:
+        _run_app(dsn, tmp_path / "data", "quiet")
+        server.wait_for(1)
+        [event] = server.events()
+    assert event["exception"]["values"][0]["value"] == "reported from fail"
+    assert len(Outbox(tmp_path / "data" / "outbox.db")) == 0
+
+
 @pytest.mark.needs_sentry
 @pytest.mark.slow
 def test_process_exit_with_hanging_endpoint_is_bounded(tmp_path: Path) -> None:
     """A real process that reported to a hung server exits within its budget (atexit path)."""
-    import sounding as pkg
-
-    src = Path(pkg.__file__).parents[1]
-    script = textwrap.dedent(
-        """
-        import sys, sounding
-        from sounding.integrations.sentry import initialize_telemetry
-        from sounding.collection.errors import SentryContext
-        sounding.configure(telemetry_level="error", data_dir=sys.argv[2])
-        assert initialize_telemetry(sys.argv[1], enabled=True, shutdown_timeout=1.0)
-        try:
-            with SentryContext(operation="exit.test"):
-                raise RuntimeError("hung server")
-        except RuntimeError:
-            pass
-        print("done", flush=True)
-        """
-    )
-    env = {**os.environ, "PYTHONPATH": str(src)}
-    env.pop("DO_NOT_TRACK", None)
     with hanging_server() as server:
         started = time.monotonic()
-        proc = subprocess.run(
-            [sys.executable, "-c", script, server.dsn, str(tmp_path / "data")],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        _run_app(server.dsn, tmp_path / "data", "fail")
         elapsed = time.monotonic() - started
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "done"
     # Interpreter start and imports plus a 1 s budget; generous bound, not a benchmark.
     assert elapsed < 1.0 + 3.0 + 3.0
     assert len(Outbox(tmp_path / "data" / "outbox.db")) == 1
