@@ -592,3 +592,28 @@ def test_reset_registry_rebinds_instruments() -> None:
         fn()
         sounding.flush()
     assert s.total("t.rebind.attempts") == 1
+
+
+@pytest.mark.parametrize(
+    ("module", "qualname"),
+    [
+        ("__main__", "f"),
+        ("2fa.tools", "check"),
+        ("pkg", "Outer.<locals>.inner"),
+        ("pkg", "café"),
+        ("p" * 150, "q" * 150),
+    ],
+)
+def test_default_names_are_valid_metric_names(module: str, qualname: str) -> None:
+    """Whatever a function's module and qualname, the derived operation name is usable."""
+
+    def fn() -> int:
+        return 1
+
+    fn.__module__ = module
+    fn.__qualname__ = qualname
+    wrapped = operation_boundary(fn)
+    assert wrapped() == 1
+    name = boundary._name_for(fn)
+    assert name == sounding.collection.metrics.validate_name(name)
+    assert len(name) <= boundary.MAX_OPERATION_LENGTH

@@ -60,12 +60,14 @@ from sounding.core.types import ErrorSeverity
 
 __all__ = [
     "DEFAULT_SEVERITIES",
+    "MAX_OPERATION_LENGTH",
     "OperationBoundary",
     "async_sleep",
     "backoff_delay",
     "classify_exception",
     "operation_boundary",
     "random",
+    "reset_severities",
     "set_severity",
     "set_severity_classifier",
     "sleep",
@@ -243,10 +245,11 @@ def _name_for(fn: Callable[..., Any]) -> str:
     raw = _BAD_NAME_CHARS.sub("_", f"{module}.{qual}").split(".")
     # "__main__" -> "main", "<locals>" -> "locals": names people can read in a report.
     parts = [p.strip("_") for p in raw if p.strip("_")]
-    name = ".".join(parts) or "operation"
+    # Keep the end of a long name (the function is more telling than the package).
+    name = ".".join(parts)[-(MAX_OPERATION_LENGTH - 3) :].lstrip("._") or "operation"
     if not name[0].isalpha():
         name = "op_" + name
-    return name[-MAX_OPERATION_LENGTH:].lstrip("._") or "operation"
+    return name
 
 
 def _check_operation_name(name: object) -> str:
