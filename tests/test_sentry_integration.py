@@ -582,8 +582,8 @@ def test_events_queued_while_offline_arrive_on_a_later_run(data_dir: Path) -> No
     assert initialize_telemetry(dsn, enabled=True, shutdown_timeout=1.0)
     sentry_sdk.capture_message("sent while offline", level="error")
     shutdown_telemetry()
+    # Written before sending, so it is kept whether or not the attempt has ended yet.
     assert len(Outbox(data_dir / "outbox.db")) == 1
-    assert health.counts().get("sentry.send_failed", 0) >= 1
 
     with sentry_server(port=port) as server:
         assert initialize_telemetry(dsn, enabled=True)
