@@ -30,6 +30,7 @@ _LAZY: dict[str, str] = {
     "MetricType": "sounding.core.types",
     "MetricsConfig": "sounding.core.config",
     "PerformanceTimer": "sounding.collection.timing",
+    "SentryContext": "sounding.collection.errors",
     "Session": "sounding.collection.session",
     "SessionManager": "sounding.collection.session",
     "Settings": "sounding.core.config",
@@ -38,11 +39,13 @@ _LAZY: dict[str, str] = {
     "TelemetryLevel": "sounding.core.types",
     "bind_context": "sounding.collection.context",
     "bound_context": "sounding.collection.context",
+    "classify_exception": "sounding.collection.boundary",
     "clear_context": "sounding.collection.context",
     "configure": "sounding.core.config",
     "counter": "sounding.collection.metrics",
     "current_session": "sounding.collection.session",
     "end_session": "sounding.collection.session",
+    "filter_event": "sounding.integrations.sentry",
     "flush": "sounding._runtime",
     "gauge": "sounding.collection.metrics",
     "get_context": "sounding.collection.context",
@@ -50,12 +53,17 @@ _LAZY: dict[str, str] = {
     "get_settings": "sounding.core.config",
     "hash_identifier": "sounding.collection.identifiers",
     "histogram": "sounding.collection.metrics",
+    "initialize_telemetry": "sounding.integrations.sentry",
     "install_logging_handler": "sounding.collection.stdlib",
     "open_store": "sounding.storage",
+    "operation_boundary": "sounding.collection.boundary",
     "record": "sounding.collection.metrics",
     "scrub": "sounding.collection.scrub",
     "session_scope": "sounding.collection.session",
+    "set_severity": "sounding.collection.boundary",
+    "set_severity_classifier": "sounding.collection.boundary",
     "shutdown": "sounding._runtime",
+    "shutdown_telemetry": "sounding.integrations.sentry",
     "start_session": "sounding.collection.session",
     "summary": "sounding.collection.metrics",
     "track_execution_time": "sounding.collection.timing",
@@ -73,6 +81,7 @@ __all__ = [
     "MetricType",
     "MetricsConfig",
     "PerformanceTimer",
+    "SentryContext",
     "Session",
     "SessionManager",
     "Settings",
@@ -82,12 +91,14 @@ __all__ = [
     "__version__",
     "bind_context",
     "bound_context",
+    "classify_exception",
     "clear_context",
     "configure",
     "counter",
     "current_session",
     "end_session",
     "exceptions",
+    "filter_event",
     "flush",
     "gauge",
     "get_context",
@@ -95,13 +106,18 @@ __all__ = [
     "get_settings",
     "hash_identifier",
     "histogram",
+    "initialize_telemetry",
     "install_logging_handler",
     "open_store",
+    "operation_boundary",
     "record",
     "reset",
     "scrub",
     "session_scope",
+    "set_severity",
+    "set_severity_classifier",
     "shutdown",
+    "shutdown_telemetry",
     "start_session",
     "summary",
     "track_execution_time",
@@ -140,6 +156,10 @@ if TYPE_CHECKING:
     from sounding import exceptions as exceptions
     from sounding._runtime import flush as flush
     from sounding._runtime import shutdown as shutdown
+    from sounding.collection.boundary import classify_exception as classify_exception
+    from sounding.collection.boundary import operation_boundary as operation_boundary
+    from sounding.collection.boundary import set_severity as set_severity
+    from sounding.collection.boundary import set_severity_classifier as set_severity_classifier
     from sounding.collection.context import ContextThread as ContextThread
     from sounding.collection.context import ContextThreadPoolExecutor as ContextThreadPoolExecutor
     from sounding.collection.context import bind_context as bind_context
@@ -148,6 +168,7 @@ if TYPE_CHECKING:
     from sounding.collection.context import get_context as get_context
     from sounding.collection.context import unbind_context as unbind_context
     from sounding.collection.context import wrap_context as wrap_context
+    from sounding.collection.errors import SentryContext as SentryContext
     from sounding.collection.identifiers import hash_identifier as hash_identifier
     from sounding.collection.log import StructuredLogger as StructuredLogger
     from sounding.collection.log import get_logger as get_logger
@@ -176,4 +197,7 @@ if TYPE_CHECKING:
     from sounding.core.types import MetricSnapshot as MetricSnapshot
     from sounding.core.types import MetricType as MetricType
     from sounding.core.types import TelemetryLevel as TelemetryLevel
+    from sounding.integrations.sentry import filter_event as filter_event
+    from sounding.integrations.sentry import initialize_telemetry as initialize_telemetry
+    from sounding.integrations.sentry import shutdown_telemetry as shutdown_telemetry
     from sounding.storage import open_store as open_store
