@@ -501,3 +501,12 @@ def test_scrub_text_hands_non_strings_to_scrub() -> None:
     """A non-str argument is scrubbed as a structure rather than raising."""
     assert scrub_text(["a@b.io"]) == ["<email>"]  # type: ignore[arg-type]
     assert scrub_text(7) == 7  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["python 192.168.17.42", "version 10.0.100.7 reached", "build: 172.16.254.1"],
+)
+def test_an_address_after_a_version_word_is_still_removed(text: str) -> None:
+    """A version marker does not protect an address whose parts are not version-sized."""
+    assert "<ip>" in scrub_text(text)

@@ -582,7 +582,11 @@ def _ipv6_repl(m: re.Match[str]) -> str:
 
 
 def _ipv4_repl(m: re.Match[str]) -> str:
-    if _VERSION_BEFORE.search(m.string, max(0, m.start() - 16), m.start()):
+    # A marked four-part version keeps only small parts: "python 3.11.7.1" stays, but
+    # "python 192.168.17.42" is an address after a word, and privacy wins the tie.
+    if _VERSION_BEFORE.search(m.string, max(0, m.start() - 16), m.start()) and all(
+        len(part) <= 2 for part in m.group(1).split(".")
+    ):
         return m.group(0)
     return "<ip>"
 
