@@ -164,7 +164,7 @@ class RecorderApp:
     def _fail(self, exc: Exception) -> None:
         """Record a failure by type only: messages may carry personal data."""
         self.errors += 1
-        self.failures.inc(tags={"type": type(exc).__name__})
+        self.failures.inc(tags={"exc_type": type(exc).__name__})
 
     def open_device(self) -> None:
         """Open the audio input: fast, a few milliseconds."""
@@ -344,7 +344,7 @@ def run_demo(
         for _ in range(rng.randint(8, 14) if weekend else rng.randint(18, 30)):
             plan.append(day_start + rng.uniform(0.5, 23.0) * 3600.0)
     plan.sort()
-    users = list(zip(PLANTED_USERS, PLANTED_EMAILS))
+    users = list(zip(PLANTED_USERS, PLANTED_EMAILS, strict=True))
 
     sounding.configure(
         app_name=DEMO_APP_NAME,

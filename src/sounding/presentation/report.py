@@ -1,0 +1,356 @@
+"""The HTML report: one self-contained file with a chart per metric.
+
+Charts are SVG generated here, styles are inline, and there is no script at all: the file
+opens without a network, and a Content-Security-Policy forbids scripts and remote loads
+anyway. Every piece of stored data (metric names, tag values, error types, messages) is
+escaped with :func:`html.escape`, so a metric called ``<script>`` is shown, never run.
+
+Each chart draws the metric's headline statistic over the window (p95 for distributions,
+the count per interval for counters, the mean for gauges), a band of ±
+``deviation_threshold_percent`` around the baseline, the "now" window shaded, change points
+as dashed lines and alert thresholds as a red line.
+
+>>> from sounding.presentation.dashboard import DashboardModel
+>>> page = render_report(DashboardModel.empty(data_dir="/tmp/x", start=0.0, end=86400.0))
+>>> page.startswith("<!DOCTYPE html>") and "<script" not in page
+True
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Final
+
+from sounding.core.types import MetricType
+from sounding.presentation.dashboard import (
+    DashboardModel,
+    MetricRow,
+    build_model,
+    format_value,
+)
+from sounding.storage import Store
+from sounding.storage.times import TimeLike
+
+__all__ = ["REPORT_POINTS", "build_report", "chart_svg", "render_report"]
+
+#: Points per chart (fewer when ``MetricsConfig.max_data_points`` is lower).
+REPORT_POINTS: Final = 96
+
+_W: Final = 640
+_H: Final = 180
+_PAD_L: Final = 64
+_PAD_R: Final = 12
+_PAD_T: Final = 12
+_PAD_B: Final = 26
+
+_CSS: Final = """
+:root { color-scheme: light; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
+       max-width: 72rem; padding: 0 1rem; color: #1d2330; background: #fafbfc; }
+h1 { font-size: 1.5rem; margin: 0 0 .25rem; }
+h2 { font-size: 1.15rem; margin: 2rem 0 .5rem; }
+.meta { color: #5b6475; margin: 0 0 1rem; }
+.flag { background: #fdecec; border: 1px solid #e5a3a3; padding: .6rem .9rem; border-radius: 6px; }
+.ok { background: #eaf6ee; border: 1px solid #a6d5b4; padding: .6rem .9rem; border-radius: 6px; }
+.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(34rem, 1fr)); gap: 1rem; }
+.card { background: #fff; border: 1px solid #dde1e8; border-radius: 8px; padding: .75rem 1rem; }
+.card.flagged { border: 2px solid #d43c3c; }
+.card h3 { font-size: 1rem; margin: 0; font-family: ui-monospace, monospace;
+          word-break: break-all; }
+.card p { margin: .2rem 0 .4rem; color: #5b6475; font-size: .85rem; }
+.stats { font-variant-numeric: tabular-nums; font-size: .85rem; }
+.up { color: #c62828; font-weight: 600; } .down { color: #2e7d32; font-weight: 600; }
+.neutral { color: #8a6d00; }
+svg { width: 100%; height: auto; display: block; }
+table { border-collapse: collapse; background: #fff; font-size: .9rem; }
+th, td { border: 1px solid #dde1e8; padding: .3rem .6rem; text-align: left; vertical-align: top; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; }
+code { font-family: ui-monospace, monospace; }
+footer { margin-top: 2rem; color: #5b6475; font-size: .8rem; }
+"""
+
+
+def _e(value: object) -> str:
+    """Escape anything for HTML text and attribute values."""
+    return html.escape(str(value), quote=True)
+
+
+def _when(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+def _headline_text(value: float | None, row: MetricRow) -> str:
+    if row.headline == "rate":
+        return "-" if value is None else format_value(value) + "/h"
+    return format_value(value, row.unit)
+
+
+def chart_svg(row: MetricRow, model: DashboardModel, alert: float | None = None) -> str:
+    """One metric's chart as an inline ``<svg>`` element (all text escaped)."""
+    values = list(row.spark)
+    n = len(values)
+    present = [v for v in values if v is not None and math.isfinite(v)]
+    label = f"{row.name}: {row.headline} over time"
+    parts = [
+        f'<svg viewBox="0 0 {_W} {_H}" role="img" aria-label="{_e(label)}" '
+        'xmlns="http://www.w3.org/2000/svg">',
+        f"<title>{_e(label)}</title>",
+    ]
+    x0, x1 = _PAD_L, _W - _PAD_R
+    y0, y1 = _H - _PAD_B, _PAD_T
+    t0 = row.spark_start
+    t1 = t0 + max(n, 1) * row.spark_step if row.spark_step > 0 else model.end
+    span_t = max(t1 - t0, 1e-9)
+
+    def x_of(t: float) -> float:
+        return x0 + (min(max(t, t0), t1) - t0) / span_t * (x1 - x0)
+
+    scale_vals = list(present)
+    band: tuple[float, float] | None = None
+    if row.baseline is not None:
+        k = model.threshold_percent / 100.0
+        band = (row.baseline * (1 - k), row.baseline * (1 + k))
+        scale_vals += [band[0], band[1]]
+    if alert is not None:
+        scale_vals.append(alert)
+    lo = min(scale_vals, default=0.0)
+    hi = max(scale_vals, default=1.0)
+    lo = min(lo, 0.0) if lo >= 0 and lo < 0.3 * hi else lo
+    if hi <= lo:
+        hi = lo + (abs(lo) or 1.0)
+    pad = (hi - lo) * 0.06
+    lo, hi = (lo - pad if lo != 0 else lo), hi + pad
+
+    def y_of(v: float) -> float:
+        return y0 - (v - lo) / (hi - lo) * (y0 - y1)
+
+    # The "now" window, shaded.
+    cx = x_of(model.current_start)
+    parts.append(
+        f'<rect x="{cx:.1f}" y="{y1}" width="{max(x1 - cx, 0):.1f}" height="{y0 - y1}" '
+        'fill="#eef2fb"><title>now</title></rect>'
+    )
+    if band is not None and row.baseline is not None:
+        ya, yb = y_of(band[1]), y_of(band[0])
+        parts.append(
+            f'<rect class="baseline-band" x="{x0}" y="{ya:.1f}" width="{x1 - x0}" '
+            f'height="{max(yb - ya, 0.5):.1f}" fill="#2e7d32" fill-opacity="0.10">'
+            f"<title>{_e('baseline ' + _headline_text(row.baseline, row))} "
+            f"±{_e(f'{model.threshold_percent:g}')}%</title></rect>"
+        )
+        yb0 = y_of(row.baseline)
+        parts.append(
+            f'<line x1="{x0}" x2="{x1}" y1="{yb0:.1f}" y2="{yb0:.1f}" stroke="#2e7d32" '
+            'stroke-dasharray="4 3" stroke-width="1"/>'
+        )
+    if alert is not None:
+        ya = y_of(alert)
+        parts.append(
+            f'<line class="alert-threshold" x1="{x0}" x2="{x1}" y1="{ya:.1f}" y2="{ya:.1f}" '
+            f'stroke="#d43c3c" stroke-width="1.5"><title>alert threshold '
+            f"{_e(_headline_text(alert, row))}</title></line>"
+        )
+    # Axes and labels.
+    parts.append(
+        f'<line x1="{x0}" x2="{x1}" y1="{y0}" y2="{y0}" stroke="#9aa3b2" stroke-width="1"/>'
+        f'<line x1="{x0}" x2="{x0}" y1="{y0}" y2="{y1}" stroke="#9aa3b2" stroke-width="1"/>'
+    )
+    for tick in (lo, (lo + hi) / 2, hi):
+        yy = y_of(tick)
+        parts.append(
+            f'<text x="{x0 - 6}" y="{yy + 4:.1f}" font-size="11" text-anchor="end" '
+            f'fill="#5b6475">{_e(_headline_text(tick, row))}</text>'
+        )
+    parts.append(
+        f'<text x="{x0}" y="{_H - 6}" font-size="11" fill="#5b6475">{_e(_when(t0))}</text>'
+        f'<text x="{x1}" y="{_H - 6}" font-size="11" text-anchor="end" fill="#5b6475">'
+        f"{_e(_when(t1))} UTC</text>"
+    )
+    # The series; gaps (intervals without data) break the line.
+    if row.spark_step > 0:
+        colour = "#d43c3c" if row.flagged else "#2f6fd6"
+        run: list[str] = []
+        runs: list[list[str]] = []
+        dots: list[str] = []
+        for i, v in enumerate(values):
+            if v is None or not math.isfinite(v):
+                if run:
+                    runs.append(run)
+                    run = []
+                continue
+            px = x_of(t0 + (i + 0.5) * row.spark_step)
+            run.append(f"{px:.1f},{y_of(v):.1f}")
+        if run:
+            runs.append(run)
+        for r in runs:
+            if len(r) == 1:
+                cxs, cys = r[0].split(",")
+                dots.append(f'<circle cx="{cxs}" cy="{cys}" r="2" fill="{colour}"/>')
+            else:
+                parts.append(
+                    f'<polyline class="series" points="{" ".join(r)}" fill="none" '
+                    f'stroke="{colour}" stroke-width="1.8" stroke-linejoin="round"/>'
+                )
+        parts.extend(dots)
+    for cp in row.change_points:
+        px = x_of(cp.timestamp)
+        rel = cp.relative_change
+        what = "" if rel is None else f" ({rel * 100:+.0f}%)"
+        parts.append(
+            f'<line class="change-point" x1="{px:.1f}" x2="{px:.1f}" y1="{y1}" y2="{y0}" '
+            'stroke="#7b3fb5" stroke-dasharray="5 3" stroke-width="1.5">'
+            f"<title>{_e(f'change point {_when(cp.timestamp)} UTC{what}')}</title></line>"
+        )
+    if not present:
+        parts.append(
+            f'<text x="{(x0 + x1) / 2}" y="{(y0 + y1) / 2}" text-anchor="middle" '
+            'fill="#9aa3b2">no data in this window</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _change_html(row: MetricRow) -> str:
+    if row.change is None:
+        return "-"
+    pct = row.change * 100
+    worse = pct > 0 if row.lower_is_better else pct < 0
+    cls = "up" if row.flagged or (worse and abs(pct) >= 10) else "down" if not worse else "neutral"
+    return f'<span class="{cls}">{pct:+.0f}%</span>'
+
+
+def _card(row: MetricRow, model: DashboardModel, alert: float | None) -> str:
+    kind = row.metric_type.value
+    desc = f"{kind}" + (f", {row.unit}" if row.unit else "")
+    if row.description:
+        desc += f": {row.description}"
+    if row.metric_type in (MetricType.HISTOGRAM, MetricType.SUMMARY):
+        stats = (
+            f"now p50 {_e(format_value(row.p50, row.unit))} · p95 "
+            f"{_e(format_value(row.p95, row.unit))} · p99 {_e(format_value(row.p99, row.unit))}"
+            f" · {row.count} obs"
+        )
+    elif row.metric_type is MetricType.COUNTER:
+        stats = f"now {_e(format_value(row.total))} ({_e(_headline_text(row.current, row))})"
+    else:
+        stats = f"now avg {_e(format_value(row.current, row.unit))}"
+    stats += (
+        f" · baseline {row.headline} {_e(_headline_text(row.baseline, row))} · change "
+        f"{_change_html(row)}"
+    )
+    cls = "card flagged" if row.flagged else "card"
+    return (
+        f'<section class="{cls}"><h3>{_e(row.name)}</h3><p>{_e(desc)}</p>'
+        f'<div class="stats">{stats}</div>{chart_svg(row, model, alert)}</section>'
+    )
+
+
+def render_report(model: DashboardModel, *, title: str = "sounding report") -> str:
+    """The report for ``model`` as one HTML document (a string)."""
+    alerts = {a.metric: a.threshold for a in model.alerts}
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        # No scripts, no remote loads: only inline styles and data: images are allowed.
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+        "style-src 'unsafe-inline'; img-src data:\">",
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{_e(title)}</h1>",
+        f'<p class="meta">Data: <code>{_e(model.data_dir)}</code> · window '
+        f"{_e(_when(model.start))} → {_e(_when(model.end))} UTC · now = since "
+        f"{_e(_when(model.current_start))} · baseline {_e(_when(model.baseline_start))} → "
+        f"{_e(_when(model.current_start))} · threshold ±{model.threshold_percent:g}%</p>",
+    ]
+    flagged = model.flagged
+    if flagged:
+        items = "".join(
+            f"<li><code>{_e(r.name)}</code> {_e(r.headline)} "
+            f"{_e(_headline_text(r.baseline, r))} → {_e(_headline_text(r.current, r))} "
+            f"{_change_html(r)}</li>"
+            for r in flagged
+        )
+        out.append(
+            f'<div class="flag"><strong>{len(flagged)} regression(s) past '
+            f"±{model.threshold_percent:g}%</strong><ul>{items}</ul></div>"
+        )
+    elif model.rows:
+        out.append('<div class="ok">No metric regressed past the threshold.</div>')
+    firing = [a for a in model.alerts if a.firing]
+    if model.alerts:
+        rows = "".join(
+            f"<tr><td><code>{_e(a.metric)}</code></td><td>{_e(a.stat)}</td>"
+            f'<td class="n">{_e(format_value(a.value))}</td>'
+            f'<td class="n">{_e(format_value(a.threshold))}</td>'
+            f"<td>{'<strong class=up>FIRING</strong>' if a.firing else 'ok'}</td></tr>"
+            for a in model.alerts
+        )
+        out.append(
+            f"<h2>Alerts ({len(firing)} firing)</h2><table><tr><th>Metric</th><th>Stat</th>"
+            f"<th>Value</th><th>Threshold</th><th>State</th></tr>{rows}</table>"
+        )
+    out.append("<h2>Metrics</h2>")
+    if not model.rows:
+        out.append("<p>No metrics recorded in this window.</p>")
+    else:
+        out.append('<div class="grid">')
+        out.extend(_card(r, model, alerts.get(r.name)) for r in model.rows)
+        out.append("</div>")
+    if model.change_points:
+        rows = "".join(
+            f"<tr><td>{_e(_when(cp.timestamp))}</td><td><code>{_e(cp.metric)}</code></td>"
+            f'<td class="n">{_e(format_value(cp.before))}</td>'
+            f'<td class="n">{_e(format_value(cp.after))}</td>'
+            f'<td class="n">{"-" if cp.relative_change is None else f"{cp.relative_change * 100:+.0f}%"}</td></tr>'  # noqa: E501
+            for cp in model.change_points
+        )
+        out.append(
+            "<h2>Change points</h2><table><tr><th>When (UTC)</th><th>Metric</th>"
+            f"<th>Before</th><th>After</th><th>Change</th></tr>{rows}</table>"
+        )
+    out.append("<h2>Errors</h2>")
+    if model.errors:
+        rows = "".join(
+            f"<tr><td><code>{_e(er.exc_type)}</code></td><td class=\"n\">{er.count}</td>"
+            f"<td>{_e(_when(er.last_seen))}</td><td>{_e(er.example or '')}</td></tr>"
+            for er in model.errors
+        )
+        out.append(
+            "<table><tr><th>Type</th><th>Count</th><th>Last seen (UTC)</th>"
+            f"<th>Example (scrubbed)</th></tr>{rows}</table>"
+        )
+    else:
+        out.append("<p>No errors recorded in this window.</p>")
+    s = model.sessions
+    if s.count:
+        versions = ", ".join(f"{_e(v)}: {n}" for v, n in s.by_version.items())
+        out.append(
+            f"<h2>Sessions</h2><p>{s.count} sessions, median length "
+            f"{_e(format_value(s.median_duration, 's'))}; by version {versions}.</p>"
+        )
+    if model.internal:
+        items = ", ".join(f"{_e(k)}: {_e(format_value(v))}" for k, v in model.internal.items())
+        out.append(f"<h2>sounding itself</h2><p>Failures and dropped data: {items}.</p>")
+    out.append(
+        "<footer>Generated by sounding from the local store; nothing in this file was "
+        "fetched from or sent to a network.</footer></body></html>"
+    )
+    return "\n".join(out)
+
+
+def build_report(
+    store: Store,
+    *,
+    since: TimeLike = "7d",
+    now: float | None = None,
+    names: Sequence[str] | None = None,
+    title: str = "sounding report",
+) -> str:
+    """Read ``store`` and render the report for the window ``since`` .. ``now``."""
+    model = build_model(store, since=since, now=now, names=names, spark_points=REPORT_POINTS)
+    return render_report(model, title=title)
