@@ -207,20 +207,43 @@ def _relative(current: float | None, baseline: float | None) -> float | None:
     return (current - baseline) / abs(baseline)
 
 
-def _spark_step(window: float, points: int) -> float:
-    # Whole minutes, so the store can align intervals to its own buckets.
-    return max(60.0, math.ceil(window / max(points, 1) / 60.0) * 60.0)
+#: Sparkline steps: whole units of the store's rollups (minutes, hours, days), so that every
+#: interval holds whole buckets and rates do not alternate between neighbours.
+NICE_STEPS: Final = (
+    60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 14400, 21600, 43200,
+    86400, 2 * 86400, 7 * 86400, 14 * 86400, 28 * 86400,
+)  # fmt: skip
+
+
+def _spark_grid(start: float, end: float, points: int) -> tuple[float, float, int]:
+    """``(origin, step, n)``: at most ``points`` intervals of a :data:`NICE_STEPS` length
+    covering the window, aligned to multiples of ``step`` since the epoch as the store
+    aligns them (the first may begin a little before ``start``)."""
+    for nice in NICE_STEPS:
+        origin = math.floor(start / nice) * nice
+        n = math.ceil((end - origin) / nice)
+        if n <= points:
+            return float(origin), float(nice), n
+    # Windows of years: plain whole days.
+    step = math.ceil((end - start) / max(points - 1, 1) / 86400.0) * 86400.0
+    origin = math.floor(start / step) * step
+    return float(origin), step, math.ceil((end - origin) / step)
 
 
 def _series_values(
-    points: Iterable[Any], start: float, step: float, n: int
+    points: Iterable[Any], w: _Windows, *, per_hour: bool = False
 ) -> tuple[float | None, ...]:
-    """Place query points on a regular grid of ``n`` slots (missing slots ``None``)."""
-    slots: list[float | None] = [None] * n
+    """Place query points on the window's grid (missing slots ``None``); ``per_hour``
+    divides each value by its interval's length in hours (the last may be partial)."""
+    slots: list[float | None] = [None] * w.n
     for p in points:
-        i = int((p.timestamp.timestamp() - start) // step)
-        if 0 <= i < n:
-            slots[i] = float(p.value)
+        begin = p.timestamp.timestamp()
+        i = int((begin - w.origin) // w.step)
+        if 0 <= i < w.n:
+            value = float(p.value)
+            if per_hour:
+                value /= max((p.end.timestamp() - begin) / 3600.0, 1e-9)
+            slots[i] = value
     return tuple(slots)
 
 
@@ -269,9 +292,7 @@ def _distribution_row(
     base = store.distribution(name, w.baseline, w.current)
     p95 = cur.quantile(0.95) if cur.count else None
     b95 = base.quantile(0.95) if base.count else None
-    spark = _series_values(
-        store.query(name, w.start, w.end, interval=w.step, stat="p95"), w.start, w.step, w.n
-    )
+    spark = _series_values(store.query(name, w.origin, w.end, interval=w.step, stat="p95"), w)
     change = _relative(p95, b95)
     hours = max((w.end - w.current) / 3600.0, 1e-9)
     return MetricRow(
@@ -293,9 +314,9 @@ def _distribution_row(
         change=change,
         flagged=_flag(change, (cur.count, base.count), w.threshold, up_is_worse=True),
         spark=spark,
-        spark_start=w.start,
+        spark_start=w.origin,
         spark_step=w.step,
-        change_points=_change_points(name, spark, w.start, w.step),
+        change_points=_change_points(name, spark, w.origin, w.step),
     )
 
 
@@ -312,11 +333,16 @@ def _counter_row(
     btotal, bcount = _one(store.query(name, w.baseline, w.current, stat="sum"))
     rate = (total or 0.0) / max((w.end - w.current) / 3600.0, 1e-9)
     brate = None if btotal is None else btotal / max((w.current - w.baseline) / 3600.0, 1e-9)
+    # As a rate per hour, like the headline. Between the first and the last data an interval
+    # without increments counted 0; before and after, nothing was recorded at all.
     spark = _series_values(
-        store.query(name, w.start, w.end, interval=w.step, stat="sum"), w.start, w.step, w.n
+        store.query(name, w.origin, w.end, interval=w.step, stat="sum"), w, per_hour=True
     )
-    # A counter with no increments in an interval counted zero, not "no data".
-    spark = tuple(0.0 if v is None else v for v in spark)
+    seen = [i for i, v in enumerate(spark) if v is not None]
+    spark = tuple(
+        (0.0 if v is None else v) if seen and seen[0] <= i <= seen[-1] else None
+        for i, v in enumerate(spark)
+    )
     change = _relative(rate, brate)
     return MetricRow(
         name=name,
@@ -339,18 +365,17 @@ def _counter_row(
         flagged=_is_error_metric(name)
         and _flag(change, (int(total or 0), int(btotal or 0)), w.threshold, up_is_worse=True),
         spark=spark,
-        spark_start=w.start,
+        spark_start=w.origin,
         spark_step=w.step,
-        change_points=_change_points(name, spark, w.start, w.step),
+        # Usage counts follow the day and the week; a "regime" there is mostly noise.
+        change_points=(),
     )
 
 
 def _gauge_row(store: Store, name: str, info: SeriesInfo, n_series: int, w: _Windows) -> MetricRow:
     avg, count = _one(store.query(name, w.current, w.end, stat="avg"))
     bavg, bcount = _one(store.query(name, w.baseline, w.current, stat="avg"))
-    spark = _series_values(
-        store.query(name, w.start, w.end, interval=w.step, stat="avg"), w.start, w.step, w.n
-    )
+    spark = _series_values(store.query(name, w.origin, w.end, interval=w.step, stat="avg"), w)
     change = _relative(avg, bavg)
     return MetricRow(
         name=name,
@@ -372,15 +397,16 @@ def _gauge_row(store: Store, name: str, info: SeriesInfo, n_series: int, w: _Win
         # Gauges (memory, queue length) are shown, not judged: up can be good or bad.
         flagged=False,
         spark=spark,
-        spark_start=w.start,
+        spark_start=w.origin,
         spark_step=w.step,
-        change_points=_change_points(name, spark, w.start, w.step),
+        change_points=_change_points(name, spark, w.origin, w.step),
     )
 
 
 @dataclass(frozen=True)
 class _Windows:
     start: float
+    origin: float
     end: float
     current: float
     baseline: float
@@ -483,11 +509,10 @@ def build_model(
     if not start < end:
         raise InvalidValueError("since", since, "a start before now, e.g. 7d, 24h or an ISO date")
     current = end - min(_DAY, (end - start) / 4.0)
-    points = max(2, min(spark_points, cfg.max_data_points))
-    step = _spark_step(end - start, points)
-    n = math.ceil((end - start) / step)
+    origin, step, n = _spark_grid(start, end, max(2, min(spark_points, cfg.max_data_points)))
     w = _Windows(
         start=start,
+        origin=origin,
         end=end,
         current=current,
         baseline=current - cfg.baseline_window_days * _DAY,
@@ -545,7 +570,7 @@ def format_value(value: float | None, unit: str = "") -> str:
     """A number for people: durations in ms/s/min, large counts with k/M, else 3 digits.
 
     >>> format_value(1520.0, "ms"), format_value(0.25, "ms"), format_value(95.0, "s")
-    ('1.52 s', '0.25 ms', '1.6 min')
+    ('1.52 s', '250 µs', '1.6 min')
     >>> format_value(12345.0), format_value(None)
     ('12.3k', '-')
     """

@@ -302,13 +302,18 @@ def render_report(model: DashboardModel, *, title: str = "sounding report") -> s
         out.extend(_card(r, model, alerts.get(r.name)) for r in model.rows)
         out.append("</div>")
     if model.change_points:
-        rows = "".join(
-            f"<tr><td>{_e(_when(cp.timestamp))}</td><td><code>{_e(cp.metric)}</code></td>"
-            f'<td class="n">{_e(format_value(cp.before))}</td>'
-            f'<td class="n">{_e(format_value(cp.after))}</td>'
-            f'<td class="n">{"-" if cp.relative_change is None else f"{cp.relative_change * 100:+.0f}%"}</td></tr>'  # noqa: E501
-            for cp in model.change_points
-        )
+        by_name = {r.name: r for r in model.rows}
+        cells = []
+        for cp in model.change_points:
+            crow = by_name[cp.metric]
+            rel = "-" if cp.relative_change is None else f"{cp.relative_change * 100:+.0f}%"
+            cells.append(
+                f"<tr><td>{_e(_when(cp.timestamp))}</td><td><code>{_e(cp.metric)}</code></td>"
+                f'<td class="n">{_e(_headline_text(cp.before, crow))}</td>'
+                f'<td class="n">{_e(_headline_text(cp.after, crow))}</td>'
+                f'<td class="n">{rel}</td></tr>'
+            )
+        rows = "".join(cells)
         out.append(
             "<h2>Change points</h2><table><tr><th>When (UTC)</th><th>Metric</th>"
             f"<th>Before</th><th>After</th><th>Change</th></tr>{rows}</table>"

@@ -1,0 +1,270 @@
+"""The dashboard: its model built from a real store, its rendering, sparklines and live mode."""
+
+from __future__ import annotations
+
+import io
+import math
+import random
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from rich.console import Console
+
+import sounding
+from sounding import MetricSnapshot, MetricType
+from sounding.core.config import MetricsConfig
+from sounding.exceptions import InvalidValueError
+from sounding.presentation.dashboard import (
+    DashboardModel,
+    build_model,
+    format_value,
+    live,
+    render_text,
+)
+from sounding.presentation.sparkline import BLOCKS, resample, sparkline
+from sounding.storage import Store, open_store
+
+NOW = 1_769_904_000.0  # 2026-02-01T00:00Z
+HOUR = 3600.0
+MARKUP_ERROR = "[bold]Markup[/bold]Error"
+
+
+def _fill(data_dir: Path) -> None:
+    """Eight days of a service: latency +50 % on the last day, steady traffic, some errors."""
+    sounding.configure(app_name="dash-test", data_dir=str(data_dir), default_tags={})
+    sounding.histogram("app.op.duration", unit="ms", description="one operation")
+    sounding.counter("app.requests")
+    sounding.counter("app.failures")
+    sounding.gauge("app.queue")
+    rng = random.Random(5)
+    for h in range(8 * 24):
+        t0 = NOW - 8 * 86400 + h * HOUR
+        slow = t0 >= NOW - 86400
+        for k in range(6):
+            ts = t0 + k * 600 + 30
+            center = 150.0 if slow else 100.0
+            value = center * rng.uniform(0.95, 1.05)
+            sounding.record(MetricSnapshot(MetricType.HISTOGRAM, "app.op.duration", value, ts))
+            sounding.record(MetricSnapshot(MetricType.COUNTER, "app.requests", 1.0, ts))
+        sounding.record(MetricSnapshot(MetricType.GAUGE, "app.queue", 4.0, t0 + 5))
+    for i in range(5):
+        sounding.record(
+            MetricSnapshot(MetricType.COUNTER, "app.failures", 1.0, NOW - 3 * HOUR - i * 60,
+                           {"exc_type": "TimeoutError"})
+        )
+    for i in range(2):
+        sounding.record(
+            MetricSnapshot(MetricType.COUNTER, "app.failures", 1.0, NOW - 2 * HOUR - i * 60,
+                           {"exc_type": MARKUP_ERROR})
+        )
+    sounding.record(
+        MetricSnapshot(MetricType.COUNTER, "sounding.internal.storage_write", 3.0, NOW - HOUR)
+    )
+    assert sounding.flush()
+
+
+@pytest.fixture
+def store(data_dir: Path) -> Store:
+    _fill(data_dir)
+    s = open_store(data_dir)
+    return s
+
+
+@pytest.fixture
+def model(store: Store) -> DashboardModel:
+    with store:
+        return build_model(store, now=NOW)
+
+
+def test_distribution_row_compares_now_with_baseline(model: DashboardModel) -> None:
+    """p95 now and in the baseline come from merged sketches; +50 % is flagged."""
+    row = model.row("app.op.duration")
+    assert row is not None
+    assert row.count == 6 * 24
+    assert row.p95 == pytest.approx(157.5 * 0.98, rel=0.02)
+    assert row.baseline == pytest.approx(105.0 * 0.99, rel=0.02)
+    assert row.change == pytest.approx(0.5, abs=0.05)
+    assert row.flagged
+    assert row.headline == "p95"
+    assert row.unit == "ms"
+
+
+def test_counter_row_reports_a_rate_and_is_never_a_regression(model: DashboardModel) -> None:
+    """A steady counter shows its rate per hour, unchanged against the baseline, unflagged."""
+    row = model.row("app.requests")
+    assert row is not None
+    assert row.total == 6 * 24
+    assert row.rate_per_hour == pytest.approx(6.0)
+    assert row.change == pytest.approx(0.0, abs=1e-9)
+    assert not row.flagged
+    assert all(v == pytest.approx(6.0) for v in row.spark if v is not None)
+
+
+def test_gauge_row_shows_the_mean(model: DashboardModel) -> None:
+    """A gauge's headline is its mean, compared with the baseline mean."""
+    row = model.row("app.queue")
+    assert row is not None
+    assert row.headline == "avg"
+    assert row.current == pytest.approx(4.0)
+    assert row.baseline == pytest.approx(4.0)
+
+
+def test_errors_internal_counts_and_change_points(model: DashboardModel) -> None:
+    """Error types come from exc_type tags, most frequent first; internal counters go apart;
+    the latency step is found as a change point near where it happened."""
+    assert [(e.exc_type, e.count) for e in model.errors] == [("TimeoutError", 5), (MARKUP_ERROR, 2)]
+    assert model.internal == {"storage_write": 3.0}
+    assert all(not r.name.startswith("sounding.internal.") for r in model.rows)
+    points = [cp for cp in model.change_points if cp.metric == "app.op.duration"]
+    assert points, model.change_points
+    step = model.rows[0].spark_step
+    assert abs(points[0].timestamp - (NOW - 86400)) <= 2 * step
+    assert points[0].after > points[0].before
+
+
+def test_names_filter_and_max_data_points(store: Store) -> None:
+    """``names`` limits the rows; sparklines never exceed ``max_data_points``."""
+    with store:
+        m = build_model(
+            store, now=NOW, names=["app.requests"], config=MetricsConfig(max_data_points=10)
+        )
+    assert [r.name for r in m.rows] == ["app.requests"]
+    assert 0 < len(m.rows[0].spark) <= 10
+
+
+@pytest.mark.parametrize("since", ["garbage", "2030-01-01", "0d"])
+def test_bad_window_raises(store: Store, since: object) -> None:
+    """A window that cannot be parsed, or starts after now, raises naming ``since``."""
+    with store, pytest.raises((InvalidValueError, ValueError), match="since"):
+        build_model(store, now=NOW, since=since)  # type: ignore[arg-type]
+
+
+def test_empty_store_renders_a_hint(data_dir: Path) -> None:
+    """A store with nothing in the window gives an empty model and a helpful message."""
+    with open_store(data_dir, create=True) as store:
+        m = build_model(store, now=NOW)
+    assert m.rows == ()
+    assert m.errors == ()
+    text = render_text(m, width=100)
+    assert "No metrics recorded in this window" in text
+    assert "sounding demo" in text
+
+
+def test_wide_rendering_shows_every_column_and_the_flag(model: DashboardModel) -> None:
+    """At 160 columns the table has p50/p95/p99, the regression line, and sparklines."""
+    text = render_text(model, width=160)
+    for header in ("Metric", "Rate/h", "p50", "p95", "p99", "Baseline", "Δ", "Trend"):
+        assert header in text
+    assert "1 regression(s) past ±20%: app.op.duration p95 ▲" in text
+    assert any(ch in text for ch in BLOCKS)
+    assert "storage_write 3" in text
+
+
+def test_narrow_rendering_keeps_the_headline(model: DashboardModel) -> None:
+    """At 80 columns the per-percentile columns go; name, now, baseline and change stay."""
+    text = render_text(model, width=80)
+    assert "p99" not in text.split("Metrics")[1].splitlines()[1]
+    assert "app.op.duration" in text
+    assert any(f"▲{pct}%" in text for pct in (49, 50, 51))
+    assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_stored_text_is_never_markup(model: DashboardModel) -> None:
+    """An error type that looks like rich markup prints verbatim, not as styling."""
+    assert MARKUP_ERROR in render_text(model, width=160)
+
+
+def test_coloured_output_marks_the_regression_red(model: DashboardModel) -> None:
+    """With colours, the flagged change is drawn in (bold) red."""
+    text = render_text(model, width=160, color=True)
+    assert "\x1b[1;31m▲" in text or "\x1b[31m▲" in text
+
+
+def test_live_redraws_in_place_until_told_to_stop(model: DashboardModel) -> None:
+    """``live`` reloads the model each interval and redraws; a failing load keeps the picture."""
+    loads = []
+
+    def load() -> DashboardModel:
+        loads.append(1)
+        if len(loads) == 4:
+            raise RuntimeError("store went away")
+        return model
+
+    console = Console(file=io.StringIO(), width=120, record=True)
+    sleeps: list[float] = []
+    drawn = live(load, refresh_interval=5, console=console, iterations=3, sleep=sleeps.append)
+    assert drawn == 3
+    assert len(loads) == 4
+    assert sleeps == [5, 5, 5]
+    out = console.export_text()
+    assert "refresh failed: store went away" in out
+    assert "app.op.duration" in out
+
+
+def test_live_stops_on_ctrl_c(model: DashboardModel) -> None:
+    """Ctrl-C (KeyboardInterrupt while waiting) ends live mode cleanly."""
+
+    def interrupt(_: float) -> None:
+        raise KeyboardInterrupt
+
+    console = Console(file=io.StringIO(), width=120)
+    assert live(lambda: model, refresh_interval=1, console=console, sleep=interrupt) == 0
+
+
+# -- sparklines and numbers --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ([1, 2, 3, 4, 5, 6, 7, 8], "▁▂▃▄▅▆▇█"),
+        ([5, 5, 5], "▄▄▄"),
+        ([None, 1.0, None, 2.0], " ▁ █"),
+        ([], ""),
+        ([math.nan, 1.0], " ▄"),
+    ],
+)
+def test_sparkline_draws_levels_and_gaps(values: list[float | None], expected: str) -> None:
+    """Lowest value lowest block, highest highest, gaps as spaces, flat at mid height."""
+    assert sparkline(values) == expected
+
+
+def test_resample_averages_runs() -> None:
+    """Shrinking averages consecutive values; never stretches."""
+    assert resample([1.0, 3.0, 5.0, 7.0], 2) == [2.0, 6.0]
+    assert resample([1.0, None], 5) == [1.0, None]
+
+
+@given(
+    st.lists(st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)), max_size=300),
+    st.integers(min_value=1, max_value=80),
+)
+def test_sparkline_never_raises_and_fits(values: list[float | None], width: int) -> None:
+    """Any input draws without error in at most ``width`` characters from the block set."""
+    line = sparkline(values, width)
+    assert len(line) == min(len(values), width)
+    assert set(line) <= set(BLOCKS) | {" "}
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "text"),
+    [
+        (1520.0, "ms", "1.52 s"),
+        (0.25, "ms", "250 µs"),
+        (95.0, "s", "1.6 min"),
+        (7200.0, "s", "2.0 h"),
+        (0.0005, "s", "500 µs"),
+        (12345.0, "", "12.3k"),
+        (2_500_000.0, "", "2.5M"),
+        (3.0, "", "3"),
+        (0.125, "", "0.125"),
+        (217.0, "MB", "217 MB"),
+        (None, "ms", "-"),
+        (math.inf, "", "-"),
+    ],
+)
+def test_format_value(value: float | None, unit: str, text: str) -> None:
+    """Durations read in ms/s/min/h, large numbers with k/M, missing values as '-'."""
+    assert format_value(value, unit) == text
