@@ -219,15 +219,15 @@ def _spark_grid(start: float, end: float, points: int) -> tuple[float, float, in
     """``(origin, step, n)``: at most ``points`` intervals of a :data:`NICE_STEPS` length
     covering the window, aligned to multiples of ``step`` since the epoch as the store
     aligns them (the first may begin a little before ``start``)."""
-    for nice in NICE_STEPS:
-        origin = math.floor(start / nice) * nice
-        n = math.ceil((end - origin) / nice)
-        if n <= points:
-            return float(origin), float(nice), n
+    steps = [float(s) for s in NICE_STEPS]
     # Windows of years: plain whole days.
-    step = math.ceil((end - start) / max(points - 1, 1) / 86400.0) * 86400.0
-    origin = math.floor(start / step) * step
-    return float(origin), step, math.ceil((end - origin) / step)
+    steps.append(math.ceil((end - start) / max(points - 1, 1) / 86400.0) * 86400.0)
+    for step in steps:
+        origin = math.floor(start / step) * step
+        n = math.ceil((end - origin) / step)
+        if n <= points:
+            break
+    return float(origin), step, n
 
 
 def _series_values(
