@@ -141,7 +141,7 @@ def demo(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from sounding.presentation.dashboard import build_model, render
-    from sounding.presentation.demo import default_demo_dir, run_demo
+    from sounding.presentation.demo import default_demo_dir, prepare_demo_dir, run_demo
     from sounding.storage import open_store
 
     target = demo_dir
@@ -158,6 +158,8 @@ def demo(
             target = state.data_dir
         else:
             target = default_demo_dir()
+    # Refuse a directory holding other data before drawing anything.
+    prepare_demo_dir(target)
     err = Console(stderr=True)
     with Progress(
         TextColumn("[bold]simulating[/] {task.description}"),
@@ -661,9 +663,10 @@ def doctor(ctx: click.Context) -> None:
         line = Text(f"{mark} ", style=style)
         line.append(f"{c.name}: ", style="bold")
         line.append(c.detail)
-        con.print(line)
+        # Soft wrap: paths and commands stay whole, for copying and for grep.
+        con.print(line, soft_wrap=True)
         if c.fix:
-            con.print(Text(f"    fix: {c.fix}", style="dim"))
+            con.print(Text(f"    fix: {c.fix}", style="dim"), soft_wrap=True)
     if any(c.level == "fail" for c in checks):
         ctx.exit(1)
 

@@ -1,0 +1,274 @@
+"""The commands demo, dashboard, report, status, purge and doctor, run through the real group:
+help with examples, missing or empty data, bad input, and what each one does."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+import sounding
+from sounding import MetricSnapshot, MetricType
+from sounding.presentation.cli import main
+from sounding.presentation.cli_main import COMMANDS, register
+from sounding.testing import reset
+
+register(main)
+
+NAMES = [c.name for c in COMMANDS]
+
+
+def run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> Result:
+    return CliRunner().invoke(main, list(args), env=env, input=stdin, catch_exceptions=False)
+
+
+def one_line_error(result: Result) -> str:
+    """The error a failed command printed: exactly one line on stderr, no traceback."""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+def _fill(data_dir: Path) -> None:
+    """A few hours of data ending now, plus an internal failure count."""
+    sounding.configure(app_name="cli-test", data_dir=str(data_dir))
+    sounding.histogram("app.op.duration", unit="ms")
+    now = time.time()
+    for i in range(120):
+        ts = now - 6 * 3600 + i * 180
+        sounding.record(MetricSnapshot(MetricType.HISTOGRAM, "app.op.duration", 50.0 + i % 7, ts))
+        sounding.record(MetricSnapshot(MetricType.COUNTER, "app.requests", 1.0, ts))
+    sounding.record(
+        MetricSnapshot(MetricType.COUNTER, "sounding.internal.events_dropped", 4.0, now - 60)
+    )
+    assert sounding.flush()
+    # The commands run as a fresh process would: settings from the environment.
+    reset()
+
+
+@pytest.fixture
+def filled(data_dir: Path) -> Path:
+    _fill(data_dir)
+    return data_dir
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_command_has_help_with_an_example(name: str) -> None:
+    """``--help`` works for each command and shows at least one example."""
+    result = run(name, "--help")
+    assert result.exit_code == 0
+    assert "Example" in result.output
+    assert f"sounding {name}" in result.output or f"dir {name}" in result.output
+
+
+@pytest.mark.parametrize("name", ["dashboard", "report"])
+@pytest.mark.parametrize("state", ["missing", "empty", "file"])
+def test_reading_commands_explain_a_missing_store(
+    tmp_path: Path, name: str, state: str
+) -> None:
+    """Without a store, dashboard and report fail with one helpful line and status 1."""
+    target = tmp_path / "data"
+    if state == "empty":
+        target.mkdir()
+    elif state == "file":
+        target.write_text("not a directory")
+    result = run("--data-dir", str(target), name)
+    assert result.exit_code != 0
+    if state == "file":
+        # The group's --data-dir option rejects it (click's usage error names the path).
+        assert result.exit_code == 2
+        assert f"'{target}' is a file" in result.stderr
+        return
+    line = one_line_error(result)
+    assert str(target) in line
+    assert "sounding demo" in line
+
+
+@pytest.mark.parametrize(
+    ("name", "expect"),
+    [
+        ("status", "none yet"),
+        ("purge", "nothing to purge"),
+        ("doctor", "does not exist"),
+    ],
+)
+def test_housekeeping_commands_accept_a_missing_directory(
+    tmp_path: Path, name: str, expect: str
+) -> None:
+    """status, purge and doctor say there is nothing yet, and succeed."""
+    result = run("--data-dir", str(tmp_path / "nothing"), name)
+    assert result.exit_code == 0, result.output
+    assert expect in result.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["dashboard", "--since", "yesterday-ish"],
+        ["dashboard", "--since", "2999-01-01"],
+        ["report", "--since", "forever"],
+    ],
+)
+def test_bad_windows_are_one_line_errors(filled: Path, args: list[str]) -> None:
+    """An unreadable or future ``--since`` is a one-line usage error naming ``since``."""
+    result = run("--data-dir", str(filled), *args)
+    assert result.exit_code == 2
+    assert "since" in one_line_error(result)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["demo", "--days", "1"],
+        ["demo", "--days", "many"],
+        ["demo", "--seed", "x"],
+        ["dashboard", "--width", "10"],
+        ["dashboard", "--format", "xml"],
+        ["status", "--format", "yaml"],
+    ],
+)
+def test_bad_options_are_usage_errors(args: list[str]) -> None:
+    """Invalid option values are rejected by click with status 2 and no traceback."""
+    result = run(*args)
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+
+
+def test_dashboard_shows_metrics_and_internal_counts(filled: Path) -> None:
+    """The dashboard lists the recorded metrics and what sounding itself dropped."""
+    result = run("--data-dir", str(filled), "dashboard", "--width", "160")
+    assert result.exit_code == 0, result.output
+    assert "app.op.duration" in result.output
+    assert "app.requests" in result.output
+    assert "events_dropped 4" in result.output
+
+
+def test_dashboard_json_is_machine_readable(filled: Path) -> None:
+    """``--format json`` prints the model: rows with their numbers."""
+    result = run("--data-dir", str(filled), "dashboard", "--format", "json")
+    data = json.loads(result.output)
+    names = {r["name"] for r in data["rows"]}
+    assert names == {"app.op.duration", "app.requests"}
+    assert data["internal"] == {"events_dropped": 4.0}
+
+
+def test_report_writes_a_private_html_file(filled: Path, tmp_path: Path) -> None:
+    """``report -o`` writes one HTML file readable only by its owner."""
+    out = tmp_path / "r.html"
+    result = run("--data-dir", str(filled), "report", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert "wrote" in result.output
+    assert out.read_text().startswith("<!DOCTYPE html>")
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+
+
+def test_status_reports_location_level_reason_and_drops(filled: Path) -> None:
+    """status says where the data is, what is collected, the level and why, and the drops."""
+    result = run(
+        "--data-dir", str(filled), "status", "--format", "json", env={"DO_NOT_TRACK": "1"}
+    )
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output)
+    assert info["data_dir"] == str(filled)
+    assert info["exists"] is True
+    assert info["size_bytes"] > 0
+    assert {m["name"] for m in info["metrics"]} == {"app.op.duration", "app.requests"}
+    assert info["telemetry_level"] == "off"
+    assert "DO_NOT_TRACK" in info["telemetry_reason"]
+    assert info["dropped"] == {"events_dropped": 4.0}
+    assert "scrubbed" in info["would_send_if_enabled"]["error"]
+
+
+def test_status_table_for_people(filled: Path) -> None:
+    """The default output is a readable summary with the collected metrics."""
+    result = run("--data-dir", str(filled), "status")
+    assert result.exit_code == 0
+    for text in ("Data directory", "Remote telemetry", "Dropped / failed", "events_dropped: 4",
+                 "app.op.duration"):
+        assert text in result.output
+
+
+def test_purge_asks_and_keeps_data_on_no(filled: Path) -> None:
+    """Without --yes purge asks; answering no deletes nothing and exits non-zero."""
+    result = run("--data-dir", str(filled), "purge", stdin="n\n")
+    assert result.exit_code == 1
+    assert (filled / "telemetry.db").exists()
+
+
+def test_purge_deletes_only_sounding_files(filled: Path) -> None:
+    """purge --yes removes the store and its companions, never other files."""
+    (filled / "notes.txt").write_text("mine")
+    (filled / "events.jsonl").write_text("{}\n")
+    result = run("--data-dir", str(filled), "purge", "--yes")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in filled.iterdir()) == ["notes.txt"]
+
+
+def test_purge_confirmed_removes_the_directory(filled: Path) -> None:
+    """Answering yes deletes everything and the then-empty directory."""
+    result = run("--data-dir", str(filled), "purge", stdin="y\n")
+    assert result.exit_code == 0, result.output
+    assert not filled.exists()
+
+
+def test_doctor_passes_a_healthy_store(filled: Path) -> None:
+    """A fresh store passes the integrity check; the recorded drops are pointed out."""
+    os.chmod(filled, 0o700)
+    result = run("--data-dir", str(filled), "doctor")
+    assert result.exit_code == 0, result.output
+    assert "store integrity: PRAGMA integrity_check: ok" in result.output
+    assert "events_dropped: 4" in result.output
+
+
+def test_doctor_fails_a_corrupt_store_with_a_fix(tmp_path: Path) -> None:
+    """A store that is not SQLite fails the check, exits 1 and says how to fix it."""
+    d = tmp_path / "data"
+    d.mkdir(mode=0o700)
+    (d / "telemetry.db").write_bytes(b"this is not a database" * 100)
+    result = run("--data-dir", str(d), "doctor")
+    assert result.exit_code == 1
+    assert "store integrity" in result.output
+    assert "fix: move it aside" in result.output
+
+
+def test_doctor_warns_about_open_permissions(filled: Path) -> None:
+    """A data directory others can read is a warning with the chmod that fixes it."""
+    os.chmod(filled, 0o755)
+    result = run("--data-dir", str(filled), "doctor")
+    assert result.exit_code == 0
+    assert f"fix: chmod 700 {filled}" in result.output
+
+
+def test_demo_fills_a_store_and_flags_the_regression(tmp_path: Path) -> None:
+    """The demo command simulates, prints where the data is and shows the flagged export."""
+    target = tmp_path / "demo"
+    result = run("demo", "--days", "2", "--data-dir", str(target))
+    assert result.exit_code == 0, result.output
+    assert str(target) in result.stderr
+    assert "regression(s) past" in result.output
+    assert "recorder.export.duration" in result.output
+    assert f"--data-dir {target} dashboard" in result.output
+    assert (target / "telemetry.db").exists()
+
+
+def test_demo_uses_the_global_data_dir_when_typed(tmp_path: Path) -> None:
+    """``sounding --data-dir D demo`` puts the demo in D (the environment variable does not)."""
+    target = tmp_path / "typed"
+    result = run("--data-dir", str(target), "demo", "--days", "2", "--no-dashboard")
+    assert result.exit_code == 0, result.output
+    assert (target / "telemetry.db").exists()
+
+
+def test_demo_refuses_a_directory_with_other_data(tmp_path: Path) -> None:
+    """The demo will not overwrite a directory it did not create: one line, status 2."""
+    (tmp_path / "precious.txt").write_text("keep")
+    result = run("demo", "--days", "2", "--data-dir", str(tmp_path))
+    assert result.exit_code == 2
+    assert "will not overwrite" in one_line_error(result)
+    assert (tmp_path / "precious.txt").read_text() == "keep"
