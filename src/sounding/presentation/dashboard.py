@@ -114,6 +114,9 @@ class MetricRow:
     change: float | None
     flagged: bool
     spark: tuple[float | None, ...] = ()
+    #: the statistic of ``spark`` (and of the change points): the mean or p95 for
+    #: distributions, ``"rate"`` (per hour) for counters, ``"avg"`` for gauges
+    spark_stat: str = ""
     spark_start: float = 0.0
     spark_step: float = 0.0
     change_points: tuple[ChangePoint, ...] = ()
@@ -292,7 +295,9 @@ def _distribution_row(
     base = store.distribution(name, w.baseline, w.current)
     p95 = cur.quantile(0.95) if cur.count else None
     b95 = base.quantile(0.95) if base.count else None
-    spark = _series_values(store.query(name, w.origin, w.end, interval=w.step, stat="p95"), w)
+    spark = _series_values(
+        store.query(name, w.origin, w.end, interval=w.step, stat=w.trend_stat), w
+    )
     change = _relative(p95, b95)
     hours = max((w.end - w.current) / 3600.0, 1e-9)
     return MetricRow(
@@ -314,6 +319,7 @@ def _distribution_row(
         change=change,
         flagged=_flag(change, (cur.count, base.count), w.threshold, up_is_worse=True),
         spark=spark,
+        spark_stat=w.trend_stat,
         spark_start=w.origin,
         spark_step=w.step,
         change_points=_change_points(name, spark, w.origin, w.step),
@@ -365,6 +371,7 @@ def _counter_row(
         flagged=_is_error_metric(name)
         and _flag(change, (int(total or 0), int(btotal or 0)), w.threshold, up_is_worse=True),
         spark=spark,
+        spark_stat="rate",
         spark_start=w.origin,
         spark_step=w.step,
         # Usage counts follow the day and the week; a "regime" there is mostly noise.
@@ -397,6 +404,7 @@ def _gauge_row(store: Store, name: str, info: SeriesInfo, n_series: int, w: _Win
         # Gauges (memory, queue length) are shown, not judged: up can be good or bad.
         flagged=False,
         spark=spark,
+        spark_stat="avg",
         spark_start=w.origin,
         spark_step=w.step,
         change_points=_change_points(name, spark, w.origin, w.step),
@@ -405,6 +413,7 @@ def _gauge_row(store: Store, name: str, info: SeriesInfo, n_series: int, w: _Win
 
 @dataclass(frozen=True)
 class _Windows:
+    trend_stat: str
     start: float
     origin: float
     end: float
@@ -496,11 +505,15 @@ def build_model(
     config: MetricsConfig | None = None,
     names: Sequence[str] | None = None,
     spark_points: int = SPARK_POINTS,
+    trend_stat: str = "avg",
 ) -> DashboardModel:
     """Read ``store`` into a :class:`DashboardModel` for the window ``since`` .. ``now``.
 
     ``since`` takes what the store's queries take ("7d", "24h", ISO 8601, epoch seconds);
     ``names`` limits the metrics shown. ``config`` defaults to the store's own settings.
+    ``trend_stat`` is the statistic of a distribution's trend and change points: the mean by
+    default (from sums and counts, no sketch to merge, so a refresh stays cheap); the HTML
+    report asks for ``"p95"``.
     """
     t0 = time.perf_counter()
     cfg = config if config is not None else store.metrics
@@ -511,6 +524,7 @@ def build_model(
     current = end - min(_DAY, (end - start) / 4.0)
     origin, step, n = _spark_grid(start, end, max(2, min(spark_points, cfg.max_data_points)))
     w = _Windows(
+        trend_stat=trend_stat,
         start=start,
         origin=origin,
         end=end,
@@ -739,7 +753,7 @@ def render(
 
     if model.change_points:
         t = Table(title=Text("Recent change points"), title_justify="left")
-        for c in ("When (UTC)", "Metric", "Before", "After", "Change"):
+        for c in ("When (UTC)", "Metric", "Stat", "Before", "After", "Change"):
             t.add_column(c)
         units = {r.name: r for r in model.rows}
         for cp in model.change_points[:8]:
@@ -748,6 +762,7 @@ def render(
             t.add_row(
                 _when(cp.timestamp),
                 Text(cp.metric),
+                "" if crow is None else crow.spark_stat,
                 _fmt_headline(cp.before, crow),
                 _fmt_headline(cp.after, crow),
                 "-" if rel is None else f"{rel * 100:+.0f}%",

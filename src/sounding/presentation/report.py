@@ -95,7 +95,7 @@ def chart_svg(row: MetricRow, model: DashboardModel, alert: float | None = None)
     values = list(row.spark)
     n = len(values)
     present = [v for v in values if v is not None and math.isfinite(v)]
-    label = f"{row.name}: {row.headline} over time"
+    label = f"{row.name}: {row.spark_stat or row.headline} over time"
     parts = [
         f'<svg viewBox="0 0 {_W} {_H}" role="img" aria-label="{_e(label)}" '
         'xmlns="http://www.w3.org/2000/svg">',
@@ -357,5 +357,7 @@ def build_report(
     title: str = "sounding report",
 ) -> str:
     """Read ``store`` and render the report for the window ``since`` .. ``now``."""
-    model = build_model(store, since=since, now=now, names=names, spark_points=REPORT_POINTS)
+    model = build_model(
+        store, since=since, now=now, names=names, spark_points=REPORT_POINTS, trend_stat="p95"
+    )
     return render_report(model, title=title)
