@@ -36,7 +36,8 @@ EXPECTED = {
     "recorder.export.duration",
     "recorder.exports",
     "recorder.save.duration",
-    "recorder.errors",
+    "recorder.save.attempts",
+    "recorder.export.failures",
     "recorder.memory",
     "recorder.ui.frame_time",
 }
@@ -158,3 +159,16 @@ def test_bad_arguments_raise_naming_the_field(
     """Out-of-range days or a non-integer seed raise at once, naming the argument."""
     with pytest.raises(InvalidValueError, match=field):
         run_demo(data_dir=tmp_path, **kwargs)  # type: ignore[arg-type]
+
+
+def test_errors_are_recorded_scrubbed_and_sessions_kept(demo_run: DemoResult) -> None:
+    """The failures do reach the store as events, with the personal parts replaced, and
+    every simulated session is in the sessions table with its app version."""
+    with open_store(demo_run.data_dir) as store:
+        errors = [e for e in store.events(level="warning", limit=None) if e.get("exc_type")]
+        sessions = store.sessions(limit=None)
+    messages = " ".join(str(e.get("message", "")) for e in errors)
+    assert "Permission denied: '~/Music/" in messages
+    assert "cloud sync failed for <email>" in messages
+    assert len(sessions) == demo_run.sessions
+    assert {s.app_version for s in sessions} == {OLD_VERSION, NEW_VERSION}

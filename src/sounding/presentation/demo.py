@@ -31,8 +31,13 @@ from typing import Final
 
 import sounding
 from sounding import _runtime
+from sounding.collection.boundary import operation_boundary
+from sounding.collection.errors import SentryContext
+from sounding.collection.log import get_logger
+from sounding.collection.session import session_scope
 from sounding.core.clock import set_clock
 from sounding.core.exceptions import InvalidValueError
+from sounding.core.types import EventCategory
 from sounding.testing import ManualClock
 
 __all__ = [
@@ -103,6 +108,9 @@ class RecorderApp:
 
     Each operation advances the simulated ``clock`` by how long it "takes", inside a sounding
     timer, so the instruments measure simulated time exactly as they would measure real time.
+    Sessions are sounding sessions, events go through the structured logger, the flaky save
+    runs inside an :func:`operation_boundary` that retries it, and exports and syncs inside a
+    :class:`SentryContext` that records their errors (scrubbed) and counts them by type.
     """
 
     def __init__(
@@ -118,6 +126,7 @@ class RecorderApp:
         self.version = OLD_VERSION
         self.operations = 0
         self.errors = 0
+        self.log = get_logger("recorder", category=EventCategory.USER_ACTION)
         # The instruments a real application would define once, at import time.
         self.sessions = sounding.counter("recorder.sessions", description="sessions started")
         self.session_length = sounding.histogram(
@@ -137,19 +146,21 @@ class RecorderApp:
             REGRESSED_METRIC, unit="ms", description="exporting a take to a file"
         )
         self.exports = sounding.counter("recorder.exports", description="files exported")
-        self.save_time = sounding.histogram(
-            "recorder.save.duration", unit="ms", description="saving the project to disk"
-        )
-        self.save_retries = sounding.counter(
-            "recorder.save.retries", description="saves retried after a disk error"
-        )
-        self.failures = sounding.counter(
-            "recorder.errors", description="operations that failed, by exception type"
-        )
         self.memory = sounding.gauge("recorder.memory", unit="MB", description="resident memory")
         self.frame_time = sounding.summary(
             "recorder.ui.frame_time", unit="ms", description="UI frame render time"
         )
+        # The disk fails now and then: retry twice at once, then give up without crashing.
+        # The boundary records recorder.save.attempts/.retries/.failures/.duration itself.
+        self.save_project = operation_boundary(
+            "recorder.save",
+            retry_on_failure=True,
+            max_retries=2,
+            retry_delay=0.0,
+            retry_exceptions=(DemoDiskError,),
+            fallback_value=False,
+            reraise=False,
+        )(self._write_project)
 
     # -- simulated work -------------------------------------------------------------------
     def _spend(self, seconds: float) -> None:
@@ -161,11 +172,6 @@ class RecorderApp:
     def _lognormal(self, median: float, sigma: float) -> float:
         return median * math.exp(self.rng.gauss(0.0, sigma))
 
-    def _fail(self, exc: Exception) -> None:
-        """Record a failure by type only: messages may carry personal data."""
-        self.errors += 1
-        self.failures.inc(tags={"exc_type": type(exc).__name__})
-
     def open_device(self) -> None:
         """Open the audio input: fast, a few milliseconds."""
         with self.device_open.time():
@@ -175,12 +181,14 @@ class RecorderApp:
     def record_take(self) -> float:
         """Record one take; returns its length in seconds."""
         length = min(self._lognormal(75.0, 0.35), 1800.0)
-        self.recordings.inc(tags={"input": self.rng.choice(("usb", "usb", "builtin"))})
+        source = self.rng.choice(("usb", "usb", "builtin"))
+        self.recordings.inc(tags={"input": source})
         self.take_length.observe(length)
         # The user is recording: simulated time passes, the UI keeps drawing frames.
         self._spend(length)
         for _ in range(5):
             self.frame_time.observe(self._lognormal(6.0, 0.3))
+        self.log.info("take.recorded", seconds=round(length, 1), input=source)
         self.operations += 1
         return length
 
@@ -195,65 +203,73 @@ class RecorderApp:
         """Export a take; the slow path the new version regressed."""
         factor = REGRESSION_FACTOR if self.version == NEW_VERSION else 1.0
         median = factor * _EXPORT_MS_PER_MIN[fmt] * max(length / 60.0, 0.2) ** 0.5 / 1000.0
-        try:
-            with self.export_time.time(tags={"format": fmt}):
-                self._spend(self._lognormal(median, 0.15))
-                if self.rng.random() < 0.02:
-                    # The message names the user's home directory: it must come out scrubbed.
-                    raise PermissionError(
-                        f"cannot write /home/{user}/Music/take-{self.rng.randrange(999)}.{fmt}"
-                    )
-        except PermissionError as exc:
-            self._fail(exc)
-        else:
-            self.exports.inc(tags={"format": fmt})
         self.operations += 1
+        try:
+            with SentryContext(operation="recorder.export", format=fmt) as ctx:
+                ctx.add_breadcrumb("encoding", data={"format": fmt, "seconds": round(length)})
+                with self.export_time.time(tags={"format": fmt}):
+                    self._spend(self._lognormal(median, 0.15))
+                    if self.rng.random() < 0.02:
+                        # The message names the user's home directory: stored scrubbed.
+                        raise PermissionError(
+                            13,
+                            "Permission denied",
+                            f"/home/{user}/Music/take-{self.rng.randrange(999)}.{fmt}",
+                        )
+        except PermissionError:
+            # Recorded by the context (type, scrubbed message, breadcrumbs); the app goes on.
+            self.errors += 1
+            return
+        self.exports.inc(tags={"format": fmt})
+        self.log.info("take.exported", category=EventCategory.STORAGE, format=fmt)
 
-    def save(self) -> None:
-        """Save the project; the disk fails now and then and the save is retried."""
-        for attempt in range(3):
-            try:
-                with self.save_time.time():
-                    self._spend(self._lognormal(0.045, 0.5))
-                    if self.rng.random() < 0.06:
-                        raise DemoDiskError(5, "Input/output error")
-                break
-            except DemoDiskError as exc:
-                if attempt == 2:
-                    self._fail(exc)
-                else:
-                    self.save_retries.inc()
+    def _write_project(self, user: str) -> bool:
+        """Write the project file; the simulated disk fails about one time in sixteen."""
+        self._spend(self._lognormal(0.045, 0.5))
+        if self.rng.random() < 0.06:
+            raise DemoDiskError(5, "Input/output error", f"/home/{user}/Music/project.rec")
+        return True
+
+    def save(self, user: str) -> None:
+        """Save the project through the boundary (retried, never raises)."""
+        if not self.save_project(user):
+            self.errors += 1
         self.operations += 1
 
     def sync(self, email: str) -> None:
         """Upload the project to the user's cloud account; sometimes the network fails."""
-        self._spend(self._lognormal(0.4, 0.4))
-        if self.rng.random() < 0.05:
-            # The message names the account: it must come out scrubbed.
-            self._fail(DemoSyncError(f"cloud sync failed for {email}: connection reset"))
         self.operations += 1
+        try:
+            with SentryContext(operation="recorder.sync"):
+                self._spend(self._lognormal(0.4, 0.4))
+                if self.rng.random() < 0.05:
+                    # The message names the account: stored scrubbed.
+                    raise DemoSyncError(f"cloud sync failed for {email}: connection reset")
+        except DemoSyncError:
+            self.errors += 1
 
     def session(self, user: str, email: str) -> None:
         """One session of use: open the device, record takes, process, export, save."""
-        started = self.clock.monotonic()
-        self.sessions.inc()
-        self.memory.set(self._lognormal(180.0, 0.1))
-        self.open_device()
-        for _ in range(self.rng.randint(2, 8)):
-            length = self.record_take()
-            for effect in _EFFECTS:
-                if self.rng.random() < 0.6:
-                    self.process(effect, length)
-            self.memory.set(self._lognormal(220.0 + length / 10.0, 0.1))
-            # Every take is exported, often to several formats.
-            for fmt in self.rng.sample(_FORMATS, self.rng.choice((1, 1, 2, 2, 3))):
-                self.export(fmt, length, user)
-            # Think time between takes.
-            self._spend(self._lognormal(40.0, 0.7))
-        self.save()
-        if self.rng.random() < 0.3:
-            self.sync(email)
-        self.session_length.observe(self.clock.monotonic() - started)
+        with session_scope(edition="desktop"):
+            started = self.clock.monotonic()
+            self.sessions.inc()
+            self.memory.set(self._lognormal(180.0, 0.1))
+            self.open_device()
+            for _ in range(self.rng.randint(2, 8)):
+                length = self.record_take()
+                for effect in _EFFECTS:
+                    if self.rng.random() < 0.6:
+                        self.process(effect, length)
+                self.memory.set(self._lognormal(220.0 + length / 10.0, 0.1))
+                # Every take is exported, often to several formats.
+                for fmt in self.rng.sample(_FORMATS, self.rng.choice((1, 1, 2, 2, 3))):
+                    self.export(fmt, length, user)
+                # Think time between takes.
+                self._spend(self._lognormal(40.0, 0.7))
+            self.save(user)
+            if self.rng.random() < 0.3:
+                self.sync(email)
+            self.session_length.observe(self.clock.monotonic() - started)
 
 
 def default_demo_dir() -> Path:
