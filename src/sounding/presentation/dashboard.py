@@ -439,11 +439,14 @@ def _errors(store: Store, by_name: dict[str, list[SeriesInfo]], w: _Windows) -> 
     last_seen: dict[str, float] = {}
     example: dict[str, str] = {}
     event_counts: dict[str, int] = defaultdict(int)
-    for e in store.events(since=w.start, until=w.end, level="error", limit=2000):
+    # Warnings too: a failure the application handled (a retried save, a caught export
+    # error) is often recorded below error level, and its message is the useful example.
+    for e in store.events(since=w.start, until=w.end, level="warning", limit=5000):
         kind = e.get("exc_type") or e.get("error_type")
         if not isinstance(kind, str) or not kind:
             continue
-        event_counts[kind] += 1
+        if e.get("level") in ("error", "critical"):
+            event_counts[kind] += 1
         ts = e.get("timestamp")
         if isinstance(ts, (int, float)):
             last_seen[kind] = max(last_seen.get(kind, ts), float(ts))
