@@ -253,6 +253,7 @@ def test_demo_fills_a_store_and_flags_the_regression(tmp_path: Path) -> None:
     assert str(target) in result.stderr
     assert "regression(s) past" in result.output
     assert "recorder.export.duration" in result.output
+    assert "FIRING" in result.output
     assert f"--data-dir {target} dashboard" in result.output
     assert (target / "telemetry.db").exists()
 

@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from sounding.core.config import MetricsConfig
 from sounding.exceptions import InvalidValueError
 from sounding.presentation.dashboard import build_model
 from sounding.presentation.demo import (
     DEMO_MARKER,
+    EXPORT_ALERT_MS,
     NEW_VERSION,
     OLD_VERSION,
     PLANTED_EMAILS,
@@ -23,6 +25,8 @@ from sounding.presentation.demo import (
 from sounding.storage import open_store
 from sounding.testing import reset
 
+#: The demo's own alert on the export's p95.
+ALERT = {REGRESSED_METRIC: EXPORT_ALERT_MS}
 #: A fixed end of the simulation, so runs are comparable (2026-02-01T00:00Z).
 NOW = 1_769_904_000.0
 
@@ -75,9 +79,10 @@ def test_store_has_the_expected_series(demo_run: DemoResult) -> None:
 
 def test_regression_is_flagged_and_nothing_else(demo_run: DemoResult) -> None:
     """The dashboard flags the export slowdown of 1.5.0, and only that."""
-    with open_store(demo_run.data_dir) as store:
+    with open_store(demo_run.data_dir, metrics=MetricsConfig(alert_thresholds=ALERT)) as store:
         model = build_model(store, now=demo_run.end)
     assert [r.name for r in model.flagged] == [REGRESSED_METRIC]
+    assert [(a.metric, a.firing) for a in model.alerts] == [(REGRESSED_METRIC, True)]
     row = model.row(REGRESSED_METRIC)
     assert row is not None
     assert row.change is not None

@@ -43,6 +43,7 @@ from sounding.testing import ManualClock
 __all__ = [
     "DEMO_APP_NAME",
     "DEMO_MARKER",
+    "EXPORT_ALERT_MS",
     "REGRESSED_METRIC",
     "DemoResult",
     "RecorderApp",
@@ -61,6 +62,8 @@ OLD_VERSION: Final = "1.4.2"
 NEW_VERSION: Final = "1.5.0"
 #: How much slower an export is in the new version.
 REGRESSION_FACTOR: Final = 1.45
+#: The p95 export time (ms) above which the demo's alert fires (1.4.2 stays well below).
+EXPORT_ALERT_MS: Final = 1400.0
 #: The demo aggregates into 5-minute intervals (fewer, larger writes than the 60 s default).
 DEMO_AGGREGATION_INTERVAL: Final = 300
 
@@ -366,7 +369,11 @@ def run_demo(
         app_name=DEMO_APP_NAME,
         app_version=OLD_VERSION,
         data_dir=str(directory),
-        metrics=sounding.MetricsConfig(aggregation_interval=DEMO_AGGREGATION_INTERVAL),
+        metrics=sounding.MetricsConfig(
+            aggregation_interval=DEMO_AGGREGATION_INTERVAL,
+            # An alert on the export's p95 (ms), which the regression trips.
+            alert_thresholds={REGRESSED_METRIC: EXPORT_ALERT_MS},
+        ),
         config_file=None,
         # Only the user's privacy switches apply to the demo, not a real app's settings.
         environ={k: v for k, v in os.environ.items() if k in ("DO_NOT_TRACK",)},
