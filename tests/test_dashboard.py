@@ -268,3 +268,25 @@ def test_sparkline_never_raises_and_fits(values: list[float | None], width: int)
 def test_format_value(value: float | None, unit: str, text: str) -> None:
     """Durations read in ms/s/min/h, large numbers with k/M, missing values as '-'."""
     assert format_value(value, unit) == text
+
+
+def test_control_characters_never_reach_the_terminal() -> None:
+    """ESC sequences or bells in stored names, units and messages are shown escaped."""
+    from sounding.presentation.dashboard import ErrorRow, MetricRow
+
+    evil = "x\x1b[2J\x07[red]y"
+    row = MetricRow(
+        name=evil, metric_type=MetricType.HISTOGRAM, unit=evil, description=evil, series=1,
+        count=60, total=1.0, rate_per_hour=1.0, p50=1.0, p95=2.0, p99=3.0, headline="p95",
+        current=2.0, baseline=1.0, baseline_count=60, change=1.0, flagged=True,
+        spark=(1.0, 2.0),
+    )  # fmt: skip
+    model = DashboardModel(
+        data_dir=evil, start=0.0, end=7200.0, current_start=3600.0, baseline_start=0.0,
+        threshold_percent=20.0, rows=(row,), errors=(ErrorRow(evil, 2, 1.0, evil),),
+    )  # fmt: skip
+    for width in (80, 160):
+        text = render_text(model, width=width)
+        assert "\x1b" not in text
+        assert "\x07" not in text
+        assert "[red]y" in text

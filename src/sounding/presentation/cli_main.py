@@ -404,13 +404,15 @@ def _print_status(info: dict[str, Any]) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from sounding.presentation.dashboard import stored_text
+
     con = Console()
     t = Table(show_header=False, box=None, pad_edge=False)
     t.add_column(style="bold", no_wrap=True)
     t.add_column(overflow="fold")
 
     def row(key: str, value: str, style: str = "") -> None:
-        t.add_row(key, Text(value, style=style))
+        t.add_row(key, stored_text(value, style))
 
     row("App", info["app_name"])
     row("Data directory", info["data_dir"])
@@ -442,7 +444,7 @@ def _print_status(info: dict[str, Any]) -> None:
         m.add_column("Name")
         m.add_column("Type")
         for item in info["metrics"]:
-            m.add_row(Text(item["name"]), item["type"])
+            m.add_row(stored_text(item["name"]), item["type"])
         con.print(m)
 
 
@@ -654,6 +656,8 @@ def doctor(ctx: click.Context) -> None:
     from rich.console import Console
     from rich.text import Text
 
+    from sounding.presentation.dashboard import stored_text
+
     data_dir = _data_dir(ctx)
     checks = run_checks(data_dir)
     con = Console()
@@ -662,11 +666,11 @@ def doctor(ctx: click.Context) -> None:
         mark, style = marks[c.level]
         line = Text(f"{mark} ", style=style)
         line.append(f"{c.name}: ", style="bold")
-        line.append(c.detail)
+        line.append_text(stored_text(c.detail))
         # Soft wrap: paths and commands stay whole, for copying and for grep.
         con.print(line, soft_wrap=True)
         if c.fix:
-            con.print(Text(f"    fix: {c.fix}", style="dim"), soft_wrap=True)
+            con.print(stored_text(f"    fix: {c.fix}", "dim"), soft_wrap=True)
     if any(c.level == "fail" for c in checks):
         ctx.exit(1)
 

@@ -22,6 +22,7 @@ sounding dashboard ...
 from __future__ import annotations
 
 import math
+import re
 import statistics
 import time
 from collections import defaultdict
@@ -56,6 +57,7 @@ __all__ = [
     "live",
     "render",
     "render_text",
+    "stored_text",
 ]
 
 #: Metrics sounding records about itself (failures, dropped data); shown apart.
@@ -616,6 +618,18 @@ def format_value(value: float | None, unit: str = "") -> str:
     return f"{value:.3g}{suffix}"
 
 
+_CONTROL_RE: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def stored_text(text: object, style: str = "") -> Any:
+    """Stored text as a rich ``Text``: never markup, control characters shown escaped
+    (an ESC sequence in a metric name or a message must not drive the terminal)."""
+    from rich.text import Text
+
+    plain = _CONTROL_RE.sub(lambda m: repr(m.group())[1:-1], str(text))
+    return Text(plain, style=style)
+
+
 def _when(ts: float | None) -> str:
     if ts is None:
         return "-"
@@ -659,7 +673,7 @@ def render(
     parts: list[RenderableType] = []
     head = Text()
     head.append("sounding dashboard", style="bold")
-    head.append(f"  {model.data_dir}\n", style="dim")
+    head.append_text(stored_text(f"  {model.data_dir}\n", style="dim"))
     head.append(f"window {_when(model.start)} → {_when(model.end)} UTC; ")
     head.append(
         f"now = since {_when(model.current_start)}, baseline = "
@@ -685,10 +699,8 @@ def render(
                 f"{len(flagged)} regression(s) past ±{model.threshold_percent:g}%: ",
                 style="bold red",
             )
-            line.append(
-                ", ".join(f"{r.name} {r.headline} {_change_text(r)}" for r in flagged),
-                style="red",
-            )
+            names = ", ".join(f"{r.name} {r.headline} {_change_text(r)}" for r in flagged)
+            line.append_text(stored_text(names, "red"))
             parts.append(line)
         table = Table(title=Text("Metrics (now vs baseline)"), title_justify="left", expand=False)
         wide = width is None or width >= WIDE
@@ -705,20 +717,23 @@ def render(
                 just = "left" if col == "Trend" else "right"
                 table.add_column(col, justify=just, no_wrap=True)  # type: ignore[arg-type]
         for r in model.rows:
-            name = Text(r.name, style="bold" if r.flagged else "")
+            name = stored_text(r.name, "bold" if r.flagged else "")
             unit = r.unit
             cells: dict[str, Any] = {
                 "Metric": name,
-                "Count": format_value(
-                    r.total if r.metric_type is MetricType.COUNTER and r.total is not None
-                    else float(r.count)
+                "Count": stored_text(
+                    format_value(
+                        r.total
+                        if r.metric_type is MetricType.COUNTER and r.total is not None
+                        else float(r.count)
+                    )
                 ),
-                "Rate/h": format_value(r.rate_per_hour),
-                "p50": format_value(r.p50, unit),
-                "p95": format_value(r.p95, unit),
-                "p99": format_value(r.p99, unit),
-                "Now": Text(f"{r.headline} {_fmt_headline(r.current, r)}"),
-                "Baseline": Text(_fmt_headline(r.baseline, r)),
+                "Rate/h": stored_text(format_value(r.rate_per_hour)),
+                "p50": stored_text(format_value(r.p50, unit)),
+                "p95": stored_text(format_value(r.p95, unit)),
+                "p99": stored_text(format_value(r.p99, unit)),
+                "Now": stored_text(f"{r.headline} {_fmt_headline(r.current, r)}"),
+                "Baseline": stored_text(_fmt_headline(r.baseline, r)),
                 "Δ": Text(_change_text(r), style=_change_style(r, model.threshold_percent)),
                 "Trend": Text(sparkline(r.spark, spark_w), style="red" if r.flagged else "cyan"),
             }
@@ -733,10 +748,10 @@ def render(
         t.add_column("Example (scrubbed)", overflow="fold")
         for e in model.errors[:10]:
             t.add_row(
-                Text(e.exc_type, style="red"),
+                stored_text(e.exc_type, "red"),
                 str(e.count),
                 _when(e.last_seen),
-                Text(e.example or ""),
+                stored_text(e.example or ""),
             )
         parts.append(t)
 
@@ -746,10 +761,10 @@ def render(
             t.add_column(c)
         for a in model.alerts:
             t.add_row(
-                Text(a.metric),
+                stored_text(a.metric),
                 a.stat,
-                format_value(a.value),
-                format_value(a.threshold),
+                stored_text(format_value(a.value)),
+                stored_text(format_value(a.threshold)),
                 Text("FIRING", style="bold red") if a.firing else Text("ok", style="green"),
             )
         parts.append(t)
@@ -764,10 +779,10 @@ def render(
             rel = cp.relative_change
             t.add_row(
                 _when(cp.timestamp),
-                Text(cp.metric),
+                stored_text(cp.metric),
                 "" if crow is None else crow.spark_stat,
-                _fmt_headline(cp.before, crow),
-                _fmt_headline(cp.after, crow),
+                stored_text(_fmt_headline(cp.before, crow)),
+                stored_text(_fmt_headline(cp.after, crow)),
                 "-" if rel is None else f"{rel * 100:+.0f}%",
             )
         parts.append(t)
@@ -779,16 +794,17 @@ def render(
         if s.median_duration is not None:
             foot.append(f", median {format_value(s.median_duration, 's')}")
         if s.by_version:
-            foot.append(
-                "; by version " + ", ".join(f"{v}: {n}" for v, n in s.by_version.items())
-            )
+            versions = ", ".join(f"{v}: {n}" for v, n in s.by_version.items())
+            foot.append_text(stored_text("; by version " + versions))
         foot.append(f"; last started {_when(s.last_started)}\n")
     if model.internal:
-        foot.append(
-            "sounding itself: "
-            + ", ".join(f"{k} {format_value(v)}" for k, v in sorted(model.internal.items()))
-            + " (see `sounding status`)",
-            style="yellow",
+        foot.append_text(
+            stored_text(
+                "sounding itself: "
+                + ", ".join(f"{k} {format_value(v)}" for k, v in sorted(model.internal.items()))
+                + " (see `sounding status`)",
+                "yellow",
+            )
         )
     if foot.plain:
         parts.append(foot)
@@ -835,7 +851,6 @@ def live(
     """
     from rich.console import Console, Group
     from rich.live import Live
-    from rich.text import Text
 
     con = console if console is not None else Console()
     model = load()
@@ -853,7 +868,7 @@ def live(
                     view.update(
                         Group(
                             render(model, width=con.width),
-                            Text(f"refresh failed: {exc}", style="red"),
+                            stored_text(f"refresh failed: {exc}", "red"),
                         ),
                         refresh=True,
                     )
