@@ -148,6 +148,7 @@ class AlertRow:
     value: float | None
     threshold: float
     firing: bool
+    unit: str = ""
 
 
 @dataclass(frozen=True)
@@ -497,6 +498,8 @@ def _alerts(rows: Sequence[MetricRow], config: MetricsConfig) -> list[AlertRow]:
                 value=value,
                 threshold=float(threshold),
                 firing=value is not None and value > threshold,
+                # A rate's threshold is per hour, not in the metric's unit.
+                unit="" if row is None or row.headline == "rate" else row.unit,
             )
         )
     return out
@@ -763,8 +766,8 @@ def render(
             t.add_row(
                 stored_text(a.metric),
                 a.stat,
-                stored_text(format_value(a.value)),
-                stored_text(format_value(a.threshold)),
+                stored_text(format_value(a.value, a.unit)),
+                stored_text(format_value(a.threshold, a.unit)),
                 Text("FIRING", style="bold red") if a.firing else Text("ok", style="green"),
             )
         parts.append(t)

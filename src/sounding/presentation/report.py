@@ -285,8 +285,8 @@ def render_report(model: DashboardModel, *, title: str = "sounding report") -> s
     if model.alerts:
         rows = "".join(
             f"<tr><td><code>{_e(a.metric)}</code></td><td>{_e(a.stat)}</td>"
-            f'<td class="n">{_e(format_value(a.value))}</td>'
-            f'<td class="n">{_e(format_value(a.threshold))}</td>'
+            f'<td class="n">{_e(format_value(a.value, a.unit))}</td>'
+            f'<td class="n">{_e(format_value(a.threshold, a.unit))}</td>'
             f"<td>{'<strong class=up>FIRING</strong>' if a.firing else 'ok'}</td></tr>"
             for a in model.alerts
         )
