@@ -676,7 +676,8 @@ def render(
     parts: list[RenderableType] = []
     head = Text()
     head.append("sounding dashboard", style="bold")
-    head.append_text(stored_text(f"  {model.data_dir}\n", style="dim"))
+    head.append_text(stored_text(f"  {model.data_dir}", style="dim"))
+    head.append("\n")
     head.append(f"window {_when(model.start)} → {_when(model.end)} UTC; ")
     head.append(
         f"now = since {_when(model.current_start)}, baseline = "
