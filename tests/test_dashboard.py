@@ -160,6 +160,7 @@ def test_wide_rendering_shows_every_column_and_the_flag(model: DashboardModel) -
     assert "1 regression(s) past ±20%: app.op.duration p95 ▲" in text
     assert any(ch in text for ch in BLOCKS)
     assert "storage_write 3" in text
+    assert text.splitlines()[0] == f"sounding dashboard  {model.data_dir}"
 
 
 def test_narrow_rendering_keeps_the_headline(model: DashboardModel) -> None:
