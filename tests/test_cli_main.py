@@ -273,3 +273,18 @@ def test_demo_refuses_a_directory_with_other_data(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "will not overwrite" in one_line_error(result)
     assert (tmp_path / "precious.txt").read_text() == "keep"
+
+
+def test_doctor_reports_a_broken_configuration(tmp_path: Path) -> None:
+    """A configuration that does not load is a failed check with its fix, not a crash."""
+    result = run("doctor", env={"SOUNDING_CONFIG": str(tmp_path / "missing.toml")})
+    assert result.exit_code == 1
+    assert "configuration: config_file=" in result.output
+    assert "fix: correct the setting named above" in result.output
+
+
+def test_status_with_a_broken_configuration_is_one_line(tmp_path: Path) -> None:
+    """status names the bad setting in one line and exits 2."""
+    result = run("status", env={"SOUNDING_TELEMETRY": "loud"})
+    assert result.exit_code == 2
+    assert "SOUNDING_TELEMETRY" in one_line_error(result)

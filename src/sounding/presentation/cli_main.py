@@ -21,6 +21,7 @@ from typing import Any, Final
 import click
 
 from sounding.core.config import get_settings
+from sounding.core.exceptions import ConfigurationError
 from sounding.core.types import TelemetryLevel
 from sounding.presentation.output import CliState
 
@@ -500,6 +501,12 @@ class Check:
     fix: str = ""
 
 
+_CONFIG_FIX: Final = (
+    "correct the setting named above (its environment variable, the configure() call or "
+    "the SOUNDING_CONFIG file)"
+)
+
+
 def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
@@ -512,15 +519,7 @@ def run_checks(data_dir: Path) -> list[Check]:
         source = f" from {settings.config_file}" if settings.config_file else ""
         checks.append(Check("configuration", "ok", f"valid{source}"))
     except Exception as exc:
-        checks.append(
-            Check(
-                "configuration",
-                "fail",
-                str(exc),
-                "correct the setting named above (environment variable, configure() call or "
-                "SOUNDING_CONFIG file)",
-            )
-        )
+        checks.append(Check("configuration", "fail", str(exc), _CONFIG_FIX))
         return checks
     if settings.telemetry_level is not TelemetryLevel.OFF:
         try:
@@ -658,8 +657,13 @@ def doctor(ctx: click.Context) -> None:
 
     from sounding.presentation.dashboard import stored_text
 
-    data_dir = _data_dir(ctx)
-    checks = run_checks(data_dir)
+    try:
+        data_dir = _data_dir(ctx)
+    except ConfigurationError as exc:
+        # A broken configuration is what doctor is for: report it, do not fail on it.
+        checks = [Check("configuration", "fail", str(exc), _CONFIG_FIX)]
+    else:
+        checks = run_checks(data_dir)
     con = Console()
     marks = {"ok": ("✓", "green"), "warn": ("!", "yellow"), "fail": ("✗", "bold red")}
     for c in checks:
