@@ -291,3 +291,48 @@ def test_control_characters_never_reach_the_terminal() -> None:
         assert "\x1b" not in text
         assert "\x07" not in text
         assert "[red]y" in text
+
+
+HOSTILE_NAMES = [
+    "a'; DROP TABLE series; --",
+    "<script>x</script>",
+    "bell\x07\x1b[2J",
+    "名前.時間",
+    "",
+]
+
+
+def test_hostile_series_in_the_store_render_safely(tmp_path: Path) -> None:
+    """Names and tags that no instrument would accept (SQL, HTML, control characters) but a
+    store may hold are read, shown escaped, and break nothing."""
+    from sounding.core.sketch import QuantileSketch
+    from sounding.core.types import IntervalAggregate
+    from sounding.presentation.report import render_report
+    from sounding.storage import SQLiteSink
+
+    sink = SQLiteSink(tmp_path / "telemetry.db")
+    batch = []
+    for i, name in enumerate(HOSTILE_NAMES):
+        for h in range(48):
+            t = NOW - 48 * HOUR + h * HOUR
+            sk = QuantileSketch()
+            sk.add_many([10.0 + i, 12.0 + i])
+            batch.append(
+                IntervalAggregate(name, MetricType.HISTOGRAM, (("exc_type", name),), t, t + 60,
+                                  count=2, sum=sk.sum, min=sk.min, max=sk.max, sketch=sk)
+            )  # fmt: skip
+            batch.append(
+                IntervalAggregate(f"{name}.failures", MetricType.COUNTER, (("exc_type", name),),
+                                  t, t + 60, count=1, sum=1.0)
+            )  # fmt: skip
+    sink.write(batch, [])
+    sink.close()
+    with open_store(tmp_path) as store:
+        model = build_model(store, now=NOW)
+    assert len(model.rows) == 2 * len(HOSTILE_NAMES)
+    text = render_text(model, width=160)
+    assert "\x1b" not in text
+    assert "a'; DROP TABLE series; --" in text
+    page = render_report(model)
+    assert "<script>x" not in page
+    assert "&lt;script&gt;x&lt;/script&gt;" in page
