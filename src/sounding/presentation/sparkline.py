@@ -33,7 +33,8 @@ def resample(values: Sequence[float | None], width: int) -> list[float | None]:
         lo = i * n // width
         hi = max((i + 1) * n // width, lo + 1)
         run = [float(v) for v in values[lo:hi] if v is not None and math.isfinite(v)]
-        out.append(sum(run) / len(run) if run else None)
+        # Divide first: the sum of values near the float maximum would overflow.
+        out.append(sum(v / len(run) for v in run) if run else None)
     return out
 
 
@@ -48,14 +49,16 @@ def sparkline(values: Sequence[float | None], width: int | None = None) -> str:
     if not present:
         return " " * len(pts)
     lo, hi = min(present), max(present)
-    span = hi - lo
+    # Halves, so the span of values of both signs near the float maximum stays finite.
+    half_span = hi / 2 - lo / 2
     top = len(BLOCKS) - 1
     chars = []
     for v in pts:
         if v is None:
             chars.append(" ")
-        elif span <= 0:
+        elif half_span <= 0:
             chars.append(BLOCKS[top // 2])
         else:
-            chars.append(BLOCKS[min(top, int((v - lo) / span * top + 0.5))])
+            level = (v / 2 - lo / 2) / half_span * top + 0.5
+            chars.append(BLOCKS[min(top, max(0, int(level)))])
     return "".join(chars)
