@@ -224,3 +224,29 @@ def test_report_renders_in_chromium_with_a_clean_console(
     assert "<title>sounding report</title>" in dom
     assert "pwned" not in dom.split("</title>")[0]
     assert "<script" not in dom
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    values=st.lists(
+        st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False)),
+        min_size=1,
+        max_size=20,
+    ),
+    baseline=st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False)),
+)
+def test_chart_coordinates_are_always_finite(
+    values: list[float | None], baseline: float | None
+) -> None:
+    """Whatever the values (zero, negative, near the float maximum), the chart's numbers are
+    finite: no NaN or infinity reaches the SVG."""
+    row = MetricRow(
+        name="m", metric_type=MetricType.GAUGE, unit="", description="", series=1, count=1,
+        total=None, rate_per_hour=None, p50=None, p95=None, p99=None, headline="avg",
+        current=None, baseline=baseline, baseline_count=1, change=None, flagged=False,
+        spark=tuple(values), spark_start=0.0, spark_step=60.0,
+    )  # fmt: skip
+    model = DashboardModel.empty(data_dir="/d", start=0.0, end=60.0 * len(values))
+    svg = chart_svg(row, model, alert=baseline)
+    assert "nan" not in svg.lower()
+    assert "inf" not in svg.lower()

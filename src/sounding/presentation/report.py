@@ -114,20 +114,30 @@ def chart_svg(row: MetricRow, model: DashboardModel, alert: float | None = None)
     band: tuple[float, float] | None = None
     if row.baseline is not None:
         k = model.threshold_percent / 100.0
-        band = (row.baseline * (1 - k), row.baseline * (1 + k))
-        scale_vals += [band[0], band[1]]
+        width = abs(row.baseline) * k
+        band = (row.baseline - width, row.baseline + width)
+        if all(math.isfinite(b) for b in band):
+            scale_vals += [band[0], band[1]]
+        else:
+            band = None
     if alert is not None:
         scale_vals.append(alert)
+    # Scale with halves throughout: values near the float maximum must not overflow into
+    # inf or NaN coordinates.
     lo = min(scale_vals, default=0.0)
     hi = max(scale_vals, default=1.0)
     lo = min(lo, 0.0) if lo >= 0 and lo < 0.3 * hi else lo
     if hi <= lo:
-        hi = lo + (abs(lo) or 1.0)
-    pad = (hi - lo) * 0.06
-    lo, hi = (lo - pad if lo != 0 else lo), hi + pad
+        hi = lo + (abs(lo) or 1.0) if abs(lo) < 1e300 else lo
+        lo = lo - (abs(lo) or 1.0) if hi <= lo else lo
+    half = hi / 2 - lo / 2
+    pad = half * 0.12
+    lo = lo - pad if lo != 0 and math.isfinite(lo - pad) else lo
+    hi = hi + pad if math.isfinite(hi + pad) else hi
+    half = hi / 2 - lo / 2
 
     def y_of(v: float) -> float:
-        return y0 - (v - lo) / (hi - lo) * (y0 - y1)
+        return y0 - (v / 2 - lo / 2) / half * (y0 - y1)
 
     # The "now" window, shaded.
     cx = x_of(model.current_start)
@@ -160,7 +170,7 @@ def chart_svg(row: MetricRow, model: DashboardModel, alert: float | None = None)
         f'<line x1="{x0}" x2="{x1}" y1="{y0}" y2="{y0}" stroke="#9aa3b2" stroke-width="1"/>'
         f'<line x1="{x0}" x2="{x0}" y1="{y0}" y2="{y1}" stroke="#9aa3b2" stroke-width="1"/>'
     )
-    for tick in (lo, (lo + hi) / 2, hi):
+    for tick in (lo, lo / 2 + hi / 2, hi):
         yy = y_of(tick)
         parts.append(
             f'<text x="{x0 - 6}" y="{yy + 4:.1f}" font-size="11" text-anchor="end" '
