@@ -250,3 +250,23 @@ def test_chart_coordinates_are_always_finite(
     svg = chart_svg(row, model, alert=baseline)
     assert "nan" not in svg.lower()
     assert "inf" not in svg.lower()
+
+
+def test_versions_are_compared_in_natural_order(data_dir: Path) -> None:
+    """A distribution recorded under several app versions gets a per-version table, in
+    version order (1.9 before 1.10), with the p95 change against the first."""
+    sounding.configure(app_name="report-test", data_dir=str(data_dir), default_tags={})
+    sounding.histogram("app.op.duration", unit="ms")
+    for i in range(200):
+        ts = NOW - 2 * 86400 + i * 600
+        version, value = ("1.9", 100.0) if i < 100 else ("1.10", 150.0)
+        sounding.record(
+            MetricSnapshot(MetricType.HISTOGRAM, "app.op.duration", value, ts,
+                           {"app_version": version})
+        )  # fmt: skip
+    assert sounding.flush()
+    with open_store(data_dir) as store:
+        page = build_report(store, now=NOW, since="7d")
+    table = page.split("<h2>By app version</h2>")[1].split("</table>")[0]
+    assert table.index("<code>1.9</code>") < table.index("<code>1.10</code>")
+    assert "+50%" in table

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Final
@@ -34,7 +35,7 @@ from sounding.presentation.dashboard import (
 from sounding.storage import Store
 from sounding.storage.times import TimeLike
 
-__all__ = ["REPORT_POINTS", "build_report", "chart_svg", "render_report"]
+__all__ = ["REPORT_POINTS", "VersionStats", "build_report", "chart_svg", "render_report"]
 
 #: Points per chart (fewer when ``MetricsConfig.max_data_points`` is lower).
 REPORT_POINTS: Final = 96
@@ -260,8 +261,53 @@ def _card(row: MetricRow, model: DashboardModel, alert: float | None) -> str:
     )
 
 
-def render_report(model: DashboardModel, *, title: str = "sounding report") -> str:
-    """The report for ``model`` as one HTML document (a string)."""
+#: Per metric, per app version: ``(count, p50, p95)`` over the window.
+VersionStats = dict[str, dict[str, tuple[int, float | None, float | None]]]
+
+
+def _version_key(version: str) -> tuple[tuple[int, int | str], ...]:
+    """Sort versions naturally: 1.10 after 1.9."""
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"[.\-+_]", version))
+
+
+def _versions_html(model: DashboardModel, versions: VersionStats) -> str:
+    by_name = {r.name: r for r in model.rows}
+    cells = []
+    for name in sorted(versions):
+        row = by_name.get(name)
+        unit = "" if row is None else row.unit
+        per = versions[name]
+        first: float | None = None
+        for version in sorted(per, key=_version_key):
+            count, p50, p95 = per[version]
+            change = ""
+            if first is None:
+                first = p95
+            elif first and p95 is not None:
+                change = f"{(p95 - first) / abs(first) * 100:+.0f}%"
+            cells.append(
+                f"<tr><td><code>{_e(name)}</code></td><td><code>{_e(version)}</code></td>"
+                f'<td class="n">{count}</td><td class="n">{_e(format_value(p50, unit))}</td>'
+                f'<td class="n">{_e(format_value(p95, unit))}</td>'
+                f'<td class="n">{_e(change)}</td></tr>'
+            )
+    return (
+        "<h2>By app version</h2><table><tr><th>Metric</th><th>Version</th><th>Count</th>"
+        "<th>p50</th><th>p95</th><th>p95 vs first</th></tr>" + "".join(cells) + "</table>"
+    )
+
+
+def render_report(
+    model: DashboardModel,
+    *,
+    title: str = "sounding report",
+    versions: VersionStats | None = None,
+) -> str:
+    """The report for ``model`` as one HTML document (a string).
+
+    ``versions`` adds a table of each distribution's p50/p95 per app version (what
+    :func:`build_report` reads from the store for metrics recorded under several versions).
+    """
     alerts = {a.metric: a.threshold for a in model.alerts}
     out = [
         "<!DOCTYPE html>",
@@ -311,6 +357,8 @@ def render_report(model: DashboardModel, *, title: str = "sounding report") -> s
         out.append('<div class="grid">')
         out.extend(_card(r, model, alerts.get(r.name)) for r in model.rows)
         out.append("</div>")
+    if versions:
+        out.append(_versions_html(model, versions))
     if model.change_points:
         by_name = {r.name: r for r in model.rows}
         cells = []
@@ -343,10 +391,10 @@ def render_report(model: DashboardModel, *, title: str = "sounding report") -> s
         out.append("<p>No errors recorded in this window.</p>")
     s = model.sessions
     if s.count:
-        versions = ", ".join(f"{_e(v)}: {n}" for v, n in s.by_version.items())
+        per_version = ", ".join(f"{_e(v)}: {n}" for v, n in s.by_version.items())
         out.append(
             f"<h2>Sessions</h2><p>{s.count} sessions, median length "
-            f"{_e(format_value(s.median_duration, 's'))}; by version {versions}.</p>"
+            f"{_e(format_value(s.median_duration, 's'))}; by version {per_version}.</p>"
         )
     if model.internal:
         items = ", ".join(f"{_e(k)}: {_e(format_value(v))}" for k, v in model.internal.items())
@@ -370,4 +418,17 @@ def build_report(
     model = build_model(
         store, since=since, now=now, names=names, spark_points=REPORT_POINTS, trend_stat="p95"
     )
-    return render_report(model, title=title)
+    versions: VersionStats = {}
+    for row in model.rows:
+        if row.metric_type not in (MetricType.HISTOGRAM, MetricType.SUMMARY):
+            continue
+        found = store.distributions(row.name, model.start, model.end, group_by="app_version")
+        per = {
+            v: (d.count, d.quantile(0.5), d.quantile(0.95))
+            for v, d in found.items()
+            if v is not None and d.count
+        }
+        # One version says nothing a chart does not: only compare when there are several.
+        if len(per) > 1:
+            versions[row.name] = per
+    return render_report(model, title=title, versions=versions)
