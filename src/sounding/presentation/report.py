@@ -46,6 +46,7 @@ _PAD_L: Final = 64
 _PAD_R: Final = 12
 _PAD_T: Final = 12
 _PAD_B: Final = 26
+_LIMIT: Final = 1e300
 
 _CSS: Final = """
 :root { color-scheme: light; }
@@ -91,6 +92,10 @@ def _headline_text(value: float | None, row: MetricRow) -> str:
     return format_value(value, row.unit)
 
 
+def _clamp(v: float) -> float:
+    return max(min(v, _LIMIT), -_LIMIT)
+
+
 def chart_svg(row: MetricRow, model: DashboardModel, alert: float | None = None) -> str:
     """One metric's chart as an inline ``<svg>`` element (all text escaped)."""
     values = list(row.spark)
@@ -123,22 +128,20 @@ def chart_svg(row: MetricRow, model: DashboardModel, alert: float | None = None)
             band = None
     if alert is not None:
         scale_vals.append(alert)
-    # Scale with halves throughout: values near the float maximum must not overflow into
-    # inf or NaN coordinates.
+    # Values beyond +-1e300 are drawn at that bound, so the scale arithmetic below can
+    # never overflow into inf or NaN coordinates.
+    scale_vals = [_clamp(v) for v in scale_vals]
     lo = min(scale_vals, default=0.0)
     hi = max(scale_vals, default=1.0)
     lo = min(lo, 0.0) if lo >= 0 and lo < 0.3 * hi else lo
     if hi <= lo:
-        hi = lo + (abs(lo) or 1.0) if abs(lo) < 1e300 else lo
-        lo = lo - (abs(lo) or 1.0) if hi <= lo else lo
-    half = hi / 2 - lo / 2
-    pad = half * 0.12
-    lo = lo - pad if lo != 0 and math.isfinite(lo - pad) else lo
-    hi = hi + pad if math.isfinite(hi + pad) else hi
-    half = hi / 2 - lo / 2
+        delta = abs(lo) / 2 or 1.0
+        lo, hi = lo - delta, hi + delta
+    pad = (hi - lo) * 0.06
+    lo, hi = (lo - pad if lo != 0 else lo), hi + pad
 
     def y_of(v: float) -> float:
-        return y0 - (v / 2 - lo / 2) / half * (y0 - y1)
+        return y0 - (_clamp(v) - lo) / (hi - lo) * (y0 - y1)
 
     # The "now" window, shaded.
     cx = x_of(model.current_start)
@@ -171,7 +174,7 @@ def chart_svg(row: MetricRow, model: DashboardModel, alert: float | None = None)
         f'<line x1="{x0}" x2="{x1}" y1="{y0}" y2="{y0}" stroke="#9aa3b2" stroke-width="1"/>'
         f'<line x1="{x0}" x2="{x0}" y1="{y0}" y2="{y1}" stroke="#9aa3b2" stroke-width="1"/>'
     )
-    for tick in (lo, lo / 2 + hi / 2, hi):
+    for tick in (lo, (lo + hi) / 2, hi):
         yy = y_of(tick)
         parts.append(
             f'<text x="{x0 - 6}" y="{yy + 4:.1f}" font-size="11" text-anchor="end" '
