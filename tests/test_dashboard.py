@@ -336,3 +336,30 @@ def test_hostile_series_in_the_store_render_safely(tmp_path: Path) -> None:
     page = render_report(model)
     assert "<script>x" not in page
     assert "&lt;script&gt;x&lt;/script&gt;" in page
+
+
+def test_rules_never_evaluated_are_compared_with_now(data_dir: Path, store: Store) -> None:
+    """Rules from alerts.toml and alert_thresholds without persisted state are judged on the
+    dashboard's numbers, and looking adds no table to the store."""
+    (data_dir / "alerts.toml").write_text(
+        '[[alerts]]\nname = "slow ops"\nmetric = "app.op.duration"\nstat = "p95"\n'
+        'op = ">"\nthreshold = 140.0\n\n'
+        '[[alerts]]\nname = "fast ops"\nmetric = "app.op.duration"\nstat = "p50"\n'
+        'op = "<"\nthreshold = 10.0\n'
+    )
+    with store:
+        model = build_model(
+            store, now=NOW, config=MetricsConfig(alert_thresholds={"app.queue:avg": 100.0})
+        )
+        tables = {r[0] for r in store.connection.execute("SELECT name FROM sqlite_master")}
+    assert "alert_state" not in tables
+    status = {a.name: (a.status, a.evaluated) for a in model.alerts}
+    assert status == {
+        "slow ops": ("firing", False),
+        "fast ops": ("ok", False),
+        "app.queue:avg > 100.0": ("ok", False),
+    }
+    assert model.alerts[0].name == "slow ops"  # firing first
+    text = render_text(model, width=160)
+    assert "Alerts (1 firing)" in text
+    assert "p95 > 140 ms" in text

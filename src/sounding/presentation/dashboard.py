@@ -141,14 +141,32 @@ class ErrorRow:
 
 @dataclass(frozen=True)
 class AlertRow:
-    """A threshold from ``MetricsConfig.alert_thresholds`` and where the metric stands."""
+    """An alert rule (from ``MetricsConfig.alert_thresholds`` or ``alerts.toml`` in the data
+    directory) and where it stands.
 
+    ``evaluated`` rows carry the state the last ``sounding alerts --evaluate`` (or the
+    application) persisted in the store: ``status`` is ``inactive``, ``pending``,
+    ``firing``, ``recovering`` or ``resolved``, ``since`` when it began. Rules never
+    evaluated are compared with the dashboard's "now" instead: ``firing``, ``ok`` or
+    ``no data``.
+    """
+
+    name: str
     metric: str
     stat: str
+    op: str
+    threshold: float | None
+    status: str
     value: float | None
-    threshold: float
-    firing: bool
+    since: float | None = None
+    evaluated: bool = False
+    series: str = ""
     unit: str = ""
+
+    @property
+    def firing(self) -> bool:
+        """Whether the alert is firing (or still within ``keep_firing_for``)."""
+        return self.status in ("firing", "recovering")
 
 
 @dataclass(frozen=True)
@@ -485,23 +503,76 @@ def _sessions(store: Store, w: _Windows) -> SessionSummary:
     )
 
 
-def _alerts(rows: Sequence[MetricRow], config: MetricsConfig) -> list[AlertRow]:
+_OPS: Final[dict[str, Callable[[float, float], bool]]] = {
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+}
+
+
+def _now_value(row: MetricRow | None, stat: str) -> float | None:
+    """The dashboard's "now" value of ``stat`` for a rule never evaluated, when it has one."""
+    if row is None:
+        return None
+    by_stat = {"p50": row.p50, "p95": row.p95, "p99": row.p99}
+    if stat in by_stat:
+        return by_stat[stat]
+    if stat in ("avg", "mean") and row.headline == "avg":
+        return row.current
+    return None
+
+
+def _alerts(store: Store, rows: Sequence[MetricRow], config: MetricsConfig) -> list[AlertRow]:
+    """Every alert rule with its persisted state, or compared with now when it has none."""
+    from sounding.analysis import SQLiteAlertStateStore, load_rules, rules_from_config
+
+    rules = rules_from_config(config)
+    rules_file = store.path.parent / "alerts.toml"
+    if rules_file.is_file():
+        rules.extend(load_rules(rules_file))
+    if not rules:
+        return []
+    # Only read states that exist: looking must not add a table to the user's store.
+    has_states = store.connection.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alert_state'"
+    ).fetchone()
+    states = SQLiteAlertStateStore(store.path) if has_states else None
     by_name = {r.name: r for r in rows}
-    out = []
-    for metric, threshold in sorted(config.alert_thresholds.items()):
-        row = by_name.get(metric)
-        value = None if row is None else row.current
-        out.append(
-            AlertRow(
-                metric=metric,
-                stat="p95" if row is None else row.headline,
-                value=value,
-                threshold=float(threshold),
-                firing=value is not None and value > threshold,
-                # A rate's threshold is per hour, not in the metric's unit.
-                unit="" if row is None or row.headline == "rate" else row.unit,
-            )
-        )
+    out: list[AlertRow] = []
+    try:
+        for rule in rules:
+            row = by_name.get(rule.metric)
+            # A rate's threshold is per hour, not in the metric's unit.
+            unit = "" if row is None or rule.stat in ("rate", "count", "sum") else row.unit
+            known = [] if states is None else states.states(rule.name)
+            for st in known:
+                out.append(
+                    AlertRow(
+                        name=rule.name, metric=rule.metric, stat=rule.stat, op=rule.op,
+                        threshold=rule.threshold, status=st.status.value, value=st.value,
+                        since=st.since, evaluated=True, series=st.series, unit=unit,
+                    )
+                )  # fmt: skip
+            if known:
+                continue
+            value = _now_value(row, rule.stat) if rule.kind == "threshold" else None
+            compare = _OPS.get(rule.op)
+            if value is None or rule.threshold is None or compare is None:
+                status = "no data"
+            else:
+                status = "firing" if compare(value, rule.threshold) else "ok"
+            out.append(
+                AlertRow(
+                    name=rule.name, metric=rule.metric, stat=rule.stat, op=rule.op,
+                    threshold=rule.threshold, status=status, value=value, unit=unit,
+                )
+            )  # fmt: skip
+    finally:
+        if states is not None:
+            states.close()
+    # Firing first, then the rest in rule order.
+    out.sort(key=lambda a: not a.firing)
     return out
 
 
@@ -577,7 +648,7 @@ def build_model(
         threshold_percent=cfg.deviation_threshold_percent,
         rows=tuple(rows),
         errors=tuple(_errors(store, by_name, w)),
-        alerts=tuple(_alerts(rows, cfg)),
+        alerts=tuple(_alerts(store, rows, cfg)),
         change_points=tuple(change_points),
         sessions=_sessions(store, w),
         internal=internal,
@@ -760,16 +831,19 @@ def render(
         parts.append(t)
 
     if model.alerts:
-        t = Table(title=Text("Alert thresholds"), title_justify="left")
-        for c in ("Metric", "Stat", "Value", "Threshold", "State"):
+        firing = sum(1 for a in model.alerts if a.firing)
+        t = Table(title=Text(f"Alerts ({firing} firing)"), title_justify="left")
+        for c in ("Rule", "Metric", "Condition", "Value", "State", "Since (UTC)"):
             t.add_column(c)
         for a in model.alerts:
+            state_style = "bold red" if a.firing else "yellow" if a.status == "pending" else "green"
             t.add_row(
+                stored_text(a.name),
                 stored_text(a.metric),
-                a.stat,
+                stored_text(f"{a.stat} {a.op} {format_value(a.threshold, a.unit)}"),
                 stored_text(format_value(a.value, a.unit)),
-                stored_text(format_value(a.threshold, a.unit)),
-                Text("FIRING", style="bold red") if a.firing else Text("ok", style="green"),
+                Text(a.status.upper() if a.firing else a.status, style=state_style),
+                _when(a.since) if a.evaluated else "now",
             )
         parts.append(t)
 

@@ -31,6 +31,12 @@ from typing import Final
 
 import sounding
 from sounding import _runtime
+from sounding.analysis import (
+    SQLiteAlertStateStore,
+    evaluate,
+    load_rules,
+    store_value_source,
+)
 from sounding.collection.boundary import operation_boundary
 from sounding.collection.errors import SentryContext
 from sounding.collection.log import get_logger
@@ -38,9 +44,11 @@ from sounding.collection.session import session_scope
 from sounding.core.clock import set_clock
 from sounding.core.exceptions import InvalidValueError
 from sounding.core.types import EventCategory
+from sounding.storage import Store, open_store
 from sounding.testing import ManualClock
 
 __all__ = [
+    "ALERTS_TOML",
     "DEMO_APP_NAME",
     "DEMO_MARKER",
     "EXPORT_ALERT_MS",
@@ -64,6 +72,23 @@ NEW_VERSION: Final = "1.5.0"
 REGRESSION_FACTOR: Final = 1.45
 #: The p95 export time (ms) above which the demo's alert fires (1.4.2 stays well below).
 EXPORT_ALERT_MS: Final = 1400.0
+#: The recorder's alert rules, written to ``alerts.toml`` in the demo's data directory where
+#: ``sounding alerts`` and the dashboard find them. Evaluated every simulated hour.
+ALERTS_TOML: Final = f"""\
+# Written by `sounding demo`: the recorder's alert rules (read by `sounding alerts` and
+# `sounding dashboard`; their state is kept in telemetry.db, table alert_state).
+[[alerts]]
+name = "slow exports"
+metric = "{REGRESSED_METRIC}"
+stat = "p95"
+op = ">"
+threshold = {EXPORT_ALERT_MS}
+recover_threshold = {EXPORT_ALERT_MS - 100}
+window = "6h"
+for = "1h"
+keep_firing_for = "2h"
+description = "p95 export time over the last 6 hours"
+"""
 #: The demo aggregates into 5-minute intervals (fewer, larger writes than the 60 s default).
 DEMO_AGGREGATION_INTERVAL: Final = 300
 
@@ -327,6 +352,40 @@ def _simulation(clock: ManualClock) -> Iterator[None]:
         set_clock(previous)
 
 
+class _HourlyAlerts:
+    """Evaluates the demo's alert rules at every simulated hour, keeping their state in the
+    store's file (as ``sounding alerts --evaluate`` does)."""
+
+    def __init__(self, data_dir: Path, first: float) -> None:
+        self.data_dir = data_dir
+        self.rules = load_rules(data_dir / "alerts.toml")
+        self.next = math.floor(first / 3600.0) * 3600.0 + 3600.0
+        self.store: Store | None = None
+        self.states: SQLiteAlertStateStore | None = None
+
+    def run_until(self, until: float) -> None:
+        """Evaluate at each hour boundary before ``until`` not evaluated yet."""
+        while self.next < until:
+            if self.store is None and (self.data_dir / "telemetry.db").exists():
+                self.store = open_store(self.data_dir)
+                self.states = SQLiteAlertStateStore(self.store.path)
+            if self.store is not None:
+                evaluate(
+                    self.rules,
+                    store_value_source(self.store),
+                    now=self.next,
+                    state_store=self.states,
+                    enable_alerts=False,
+                )
+            self.next += 3600.0
+
+    def close(self) -> None:
+        if self.states is not None:
+            self.states.close()
+        if self.store is not None:
+            self.store.close()
+
+
 def run_demo(
     *,
     days: int = 14,
@@ -348,6 +407,7 @@ def run_demo(
     wall_start = time.perf_counter()
     directory = Path(data_dir) if data_dir is not None else default_demo_dir()
     prepare_demo_dir(directory)
+    (directory / "alerts.toml").write_text(ALERTS_TOML, encoding="utf-8")
     end = float(math.floor((time.time() if now is None else now) / 3600.0) * 3600)
     start = end - days * 86400.0
     release = end - 86400.0
@@ -369,11 +429,7 @@ def run_demo(
         app_name=DEMO_APP_NAME,
         app_version=OLD_VERSION,
         data_dir=str(directory),
-        metrics=sounding.MetricsConfig(
-            aggregation_interval=DEMO_AGGREGATION_INTERVAL,
-            # An alert on the export's p95 (ms), which the regression trips.
-            alert_thresholds={REGRESSED_METRIC: EXPORT_ALERT_MS},
-        ),
+        metrics=sounding.MetricsConfig(aggregation_interval=DEMO_AGGREGATION_INTERVAL),
         config_file=None,
         # Only the user's privacy switches apply to the demo, not a real app's settings.
         environ={k: v for k, v in os.environ.items() if k in ("DO_NOT_TRACK",)},
@@ -398,6 +454,7 @@ def run_demo(
             sounding.flush()
             next_flush[0] = math.floor(now / step) * step + step
 
+    alerts = _HourlyAlerts(directory, first=start)
     with _simulation(clock):
         app = RecorderApp(clock, rng, on_time)
         for i, when in enumerate(plan):
@@ -409,6 +466,9 @@ def run_demo(
                 # The release: new settings flush what was recorded under the old version.
                 sounding.configure(app_version=NEW_VERSION)
                 app.version = NEW_VERSION
+            # Alert rules are evaluated every hour, as a scheduled `sounding alerts
+            # --evaluate` would, idle hours included.
+            alerts.run_until(when)
             clock.set(when)
             # Open a fresh interval at the session start (nothing is pending, nothing written).
             sounding.flush()
@@ -423,6 +483,10 @@ def run_demo(
                 progress(i + 1, len(plan))
         result.operations = app.operations
         result.errors = app.errors
+        clock.set(end)
+        sounding.flush()
+        alerts.run_until(end + 1.0)
+    alerts.close()
     sounding.shutdown(timeout=5.0)
     result.wall_seconds = time.perf_counter() - wall_start
     return result

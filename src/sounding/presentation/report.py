@@ -311,7 +311,7 @@ def render_report(
     ``versions`` adds a table of each distribution's p50/p95 per app version (what
     :func:`build_report` reads from the store for metrics recorded under several versions).
     """
-    alerts = {a.metric: a.threshold for a in model.alerts}
+    alerts = {a.metric: a.threshold for a in model.alerts if a.threshold is not None}
     out = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -343,15 +343,17 @@ def render_report(
     firing = [a for a in model.alerts if a.firing]
     if model.alerts:
         rows = "".join(
-            f"<tr><td><code>{_e(a.metric)}</code></td><td>{_e(a.stat)}</td>"
+            f"<tr><td>{_e(a.name)}</td><td><code>{_e(a.metric)}</code></td>"
+            f"<td>{_e(a.stat)} {_e(a.op)} {_e(format_value(a.threshold, a.unit))}</td>"
             f'<td class="n">{_e(format_value(a.value, a.unit))}</td>'
-            f'<td class="n">{_e(format_value(a.threshold, a.unit))}</td>'
-            f"<td>{'<strong class=up>FIRING</strong>' if a.firing else 'ok'}</td></tr>"
+            f"<td>{'<strong class=up>FIRING</strong>' if a.firing else _e(a.status)}</td>"
+            f"<td>{_e(_when(a.since)) if a.evaluated else 'now'}</td></tr>"
             for a in model.alerts
         )
         out.append(
-            f"<h2>Alerts ({len(firing)} firing)</h2><table><tr><th>Metric</th><th>Stat</th>"
-            f"<th>Value</th><th>Threshold</th><th>State</th></tr>{rows}</table>"
+            f"<h2>Alerts ({len(firing)} firing)</h2><table><tr><th>Rule</th><th>Metric</th>"
+            f"<th>Condition</th><th>Value</th><th>State</th><th>Since (UTC)</th></tr>"
+            f"{rows}</table>"
         )
     out.append("<h2>Metrics</h2>")
     if not model.rows:

@@ -17,6 +17,14 @@ __all__ = ["BLOCKS", "resample", "sparkline"]
 BLOCKS = "▁▂▃▄▅▆▇█"
 
 
+#: Values beyond this magnitude are drawn at it, so no arithmetic here can overflow.
+_LIMIT = 1e300
+
+
+def _clamp(v: float) -> float:
+    return max(min(float(v), _LIMIT), -_LIMIT)
+
+
 def resample(values: Sequence[float | None], width: int) -> list[float | None]:
     """Shrink ``values`` to at most ``width`` points by averaging consecutive runs.
 
@@ -27,14 +35,13 @@ def resample(values: Sequence[float | None], width: int) -> list[float | None]:
         return []
     n = len(values)
     if n <= width:
-        return [None if v is None or not math.isfinite(v) else float(v) for v in values]
+        return [None if v is None or not math.isfinite(v) else _clamp(v) for v in values]
     out: list[float | None] = []
     for i in range(width):
         lo = i * n // width
         hi = max((i + 1) * n // width, lo + 1)
-        run = [float(v) for v in values[lo:hi] if v is not None and math.isfinite(v)]
-        # Divide first: the sum of values near the float maximum would overflow.
-        out.append(sum(v / len(run) for v in run) if run else None)
+        run = [_clamp(v) for v in values[lo:hi] if v is not None and math.isfinite(v)]
+        out.append(sum(run) / len(run) if run else None)
     return out
 
 
@@ -49,16 +56,14 @@ def sparkline(values: Sequence[float | None], width: int | None = None) -> str:
     if not present:
         return " " * len(pts)
     lo, hi = min(present), max(present)
-    # Halves, so the span of values of both signs near the float maximum stays finite.
-    half_span = hi / 2 - lo / 2
+    span = hi - lo
     top = len(BLOCKS) - 1
     chars = []
     for v in pts:
         if v is None:
             chars.append(" ")
-        elif half_span <= 0:
+        elif span <= 0:
             chars.append(BLOCKS[top // 2])
         else:
-            level = (v / 2 - lo / 2) / half_span * top + 0.5
-            chars.append(BLOCKS[min(top, max(0, int(level)))])
+            chars.append(BLOCKS[min(top, max(0, int((v - lo) / span * top + 0.5)))])
     return "".join(chars)
