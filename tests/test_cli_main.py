@@ -14,11 +14,13 @@ from click.testing import CliRunner, Result
 
 import sounding
 from sounding import MetricSnapshot, MetricType
-from sounding.presentation.cli import main
+from sounding.presentation.cli import accept_data_dir_everywhere, main
 from sounding.presentation.cli_main import COMMANDS, register
 from sounding.testing import reset
 
+# As cli.py does once the commands are registered there (idempotent).
 register(main)
+accept_data_dir_everywhere(main)
 
 NAMES = [c.name for c in COMMANDS]
 
@@ -288,3 +290,20 @@ def test_status_with_a_broken_configuration_is_one_line(tmp_path: Path) -> None:
     result = run("status", env={"SOUNDING_TELEMETRY": "loud"})
     assert result.exit_code == 2
     assert "SOUNDING_TELEMETRY" in one_line_error(result)
+
+
+@pytest.mark.parametrize("name", ["dashboard", "status", "doctor"])
+def test_data_dir_also_after_the_command(filled: Path, name: str) -> None:
+    """``sounding CMD --data-dir D`` reads D like ``sounding --data-dir D CMD``."""
+    os.chmod(filled, 0o700)
+    result = run(name, "--data-dir", str(filled))
+    assert result.exit_code == 0, result.output
+    assert str(filled) in result.output or "app.op.duration" in result.output
+
+
+def test_demo_data_dir_after_the_command_is_the_demos(tmp_path: Path) -> None:
+    """``sounding demo --data-dir D`` puts the demo in D."""
+    target = tmp_path / "after"
+    result = run("demo", "--days", "2", "--no-dashboard", "--data-dir", str(target))
+    assert result.exit_code == 0, result.output
+    assert (target / "telemetry.db").exists()

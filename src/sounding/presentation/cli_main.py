@@ -114,7 +114,7 @@ def _human_bytes(n: float) -> str:
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed.")
 @click.option(
     "--data-dir",
-    "demo_dir",
+    "data_dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     help="Where to put the demo's store (default: its own directory, never a real app's).",
@@ -124,7 +124,7 @@ def _human_bytes(n: float) -> str:
 )
 @click.pass_context
 def demo(
-    ctx: click.Context, days: int, seed: int, demo_dir: Path | None, no_dashboard: bool
+    ctx: click.Context, days: int, seed: int, data_dir: Path | None, no_dashboard: bool
 ) -> None:
     """Simulate days of an instrumented audio recorder, then show its dashboard.
 
@@ -145,7 +145,7 @@ def demo(
     from sounding.presentation.demo import default_demo_dir, prepare_demo_dir, run_demo
     from sounding.storage import open_store
 
-    target = demo_dir
+    target = data_dir
     if target is None:
         # The group's --data-dir counts only when typed: SOUNDING_DATA_DIR names real data.
         parent = ctx.parent
