@@ -102,7 +102,7 @@ def test_release_splits_the_versions_at_the_last_day(demo_run: DemoResult) -> No
 def test_no_planted_personal_data_in_any_file(demo_run: DemoResult) -> None:
     """The e-mails, user names and home paths in the app's error messages are nowhere on disk."""
     files = [p for p in demo_run.data_dir.iterdir() if p.is_file()]
-    assert any(p.name == "telemetry.db" for p in files)
+    assert {"telemetry.db", "events.jsonl"} <= {p.name for p in files}
     planted = [s.encode() for s in (*PLANTED_EMAILS, *PLANTED_PATHS, *PLANTED_USERS)]
     for path in files:
         raw = path.read_bytes()

@@ -39,11 +39,8 @@ from sounding.analysis import (
 )
 from sounding.collection.boundary import operation_boundary
 from sounding.collection.errors import SentryContext
-from sounding.collection.log import get_logger
-from sounding.collection.session import session_scope
 from sounding.core.clock import set_clock
 from sounding.core.exceptions import InvalidValueError
-from sounding.core.types import EventCategory
 from sounding.storage import Store, open_store
 from sounding.testing import ManualClock
 
@@ -154,7 +151,7 @@ class RecorderApp:
         self.version = OLD_VERSION
         self.operations = 0
         self.errors = 0
-        self.log = get_logger("recorder", category=EventCategory.USER_ACTION)
+        self.log = sounding.get_logger("recorder", category=sounding.EventCategory.USER_ACTION)
         # The instruments a real application would define once, at import time.
         self.sessions = sounding.counter("recorder.sessions", description="sessions started")
         self.session_length = sounding.histogram(
@@ -249,7 +246,7 @@ class RecorderApp:
             self.errors += 1
             return
         self.exports.inc(tags={"format": fmt})
-        self.log.info("take.exported", category=EventCategory.STORAGE, format=fmt)
+        self.log.info("take.exported", category=sounding.EventCategory.STORAGE, format=fmt)
 
     def _write_project(self, user: str) -> bool:
         """Write the project file; the simulated disk fails about one time in sixteen."""
@@ -278,7 +275,7 @@ class RecorderApp:
 
     def session(self, user: str, email: str) -> None:
         """One session of use: open the device, record takes, process, export, save."""
-        with session_scope(edition="desktop"):
+        with sounding.session_scope(edition="desktop"):
             started = self.clock.monotonic()
             self.sessions.inc()
             self.memory.set(self._lognormal(180.0, 0.1))
