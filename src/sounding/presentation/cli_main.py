@@ -16,7 +16,7 @@ import sqlite3
 import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import click
 
@@ -24,6 +24,9 @@ from sounding.core.config import get_settings
 from sounding.core.exceptions import ConfigurationError
 from sounding.core.types import TelemetryLevel
 from sounding.presentation.output import CliState
+
+if TYPE_CHECKING:
+    from sounding.storage import Store
 
 __all__ = [
     "COMMANDS",
@@ -76,7 +79,7 @@ def _require_store(data_dir: Path) -> Path:
     return path
 
 
-def _open(ctx: click.Context) -> Any:
+def _open(ctx: click.Context) -> Store:
     from sounding.storage import open_store
 
     data_dir = _data_dir(ctx)
