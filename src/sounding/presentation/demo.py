@@ -37,8 +37,6 @@ from sounding.analysis import (
     load_rules,
     store_value_source,
 )
-from sounding.collection.boundary import operation_boundary
-from sounding.collection.errors import SentryContext
 from sounding.core.clock import set_clock
 from sounding.core.exceptions import InvalidValueError
 from sounding.storage import Store, open_store
@@ -177,7 +175,7 @@ class RecorderApp:
         )
         # The disk fails now and then: retry twice at once, then give up without crashing.
         # The boundary records recorder.save.attempts/.retries/.failures/.duration itself.
-        self.save_project = operation_boundary(
+        self.save_project = sounding.operation_boundary(
             "recorder.save",
             retry_on_failure=True,
             max_retries=2,
@@ -230,7 +228,7 @@ class RecorderApp:
         median = factor * _EXPORT_MS_PER_MIN[fmt] * max(length / 60.0, 0.2) ** 0.5 / 1000.0
         self.operations += 1
         try:
-            with SentryContext(operation="recorder.export", format=fmt) as ctx:
+            with sounding.SentryContext(operation="recorder.export", format=fmt) as ctx:
                 ctx.add_breadcrumb("encoding", data={"format": fmt, "seconds": round(length)})
                 with self.export_time.time(tags={"format": fmt}):
                     self._spend(self._lognormal(median, 0.15))
@@ -265,7 +263,7 @@ class RecorderApp:
         """Upload the project to the user's cloud account; sometimes the network fails."""
         self.operations += 1
         try:
-            with SentryContext(operation="recorder.sync"):
+            with sounding.SentryContext(operation="recorder.sync"):
                 self._spend(self._lognormal(0.4, 0.4))
                 if self.rng.random() < 0.05:
                     # The message names the account: stored scrubbed.
