@@ -363,3 +363,17 @@ def test_rules_never_evaluated_are_compared_with_now(data_dir: Path, store: Stor
     text = render_text(model, width=160)
     assert "Alerts (1 firing)" in text
     assert "p95 > 140 ms" in text
+
+
+def test_narrow_error_table_shows_class_names() -> None:
+    """At 80 columns an error type is its class name; wide output keeps the module path."""
+    from sounding.presentation.dashboard import ErrorRow
+
+    model = DashboardModel(
+        data_dir="/d", start=0.0, end=7200.0, current_start=3600.0, baseline_start=0.0,
+        threshold_percent=20.0, errors=(ErrorRow("myapp.storage.DiskFullError", 3),),
+    )  # fmt: skip
+    assert "myapp.storage.DiskFullError" in render_text(model, width=160)
+    narrow = render_text(model, width=80)
+    assert "DiskFullError" in narrow
+    assert "myapp.storage" not in narrow

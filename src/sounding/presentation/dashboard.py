@@ -745,6 +745,7 @@ def render(
     from rich.text import Text
 
     parts: list[RenderableType] = []
+    wide = width is None or width >= WIDE
     head = Text()
     head.append("sounding dashboard", style="bold")
     head.append_text(stored_text(f"  {model.data_dir}", style="dim"))
@@ -778,7 +779,6 @@ def render(
             line.append_text(stored_text(names, "red"))
             parts.append(line)
         table = Table(title=Text("Metrics (now vs baseline)"), title_justify="left", expand=False)
-        wide = width is None or width >= WIDE
         spark_w = spark_width if wide else min(spark_width, 12)
         columns = (
             ("Metric", "Count", "Rate/h", "p50", "p95", "p99", "Now", "Baseline", "Δ", "Trend")
@@ -823,7 +823,8 @@ def render(
         t.add_column("Example (scrubbed)", overflow="fold")
         for e in model.errors[:10]:
             t.add_row(
-                stored_text(e.exc_type, "red"),
+                # Narrow terminals: the class name; the module path is in --format json.
+                stored_text(e.exc_type if wide else e.exc_type.rsplit(".", 1)[-1], "red"),
                 str(e.count),
                 _when(e.last_seen),
                 stored_text(e.example or ""),
