@@ -178,6 +178,7 @@ def test_status_reports_location_level_reason_and_drops(filled: Path) -> None:
     assert result.exit_code == 0, result.output
     info = json.loads(result.output)
     assert info["data_dir"] == str(filled)
+    assert info["app_name"] == filled.name
     assert info["exists"] is True
     assert info["size_bytes"] > 0
     assert {m["name"] for m in info["metrics"]} == {"app.op.duration", "app.requests"}

@@ -318,6 +318,16 @@ def report(ctx: click.Context, output: Path, since: str, metrics: tuple[str, ...
 # -- status ----------------------------------------------------------------------------------
 
 
+def _app_name(ctx: click.Context, data_dir: Path) -> str:
+    """The application whose data this is: ``--app`` / ``SOUNDING_APP_NAME`` when given,
+    else the data directory's name (the default data dir is named after the app), never the
+    name of the ``sounding`` command itself."""
+    state = ctx.find_object(CliState)
+    if state is not None and state.app:
+        return state.app
+    return os.environ.get("SOUNDING_APP_NAME") or data_dir.name
+
+
 def sounding_files(data_dir: Path) -> list[Path]:
     """The files sounding keeps in ``data_dir``: the store (with its WAL and any corrupt
     copies moved aside), the event log and its backups, the identifier salt, the demo's
@@ -357,7 +367,7 @@ def status(ctx: click.Context, fmt: str) -> None:
     data_dir = _data_dir(ctx)
     files = sounding_files(data_dir)
     info: dict[str, Any] = {
-        "app_name": settings.app_name,
+        "app_name": _app_name(ctx, data_dir),
         "data_dir": str(data_dir),
         "store": str(data_dir / _STORE_FILE),
         "exists": (data_dir / _STORE_FILE).exists(),
