@@ -255,6 +255,10 @@ from sounding.presentation.cli_analysis import register as register_analysis  # 
 
 register_analysis(main)
 
+from sounding.presentation.cli_main import register as register_main_commands  # noqa: E402
+
+register_main_commands(main)
+
 
 def _set_data_dir(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
     if value is not None:
