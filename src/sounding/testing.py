@@ -25,7 +25,7 @@ from sounding.core import health
 from sounding.core.sketch import QuantileSketch
 from sounding.core.types import Event, IntervalAggregate
 
-__all__ = ["ManualClock", "MemorySink", "capture", "reset", "strict"]
+__all__ = ["ManualClock", "MemorySink", "capture", "reset", "simulated_time", "strict"]
 
 
 class MemorySink:
@@ -141,6 +141,34 @@ def capture(clock: ManualClock | None = None) -> Iterator[MemorySink]:
         rt.set_manual(False)
         if clock is not None:
             _clock.set_clock(previous_clock)
+
+
+@contextmanager
+def simulated_time(clock: ManualClock) -> Iterator[ManualClock]:
+    """Run sounding on ``clock`` with the real store but no background writer.
+
+    For simulations and imports of history: the clock races ahead of real time, so data moves
+    only when you call :func:`sounding.flush` (at interval boundaries, typically). Whatever is
+    pending is flushed when the block ends.
+
+    >>> import sounding
+    >>> from sounding.testing import ManualClock, simulated_time
+    >>> with simulated_time(ManualClock()) as clock:
+    ...     sounding.counter("sim.events").inc()
+    ...     clock.advance(60)
+    ...     _ = sounding.flush()
+    """
+    rt = _runtime.get_runtime()
+    previous = _clock.set_clock(clock)
+    rt.set_manual(True)
+    try:
+        yield clock
+    finally:
+        try:
+            rt.flush()
+        finally:
+            rt.set_manual(False)
+            _clock.set_clock(previous)
 
 
 def reset() -> None:

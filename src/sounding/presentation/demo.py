@@ -23,24 +23,21 @@ import os
 import random
 import shutil
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
 import sounding
-from sounding import _runtime
 from sounding.analysis import (
     SQLiteAlertStateStore,
     evaluate,
     load_rules,
     store_value_source,
 )
-from sounding.core.clock import set_clock
-from sounding.core.exceptions import InvalidValueError
+from sounding.exceptions import InvalidValueError
 from sounding.storage import Store, open_store
-from sounding.testing import ManualClock
+from sounding.testing import ManualClock, simulated_time
 
 __all__ = [
     "ALERTS_TOML",
@@ -329,24 +326,6 @@ def prepare_demo_dir(data_dir: Path) -> None:
     )
 
 
-@contextmanager
-def _simulation(clock: ManualClock) -> Iterator[None]:
-    """Run sounding on ``clock`` with no background writer: data moves only on flush.
-
-    The simulated clock races ahead of real time, so the writer thread (which sleeps in real
-    time) must not flush at arbitrary moments: the demo flushes at interval boundaries itself.
-    """
-    rt = _runtime.get_runtime()
-    previous = set_clock(clock)
-    rt.set_manual(True)
-    try:
-        yield
-    finally:
-        sounding.flush()
-        rt.set_manual(False)
-        set_clock(previous)
-
-
 class _HourlyAlerts:
     """Evaluates the demo's alert rules at every simulated hour, keeping their state in the
     store's file (as ``sounding alerts --evaluate`` does)."""
@@ -450,7 +429,7 @@ def run_demo(
             next_flush[0] = math.floor(now / step) * step + step
 
     alerts = _HourlyAlerts(directory, first=start)
-    with _simulation(clock):
+    with simulated_time(clock):
         app = RecorderApp(clock, rng, on_time)
         for i, when in enumerate(plan):
             if when <= clock.time():
