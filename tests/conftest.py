@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import sounding
-from sounding.testing import reset
+from sounding.testing import ManualClock, MemorySink, capture, reset, strict
 
 
 @pytest.fixture(autouse=True)
@@ -36,6 +36,26 @@ def _pristine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
 def data_dir(tmp_path: Path) -> Path:
     """The data dir the autouse fixture configured through ``SOUNDING_DATA_DIR``."""
     return tmp_path / "sounding-data"
+
+
+@pytest.fixture
+def strict_mode() -> Iterator[None]:
+    """Run-time telemetry failures raise InternalError instead of being counted."""
+    with strict():
+        yield
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """A manual clock (2026-01-01T00:00:00Z), installed only where a test passes it on."""
+    return ManualClock()
+
+
+@pytest.fixture
+def sink(clock: ManualClock) -> Iterator[MemorySink]:
+    """Everything goes to a MemorySink on ``clock``, with no background thread."""
+    with capture(clock) as s:
+        yield s
 
 
 __all__ = ["sounding"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +14,7 @@ from hypothesis import strategies as st
 
 import sounding
 from sounding.collection import events as events_module
-from sounding.collection import log as log_module
-from sounding.collection.context import bind_context, bound_context, clear_context
+from sounding.collection.context import bind_context, bound_context
 from sounding.collection.jsonl import JsonlWriter, dumps_event
 from sounding.collection.log import (
     CORE_KEYS,
@@ -35,29 +33,8 @@ from sounding.core.types import Event, EventCategory
 from sounding.exceptions import InternalError, InvalidTypeError, InvalidValueError
 from sounding.testing import ManualClock, MemorySink, capture, strict
 
-
-@pytest.fixture(autouse=True)
-def _clean() -> Iterator[None]:
-    sounding.reset()
-    get_session_manager().reset()
-    clear_context()
-    log_module._reset_caches()
-    with strict():
-        yield
-    get_session_manager().reset()
-    clear_context()
-    sounding.reset()
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def sink(clock: ManualClock) -> Iterator[MemorySink]:
-    with capture(clock) as s:
-        yield s
+# Run-time failures raise in these tests (conftest resets state around each test).
+pytestmark = pytest.mark.usefixtures("strict_mode")
 
 
 def recorded(sink: MemorySink) -> list[Event]:

@@ -15,8 +15,6 @@ from pathlib import Path
 import pytest
 
 import sounding
-from sounding.collection import log as log_module
-from sounding.collection.context import clear_context
 from sounding.collection.log import get_logger
 from sounding.collection.session import (
     SESSION_END,
@@ -24,30 +22,14 @@ from sounding.collection.session import (
     SessionManager,
     current_session,
     end_session,
-    get_session_manager,
     session_scope,
     start_session,
 )
 from sounding.core.types import Event
-from sounding.testing import ManualClock, MemorySink, capture, strict
+from sounding.testing import ManualClock, MemorySink, capture
 
-
-@pytest.fixture(autouse=True)
-def _clean() -> Iterator[None]:
-    sounding.reset()
-    get_session_manager().reset()
-    clear_context()
-    log_module._reset_caches()
-    with strict():
-        yield
-    get_session_manager().reset()
-    clear_context()
-    sounding.reset()
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
+# Run-time failures raise in these tests (conftest resets state around each test).
+pytestmark = pytest.mark.usefixtures("strict_mode")
 
 
 @pytest.fixture

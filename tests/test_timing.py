@@ -13,10 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import sounding
-from sounding.collection import log as log_module
-from sounding.collection.context import clear_context
 from sounding.collection.metrics import reset_registry
-from sounding.collection.session import get_session_manager
 from sounding.collection.timing import (
     PerformanceTimer,
     operation_name_for,
@@ -28,29 +25,8 @@ from sounding.core.types import Event
 from sounding.exceptions import InternalError, InvalidNameError, InvalidTypeError, InvalidValueError
 from sounding.testing import ManualClock, MemorySink, capture, strict
 
-
-@pytest.fixture(autouse=True)
-def _clean() -> Iterator[None]:
-    sounding.reset()
-    get_session_manager().reset()
-    clear_context()
-    log_module._reset_caches()
-    with strict():
-        yield
-    get_session_manager().reset()
-    clear_context()
-    sounding.reset()
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def sink(clock: ManualClock) -> Iterator[MemorySink]:
-    with capture(clock) as s:
-        yield s
+# Run-time failures raise in these tests (conftest resets state around each test).
+pytestmark = pytest.mark.usefixtures("strict_mode")
 
 
 def flush_events(sink: MemorySink) -> list[Event]:

@@ -8,33 +8,20 @@ They are registered on the ``sounding`` group with :func:`register` (``register(
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
-from sounding.presentation.output import CliState, emit, format_option, store_from_context
+from sounding.presentation.output import (
+    CliState,
+    emit,
+    format_option,
+    parse_tags,
+    require_metric,
+    store_from_context,
+)
 from sounding.storage.times import iso
 
 __all__ = ["alerts", "baseline", "changes", "register"]
-
-
-def _tags(values: tuple[str, ...]) -> dict[str, str]:
-    tags: dict[str, str] = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(
-                f"{item!r} is not allowed: KEY=VALUE, e.g. --tag format=wav", param_hint="--tag"
-            )
-        tags[key] = value
-    return tags
-
-
-def _require_metric(store: Any, name: str) -> None:
-    if not store.series(name):
-        known = sorted({s.name for s in store.series()})
-        hint = ", ".join(known[:10]) + (" ..." if len(known) > 10 else "") if known else "none"
-        raise click.ClickException(f"no metric named {name!r} in {store.path} (known: {hint})")
 
 
 _DAYS = click.option(
@@ -75,9 +62,9 @@ def baseline(
     from sounding.analysis import Baseline
     from sounding.analysis import baseline as compute
 
-    tag_filter = _tags(tags) or None
+    tag_filter = parse_tags(tags) or None
     store = store_from_context(ctx)
-    _require_metric(store, metric)
+    require_metric(store, metric)
     found: dict[str | None, Baseline]
     if by is None:
         found = {None: compute(store, metric, window_days=days, tags=tag_filter)}
@@ -139,9 +126,9 @@ def changes(
     """
     from sounding.analysis import changes as compute
 
-    tag_filter = _tags(tags) or None
+    tag_filter = parse_tags(tags) or None
     store = store_from_context(ctx)
-    _require_metric(store, metric)
+    require_metric(store, metric)
     found = compute(
         store,
         metric,
