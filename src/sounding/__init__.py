@@ -54,6 +54,7 @@ _LAZY: dict[str, str] = {
     "hash_identifier": "sounding.collection.identifiers",
     "histogram": "sounding.collection.metrics",
     "initialize_telemetry": "sounding.integrations.sentry",
+    "install_crash_handler": "sounding.collection.crash",
     "install_logging_handler": "sounding.collection.stdlib",
     "open_store": "sounding.storage",
     "operation_boundary": "sounding.collection.boundary",
@@ -107,6 +108,7 @@ __all__ = [
     "hash_identifier",
     "histogram",
     "initialize_telemetry",
+    "install_crash_handler",
     "install_logging_handler",
     "open_store",
     "operation_boundary",
@@ -168,6 +170,7 @@ if TYPE_CHECKING:
     from sounding.collection.context import get_context as get_context
     from sounding.collection.context import unbind_context as unbind_context
     from sounding.collection.context import wrap_context as wrap_context
+    from sounding.collection.crash import install_crash_handler as install_crash_handler
     from sounding.collection.errors import SentryContext as SentryContext
     from sounding.collection.identifiers import hash_identifier as hash_identifier
     from sounding.collection.log import StructuredLogger as StructuredLogger
