@@ -387,3 +387,38 @@ def test_reconfigure_flushes_under_the_old_default_tags() -> None:
         sounding.flush()
     assert sink.total("t.ver", {"app_version": "1.0"}) == 1
     assert sink.total("t.ver", {"app_version": "2.0"}) == 1
+
+
+def test_locked_paths_aggregate_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the lock-free paths off (Python 3.10, free-threaded builds) nothing changes."""
+    from sounding.collection import metrics as metrics_module
+
+    monkeypatch.setattr(metrics_module, "LOCK_FREE", False)
+    with capture() as sink:
+        c = sounding.counter("lk.c")
+        h = sounding.histogram("lk.h")
+        g = sounding.gauge("lk.g")
+        b = c.bind(k="v")
+        bh = h.bind(k="v")
+
+        def work() -> None:
+            for i in range(5_000):
+                c.inc()
+                c.inc(2, tags={"k": "v"})
+                b.inc()
+                h.observe(float(i % 100 + 1))
+                bh.observe(1.0)
+                g.set(float(i))
+
+        threads = [threading.Thread(target=work) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        c.inc(-1)
+        sounding.flush()
+    assert sink.total("lk.c") == 3 * 5_000 * 4
+    assert sink.total("lk.c", {"k": "v"}) == 3 * 5_000 * 3
+    assert sink.count("lk.h") == 3 * 5_000 * 2
+    assert sink.aggregates("lk.g")[0].max == 4_999
+    assert health.counts()["metrics.invalid_value.lk.c"] == 1

@@ -267,40 +267,40 @@ class Counter(Instrument[_CounterCell]):
 
     def inc(self, value: float = 1, tags: Mapping[str, object] | None = None) -> None:
         """Add ``value`` (>= 0) to the series for ``tags``. Never raises at run time."""
-        if tags is None and LOCK_FREE:
-            # The most common call, kept to the fewest bytecodes.
+        if LOCK_FREE:
+            # The common calls, kept to the fewest bytecodes (see LOCK_FREE).
+            if tags is None:
+                cell = self._default
+            else:
+                # Inlined cache hit of _cell_for: a call costs as much as the increment.
+                try:
+                    cell = self._by_raw[tuple(tags.items())]
+                except Exception:  # a miss, or not a mapping: _cell_for resolves or counts it
+                    found = self._cell_for(tags)
+                    if found is None:
+                        return
+                    cell = found
             try:
                 if 0 <= value < _INF:
-                    default = self._default
-                    default.total += value
-                    default.n += 1
+                    cell.total += value
+                    cell.n += 1
                     return
             except TypeError:
                 pass
             self._reject(value)
             return
-        if tags is None:
-            cell: _CounterCell | None = self._default
-        else:
-            # Inlined cache hit of _cell_for: a call costs as much as the increment itself.
-            try:
-                cell = self._by_raw[tuple(tags.items())]
-            except Exception:  # a miss, or not a mapping: _cell_for resolves or counts it
-                cell = self._cell_for(tags)
+        locked = self._default if tags is None else self._cell_for(tags)
+        if locked is None:
+            return
         try:
-            if 0 <= value < _INF and cell is not None:
-                if LOCK_FREE:
-                    cell.total += value
-                    cell.n += 1
-                else:
-                    with self._lock:
-                        cell.total += value
-                        cell.n += 1
+            if 0 <= value < _INF:
+                with self._lock:
+                    locked.total += value
+                    locked.n += 1
                 return
         except TypeError:
             pass
-        if cell is not None:
-            self._reject(value)
+        self._reject(value)
 
     def bind(self, **tags: object) -> BoundCounter:
         """A counter bound to fixed tags, for hot loops: ``c.bind(format="wav").inc()``."""
