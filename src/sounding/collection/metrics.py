@@ -28,6 +28,7 @@ import math
 import re
 import sys
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any, Final, Generic, ParamSpec, TypeVar, cast
@@ -154,7 +155,7 @@ class _SketchCell:
 Cell = TypeVar("Cell", _CounterCell, _GaugeCell, _SketchCell)
 
 
-class Instrument(Generic[Cell]):
+class Instrument(ABC, Generic[Cell]):
     """Common machinery: series lookup, tag canonicalisation, cardinality limit, collection."""
 
     metric_type: MetricType
@@ -239,8 +240,9 @@ class Instrument(Generic[Cell]):
                 agg.end = end
                 out.append(agg)
 
+    @abstractmethod
     def _take(self, cell: Cell) -> IntervalAggregate | None:
-        raise NotImplementedError  # pragma: no cover - every instrument overrides it
+        """Read and reset ``cell``: the interval's aggregate, or ``None`` when it saw nothing."""
 
     def _new(self, **values: Any) -> IntervalAggregate:
         return IntervalAggregate(

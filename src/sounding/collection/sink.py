@@ -22,8 +22,6 @@ class Sink(Protocol):
 
     def write(self, metrics: Sequence[IntervalAggregate], events: Sequence[Event]) -> None:
         """Persist one flush: every aggregate and event, all or nothing."""
-        ...
 
     def close(self) -> None:
         """Release resources. Idempotent."""
-        ...

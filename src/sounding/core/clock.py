@@ -14,11 +14,9 @@ class Clock(Protocol):
 
     def time(self) -> float:
         """Wall-clock seconds since the epoch (UTC)."""
-        ...
 
     def monotonic(self) -> float:
         """Seconds from an arbitrary origin that never goes backwards."""
-        ...
 
 
 class SystemClock:
