@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
+import os
 import random
 import threading
 import tracemalloc
@@ -23,6 +25,8 @@ from sounding.exceptions import (
     MetricTypeConflictError,
 )
 from sounding.testing import ManualClock, capture, strict
+
+SOUNDING_SRC = os.path.dirname(sounding.__file__)
 
 
 def test_same_name_returns_same_instrument() -> None:
@@ -208,6 +212,19 @@ def test_cardinality_limit_sends_new_series_to_overflow() -> None:
     assert health.counts()["metrics.cardinality_overflow"] >= 40
 
 
+def _sounding_bytes() -> int:
+    """Memory currently held by allocations made in sounding's own source files.
+
+    tracemalloc sees every thread; counting only sounding's allocations keeps a leftover
+    thread of another test (or the garbage collector's timing) out of the measurement.
+    """
+    gc.collect()
+    snapshot = tracemalloc.take_snapshot().filter_traces(
+        [tracemalloc.Filter(True, f"{SOUNDING_SRC}{os.sep}*")]
+    )
+    return sum(stat.size for stat in snapshot.statistics("filename"))
+
+
 def test_memory_is_bounded_under_many_distinct_tag_values() -> None:
     """A stream of distinct tag values stops growing memory once the limits are reached."""
     c = sounding.counter("t.mem")
@@ -216,14 +233,16 @@ def test_memory_is_bounded_under_many_distinct_tag_values() -> None:
         for i in range(start, stop):
             c.inc(tags={"id": str(i)})
 
-    # Fill the series (2000), the lookup cache (4 x the limit) and the tag guard's cache.
-    feed(0, 20_000)
-    tracemalloc.start()
-    feed(20_000, 120_000)
-    after_first = tracemalloc.get_traced_memory()[0]
-    feed(120_000, 220_000)
-    after_second = tracemalloc.get_traced_memory()[0]
-    tracemalloc.stop()
+    # No writer thread: its flush at a minute boundary would allocate a batch mid-measurement.
+    with capture():
+        # Fill the series (2000), the lookup cache (4 x the limit) and the tag guard's cache.
+        feed(0, 20_000)
+        tracemalloc.start()
+        feed(20_000, 120_000)
+        after_first = _sounding_bytes()
+        feed(120_000, 220_000)
+        after_second = _sounding_bytes()
+        tracemalloc.stop()
     # 2000 tagged series, the untagged one and the overflow series.
     assert get_registry().series_count() <= 2002
     # Another 100,000 new values cost nothing more: growth is not proportional to input.
@@ -239,13 +258,14 @@ def test_histogram_memory_is_bounded_between_flushes() -> None:
         for i in range(n):
             h.observe((i % 5000) + 1.0)
 
-    feed(20_000)
-    tracemalloc.start()
-    feed(150_000)
-    after_first = tracemalloc.get_traced_memory()[0]
-    feed(150_000)
-    after_second = tracemalloc.get_traced_memory()[0]
-    tracemalloc.stop()
+    with capture():  # no writer thread flushing mid-measurement
+        feed(20_000)
+        tracemalloc.start()
+        feed(150_000)
+        after_first = _sounding_bytes()
+        feed(150_000)
+        after_second = _sounding_bytes()
+        tracemalloc.stop()
     assert after_second - after_first < 50_000
 
 
