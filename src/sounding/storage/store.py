@@ -312,6 +312,22 @@ def plan_ranges(
     return pieces
 
 
+def _range_clause(
+    column: str, since: TimeLike | None, until: TimeLike | None
+) -> tuple[list[str], list[Any]]:
+    """SQL conditions (and their parameters) for ``since <= column < until``."""
+    where: list[str] = []
+    params: list[Any] = []
+    now = get_clock().time()
+    if since is not None:
+        where.append(f"{column} >= ?")
+        params.append(parse_time(since, "since", now=now))
+    if until is not None:
+        where.append(f"{column} < ?")
+        params.append(parse_time(until, "until", now=now))
+    return where, params
+
+
 class Store:
     """A sounding SQLite store opened for reading (see :func:`open_store`).
 
@@ -680,15 +696,7 @@ class Store:
             not isinstance(limit, int) or isinstance(limit, bool) or limit < 0
         ):
             raise InvalidValueError("limit", limit, "None or an integer >= 0")
-        where: list[str] = []
-        params: list[Any] = []
-        now = get_clock().time()
-        if since is not None:
-            where.append("timestamp >= ?")
-            params.append(parse_time(since, "since", now=now))
-        if until is not None:
-            where.append("timestamp < ?")
-            params.append(parse_time(until, "until", now=now))
+        where, params = _range_clause("timestamp", since, until)
         if level is not None:
             lv = str(level).lower()
             if lv not in _LEVELS:
@@ -728,15 +736,7 @@ class Store:
         limit: int | None = 1000,
     ) -> list[SessionInfo]:
         """Sessions that started in the range, in start order (the latest ``limit``)."""
-        where: list[str] = []
-        params: list[Any] = []
-        now = get_clock().time()
-        if since is not None:
-            where.append("started >= ?")
-            params.append(parse_time(since, "since", now=now))
-        if until is not None:
-            where.append("started < ?")
-            params.append(parse_time(until, "until", now=now))
+        where, params = _range_clause("started", since, until)
         sql = (
             "SELECT session_id, started, ended, duration, app_version, platform, "
             "python_version FROM sessions"
