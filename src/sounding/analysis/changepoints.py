@@ -48,21 +48,83 @@ import bisect
 import math
 import random
 from collections.abc import Callable, Sequence
-from typing import Literal
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Literal
 
-from sounding.analysis._robust import MAD_SCALE, diff_sigma, median, robust_sigma
+from sounding.analysis._inputs import prepare
+from sounding.analysis._robust import MAD_SCALE, choose_transform, diff_sigma, median, robust_sigma
 from sounding.core.exceptions import InvalidTypeError, InvalidValueError
 
-__all__ = ["CHANGE_POINT_METHODS", "DEFAULT_CHANGE_POINT_METHOD", "detect_change_points"]
+__all__ = [
+    "CHANGE_POINT_METHODS",
+    "DEFAULT_CHANGE_POINT_METHOD",
+    "QUADRATIC_LIMIT",
+    "ChangePoint",
+    "detect_change_points",
+]
 
 Method = Literal["binseg", "pelt", "edivisive"]
 CHANGE_POINT_METHODS: tuple[str, ...] = ("binseg", "pelt", "edivisive")
 #: The default method, chosen by F1 and run time on ``bench/bench_detection.py``.
 DEFAULT_CHANGE_POINT_METHOD: Method = "binseg"
 
+#: Above this many points ``"pelt"`` and ``"edivisive"`` (quadratic in the worst case) fall
+#: back to ``"binseg"`` (O(n log n)), so no call hangs for minutes.
+QUADRATIC_LIMIT = 20_000
+
+
+@dataclass(frozen=True)
+class ChangePoint:
+    """Where a new regime starts.
+
+    ``index`` is the first index of the new segment in the caller's ``values``;
+    ``timestamp`` its float epoch seconds (UTC) when timestamps were given, else ``None``.
+    ``before``/``after`` are the medians of the segments before and after it (original
+    units). ``score`` is the evidence for the change: the drop in segmentation cost it
+    brings, in units of the penalty (> 1 for a kept change; always finite, also for a change
+    from a constant history, whose variance is floored at 1 % of the noise variance).
+    """
+
+    index: int
+    timestamp: float | None
+    before: float
+    after: float
+    score: float = 0.0
+
+    @property
+    def relative_change(self) -> float | None:
+        """``(after - before) / |before|`` (``None`` when ``before`` is 0)."""
+        if self.before == 0:
+            return None
+        return (self.after - self.before) / abs(self.before)
+
+    @property
+    def percent(self) -> float | None:
+        """The relative change in percent (``None`` when ``before`` is 0)."""
+        rel = self.relative_change
+        return None if rel is None else rel * 100.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-friendly dict (every number finite or ``None``)."""
+        return {
+            "index": self.index,
+            "timestamp": self.timestamp,
+            "before": self.before,
+            "after": self.after,
+            "relative_change": self.relative_change,
+            "percent": self.percent,
+            "score": self.score,
+        }
+
+
+_DAY = 86400.0
 _DEFAULT_PENALTY = {"meanvar": 8.0, "mean": 8.0, "linear": 12.0}
 #: The extra penalty of a segment's slope, per log(n), when staircases are merged into ramps.
 _SLOPE_PENALTY = 4.0
+#: The long-run variance factor ``(1 + rho) / (1 - rho)`` multiplies the penalty to this power.
+_DEPENDENCE_POWER = 1.0
+_RHO_MAX = 0.95
 _HAMPEL_HALF_WIDTH = 5
 _HAMPEL_THRESHOLD = 5.0
 # Segment variances below this (in units of the robust noise variance) are floored, so that
@@ -92,28 +154,43 @@ def _hampel(x: list[float]) -> list[float]:
 
 
 def _dependence(x: list[float]) -> float:
-    """How much autocorrelated noise inflates the evidence for a change (>= 1).
+    """How much dependent noise inflates the evidence for a change (>= 1): the ratio of the
+    long-run variance to the within-block variance, from block means.
 
-    Positively autocorrelated noise wanders, and an independent-noise likelihood reads the
-    wandering as level shifts. The lag-1 correlation ``c`` of first differences is
-    ``-(1 - rho) / 2`` for AR(1) noise with coefficient ``rho``, and a step changes only one
-    difference, so ``c`` is estimated robustly (Gnanadesikan-Kettenring with MADs) and
-    ``rho = 1 + 2c``. The penalty is multiplied by the square root of the long-run variance
-    factor ``(1 + rho) / (1 - rho)``: 1 for independent noise, 3 for ``rho = 0.8``.
+    For a split into segments of lengths ``m`` and ``k`` the likelihood gain under no change
+    is about chi-squared times ``sigma_LR^2 / sigma^2`` (long-run over marginal variance):
+    ``(1 + rho) / (1 - rho)`` for AR(1) noise, 1 for independent noise. The series is cut into
+    blocks of ``L`` points; second differences of consecutive block means have variance
+    ``6 sigma_LR^2 / L``, a trend cancels in them and a step moves only two, so their MAD
+    estimates ``sigma_LR`` robustly; ``sigma^2`` is the median within-block variance. A
+    deterministic pattern shorter than a block (a sawtooth, a short cycle) does not wander and costs
+    nothing, unlike a lag-1 correlation, which reads any smooth shape as near-unit-root
+    dependence. Capped at the factor of ``rho = 0.95``.
     """
     n = len(x)
-    if n < 10:
+    if n < 30:
         return 1.0
-    d = [x[i + 1] - x[i] for i in range(n - 1)]
-    centre = median(d)  # a steady trend is not dependence
-    d = [v - centre for v in d]
-    plus = median([abs(d[i] + d[i + 1]) for i in range(len(d) - 1)])
-    minus = median([abs(d[i] - d[i + 1]) for i in range(len(d) - 1)])
-    plus, minus = plus * plus, minus * minus
-    if plus + minus <= 0:
+    size = max(5, min(50, n // 20))
+    blocks = n // size
+    if blocks < 6:
         return 1.0
-    rho = min(max(1.0 + 2.0 * (plus - minus) / (plus + minus), 0.0), 0.98)
-    return math.sqrt((1.0 + rho) / (1.0 - rho))
+    means: list[float] = []
+    within: list[float] = []
+    for k in range(blocks):
+        seg = x[k * size : (k + 1) * size]
+        mu = sum(seg) / size
+        means.append(mu)
+        within.append(sum((v - mu) * (v - mu) for v in seg) / (size - 1))
+    # Second differences of block means: a trend (even over part of the series) cancels,
+    # a step or a kink moves two of them; var = 6 sigma_LR^2 / L.
+    d = [means[k + 2] - 2.0 * means[k + 1] + means[k] for k in range(blocks - 2)]
+    spread = MAD_SCALE * median([abs(v) for v in d])
+    w = median(within)
+    if w <= 0:
+        return 1.0
+    factor = size * spread * spread / 6.0 / w
+    cap = ((1.0 + _RHO_MAX) / (1.0 - _RHO_MAX)) ** _DEPENDENCE_POWER
+    return float(min(max(factor**_DEPENDENCE_POWER, 1.0), cap))
 
 
 def _standardise(x: list[float]) -> list[float]:
@@ -229,25 +306,127 @@ def _merge_ramps(
     return sorted(set(cps))
 
 
-def _binseg(n: int, cost: Callable[[int, int], float], beta: float, min_size: int) -> list[int]:
+def _best_split_numpy(
+    np: Any, s1: Any, s2: Any, a: int, b: int, min_size: int, cost: str
+) -> tuple[int, float]:
+    """The best split of ``[a, b)`` and its gain, vectorised (``"meanvar"``/``"mean"``)."""
+    t = np.arange(a + min_size, b - min_size + 1)
+    m1 = (t - a).astype(float)
+    m2 = (b - t).astype(float)
+    l1 = s1[t] - s1[a]
+    l2 = s1[b] - s1[t]
+    q1 = s2[t] - s2[a]
+    q2 = s2[b] - s2[t]
+    n = float(b - a)
+    tot1 = s1[b] - s1[a]
+    tot2 = s2[b] - s2[a]
+    if cost == "mean":
+        total = tot2 - tot1 * tot1 / n
+        gains = total - (q1 - l1 * l1 / m1) - (q2 - l2 * l2 / m2)
+    else:
+        v1 = np.maximum(q1 / m1 - (l1 / m1) ** 2, _VAR_FLOOR)
+        v2 = np.maximum(q2 / m2 - (l2 / m2) ** 2, _VAR_FLOOR)
+        vt = max(tot2 / n - (tot1 / n) ** 2, _VAR_FLOOR)
+        gains = n * math.log(vt) - m1 * np.log(v1) - m2 * np.log(v2)
+    k = int(np.argmax(gains))
+    return int(t[k]), float(gains[k])
+
+
+def _numpy() -> Any:
+    try:
+        import numpy
+    except ImportError:  # the pure-Python path serves (slower, same result)
+        return None
+    return numpy
+
+
+def _binseg(
+    n: int,
+    cost: Callable[[int, int], float],
+    beta: float,
+    min_size: int,
+    z: list[float] | None = None,
+    cost_name: str = "",
+) -> list[int]:
+    np = _numpy() if z is not None and cost_name in ("meanvar", "mean") else None
+    if np is not None:
+        arr = np.asarray(z, dtype=float)
+        s1 = np.concatenate(([0.0], np.cumsum(arr)))
+        s2 = np.concatenate(([0.0], np.cumsum(arr * arr)))
     found: list[int] = []
     stack = [(0, n)]
     while stack:
         a, b = stack.pop()
         if b - a < 2 * min_size:
             continue
-        total = cost(a, b)
-        best_gain = 0.0
-        best_t = -1
-        for t in range(a + min_size, b - min_size + 1):
-            gain = total - cost(a, t) - cost(t, b)
-            if gain > best_gain:
-                best_gain, best_t = gain, t
+        if np is not None:
+            best_t, best_gain = _best_split_numpy(np, s1, s2, a, b, min_size, cost_name)
+        else:
+            total = cost(a, b)
+            best_gain = 0.0
+            best_t = -1
+            for t in range(a + min_size, b - min_size + 1):
+                gain = total - cost(a, t) - cost(t, b)
+                if gain > best_gain:
+                    best_gain, best_t = gain, t
         if best_t >= 0 and best_gain > beta:
             found.append(best_t)
             stack.append((a, best_t))
             stack.append((best_t, b))
     return sorted(found)
+
+
+def _deseasonalise(y: list[float], ts: list[float] | None) -> list[float]:
+    """Remove the time-of-day profile (and the day-of-week one with two weeks of data).
+
+    The daily profile is the median, per half hour of the day (UTC), of the values minus
+    their own day's median; the weekly one the median, per weekday, of each day's level minus
+    the median level of the week around it. Steps barely move either (medians over days).
+    """
+    if ts is None or len(y) < 96 or ts[-1] - ts[0] < 2 * _DAY:
+        return y
+    bins = 48
+    width = _DAY / bins
+    day = [int(t // _DAY) for t in ts]
+    slot = [int((t % _DAY) // width) for t in ts]
+    by_day: dict[int, list[float]] = {}
+    for d, v in zip(day, y, strict=True):
+        by_day.setdefault(d, []).append(v)
+    day_med = {d: median(vs) for d, vs in by_day.items()}
+    by_slot: list[list[float]] = [[] for _ in range(bins)]
+    for d, k, v in zip(day, slot, y, strict=True):
+        by_slot[k].append(v - day_med[d])
+    profile = [median(r) if len(r) >= 2 else 0.0 for r in by_slot]
+    out = [v - profile[k] for k, v in zip(slot, y, strict=True)]
+    if ts[-1] - ts[0] < 13 * _DAY:
+        return out
+    by_day = {}
+    for d, v in zip(day, out, strict=True):
+        by_day.setdefault(d, []).append(v)
+    days = sorted(by_day)
+    level = {d: median(by_day[d]) for d in days}
+    effect: dict[int, list[float]] = {}
+    for d in days:
+        around = [level[e] for e in range(d - 3, d + 4) if e in level]
+        if len(around) >= 5:
+            wd = datetime.fromtimestamp(d * _DAY, tz=timezone.utc).weekday()
+            effect.setdefault(wd, []).append(level[d] - median(around))
+    weekly = {wd: median(v) if len(v) >= 2 else 0.0 for wd, v in effect.items()}
+    wd_of = {d: datetime.fromtimestamp(d * _DAY, tz=timezone.utc).weekday() for d in days}
+    return [v - weekly.get(wd_of[d], 0.0) for d, v in zip(day, out, strict=True)]
+
+
+def _scores(
+    z: list[float], found: list[int], cost: Callable[[int, int], float], beta: float
+) -> list[float]:
+    """Each change's cost drop against merging it with its neighbours, in penalty units."""
+    bounds = [0, *found, len(z)]
+    out = []
+    for k in range(len(found)):
+        a, t, b = bounds[k], bounds[k + 1], bounds[k + 2]
+        gain = cost(a, b) - cost(a, t) - cost(t, b)
+        out.append(gain / beta if beta > 0 else gain)
+    return out
 
 
 def _pelt(n: int, cost: Callable[[int, int], float], beta: float, min_size: int) -> list[int]:
@@ -366,7 +545,8 @@ def _edivisive(
 
 
 def detect_change_points(
-    values: Sequence[float | None],
+    values: object,
+    timestamps: object | None = None,
     *,
     method: str | None = None,
     cost: str = "meanvar",
@@ -376,23 +556,35 @@ def detect_change_points(
     permutations: int = 99,
     seed: int = 0,
     ramps: bool = True,
-) -> list[int]:
-    """The indices where a new regime starts (sorted, first index of each new segment).
+    transform: str = "auto",
+) -> list[ChangePoint]:
+    """Where new regimes start: a sorted list of :class:`ChangePoint`.
 
-    ``method`` is ``"binseg"`` (default), ``"pelt"`` or ``"edivisive"``; ``cost`` and
-    ``penalty_factor`` apply to the first two, ``sig_level``, ``permutations`` and ``seed``
-    to E-divisive; ``ramps`` merges staircases into ramps (see the module). ``None`` and NaN
-    values are skipped; indices refer to ``values``.
+    ``values``: a 1-D sequence (list, tuple, numpy array, pandas Series) with
+    ``None``/NaN/``pd.NA`` gaps, which are skipped (indices refer to ``values``).
+    ``timestamps``: one per value (epoch seconds, ``datetime`` (naive = UTC), pandas
+    ``Timestamp``, numpy ``datetime64``), non-decreasing; with two days or more of them the
+    time-of-day profile (and with two weeks the day-of-week one) is removed first, and each
+    change carries its timestamp. ``method`` (case-insensitive) is ``"binseg"`` (default),
+    ``"pelt"`` or ``"edivisive"``; above :data:`QUADRATIC_LIMIT` points the last two fall back
+    to ``"binseg"``. ``cost`` and ``penalty_factor`` apply to ``binseg``/``pelt``,
+    ``sig_level``, ``permutations`` and ``seed`` to E-divisive; ``ramps`` merges staircases
+    into ramps; ``transform`` is the variance-stabilising transform (``"auto"``, ``"none"``,
+    ``"log"``, ``"sqrt"``; see :func:`~sounding.analysis.detect_deviations`).
 
-    >>> detect_change_points([1.0, 1.1, 0.9, 1.0, 1.05] * 8 + [3.0, 3.1, 2.9, 3.0, 3.05] * 8,
-    ...                      method="pelt")
+    >>> [c.index for c in detect_change_points(
+    ...     [1.0, 1.1, 0.9, 1.0, 1.05] * 8 + [3.0, 3.1, 2.9, 3.0, 3.05] * 8, method="PELT")]
     [40]
     """
     chosen = DEFAULT_CHANGE_POINT_METHOD if method is None else method
-    if chosen not in CHANGE_POINT_METHODS:
+    if not isinstance(chosen, str) or chosen.lower() not in CHANGE_POINT_METHODS:
         raise InvalidValueError("method", method, "one of " + ", ".join(CHANGE_POINT_METHODS))
-    if cost not in _DEFAULT_PENALTY:
+    chosen = chosen.lower()
+    if not isinstance(cost, str) or cost.lower() not in _DEFAULT_PENALTY:
         raise InvalidValueError("cost", cost, "'meanvar', 'mean' or 'linear'")
+    cost = cost.lower()
+    if not isinstance(transform, str) or transform.lower() not in ("auto", "none", "log", "sqrt"):
+        raise InvalidValueError("transform", transform, "one of auto, none, log, sqrt")
     if not isinstance(min_size, int) or isinstance(min_size, bool):
         raise InvalidTypeError("min_size", min_size, "an integer >= 2")
     if min_size < 2:
@@ -408,32 +600,59 @@ def detect_change_points(
     if not isinstance(permutations, int) or permutations < 1:
         raise InvalidValueError("permutations", permutations, "an integer >= 1")
 
+    xs, all_ts = prepare(values, timestamps)
     positions: list[int] = []
-    x: list[float] = []
-    for i, v in enumerate(values):
-        if v is None:
-            continue
-        f = float(v)
-        if math.isfinite(f):
+    raw: list[float] = []
+    for i, f in enumerate(xs):
+        if f == f and f != math.inf and f != -math.inf:
             positions.append(i)
-            x.append(f)
-    n = len(x)
+            raw.append(f)
+    n = len(raw)
     if n < 2 * min_size:
         return []
+    if n > QUADRATIC_LIMIT and chosen != "binseg":
+        chosen = "binseg"
+    ts = None if all_ts is None else [all_ts[i] for i in positions]
+    fwd, _ = choose_transform(transform.lower(), raw[:200])
+    x = [fwd(v) for v in raw]
     largest = max(abs(v) for v in x)
     if largest > 1e100:
         # Squares and differences of such values overflow; the methods are scale-free.
         x = [v / largest for v in x]
+    x = _deseasonalise(x, ts)
+    beta = 1.0
+    fn: Callable[[int, int], float]
     if chosen == "edivisive":
         found = _edivisive(x, float(sig_level), permutations, min_size, seed)
+        z = _standardise(x)
+        fn = _cost_function(z, "meanvar")
     else:
         cleaned = _hampel(x)
         z = _standardise(cleaned)
         factor = _DEFAULT_PENALTY[cost] if penalty_factor is None else float(penalty_factor)
-        beta = factor * math.log(n) * _dependence(cleaned)
+        dependence = _dependence(cleaned) if n >= 30 else 1.0
+        beta = factor * math.log(n) * dependence
         fn = _cost_function(z, cost)
-        search = _binseg if chosen == "binseg" else _pelt
-        found = search(n, fn, beta, min_size)
+        if chosen == "binseg":
+            found = _binseg(n, fn, beta, min_size, z, cost)
+        else:
+            found = _pelt(n, fn, beta, min_size)
         if ramps and cost != "linear" and len(found) >= 2:
             found = _merge_ramps(z, found, beta, _SLOPE_PENALTY * math.log(n), min_size)
-    return [positions[t] for t in found]
+            fn = _cost_function(z, cost)
+    if chosen == "edivisive":
+        beta = _DEFAULT_PENALTY["meanvar"] * math.log(n)
+    scores = _scores(z, found, fn, beta)
+    bounds = [0, *found, n]
+    out: list[ChangePoint] = []
+    for k, t in enumerate(found):
+        out.append(
+            ChangePoint(
+                index=positions[t],
+                timestamp=None if ts is None else ts[t],
+                before=median(raw[bounds[k] : t]),
+                after=median(raw[t : bounds[k + 2]]),
+                score=round(scores[k], 6),
+            )
+        )
+    return out
