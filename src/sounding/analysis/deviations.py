@@ -86,6 +86,10 @@ DEVIATION_TRANSFORMS: tuple[str, ...] = ("auto", "none", "log", "sqrt")
 _DAY = 86400.0
 _MAX_HISTORY = 4032  # residuals kept at most (two weeks of 5-minute points)
 _IQR_TO_SD = 1.349
+_GAP_RANK = 8
+_NEW_NOISE = 3.0  # a new regime this many scales noisier resets the history
+_SHIFT = 6  # points in the shift channel's mean (half an hour at 5 minutes)
+_WEEK = 7 * 86400.0
 
 
 @dataclass(frozen=True)
@@ -179,6 +183,82 @@ def _check_number(name: str, value: object, allowed: str, positive: bool = False
     return f
 
 
+class _History:
+    """Residuals over the seasonal history: sorted for quantiles, running sums for the
+    standard deviation, evicted by key (time or index) and forgettable."""
+
+    __slots__ = ("dead", "items", "limit", "s1", "s2", "sorted", "span")
+
+    def __init__(self, span: float | None, limit: int) -> None:
+        self.span = span
+        self.limit = limit
+        self.items: deque[tuple[float, float]] = deque()
+        self.sorted: list[float] = []
+        self.dead: set[float] = set()
+        self.s1 = 0.0
+        self.s2 = 0.0
+
+    def _pop(self) -> None:
+        key, r = self.items.popleft()
+        if key in self.dead:
+            self.dead.discard(key)
+            return
+        del self.sorted[bisect.bisect_left(self.sorted, r)]
+        self.s1 -= r
+        self.s2 -= r * r
+
+    def add(self, key: float, r: float) -> None:
+        items = self.items
+        if self.span is not None:
+            while items and (items[0][0] <= key - self.span or len(items) >= self.limit):
+                self._pop()
+        else:
+            while len(items) >= self.limit:
+                self._pop()
+        items.append((key, r))
+        bisect.insort(self.sorted, r)
+        self.s1 += r
+        self.s2 += r * r
+
+    def forget(self, added: list[tuple[float, float]]) -> None:
+        """Drop residuals measured against a level the series has left (a step)."""
+        srt = self.sorted
+        for key, r in added:
+            k = bisect.bisect_left(srt, r)
+            if k < len(srt) and srt[k] == r and len(srt) > 3:
+                del srt[k]
+                self.s1 -= r
+                self.s2 -= r * r
+                self.dead.add(key)
+
+    def centre_scale(self) -> tuple[float, float]:
+        """The median and the robust scale (IQR / 1.349, else the standard deviation)."""
+        srt = self.sorted
+        h = len(srt)
+        scale = (srt[(3 * h) // 4] - srt[h // 4]) / _IQR_TO_SD
+        if scale <= 0:
+            var = (self.s2 - self.s1 * self.s1 / h) / max(h - 1, 1)
+            scale = math.sqrt(var) if var > 0 else 0.0
+        return srt[h // 2], scale
+
+    def novelty(self, r: float, scale: float, margin: float) -> int:
+        """+1 (-1) when ``r`` is beyond the third largest (smallest) residual by ``margin``
+        times the larger of ``scale`` and the gap to the eighth one, else 0: what recurs at
+        least three times a period is normal, a one-off is not, and a heavy tail (a slow
+        mode) widens its own margin."""
+        srt = self.sorted
+        h = len(srt)
+        k = 3 if h >= 3 else h
+        k2 = _GAP_RANK if h >= _GAP_RANK else h
+        top = srt[h - k]
+        if r >= top + margin * max(scale, top - srt[h - k2]):
+            return 1
+        bottom = srt[k - 1]
+        if r <= bottom - margin * max(scale, srt[k2 - 1] - bottom):
+            return -1
+        return 0
+
+
 def detect_deviations(
     values: object,
     timestamps: object | None = None,
@@ -187,10 +267,11 @@ def detect_deviations(
     period: float | None = None,
     level_window: int = 12,
     warmup: int = 20,
+    warmup_period: float = _DAY,
     threshold: float = DEFAULT_DEVIATION_THRESHOLD,
     margin: float = DEFAULT_MARGIN,
     min_relative_change: float = DEFAULT_MIN_RELATIVE_CHANGE,
-    regime_points: int = 12,
+    regime_points: int = 24,
     quiet_points: int = 3,
     transform: str = "auto",
     regime_window: int | None = None,
@@ -218,10 +299,11 @@ def detect_deviations(
     min_rel = _check_number("min_relative_change", min_relative_change, "a finite number >= 0")
     if period is not None:
         period = _check_number("period", period, "a finite number of seconds > 0", True)
+    warmup_period = _check_number("warmup_period", warmup_period, "a finite number of seconds >= 0")
     if not isinstance(transform, str) or transform.lower() not in DEVIATION_TRANSFORMS:
         raise InvalidValueError("transform", transform, "one of " + ", ".join(DEVIATION_TRANSFORMS))
     xs, ts = prepare(values, timestamps)
-    span = (_DAY if period is None else period) if ts is not None else None
+    span = (_WEEK if period is None else period) if ts is not None else None
     keep = threshold / 2.0
 
     out: list[Episode] = []
@@ -232,17 +314,20 @@ def detect_deviations(
 
     level: deque[float] = deque()
     level_sorted: list[float] = []
-    hist: deque[tuple[float, float]] = deque()  # (key, residual) in arrival order
-    hist_sorted: list[float] = []
-    hmax: deque[tuple[float, float]] = deque()  # decreasing residuals (sliding maximum)
-    hmin: deque[tuple[float, float]] = deque()  # increasing residuals (sliding minimum)
-    s1 = s2 = 0.0
+    limit = _MAX_HISTORY if span is not None else window
+    points = _History(span, limit)  # residuals of single points from the local level
+    shifts = _History(span, limit)  # shift of the last ``_SHIFT`` points' mean
+    recent: deque[float] = deque(maxlen=_SHIFT + level_window)
     resolution = math.inf
     prev_raw = math.nan
     prev_t = math.nan
-    step_t = math.nan  # typical sampling step (running median proxy: first steps' minimum)
+    step_t = math.nan  # the smallest sampling step seen
     missing_run = 0
     seen = 0
+    first_t = math.nan
+    warm_until = math.inf  # with timestamps: no alert before ``warmup_period`` of data
+    judge_from = 0  # after a change to a noisier regime: learn before judging again
+    ep_from_constant = False
 
     # Open episode state.
     open_dir = 0
@@ -250,6 +335,8 @@ def detect_deviations(
     ep_value = ep_base = ep_score = ep_peak_value = ep_peak_score = 0.0
     ep_points = ep_quiet = 0
     ep_tail: deque[float] = deque(maxlen=level_window)
+    ep_keys: list[tuple[float, float]] = []  # point residuals the episode added
+    ep_shift_keys: list[tuple[float, float]] = []
 
     def level_add(y: float) -> None:
         if len(level) == level_window:
@@ -257,36 +344,6 @@ def detect_deviations(
             del level_sorted[bisect.bisect_left(level_sorted, old)]
         level.append(y)
         bisect.insort(level_sorted, y)
-
-    def hist_add(key: float, r: float) -> None:
-        nonlocal s1, s2
-        if span is not None:
-            while hist and (hist[0][0] <= key - span or len(hist) >= _MAX_HISTORY):
-                hist_pop()
-        else:
-            while len(hist) >= window:
-                hist_pop()
-        hist.append((key, r))
-        bisect.insort(hist_sorted, r)
-        s1 += r
-        s2 += r * r
-        while hmax and hmax[-1][1] <= r:
-            hmax.pop()
-        hmax.append((key, r))
-        while hmin and hmin[-1][1] >= r:
-            hmin.pop()
-        hmin.append((key, r))
-
-    def hist_pop() -> None:
-        nonlocal s1, s2
-        key, r = hist.popleft()
-        del hist_sorted[bisect.bisect_left(hist_sorted, r)]
-        s1 -= r
-        s2 -= r * r
-        if hmax and hmax[0][0] <= key:
-            hmax.popleft()
-        if hmin and hmin[0][0] <= key:
-            hmin.popleft()
 
     def emit(closed: bool, accepted: bool) -> None:
         out.append(
@@ -314,6 +371,9 @@ def detect_deviations(
             continue
         if ts is not None:
             t = ts[i]
+            if first_t != first_t:
+                first_t = t
+                warm_until = t + warmup_period
             if prev_t == prev_t:
                 dt = t - prev_t
                 if dt > 0 and not dt >= step_t:
@@ -325,6 +385,7 @@ def detect_deviations(
             gap = missing_run >= level_window
             key = float(i)
         missing_run = 0
+        res_prev = resolution  # judged with what earlier points showed (causal)
         if prev_raw == prev_raw and x != prev_raw:
             d = abs(x - prev_raw)
             if d < resolution:
@@ -336,14 +397,26 @@ def detect_deviations(
             # The local level is stale after a long gap: rebuild it before judging again.
             level.clear()
             level_sorted.clear()
+            recent.clear()
             if open_dir:
                 emit(True, False)
                 open_dir = 0
-        rebuilding = len(level) < min(level_window, 3)
-        if seen <= warmup or rebuilding or len(hist) < 3:
+        recent.append(y)
+        # The shift channel: the mean of the last points against the median before them,
+        # so a step too small for any single point is seen in half an hour.
+        sh = math.nan
+        if len(recent) == recent.maxlen:
+            tail = list(recent)
+            before = sorted(tail[:level_window])
+            lm = len(before)
+            ref = before[lm // 2] if lm % 2 else 0.5 * (before[lm // 2 - 1] + before[lm // 2])
+            sh = sum(tail[level_window:]) / _SHIFT - ref
+        warming = seen <= warmup or seen < judge_from or (ts is not None and key < warm_until)
+        if warming or len(level) < min(level_window, 3) or len(points.sorted) < 3:
             if len(level):
-                lm = level_sorted[len(level_sorted) // 2]
-                hist_add(key, y - lm)
+                points.add(key, y - level_sorted[len(level_sorted) // 2])
+            if sh == sh:
+                shifts.add(key, sh)
             level_add(y)
             continue
         m = len(level_sorted)
@@ -351,16 +424,11 @@ def detect_deviations(
         if not m % 2:
             b = 0.5 * (level_sorted[m // 2 - 1] + b)
         r = y - b
-        h = len(hist_sorted)
-        med_r = hist_sorted[h // 2]
-        scale = (hist_sorted[(3 * h) // 4] - hist_sorted[h // 4]) / _IQR_TO_SD
-        if scale <= 0:
-            var = (s2 - s1 * s1 / h) / max(h - 1, 1)
-            scale = math.sqrt(var) if var > 0 else 0.0
+        med_r, scale = points.centre_scale()
         base_orig = inv(b + med_r)
-        if resolution != math.inf:
-            floor = abs(fwd(base_orig + resolution) - fwd(base_orig))
-            denom = max(abs(base_orig), resolution)
+        if res_prev != math.inf:
+            floor = abs(fwd(base_orig + res_prev) - fwd(base_orig))
+            denom = max(abs(base_orig), res_prev)
         else:
             lvl = abs(base_orig)
             floor = abs(fwd(base_orig + (1e-3 * lvl if lvl else 1e-3)) - (b + med_r))
@@ -370,49 +438,105 @@ def detect_deviations(
         if scale <= 0:
             scale = 1e-12
         z = (r - med_r) / scale
-        rel_ok = abs(x - base_orig) >= min_rel * denom and x != base_orig
+        zs = 0.0
+        shift_dir = 0
+        if sh == sh and len(shifts.sorted) >= 3:
+            med_s, scale_s = shifts.centre_scale()
+            if scale_s < floor / _SHIFT:
+                scale_s = floor / _SHIFT
+            if scale_s <= 0:
+                scale_s = 1e-12
+            zs = (sh - med_s) / scale_s
+            if abs(zs) >= threshold:
+                shift_dir = shifts.novelty(sh, scale_s, margin)
+                if shift_dir and shift_dir * zs < 0:
+                    shift_dir = 0
         if open_dir:
-            if z * open_dir >= keep:
+            if z * open_dir >= keep or zs * open_dir >= keep:
                 ep_points += 1
                 ep_last = i
                 ep_quiet = 0
                 ep_tail.append(y)
+                points.add(key, r)
+                ep_keys.append((key, r))
+                if sh == sh:
+                    shifts.add(key, sh)
+                    ep_shift_keys.append((key, sh))
                 if abs(z) > abs(ep_peak_score):
                     ep_peak, ep_peak_value, ep_peak_score = i, x, z
                 if ep_points >= regime_points:
-                    # The baseline accepts the new level: one step, one alert.
+                    # The baseline accepts the new level: one step, one alert. The
+                    # episode's residuals were measured against the old level: forgotten.
                     level.clear()
                     level_sorted.clear()
                     for v in ep_tail:
                         level_add(v)
+                    points.forget(ep_keys)
+                    shifts.forget(ep_shift_keys)
                     emit(True, True)
                     open_dir = 0
+                    q = sorted(ep_tail)
+                    spread = (q[(3 * len(q)) // 4] - q[len(q) // 4]) / _IQR_TO_SD
+                    if spread > _NEW_NOISE * scale or ep_from_constant:
+                        # The new regime is noisier than anything before (a launch, a
+                        # variance change): the old scale does not apply; learn afresh.
+                        points = _History(span, limit)
+                        shifts = _History(span, limit)
+                        centre = q[len(q) // 2]
+                        for v in ep_tail:
+                            points.add(key, v - centre)
+                        judge_from = seen + _SHIFT + level_window
                 continue
             ep_quiet += 1
             if ep_quiet >= quiet_points:
                 emit(True, False)
                 open_dir = 0
+                if ep_from_constant:
+                    # A history that never varied calibrates nothing: learn afresh.
+                    points = _History(span, limit)
+                    shifts = _History(span, limit)
+                    judge_from = seen + _SHIFT + level_window
             if -open_dir * z < threshold:
-                hist_add(key, r)
+                points.add(key, r)
+                if sh == sh:
+                    shifts.add(key, sh)
                 level_add(y)
                 continue
             if open_dir:
                 emit(True, False)
                 open_dir = 0
-        novel_up = not hmax or r >= hmax[0][1] + margin * scale
-        novel_down = not hmin or r <= hmin[0][1] - margin * scale
-        if rel_ok and ((z >= threshold and novel_up) or (z <= -threshold and novel_down)):
-            open_dir = 1 if z > 0 else -1
-            ep_start = ep_last = ep_peak = i
-            ep_value = ep_peak_value = x
-            ep_base = base_orig
-            ep_score = ep_peak_score = z
-            ep_points = 1
-            ep_quiet = 0
-            ep_tail.clear()
-            ep_tail.append(y)
-            continue
-        hist_add(key, r)
+        point_dir = points.novelty(r, scale, margin) if abs(z) >= threshold else 0
+        if point_dir and point_dir * z < 0:
+            point_dir = 0
+        direction = point_dir or shift_dir
+        if direction:
+            # The relative test in the original units: of the point, or of the shifted mean.
+            if point_dir:
+                rel_ok = abs(x - base_orig) >= min_rel * denom and x != base_orig
+            else:
+                shifted = inv(b + med_r + sh)
+                rel_ok = abs(shifted - base_orig) >= min_rel * denom
+            if rel_ok:
+                ep_from_constant = res_prev == math.inf
+                open_dir = direction
+                ep_start = ep_last = ep_peak = i
+                ep_value = ep_peak_value = x
+                ep_base = base_orig
+                ep_score = ep_peak_score = z if point_dir else zs
+                ep_points = 1
+                ep_quiet = 0
+                ep_tail.clear()
+                ep_tail.append(y)
+                points.add(key, r)
+                ep_keys = [(key, r)]
+                ep_shift_keys = []
+                if sh == sh:
+                    shifts.add(key, sh)
+                    ep_shift_keys.append((key, sh))
+                continue
+        points.add(key, r)
+        if sh == sh:
+            shifts.add(key, sh)
         level_add(y)
     if open_dir:
         emit(False, False)
