@@ -109,7 +109,7 @@ def score_deviations(s: TelemetrySeries, found: list[int]) -> dict[str, Any]:
 
 def _covering(truth: list[int], found: list[int], n: int) -> float:
     def segs(cps: list[int]) -> list[tuple[int, int]]:
-        b = [0, *sorted(set(c for c in cps if 0 < c < n)), n]
+        b = [0, *sorted({c for c in cps if 0 < c < n}), n]
         return [(b[k], b[k + 1]) for k in range(len(b) - 1)]
 
     pred = segs(found)
@@ -188,8 +188,10 @@ def evaluate(
 
 def print_dev(title: str, res: dict[str, dict[str, Any]]) -> None:
     print(f"\n{title}")
-    print(f"{'family':<11} {'P':>5} {'R':>5} {'F1':>5} {'FA/day':>7} {'delay':>6} {'tp':>4} "
-          f"{'fp':>4} {'fn':>4}")
+    print(
+        f"{'family':<11} {'P':>5} {'R':>5} {'F1':>5} {'FA/day':>7} {'delay':>6} {'tp':>4} "
+        f"{'fp':>4} {'fn':>4}"
+    )
     for fam in (*FAMILIES, "overall"):
         if fam not in res:
             continue
@@ -290,9 +292,9 @@ def tune() -> None:
                 f"worst-family FA/day {worst:.3f} lowest-family F1 {low:.3f}"
             )
     for factor in (4.0, 6.0, 8.0, 12.0):
-        res = evaluate(
-            data, None, lambda s, f=factor: sounding_change_points(s, penalty_factor=f)
-        )["cp"]
+        res = evaluate(data, None, lambda s, f=factor: sounding_change_points(s, penalty_factor=f))[
+            "cp"
+        ]
         o = res["overall"]
         print(f"cp factor={factor}: P {o['precision']:.3f} R {o['recall']:.3f} F1 {o['f1']:.3f}")
 

@@ -40,6 +40,7 @@ Labels, by detectability, so that nothing impossible is demanded:
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -117,7 +118,7 @@ def _event_times(rng: np.random.Generator, kinds: list[str], lo: int) -> list[in
                     i = int(rng.integers(first, N - DAY_POINTS))
             pos.append(i)
         order = sorted(pos)
-        if all(b - a >= 12 * HOUR for a, b in zip(order, order[1:])):
+        if all(b - a >= 12 * HOUR for a, b in itertools.pairwise(order)):
             return pos
     return [first + k * DAY_POINTS for k in range(len(kinds))]
 
@@ -200,10 +201,11 @@ class _Errors(_Family):
         self.mu = np.full(N, rng.uniform(0.01, 0.3))
 
     def sd(self, mu: np.ndarray, vf: np.ndarray) -> np.ndarray:
-        return np.asarray(np.sqrt(np.maximum(mu * vf, 1e-12)))
+        return np.asarray(np.sqrt(mu + mu**2 * vf / 20))
 
     def sample(self, mu: np.ndarray) -> np.ndarray:
-        return np.asarray(self.rng.poisson(mu * self.var_factor**0.5).astype(float))
+        a = 20 / self.var_factor  # gamma-Poisson: variance mu + mu^2 vf / 20
+        return np.asarray(self.rng.poisson(mu * self.rng.gamma(a, 1 / a)).astype(float))
 
 
 class _Cpu(_Family):
@@ -236,11 +238,11 @@ class _Queue(_Family):
         self.mu = rng.uniform(1, 30) * _daily(rng, rng.uniform(0.2, 0.6))
 
     def sd(self, mu: np.ndarray, vf: np.ndarray) -> np.ndarray:
-        return np.asarray(np.sqrt(np.maximum(mu * vf, 1e-12)))
+        return np.asarray(np.sqrt(mu + mu**2 * vf / 20))
 
     def sample(self, mu: np.ndarray) -> np.ndarray:
-        lam = mu * self.rng.gamma(1 / self.var_factor, self.var_factor)
-        return np.asarray(self.rng.poisson(lam).astype(float))
+        a = 20 / self.var_factor
+        return np.asarray(self.rng.poisson(mu * self.rng.gamma(a, 1 / a)).astype(float))
 
 
 class _Cron(_Family):
@@ -276,7 +278,7 @@ class _Launch(_Family):
         self.mu[: self.launch] = self.constant
 
     def sd(self, mu: np.ndarray, vf: np.ndarray) -> np.ndarray:
-        out = np.sqrt(np.maximum(mu * vf, 1e-12))
+        out = np.sqrt(mu + mu**2 * vf / 20)
         out[: self.launch] = 0.5
         return np.asarray(out)
 

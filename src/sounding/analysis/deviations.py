@@ -79,6 +79,8 @@ __all__ = [
 DEFAULT_DEVIATION_THRESHOLD = 5.0
 #: Default minimum relative change (0.2 = 20 %, ``MetricsConfig.deviation_threshold_percent``).
 DEFAULT_MIN_RELATIVE_CHANGE = 0.2
+#: Default score threshold of the shift channel (the last hour's mean against the level).
+DEFAULT_SHIFT_THRESHOLD = 4.0
 #: Default novelty margin, in scales beyond the seasonal history's extreme residual.
 DEFAULT_MARGIN = 1.0
 #: The transforms ``detect_deviations`` accepts (case-insensitive).
@@ -87,8 +89,12 @@ _DAY = 86400.0
 _MAX_HISTORY = 4032  # residuals kept at most (two weeks of 5-minute points)
 _IQR_TO_SD = 1.349
 _GAP_RANK = 8
+_BINS = 24  # time-of-day bins (hours) for novelty with timestamps
+_RECENT = 24  # recent residuals always in the novelty comparison (two hours at 5 min)
+_RANK = 2  # novelty: beyond the second most extreme residual of the history
+_KEEP_ACCEPTED = 2  # residuals of an accepted step kept (a recurring level change is learned)
 _NEW_NOISE = 3.0  # a new regime this many scales noisier resets the history
-_SHIFT = 6  # points in the shift channel's mean (half an hour at 5 minutes)
+_SHIFT = 12  # points in the shift channel's mean (an hour at 5 minutes)
 _WEEK = 7 * 86400.0
 
 
@@ -183,57 +189,96 @@ def _check_number(name: str, value: object, allowed: str, positive: bool = False
     return f
 
 
+class _Sorted:
+    """Values kept sorted and in arrival order, evicted by key, forgettable (lazily)."""
+
+    __slots__ = ("dead", "items", "sorted")
+
+    def __init__(self) -> None:
+        self.items: deque[tuple[float, float]] = deque()
+        self.sorted: list[float] = []
+        self.dead: set[float] = set()
+
+    def pop(self) -> float | None:
+        """Evict the oldest value; return it, or ``None`` if it was already forgotten."""
+        key, r = self.items.popleft()
+        if key in self.dead:
+            self.dead.discard(key)
+            return None
+        del self.sorted[bisect.bisect_left(self.sorted, r)]
+        return r
+
+    def add(self, key: float, r: float) -> None:
+        self.items.append((key, r))
+        bisect.insort(self.sorted, r)
+
+    def forget(self, key: float, r: float) -> bool:
+        srt = self.sorted
+        k = bisect.bisect_left(srt, r)
+        if k < len(srt) and srt[k] == r:
+            del srt[k]
+            self.dead.add(key)
+            return True
+        return False
+
+
 class _History:
     """Residuals over the seasonal history: sorted for quantiles, running sums for the
-    standard deviation, evicted by key (time or index) and forgettable."""
+    standard deviation, evicted by key (time or index) and forgettable. With timestamps it
+    also keeps them per hour of the day, so novelty is judged against the same time of day
+    (a nightly job is normal at night, not at noon)."""
 
-    __slots__ = ("dead", "items", "limit", "s1", "s2", "sorted", "span")
+    __slots__ = ("all", "bins", "limit", "s1", "s2", "span")
 
     def __init__(self, span: float | None, limit: int) -> None:
         self.span = span
         self.limit = limit
-        self.items: deque[tuple[float, float]] = deque()
-        self.sorted: list[float] = []
-        self.dead: set[float] = set()
+        self.all = _Sorted()
+        self.bins = [_Sorted() for _ in range(_BINS)] if span is not None else []
         self.s1 = 0.0
         self.s2 = 0.0
 
-    def _pop(self) -> None:
-        key, r = self.items.popleft()
-        if key in self.dead:
-            self.dead.discard(key)
-            return
-        del self.sorted[bisect.bisect_left(self.sorted, r)]
-        self.s1 -= r
-        self.s2 -= r * r
+    @property
+    def sorted(self) -> list[float]:
+        return self.all.sorted
+
+    @staticmethod
+    def _bin(key: float) -> int:
+        return int(key % _DAY // (_DAY / _BINS))
 
     def add(self, key: float, r: float) -> None:
-        items = self.items
+        items = self.all.items
         if self.span is not None:
             while items and (items[0][0] <= key - self.span or len(items) >= self.limit):
-                self._pop()
+                old_key = items[0][0]
+                v = self.all.pop()
+                if v is not None:
+                    self.s1 -= v
+                    self.s2 -= v * v
+                self.bins[self._bin(old_key)].pop()
+            self.bins[self._bin(key)].add(key, r)
         else:
             while len(items) >= self.limit:
-                self._pop()
-        items.append((key, r))
-        bisect.insort(self.sorted, r)
+                v = self.all.pop()
+                if v is not None:
+                    self.s1 -= v
+                    self.s2 -= v * v
+        self.all.add(key, r)
         self.s1 += r
         self.s2 += r * r
 
     def forget(self, added: list[tuple[float, float]]) -> None:
         """Drop residuals measured against a level the series has left (a step)."""
-        srt = self.sorted
         for key, r in added:
-            k = bisect.bisect_left(srt, r)
-            if k < len(srt) and srt[k] == r and len(srt) > 3:
-                del srt[k]
+            if len(self.all.sorted) > 3 and self.all.forget(key, r):
                 self.s1 -= r
                 self.s2 -= r * r
-                self.dead.add(key)
+                if self.bins:
+                    self.bins[self._bin(key)].forget(key, r)
 
     def centre_scale(self) -> tuple[float, float]:
         """The median and the robust scale (IQR / 1.349, else the standard deviation)."""
-        srt = self.sorted
+        srt = self.all.sorted
         h = len(srt)
         scale = (srt[(3 * h) // 4] - srt[h // 4]) / _IQR_TO_SD
         if scale <= 0:
@@ -241,14 +286,33 @@ class _History:
             scale = math.sqrt(var) if var > 0 else 0.0
         return srt[h // 2], scale
 
-    def novelty(self, r: float, scale: float, margin: float) -> int:
-        """+1 (-1) when ``r`` is beyond the third largest (smallest) residual by ``margin``
-        times the larger of ``scale`` and the gap to the eighth one, else 0: what recurs at
-        least three times a period is normal, a one-off is not, and a heavy tail (a slow
-        mode) widens its own margin."""
-        srt = self.sorted
+    def novelty(
+        self, r: float, scale: float, margin: float, key: float, by_time: bool = True
+    ) -> int:
+        """+1 (-1) when ``r`` is beyond the second largest (smallest) residual by ``margin``
+        times the larger of ``scale`` and the gap to the eighth one, else 0: what recurs is
+        normal, a one-off is not, and a heavy tail (a slow mode) widens its own margin.
+        With timestamps the residuals compared are those within an hour of this time of
+        day on earlier days and those of the last two hours."""
+        if by_time and self.bins and len(self.all.items) >= _BINS:
+            b = self._bin(key)
+            pool: list[float] = []
+            for d in (-1, 0, 1):
+                srt = self.bins[(b + d) % _BINS].sorted
+                pool.extend(srt[:_GAP_RANK])
+                pool.extend(srt[-_GAP_RANK:])
+            items = self.all.items
+            for j in range(len(items) - 1, max(len(items) - 1 - _RECENT, -1), -1):
+                k2, v = items[j]
+                if k2 not in self.all.dead:
+                    pool.append(v)
+            srt = sorted(pool)
+        else:
+            srt = self.all.sorted
         h = len(srt)
-        k = 3 if h >= 3 else h
+        if h == 0:
+            return 0
+        k = _RANK if h >= _RANK else h
         k2 = _GAP_RANK if h >= _GAP_RANK else h
         top = srt[h - k]
         if r >= top + margin * max(scale, top - srt[h - k2]):
@@ -269,6 +333,7 @@ def detect_deviations(
     warmup: int = 20,
     warmup_period: float = _DAY,
     threshold: float = DEFAULT_DEVIATION_THRESHOLD,
+    shift_threshold: float = DEFAULT_SHIFT_THRESHOLD,
     margin: float = DEFAULT_MARGIN,
     min_relative_change: float = DEFAULT_MIN_RELATIVE_CHANGE,
     regime_points: int = 24,
@@ -295,6 +360,9 @@ def detect_deviations(
     _check_int("regime_points", regime_points, 1)
     _check_int("quiet_points", quiet_points, 1)
     threshold = _check_number("threshold", threshold, "a finite number > 0", positive=True)
+    shift_threshold = _check_number(
+        "shift_threshold", shift_threshold, "a finite number > 0", positive=True
+    )
     margin = _check_number("margin", margin, "a finite number >= 0")
     min_rel = _check_number("min_relative_change", min_relative_change, "a finite number >= 0")
     if period is not None:
@@ -317,7 +385,8 @@ def detect_deviations(
     limit = _MAX_HISTORY if span is not None else window
     points = _History(span, limit)  # residuals of single points from the local level
     shifts = _History(span, limit)  # shift of the last ``_SHIFT`` points' mean
-    recent: deque[float] = deque(maxlen=_SHIFT + level_window)
+    lag = 2 * level_window  # the shift channel's reference: the median of the points before
+    recent: deque[float] = deque(maxlen=_SHIFT + lag)
     resolution = math.inf
     prev_raw = math.nan
     prev_t = math.nan
@@ -402,15 +471,16 @@ def detect_deviations(
                 emit(True, False)
                 open_dir = 0
         recent.append(y)
-        # The shift channel: the mean of the last points against the median before them,
+        # The shift channel: the median of the last points against the median before them,
         # so a step too small for any single point is seen in half an hour.
         sh = math.nan
         if len(recent) == recent.maxlen:
             tail = list(recent)
-            before = sorted(tail[:level_window])
+            before = sorted(tail[:lag])
             lm = len(before)
             ref = before[lm // 2] if lm % 2 else 0.5 * (before[lm // 2 - 1] + before[lm // 2])
-            sh = sum(tail[level_window:]) / _SHIFT - ref
+            last = sorted(tail[lag:])
+            sh = 0.5 * (last[(_SHIFT - 1) // 2] + last[_SHIFT // 2]) - ref
         warming = seen <= warmup or seen < judge_from or (ts is not None and key < warm_until)
         if warming or len(level) < min(level_window, 3) or len(points.sorted) < 3:
             if len(level):
@@ -440,15 +510,17 @@ def detect_deviations(
         z = (r - med_r) / scale
         zs = 0.0
         shift_dir = 0
-        if sh == sh and len(shifts.sorted) >= 3:
+        srt_s = shifts.sorted
+        hs = len(srt_s)
+        # Mostly tied shifts (sparse counts: the median is 0 almost always) say nothing
+        # the point channel does not; the channel needs a spread to calibrate against.
+        if sh == sh and hs >= 3 and srt_s[(3 * hs) // 4] > srt_s[hs // 4]:
             med_s, scale_s = shifts.centre_scale()
-            if scale_s < floor / _SHIFT:
-                scale_s = floor / _SHIFT
-            if scale_s <= 0:
-                scale_s = 1e-12
+            if scale_s < floor / 2:
+                scale_s = floor / 2  # a median of quantized values moves in half steps
             zs = (sh - med_s) / scale_s
-            if abs(zs) >= threshold:
-                shift_dir = shifts.novelty(sh, scale_s, margin)
+            if abs(zs) >= shift_threshold:
+                shift_dir = shifts.novelty(sh, scale_s, margin, key)
                 if shift_dir and shift_dir * zs < 0:
                     shift_dir = 0
         if open_dir:
@@ -471,8 +543,8 @@ def detect_deviations(
                     level_sorted.clear()
                     for v in ep_tail:
                         level_add(v)
-                    points.forget(ep_keys)
-                    shifts.forget(ep_shift_keys)
+                    points.forget(ep_keys[_KEEP_ACCEPTED:])
+                    shifts.forget(ep_shift_keys[_KEEP_ACCEPTED:])
                     emit(True, True)
                     open_dir = 0
                     q = sorted(ep_tail)
@@ -505,7 +577,9 @@ def detect_deviations(
             if open_dir:
                 emit(True, False)
                 open_dir = 0
-        point_dir = points.novelty(r, scale, margin) if abs(z) >= threshold else 0
+        point_dir = (
+            points.novelty(r, scale, margin, key, by_time=False) if abs(z) >= threshold else 0
+        )
         if point_dir and point_dir * z < 0:
             point_dir = 0
         direction = point_dir or shift_dir
