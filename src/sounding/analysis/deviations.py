@@ -89,6 +89,7 @@ _DAY = 86400.0
 _MAX_HISTORY = 4032  # residuals kept at most (two weeks of 5-minute points)
 _IQR_TO_SD = 1.349
 _GAP_RANK = 8
+_SHIFT_MARGIN = 0.5  # the shift channel's novelty margin, relative to ``margin``
 _BINS = 24  # time-of-day bins (hours) for novelty with timestamps
 _RECENT = 24  # recent residuals always in the novelty comparison (two hours at 5 min)
 _RANK = 2  # novelty: beyond the second most extreme residual of the history
@@ -404,6 +405,7 @@ def detect_deviations(
     ep_value = ep_base = ep_score = ep_peak_value = ep_peak_score = 0.0
     ep_points = ep_quiet = 0
     ep_tail: deque[float] = deque(maxlen=level_window)
+    ep_raw: deque[float] = deque(maxlen=2 * level_window)  # raw values of the episode
     ep_keys: list[tuple[float, float]] = []  # point residuals the episode added
     ep_shift_keys: list[tuple[float, float]] = []
 
@@ -413,6 +415,22 @@ def detect_deviations(
             del level_sorted[bisect.bisect_left(level_sorted, old)]
         level.append(y)
         bisect.insort(level_sorted, y)
+
+    def relearn(retransform: bool) -> None:
+        """Forget the histories and learn the new regime afresh (after a change from a
+        constant history, or to a much noisier regime); ``retransform`` re-chooses the
+        transform from the new regime's values (a constant says nothing about it)."""
+        nonlocal points, shifts, fwd, inv, judge_from
+        if retransform:
+            fwd, inv = choose_transform(transform.lower(), list(ep_raw))
+        points = _History(span, limit)
+        shifts = _History(span, limit)
+        level.clear()
+        level_sorted.clear()
+        recent.clear()
+        for v in list(ep_raw)[-level_window:]:
+            level_add(fwd(v))
+        judge_from = seen + _SHIFT + level_window
 
     def emit(closed: bool, accepted: bool) -> None:
         out.append(
@@ -520,7 +538,7 @@ def detect_deviations(
                 scale_s = floor / 2  # a median of quantized values moves in half steps
             zs = (sh - med_s) / scale_s
             if abs(zs) >= shift_threshold:
-                shift_dir = shifts.novelty(sh, scale_s, margin, key)
+                shift_dir = shifts.novelty(sh, scale_s, margin * _SHIFT_MARGIN, key)
                 if shift_dir and shift_dir * zs < 0:
                     shift_dir = 0
         if open_dir:
@@ -529,6 +547,7 @@ def detect_deviations(
                 ep_last = i
                 ep_quiet = 0
                 ep_tail.append(y)
+                ep_raw.append(x)
                 points.add(key, r)
                 ep_keys.append((key, r))
                 if sh == sh:
@@ -552,12 +571,7 @@ def detect_deviations(
                     if spread > _NEW_NOISE * scale or ep_from_constant:
                         # The new regime is noisier than anything before (a launch, a
                         # variance change): the old scale does not apply; learn afresh.
-                        points = _History(span, limit)
-                        shifts = _History(span, limit)
-                        centre = q[len(q) // 2]
-                        for v in ep_tail:
-                            points.add(key, v - centre)
-                        judge_from = seen + _SHIFT + level_window
+                        relearn(ep_from_constant)
                 continue
             ep_quiet += 1
             if ep_quiet >= quiet_points:
@@ -565,9 +579,7 @@ def detect_deviations(
                 open_dir = 0
                 if ep_from_constant:
                     # A history that never varied calibrates nothing: learn afresh.
-                    points = _History(span, limit)
-                    shifts = _History(span, limit)
-                    judge_from = seen + _SHIFT + level_window
+                    relearn(True)
             if -open_dir * z < threshold:
                 points.add(key, r)
                 if sh == sh:
@@ -601,6 +613,8 @@ def detect_deviations(
                 ep_quiet = 0
                 ep_tail.clear()
                 ep_tail.append(y)
+                ep_raw.clear()
+                ep_raw.append(x)
                 points.add(key, r)
                 ep_keys = [(key, r)]
                 ep_shift_keys = []
