@@ -45,11 +45,11 @@ the benchmark so that seasonal cycles and heavy-tailed noise do not read as chan
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any, Literal
 
 from sounding.analysis._inputs import prepare
@@ -377,11 +377,11 @@ def _binseg(
 
 
 def _deseasonalise(y: list[float], ts: list[float] | None) -> list[float]:
-    """Remove the time-of-day profile (and the day-of-week one with two weeks of data).
+    """Remove the time-of-day profile (and a weekend level with a week of data).
 
     The daily profile is the median, per half hour of the day (UTC), of the values minus
-    their own day's median; the weekly one the median, per weekday, of each day's level minus
-    the median level of the week around it. Steps barely move either (medians over days).
+    their own day's median (steps barely move it: medians over days); with a week of data
+    a clear weekend level is removed too (see :func:`_remove_weekend`).
     """
     if ts is None or len(y) < 96 or ts[-1] - ts[0] < 2 * _DAY:
         return y
@@ -398,22 +398,48 @@ def _deseasonalise(y: list[float], ts: list[float] | None) -> list[float]:
         by_slot[k].append(v - day_med[d])
     profile = [median(r) if len(r) >= 2 else 0.0 for r in by_slot]
     out = [v - profile[k] for k, v in zip(slot, y, strict=True)]
-    if ts[-1] - ts[0] < 13 * _DAY:
+    if ts[-1] - ts[0] < 7 * _DAY:
         return out
-    by_day = {}
+    return _remove_weekend(out, day, slot)
+
+
+def _remove_weekend(out: list[float], day: list[int], slot: list[int]) -> list[float]:
+    """Remove a weekend level when the data shows one clearly (weekends x0.5 are common).
+
+    Each weekend day's level (its median) is compared with the nearest weekdays' levels
+    before and after it; the weekend effect is removed only when every weekend day agrees
+    in sign and lies beyond three times the day-to-day spread of weekday levels. Days are
+    UTC days; 1970-01-01 was a Thursday.
+    """
+    by_day: dict[int, list[float]] = {}
     for d, v in zip(day, out, strict=True):
         by_day.setdefault(d, []).append(v)
-    days = sorted(by_day)
-    level = {d: median(by_day[d]) for d in days}
-    effect: dict[int, list[float]] = {}
-    for d in days:
-        around = [level[e] for e in range(d - 3, d + 4) if e in level]
-        if len(around) >= 5:
-            wd = datetime.fromtimestamp(d * _DAY, tz=timezone.utc).weekday()
-            effect.setdefault(wd, []).append(level[d] - median(around))
-    weekly = {wd: median(v) if len(v) >= 2 else 0.0 for wd, v in effect.items()}
-    wd_of = {d: datetime.fromtimestamp(d * _DAY, tz=timezone.utc).weekday() for d in days}
-    return [v - weekly.get(wd_of[d], 0.0) for d, v in zip(day, out, strict=True)]
+    full = max(len(v) for v in by_day.values())
+    level = {d: median(v) for d, v in by_day.items() if len(v) >= full // 2}
+
+    def weekend(d: int) -> bool:
+        return (d + 3) % 7 >= 5  # day 0 (1970-01-01) was a Thursday
+
+    weekdays = sorted(d for d in level if not weekend(d))
+    steps = [level[b] - level[a] for a, b in itertools.pairwise(weekdays) if b == a + 1]
+    if len(steps) < 3:
+        return out
+    spread = MAD_SCALE * median([abs(v - median(steps)) for v in steps])
+    effects = []
+    for d in sorted(level):
+        if not weekend(d):
+            continue
+        before = [level[e] for e in range(d - 1, d - 4, -1) if e in level and not weekend(e)][:1]
+        after = [level[e] for e in range(d + 1, d + 4) if e in level and not weekend(e)][:1]
+        ref = before + after
+        if ref:
+            effects.append(level[d] - median(ref))
+    if len(effects) < 2:
+        return out
+    if not (all(e > 3 * spread for e in effects) or all(e < -3 * spread for e in effects)):
+        return out
+    effect = median(effects)
+    return [v - effect if weekend(d) else v for d, v in zip(day, out, strict=True)]
 
 
 def _scores(
