@@ -190,7 +190,28 @@ def _dependence(x: list[float]) -> float:
         return 1.0
     factor = size * spread * spread / 6.0 / w
     cap = ((1.0 + _RHO_MAX) / (1.0 - _RHO_MAX)) ** _DEPENDENCE_POWER
-    return float(min(max(factor**_DEPENDENCE_POWER, 1.0), cap))
+    block = min(max(factor**_DEPENDENCE_POWER, 1.0), cap)
+    return float(min(block, _lag_dependence(x)))
+
+
+def _lag_dependence(x: list[float]) -> float:
+    """The same factor from the lag-1 correlation of first differences.
+
+    ``c = -(1 - rho) / 2`` for AR(1) noise, and a step changes only one difference, so ``c``
+    is estimated robustly (Gnanadesikan-Kettenring with MADs) and ``rho = 1 + 2c``. Noisy
+    block means overstate dependence on short series, a smooth deterministic shape fools
+    this one (it reads as ``rho`` near 1): :func:`_dependence` takes the smaller of the two.
+    """
+    d = [x[i + 1] - x[i] for i in range(len(x) - 1)]
+    centre = median(d)  # a steady trend is not dependence
+    d = [v - centre for v in d]
+    plus = median([abs(d[i] + d[i + 1]) for i in range(len(d) - 1)])
+    minus = median([abs(d[i] - d[i + 1]) for i in range(len(d) - 1)])
+    plus, minus = plus * plus, minus * minus
+    if plus + minus <= 0:
+        return math.inf  # mostly tied differences: no information, the block factor decides
+    rho = min(max(1.0 + 2.0 * (plus - minus) / (plus + minus), 0.0), _RHO_MAX)
+    return float(((1.0 + rho) / (1.0 - rho)) ** _DEPENDENCE_POWER)
 
 
 def _standardise(x: list[float]) -> list[float]:
@@ -397,7 +418,21 @@ def _deseasonalise(y: list[float], ts: list[float] | None) -> list[float]:
     for d, k, v in zip(day, slot, y, strict=True):
         by_slot[k].append(v - day_med[d])
     profile = [median(r) if len(r) >= 2 else 0.0 for r in by_slot]
-    out = [v - profile[k] for k, v in zip(slot, y, strict=True)]
+    # A day that does not vary at all (a constant before a launch) shows no cycle and
+    # gets none added.
+    amp = {d: 1.0 if max(vs) > min(vs) else 0.0 for d, vs in by_day.items()}
+    # Likewise a run of identical values (a stretch of the launch day before the launch).
+    flat = [False] * len(y)
+    start = 0
+    for i in range(1, len(y) + 1):
+        if i == len(y) or y[i] != y[start]:
+            if i - start >= 12:
+                flat[start:i] = [True] * (i - start)
+            start = i
+    out = [
+        v if flat[i] else v - amp[d] * profile[k]
+        for i, (d, k, v) in enumerate(zip(day, slot, y, strict=True))
+    ]
     if ts[-1] - ts[0] < 7 * _DAY:
         return out
     return _remove_weekend(out, day, slot)
@@ -639,7 +674,7 @@ def detect_change_points(
     if n > QUADRATIC_LIMIT and chosen != "binseg":
         chosen = "binseg"
     ts = None if all_ts is None else [all_ts[i] for i in positions]
-    fwd, _ = choose_transform(transform.lower(), raw[:200])
+    fwd, _ = choose_transform(transform.lower(), raw)  # offline: the whole series decides
     x = [fwd(v) for v in raw]
     largest = max(abs(v) for v in x)
     if largest > 1e100:
@@ -669,6 +704,17 @@ def detect_change_points(
     if chosen == "edivisive":
         beta = _DEFAULT_PENALTY["meanvar"] * math.log(n)
     scores = _scores(z, found, fn, beta)
+    # A transition spread over a few points (a ramp-up, a straggler) reads as two changes
+    # a segment apart: keep the stronger of changes closer than two minimum segments.
+    k = 1
+    while k < len(found):
+        if found[k] - found[k - 1] < 2 * min_size:
+            drop = k if scores[k] < scores[k - 1] else k - 1
+            del found[drop]
+            scores = _scores(z, found, fn, beta)
+            k = 1
+        else:
+            k += 1
     bounds = [0, *found, n]
     out: list[ChangePoint] = []
     for k, t in enumerate(found):
