@@ -119,7 +119,7 @@ class ChangePoint:
 
 
 _DAY = 86400.0
-_DEFAULT_PENALTY = {"meanvar": 8.0, "mean": 8.0, "linear": 12.0}
+_DEFAULT_PENALTY = {"meanvar": 10.0, "mean": 10.0, "linear": 12.0}
 #: The extra penalty of a segment's slope, per log(n), when staircases are merged into ramps.
 _SLOPE_PENALTY = 4.0
 #: The long-run variance factor ``(1 + rho) / (1 - rho)`` multiplies the penalty to this power.
