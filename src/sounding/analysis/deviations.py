@@ -89,6 +89,8 @@ _DAY = 86400.0
 _MAX_HISTORY = 4032  # residuals kept at most (two weeks of 5-minute points)
 _IQR_TO_SD = 1.349
 _GAP_RANK = 8
+_GAP_CAP = 4.0  # the tail gap widens the novelty margin up to this many scales
+_RES_FLOOR = 0.5  # the scale is at least half a resolution step
 _SHIFT_MARGIN = 0.5  # the shift channel's novelty margin, relative to ``margin``
 _BINS = 24  # time-of-day bins (hours) for novelty with timestamps
 _RECENT = 24  # recent residuals always in the novelty comparison (two hours at 5 min)
@@ -316,10 +318,11 @@ class _History:
         k = _RANK if h >= _RANK else h
         k2 = _GAP_RANK if h >= _GAP_RANK else h
         top = srt[h - k]
-        if r >= top + margin * max(scale, top - srt[h - k2]):
+        cap = _GAP_CAP * scale
+        if r >= top + margin * max(scale, min(top - srt[h - k2], cap)):
             return 1
         bottom = srt[k - 1]
-        if r <= bottom - margin * max(scale, srt[k2 - 1] - bottom):
+        if r <= bottom - margin * max(scale, min(srt[k2 - 1] - bottom, cap)):
             return -1
         return 0
 
@@ -514,8 +517,10 @@ def detect_deviations(
         r = y - b
         med_r, scale = points.centre_scale()
         base_orig = inv(b + med_r)
+        if abs(base_orig) < 1e-9 * (1.0 + abs(x)):
+            base_orig = 0.0  # the inverse transform's rounding (sqrt(3/8) squared)
         if res_prev != math.inf:
-            floor = abs(fwd(base_orig + res_prev) - fwd(base_orig))
+            floor = _RES_FLOOR * abs(fwd(base_orig + res_prev) - fwd(base_orig))
             denom = max(abs(base_orig), res_prev)
         else:
             lvl = abs(base_orig)
