@@ -95,7 +95,8 @@ def test_step_is_one_episode_accepted_by_the_baseline() -> None:
     assert len(found) == 1
     (e,) = found
     assert 200 <= e.index < 205
-    assert e.closed and e.accepted
+    assert e.closed
+    assert e.accepted
     assert e.direction == "up"
 
 
@@ -106,7 +107,8 @@ def test_burst_is_one_episode_with_its_extent_and_peak() -> None:
     (e,) = detect_deviations(values)
     assert (e.index, e.end, e.peak, e.points) == (150, 152, 151, 3)
     assert e.peak_value == 260.0
-    assert e.closed and not e.accepted
+    assert e.closed
+    assert not e.accepted
 
 
 def test_episode_still_open_at_the_end_is_reported_open() -> None:
@@ -139,7 +141,8 @@ def test_constant_history_gives_a_large_finite_score() -> None:
     """With a constant history a change is found with a finite score (JSON-safe)."""
     (d,) = detect_deviations([0.0] * 30 + [1.0])
     assert d.index == 30
-    assert math.isfinite(d.score) and d.score > 100
+    assert math.isfinite(d.score)
+    assert d.score > 100
     assert d.relative_change is None  # baseline 0
     json.dumps(d.as_dict(), allow_nan=False)
 

@@ -175,7 +175,8 @@ def test_numpy_arrays_and_datetime64_timestamps() -> None:
     assert (e.index, e.timestamp) == (150, T0 + 150 * 300)
     steps = np.concatenate([np.array(_noise(100, 12)), np.array(_noise(100, 13, level=150.0))])
     (cp,) = detect_change_points(steps, ts)
-    assert abs(cp.index - 100) <= 3 and cp.timestamp == T0 + cp.index * 300
+    assert abs(cp.index - 100) <= 3
+    assert cp.timestamp == T0 + cp.index * 300
     with pytest.raises(InvalidValueError) as info:
         detect_deviations(np.zeros((10, 2)))
     assert "values" in str(info.value)
