@@ -93,6 +93,7 @@ _GAP_CAP = 4.0  # the tail gap widens the novelty margin up to this many scales
 _RES_FLOOR = 0.5  # the scale is at least half a resolution step
 _SHIFT_MARGIN = 0.5  # the shift channel's novelty margin, relative to ``margin``
 _BINS = 24  # time-of-day bins (hours) for novelty with timestamps
+_BIN_WIDTH = 86400.0 / _BINS
 _RECENT = 24  # recent residuals always in the novelty comparison (two hours at 5 min)
 _RANK = 2  # novelty: beyond the second most extreme residual of the history
 _KEEP_ACCEPTED = 2  # residuals of an accepted step kept (a recurring level change is learned)
@@ -233,11 +234,11 @@ class _History:
 
     __slots__ = ("all", "bins", "limit", "s1", "s2", "span")
 
-    def __init__(self, span: float | None, limit: int) -> None:
+    def __init__(self, span: float | None, limit: int, by_time: bool = False) -> None:
         self.span = span
         self.limit = limit
         self.all = _Sorted()
-        self.bins = [_Sorted() for _ in range(_BINS)] if span is not None else []
+        self.bins = [_Sorted() for _ in range(_BINS)] if span is not None and by_time else []
         self.s1 = 0.0
         self.s2 = 0.0
 
@@ -247,26 +248,31 @@ class _History:
 
     @staticmethod
     def _bin(key: float) -> int:
-        return int(key % _DAY // (_DAY / _BINS))
+        return int(key % _DAY // _BIN_WIDTH)
 
     def add(self, key: float, r: float) -> None:
-        items = self.all.items
-        if self.span is not None:
-            while items and (items[0][0] <= key - self.span or len(items) >= self.limit):
-                old_key = items[0][0]
-                v = self.all.pop()
-                if v is not None:
-                    self.s1 -= v
-                    self.s2 -= v * v
-                self.bins[self._bin(old_key)].pop()
-            self.bins[self._bin(key)].add(key, r)
-        else:
-            while len(items) >= self.limit:
-                v = self.all.pop()
-                if v is not None:
-                    self.s1 -= v
-                    self.s2 -= v * v
-        self.all.add(key, r)
+        # The hot path of detect_deviations: kept free of method calls.
+        a = self.all
+        items = a.items
+        srt = a.sorted
+        dead = a.dead
+        bins = self.bins
+        limit = self.limit
+        cutoff = key - self.span if self.span is not None else -math.inf
+        while items and (items[0][0] <= cutoff or len(items) >= limit):
+            k0, v0 = items.popleft()
+            if dead and k0 in dead:
+                dead.discard(k0)
+            else:
+                del srt[bisect.bisect_left(srt, v0)]
+                self.s1 -= v0
+                self.s2 -= v0 * v0
+            if bins:
+                bins[int(k0 % _DAY // _BIN_WIDTH)].pop()
+        if bins:
+            bins[int(key % _DAY // _BIN_WIDTH)].add(key, r)
+        items.append((key, r))
+        bisect.insort(srt, r)
         self.s1 += r
         self.s2 += r * r
 
@@ -388,9 +394,18 @@ def detect_deviations(
     level_sorted: list[float] = []
     limit = _MAX_HISTORY if span is not None else window
     points = _History(span, limit)  # residuals of single points from the local level
-    shifts = _History(span, limit)  # shift of the last ``_SHIFT`` points' mean
+    shifts = _History(span, limit, by_time=True)  # shift of the last ``_SHIFT`` points' mean
     lag = 2 * level_window  # the shift channel's reference: the median of the points before
-    recent: deque[float] = deque(maxlen=_SHIFT + lag)
+    last_q: deque[float] = deque()
+    last_s: list[float] = []
+    lag_q: deque[float] = deque()
+    lag_s: list[float] = []
+
+    def forget_recent() -> None:
+        last_q.clear()
+        last_s.clear()
+        lag_q.clear()
+        lag_s.clear()
     resolution = math.inf
     prev_raw = math.nan
     prev_t = math.nan
@@ -427,10 +442,10 @@ def detect_deviations(
         if retransform:
             fwd, inv = choose_transform(transform.lower(), list(ep_raw))
         points = _History(span, limit)
-        shifts = _History(span, limit)
+        shifts = _History(span, limit, by_time=True)
         level.clear()
         level_sorted.clear()
-        recent.clear()
+        forget_recent()
         for v in list(ep_raw)[-level_window:]:
             level_add(fwd(v))
         judge_from = seen + _SHIFT + level_window
@@ -487,21 +502,27 @@ def detect_deviations(
             # The local level is stale after a long gap: rebuild it before judging again.
             level.clear()
             level_sorted.clear()
-            recent.clear()
+            forget_recent()
             if open_dir:
                 emit(True, False)
                 open_dir = 0
-        recent.append(y)
-        # The shift channel: the median of the last points against the median before them,
-        # so a step too small for any single point is seen in half an hour.
+        # The shift channel: the median of the last hour against the median of the two
+        # hours before it, so a step too small for any single point is seen within the hour.
+        # Both windows are kept sorted incrementally.
+        last_q.append(y)
+        bisect.insort(last_s, y)
+        if len(last_q) > _SHIFT:
+            old = last_q.popleft()
+            del last_s[bisect.bisect_left(last_s, old)]
+            lag_q.append(old)
+            bisect.insort(lag_s, old)
+            if len(lag_q) > lag:
+                old = lag_q.popleft()
+                del lag_s[bisect.bisect_left(lag_s, old)]
         sh = math.nan
-        if len(recent) == recent.maxlen:
-            tail = list(recent)
-            before = sorted(tail[:lag])
-            lm = len(before)
-            ref = before[lm // 2] if lm % 2 else 0.5 * (before[lm // 2 - 1] + before[lm // 2])
-            last = sorted(tail[lag:])
-            sh = 0.5 * (last[(_SHIFT - 1) // 2] + last[_SHIFT // 2]) - ref
+        if len(lag_q) == lag:
+            ref = 0.5 * (lag_s[(lag - 1) // 2] + lag_s[lag // 2])
+            sh = 0.5 * (last_s[(_SHIFT - 1) // 2] + last_s[_SHIFT // 2]) - ref
         warming = seen <= warmup or seen < judge_from or (ts is not None and key < warm_until)
         if warming or len(level) < min(level_window, 3) or len(points.sorted) < 3:
             if len(level):
