@@ -353,6 +353,32 @@ def _best_split_numpy(
     return int(t[k]), float(gains[k])
 
 
+def _best_split_meanvar(
+    p1: list[float], p2: list[float], a: int, b: int, min_size: int
+) -> tuple[int, float]:
+    """The best split of ``[a, b)`` for the ``"meanvar"`` cost, in one pure-Python loop."""
+    log = math.log
+    floor = _VAR_FLOOR
+    n = b - a
+    a1, a2 = p1[a], p2[a]
+    t1, t2 = p1[b] - a1, p2[b] - a2
+    vt = t2 / n - (t1 / n) ** 2
+    total = n * log(vt if vt > floor else floor)
+    best_t, best_gain = -1, 0.0
+    b1, b2 = p1[b], p2[b]
+    for t in range(a + min_size, b - min_size + 1):
+        m1 = t - a
+        m2 = b - t
+        l1 = p1[t] - a1
+        l2 = b1 - p1[t]
+        v1 = (p2[t] - a2) / m1 - (l1 / m1) ** 2
+        v2 = (b2 - p2[t]) / m2 - (l2 / m2) ** 2
+        gain = total - m1 * log(v1 if v1 > floor else floor) - m2 * log(v2 if v2 > floor else floor)
+        if gain > best_gain:
+            best_gain, best_t = gain, t
+    return best_t, best_gain
+
+
 def _numpy() -> Any:
     try:
         import numpy
@@ -374,6 +400,15 @@ def _binseg(
         arr = np.asarray(z, dtype=float)
         s1 = np.concatenate(([0.0], np.cumsum(arr)))
         s2 = np.concatenate(([0.0], np.cumsum(arr * arr)))
+    elif z is not None and cost_name == "meanvar":
+        p1 = [0.0]
+        p2 = [0.0]
+        acc1 = acc2 = 0.0
+        for v in z:
+            acc1 += v
+            acc2 += v * v
+            p1.append(acc1)
+            p2.append(acc2)
     found: list[int] = []
     stack = [(0, n)]
     while stack:
@@ -382,6 +417,8 @@ def _binseg(
             continue
         if np is not None:
             best_t, best_gain = _best_split_numpy(np, s1, s2, a, b, min_size, cost_name)
+        elif cost_name == "meanvar" and z is not None:
+            best_t, best_gain = _best_split_meanvar(p1, p2, a, b, min_size)
         else:
             total = cost(a, b)
             best_gain = 0.0

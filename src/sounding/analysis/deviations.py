@@ -406,6 +406,7 @@ def detect_deviations(
         last_s.clear()
         lag_q.clear()
         lag_s.clear()
+
     resolution = math.inf
     prev_raw = math.nan
     prev_t = math.nan
