@@ -252,7 +252,7 @@ def _step_series(n: int, seed: int = 1) -> list[float]:
 
 def timings(sizes: Sequence[int] = (1_000, 10_000, 100_000)) -> dict[str, dict[int, float]]:
     """Seconds per call (best of 3) at each size; steps every 1000 points, Gaussian noise,
-    5-minute timestamps. PELT and E-divisive fall back to binseg above 20,000 points."""
+    5-minute timestamps. PELT and E-divisive fall back to binseg above 10,000 points."""
     print("\nrun time (seconds per call, best of 3)")
     cols = ["binseg", "pelt", "edivisive", "deviations"]
     print(f"{'points':>8}" + "".join(f" | {c:>10}" for c in cols))

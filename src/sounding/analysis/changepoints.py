@@ -71,7 +71,7 @@ DEFAULT_CHANGE_POINT_METHOD: Method = "binseg"
 
 #: Above this many points ``"pelt"`` and ``"edivisive"`` (quadratic in the worst case) fall
 #: back to ``"binseg"`` (O(n log n)), so no call hangs for minutes.
-QUADRATIC_LIMIT = 20_000
+QUADRATIC_LIMIT = 10_000
 
 
 @dataclass(frozen=True)
