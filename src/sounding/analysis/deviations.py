@@ -451,6 +451,16 @@ def detect_deviations(
             level_add(fwd(v))
         judge_from = seen + _SHIFT + level_window
 
+    def settle(keep_first: int | None) -> None:
+        """Add a finished episode's residuals to the histories (all of them when it went
+        back to the baseline: what recurs is learned; the first few when the baseline
+        accepted a new level). They are held back while it is open, so the scale stays the
+        prior one instead of being re-estimated from the anomaly."""
+        for key0, r0 in ep_keys[:keep_first]:
+            points.add(key0, r0)
+        for key0, s0 in ep_shift_keys[:keep_first]:
+            shifts.add(key0, s0)
+
     def emit(closed: bool, accepted: bool) -> None:
         out.append(
             Episode(
@@ -505,6 +515,7 @@ def detect_deviations(
             level_sorted.clear()
             forget_recent()
             if open_dir:
+                settle(None)
                 emit(True, False)
                 open_dir = 0
         # The shift channel: the median of the last hour against the median of the two
@@ -575,10 +586,8 @@ def detect_deviations(
                 ep_quiet = 0
                 ep_tail.append(y)
                 ep_raw.append(x)
-                points.add(key, r)
                 ep_keys.append((key, r))
                 if sh == sh:
-                    shifts.add(key, sh)
                     ep_shift_keys.append((key, sh))
                 if abs(z) > abs(ep_peak_score):
                     ep_peak, ep_peak_value, ep_peak_score = i, x, z
@@ -589,8 +598,7 @@ def detect_deviations(
                     level_sorted.clear()
                     for v in ep_tail:
                         level_add(v)
-                    points.forget(ep_keys[_KEEP_ACCEPTED:])
-                    shifts.forget(ep_shift_keys[_KEEP_ACCEPTED:])
+                    settle(_KEEP_ACCEPTED)
                     emit(True, True)
                     open_dir = 0
                     q = sorted(ep_tail)
@@ -602,6 +610,7 @@ def detect_deviations(
                 continue
             ep_quiet += 1
             if ep_quiet >= quiet_points:
+                settle(None)
                 emit(True, False)
                 open_dir = 0
                 if ep_from_constant:
@@ -614,6 +623,7 @@ def detect_deviations(
                 level_add(y)
                 continue
             if open_dir:
+                settle(None)
                 emit(True, False)
                 open_dir = 0
         point_dir = (
@@ -642,12 +652,8 @@ def detect_deviations(
                 ep_tail.append(y)
                 ep_raw.clear()
                 ep_raw.append(x)
-                points.add(key, r)
                 ep_keys = [(key, r)]
-                ep_shift_keys = []
-                if sh == sh:
-                    shifts.add(key, sh)
-                    ep_shift_keys.append((key, sh))
+                ep_shift_keys = [(key, sh)] if sh == sh else []
                 continue
         points.add(key, r)
         if sh == sh:
