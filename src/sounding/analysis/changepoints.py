@@ -119,6 +119,7 @@ class ChangePoint:
 
 
 _DAY = 86400.0
+_MAX_BINS = 1440
 _DEFAULT_PENALTY = {"meanvar": 10.0, "mean": 10.0, "linear": 12.0}
 #: The extra penalty of a segment's slope, per log(n), when staircases are merged into ramps.
 _SLOPE_PENALTY = 4.0
@@ -437,13 +438,17 @@ def _binseg(
 def _deseasonalise(y: list[float], ts: list[float] | None) -> list[float]:
     """Remove the time-of-day profile (and a weekend level with a week of data).
 
-    The daily profile is the median, per half hour of the day (UTC), of the values minus
+    The daily profile is the median, per sampling step of the day (UTC), of the values minus
     their own day's median (steps barely move it: medians over days); with a week of data
     a clear weekend level is removed too (see :func:`_remove_weekend`).
     """
     if ts is None or len(y) < 96 or ts[-1] - ts[0] < 2 * _DAY:
         return y
-    bins = 48
+    # One bin per sampling step (at most 1,440, one a minute), so a nightly job of half an
+    # hour is removed whole; each bin's median is over the days.
+    steps = sorted(ts[i + 1] - ts[i] for i in range(len(ts) - 1))
+    step = steps[len(steps) // 2]
+    bins = int(min(max(round(_DAY / step), 24), _MAX_BINS)) if step > 0 else 48
     width = _DAY / bins
     day = [int(t // _DAY) for t in ts]
     slot = [int((t % _DAY) // width) for t in ts]
@@ -454,7 +459,7 @@ def _deseasonalise(y: list[float], ts: list[float] | None) -> list[float]:
     by_slot: list[list[float]] = [[] for _ in range(bins)]
     for d, k, v in zip(day, slot, y, strict=True):
         by_slot[k].append(v - day_med[d])
-    profile = [median(r) if len(r) >= 2 else 0.0 for r in by_slot]
+    profile = [median(r) if len(r) >= 3 else 0.0 for r in by_slot]
     # A day that does not vary at all (a constant before a launch) shows no cycle and
     # gets none added.
     amp = {d: 1.0 if max(vs) > min(vs) else 0.0 for d, vs in by_day.items()}
