@@ -296,3 +296,14 @@ def test_autocorrelated_noise_is_not_a_change(seed: int) -> None:
         values.append(100 + state)
     assert detect_change_points(values) == []
     assert detect_deviations(values) == []
+
+
+@pytest.mark.parametrize("method", CHANGE_POINT_METHODS)
+def test_values_near_the_float_limits_give_finite_json_safe_results(method: str) -> None:
+    """Huge and subnormal values neither overflow nor leak inf/NaN into the results."""
+    values: list[float | None] = [0.0] * 5 + [-1.0, 0.0, 1.0, 1.4e155, 0.0, 5e-324, 0.0, 3.0]
+    values += [1.7e308, -1e300, 5e-324] * 10
+    for c in detect_change_points(values, method=method, permutations=9):
+        json.dumps(c.as_dict(), allow_nan=False)
+    for e in detect_deviations(values):
+        json.dumps(e.as_dict(), allow_nan=False)

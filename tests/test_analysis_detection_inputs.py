@@ -63,9 +63,7 @@ def test_epoch_timestamps_and_change_point_timestamps() -> None:
 def test_method_names_are_case_insensitive(method: str) -> None:
     """``method`` is matched without regard to case."""
     values = _noise(150, 4) + _noise(150, 5, level=140.0)
-    assert [abs(c.index - 150) <= 5 for c in detect_change_points(values, method=method)] == [
-        True
-    ]
+    assert [abs(c.index - 150) <= 5 for c in detect_change_points(values, method=method)] == [True]
 
 
 def test_change_from_a_constant_history_has_a_finite_score() -> None:

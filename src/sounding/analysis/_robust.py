@@ -81,13 +81,14 @@ def choose_transform(
             return 2.0 * math.sqrt(v + 0.375) if v > -0.375 else 0.0
 
         def inv_sqrt(y: float) -> float:
-            return (y * 0.5) ** 2 - 0.375 if y > 0 else -0.375
+            return 0.25 * y * y - 0.375 if y > 0 else -0.375
 
         return fwd_sqrt, inv_sqrt
     positive = sorted(v for v in sample if v > 0)
     c = 1.0
     if name != "logcount":
         c = 0.01 * positive[len(positive) // 2] if positive else 1e-3
+    c = max(c, 2.2250738585072014e-308)  # 1 % of a subnormal median underflows to 0
     floor = math.log(c) - 30.0  # below -c (impossible for non-negative data)
 
     def fwd_log(v: float) -> float:

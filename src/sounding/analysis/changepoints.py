@@ -94,10 +94,12 @@ class ChangePoint:
 
     @property
     def relative_change(self) -> float | None:
-        """``(after - before) / |before|`` (``None`` when ``before`` is 0)."""
+        """``(after - before) / |before|`` (``None`` when ``before`` is 0 or the ratio is
+        not finite)."""
         if self.before == 0:
             return None
-        return (self.after - self.before) / abs(self.before)
+        rel = (self.after - self.before) / abs(self.before)
+        return rel if math.isfinite(rel) else None  # a subnormal baseline overflows
 
     @property
     def percent(self) -> float | None:
@@ -120,6 +122,9 @@ class ChangePoint:
 
 _DAY = 86400.0
 _MAX_BINS = 1440
+#: The largest score a change point reports (numerically degenerate input).
+_SCORE_CAP = 1e12
+_Z_CLIP = 1e6
 _DEFAULT_PENALTY = {"meanvar": 10.0, "mean": 10.0, "linear": 12.0}
 #: The extra penalty of a segment's slope, per log(n), when staircases are merged into ramps.
 _SLOPE_PENALTY = 4.0
@@ -221,7 +226,10 @@ def _standardise(x: list[float]) -> list[float]:
     if scale <= 0:
         spread = max(x) - min(x)
         scale = spread if spread > 0 else 1.0
-    return [(v - center) / scale for v in x]
+    # Clipped at a million noise sd: beyond any meaningful scale, and squares of the
+    # clipped values cannot overflow the cumulative sums.
+    lim = _Z_CLIP
+    return [min(max((v - center) / scale, -lim), lim) for v in x]
 
 
 def _cost_function(x: list[float], cost: str) -> Callable[[int, int], float]:
@@ -346,9 +354,12 @@ def _best_split_numpy(
         total = tot2 - tot1 * tot1 / n
         gains = total - (q1 - l1 * l1 / m1) - (q2 - l2 * l2 / m2)
     else:
-        v1 = np.maximum(q1 / m1 - (l1 / m1) ** 2, _VAR_FLOOR)
-        v2 = np.maximum(q2 / m2 - (l2 / m2) ** 2, _VAR_FLOOR)
-        vt = max(tot2 / n - (tot1 / n) ** 2, _VAR_FLOOR)
+        u1 = l1 / m1
+        u2 = l2 / m2
+        v1 = np.maximum(q1 / m1 - u1 * u1, _VAR_FLOOR)
+        v2 = np.maximum(q2 / m2 - u2 * u2, _VAR_FLOOR)
+        ut = tot1 / n
+        vt = max(tot2 / n - ut * ut, _VAR_FLOOR)
         gains = n * math.log(vt) - m1 * np.log(v1) - m2 * np.log(v2)
     k = int(np.argmax(gains))
     return int(t[k]), float(gains[k])
@@ -363,7 +374,8 @@ def _best_split_meanvar(
     n = b - a
     a1, a2 = p1[a], p2[a]
     t1, t2 = p1[b] - a1, p2[b] - a2
-    vt = t2 / n - (t1 / n) ** 2
+    mt = t1 / n
+    vt = t2 / n - mt * mt  # x * x gives inf on overflow where ** raises
     total = n * log(vt if vt > floor else floor)
     best_t, best_gain = -1, 0.0
     b1, b2 = p1[b], p2[b]
@@ -372,8 +384,10 @@ def _best_split_meanvar(
         m2 = b - t
         l1 = p1[t] - a1
         l2 = b1 - p1[t]
-        v1 = (p2[t] - a2) / m1 - (l1 / m1) ** 2
-        v2 = (b2 - p2[t]) / m2 - (l2 / m2) ** 2
+        u1 = l1 / m1
+        u2 = l2 / m2
+        v1 = (p2[t] - a2) / m1 - u1 * u1
+        v2 = (b2 - p2[t]) / m2 - u2 * u2
         gain = total - m1 * log(v1 if v1 > floor else floor) - m2 * log(v2 if v2 > floor else floor)
         if gain > best_gain:
             best_gain, best_t = gain, t
@@ -528,7 +542,10 @@ def _scores(
     for k in range(len(found)):
         a, t, b = bounds[k], bounds[k + 1], bounds[k + 2]
         gain = cost(a, b) - cost(a, t) - cost(t, b)
-        out.append(gain / beta if beta > 0 else gain)
+        score = gain / beta if beta > 0 else gain
+        # Degenerate input (values near the float limits) can overflow the costs: the
+        # score is capped, never inf or NaN.
+        out.append(min(score, _SCORE_CAP) if score == score else _SCORE_CAP)
     return out
 
 

@@ -89,6 +89,7 @@ _DAY = 86400.0
 _MAX_HISTORY = 4032  # residuals kept at most (two weeks of 5-minute points)
 _IQR_TO_SD = 1.349
 _GAP_RANK = 8
+_SCORE_CAP = 1e12
 _GAP_CAP = 4.0  # the tail gap widens the novelty margin up to this many scales
 _RES_FLOOR = 0.5  # the scale is at least half a resolution step
 _SHIFT_MARGIN = 0.5  # the shift channel's novelty margin, relative to ``margin``
@@ -141,14 +142,16 @@ class Episode:
         """``(value - baseline) / |baseline|`` (``None`` when the baseline is 0)."""
         if self.baseline == 0:
             return None
-        return (self.value - self.baseline) / abs(self.baseline)
+        rel = (self.value - self.baseline) / abs(self.baseline)
+        return rel if math.isfinite(rel) else None
 
     @property
     def peak_relative_change(self) -> float | None:
         """``(peak_value - baseline) / |baseline|`` (``None`` when the baseline is 0)."""
         if self.baseline == 0:
             return None
-        return (self.peak_value - self.baseline) / abs(self.baseline)
+        rel = (self.peak_value - self.baseline) / abs(self.baseline)
+        return rel if math.isfinite(rel) else None
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-friendly dict (every number finite or ``None``)."""
@@ -174,6 +177,13 @@ class Episode:
 #: The former name of a detection; ``detect_deviations`` returns episodes, which keep its
 #: fields (``index``, ``value``, ``baseline``, ``score``, ``direction``, ``timestamp``).
 Deviation = Episode
+
+
+def _finite(score: float) -> float:
+    """Scores are capped at +-1e12 (values near the float limits over a tiny scale)."""
+    if score != score:
+        return 0.0
+    return max(min(score, _SCORE_CAP), -_SCORE_CAP)
 
 
 def _check_int(name: str, value: object, minimum: int) -> int:
@@ -467,14 +477,14 @@ def detect_deviations(
                 index=ep_start,
                 value=ep_value,
                 baseline=ep_base,
-                score=ep_score,
+                score=_finite(ep_score),
                 direction="up" if open_dir > 0 else "down",
                 timestamp=None if ts is None else ts[ep_start],
                 end=ep_last,
                 end_timestamp=None if ts is None else ts[ep_last],
                 peak=ep_peak,
                 peak_value=ep_peak_value,
-                peak_score=ep_peak_score,
+                peak_score=_finite(ep_peak_score),
                 points=ep_points,
                 closed=closed,
                 accepted=accepted,
