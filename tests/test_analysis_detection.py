@@ -307,3 +307,16 @@ def test_values_near_the_float_limits_give_finite_json_safe_results(method: str)
         json.dumps(c.as_dict(), allow_nan=False)
     for e in detect_deviations(values):
         json.dumps(e.as_dict(), allow_nan=False)
+
+
+def test_deviation_rule_fires_for_the_episode_and_resolves_after_it() -> None:
+    """A deviation alert rule keeps its value while the episode goes on, 0 once it ended."""
+    from sounding.analysis import AlertRule, rule_value
+
+    rule = AlertRule("dev", "app.latency", kind="deviation")
+    base = [100.0 + (i % 7) - 3 for i in range(60)]
+    first = rule_value(rule, [*base, 200.0])
+    assert first is not None
+    assert first > 90
+    assert rule_value(rule, [*base, 200.0, 210.0]) == pytest.approx(first)  # same episode
+    assert rule_value(rule, [*base, 200.0, 210.0, 100.0, 101.0, 99.0, 100.0]) == 0.0
