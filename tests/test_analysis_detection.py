@@ -320,3 +320,18 @@ def test_deviation_rule_fires_for_the_episode_and_resolves_after_it() -> None:
     assert first > 90
     assert rule_value(rule, [*base, 200.0, 210.0]) == pytest.approx(first)  # same episode
     assert rule_value(rule, [*base, 200.0, 210.0, 100.0, 101.0, 99.0, 100.0]) == 0.0
+
+
+def test_moderate_single_point_needs_the_next_to_confirm_it() -> None:
+    """A point between one and two thresholds out is noise unless the next one agrees; a
+    strong single point alerts at once."""
+    base = _noise(300, 40)
+    lone = list(base)
+    lone[200] = 130.0
+    assert detect_deviations(lone) == []
+    pair = list(base)
+    pair[200:202] = [130.0, 130.0]
+    assert [(e.index, e.points) for e in detect_deviations(pair)] == [(200, 2)]
+    strong = list(base)
+    strong[200] = 170.0
+    assert [e.index for e in detect_deviations(strong)] == [200]

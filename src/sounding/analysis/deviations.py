@@ -37,7 +37,9 @@ A point starts an episode when its residual is
   ``max(|baseline|, resolution)`` (so a change of one count at zero is a change, a change of
   0.001 on a level of 100 is not).
 
-Points of an open episode are kept out of the history (a burst does not become normal).
+A point-channel episode starting below twice the threshold needs the next point to confirm
+it (except on a mostly tied history: sparse counts). Points of an open episode are kept out
+of the history (a burst does not become normal).
 An episode stays open while its points stay at least ``threshold / 2`` scales out in the same
 direction, and closes after ``quiet_points`` points back inside. When it has lasted
 ``regime_points`` anomalous points, the level accepts the new regime (the local window is
@@ -89,6 +91,7 @@ _DAY = 86400.0
 _MAX_HISTORY = 4032  # residuals kept at most (two weeks of 5-minute points)
 _IQR_TO_SD = 1.349
 _GAP_RANK = 8
+_CONFIRM = 2.0  # single points scoring below this many thresholds need a second one
 _SCORE_CAP = 1e12
 _GAP_CAP = 4.0  # the tail gap widens the novelty margin up to this many scales
 _RES_FLOOR = 0.5  # the scale is at least half a resolution step
@@ -427,6 +430,7 @@ def detect_deviations(
     warm_until = math.inf  # with timestamps: no alert before ``warmup_period`` of data
     judge_from = 0  # after a change to a noisier regime: learn before judging again
     ep_from_constant = False
+    ep_tentative = False  # opened by a moderate single point: needs a second one
 
     # Open episode state.
     open_dir = 0
@@ -472,6 +476,8 @@ def detect_deviations(
             shifts.add(key0, s0)
 
     def emit(closed: bool, accepted: bool) -> None:
+        if ep_tentative and ep_points == 1:
+            return  # a moderate single point the next one did not confirm: noise
         out.append(
             Episode(
                 index=ep_start,
@@ -656,6 +662,15 @@ def detect_deviations(
                 ep_value = ep_peak_value = x
                 ep_base = base_orig
                 ep_score = ep_peak_score = z if point_dir else zs
+                # A moderate single point must be confirmed by the next one, unless the
+                # history is mostly tied (sparse counts: single points are the events).
+                srt_p = points.sorted
+                hp = len(srt_p)
+                ep_tentative = (
+                    not shift_dir
+                    and abs(z) < _CONFIRM * threshold
+                    and srt_p[(3 * hp) // 4] > srt_p[hp // 4]
+                )
                 ep_points = 1
                 ep_quiet = 0
                 ep_tail.clear()
