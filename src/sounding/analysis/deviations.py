@@ -10,46 +10,51 @@ Each point is judged only against points before it, so the same call works offli
 history and online one point at a time: a prefix of the input gives a prefix of the output
 (an episode still open at the end of the prefix is reported with ``closed=False``).
 
-How a point is judged (all pure Python, about 10 microseconds a point):
+How a point is judged (pure Python, about 12 microseconds a point; see ``docs/analysis.md``):
 
 1. **Variance-stabilising transform**, chosen from the first ``warmup`` values
    (``transform="auto"``): non-negative integers (counts) get ``2 sqrt(x + 3/8)``
    (Anscombe) when small and ``log(x + 1)`` when their median is 20 or more (overdispersed
    counts); other non-negative data (durations, gauges) ``log(x + c)`` with ``c`` 1 % of their
-   median; data with negative values is left as it is.
+   median; data with negative values is left as it is. Chosen again after a change from a
+   constant history (a launch).
 2. **Local level**: the median of the last ``level_window`` accepted (transformed) points;
    the point's *residual* is its distance from that level.
-3. **What is normal for this series**: the residuals of the accepted points over one seasonal
-   period (``period`` seconds, a day by default, when timestamps are given; else the last
-   ``window`` points). Recurring behaviour (hourly cron spikes, a nightly job, on/off cycles,
-   a second mode) leaves large residuals in that history, so it is not novel the next time.
+3. **What is normal for this series**: the residuals over the seasonal history (``period``
+   seconds, a week by default, when timestamps are given, with no alert in the first
+   ``warmup_period``; else the last ``window`` points). Recurring behaviour (hourly cron
+   spikes, a nightly job, a slow mode, a second mode) leaves large residuals there, so it is
+   not novel the next time.
 4. **A robust scale with floors**: the interquartile range of the residual history / 1.349
    (the sample standard deviation when most residuals are tied, as for sparse counts), never
-   below the data's resolution (the smallest step between distinct values seen, mapped
+   below half the data's resolution (the smallest step between distinct values seen,
    through the transform), so quantized gauges and tiny levels cannot make a 23-sigma event
    out of a jitter.
 
-A point starts an episode when its residual is
-
-* at least ``threshold`` scales from the median residual (the score), **and**
-* beyond every residual of the seasonal history by at least ``margin`` scales (novelty), **and**
-* at least ``min_relative_change`` away from the baseline in the original units, relative to
-  ``max(|baseline|, resolution)`` (so a change of one count at zero is a change, a change of
-  0.001 on a level of 100 is not).
+Two channels open an episode. The *point channel*: a score of at least ``threshold`` and a
+residual beyond the second most extreme of the history by ``margin`` times the larger of the
+scale and the gap to the eighth (capped at four scales: a heavy tail widens its own margin).
+The *shift channel*: the median of the last hour (12 points) against the median of the two
+hours before, scored against its own history (``shift_threshold``) and novel against the same
+time of day on earlier days (so a step too small for any single point is seen within the hour,
+and a nightly job is normal at night but not at noon). Both also need the change to be at least
+``min_relative_change`` of ``max(|baseline|, resolution)`` in the original units (a change of
+one count at zero is a change, a change of 0.001 on a level of 100 is not).
 
 A point-channel episode starting below twice the threshold needs the next point to confirm
-it (except on a mostly tied history: sparse counts). Points of an open episode are kept out
-of the history (a burst does not become normal).
+it (except on a mostly tied history: sparse counts, where single points are the events).
 An episode stays open while its points stay at least ``threshold / 2`` scales out in the same
-direction, and closes after ``quiet_points`` points back inside. When it has lasted
-``regime_points`` anomalous points, the level accepts the new regime (the local window is
-refilled from the episode's points; the residual history, hence the prior scale, is kept) and
-the episode closes: one step, one alert. After a gap of more than ``level_window`` missing
+direction, and closes after ``quiet_points`` points back inside; its residuals join the
+history only then, so the prior scale holds while it lasts and what recurs is learned. When it
+has lasted ``regime_points`` anomalous points, the level accepts the new regime (the local
+window is refilled from the episode's points, only its first two residuals join the history)
+and the episode closes: one step, one alert. A new regime much noisier than the old scale, or
+after a constant history, is learned afresh. After a gap of more than ``level_window`` missing
 points (or of more than 12 sampling steps with timestamps), the local level is rebuilt
 before points are judged again.
 
 Scores are finite: the scale is never 0 (when no resolution is known yet it is floored at
-0.1 % of the level, or 0.001 at level 0).
+0.1 % of the level, or 0.001 at level 0) and scores are capped at 1e12.
 
 >>> values = [100.0 + (i % 5) for i in range(40)] + [180.0] + [100.0 + (i % 5) for i in range(9)]
 >>> [(e.index, e.direction, e.closed) for e in detect_deviations(values)]
