@@ -18,6 +18,7 @@ The tree is shallow::
 
 from __future__ import annotations
 
+import reprlib
 from typing import Any
 
 __all__ = [
@@ -29,7 +30,34 @@ __all__ = [
     "MetricTypeConflictError",
     "SoundingError",
     "StoreError",
+    "describe",
 ]
+
+
+_repr = reprlib.Repr()
+_repr.maxstring = _repr.maxother = 80
+_repr.maxlong = 40
+
+
+def describe(value: Any, limit: int = 80) -> str:
+    """A short, safe description of ``value`` for messages.
+
+    Never raises and never costs more than a small repr: containers show their first few
+    items (:mod:`reprlib`), and a ``__repr__`` that raises or returns a non-str is not
+    trusted. Error messages use it, so rejecting a 5-million-item list stays cheap.
+
+    >>> describe(list(range(10**6)))
+    '[0, 1, 2, 3, 4, 5, ...]'
+    """
+    try:
+        shown = _repr.repr(value)
+        if type(shown) is not str:
+            return f"<{type(value).__name__}>"
+    except Exception:
+        return f"<{type(value).__name__} with a failing repr>"
+    if len(shown) > limit:
+        shown = shown[: limit - 3] + "..."
+    return shown
 
 
 class SoundingError(Exception):
@@ -43,9 +71,7 @@ class _Described(SoundingError):
         self.field = field
         self.value = value
         self.allowed = allowed
-        shown = repr(value)
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
+        shown = describe(value)
         message = f"{field}={shown} is not allowed: {allowed}"
         if detail:
             message += f" ({detail})"

@@ -129,6 +129,10 @@ class QuantileSketch:
         vals = list(values)
         if not vals:
             return
+        try:
+            total = math.fsum(vals)
+        except OverflowError:  # finite values whose sum is not: the sum is infinite
+            total = sum(vals, 0.0)
         k = self._inv_log_gamma
         log = math.log
         ceil = math.ceil
@@ -142,7 +146,7 @@ class QuantileSketch:
             self.negative.update([ceil(log(-v) * k) for v in neg])
             self.zero_count += len(vals) - len(pos) - len(neg)
         self.count += len(vals)
-        self.sum += math.fsum(vals)
+        self.sum += total
         mn = min(vals)
         mx = max(vals)
         if mn < self.min:
