@@ -13,6 +13,7 @@ The tree is shallow::
     ├── InvalidTypeError(TypeError)    an argument of the wrong type
     ├── MetricTypeConflictError(ValueError)  the same name registered as another type
     ├── StoreError                     the store cannot be opened or read (CLI, queries)
+    ├── UnsafePathError(PermissionError)  a planted symlink, a foreign or world-writable dir
     └── InternalError                  a run-time failure, raised only in strict mode
 """
 
@@ -30,6 +31,7 @@ __all__ = [
     "MetricTypeConflictError",
     "SoundingError",
     "StoreError",
+    "UnsafePathError",
     "describe",
 ]
 
@@ -100,6 +102,11 @@ class MetricTypeConflictError(_Described, ValueError):
 
 class StoreError(SoundingError):
     """The store cannot be opened, migrated or read."""
+
+
+class UnsafePathError(SoundingError, PermissionError):
+    """A file or directory sounding refuses to use: a symlink where a private file belongs,
+    something other than a regular file, or a directory another user can write to."""
 
 
 class InternalError(SoundingError):

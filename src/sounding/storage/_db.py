@@ -11,6 +11,7 @@ import math
 import os
 import sqlite3
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -35,6 +36,7 @@ __all__ = [
     "is_busy",
     "is_corruption",
     "move_aside",
+    "raise_interrupt",
     "resolve_path",
     "rollback",
     "set_meta",
@@ -133,6 +135,10 @@ class SketchCache:
     def __init__(self, size: int = 256) -> None:
         self.size = size
         self._items: OrderedDict[bytes, tuple[QuantileSketch, bool]] = OrderedDict()
+        #: A ``KeyboardInterrupt``/``SystemExit`` (any non-``Exception``) raised inside the SQL
+        #: function: SQLite can only report it as "user-defined function raised exception", so
+        #: it is kept here for the caller to re-raise (see :func:`raise_interrupt`).
+        self.interrupted: BaseException | None = None
 
     def put(self, data: bytes, sketch: QuantileSketch, *, owned: bool) -> None:
         """Remember that ``data`` decodes to ``sketch``."""
@@ -192,7 +198,29 @@ def _configure(conn: sqlite3.Connection, cache: SketchCache) -> None:
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
     # Registered as an SQL function so an UPSERT merges sketches inside the statement.
-    conn.create_function("sounding_merge_sketch", 2, cache.merge, deterministic=True)
+    conn.create_function("sounding_merge_sketch", 2, _merge_function(cache), deterministic=True)
+
+
+def _merge_function(cache: SketchCache) -> Callable[[bytes | None, bytes | None], bytes | None]:
+    def merge(a: bytes | None, b: bytes | None) -> bytes | None:
+        try:
+            return cache.merge(a, b)
+        except Exception:
+            raise
+        except BaseException as exc:
+            # A signal handler's sys.exit() or a Ctrl-C landed here: SQLite would turn it
+            # into an OperationalError and the host would keep running. Keep it to re-raise.
+            cache.interrupted = exc
+            raise
+
+    return merge
+
+
+def raise_interrupt(cache: SketchCache) -> None:
+    """Re-raise a ``SystemExit``/``KeyboardInterrupt`` caught inside the SQL function."""
+    exc, cache.interrupted = cache.interrupted, None
+    if exc is not None:
+        raise exc
 
 
 def move_aside(path: Path, reason: BaseException | str) -> Path:

@@ -39,6 +39,9 @@ WRITE_RETRY_SECONDS = 15.0
 #: (3 per histogram series and flush, so full use up to ~170 histogram series; a few MB).
 SKETCH_CACHE_SIZE = 512
 
+#: SQLite's own busy wait on the writer's connection (ms); the retry loop does the rest.
+_WRITER_BUSY_MS = 200
+
 _CORE_EVENT_KEYS = ("timestamp", "level", "category", "event", "logger", "session_id")
 
 _UPSERT = """
@@ -231,6 +234,15 @@ class SQLiteSink:
         self._last_maintenance = -math.inf
         #: Where a corrupt file was moved on the last (re)open, if it was.
         self.recovered_from: Path | None = None
+        #: (st_dev, st_ino) of the file the connection has open: a store deleted or replaced
+        #: behind our back is noticed and reopened instead of written into the void.
+        self._identity: tuple[int, int] | None = None
+        #: A ``time.monotonic()`` instant no write may run past (the exit budget), or None.
+        self.deadline: float | None = None
+
+    def set_deadline(self, deadline: float | None) -> None:
+        """Make writes give up (raising :class:`StoreError`) at ``deadline`` (monotonic)."""
+        self.deadline = deadline
 
     # -- connection ------------------------------------------------------------------------
     def _connection(self) -> sqlite3.Connection:
@@ -239,6 +251,11 @@ class SQLiteSink:
             if moved is not None:
                 self.recovered_from = moved
             try:
+                st = os.stat(self.path)
+                self._identity = (st.st_dev, st.st_ino)
+                # Short waits inside SQLite, so the retry loop below (with its deadline)
+                # decides how long a write may take, not a 5 s busy handler.
+                conn.execute(f"PRAGMA busy_timeout = {_WRITER_BUSY_MS}")
                 if self.max_bytes is not None:
                     page = conn.execute("PRAGMA page_size").fetchone()[0]
                     conn.execute(f"PRAGMA max_page_count = {max(1, self.max_bytes // page)}")
@@ -252,9 +269,26 @@ class SQLiteSink:
             self._conn = conn
         return self._conn
 
+    def _check_identity(self) -> None:
+        """Drop the connection when the file it has open is no longer at ``self.path``."""
+        if self._conn is None or self._identity is None:
+            return
+        try:
+            st = os.stat(self.path)
+            same = (st.st_dev, st.st_ino) == self._identity
+        except OSError:
+            same = False
+        if not same:
+            health.failure(
+                "storage.reopened",
+                message=f"the store at {self.path} was deleted or replaced; opened a new one",
+            )
+            self._drop_connection()
+
     def _drop_connection(self) -> None:
         self._series.clear()
         self._types.clear()
+        self._identity = None
         if self._conn is not None:
             try:
                 self._conn.close()
@@ -271,12 +305,21 @@ class SQLiteSink:
             if self._closed:
                 raise StoreError(f"the sink for {self.path} is closed")
             deadline = time.monotonic() + WRITE_RETRY_SECONDS
+            if self.deadline is not None:
+                deadline = min(deadline, self.deadline)
+            self._check_identity()
             while True:
                 try:
                     conn = self._connection()
                     self._write_batch(conn, metrics, events)
                     break
                 except sqlite3.OperationalError as exc:
+                    if self._cache.interrupted is not None:
+                        self._series.clear()
+                        self._types.clear()
+                        _db.raise_interrupt(self._cache)
+                    if self.deadline is not None:
+                        deadline = min(deadline, self.deadline)
                     if _db.is_busy(exc) and time.monotonic() < deadline:
                         # Another writer holds the lock beyond the busy timeout: back off.
                         # The transaction was rolled back, so cached ids may be stale.
@@ -305,6 +348,7 @@ class SQLiteSink:
                     # Caches may name series whose insert was rolled back.
                     self._series.clear()
                     self._types.clear()
+                    self._cache.interrupted = None
                     raise
             self._maybe_maintain(conn)
 
