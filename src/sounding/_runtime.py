@@ -76,6 +76,9 @@ class Runtime:
         self._exiting = False
         self._claimed = False
         self._fork_locked = False
+        #: What the flush in progress has taken but not yet stored: counted if exit
+        #: abandons that flush.
+        self._inflight: tuple[list[IntervalAggregate], list[Event]] = ([], [])
 
     # -- lifecycle ------------------------------------------------------------------------
     def ensure_started(self) -> None:
@@ -144,9 +147,10 @@ class Runtime:
         """
         budget = get_settings().shutdown_timeout if timeout is None else timeout
         # One budget for the whole exit: the writer's join and the final flush share it.
-        deadline = time.monotonic() + budget
-        if self._exit_deadline is None or not self._exiting:
-            self._exit_deadline = deadline
+        end = time.monotonic() + budget
+        self._exit_deadline = end
+        # Writes stop a little early, so the final flush can still count what is left.
+        deadline = end - min(0.1, budget / 10)
         self._set_sink_deadline(deadline)
         self._stop_thread(timeout=budget)
         done = threading.Event()
@@ -161,7 +165,7 @@ class Runtime:
 
         worker = threading.Thread(target=final, name="sounding-shutdown", daemon=True)
         worker.start()
-        worker.join(max(deadline - time.monotonic(), 0.0))
+        worker.join(max(end - time.monotonic(), 0.0))
         if not done.is_set():
             try:
                 health.failure("shutdown.timeout", message=f"final flush took over {budget} s")
@@ -252,7 +256,11 @@ class Runtime:
         """The exit budget ran out with a flush still running: count all that is left."""
         reg = _metrics._registry
         collected = reg.collect() if reg is not None else []
-        self._spill(self._pending_metrics + collected, self._pending_events + _events.drain())
+        inflight_m, inflight_e = self._inflight
+        self._spill(
+            self._pending_metrics + inflight_m + collected,
+            self._pending_events + inflight_e + _events.drain(),
+        )
         self._pending_metrics, self._pending_events = [], []
         now = get_clock().time()
         self._spill(self._health_aggregates(now, now), [])
@@ -366,6 +374,7 @@ class Runtime:
                 now = get_clock().time()
                 metrics = _metrics.get_registry().collect(now)
                 events = _events.drain()
+                self._inflight = (metrics, events)
                 for output in list(self._outputs):
                     try:
                         output(events)
@@ -387,6 +396,7 @@ class Runtime:
                 batch_e = self._pending_events + events
                 self._pending_metrics, self._pending_events = [], []
                 metrics, events = [], []
+                self._inflight = (batch_m, batch_e)
                 if not batch_m and not batch_e:
                     return True
                 return self._write(sink, batch_m, batch_e, deadline)
@@ -397,6 +407,8 @@ class Runtime:
             except BaseException:
                 self._keep(metrics, events)
                 raise
+            finally:
+                self._inflight = ([], [])
 
     def _write(
         self,
@@ -424,6 +436,10 @@ class Runtime:
                     "shutdown.timeout", message="exit budget spent; the rest was counted"
                 )
                 return False
+            self._inflight = (
+                [a for c in chunks[i:] for a in c[0]],
+                [ev for c in chunks[i:] for ev in c[1]],
+            )
             try:
                 sink.write(m, e)
             except Exception as exc:
@@ -558,5 +574,3 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(
         before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork
     )
-# Registered at import too (the first-use registration is the other): see Runtime._at_exit.
-atexit.register(_runtime._at_exit)

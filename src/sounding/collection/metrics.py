@@ -320,29 +320,33 @@ class Counter(Instrument[_CounterCell]):
                     if found is None:
                         return
                     cell = found
-            # Plain ints and floats first (no call); anything else is converted or refused.
-            t = type(value)
-            if (t is float or t is int) and 0 <= value <= _MAX:
-                cell.total += value
-                cell.n += 1
-                return
-            v = _number(value)
-            if v is not None and v >= 0:
-                cell.total += v
-                cell.n += 1
-                return
-            self._reject(value)
+            # The range test refuses NaN, infinities and ints beyond float range (compared
+            # exactly); the add either raises before storing or stores a number, so a value
+            # is applied whole or not at all. Other number types go through _inc_slow.
+            try:
+                if 0 <= value <= _MAX:
+                    cell.total += value
+                    cell.n += 1
+                    return
+            except Exception:
+                pass
+            self._inc_slow(cell, value)
             return
         locked = self._default if tags is None else self._cell_for(tags)
-        if locked is None:
-            return
+        if locked is not None:
+            self._inc_slow(locked, value)
+
+    def _inc_slow(self, cell: _CounterCell, value: object) -> None:
         v = _number(value)
-        if v is not None and v >= 0:
-            with self._lock:
-                locked.total += v
-                locked.n += 1
+        if v is None or v < 0:
+            self._reject(value)
             return
-        self._reject(value)
+        with self._lock:
+            total = cell.total
+            if type(total) is not float:  # an odd __radd__ slipped through the fast path
+                total = _number(total) or 0.0
+            cell.total = total + v
+            cell.n += 1
 
     def bind(self, **tags: object) -> BoundCounter:
         """A counter bound to fixed tags, for hot loops: ``c.bind(format="wav").inc()``."""
@@ -354,6 +358,8 @@ class Counter(Instrument[_CounterCell]):
         cell.n, cell.total = 0, 0.0
         if n == 0:
             return None
+        if type(total) is not float:
+            total = _number(total) or 0.0
         return self._new(count=n, sum=total)
 
 
@@ -368,21 +374,16 @@ class BoundCounter:
 
     def inc(self, value: float = 1) -> None:
         """Add ``value`` (>= 0). Never raises at run time."""
-        t = type(value)
-        if not ((t is float or t is int) and 0 <= value <= _MAX):
-            v = _number(value)
-            if v is None or v < 0:
-                self._counter._reject(value)
-                return
-            value = v
-        cell = self._cell
         if LOCK_FREE:
-            cell.total += value
-            cell.n += 1
-        else:
-            with self._counter._lock:
-                cell.total += value
-                cell.n += 1
+            try:
+                if 0 <= value <= _MAX:  # see Counter.inc
+                    cell = self._cell
+                    cell.total += value
+                    cell.n += 1
+                    return
+            except Exception:
+                pass
+        self._counter._inc_slow(self._cell, value)
 
 
 class Gauge(Instrument[_GaugeCell]):

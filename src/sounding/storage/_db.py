@@ -190,8 +190,10 @@ class SketchCache:
         self._items.clear()
 
 
-def _configure(conn: sqlite3.Connection, cache: SketchCache) -> None:
-    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+def _configure(
+    conn: sqlite3.Connection, cache: SketchCache, timeout: float = BUSY_TIMEOUT
+) -> None:
+    conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
     mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
     if mode is None or str(mode[0]).lower() != "wal":
         raise StoreError(f"cannot switch the store to WAL mode (journal_mode={mode!r})")
@@ -253,7 +255,9 @@ def move_aside(path: Path, reason: BaseException | str) -> Path:
     return target
 
 
-def _open_once(path: Path, *, create: bool, cache: SketchCache) -> sqlite3.Connection:
+def _open_once(
+    path: Path, *, create: bool, cache: SketchCache, timeout: float = BUSY_TIMEOUT
+) -> sqlite3.Connection:
     if create:
         _ensure_file(path)
     elif not path.is_file():
@@ -263,12 +267,12 @@ def _open_once(path: Path, *, create: bool, cache: SketchCache) -> sqlite3.Conne
         )
     try:
         conn = sqlite3.connect(
-            str(path), timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+            str(path), timeout=timeout, isolation_level=None, check_same_thread=False
         )
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open the store at {path}: {exc}") from exc
     try:
-        _configure(conn, cache)
+        _configure(conn, cache, timeout)
         STORAGE_MIGRATIONS.apply(conn)
     except BaseException:
         conn.close()
@@ -277,7 +281,7 @@ def _open_once(path: Path, *, create: bool, cache: SketchCache) -> sqlite3.Conne
 
 
 def connect(
-    path: Path, *, create: bool, cache: SketchCache | None = None
+    path: Path, *, create: bool, cache: SketchCache | None = None, timeout: float = BUSY_TIMEOUT
 ) -> tuple[sqlite3.Connection, Path | None]:
     """Open (and migrate) the store at ``path``; returns the connection and, when the file
     was corrupt and had to be moved aside, where it went.
@@ -287,12 +291,12 @@ def connect(
     """
     cache = cache if cache is not None else SketchCache(0)
     try:
-        return _open_once(path, create=create, cache=cache), None
+        return _open_once(path, create=create, cache=cache, timeout=timeout), None
     except sqlite3.DatabaseError as exc:
         if not is_corruption(exc):
             raise
         moved = move_aside(path, exc)
-        return _open_once(path, create=True, cache=cache), moved
+        return _open_once(path, create=True, cache=cache, timeout=timeout), moved
 
 
 def rollback(conn: sqlite3.Connection) -> None:

@@ -247,7 +247,10 @@ class SQLiteSink:
     # -- connection ------------------------------------------------------------------------
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            conn, moved = _db.connect(self.path, create=True, cache=self._cache)
+            timeout = _db.BUSY_TIMEOUT
+            if self.deadline is not None:
+                timeout = min(timeout, max(self.deadline - time.monotonic(), 0.0))
+            conn, moved = _db.connect(self.path, create=True, cache=self._cache, timeout=timeout)
             if moved is not None:
                 self.recovered_from = moved
             try:

@@ -818,6 +818,11 @@ class Store:
                 )[0]
                 kind = info.name[len(prefix) :]
                 internal[kind] = internal.get(kind, 0.0) + float(total)
+        # Counts an exit could not store yet (storage/unsaved.py): shown until a run takes them.
+        from sounding.storage import unsaved
+
+        for kind, n in unsaved.peek(self.path.parent).items():
+            internal[kind] = internal.get(kind, 0.0) + float(n)
         corrupt = sorted(self.path.parent.glob(self.path.name + ".corrupt-*"))
         return StoreStatus(
             path=self.path,
