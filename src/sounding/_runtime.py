@@ -45,6 +45,8 @@ MAX_PENDING = 100_000
 #: Aggregates or events per transaction: a big backlog lands in pieces (what fits in the exit
 #: budget is kept), and the writer gives the GIL back to the host between them.
 CHUNK = 2000
+#: The same during exit, where the chunk in flight when the budget ends may be counted lost.
+EXIT_CHUNK = 500
 #: Longest a fork() waits for a flush in progress, so the child never inherits SQLite's lock
 #: state mid-transaction.
 FORK_WAIT = 1.0
@@ -79,6 +81,9 @@ class Runtime:
         #: What the flush in progress has taken but not yet stored: counted if exit
         #: abandons that flush.
         self._inflight: tuple[list[IntervalAggregate], list[Event]] = ([], [])
+        #: Set when exit counted a still-running flush as lost: that flush must stop.
+        self._abandoned = False
+        self._spill_lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------
     def ensure_started(self) -> None:
@@ -191,9 +196,7 @@ class Runtime:
             return
         try:
             if not self._exiting:
-                if self._thread is None and _metrics._registry is None and not len(
-                    _events.buffer
-                ):
+                if self._thread is None and _metrics._registry is None and not len(_events.buffer):
                     return  # sounding was imported but never used
                 self._exiting = True
                 self.shutdown()
@@ -247,6 +250,8 @@ class Runtime:
             health.failure("shutdown.unsaved", exc)
 
     def _spill_pending(self) -> None:
+        if self._abandoned:
+            return
         metrics, events = self._pending_metrics, self._pending_events
         self._pending_metrics, self._pending_events = [], []
         now = get_clock().time()
@@ -256,7 +261,10 @@ class Runtime:
         """The exit budget ran out with a flush still running: count all that is left."""
         reg = _metrics._registry
         collected = reg.collect() if reg is not None else []
-        inflight_m, inflight_e = self._inflight
+        with self._spill_lock:
+            self._abandoned = True
+            inflight_m, inflight_e = self._inflight
+            self._inflight = ([], [])
         self._spill(
             self._pending_metrics + inflight_m + collected,
             self._pending_events + inflight_e + _events.drain(),
@@ -365,16 +373,15 @@ class Runtime:
         chunks until then and the rest is counted as unsaved.
         """
         with self._flush_lock:
-            # Data taken from the registry and buffer but not yet handed on: kept if anything,
-            # even a KeyboardInterrupt, stops this flush half-way.
-            metrics: list[IntervalAggregate] = []
-            events: list[Event] = []
+            # self._inflight is what this flush has taken from the registry, the buffer and
+            # the retry lists but not stored yet: kept if anything, even a KeyboardInterrupt,
+            # stops the flush half-way (updated with single assignments, no call between).
             try:
                 settings = get_settings()
                 now = get_clock().time()
-                metrics = _metrics.get_registry().collect(now)
-                events = _events.drain()
-                self._inflight = (metrics, events)
+                self._inflight = (_metrics.get_registry().collect(now), [])
+                self._inflight = (self._inflight[0], _events.drain())
+                metrics, events = self._inflight
                 for output in list(self._outputs):
                     try:
                         output(events)
@@ -387,28 +394,40 @@ class Runtime:
                 sink = self._get_sink(settings)
                 if sink is None:
                     if not settings.local_recording:
+                        self._inflight = ([], [])
                         return True
-                    self._keep(metrics, events)
+                    self._keep_inflight()
                     return False
                 if deadline is not None:
                     self._set_sink_deadline(deadline)
                 batch_m = self._pending_metrics + metrics
                 batch_e = self._pending_events + events
-                self._pending_metrics, self._pending_events = [], []
-                metrics, events = [], []
-                self._inflight = (batch_m, batch_e)
+                self._pending_metrics, self._pending_events, self._inflight = (
+                    [],
+                    [],
+                    (
+                        batch_m,
+                        batch_e,
+                    ),
+                )
                 if not batch_m and not batch_e:
                     return True
                 return self._write(sink, batch_m, batch_e, deadline)
             except Exception as exc:
-                self._keep(metrics, events)
+                self._keep_inflight()
                 health.failure("flush", exc)
                 return False
             except BaseException:
-                self._keep(metrics, events)
+                self._keep_inflight()
                 raise
-            finally:
-                self._inflight = ([], [])
+
+    def _keep_inflight(self) -> None:
+        with self._spill_lock:
+            if self._abandoned:
+                return  # exit has counted it already
+            metrics, events = self._inflight
+            self._inflight = ([], [])
+        self._keep(metrics, events)
 
     def _write(
         self,
@@ -418,41 +437,48 @@ class Runtime:
         deadline: float | None,
     ) -> bool:
         """Hand the batch to ``sink`` in chunks; keep (or at the deadline, count) the rest."""
+        size = CHUNK
         if deadline is not None:
-            # Most valuable first: aggregates (many values each), then the worst events.
+            # Most valuable first: aggregates (many values each), then the worst events; and
+            # small chunks, so the one in flight when the budget ends is small.
             events = sorted(events, key=lambda e: _LEVEL_RANK.get(str(e.get("level")), 5))
-        # Aggregates then events, CHUNK items per write (a small flush is one write).
-        n = len(metrics)
-        chunks: list[tuple[list[IntervalAggregate], list[Event]]] = [
-            (metrics[i : i + CHUNK], events[max(i - n, 0) : max(i + CHUNK - n, 0)])
-            for i in range(0, n + len(events), CHUNK)
-        ]
-        for i, (m, e) in enumerate(chunks):
-            if deadline is not None and time.monotonic() >= deadline:
-                rest_m = [a for c in chunks[i:] for a in c[0]]
-                rest_e = [ev for c in chunks[i:] for ev in c[1]]
-                self._spill(rest_m, rest_e)
-                health.failure(
-                    "shutdown.timeout", message="exit budget spent; the rest was counted"
-                )
-                return False
-            self._inflight = (
-                [a for c in chunks[i:] for a in c[0]],
-                [ev for c in chunks[i:] for ev in c[1]],
-            )
+            size = EXIT_CHUNK
+        n, total = len(metrics), len(metrics) + len(events)
+        # Aggregates then events, `size` items per write (a small flush is one write).
+        for i in range(0, total, size):
+            rest = (metrics[min(i, n) :], events[max(i - n, 0) :])
+            with self._spill_lock:
+                if self._abandoned:
+                    return False  # exit gave up on this flush and counted all of it
+                if deadline is not None and time.monotonic() >= deadline:
+                    self._spill(*rest)
+                    self._inflight = ([], [])
+                    health.failure(
+                        "shutdown.timeout", message="exit budget spent; the rest was counted"
+                    )
+                    return False
+                self._inflight = rest
             try:
-                sink.write(m, e)
-            except Exception as exc:
-                self._keep(
-                    [a for c in chunks[i:] for a in c[0]], [ev for c in chunks[i:] for ev in c[1]]
+                sink.write(
+                    metrics[i : min(i + size, n)], events[max(i - n, 0) : max(i + size - n, 0)]
                 )
+            except Exception as exc:
+                self._keep_inflight()
                 health.failure("storage.write", exc)
                 return False
             except BaseException:
-                self._keep(
-                    [a for c in chunks[i:] for a in c[0]], [ev for c in chunks[i:] for ev in c[1]]
-                )
+                # A signal may land after the commit: then this chunk is stored; the flush
+                # keeps the rest (self._inflight) and lets the exception go on.
+                landed = getattr(sink, "landed", None)
+                try:
+                    stored = bool(landed()) if landed is not None else False
+                except Exception:
+                    stored = False
+                if stored:
+                    j = i + size
+                    self._inflight = (metrics[min(j, n) :], events[max(j - n, 0) :])
                 raise
+        self._inflight = ([], [])
         return True
 
     def _claim_unsaved(self, settings: Settings) -> None:
@@ -562,6 +588,8 @@ before_configure(_before_configure)
 on_configure(_on_configure)
 _metrics.on_first_use(_start_on_first_use)
 _events.on_first_emit(_start_on_first_use)
+
+
 def _before_fork() -> None:
     _runtime.before_fork()
 

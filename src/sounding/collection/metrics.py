@@ -131,9 +131,10 @@ def _number(value: object) -> float | None:
     """
     try:
         t = type(value)
-        if t is not float and t is not int and t is not bool:
-            if not hasattr(t, "__float__") or hasattr(t, "__len__"):
-                return None
+        if (t is not float and t is not int and t is not bool) and (
+            not hasattr(t, "__float__") or hasattr(t, "__len__")
+        ):
+            return None
         f = float(value)  # type: ignore[arg-type]
     except Exception:
         return None
@@ -253,25 +254,25 @@ class Instrument(ABC, Generic[Cell]):
 
     # -- collection -----------------------------------------------------------------------
     def _collect(self, start: float, end: float, out: list[IntervalAggregate]) -> None:
-        taken: list[tuple[TagKey, IntervalAggregate | None]] = []
+        # Default tags (app version, platform) are added here, not per call: the values in
+        # force at collection time apply, and configure() flushes before changing them.
+        with_defaults = self._registry.with_defaults
         with self._lock:
             for tags, cell in list(self._cells.items()):
                 try:
-                    taken.append((tags, self._take(cell)))
+                    agg = self._take(cell)
                 except Exception as exc:
                     # One poisoned series must not take the others down: reset it, count it.
                     health.count("metrics.dropped")
                     health.failure(f"metrics.collect.{self.name}", exc)
                     self._reset_cell(cell)
-        # Default tags (app version, platform) are added here, not per call: the values in
-        # force at collection time apply, and configure() flushes before changing them.
-        with_defaults = self._registry.with_defaults
-        for tags, agg in taken:
-            if agg is not None:
-                agg.tags = with_defaults(tags)
-                agg.start = start
-                agg.end = end
-                out.append(agg)
+                    continue
+                if agg is not None:
+                    # Appended at once: an interrupt after this line loses nothing.
+                    out.append(agg)
+                    agg.tags = with_defaults(tags)
+                    agg.start = start
+                    agg.end = end
 
     def _reset_cell(self, cell: Cell) -> None:
         fresh = self._cell_type()
@@ -645,6 +646,7 @@ class Registry:
         self._lock = threading.Lock()
         self._instruments: dict[str, Instrument[Any]] = {}
         self._history: dict[tuple[str, MetricType, TagKey, float], IntervalAggregate] = {}
+        self._unreturned: list[IntervalAggregate] = []
         self._interval_start: float | None = get_clock().time()
         self._defaults: TagKey = ()
         self._defaults_dict: dict[str, str] = {}
@@ -702,7 +704,9 @@ class Registry:
             raise InvalidTypeError("snapshot", snapshot, "a sounding.MetricSnapshot")
         validate_name(snapshot.name, "snapshot.name")
         raw = snapshot.value
-        value = _number(raw) if isinstance(raw, (int, float)) and not isinstance(raw, bool) else None
+        value = (
+            _number(raw) if isinstance(raw, (int, float)) and not isinstance(raw, bool) else None
+        )
         if value is None:
             raise InvalidValueError("snapshot.value", raw, "a finite number")
         kind = snapshot.metric_type
@@ -745,15 +749,20 @@ class Registry:
         end = get_clock().time() if now is None else now
         start = self._interval_start if self._interval_start is not None else end
         self._interval_start = end
-        out: list[IntervalAggregate] = []
-        for inst in self.instruments():
-            try:
-                inst._collect(start, end, out)
-            except Exception as exc:  # never lose the other instruments' data
-                health.failure(f"metrics.collect.{inst.name}", exc)
-        with self._lock:
-            out.extend(self._history.values())
-            self._history.clear()
+        # What an interrupted collect (a Ctrl-C) had already taken comes back next time.
+        out, self._unreturned = self._unreturned, []
+        try:
+            for inst in self.instruments():
+                try:
+                    inst._collect(start, end, out)
+                except Exception as exc:  # never lose the other instruments' data
+                    health.failure(f"metrics.collect.{inst.name}", exc)
+            with self._lock:
+                out.extend(self._history.values())
+                self._history.clear()
+        except BaseException:
+            self._unreturned = out
+            raise
         return out
 
     def mark_start(self, when: float | None = None) -> None:
@@ -770,6 +779,7 @@ class Registry:
             for cell in inst._cells.values():
                 inst._take(cell)
         self._history.clear()
+        self._unreturned = []
         self._interval_start = get_clock().time()
 
     def series_count(self) -> int:
@@ -781,6 +791,7 @@ class Registry:
         with self._lock:
             self._instruments.clear()
             self._history.clear()
+            self._unreturned = []
             self._interval_start = None
         self.apply_settings()
 
@@ -854,5 +865,3 @@ def record(snapshot: MetricSnapshot) -> None:
     an explicit import API.
     """
     get_registry().record(snapshot)
-
-

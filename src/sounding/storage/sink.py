@@ -63,8 +63,12 @@ ON CONFLICT (series_id, resolution, bucket_start) DO UPDATE SET
     last_time = CASE WHEN excluded.last IS NOT NULL
                       AND (last_time IS NULL OR excluded.last_time >= last_time)
                      THEN excluded.last_time ELSE last_time END,
-    sketch = sounding_merge_sketch(sketch, excluded.sketch)
+    sketch = coalesce(excluded.sketch, sketch)
 """
+
+#: Rows whose stored sketch is read per statement (3 parameters each, well under SQLite's
+#: limit of 999 on old builds).
+_SKETCH_READ_BATCH = 300
 
 _INSERT_EVENT = (
     "INSERT INTO events (timestamp, level, category, event, logger, session_id, fields) "
@@ -239,6 +243,20 @@ class SQLiteSink:
         self._identity: tuple[int, int] | None = None
         #: A ``time.monotonic()`` instant no write may run past (the exit budget), or None.
         self.deadline: float | None = None
+        # Each write stores a token in its transaction, so after an interrupt (a signal can
+        # land just after COMMIT) landed() can tell whether that write is in the file.
+        self._token = ""
+        self._writes = 0
+
+    def landed(self) -> bool:
+        """Whether the last :meth:`write` committed (asked after it was interrupted)."""
+        with self._lock:
+            if self._conn is None or not self._token:
+                return False
+            try:
+                return _db.get_meta(self._conn, "write.token") == self._token
+            except sqlite3.Error:
+                return False
 
     def set_deadline(self, deadline: float | None) -> None:
         """Make writes give up (raising :class:`StoreError`) at ``deadline`` (monotonic)."""
@@ -310,6 +328,8 @@ class SQLiteSink:
             deadline = time.monotonic() + WRITE_RETRY_SECONDS
             if self.deadline is not None:
                 deadline = min(deadline, self.deadline)
+            self._writes += 1
+            self._token = f"{os.getpid()}.{id(self)}.{self._writes}"
             self._check_identity()
             while True:
                 try:
@@ -429,20 +449,54 @@ class SQLiteSink:
             fresh: list[bytes] = []
             try:
                 if merged:
-                    conn.executemany(
-                        _UPSERT,
-                        [(*key, *row.values(self._cache, fresh)) for key, row in merged.items()],
-                    )
+                    conn.executemany(_UPSERT, self._rows(conn, merged, fresh))
             finally:
                 # This batch's own sketches are never merged into again; keep the room for
                 # the merged rows the next flush will add to.
                 self._cache.discard(fresh)
             if events:
                 self._write_events(conn, events)
+            _db.set_meta(conn, "write.token", self._token)
             conn.execute("COMMIT")
         except BaseException:
             _db.rollback(conn)
             raise
+
+    def _rows(
+        self,
+        conn: sqlite3.Connection,
+        merged: dict[tuple[int, int, float], _Row],
+        fresh: list[bytes],
+    ) -> list[tuple[Any, ...]]:
+        """UPSERT parameters, with each sketch already merged into the stored one.
+
+        Merging here, not in an SQL function called per row, keeps Python code out of the
+        statement: a signal handler's ``sys.exit()`` or a Ctrl-C then surfaces as itself
+        (SQLite would report "user-defined function raised exception"), and the writer makes
+        one read per few hundred rows instead of one callback per row.
+        """
+        keys = [k for k, row in merged.items() if row.sketch is not None]
+        stored: dict[tuple[int, int, float], bytes] = {}
+        for i in range(0, len(keys), _SKETCH_READ_BATCH):
+            part = keys[i : i + _SKETCH_READ_BATCH]
+            sql = (
+                "SELECT series_id, resolution, bucket_start, sketch FROM points "
+                "WHERE sketch IS NOT NULL AND (series_id, resolution, bucket_start) IN (VALUES "
+                + ",".join(["(?, ?, ?)"] * len(part))
+                + ")"
+            )
+            params = [v for k in part for v in k]
+            for sid, res, bucket, blob in conn.execute(sql, params):
+                stored[(int(sid), int(res), float(bucket))] = bytes(blob)
+        out: list[tuple[Any, ...]] = []
+        for key, row in merged.items():
+            *vals, blob = row.values(self._cache, fresh)
+            if blob is not None:
+                old = stored.get((key[0], key[1], float(key[2])))
+                if old is not None:
+                    blob = self._cache.merge(old, blob)
+            out.append((*key, *vals, blob))
+        return out
 
     def _write_events(self, conn: sqlite3.Connection, events: Sequence[Event]) -> None:
         rows: list[tuple[Any, ...]] = []

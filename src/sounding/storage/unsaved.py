@@ -79,7 +79,7 @@ def _files(data_dir: Path) -> list[Path]:
 def peek(data_dir: Path) -> dict[str, int]:
     """The counts of every side file in ``data_dir`` not claimed yet (for ``status``)."""
     total: dict[str, int] = {}
-    for path in _files(data_dir) + [_path(data_dir)]:
+    for path in [*_files(data_dir), _path(data_dir)]:
         try:
             for k, v in _read(path).items():
                 total[k] = total.get(k, 0) + v
