@@ -30,7 +30,7 @@ from pathlib import Path
 
 from sounding.core.exceptions import UnsafePathError
 
-__all__ = ["check_dir", "open_private", "private_dir", "write_private"]
+__all__ = ["check_dir", "ensure_private_file", "open_private", "private_dir", "write_private"]
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -99,14 +99,32 @@ def open_private(path: str | os.PathLike[str], flags: int, *, mode: int = 0o600)
             raise UnsafePathError(
                 f"refusing to open {path}: it belongs to uid {st.st_uid}, not to {uid}"
             )
-        if st.st_mode & 0o077 and hasattr(os, "fchmod"):
-            os.fchmod(fd, mode)
+        # Private: nothing for group or others; the owner keeps what it had, plus read and
+        # write when opening to write (so a umask cannot leave a file we cannot append to).
+        want = st.st_mode & 0o700
+        if flags & (os.O_WRONLY | os.O_RDWR):
+            want |= mode & 0o600
+        if st.st_mode & 0o777 != want and hasattr(os, "fchmod"):
+            os.fchmod(fd, want)
         if _NONBLOCK:
             os.set_blocking(fd, True)
     except BaseException:
         os.close(fd)
         raise
     return fd
+
+
+def ensure_private_file(path: str | os.PathLike[str]) -> Path:
+    """Make sure ``path`` is a private regular file (created empty ``0600`` in a ``0700``
+    directory if missing), for files another library opens by name, such as SQLite's."""
+    p = Path(path)
+    private_dir(p.parent)
+    try:
+        fd = open_private(p, os.O_RDWR | os.O_CREAT)
+    except PermissionError:
+        fd = open_private(p, os.O_RDONLY)  # an existing read-only store (readers)
+    os.close(fd)
+    return p
 
 
 def write_private(path: str | os.PathLike[str], data: bytes) -> None:

@@ -302,6 +302,7 @@ def report(ctx: click.Context, output: Path, since: str, metrics: tuple[str, ...
       sounding report -o report.html
       sounding report --since 30d -o month.html
     """
+    from sounding.core.private import write_private
     from sounding.presentation.report import build_report
 
     store = _open(ctx)
@@ -309,9 +310,7 @@ def report(ctx: click.Context, output: Path, since: str, metrics: tuple[str, ...
     if str(output) == "-":
         click.echo(html_text, nl=False)
         return
-    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(html_text)
+    write_private(output, html_text.encode("utf-8"))  # 0600 even over an existing 0644 file
     click.echo(f"wrote {output} ({_human_bytes(len(html_text.encode()))})")
 
 

@@ -189,7 +189,10 @@ def open_output(path: str | None) -> IO[str]:
     """``path`` opened for writing (created private, 0600), or stdout for ``None``/``-``."""
     if path is None or path == "-":
         return sys.stdout
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    from sounding.core.private import open_private
+
+    # An existing file keeps no group/other access; a planted symlink is not followed.
+    fd = open_private(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
     return os.fdopen(fd, "w", encoding="utf-8", newline="")
 
 

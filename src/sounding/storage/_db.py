@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sounding.core import health
 from sounding.core.exceptions import StoreError
+from sounding.core.private import ensure_private_file, private_dir
 from sounding.core.sketch import QuantileSketch
 from sounding.storage.migrations import STORAGE_MIGRATIONS
 
@@ -101,25 +102,16 @@ def is_busy(exc: BaseException) -> bool:
 
 
 def _ensure_file(path: Path) -> None:
-    """Create the directory (0700) and an empty file (0600) if they do not exist."""
-    parent = path.parent
-    if not parent.is_dir():
-        try:
-            parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            # mkdir's mode is filtered by the umask; the data is private, so say it exactly.
-            os.chmod(parent, 0o700)
-        except OSError as exc:
-            raise StoreError(f"cannot create the store directory {parent}: {exc}") from exc
+    """Create the directory (0700) and an empty file (0600) if they do not exist; refuse a
+    symlink, a file of another user or a world-writable directory (core/private.py)."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return
+        private_dir(path.parent)
+    except OSError as exc:
+        raise StoreError(f"cannot create the store directory {path.parent}: {exc}") from exc
+    try:
+        ensure_private_file(path)
     except OSError as exc:
         raise StoreError(f"cannot create the store file {path}: {exc}") from exc
-    try:
-        os.fchmod(fd, 0o600)
-    finally:
-        os.close(fd)
 
 
 class SketchCache:
