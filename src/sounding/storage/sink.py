@@ -96,7 +96,17 @@ ON CONFLICT (session_id) DO UPDATE SET
 
 def _safe_text(value: object) -> str:
     """``value`` as text SQLite can store (lone surrogates cannot be encoded as UTF-8)."""
-    text = value if isinstance(value, str) else str(value)
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = str(value)
+            if not isinstance(text, str):
+                raise TypeError("__str__ returned a non-str")
+        except Exception:
+            # A raising str() must not fail the batch (and every retry of it).
+            health.count("storage.text_replaced")
+            text = f"<{type(value).__name__}>"
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
