@@ -845,3 +845,25 @@ def test_webhook_body_is_strict_json(hook_factory: Any) -> None:
     WebhookNotifier(hook.url).send(note)
     (body,) = hook.bodies
     assert body["value"] is None
+
+
+def test_value_source_key_whose_str_raises_is_counted_not_raised() -> None:
+    """evaluate() survives a value source whose keys' str() raises; the good keys still count."""
+
+    class BadKey:
+        def __str__(self) -> str:
+            raise RuntimeError("no str")
+
+        def __hash__(self) -> int:
+            return 1
+
+    got: list[Notification] = []
+    results = evaluate(
+        [AlertRule("r", "m.x", threshold=1)],
+        lambda r, n: {"good": 5.0, BadKey(): 7.0},
+        now=0.0,
+        sinks=[got.append],
+        enable_alerts=True,
+    )
+    assert [e.series for e in results] == ["good"]
+    assert health.counts()["alerts.value_source"] == 1

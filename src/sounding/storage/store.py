@@ -176,6 +176,12 @@ class ExportRecord:
         }
 
 
+def _check_limit(limit: object) -> None:
+    # SQLite integers are 64-bit: a larger limit would raise OverflowError at the query.
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 0 <= limit < 2**63:
+        raise InvalidValueError("limit", limit, "None or an integer from 0 to 2**63 - 1")
+
+
 @dataclass(frozen=True)
 class StoreStatus:
     """What ``sounding status`` shows about the store."""
@@ -692,10 +698,8 @@ class Store:
         ``category``, ``event`` and ``session_id`` match exactly. Each event is a flat dict
         as it was written: the core keys plus its fields.
         """
-        if limit is not None and (
-            not isinstance(limit, int) or isinstance(limit, bool) or limit < 0
-        ):
-            raise InvalidValueError("limit", limit, "None or an integer >= 0")
+        if limit is not None:
+            _check_limit(limit)
         where, params = _range_clause("timestamp", since, until)
         if level is not None:
             lv = str(level).lower()
@@ -745,6 +749,7 @@ class Store:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY started DESC"
         if limit is not None:
+            _check_limit(limit)
             sql += " LIMIT ?"
             params.append(int(limit))
         return [

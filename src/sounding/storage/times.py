@@ -78,7 +78,10 @@ def parse_time(value: TimeLike, field: str = "start", *, now: float | None = Non
         dt = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
         return dt.timestamp()
     if _is_number(value):
-        f = float(value)
+        try:
+            f = float(value)
+        except OverflowError:  # an int beyond float range
+            raise InvalidValueError(field, value, TIME_FORMS) from None
         if math.isfinite(f):
             return f
         raise InvalidValueError(field, value, TIME_FORMS)
