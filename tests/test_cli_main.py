@@ -282,7 +282,7 @@ def test_doctor_reports_a_broken_configuration(tmp_path: Path) -> None:
     """A configuration that does not load is a failed check with its fix, not a crash."""
     result = run("doctor", env={"SOUNDING_CONFIG": str(tmp_path / "missing.toml")})
     assert result.exit_code == 1
-    assert "configuration: config_file=" in result.output
+    assert "configuration: SOUNDING_CONFIG=" in result.output  # names the env variable
     assert "fix: correct the setting named above" in result.output
 
 

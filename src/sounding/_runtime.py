@@ -213,10 +213,16 @@ class Runtime:
         if not has_metrics and not len(_events.buffer) and not self._unsent_health():
             return
         deadline = self._exit_deadline if self._exit_deadline is not None else time.monotonic()
-        self._set_sink_deadline(deadline)
+        remaining = deadline - time.monotonic()
+        # The final flush may still be writing (it overran the budget): do not wait for it.
+        if remaining <= 0 or self._abandoned or not self._flush_lock.acquire(timeout=remaining):
+            self._spill_everything()
+            return
         try:
+            self._set_sink_deadline(deadline)
             self.flush(deadline=deadline)
         finally:
+            self._flush_lock.release()
             self._spill_pending()
             self._close_sink()
 

@@ -268,6 +268,10 @@ class SQLiteSink:
             except sqlite3.Error:
                 return False
 
+    def _past_deadline(self) -> int:
+        deadline = self.deadline
+        return 1 if deadline is not None and time.monotonic() > deadline else 0
+
     def set_deadline(self, deadline: float | None) -> None:
         """Make writes give up (raising :class:`StoreError`) at ``deadline`` (monotonic)."""
         self.deadline = deadline
@@ -344,6 +348,10 @@ class SQLiteSink:
             while True:
                 try:
                     conn = self._connection()
+                    # With a deadline (the exit budget) SQLite itself stops a statement that
+                    # runs past it, so the transaction rolls back instead of overrunning.
+                    if self.deadline is not None:
+                        conn.set_progress_handler(self._past_deadline, 1000)
                     self._write_batch(conn, metrics, events)
                     break
                 except sqlite3.OperationalError as exc:
@@ -385,9 +393,10 @@ class SQLiteSink:
                     raise
             self._maybe_maintain(conn)
 
-    def _series_id(self, conn: sqlite3.Connection, agg: IntervalAggregate) -> int | None:
-        tags = canonical_tags(agg.tags)
-        name = _safe_text(agg.name)
+    def _series_id(
+        self, conn: sqlite3.Connection, agg: IntervalAggregate, key: tuple[str, str]
+    ) -> int | None:
+        name, tags = key
         mtype = agg.metric_type.value
         key = (name, tags)
         sid = self._series.get(key)
@@ -428,6 +437,50 @@ class SQLiteSink:
         self._series[key] = sid
         return sid
 
+    def _prefetch_series(
+        self, conn: sqlite3.Connection, metrics: Sequence[IntervalAggregate]
+    ) -> list[tuple[str, str]]:
+        """Each aggregate's ``(name, tags)`` key; the batch's unknown series are looked up and
+        created a few statements at a time (a backlog of new series would otherwise cost two
+        statements each)."""
+        keys = [(_safe_text(agg.name), canonical_tags(agg.tags)) for agg in metrics]
+        want: dict[tuple[str, str], IntervalAggregate] = {}
+        for key, agg in zip(keys, metrics, strict=True):
+            if key not in self._series and key not in want:
+                want[key] = agg
+        if len(want) < 16:
+            return keys  # _series_id's one-by-one path is as cheap
+        for name in {name for name, _ in want}:
+            if name not in self._types:
+                row = conn.execute(
+                    "SELECT type FROM series WHERE name = ? LIMIT 1", (name,)
+                ).fetchone()
+                if row is not None:
+                    self._types[name] = str(row[0])
+        now = time.time()
+        conn.executemany(
+            "INSERT OR IGNORE INTO series (name, type, unit, description, tags, created) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (name, agg.metric_type.value, _safe_text(agg.unit),
+                 _safe_text(agg.description), tags, now)
+                for (name, tags), agg in want.items()
+                if self._types.get(name) in (None, agg.metric_type.value)
+            ],
+        )  # fmt: skip
+        wanted = list(want)
+        for i in range(0, len(wanted), _SKETCH_READ_BATCH):
+            part = wanted[i : i + _SKETCH_READ_BATCH]
+            sql = (
+                "SELECT id, name, type, tags FROM series WHERE (name, tags) IN (VALUES "
+                + ",".join(["(?, ?)"] * len(part))
+                + ")"
+            )
+            for sid, name, mtype, tags in conn.execute(sql, [v for k in part for v in k]):
+                self._series[(str(name), str(tags))] = int(sid)
+                self._types.setdefault(str(name), str(mtype))
+        return keys
+
     def _write_batch(
         self,
         conn: sqlite3.Connection,
@@ -440,9 +493,14 @@ class SQLiteSink:
         try:
             # Merge the batch in memory first, so a bucket touched by many aggregates (the
             # hourly and daily rows, history imports) costs one UPSERT, not one per aggregate.
+            keys = self._prefetch_series(conn, metrics)
             merged: dict[tuple[int, int, float], _Row] = {}
-            for agg in metrics:
-                sid = self._series_id(conn, agg)
+            deadline = self.deadline
+            for i, agg in enumerate(metrics):
+                if deadline is not None and not i & 63 and time.monotonic() > deadline:
+                    # Many short statements: the progress handler never sees a long one.
+                    raise StoreError(f"the exit budget ran out writing to {self.path}")
+                sid = self._series_id(conn, agg, keys[i])
                 if sid is None:
                     continue
                 start = _finite(agg.start)
