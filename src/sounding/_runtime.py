@@ -155,7 +155,7 @@ class Runtime:
         end = time.monotonic() + budget
         self._exit_deadline = end
         # Writes stop a little early, so the final flush can still count what is left.
-        deadline = end - min(0.1, budget / 10)
+        deadline = end - min(0.25, budget / 5)
         self._set_sink_deadline(deadline)
         self._stop_thread(timeout=budget)
         done = threading.Event()
