@@ -438,7 +438,7 @@ def test_cached_sketches_are_never_handed_out(path: Path) -> None:
     minutes=st.lists(st.integers(0, 3 * 24 * 60), min_size=1, max_size=60),
     lo=st.integers(0, 3 * DAY_S),
     length=st.integers(1, 3 * DAY_S),
-    step=st.sampled_from([None, 60, 300, 3600, 7200, 86400, 1234]),
+    step=st.sampled_from([None, 60, 300, 3600, 7200, 86400, 1200, 7 * 86400]),
 )
 def test_any_range_and_interval_counts_exactly(
     tmp_path: Path, minutes: list[int], lo: int, length: int, step: int | None
@@ -454,3 +454,66 @@ def test_any_range_and_interval_counts_exactly(
         points = store.query("c", start=start, end=end, interval=step, stat="sum")
     assert sum(p.value for p in points) == expected
     assert all(start <= p.start.timestamp() < p.end.timestamp() <= end for p in points)
+
+
+@pytest.mark.parametrize("values", [[14.294], [3.0, 1000.0], [5.0, 5.0, 5.0]])
+def test_quantiles_within_observed_range_and_exact_for_few(path: Path, values: list[float]) -> None:
+    """Every percentile lies in [min, max]; with one or two observations it is one of them."""
+    write(path, [hist("h", T0, values)])
+    with open_store(path) as store:
+        got = {
+            q: store.query("h", start=T0, end=T0 + 60, stat=f"p{q}")[0].value
+            for q in (1, 25, 50, 75, 95, 99)
+        }
+    assert all(min(values) <= v <= max(values) for v in got.values())
+    if len(values) <= 2:
+        assert set(got.values()) <= set(values)
+        assert got[50] == min(values) and got[95] == max(values)
+
+
+def test_weekly_intervals_start_on_monday(path: Path) -> None:
+    """--interval week buckets start on Monday 00:00 UTC (ISO weeks), not on Thursday."""
+    # 2026-01-01 is a Thursday; write one value a day for 14 days.
+    write(path, [counter("c", T0 + i * DAY, 1.0) for i in range(14)])
+    with open_store(path) as store:
+        weeks = store.query("c", start=T0, end=T0 + 14 * DAY, interval="week", stat="sum")
+    assert all(p.start.weekday() == 0 or p.start.timestamp() == T0 for p in weeks)
+    assert [p.start.isoformat()[:10] for p in weeks] == ["2026-01-01", "2026-01-05", "2026-01-12"]
+    assert [p.value for p in weeks] == [4.0, 7.0, 3.0]
+
+
+@pytest.mark.parametrize("cap", [2, 7, 10, 13, 50])
+def test_max_data_points_never_exceeded(path: Path, cap: int) -> None:
+    """However the interval is coarsened, a query returns at most max_data_points values."""
+    write(path, [counter("c", T0 + 60 * i + 37 * 60, 1.0) for i in range(0, 3 * 24 * 60, 7)])
+    with open_store(path, metrics=MetricsConfig(max_data_points=cap)) as store:
+        for step in ("1m", "5m", "1h", "day"):
+            points = store.query("c", start=T0 + 1234, end=T0 + 3 * DAY, interval=step)
+            assert 0 < len(points) <= cap
+
+
+@pytest.mark.parametrize("interval", ["10s", "1", "90s"])
+def test_interval_finer_than_stored_resolution_refused(path: Path, interval: str) -> None:
+    """An interval finer than (or not a multiple of) the stored 1 min rows is refused."""
+    write(path, [counter("c", T0, 1.0)])
+    with open_store(path) as store, pytest.raises(InvalidValueError, match="1 min rows"):
+        store.query("c", start=T0, end=T0 + HOUR, interval=interval)
+
+
+def test_counter_default_stat_is_sum(path: Path) -> None:
+    """A counter's default statistic is sum (a histogram's avg), and the point says so."""
+    write(path, [counter("c", T0 + 60 * i, 2.0) for i in range(3)] + [hist("h", T0, [1.0, 3.0])])
+    with open_store(path) as store:
+        [c] = store.query("c", start=T0, end=T0 + HOUR)
+        [h] = store.query("h", start=T0, end=T0 + HOUR)
+    assert (c.stat, c.value) == ("sum", 6.0)
+    assert (h.stat, h.value) == ("avg", 2.0)
+
+
+def test_whole_range_starts_at_first_data(path: Path, clock: ManualClock) -> None:
+    """Without a start, the whole-range row starts at the first stored interval, not midnight."""
+    write(path, [counter("c", T0 + 13 * HOUR + 120, 1.0), counter("c", T0 + DAY + 5, 1.0)])
+    with open_store(path) as store:
+        [p] = store.query("c")
+    assert p.start.timestamp() == T0 + 13 * HOUR + 120
+    assert p.value == 2.0

@@ -40,7 +40,14 @@ from sounding.core.types import Event, MetricSnapshot, MetricType
 from sounding.storage import _db
 from sounding.storage._retention import MaintenanceReport, cutoffs, maintain
 from sounding.storage.migrations import STORAGE_MIGRATIONS
-from sounding.storage.times import TimeLike, iso, parse_duration, parse_time, to_datetime
+from sounding.storage.times import (
+    TimeLike,
+    duration_text,
+    iso,
+    parse_duration,
+    parse_time,
+    to_datetime,
+)
 
 __all__ = [
     "STATS",
@@ -51,6 +58,8 @@ __all__ = [
     "SessionInfo",
     "Store",
     "StoreStatus",
+    "align",
+    "default_stat",
     "open_store",
 ]
 
@@ -61,6 +70,8 @@ _PCT_RE = re.compile(r"^p(\d{1,3}(?:\.\d+)?)$")
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 _CHUNK = 500  # series ids per IN (...) list, well under SQLite's variable limit
 _FINE = 0  # marker for "the finest resolutions" in query plans
+_WEEK = 7 * 86400.0
+_MONDAY = 4 * 86400.0  # 1970-01-05, the first Monday after the epoch
 #: Decoded sketches a Store keeps for repeated queries (a few MB at most).
 READ_CACHE_SIZE = 1024
 
@@ -435,19 +446,45 @@ class Store:
         """The query range; without a start, from the first stored data (``None``: none)."""
         if s is not None:
             return s, e
-        first = None
-        for chunk in _chunks([x.id for x in series]):
-            marks = ",".join("?" * len(chunk))
-            row = self._read(
-                f"SELECT min(bucket_start) FROM points WHERE series_id IN ({marks}) "
-                "AND resolution = ?",
-                [*chunk, _db.DAY],
-            )[0]
-            if row[0] is not None and (first is None or row[0] < first):
-                first = float(row[0])
+        first = self._first_data([x.id for x in series])
         if first is None or first >= e:
             return None
         return first, e
+
+    def _first_data(self, ids: list[int]) -> float | None:
+        """Where the first stored interval of ``ids`` starts, at the finest resolution kept.
+
+        Daily rows start at UTC midnight; the data itself may start hours later, and the
+        range (and a whole-range row) should say so.
+        """
+        with self._lock:
+            self._check_open()
+            fine = _db.fine_resolutions(self._conn)
+        levels: list[tuple[list[int], float]] = [([_db.DAY], _db.DAY), ([_db.HOUR], _db.HOUR)]
+        if fine:
+            levels.append((fine, float(min(fine))))
+        first: float | None = None
+        covered = 0.0  # the width of the rows ``first`` comes from
+        for resolutions, width in levels:
+            found: float | None = None
+            res_marks = ",".join("?" * len(resolutions))
+            for chunk in _chunks(ids):
+                marks = ",".join("?" * len(chunk))
+                (row,) = self._read(
+                    f"SELECT min(bucket_start) FROM points WHERE series_id IN ({marks}) "
+                    f"AND resolution IN ({res_marks})",
+                    [*chunk, *resolutions],
+                )
+                if row[0] is not None and (found is None or row[0] < found):
+                    found = float(row[0])
+            if found is None:
+                continue
+            # Finer rows refine the start only where they still cover the coarser bucket
+            # (retention drops the oldest fine rows first).
+            if first is None or found < first + covered:
+                first = found if first is None else max(first, found)
+                covered = width
+        return first
 
     def _fetch(
         self,
@@ -482,6 +519,31 @@ class Store:
                         [*chunk, *resolutions, a, b],
                     )
 
+    def _check_interval(self, step: float, start: float, given: object) -> None:
+        """Refuse an interval the stored rows cannot fill evenly from ``start`` on."""
+        with self._lock:
+            self._check_open()
+            fine_cut, hourly_cut = cutoffs(self._conn)
+            fine = _db.fine_resolutions(self._conn)
+        if start < hourly_cut or not fine and start < fine_cut:
+            stored, since = float(_db.DAY), hourly_cut
+        elif start < fine_cut or not fine:
+            stored, since = float(_db.HOUR), fine_cut
+        else:
+            stored, since = float(max(fine)), math.nan
+        if step >= stored and (step / stored).is_integer():
+            return
+        where = (
+            f"the store keeps {duration_text(stored)} rows"
+            + ("" if math.isnan(since) else f" for data before {iso(since)}")
+        )
+        raise InvalidValueError(
+            "interval",
+            given,
+            f"{duration_text(stored)} or a multiple of it: {where}"
+            + ("" if math.isnan(since) else "; or start the range after that"),
+        )
+
     def query(
         self,
         name: str,
@@ -490,7 +552,7 @@ class Store:
         tags: Mapping[str, str] | None = None,
         group_by: str | None = None,
         interval: float | str | None = None,
-        stat: str = "avg",
+        stat: str | None = None,
     ) -> list[QueryPoint]:
         """The statistic ``stat`` of metric ``name`` over time, in time order.
 
@@ -498,15 +560,21 @@ class Store:
         ("7d", "24h"); ``start`` defaults to the first data, ``end`` to now. ``tags`` keeps
         series whose tags include each pair exactly; ``group_by`` gives one value per value of
         that tag key. Without ``interval`` there is one value per group over the whole range;
-        with it (seconds or "5m", "1h", "1d") one per interval aligned to multiples of it
-        since the epoch, intervals without data omitted, and coarsened (to a multiple of the
-        requested one) so the result has at most ``max_data_points`` values. Percentiles come
-        from merged sketches (within 1 %), never from averaged percentiles. A value counts
+        with it (seconds or "5m", "1h", "1d", "hour", "day", "week") one per interval aligned
+        to multiples of it since the epoch (weeks start on Monday 00:00 UTC, as ISO weeks
+        do), intervals without data omitted, and coarsened (to a multiple of the requested
+        one) so the result has at most ``max_data_points`` values. An interval finer than
+        (or not a multiple of) the resolution the store keeps for the range is refused: it
+        could only be filled unevenly. Percentiles come from merged sketches (within 1 %, and
+        within the observed min and max), never from averaged percentiles. A value counts
         towards the range when the interval it was aggregated in starts inside the range.
+        ``stat`` defaults to ``sum`` for counters and ``avg`` otherwise; ``rate`` is per
+        second.
 
         >>> # store.query("export.duration", start="7d", interval="1h", stat="p95")
         """
-        stat_name, q = _parse_stat(stat)
+        if stat is not None:
+            _parse_stat(stat)  # validated before anything is read
         if not isinstance(name, str):
             raise InvalidTypeError("name", name, "a metric name (str)")
         if group_by is not None and not isinstance(group_by, str):
@@ -517,6 +585,7 @@ class Store:
         if not series:
             return []
         mtype = series[0].metric_type
+        stat_name, q = _parse_stat(default_stat(mtype) if stat is None else stat)
         if q is not None and mtype is MetricType.COUNTER:
             raise InvalidValueError(
                 "stat", stat, f"count, sum, avg, min, max, last or rate: {name!r} is a counter"
@@ -530,12 +599,17 @@ class Store:
         if step is None:
             slots = [(s, e)]
         else:
+            self._check_interval(step, s, interval)
             budget = max(1, self.metrics.max_data_points // n_groups)
-            origin = _db.floor_to(s, step)
+            base = step
+            origin = align(s, step)
             n = math.ceil((e - origin) / step)
-            if n > budget:
-                step *= math.ceil(n / budget)
-                origin = _db.floor_to(s, step)
+            factor = 1
+            # Re-aligning the wider interval can add one more: grow until it fits.
+            while n > budget:
+                factor = max(factor + 1, math.ceil(n * factor / budget))
+                step = base * factor
+                origin = align(s, step)
                 n = math.ceil((e - origin) / step)
             slots = [(max(s, origin + i * step), min(e, origin + (i + 1) * step)) for i in range(n)]
         accs: dict[tuple[int, str | None], _Acc] = {}
@@ -835,6 +909,27 @@ class Store:
             last_maintenance=None if last_run is None else to_datetime(float(last_run)),
             corrupt_files=[p for p in corrupt if not p.name.endswith(("-wal", "-journal"))],
         )
+
+
+def default_stat(metric_type: MetricType) -> str:
+    """The statistic a query shows when none is asked: ``sum`` for counters, else ``avg``.
+
+    >>> default_stat(MetricType.COUNTER), default_stat(MetricType.HISTOGRAM)
+    ('sum', 'avg')
+    """
+    return "sum" if metric_type is MetricType.COUNTER else "avg"
+
+
+def align(t: float, step: float) -> float:
+    """``t`` rounded down to an interval boundary: multiples of ``step`` since the epoch,
+    except that week-multiple intervals start on Monday 00:00 UTC (the epoch was a
+    Thursday), as ISO weeks do.
+
+    >>> iso(align(parse_time("2026-01-01T12:00:00Z"), 7 * 86400))  # a Thursday
+    '2025-12-29T00:00:00Z'
+    """
+    offset = _MONDAY if step % _WEEK == 0 else 0.0
+    return math.floor((t - offset) / step) * step + offset
 
 
 def _chunks(ids: list[int]) -> Iterator[list[int]]:
