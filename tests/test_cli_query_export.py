@@ -151,13 +151,40 @@ def test_data_dir_from_environment(data_dir: Path, monkeypatch: pytest.MonkeyPat
     assert json.loads(result.stdout)[0]["value"] == 48
 
 
-def test_corrupt_store_is_reported(tmp_path: Path) -> None:
-    """A corrupt store: the command says it was moved aside and carries on with a fresh one."""
-    (tmp_path / "telemetry.db").write_bytes(b"garbage" * 1000)
+def test_corrupt_store_is_reported_not_moved(tmp_path: Path) -> None:
+    """A corrupt store: reading says so and exits 1; only a writer ever moves it aside."""
+    garbage = b"garbage" * 1000
+    (tmp_path / "telemetry.db").write_bytes(garbage)
     result = run(tmp_path, "export")
-    assert result.exit_code == 0
-    assert "was corrupt; moved it to" in result.stderr
-    assert json.loads(result.stdout) == []
+    assert result.exit_code == 1
+    assert "damaged" in result.stderr and "sounding doctor" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["telemetry.db"]
+    assert (tmp_path / "telemetry.db").read_bytes() == garbage
+
+
+def test_read_commands_work_on_a_read_only_copy(data_dir: Path, tmp_path: Path) -> None:
+    """query, export, events and status read a store in a read-only directory, writing nothing."""
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    for p in data_dir.iterdir():
+        (ro / p.name).write_bytes(p.read_bytes())
+    for p in ro.iterdir():
+        p.chmod(0o400)
+    ro.chmod(0o500)
+    before = {p.name: p.read_bytes() for p in ro.iterdir()}
+    try:
+        for args in (
+            ["query", "export.duration", "--stat", "p95"],
+            ["export", "--metric", "exports"],
+            ["events", "--since", "2026-01-01"],
+            ["status"],
+        ):
+            result = run(ro, *args)
+            assert result.exit_code == 0, (args, result.output)
+        after = {p.name: p.read_bytes() for p in ro.iterdir()}
+    finally:
+        ro.chmod(0o700)
+    assert after == before
 
 
 RECORD_KEYS = ["name", "type", "tags", "start", "end", "count", "sum", "min", "max", "last",
@@ -204,7 +231,10 @@ def test_export_events(data_dir: Path) -> None:
     assert row["timestamp"] == "2026-01-01T00:00:05Z"
     assert json.loads(row["fields"]) == {"detail": "@SUM(A1)"}
     result = run(data_dir, "export", "--events", "--format", "ndjson")
-    assert json.loads(result.stdout)["fields"] == {"detail": "@SUM(A1)"}
+    assert json.loads(result.stdout) == {
+        "timestamp": T0 + 5, "level": "error", "category": "error", "event": "boom",
+        "logger": "app", "session_id": "s1", "detail": "@SUM(A1)",
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -84,13 +84,9 @@ def _open(ctx: click.Context) -> Store:
 
     data_dir = _data_dir(ctx)
     _require_store(data_dir)
-    store = open_store(data_dir)
-    if store.recovered_from is not None:
-        click.echo(
-            f"warning: the store was corrupt; moved it to {store.recovered_from} and "
-            "started a fresh one",
-            err=True,
-        )
+    # Reading never writes: a read-only or copied store can be inspected, a corrupt one is
+    # reported (only the application's writer moves it aside).
+    store = open_store(data_dir, read_only=True)
     ctx.call_on_close(store.close)
     return store
 
@@ -392,7 +388,7 @@ def status(ctx: click.Context, fmt: str) -> None:
     if info["exists"]:
         from sounding.storage import open_store
 
-        with open_store(data_dir) as store:
+        with open_store(data_dir, read_only=True) as store:
             st = store.status()
             names: dict[str, str] = {}
             for s in store.series():
@@ -635,7 +631,7 @@ def _store_checks(path: Path) -> list[Check]:
     out.append(Check("store integrity", "ok", "PRAGMA integrity_check: ok"))
     from sounding.storage import open_store
 
-    with open_store(path) as store:
+    with open_store(path, read_only=True) as store:
         st = store.status()
     failures = {k: v for k, v in st.internal_counts.items() if v}
     if failures:

@@ -1,8 +1,13 @@
-"""Shared plumbing for ``sounding`` commands: ``--format`` output and opening the store.
+r"""Shared plumbing for ``sounding`` commands: ``--format`` output and opening the store.
 
 Every command that prints records uses :func:`format_option` and :func:`emit`, so
 ``--format table|json|csv`` behaves the same everywhere: a rich table for people, JSON or CSV
-for programs. CSV cells are defused against spreadsheet formula injection.
+for programs. CSV cells are defused against spreadsheet formula injection: a cell starting
+with a formula character is prefixed with ``'``, and a cell holding a line break (``\r`` or
+``\n``) or a delimiter is quoted, so no row can split inside a cell. Tables show values
+with their units (see :mod:`sounding.presentation.formatting`), numbers right-aligned,
+times as ISO 8601 to the second (``--local`` for local time), and leave out columns that
+are empty in every row.
 
 >>> import io
 >>> buf = io.StringIO()
@@ -13,7 +18,6 @@ for programs. CSV cells are defused against spreadsheet formula injection.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -28,21 +32,34 @@ from typing import IO, Any, TypeVar
 import click
 
 from sounding.core.config import get_settings
+from sounding.core.exceptions import InvalidTypeError, InvalidValueError
+from sounding.presentation.formatting import (
+    format_percent,
+    format_rate,
+    format_time,
+    format_value,
+)
 from sounding.storage import Store, open_store
-from sounding.storage.times import iso
+from sounding.storage.times import iso, parse_time
 
 __all__ = [
     "FORMATS",
+    "OPTION_NAMES",
     "CliState",
+    "as_option_error",
     "cell_text",
+    "csv_line",
     "csv_safe",
     "emit",
     "format_option",
     "json_default",
+    "local_times",
     "open_output",
     "parse_tags",
     "require_metric",
+    "require_tags",
     "store_from_context",
+    "table_text",
     "with_progress",
 ]
 
@@ -62,6 +79,8 @@ class CliState:
 
     data_dir: Path | None = None
     app: str | None = None
+    #: ``--local``: show times in local time instead of UTC
+    local: bool = False
 
     def resolved_data_dir(self) -> Path:
         """``--data-dir`` / ``SOUNDING_DATA_DIR``, else the data dir of ``--app`` /
@@ -75,14 +94,16 @@ class CliState:
         return get_settings().data_dir
 
 
-def store_from_context(ctx: click.Context) -> Store:
+def store_from_context(ctx: click.Context, *, writable: bool = False) -> Store:
     """Open the store of the data dir chosen on the command line (not creating one).
 
-    A missing store raises :class:`~sounding.exceptions.StoreError` with a message naming
-    the path; a corrupt one is moved aside and a warning line printed on stderr.
+    Read-only (SQLite ``mode=ro``) unless ``writable``: reading never writes, so a read-only
+    directory or a copied store can be inspected, and a corrupt store is reported, never
+    moved aside (only a writer does that, with a warning line on stderr). A missing store
+    raises :class:`~sounding.exceptions.StoreError` with a message naming the path.
     """
     state = ctx.find_object(CliState) or CliState()
-    store = open_store(state.resolved_data_dir())
+    store = open_store(state.resolved_data_dir(), read_only=not writable)
     if store.recovered_from is not None:
         click.echo(
             f"warning: the store at {store.path} was corrupt; moved it to "
@@ -118,6 +139,70 @@ def require_metric(store: Store, name: str) -> None:
         raise click.ClickException(f"no metric named {name!r} in {store.path} (known: {hint})")
 
 
+def require_tags(
+    store: Store,
+    names: Sequence[str],
+    tags: Mapping[str, str],
+    keys: Mapping[str, str | None] | None = None,
+) -> None:
+    """Fail loudly when a ``--tag`` key or value (or a ``--group-by``/``--by`` key given in
+    ``keys``, option name to key) matches no series of ``names``, listing what exists.
+
+    A typo must not look like "no data".
+    """
+    series = [s for n in names for s in store.series(n)]
+    values: dict[str, set[str]] = {}
+    for info in series:
+        for k, v in info.tags.items():
+            values.setdefault(k, set()).add(v)
+    what = ", ".join(names)
+
+    def known_keys() -> str:
+        return ", ".join(sorted(values)) if values else "none (its series have no tags)"
+
+    for option, key in (keys or {}).items():
+        if key is not None and key not in values:
+            raise click.BadParameter(
+                f"no tag key {key!r} on {what} (tag keys: {known_keys()})", param_hint=option
+            )
+    for key, value in tags.items():
+        if key not in values:
+            raise click.BadParameter(
+                f"no tag key {key!r} on {what} (tag keys: {known_keys()})", param_hint="--tag"
+            )
+        if value not in values[key]:
+            shown = sorted(values[key])
+            listed = ", ".join(shown[:20]) + (" ..." if len(shown) > 20 else "")
+            raise click.BadParameter(
+                f"no series of {what} has {key}={value!r} ({key} values: {listed})",
+                param_hint="--tag",
+            )
+
+
+#: What the library calls an argument, and the option a user typed for it.
+OPTION_NAMES: dict[str, str] = {
+    "start": "--since",
+    "since": "--since",
+    "end": "--until",
+    "until": "--until",
+    "interval": "--interval",
+    "stat": "--stat",
+    "tags": "--tag",
+    "group_by": "--group-by",
+    "level": "--level",
+    "limit": "--limit",
+}
+
+
+def as_option_error(
+    exc: InvalidValueError | InvalidTypeError,
+) -> InvalidValueError | InvalidTypeError:
+    """A library argument error re-worded to name the user's option (``--until=...``, not
+    ``end=...``); the CLI prints it on one line and exits 2."""
+    option = OPTION_NAMES.get(exc.field, exc.field)
+    return type(exc)(option, exc.value, exc.allowed)
+
+
 def format_option(*choices: str, default: str = "table") -> Callable[[F], F]:
     """A ``--format`` option over ``choices`` (default :data:`FORMATS`), passed as ``fmt``."""
     allowed = choices or FORMATS
@@ -138,6 +223,23 @@ def csv_safe(text: str) -> str:
     ("'=HYPERLINK(1)", "'-3 dB", 'ok')
     """
     return "'" + text if text.startswith(_FORMULA_PREFIXES) else text
+
+
+def csv_line(cells: Iterable[str]) -> str:
+    r"""One CSV record (ending in ``\n``): cells defused with :func:`csv_safe` and quoted
+    when they hold a delimiter, a quote or a line break (``\r`` included, which the stdlib
+    writer leaves bare with ``lineterminator="\n"``).
+
+    >>> csv_line(["a,b", "x\r=1+1", "ok"])
+    '"a,b","x\r=1+1",ok\n'
+    """
+    out = []
+    for cell in cells:
+        text = csv_safe(cell)
+        if any(ch in text for ch in ',"\r\n'):
+            text = '"' + text.replace('"', '""') + '"'
+        out.append(text)
+    return ",".join(out) + "\n"
 
 
 def json_default(value: Any) -> Any:
@@ -200,8 +302,14 @@ def emit(
     *,
     out: IO[str] | None = None,
     title: str | None = None,
+    units: Mapping[str, str] | None = None,
 ) -> None:
-    """Print ``rows`` (mappings) as a rich table, a JSON array or CSV with ``columns``."""
+    """Print ``rows`` (mappings) as a rich table, a JSON array or CSV with ``columns``.
+
+    ``units`` maps a column to how its numbers read in a table: a unit (``ms``, ``MB``,
+    ``%``), ``rate`` (per second, shown as ``8.25/h``), ``ratio`` (``52 %``) or ``count``.
+    JSON and CSV always carry the raw values.
+    """
     stream = out if out is not None else sys.stdout
     fmt = fmt.lower()
     if fmt == "json":
@@ -217,22 +325,85 @@ def emit(
             stream.write(json.dumps({c: row.get(c) for c in columns}, default=json_default))
             stream.write("\n")
     elif fmt == "csv":
-        writer = csv.writer(stream, lineterminator="\n")
-        writer.writerow(columns)
+        stream.write(csv_line(columns))
         for row in rows:
-            writer.writerow([csv_safe(cell_text(row.get(c))) for c in columns])
+            stream.write(csv_line(cell_text(row.get(c)) for c in columns))
     elif fmt == "table":
-        from rich.console import Console
-        from rich.table import Table
-        from rich.text import Text
-
-        # Text(...) so stored values that look like rich markup ("[bold]") print verbatim.
-        table = Table(title=None if title is None else Text(title), show_lines=False)
-        for c in columns:
-            table.add_column(Text(c), overflow="fold")
-        for row in rows:
-            table.add_row(*(Text(_printable(cell_text(row.get(c)))) for c in columns))
-        console = Console(file=stream, width=None if stream.isatty() else 160)
-        console.print(table)
+        _table(list(rows), columns, stream, title, units or {})
     else:
         raise click.BadParameter(f"unknown format {fmt!r}", param_hint="--format")
+
+
+def local_times() -> bool:
+    """Whether the running command was given ``--local`` (tables then show local time)."""
+    ctx = click.get_current_context(silent=True)
+    state = None if ctx is None else ctx.find_object(CliState)
+    return bool(state is not None and state.local)
+
+
+def table_text(value: Any, unit: str = "", *, local: bool = False) -> str:
+    """How a value reads in a table cell for people (units, rounding, one time style).
+
+    >>> table_text(1530.0, "ms"), table_text(8.25 / 3600, "rate"), table_text(True)
+    ('1.53 s', '8.25/h', 'yes')
+    """
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, datetime):
+        return format_time(value, local=local)
+    if isinstance(value, (int, float)):
+        if unit == "rate":
+            return format_rate(float(value))
+        if unit == "ratio":
+            return format_percent(float(value))
+        if unit == "time":
+            return format_time(float(value), local=local)
+        return format_value(float(value), "" if unit == "count" else unit)
+    if isinstance(value, str) and unit == "time":
+        try:
+            return format_time(parse_time(value), local=local)
+        except ValueError:
+            return value
+    return cell_text(value)
+
+
+def _numeric(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _table(
+    rows: list[Mapping[str, Any]],
+    columns: Sequence[str],
+    stream: IO[str],
+    title: str | None,
+    units: Mapping[str, str],
+) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    local = local_times()
+    units = dict(units)
+    for c in columns:
+        if c in ("start", "end", "timestamp", "time", "started", "ended") and c not in units:
+            units[c] = "time"
+    # A column empty in every row says nothing: leave it out (JSON and CSV keep it).
+    shown = [c for c in columns if any(r.get(c) not in (None, "", {}, []) for r in rows)]
+    if not shown:
+        shown = list(columns)
+    # Text(...) so stored values that look like rich markup ("[bold]") print verbatim.
+    table = Table(title=None if title is None else Text(title), show_lines=False)
+    for c in shown:
+        numeric = any(_numeric(r.get(c)) for r in rows) and all(
+            r.get(c) is None or _numeric(r.get(c)) for r in rows
+        )
+        table.add_column(
+            Text(c), overflow="fold", justify="right" if numeric else "left", no_wrap=numeric
+        )
+    for row in rows:
+        cells = (table_text(row.get(c), units.get(c, ""), local=local) for c in shown)
+        table.add_row(*(Text(_printable(text)) for text in cells))
+    console = Console(file=stream, width=None if stream.isatty() else 160)
+    console.print(table)

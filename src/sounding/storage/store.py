@@ -25,6 +25,7 @@ import os
 import re
 import sqlite3
 import threading
+import urllib.parse
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -519,30 +520,25 @@ class Store:
                         [*chunk, *resolutions, a, b],
                     )
 
-    def _check_interval(self, step: float, start: float, given: object) -> None:
-        """Refuse an interval the stored rows cannot fill evenly from ``start`` on."""
+    def finest_resolution(self) -> float:
+        """The width in seconds of the finest rows the store keeps (``60`` by default)."""
         with self._lock:
             self._check_open()
-            fine_cut, hourly_cut = cutoffs(self._conn)
             fine = _db.fine_resolutions(self._conn)
-        if start < hourly_cut or not fine and start < fine_cut:
-            stored, since = float(_db.DAY), hourly_cut
-        elif start < fine_cut or not fine:
-            stored, since = float(_db.HOUR), fine_cut
-        else:
-            stored, since = float(max(fine)), math.nan
-        if step >= stored and (step / stored).is_integer():
-            return
-        where = (
-            f"the store keeps {duration_text(stored)} rows"
-            + ("" if math.isnan(since) else f" for data before {iso(since)}")
-        )
-        raise InvalidValueError(
-            "interval",
-            given,
-            f"{duration_text(stored)} or a multiple of it: {where}"
-            + ("" if math.isnan(since) else "; or start the range after that"),
-        )
+        return float(min(fine)) if fine else float(_db.HOUR)
+
+    def _fit_interval(self, step: float, given: object) -> float:
+        """``step`` as a multiple of the finest stored rows; finer than them is refused."""
+        stored = self.finest_resolution()
+        if step < stored:
+            raise InvalidValueError(
+                "interval",
+                given,
+                f"{duration_text(stored)} or more: the store keeps {duration_text(stored)} "
+                "rows, so a finer interval could only be filled unevenly",
+            )
+        # Rows are never split: a step between multiples grows to the next one.
+        return math.ceil(step / stored - 1e-9) * stored
 
     def query(
         self,
@@ -564,8 +560,8 @@ class Store:
         to multiples of it since the epoch (weeks start on Monday 00:00 UTC, as ISO weeks
         do), intervals without data omitted, and coarsened (to a multiple of the requested
         one) so the result has at most ``max_data_points`` values. An interval finer than
-        (or not a multiple of) the resolution the store keeps for the range is refused: it
-        could only be filled unevenly. Percentiles come from merged sketches (within 1 %, and
+        the finest rows the store keeps (:meth:`finest_resolution`) is refused; one between
+        multiples of it grows to the next multiple (rows are never split). Percentiles come from merged sketches (within 1 %, and
         within the observed min and max), never from averaged percentiles. A value counts
         towards the range when the interval it was aggregated in starts inside the range.
         ``stat`` defaults to ``sum`` for counters and ``avg`` otherwise; ``rate`` is per
@@ -599,7 +595,7 @@ class Store:
         if step is None:
             slots = [(s, e)]
         else:
-            self._check_interval(step, s, interval)
+            step = self._fit_interval(step, interval)
             budget = max(1, self.metrics.max_data_points // n_groups)
             base = step
             origin = align(s, step)
@@ -803,6 +799,18 @@ class Store:
             out.append(record)
         return out
 
+    def event_kinds(self) -> dict[str, list[str]]:
+        """The distinct stored event names (``"event"``) and categories (``"category"``),
+        sorted: what a filter may name."""
+        names = [str(r[0]) for r in self._read("SELECT DISTINCT event FROM events ORDER BY 1")]
+        cats = [
+            str(r[0])
+            for r in self._read(
+                "SELECT DISTINCT category FROM events WHERE category IS NOT NULL ORDER BY 1"
+            )
+        ]
+        return {"event": names, "category": cats}
+
     def sessions(
         self,
         since: TimeLike | None = None,
@@ -996,11 +1004,58 @@ def _record(
     )
 
 
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that cannot write (``mode=ro``): nothing moved, migrated or created.
+
+    In a directory we may not write to, SQLite cannot create the WAL index; the file is then
+    opened ``immutable`` (nobody can be writing there either).
+    """
+    if not path.is_file():
+        raise StoreError(
+            f"no sounding store at {path}: nothing has been recorded there yet "
+            "(check --data-dir / SOUNDING_DATA_DIR)"
+        )
+    uri = "file:" + urllib.parse.quote(str(path)) + "?mode=ro"
+    conn: sqlite3.Connection | None = None
+    for suffix in ("", "&immutable=1"):
+        try:
+            conn = sqlite3.connect(
+                uri + suffix,
+                uri=True,
+                timeout=_db.BUSY_TIMEOUT,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            conn.execute(f"PRAGMA busy_timeout = {int(_db.BUSY_TIMEOUT * 1000)}")
+            pending = STORAGE_MIGRATIONS.pending(conn)
+            break
+        except sqlite3.DatabaseError as exc:
+            if conn is not None:
+                conn.close()
+                conn = None
+            if _db.is_corruption(exc):
+                raise StoreError(
+                    f"the store at {path} is damaged ({exc}); `sounding doctor` says how to "
+                    "fix it (reading never changes it)"
+                ) from exc
+            if suffix:
+                raise StoreError(f"cannot open the store at {path} for reading: {exc}") from exc
+    assert conn is not None
+    if pending:
+        conn.close()
+        raise StoreError(
+            f"the store at {path} has an older layout (missing {', '.join(pending)}); the "
+            "application migrates it the next time it records (reading never changes it)"
+        )
+    return conn
+
+
 def open_store(
     path_or_data_dir: str | os.PathLike[str],
     *,
     create: bool = False,
     metrics: MetricsConfig | None = None,
+    read_only: bool = False,
 ) -> Store:
     """Open the store in a data directory (``<dir>/telemetry.db``) or at a file path.
 
@@ -1009,10 +1064,19 @@ def open_store(
     (``telemetry.db.corrupt-<time>``, reported through the ``sounding`` logger) and a fresh
     store created; :attr:`Store.recovered_from` then says where it went. An older schema is
     migrated.
+
+    With ``read_only`` the file is opened with SQLite's ``mode=ro`` and never changed: no
+    migration, and a corrupt file raises :class:`StoreError` instead of being moved aside
+    (only the writer does that). Every CLI command that only reads uses it, so a read-only
+    directory or a copied store can be inspected.
     """
     if not isinstance(path_or_data_dir, (str, os.PathLike)):
         raise InvalidTypeError("path_or_data_dir", path_or_data_dir, "a str or os.PathLike path")
     path = _db.resolve_path(path_or_data_dir)
+    if read_only:
+        if create:
+            raise InvalidValueError("create", create, "False when read_only is True")
+        return Store(_connect_read_only(path), path, metrics=metrics)
     try:
         conn, moved = _db.connect(path, create=create)
     except sqlite3.Error as exc:
