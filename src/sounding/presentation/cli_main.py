@@ -23,7 +23,15 @@ import click
 from sounding.core.config import get_settings
 from sounding.core.exceptions import ConfigurationError
 from sounding.core.types import TelemetryLevel
-from sounding.presentation.output import CliState
+from sounding.presentation.formatting import format_bytes, format_time
+from sounding.presentation.output import (
+    CliState,
+    app_chosen,
+    emit,
+    format_option,
+    known_apps,
+    no_app_hint,
+)
 
 if TYPE_CHECKING:
     from sounding.storage import Store
@@ -51,8 +59,9 @@ WOULD_SEND: Final[dict[TelemetryLevel, str]] = {
     "app version and platform",
     TelemetryLevel.ERROR: "errors and crashes: type, scrubbed message and stack, breadcrumbs, "
     "app version and platform",
-    TelemetryLevel.ALL: "errors and crashes as above, plus usage aggregates (counts and "
-    "percentiles of metrics, never raw values or personal data)",
+    TelemetryLevel.ALL: "errors and crashes as above; usage aggregates (counts and "
+    "percentiles, never raw values or personal data) only to an exporter the application "
+    "configures",
 }
 
 
@@ -61,13 +70,13 @@ def _data_dir(ctx: click.Context) -> Path:
     return state.resolved_data_dir() if state is not None else get_settings().data_dir
 
 
-def _require_store(data_dir: Path) -> Path:
+def _require_store(data_dir: Path, hint: str = "") -> Path:
     """The store path in ``data_dir``, or a one-line error saying what to do."""
     path = data_dir / _STORE_FILE
     if not data_dir.exists():
         raise click.ClickException(
             f"no data directory at {data_dir}: nothing recorded yet. Run your instrumented "
-            "app, pass --data-dir, or try `sounding demo`."
+            "app, pass --data-dir or --app, or try `sounding demo`." + hint
         )
     if not data_dir.is_dir():
         raise click.ClickException(f"{data_dir} is not a directory; pass --data-dir DIR")
@@ -83,7 +92,7 @@ def _open(ctx: click.Context) -> Store:
     from sounding.storage import open_store
 
     data_dir = _data_dir(ctx)
-    _require_store(data_dir)
+    _require_store(data_dir, no_app_hint(ctx))
     # Reading never writes: a read-only or copied store can be inspected, a corrupt one is
     # reported (only the application's writer moves it aside).
     store = open_store(data_dir, read_only=True)
@@ -92,11 +101,7 @@ def _open(ctx: click.Context) -> Store:
 
 
 def _human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"  # pragma: no cover - the loop returns
+    return format_bytes(n)
 
 
 # -- demo ------------------------------------------------------------------------------------
@@ -325,42 +330,71 @@ def _app_name(ctx: click.Context, data_dir: Path) -> str:
 
 
 def sounding_files(data_dir: Path) -> list[Path]:
-    """The files sounding keeps in ``data_dir``: the store (with its WAL and any corrupt
-    copies moved aside), the event log and its backups, the identifier salt, the demo's
-    marker. Other files are never listed (and never purged)."""
+    """The files sounding keeps in ``data_dir``: the store (with its WAL, its alert state
+    and any corrupt copies moved aside), the outbox of unsent error reports, the event log
+    and its backups, the identifier salt, the demo's marker and the ``alerts.toml`` the demo
+    wrote. Other files (an ``alerts.toml`` you wrote included) are never listed, never
+    purged."""
     if not data_dir.is_dir():
         return []
+    demo_dir = (data_dir / "SOUNDING_DEMO").is_file()
     names = []
     for p in sorted(data_dir.iterdir()):
         n = p.name
         if (
-            n.startswith((_STORE_FILE, "events.jsonl."))
+            n.startswith((_STORE_FILE, "outbox.db", "events.jsonl."))
             or n in ("events.jsonl", "salt", "SOUNDING_DEMO")
+            or (demo_dir and n == "alerts.toml")
         ) and (p.is_file() or p.is_symlink()):
             names.append(p)
     return names
 
 
+def _outbox_count(data_dir: Path) -> int | None:
+    """Unsent error reports waiting in ``outbox.db`` (``None`` when there is none)."""
+    path = data_dir / "outbox.db"
+    if not path.is_file():
+        return None
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0)
+        try:
+            (n,) = conn.execute("SELECT count(*) FROM outbox").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None
+    return int(n)
+
+
 @click.command()
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json"], case_sensitive=False),
-    default="table",
-    show_default=True,
-    help="table for people, json for programs.",
-)
+@format_option()
 @click.pass_context
 def status(ctx: click.Context, fmt: str) -> None:
-    """Where the data is, how big it is, what is collected and what would be sent.
+    """Where the data is, how big it is, what is collected and what is sent.
+
+    Without --app (or --data-dir, SOUNDING_DATA_DIR) and no data in the default place, it
+    lists the applications that have recorded data.
 
     \b
     Examples:
-      sounding status
+      sounding status --app recorder
       DO_NOT_TRACK=1 sounding status --format json
     """
     settings = get_settings()
     data_dir = _data_dir(ctx)
+    if not app_chosen(ctx) and not (data_dir / _STORE_FILE).exists():
+        apps = known_apps()
+        if fmt == "json":
+            click.echo(json.dumps({"apps": apps}, indent=2))
+        elif fmt == "csv":
+            emit([{"app": a} for a in apps], ["app"], "csv")
+        elif apps:
+            click.echo("apps with recorded data (pick one with --app NAME):")
+            for a in apps:
+                click.echo(f"  {a}")
+        else:
+            click.echo("no application has recorded data yet" + no_app_hint(ctx))
+        return
     files = sounding_files(data_dir)
     info: dict[str, Any] = {
         "app_name": _app_name(ctx, data_dir),
@@ -373,11 +407,14 @@ def status(ctx: click.Context, fmt: str) -> None:
         "telemetry_level": settings.telemetry_level.value,
         "telemetry_reason": settings.telemetry_reason,
         "requested_telemetry_level": settings.requested_telemetry_level.value,
+        "app_telemetry_level": None,
+        "app_telemetry_level_set": None,
         "sends_now": WOULD_SEND[settings.telemetry_level],
         "would_send_if_enabled": {lv.value: WOULD_SEND[lv] for lv in TelemetryLevel},
         "always_scrubbed": "e-mail and IP addresses, user names in home paths, the OS user "
         "and host names, credentials in URLs, card numbers, secret tokens and keys, values "
         "under sensitive keys",
+        "outbox": _outbox_count(data_dir),
         "metrics": [],
         "events": 0,
         "sessions": 0,
@@ -394,17 +431,38 @@ def status(ctx: click.Context, fmt: str) -> None:
             for s in store.series():
                 if not s.name.startswith("sounding.internal."):
                     names.setdefault(s.name, s.metric_type.value)
+            meta = store.app_meta()
             info.update(
                 metrics=[{"name": n, "type": t} for n, t in sorted(names.items())],
                 events=st.event_count,
                 sessions=st.session_count,
-                oldest=None if st.oldest is None else st.oldest.isoformat(),
-                newest=None if st.newest is None else st.newest.isoformat(),
+                oldest=None if st.oldest is None else format_time(st.oldest),
+                newest=None if st.newest is None else format_time(st.newest),
                 dropped={k: v for k, v in sorted(st.internal_counts.items()) if v},
                 corrupt_files=[str(p) for p in st.corrupt_files],
             )
+            if meta.get("app.name") and not (ctx.find_object(CliState) or CliState()).app:
+                info["app_name"] = meta["app.name"]
+            level = meta.get("app.telemetry_level")
+            if level:
+                info["app_telemetry_level"] = level
+                set_at = meta.get("app.telemetry_level_set")
+                info["app_telemetry_level_set"] = (
+                    None if set_at is None else format_time(float(set_at))
+                )
+                # What the application runs with is what it sends, not this shell's settings.
+                info["sends_now"] = WOULD_SEND.get(
+                    TelemetryLevel(level), info["sends_now"]
+                )
     if fmt == "json":
         click.echo(json.dumps(info, indent=2))
+        return
+    if fmt == "csv":
+        flat = [
+            {"key": k, "value": v if not isinstance(v, (dict, list)) else json.dumps(v)}
+            for k, v in info.items()
+        ]
+        emit(flat, ["key", "value"], "csv")
         return
     _print_status(info)
 
@@ -430,17 +488,28 @@ def _print_status(info: dict[str, Any]) -> None:
         row("Store", f"{info['store']} ({_human_bytes(info['size_bytes'])} in "
             f"{len(info['files'])} file(s))")
         row("Recorded", f"{len(info['metrics'])} metrics, {info['events']} events, "
-            f"{info['sessions']} sessions, {info['oldest'] or '-'} → {info['newest'] or '-'}")
+            f"{info['sessions']} sessions")
+        row("Time span", f"{info['oldest'] or '-'} to {info['newest'] or '-'}")
     else:
         row("Store", "none yet (nothing recorded in this directory)", "yellow")
     row("Local recording", "on" if info["local_recording"] else "off")
-    row("Remote telemetry", f"{info['telemetry_level']} ({info['telemetry_reason']})")
+    if info["app_telemetry_level"]:
+        row(
+            "Remote telemetry",
+            f"{info['app_telemetry_level']} (set by the application, "
+            f"{info['app_telemetry_level_set'] or 'time unknown'})",
+        )
+    else:
+        row("Remote telemetry", f"{info['telemetry_level']} ({info['telemetry_reason']})")
     row("Sent now", info["sends_now"])
     if info["telemetry_level"] == "off":
         row(
             "If enabled",
             f"at 'error': {WOULD_SEND[TelemetryLevel.ERROR]}; at 'all': usage aggregates too",
         )
+    if info["outbox"] is not None:
+        row("Outbox", f"{info['outbox']} unsent error report(s)",
+            "yellow" if info["outbox"] else "")
     row("Always scrubbed", info["always_scrubbed"])
     dropped = info["dropped"]
     row(

@@ -46,6 +46,8 @@ __all__ = [
     "FORMATS",
     "OPTION_NAMES",
     "CliState",
+    "app_chosen",
+    "apps_root",
     "as_option_error",
     "cell_text",
     "csv_line",
@@ -53,7 +55,9 @@ __all__ = [
     "emit",
     "format_option",
     "json_default",
+    "known_apps",
     "local_times",
+    "no_app_hint",
     "open_output",
     "parse_tags",
     "require_metric",
@@ -94,6 +98,42 @@ class CliState:
         return get_settings().data_dir
 
 
+def apps_root() -> Path:
+    """The directory holding each application's default data dir (``.../sounding``)."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("sounding", appauthor=False))
+
+
+def known_apps(root: Path | None = None) -> list[str]:
+    """Applications with a store under :func:`apps_root` (their default data dirs)."""
+    base = apps_root() if root is None else root
+    try:
+        return sorted(p.name for p in base.iterdir() if (p / "telemetry.db").is_file())
+    except OSError:
+        return []
+
+
+def app_chosen(ctx: click.Context) -> bool:
+    """Whether the command line or the environment says which data to look at."""
+    state = ctx.find_object(CliState)
+    if state is not None and (state.data_dir is not None or state.app is not None):
+        return True
+    return any(
+        os.environ.get(v) for v in ("SOUNDING_DATA_DIR", "SOUNDING_APP_NAME", "SOUNDING_CONFIG")
+    )
+
+
+def no_app_hint(ctx: click.Context) -> str:
+    """When no app was chosen: the apps found, and how to pick one ("" otherwise)."""
+    if app_chosen(ctx):
+        return ""
+    apps = known_apps()
+    if not apps:
+        return f" No application has recorded data under {apps_root()} yet."
+    return " Apps with data: " + ", ".join(apps) + " (pick one with --app NAME)."
+
+
 def store_from_context(ctx: click.Context, *, writable: bool = False) -> Store:
     """Open the store of the data dir chosen on the command line (not creating one).
 
@@ -103,7 +143,10 @@ def store_from_context(ctx: click.Context, *, writable: bool = False) -> Store:
     raises :class:`~sounding.exceptions.StoreError` with a message naming the path.
     """
     state = ctx.find_object(CliState) or CliState()
-    store = open_store(state.resolved_data_dir(), read_only=not writable)
+    data_dir = state.resolved_data_dir()
+    if not app_chosen(ctx) and not (data_dir / "telemetry.db").exists():
+        raise click.ClickException(f"no store at {data_dir}." + no_app_hint(ctx))
+    store = open_store(data_dir, read_only=not writable)
     if store.recovered_from is not None:
         click.echo(
             f"warning: the store at {store.path} was corrupt; moved it to "

@@ -561,8 +561,9 @@ class Store:
         do), intervals without data omitted, and coarsened (to a multiple of the requested
         one) so the result has at most ``max_data_points`` values. An interval finer than
         the finest rows the store keeps (:meth:`finest_resolution`) is refused; one between
-        multiples of it grows to the next multiple (rows are never split). Percentiles come from merged sketches (within 1 %, and
-        within the observed min and max), never from averaged percentiles. A value counts
+        multiples of it grows to the next multiple (rows are never split). Percentiles come
+        from merged sketches (within 1 %, and within the observed min and max), never from
+        averaged percentiles. A value counts
         towards the range when the interval it was aggregated in starts inside the range.
         ``stat`` defaults to ``sum`` for counters and ``avg`` otherwise; ``rate`` is per
         second.
@@ -799,6 +800,12 @@ class Store:
             out.append(record)
         return out
 
+    def app_meta(self) -> dict[str, str]:
+        """What the application recorded about itself (``app.*`` keys of the store's meta
+        table: ``app.name``, ``app.telemetry_level``, ``app.telemetry_level_set``)."""
+        rows = self._read("SELECT key, value FROM meta WHERE key LIKE 'app.%'")
+        return {str(k): str(v) for k, v in rows}
+
     def event_kinds(self) -> dict[str, list[str]]:
         """The distinct stored event names (``"event"``) and categories (``"category"``),
         sorted: what a filter may name."""
@@ -875,13 +882,11 @@ class Store:
         ids = [int(r[0]) for r in self._read("SELECT id FROM series")]
         oldest = ev_min
         newest = ev_max
+        # The first data, not the UTC midnight of its daily row.
+        first = self._first_data(ids) if ids else None
+        if first is not None and (oldest is None or first < oldest):
+            oldest = first
         for sid in ids:
-            (first,) = self._read(
-                "SELECT min(bucket_start) FROM points WHERE series_id = ? AND resolution = ?",
-                (sid, _db.DAY),
-            )[0]
-            if first is not None and (oldest is None or first < oldest):
-                oldest = first
             for res in [*fine, _db.HOUR]:
                 (last,) = self._read(
                     "SELECT max(bucket_start) FROM points WHERE series_id = ? AND resolution = ?",
