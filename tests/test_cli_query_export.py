@@ -269,3 +269,156 @@ def test_python_dash_m_runs_the_cli(data_dir: Path) -> None:
         capture_output=True, text=True, env=env, check=True,
     )  # fmt: skip
     assert "Example" in out.stdout
+
+
+def test_csv_quotes_carriage_returns_so_no_formula_cell_appears() -> None:
+    """A cell with \r or \n is quoted: a spreadsheet import keeps it one cell, no =1+1 cell."""
+    buf = io.StringIO()
+    emit([{"a": "x\r=1+1", "b": "y\n@SUM(1)"}], ["a", "b"], "csv", out=buf)
+    text = buf.getvalue()
+    assert text == 'a,b\n"x\r=1+1","y\n@SUM(1)"\n'
+    for newline in ("", None):
+        rows = list(csv.reader(io.StringIO(text, newline=newline)))
+        assert rows == [["a", "b"], ["x\r=1+1", "y\n@SUM(1)"]] or rows[1][0].startswith("x")
+        assert not any(cell.startswith(("=", "@")) for row in rows for cell in row)
+
+
+def test_query_csv_with_a_cr_in_a_tag_value_stays_one_row(tmp_path: Path) -> None:
+    """query --format csv of a series whose tag holds \r=1+1 gives one record per row."""
+    set_clock(ManualClock(T0 + 3600))
+    sink = SQLiteSink(tmp_path)
+    sink.write(
+        [IntervalAggregate("c", MetricType.COUNTER, (("k", "v\r=1+1"),), T0, T0 + 60,
+                           count=1, sum=1.0)],
+        [],
+    )  # fmt: skip
+    sink.close()
+    result = run(tmp_path, "query", "c", "--group-by", "k", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.reader(io.StringIO(result.stdout, newline="")))
+    assert rows[0] == ["start", "end", "group", "sum", "count"]
+    assert rows[1][2] == "v\r=1+1"
+    assert len(rows) == 2
+
+
+def test_query_stat_count_is_one_column(data_dir: Path) -> None:
+    """--stat count prints one column named count, in CSV and in the table."""
+    result = run(data_dir, "query", "export.duration", "--stat", "count", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    [header, row] = list(csv.reader(io.StringIO(result.stdout)))
+    assert header == ["start", "end", "count"]
+    assert row[2] == str(48 * 200)
+
+
+def test_query_counter_defaults_to_sum_and_rate_names_its_unit(data_dir: Path) -> None:
+    """A counter query without --stat gives the sum; --stat rate says it is per second."""
+    result = run(data_dir, "query", "exports", "--format", "json")
+    [point] = json.loads(result.stdout)
+    assert (point["stat"], point["value"]) == ("sum", 96.0)
+    result = run(data_dir, "query", "exports", "--stat", "rate", "--interval", "day",
+                 "--format", "csv")  # fmt: skip
+    assert result.stdout.splitlines()[0] == "start,end,rate_per_s,count"
+    table = run(data_dir, "query", "exports", "--stat", "rate", "--interval", "day")
+    assert "/h" in table.stdout
+
+
+def test_table_shows_units_and_right_aligns_numbers() -> None:
+    """Tables show values with units, numbers right-aligned, times to the second, no
+    all-empty column; JSON keeps the raw values."""
+    rows = [
+        {"when": 1767225600.25, "p95": 1530.0, "n": 5, "blank": None},
+        {"when": 1767229200.0, "p95": 14.294, "n": 12345, "blank": None},
+    ]
+    buf = io.StringIO()
+    emit(rows, ["when", "p95", "n", "blank"], "table", out=buf,
+         units={"when": "time", "p95": "ms", "n": "count"})  # fmt: skip
+    text = buf.getvalue()
+    assert "blank" not in text
+    assert "2026-01-01T00:00:00Z" in text
+    assert "1.53 s" in text
+    assert "14.3 ms" in text
+    [first] = [ln for ln in text.splitlines() if "1.53 s" in ln]
+    [second] = [ln for ln in text.splitlines() if "14.3 ms" in ln]
+    # Right-aligned: the values end in the same column.
+    assert first.index("1.53 s") + len("1.53 s") == second.index("14.3 ms") + len("14.3 ms")
+    buf = io.StringIO()
+    emit(rows, ["p95"], "json", out=buf)
+    assert json.loads(buf.getvalue())[0]["p95"] == 1530.0
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["query", "export.duration", "--tag", "versoin=1.0"], "tag keys: version"),
+        (["query", "export.duration", "--tag", "version=9.9"], "version values: 1.0, 2.0"),
+        (["query", "export.duration", "--group-by", "nosuch"], "tag keys: version"),
+        (["export", "--metric", "nosuch"], "no metric named 'nosuch'"),
+        (["export", "--metric", "exports", "--tag", "format=wav"], "format values"),
+        (["events", "--name", "nosuch"], "recorded: boom"),
+        (["events", "--category", "nosuch"], "recorded: error"),
+    ],
+)
+def test_typos_fail_loudly_listing_what_exists(
+    data_dir: Path, args: list[str], needle: str
+) -> None:
+    """An unknown metric, tag key, tag value or event name exits non-zero, listing what exists."""
+    result = run(data_dir, *args)
+    assert result.exit_code != 0
+    assert needle in result.stderr
+
+
+def test_errors_name_the_option_not_the_parameter(data_dir: Path) -> None:
+    """A range error names --until, never the library's end=."""
+    result = run(data_dir, "query", "export.duration", "--since", "2026-01-02", "--until",
+                 "2026-01-01")  # fmt: skip
+    assert result.exit_code == 2
+    assert "--until=" in result.stderr
+    assert "end=" not in result.stderr
+
+
+def test_interval_names_and_too_fine_interval(data_dir: Path) -> None:
+    """--interval day works; 10s (finer than the stored 1 min) and 90s are refused by name."""
+    day = run(data_dir, "query", "exports", "--interval", "day", "--format", "json")
+    assert [p["value"] for p in json.loads(day.stdout)] == [48.0, 48.0]
+    for bad in ("10s", "90s"):
+        result = run(data_dir, "query", "exports", "--interval", bad)
+        assert result.exit_code == 2
+        assert "--interval=" in result.stderr
+        assert "1 min" in result.stderr
+
+
+def test_app_and_local_accepted_after_the_subcommand(data_dir: Path) -> None:
+    """--app and --local work after the subcommand name, like --data-dir."""
+    result = CliRunner().invoke(
+        main, ["query", "exports", "--data-dir", str(data_dir), "--app", "x", "--local"]
+    )
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(main, ["status", "--app", "someapp", "--format", "json"])
+    assert json.loads(result.stdout)["app_name"] == "someapp"
+
+
+def test_export_metric_repeatable_and_tag_filter(data_dir: Path) -> None:
+    """export --metric A --metric B exports both; --tag keeps the matching series."""
+    result = run(data_dir, "export", "--metric", "exports", "--metric", "export.duration",
+                 "--format", "ndjson")  # fmt: skip
+    names = {json.loads(line)["name"] for line in result.stdout.splitlines()}
+    assert names == {"exports", "export.duration"}
+    result = run(data_dir, "export", "--metric", "export.duration", "--tag", "version=2.0",
+                 "--format", "ndjson")  # fmt: skip
+    tags = [json.loads(line)["tags"] for line in result.stdout.splitlines()]
+    assert tags
+    assert all(t == {"version": "2.0"} for t in tags)
+
+
+def test_events_viewer_filters_and_shapes(data_dir: Path) -> None:
+    """events shows one line per event; --level filters; ndjson is export --events' shape."""
+    result = run(data_dir, "events", "--since", "2026-01-01")
+    assert result.exit_code == 0, result.output
+    assert "2026-01-01T00:00:05Z" in result.stdout
+    assert "ERROR" in result.stdout
+    assert "detail=@SUM(A1)" in result.stdout
+    none = run(data_dir, "events", "--since", "2026-01-01", "--level", "critical")
+    assert "boom" not in none.stdout
+    ours = run(data_dir, "events", "--since", "2026-01-01", "--format", "ndjson")
+    exported = run(data_dir, "export", "--events", "--format", "ndjson")
+    assert ours.stdout == exported.stdout
