@@ -221,6 +221,13 @@ def _quote(text: str) -> str:
     help="Redraw every MetricsConfig.refresh_interval seconds until Ctrl-C.",
 )
 @click.option("--metric", "metrics", multiple=True, help="Only this metric (repeatable).")
+@click.option(
+    "--tag",
+    "tags",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Only series with this tag (repeatable).",
+)
 @click.option("--width", type=click.IntRange(60, 400), default=None, help="Columns to use.")
 @click.option(
     "--format",
@@ -236,6 +243,7 @@ def dashboard(
     since: str,
     live_mode: bool,
     metrics: tuple[str, ...],
+    tags: tuple[str, ...],
     width: int | None,
     fmt: str,
 ) -> None:
@@ -256,9 +264,10 @@ def dashboard(
 
     store = _open(ctx)
     names = list(metrics) or None
+    extra = _view_filters(store, metrics, tags, build_model)
 
     def load() -> Any:
-        return build_model(store, since=since, names=names)
+        return build_model(store, since=since, names=names, **extra)
 
     model = load()
     if fmt == "json":
@@ -269,6 +278,27 @@ def dashboard(
         live(load, refresh_interval=store.metrics.refresh_interval, console=console)
         return
     console.print(render(model, width=console.width))
+
+
+def _view_filters(
+    store: Store, metrics: tuple[str, ...], tags: tuple[str, ...], builder: Any
+) -> dict[str, Any]:
+    """Check ``--metric`` and ``--tag`` against the store (typos fail, listing what exists)
+    and return the builder's tag filter argument."""
+    import inspect
+
+    from sounding.presentation.output import parse_tags, require_metric, require_tags
+
+    for name in metrics:
+        require_metric(store, name)
+    tag_filter = parse_tags(tags)
+    if not tag_filter:
+        return {}
+    names = list(metrics) or sorted({s.name for s in store.series()})
+    require_tags(store, names, tag_filter)
+    if "tags" not in inspect.signature(builder).parameters:
+        raise click.UsageError("--tag is not supported by this view yet")
+    return {"tags": tag_filter}
 
 
 def _model_json(model: Any) -> dict[str, Any]:
@@ -292,8 +322,17 @@ def _model_json(model: Any) -> dict[str, Any]:
 )
 @click.option("--since", default="7d", show_default=True, help="Window start: 7d, 24h, ISO 8601.")
 @click.option("--metric", "metrics", multiple=True, help="Only this metric (repeatable).")
+@click.option(
+    "--tag",
+    "tags",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Only series with this tag (repeatable).",
+)
 @click.pass_context
-def report(ctx: click.Context, output: Path, since: str, metrics: tuple[str, ...]) -> None:
+def report(
+    ctx: click.Context, output: Path, since: str, metrics: tuple[str, ...], tags: tuple[str, ...]
+) -> None:
     """Write one self-contained HTML report: a chart per metric, baselines, errors.
 
     The file needs no network to open: charts are inline SVG, styles inline, no scripts.
@@ -306,7 +345,8 @@ def report(ctx: click.Context, output: Path, since: str, metrics: tuple[str, ...
     from sounding.presentation.report import build_report
 
     store = _open(ctx)
-    html_text = build_report(store, since=since, names=list(metrics) or None)
+    extra = _view_filters(store, metrics, tags, build_report)
+    html_text = build_report(store, since=since, names=list(metrics) or None, **extra)
     if str(output) == "-":
         click.echo(html_text, nl=False)
         return
@@ -635,8 +675,14 @@ def run_checks(data_dir: Path) -> list[Check]:
     mode = _mode(data_dir)
     if not os.access(data_dir, os.W_OK | os.X_OK):
         checks.append(
-            Check("data directory", "fail", f"{data_dir} is not writable by this user",
-                  f"chmod u+rwx {data_dir}")
+            Check(
+                "data directory",
+                "warn",
+                f"{data_dir} is read-only for this user: every sounding command can read it "
+                "(the store is opened read-only), but the application cannot record there",
+                f"if the application should record there: chmod u+rwx {data_dir} (as its "
+                "owner); to inspect a copy, nothing to do",
+            )
         )
     elif mode & 0o077:
         checks.append(
@@ -691,12 +737,20 @@ def _store_checks(path: Path) -> list[Check]:
                   "on the next run"),
         ]
     if result != ["ok"]:
-        return [
-            *out,
-            Check("store integrity", "fail", "; ".join(result[:3]),
-                  "move it aside (mv telemetry.db telemetry.db.bad); a fresh store is created "
-                  "on the next run"),
-        ]
+        # One finding per line: SQLite reports each damaged page or index on its own.
+        shown = result[:20]
+        more = len(result) - len(shown)
+        findings = [Check("store integrity", "fail", line) for line in shown]
+        if more:
+            findings.append(Check("store integrity", "fail", f"... and {more} more"))
+        findings[-1] = Check(
+            findings[-1].name,
+            "fail",
+            findings[-1].detail,
+            f"move it aside (mv {path} {path}.bad); the application starts a fresh store "
+            "on its next run",
+        )
+        return [*out, *findings]
     out.append(Check("store integrity", "ok", "PRAGMA integrity_check: ok"))
     from sounding.storage import open_store
 
@@ -719,16 +773,17 @@ def _store_checks(path: Path) -> list[Check]:
 
 
 @click.command()
+@format_option()
 @click.pass_context
-def doctor(ctx: click.Context) -> None:
+def doctor(ctx: click.Context, fmt: str) -> None:
     """Check configuration, permissions and the store's integrity; say how to fix problems.
 
-    Exits with status 1 when a check fails.
+    One finding per line, each with its fix. Exits with status 1 when a check fails.
 
     \b
     Examples:
       sounding doctor
-      sounding --data-dir ./data doctor
+      sounding doctor --data-dir ./data --format json
     """
     from rich.console import Console
     from rich.text import Text
@@ -742,6 +797,11 @@ def doctor(ctx: click.Context) -> None:
         checks = [Check("configuration", "fail", str(exc), _CONFIG_FIX)]
     else:
         checks = run_checks(data_dir)
+    if fmt != "table":
+        emit([asdict(c) for c in checks], ["name", "level", "detail", "fix"], fmt)
+        if any(c.level == "fail" for c in checks):
+            ctx.exit(1)
+        return
     con = Console()
     marks = {"ok": ("✓", "green"), "warn": ("!", "yellow"), "fail": ("✗", "bold red")}
     for c in checks:
