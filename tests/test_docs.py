@@ -35,3 +35,66 @@ def test_every_doc_is_linked_from_the_index() -> None:
     missing = [p.name for p in (ROOT / "docs").glob("*.md") if p.name != "index.md"
                and f"({p.name})" not in index]
     assert missing == []
+
+
+def _cli_sections() -> dict[str, str]:
+    """docs/cli.md split at its ``## `sounding NAME`` headings, by command name."""
+    text = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    sections: dict[str, str] = {}
+    for part in re.split(r"^## ", text, flags=re.M)[1:]:
+        m = re.match(r"`sounding ([a-z-]+)", part)
+        if m:
+            sections[m.group(1)] = part
+    return sections
+
+
+def _registered() -> list[tuple[str, list[str]]]:
+    import click
+
+    from sounding.presentation.cli import main
+
+    out = []
+    for name, command in sorted(main.commands.items()):
+        opts = []
+        for p in command.params:
+            # --data-dir, --app and --local added to every command are the global options.
+            if isinstance(p, click.Option) and p.expose_value is not False:
+                opts += [o for o in (*p.opts, *p.secondary_opts) if o.startswith("--")]
+        out.append((name, opts))
+    return out
+
+
+@pytest.mark.parametrize(("command", "options"), _registered(), ids=[c for c, _ in _registered()])
+def test_every_command_and_option_is_documented(command: str, options: list[str]) -> None:
+    """docs/cli.md has a section for every registered command naming each of its options."""
+    sections = _cli_sections()
+    assert command in sections, f"docs/cli.md has no section for `sounding {command}`"
+    missing = [o for o in options if not re.search(re.escape(o) + r"(?![a-z-])", sections[command])]
+    assert missing == [], f"`sounding {command}` options missing from docs/cli.md: {missing}"
+
+
+def test_global_options_are_documented() -> None:
+    """docs/cli.md's global options table names every option of the sounding group."""
+    from sounding.presentation.cli import main
+
+    text = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    table = text.split("## Global options", 1)[1].split("\n## ", 1)[0]
+    for p in main.params:
+        for opt in p.opts:
+            if opt.startswith("--"):
+                assert f"`{opt}" in table, opt
+
+
+def test_help_examples_name_metrics_the_demo_records() -> None:
+    """Every recorder.* metric in an example of --help or docs/cli.md is one the demo has."""
+    import sounding.presentation.demo as demo
+    from sounding.presentation.cli import main
+    from sounding.presentation.demo import REGRESSED_METRIC
+
+    source = Path(demo.__file__).read_text(encoding="utf-8")
+    known = set(re.findall(r'"(recorder\.[a-z_.]+)"', source)) | {REGRESSED_METRIC}
+    texts = [(ROOT / "docs" / "cli.md").read_text(encoding="utf-8")]
+    texts += [c.help or "" for c in main.commands.values()] + [main.help or ""]
+    used = {m.rstrip(".") for t in texts for m in re.findall(r"recorder\.[a-z_.]+", t)}
+    assert used
+    assert used <= known, sorted(used - known)

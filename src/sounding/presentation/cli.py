@@ -122,7 +122,7 @@ def main(ctx: click.Context, data_dir: Path | None, app: str | None, local: bool
       sounding --app recorder query recorder.export.duration --stat p95
       sounding status --app recorder
       sounding export --app recorder --format csv -o metrics.csv
-      sounding query recorder.takes --stat sum --interval day --data-dir ./telemetry
+      sounding query recorder.recordings --stat sum --interval day --data-dir ./telemetry
     """
     ctx.obj = CliState(data_dir=data_dir, app=app, local=local)
 
@@ -176,7 +176,7 @@ def query(
     Examples:
       sounding query recorder.export.duration --stat p95 --since 7d --interval day \\
           --group-by app_version
-      sounding query recorder.takes --interval hour --format csv
+      sounding query recorder.recordings --interval hour --format csv
     """
     tag_filter = parse_tags(tags)
     # Parse here so an error names the option the user typed.
@@ -330,7 +330,7 @@ def export(
     \b
     Examples:
       sounding export --format csv --metric recorder.export.duration --since 30d -o d.csv
-      sounding export --metric recorder.takes --tag app_version=1.5.0 --format ndjson
+      sounding export --metric recorder.recordings --tag app_version=1.5.0 --format ndjson
       sounding export --events --format ndjson --since 24h
     """
     # Parse before creating the output file, so an error names the option and leaves no file.
@@ -438,7 +438,7 @@ def events(
     \b
     Examples:
       sounding events --since 2h --level warning
-      sounding events --category error --name recorder.export.failed --format json
+      sounding events --category error --name operation.failed --format json
       sounding events --follow
     """
     start = parse_time(since, "--since")
