@@ -380,6 +380,9 @@ def _fields_text(ev: Mapping[str, Any]) -> str:
         if k in _EVENT_COLUMNS:
             continue
         text = v if isinstance(v, str) else json.dumps(v, default=json_default)
+        if isinstance(v, (list, dict)) and len(text) > 60:
+            # Stacks and breadcrumbs do not fit a line: --format json shows them whole.
+            text = f"[{len(v)} item{'s' if len(v) != 1 else ''}]"
         parts.append(f"{k}={text}")
     return " ".join(parts)
 

@@ -146,7 +146,12 @@ def demo(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from sounding.presentation.dashboard import build_model, render
-    from sounding.presentation.demo import default_demo_dir, prepare_demo_dir, run_demo
+    from sounding.presentation.demo import (
+        REGRESSED_METRIC,
+        default_demo_dir,
+        prepare_demo_dir,
+        run_demo,
+    )
     from sounding.storage import open_store
 
     target = data_dir
@@ -191,16 +196,39 @@ def demo(
     out = Console()
     out.print(render(model, width=out.width))
     q = _quote(str(result.data_dir))
+    cmd = f"{_command_name()} --data-dir {q}"
     out.print(
         "\nExplore it:\n"
-        f"  sounding --data-dir {q} dashboard --since 14d\n"
-        f"  sounding --data-dir {q} report -o sounding-demo.html\n"
-        f"  sounding --data-dir {q} query recorder.export.duration --stat p95 "
-        "--interval 1d --group-by app_version",
+        f"  {cmd} dashboard --since {days}d\n"
+        f"  {cmd} report --since {days}d -o sounding-demo.html\n"
+        f"  {cmd} query {REGRESSED_METRIC} --stat p95 --interval day --group-by app_version\n"
+        f"  {cmd} events --since {days}d --level error",
         markup=False,
         highlight=False,
         soft_wrap=True,
     )
+
+
+def _command_name() -> str:
+    """How to run this same ``sounding`` again from the user's shell: ``sounding`` when
+    that is what PATH finds, else the path it was started as (``.venv/bin/sounding`` after
+    ``make demo``), so the printed hints work as printed."""
+    import sys
+
+    argv0 = sys.argv[0] if sys.argv else ""
+    if not argv0 or Path(argv0).name not in ("sounding", "sounding.exe"):
+        return "sounding"
+    found = shutil.which("sounding")
+    try:
+        if found is not None and Path(found).resolve() == Path(argv0).resolve():
+            return "sounding"
+        path = Path(argv0).resolve()
+        try:
+            return _quote(str(path.relative_to(Path.cwd())))
+        except ValueError:
+            return _quote(str(path))
+    except OSError:
+        return "sounding"
 
 
 def _quote(text: str) -> str:
