@@ -44,6 +44,8 @@ def _sig(value: float) -> str:
     a = abs(value)
     if a == 0:
         return "0"
+    if a < 1e-3 or a >= 1e6:
+        return f"{value:.3g}"  # out of the ordinary: an exponent keeps it short
     if a >= 100:
         return f"{value:.0f}"
     digits = max(0, 2 - math.floor(math.log10(a)))
@@ -62,6 +64,8 @@ def format_count(value: float | None) -> str:
     if value is None or not math.isfinite(value):
         return _MISSING
     a = abs(value)
+    if a >= 1e12:
+        return f"{value:.3g}"
     if a >= 1e9:
         return _sig(value / 1e9) + "G"
     if a >= 1e6:
@@ -124,7 +128,7 @@ def format_percent(ratio: float | None, *, signed: bool = False) -> str:
         return _MISSING
     pct = ratio * 100
     # Whole percents from 10 % on: "+48 %" reads better than "+48.3 %".
-    text = f"{pct:.0f}" if abs(pct) >= 10 else _sig(pct)
+    text = f"{pct:.0f}" if 10 <= abs(pct) < 1e6 else _sig(pct)
     if signed and ratio > 0:
         text = "+" + text
     return f"{text} %"
