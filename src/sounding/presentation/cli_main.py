@@ -751,13 +751,14 @@ def _store_checks(path: Path) -> list[Check]:
     if mode & 0o077:
         out.append(Check("store permissions", "warn", f"{path.name} is {mode:o}",
                          f"chmod 600 {path}"))
+    from sounding.core.exceptions import StoreError
+    from sounding.storage import open_store
+
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
-        try:
-            result = [r[0] for r in conn.execute("PRAGMA integrity_check").fetchall()]
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
+        # Read-only, as every reader: works in a read-only directory, changes nothing.
+        with open_store(path, read_only=True) as ro:
+            result = [r[0] for r in ro.connection.execute("PRAGMA integrity_check").fetchall()]
+    except (sqlite3.Error, StoreError) as exc:
         return [
             *out,
             Check("store integrity", "fail", f"cannot read {path}: {exc}",
@@ -780,8 +781,6 @@ def _store_checks(path: Path) -> list[Check]:
         )
         return [*out, *findings]
     out.append(Check("store integrity", "ok", "PRAGMA integrity_check: ok"))
-    from sounding.storage import open_store
-
     with open_store(path, read_only=True) as store:
         st = store.status()
     failures = {k: v for k, v in st.internal_counts.items() if v}
