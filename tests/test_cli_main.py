@@ -366,3 +366,24 @@ def test_purge_keeps_an_alerts_file_the_user_wrote(filled: Path) -> None:
     result = run("--data-dir", str(filled), "purge", "--yes")
     assert result.exit_code == 0
     assert sorted(p.name for p in filled.iterdir()) == ["alerts.toml"]
+
+
+def test_events_jsonl_and_export_events_have_one_shape(data_dir: Path) -> None:
+    """Each events.jsonl line and the matching `export --events` NDJSON line hold the same
+    object; `events --format ndjson` gives that shape too."""
+    sounding.configure(app_name="cli-test", data_dir=str(data_dir))
+    log = sounding.get_logger("app")
+    log.warning("export.slow", format="wav", seconds=3.5)
+    log.info("take.recorded", input="usb")
+    assert sounding.flush()
+    reset()
+    lines = [json.loads(x) for x in (data_dir / "events.jsonl").read_text().splitlines()]
+    exported = run("--data-dir", str(data_dir), "export", "--events", "--format", "ndjson")
+    viewed = run("--data-dir", str(data_dir), "events", "--format", "ndjson")
+
+    def as_set(text: str) -> list[str]:
+        return sorted(json.dumps(json.loads(x), sort_keys=True) for x in text.splitlines())
+
+    assert sorted(json.dumps(x, sort_keys=True) for x in lines) == as_set(exported.stdout)
+    assert as_set(viewed.stdout) == as_set(exported.stdout)
+    assert {x["event"] for x in lines} >= {"export.slow", "take.recorded"}
