@@ -14,6 +14,8 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 import sounding
 from sounding.core.clock import set_clock
@@ -422,3 +424,15 @@ def test_events_viewer_filters_and_shapes(data_dir: Path) -> None:
     ours = run(data_dir, "events", "--since", "2026-01-01", "--format", "ndjson")
     exported = run(data_dir, "export", "--events", "--format", "ndjson")
     assert ours.stdout == exported.stdout
+
+
+@given(st.lists(st.text(alphabet=st.sampled_from('ab=+-@,"\r\n\t '), max_size=8), min_size=1,
+                max_size=5))  # fmt: skip
+def test_csv_line_round_trips_as_one_row_with_no_formula_cell(cells: list[str]) -> None:
+    """Any cells (quotes, commas, CR, LF, formula prefixes) read back as exactly one row of
+    the defused cells, none starting with a formula character."""
+    from sounding.presentation.output import csv_line
+
+    rows = list(csv.reader(io.StringIO(csv_line(cells), newline="")))
+    assert rows == [[csv_safe(c) for c in cells]]
+    assert not any(c.startswith(("=", "+", "-", "@", "\t", "\r")) for c in rows[0])

@@ -282,6 +282,8 @@ def csv_line(cells: Iterable[str]) -> str:
         if any(ch in text for ch in ',"\r\n'):
             text = '"' + text.replace('"', '""') + '"'
         out.append(text)
+    if out == [""]:
+        out = ['""']  # as the stdlib writer does: an empty line would read as no row
     return ",".join(out) + "\n"
 
 
