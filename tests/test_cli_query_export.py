@@ -436,3 +436,28 @@ def test_csv_line_round_trips_as_one_row_with_no_formula_cell(cells: list[str]) 
     rows = list(csv.reader(io.StringIO(csv_line(cells), newline="")))
     assert rows == [[csv_safe(c) for c in cells]]
     assert not any(c.startswith(("=", "+", "-", "@", "\t", "\r")) for c in rows[0])
+
+
+def test_events_follow_prints_new_events_until_ctrl_c(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--follow prints what is there, then each new event once, and stops cleanly on Ctrl-C."""
+    import time
+
+    calls = []
+
+    def fake_sleep(seconds: float) -> None:
+        calls.append(seconds)
+        if len(calls) == 1:
+            sink = SQLiteSink(data_dir)
+            sink.write([], [{"timestamp": T0 + 99, "level": "warning", "category": "system",
+                             "event": "later", "logger": "app", "session_id": "s1"}])  # fmt: skip
+            sink.close()
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(time, "sleep", fake_sleep)
+    result = run(data_dir, "events", "--since", "2026-01-01", "--follow")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert [ln.split()[3] for ln in lines] == ["boom", "later"]
