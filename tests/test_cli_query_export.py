@@ -461,3 +461,18 @@ def test_events_follow_prints_new_events_until_ctrl_c(
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert [ln.split()[3] for ln in lines] == ["boom", "later"]
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [(["query", "exports", "--since", "2030-01-01"], "--since='2030-01-01'"),
+     (["query", "exports", "--interval", "10s"], "--interval='10s'"),
+     (["dashboard", "--since", "2030-01-01"], "--since='2030-01-01'")],
+)  # fmt: skip
+def test_library_errors_name_the_typed_option(data_dir: Path, args: list[str], needle: str) -> None:
+    """Errors raised deep in the library name the option typed, never start=/end=/since=."""
+    result = run(data_dir, *args)
+    assert result.exit_code == 2
+    assert needle in result.stderr
+    assert not any(f" {p}=" in result.stderr or result.stderr.startswith(f"Error: {p}=")
+                   for p in ("start", "end", "since", "interval"))  # fmt: skip

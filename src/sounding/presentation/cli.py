@@ -28,6 +28,7 @@ from sounding.core.exceptions import (
 )
 from sounding.presentation.formatting import format_time
 from sounding.presentation.output import (
+    OPTION_NAMES,
     CliState,
     _printable,
     as_option_error,
@@ -72,7 +73,7 @@ class SoundingGroup(click.Group):
         except _USAGE_ERRORS as exc:
             if os.environ.get("SOUNDING_DEBUG"):
                 raise
-            click.echo(f"Error: {exc}", err=True)
+            click.echo(f"Error: {_as_typed(ctx, exc)}", err=True)
             ctx.exit(2)
         except Exception as exc:  # a CLI never shows a traceback (SOUNDING_DEBUG=1 does)
             if os.environ.get("SOUNDING_DEBUG"):
@@ -88,6 +89,23 @@ class SoundingGroup(click.Group):
 def _set_local(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     if value:
         ctx.ensure_object(CliState).local = True
+
+
+def _as_typed(ctx: click.Context, exc: Exception) -> Exception:
+    """``exc`` naming the option the user typed (``--since=...``) when the library named
+    its own parameter (``start=...``, ``since=...``) and the command has that option."""
+    if not isinstance(exc, (InvalidValueError, InvalidTypeError)):
+        return exc
+    option = OPTION_NAMES.get(exc.field)
+    name = ctx.invoked_subcommand
+    command = None if name is None or not isinstance(ctx.command, click.Group) else (
+        ctx.command.commands.get(name)
+    )
+    if option is None or command is None:
+        return exc
+    if not any(option in getattr(p, "opts", ()) for p in command.params):
+        return exc
+    return as_option_error(exc)
 
 
 @click.group(cls=SoundingGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -196,13 +214,14 @@ def query(
         )
     info = store.series(name)[0]
     try:
+        # The typed text, so a message about it shows what the user wrote.
         points = store.query(
             name,
-            start=start,
-            end=end,
+            start=None if start is None else since,
+            end=None if end is None else until,
             tags=tag_filter or None,
             group_by=group_by,
-            interval=step,
+            interval=None if step is None else interval,
             stat=stat,
         )
     except (InvalidValueError, InvalidTypeError) as exc:

@@ -436,6 +436,11 @@ class Store:
         e = now if end is None else parse_time(end, "end", now=now)
         s = None if start is None else parse_time(start, "start", now=now)
         if s is not None and e <= s:
+            if end is None:
+                # Nobody passed an end: the start is what is wrong (it lies in the future).
+                raise InvalidValueError(
+                    "start", start, f"a time before now ({iso(e)}); e.g. 7d, 24h, an ISO date"
+                )
             raise InvalidValueError(
                 "end", end, f"a time after start ({iso(s)}); times may be relative: 7d, 24h"
             )
