@@ -461,35 +461,32 @@ class Store:
         """Where the first stored interval of ``ids`` starts, at the finest resolution kept.
 
         Daily rows start at UTC midnight; the data itself may start hours later, and the
-        range (and a whole-range row) should say so.
+        range (and a whole-range row) should say so. Each finer level is looked up only
+        inside the first coarser row (an index range scan), and only where retention kept it.
         """
         with self._lock:
             self._check_open()
             fine = _db.fine_resolutions(self._conn)
-        levels: list[tuple[list[int], float]] = [([_db.DAY], _db.DAY), ([_db.HOUR], _db.HOUR)]
-        if fine:
-            levels.append((fine, float(min(fine))))
+        levels: list[tuple[list[int], float]] = [([_db.DAY], float(_db.DAY))]
+        levels.append(([_db.HOUR], float(_db.HOUR)))
+        levels += [([r], float(r)) for r in sorted(fine, reverse=True)]
         first: float | None = None
-        covered = 0.0  # the width of the rows ``first`` comes from
+        covered = math.inf  # the first search is unbounded
         for resolutions, width in levels:
+            lo = -1e300 if first is None else first
+            hi = 1e300 if first is None else first + covered
             found: float | None = None
-            res_marks = ",".join("?" * len(resolutions))
             for chunk in _chunks(ids):
                 marks = ",".join("?" * len(chunk))
                 (row,) = self._read(
                     f"SELECT min(bucket_start) FROM points WHERE series_id IN ({marks}) "
-                    f"AND resolution IN ({res_marks})",
-                    [*chunk, *resolutions],
+                    "AND resolution = ? AND bucket_start >= ? AND bucket_start < ?",
+                    [*chunk, resolutions[0], lo, hi],
                 )
                 if row[0] is not None and (found is None or row[0] < found):
                     found = float(row[0])
-            if found is None:
-                continue
-            # Finer rows refine the start only where they still cover the coarser bucket
-            # (retention drops the oldest fine rows first).
-            if first is None or found < first + covered:
-                first = found if first is None else max(first, found)
-                covered = width
+            if found is not None:
+                first, covered = found, width
         return first
 
     def _fetch(
