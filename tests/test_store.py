@@ -527,3 +527,27 @@ def test_whole_range_starts_at_first_data(path: Path, clock: ManualClock) -> Non
         [p] = store.query("c")
     assert p.start.timestamp() == T0 + 13 * HOUR + 120
     assert p.value == 2.0
+
+
+def test_more_groups_than_max_data_points_is_refused(path: Path) -> None:
+    """group_by over more tag values than max_data_points raises instead of exceeding it."""
+    write(path, [counter("c", T0, 1.0, (("k", f"v{i}"),)) for i in range(5)])
+    with open_store(path, metrics=MetricsConfig(max_data_points=4)) as store:
+        with pytest.raises(InvalidValueError, match="max_data_points=4"):
+            store.query("c", start=T0, end=T0 + HOUR, group_by="k")
+        assert len(store.query("c", start=T0, end=T0 + HOUR, tags={"k": "v1"}, group_by="k")) == 1
+
+
+def test_writer_keeps_app_name_and_when_the_level_changed(path: Path, clock: ManualClock) -> None:
+    """The writer records the app's name and telemetry level, and the time only on change."""
+    import sounding
+
+    sounding.configure(app_name="meta-test", data_dir=str(path.parent))
+    write(path, [counter("c", T0, 1.0)])
+    clock.advance(3600)
+    write(path, [counter("c", T0 + 60, 1.0)])
+    with open_store(path) as store:
+        meta = store.app_meta()
+    assert meta["app.name"] == "meta-test"
+    assert meta["app.telemetry_level"] == "off"
+    assert float(meta["app.telemetry_level_set"]) == T0 + 3 * DAY

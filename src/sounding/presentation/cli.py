@@ -30,13 +30,13 @@ from sounding.presentation.formatting import format_time
 from sounding.presentation.output import (
     OPTION_NAMES,
     CliState,
-    _printable,
     as_option_error,
     emit,
     format_option,
     json_default,
     open_output,
     parse_tags,
+    printable,
     require_metric,
     require_tags,
     store_from_context,
@@ -413,10 +413,10 @@ def _event_line(ev: Mapping[str, Any], local: bool) -> Any:
     line = Text(format_time(float(ev["timestamp"]), local=local) + " ")
     line.append(f"{level.upper():<8}", style=_LEVEL_STYLE.get(level, ""))
     line.append(f" {ev.get('category') or '-'} ", style="dim")
-    line.append(_printable(str(ev.get("event"))), style="bold")
+    line.append(printable(str(ev.get("event"))), style="bold")
     fields = _fields_text(ev)
     if fields:
-        line.append(" " + _printable(fields))
+        line.append(" " + printable(fields))
     return line
 
 

@@ -60,6 +60,7 @@ __all__ = [
     "no_app_hint",
     "open_output",
     "parse_tags",
+    "printable",
     "require_metric",
     "require_tags",
     "store_from_context",
@@ -311,9 +312,17 @@ def cell_text(value: Any) -> str:
     return str(value)
 
 
-def _printable(text: str) -> str:
-    # Control characters in stored values must not drive the terminal (ESC sequences).
+def printable(text: str) -> str:
+    r"""``text`` with control characters shown escaped: stored values must not drive the
+    terminal (ESC sequences).
+
+    >>> printable("ok\x1b[2J")
+    'ok\\x1b[2J'
+    """
     return _CONTROL_RE.sub(lambda m: repr(m.group())[1:-1], text)
+
+
+_printable = printable
 
 
 def with_progress(rows: Iterable[T], what: str = "records") -> Iterator[T]:

@@ -595,6 +595,15 @@ class Store:
         s, e = bounds
         groups = {x.id: (x.tags.get(group_by) if group_by else None) for x in series}
         n_groups = len(set(groups.values()))
+        cap = self.metrics.max_data_points
+        if n_groups > cap:
+            # One value per group is the least there can be: refuse rather than exceed.
+            raise InvalidValueError(
+                "group_by",
+                group_by,
+                f"a tag key with at most max_data_points={cap} values ({n_groups} here); "
+                "filter with tags first",
+            )
         if step is None:
             slots = [(s, e)]
         else:
