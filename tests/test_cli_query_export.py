@@ -246,11 +246,12 @@ def test_export_events(data_dir: Path) -> None:
 
 @pytest.mark.parametrize(
     ("cell", "expected"),
-    [("=1+1", "'=1+1"), ("+1", "'+1"), ("-1", "'-1"), ("@x", "'@x"), ("\tx", "'\tx"),
-     ("\rx", "'\rx"), ("ok", "ok"), ("", "")],
+    [("=1+1", "'=1+1"), ("+1+1", "'+1+1"), ("-1+cmd", "'-1+cmd"), ("@x", "'@x"),
+     ("\tx", "'\tx"), ("\rx", "'\rx"), ("ok", "ok"), ("", ""), ("-1", "-1"),
+     ("-0.164735", "-0.164735"), ("+3", "+3"), ("-1e-05", "-1e-05"), ("-1\r=2", "'-1\r=2")],
 )  # fmt: skip
 def test_csv_safe(cell: str, expected: str) -> None:
-    """Cells starting with = + - @ tab or CR get a leading quote."""
+    """Cells starting with = + - @ tab or CR get a leading quote, unless a plain number."""
     assert csv_safe(cell) == expected
 
 

@@ -257,14 +257,7 @@ def _quote(text: str) -> str:
     help="Only series with this tag (repeatable).",
 )
 @click.option("--width", type=click.IntRange(60, 400), default=None, help="Columns to use.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json"], case_sensitive=False),
-    default="table",
-    show_default=True,
-    help="table for people, json for programs.",
-)
+@format_option()
 @click.pass_context
 def dashboard(
     ctx: click.Context,
@@ -300,6 +293,13 @@ def dashboard(
     model = load()
     if fmt == "json":
         click.echo(json.dumps(_model_json(model), indent=2, default=str))
+        return
+    if fmt == "csv":
+        # One row per metric, with the model's scalar fields (JSON has everything).
+        rows = _model_json(model)["rows"]
+        first = rows[0] if rows else {}
+        columns = [k for k, v in first.items() if not isinstance(v, (list, tuple, dict))]
+        emit(rows, columns or ["name"], "csv")
         return
     console = Console(width=width)
     if live_mode:

@@ -76,6 +76,7 @@ T = TypeVar("T")
 
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_NUMBER_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
 
 @dataclass
@@ -263,10 +264,17 @@ def format_option(*choices: str, default: str = "table") -> Callable[[F], F]:
 def csv_safe(text: str) -> str:
     """Defuse a CSV cell a spreadsheet would run as a formula (prefix it with ``'``).
 
-    >>> csv_safe("=HYPERLINK(1)"), csv_safe("-3 dB"), csv_safe("ok")
-    ("'=HYPERLINK(1)", "'-3 dB", 'ok')
+    A plain number (``-0.16``, ``+3``, ``1e-5``) is left alone: it reads as a number, not a
+    formula, and negative values stay numbers in the spreadsheet.
+
+    >>> csv_safe("=HYPERLINK(1)"), csv_safe("-3 dB"), csv_safe("-0.16"), csv_safe("ok")
+    ("'=HYPERLINK(1)", "'-3 dB", '-0.16', 'ok')
     """
-    return "'" + text if text.startswith(_FORMULA_PREFIXES) else text
+    if not text.startswith(_FORMULA_PREFIXES):
+        return text
+    if _NUMBER_RE.fullmatch(text):
+        return text
+    return "'" + text
 
 
 def csv_line(cells: Iterable[str]) -> str:
