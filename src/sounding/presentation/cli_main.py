@@ -30,6 +30,7 @@ from sounding.presentation.output import (
     emit,
     format_option,
     known_apps,
+    local_times,
     no_app_hint,
 )
 
@@ -464,6 +465,7 @@ def status(ctx: click.Context, fmt: str) -> None:
             click.echo("no application has recorded data yet" + no_app_hint(ctx))
         return
     files = sounding_files(data_dir)
+    local = local_times() and fmt == "table"
     info: dict[str, Any] = {
         "app_name": _app_name(ctx, data_dir),
         "data_dir": str(data_dir),
@@ -504,8 +506,8 @@ def status(ctx: click.Context, fmt: str) -> None:
                 metrics=[{"name": n, "type": t} for n, t in sorted(names.items())],
                 events=st.event_count,
                 sessions=st.session_count,
-                oldest=None if st.oldest is None else format_time(st.oldest),
-                newest=None if st.newest is None else format_time(st.newest),
+                oldest=None if st.oldest is None else format_time(st.oldest, local=local),
+                newest=None if st.newest is None else format_time(st.newest, local=local),
                 dropped={k: v for k, v in sorted(st.internal_counts.items()) if v},
                 corrupt_files=[str(p) for p in st.corrupt_files],
             )
@@ -516,7 +518,7 @@ def status(ctx: click.Context, fmt: str) -> None:
                 info["app_telemetry_level"] = level
                 set_at = meta.get("app.telemetry_level_set")
                 info["app_telemetry_level_set"] = (
-                    None if set_at is None else format_time(float(set_at))
+                    None if set_at is None else format_time(float(set_at), local=local)
                 )
                 # What the application runs with is what it sends, not this shell's settings.
                 info["sends_now"] = WOULD_SEND.get(
