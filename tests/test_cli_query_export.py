@@ -477,3 +477,29 @@ def test_library_errors_name_the_typed_option(data_dir: Path, args: list[str], n
     assert needle in result.stderr
     assert not any(f" {p}=" in result.stderr or result.stderr.startswith(f"Error: {p}=")
                    for p in ("start", "end", "since", "interval"))  # fmt: skip
+
+
+def test_interval_finer_than_rolled_up_rows_is_refused(tmp_path: Path) -> None:
+    """Where retention rolled the 1 min rows up to hours, --interval 5m is refused naming the
+    hourly rows and the cutoff; --interval 1h, or a range in the kept part, works."""
+    from sounding.core.config import MetricsConfig
+    from sounding.storage import open_store
+
+    clock = ManualClock(T0)
+    set_clock(clock)
+    metrics = MetricsConfig(retention_days=30)
+    sink = SQLiteSink(tmp_path, metrics)
+    sink.write([IntervalAggregate("c", MetricType.COUNTER, (), T0 + i * 900, T0 + i * 900 + 60,
+                                  count=1, sum=1.0) for i in range(4 * 24 * 40)], [])  # fmt: skip
+    sink.close()
+    clock.set(T0 + 40 * 86400)
+    with open_store(tmp_path, metrics=metrics) as store:
+        store.maintain()
+    refused = run(tmp_path, "query", "c", "--interval", "5m", "--format", "json")
+    assert refused.exit_code == 2
+    assert "1 h rows for data before 2026-01-11T00:00:00Z" in refused.stderr
+    hourly = run(tmp_path, "query", "c", "--interval", "1h", "--format", "json")
+    assert hourly.exit_code == 0, hourly.output
+    recent = run(tmp_path, "query", "c", "--interval", "5m", "--since", "2026-01-20",
+                 "--format", "json")  # fmt: skip
+    assert recent.exit_code == 0, recent.output

@@ -204,14 +204,8 @@ def query(
     store = store_from_context(ctx)
     require_metric(store, name)
     require_tags(store, [name], tag_filter, {"--group-by": group_by})
-    finest = store.finest_resolution()
-    if step is not None and step >= finest and not (step / finest).is_integer():
-        # The library would widen it to whole rows; what a user typed is refused instead.
-        raise InvalidValueError(
-            "--interval",
-            interval,
-            f"a multiple of {duration_text(finest)}: the store keeps {duration_text(finest)} rows",
-        )
+    if step is not None:
+        _check_interval(store, name, tag_filter, start, step, interval)
     info = store.series(name)[0]
     try:
         # The typed text, so a message about it shows what the user wrote.
@@ -261,6 +255,35 @@ def query(
         title=title + ")",
         units={shown: _value_unit(shown, info.unit), "count": "count"},
     )
+
+
+def _check_interval(
+    store: Any,
+    name: str,
+    tags: dict[str, str],
+    start: float | None,
+    step: float,
+    typed: str | None,
+) -> None:
+    """Refuse an ``--interval`` the stored rows cannot fill evenly over the range: finer
+    than, or not a multiple of, the rows kept where the range starts (the library would
+    widen it; what a user typed is refused, naming the resolution, instead)."""
+    first = store.first_data(name, tags or None)
+    at = start if start is not None else first
+    if at is None:
+        return
+    if first is not None:
+        at = max(at, first)
+    stored, until = store.resolution_at(at)
+    if step >= stored and (step / stored).is_integer():
+        return
+    where = f"the store keeps {duration_text(stored)} rows"
+    if until is not None:
+        where += (
+            f" for data before {format_time(until)} (older rows are rolled up); "
+            f"use --interval {duration_text(stored).replace(' ', '')} or --since after that"
+        )
+    raise InvalidValueError("--interval", typed, f"a multiple of {duration_text(stored)}: {where}")
 
 
 def _record_rows(records: Iterator[ExportRecord]) -> Iterator[dict[str, Any]]:

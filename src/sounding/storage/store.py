@@ -529,6 +529,23 @@ class Store:
             fine = _db.fine_resolutions(self._conn)
         return float(min(fine)) if fine else float(_db.HOUR)
 
+    def resolution_at(self, t: float) -> tuple[float, float | None]:
+        """The width of the rows kept for data at time ``t`` and, when retention has rolled
+        them up there, the time before which that is so (``None``: the finest rows)."""
+        with self._lock:
+            self._check_open()
+            fine_cut, hourly_cut = cutoffs(self._conn)
+        if t < hourly_cut:
+            return float(_db.DAY), hourly_cut
+        if t < fine_cut:
+            return float(_db.HOUR), fine_cut
+        return self.finest_resolution(), None
+
+    def first_data(self, name: str, tags: Mapping[str, str] | None = None) -> float | None:
+        """Where the first stored interval of metric ``name`` (matching ``tags``) starts."""
+        series = self.series(name, tags)
+        return self._first_data([x.id for x in series]) if series else None
+
     def _fit_interval(self, step: float, given: object) -> float:
         """``step`` as a multiple of the finest stored rows; finer than them is refused."""
         stored = self.finest_resolution()
