@@ -422,6 +422,9 @@ def table_text(value: Any, unit: str = "", *, local: bool = False) -> str:
             return format_percent(float(value))
         if unit == "time":
             return format_time(float(value), local=local)
+        if unit in ("", "count") and math.isfinite(value) and value == int(value):
+            # Counts stay exact: people compare them digit by digit.
+            return str(int(value)) if abs(value) < 1e15 else f"{value:.3g}"
         return format_value(float(value), "" if unit == "count" else unit)
     if isinstance(value, str) and unit == "time":
         try:
