@@ -387,3 +387,21 @@ def test_events_jsonl_and_export_events_have_one_shape(data_dir: Path) -> None:
     assert sorted(json.dumps(x, sort_keys=True) for x in lines) == as_set(exported.stdout)
     assert as_set(viewed.stdout) == as_set(exported.stdout)
     assert {x["event"] for x in lines} >= {"export.slow", "take.recorded"}
+
+
+def test_demo_closing_hints_run_as_printed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every command the demo suggests at the end runs (exit 0) as printed."""
+    import shlex
+
+    monkeypatch.chdir(tmp_path)  # the report hint writes a file here
+
+    target = tmp_path / "demo"
+    result = run("demo", "--days", "3", "--data-dir", str(target))
+    assert result.exit_code == 0, result.output
+    hints = result.stdout.split("Explore it:", 1)[1].strip().splitlines()
+    assert len(hints) >= 3
+    for line in hints:
+        words = shlex.split(line)
+        assert words[0].endswith("sounding")
+        hinted = CliRunner().invoke(main, words[1:], catch_exceptions=False)
+        assert hinted.exit_code == 0, (line, hinted.output)

@@ -148,6 +148,7 @@ def demo(
 
     from sounding.presentation.dashboard import build_model, render
     from sounding.presentation.demo import (
+        DEMO_APP_NAME,
         REGRESSED_METRIC,
         default_demo_dir,
         prepare_demo_dir,
@@ -196,8 +197,12 @@ def demo(
         model = build_model(store, since="7d", now=result.end)
     out = Console()
     out.print(render(model, width=out.width))
-    q = _quote(str(result.data_dir))
-    cmd = f"{_command_name()} --data-dir {q}"
+    where = (
+        f"--app {DEMO_APP_NAME}"
+        if Path(result.data_dir) == default_demo_dir()
+        else f"--data-dir {_quote(str(result.data_dir))}"
+    )
+    cmd = f"{_command_name()} {where}"
     out.print(
         "\nExplore it:\n"
         f"  {cmd} dashboard --since {days}d\n"
