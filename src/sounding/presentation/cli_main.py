@@ -577,10 +577,11 @@ def _print_status(info: dict[str, Any]) -> None:
     else:
         row("Remote telemetry", f"{info['telemetry_level']} ({info['telemetry_reason']})")
     row("Sent now", info["sends_now"])
-    if info["telemetry_level"] == "off":
+    if (info["app_telemetry_level"] or info["telemetry_level"]) == "off":
         row(
             "If enabled",
-            f"at 'error': {WOULD_SEND[TelemetryLevel.ERROR]}; at 'all': usage aggregates too",
+            f"at 'error': {WOULD_SEND[TelemetryLevel.ERROR]}; at 'all': usage aggregates "
+            "too, to an exporter the application configures",
         )
     if info["outbox"] is not None:
         row("Outbox", f"{info['outbox']} unsent error report(s)",
