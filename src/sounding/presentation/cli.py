@@ -600,7 +600,8 @@ def accept_data_dir_everywhere(group: click.Group) -> None:
                     help="Directory of the store; same as the global option.",
                 )
             )
-        if "app" not in have:
+        # The demo has its own app and data dir: --app there would mean nothing.
+        if "app" not in have and command.name != "demo":
             command.params.append(
                 click.Option(
                     ["--app"],
