@@ -520,7 +520,7 @@ def events(
 
     def show(batch: list[dict[str, Any]], stream_fmt: str) -> None:
         if stream_fmt == "ndjson":
-            _emit_flat(batch, "ndjson", sys.stdout)
+            _emit_flat(_event_records(batch, "ndjson")[0], "ndjson", sys.stdout)
         else:
             from rich.console import Console
 
