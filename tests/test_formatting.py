@@ -67,3 +67,16 @@ def test_formatters_never_raise(value: float | None, unit: str) -> None:
     for text in (format_value(value, unit), format_rate(value), format_percent(value)):
         assert isinstance(text, str)
         assert 0 < len(text) <= 16
+
+
+def test_a_rate_column_reads_in_one_unit() -> None:
+    """Rates in one table column share the unit of the largest value."""
+    import io
+
+    from sounding.presentation.output import emit
+
+    buf = io.StringIO()
+    rows = [{"rate": 0.5}, {"rate": 1 / 3600}, {"rate": 0.02}]
+    emit(rows, ["rate"], "table", out=buf, units={"rate": "rate"})
+    cells = [ln.strip("│ ") for ln in buf.getvalue().splitlines() if "/" in ln]
+    assert cells == ["30/min", "0.0167/min", "1.2/min"]

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 
 __all__ = [
     "DURATION_UNITS",
+    "RATE_UNITS",
     "format_bytes",
     "format_count",
     "format_percent",
@@ -24,6 +25,7 @@ __all__ = [
     "format_time",
     "format_value",
     "is_duration_unit",
+    "rate_unit",
 ]
 
 #: Units read as durations, with their length in seconds.
@@ -103,19 +105,35 @@ def format_value(value: float | None, unit: str = "") -> str:
     return f"{text} {unit}" if unit else text
 
 
-def format_rate(per_second: float | None) -> str:
-    """A rate in the unit that reads best, printed: ``/s``, ``/min``, ``/h`` or ``/d``.
+#: Rate units and their length in seconds, finest first.
+RATE_UNITS = {"s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def rate_unit(per_second: float) -> str:
+    """The rate unit that shows ``per_second`` as a number of at least 1 (``s`` ... ``d``).
+
+    A column of rates uses the unit of its largest value, so every row reads in one unit.
+    """
+    a = abs(per_second)
+    for unit, size in RATE_UNITS.items():
+        if a * size >= 1 or a == 0 or not math.isfinite(a):
+            return unit
+    return "d"
+
+
+def format_rate(per_second: float | None, unit: str | None = None) -> str:
+    """A rate with its unit printed: ``/s``, ``/min``, ``/h`` or ``/d`` (``unit``, else the
+    one that reads best).
 
     >>> format_rate(2.5), format_rate(0.5), format_rate(1 / 3600), format_rate(0.0)
     ('2.5/s', '30/min', '1/h', '0/s')
+    >>> format_rate(0.5, "h")
+    '1800/h'
     """
     if per_second is None or not math.isfinite(per_second):
         return _MISSING
-    a = abs(per_second)
-    for unit, size in (("s", 1.0), ("min", 60.0), ("h", 3600.0)):
-        if a * size >= 1 or a == 0:
-            return f"{format_count(per_second * size)}/{unit}"
-    return f"{format_count(per_second * 86400)}/d"
+    chosen = unit if unit in RATE_UNITS else rate_unit(per_second)
+    return f"{format_count(per_second * RATE_UNITS[chosen])}/{chosen}"
 
 
 def format_percent(ratio: float | None, *, signed: bool = False) -> str:

@@ -38,6 +38,7 @@ from sounding.presentation.formatting import (
     format_rate,
     format_time,
     format_value,
+    rate_unit,
 )
 from sounding.storage import Store, open_store
 from sounding.storage.times import iso, parse_time
@@ -416,8 +417,8 @@ def table_text(value: Any, unit: str = "", *, local: bool = False) -> str:
     if isinstance(value, datetime):
         return format_time(value, local=local)
     if isinstance(value, (int, float)):
-        if unit == "rate":
-            return format_rate(float(value))
+        if unit == "rate" or unit.startswith("rate/"):
+            return format_rate(float(value), unit.partition("/")[2] or None)
         if unit == "ratio":
             return format_percent(float(value))
         if unit == "time":
@@ -454,6 +455,11 @@ def _table(
     for c in columns:
         if c in ("start", "end", "timestamp", "time", "started", "ended") and c not in units:
             units[c] = "time"
+    for c, u in list(units.items()):
+        if u == "rate":
+            # One unit for the whole column, so the rows compare at a glance.
+            top = max((abs(float(r[c])) for r in rows if _numeric(r.get(c))), default=0.0)
+            units[c] = "rate/" + rate_unit(top)
     # A column empty in every row says nothing: leave it out (JSON and CSV keep it).
     shown = [c for c in columns if any(r.get(c) not in (None, "", {}, []) for r in rows)]
     if not shown:
