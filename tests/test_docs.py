@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import pytest
@@ -98,3 +99,49 @@ def test_help_examples_name_metrics_the_demo_records() -> None:
     used = {m.rstrip(".") for t in texts for m in re.findall(r"recorder\.[a-z_.]+", t)}
     assert used
     assert used <= known, sorted(used - known)
+
+
+def _console_commands() -> list[tuple[str, str]]:
+    """``sounding ...`` command lines in the console blocks of README.md and docs/cli.md."""
+    out = []
+    block = re.compile(r"^```console\n(.*?)^```", re.S | re.M)
+    for path in (ROOT / "README.md", ROOT / "docs" / "cli.md"):
+        for body in block.findall(path.read_text(encoding="utf-8")):
+            for line in body.splitlines():
+                text = line.removeprefix("$ ").split(" #")[0].split(" | ")[0].split(" > ")[0]
+                words = text.split()
+                while words and "=" in words[0] and not words[0].startswith("-"):
+                    words = words[1:]  # VAR=value prefixes
+                if words and words[0].endswith("sounding"):
+                    out.append((f"{path.name}: {text.strip()}", " ".join(words[1:])))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("where", "args"), _console_commands(), ids=[w for w, _ in _console_commands()]
+)
+def test_documented_command_lines_parse(where: str, args: str) -> None:
+    """Every `sounding ...` line in README.md and docs/cli.md names a real command and
+    only options it has (parsed by the real click group, not run)."""
+    import shlex
+
+    import click
+
+    from sounding.presentation.cli import main
+
+    words = shlex.split(args)
+    with main.make_context("sounding", list(words), resilient_parsing=False) as ctx:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # click 8.2 protected_args
+            rest = [*ctx.protected_args, *ctx.args]
+        assert rest, f"{where}: no command"
+        command = main.get_command(ctx, rest[0])
+        assert command is not None, f"{where}: no command {rest[0]!r}"
+        try:
+            command.make_context(rest[0], rest[1:], parent=ctx).close()
+        except click.exceptions.Exit:
+            pass
+        except click.BadParameter as exc:
+            # An example file (alerts.toml) need not exist here; any other error counts.
+            if "does not exist" not in str(exc):
+                pytest.fail(f"{where}: {exc}")
