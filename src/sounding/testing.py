@@ -104,6 +104,7 @@ class ManualClock:
         with self._lock:
             self._wall += seconds
             self._mono += seconds
+        self._moved()
 
     def set(self, epoch: float) -> None:
         """Set the wall clock (the monotonic clock moves forward by the same amount if later)."""
@@ -111,6 +112,12 @@ class ManualClock:
             if epoch > self._wall:
                 self._mono += epoch - self._wall
             self._wall = float(epoch)
+        self._moved()
+
+    def _moved(self) -> None:
+        # Observations made before the move belong to the interval they were made in.
+        if _clock.get_clock() is self:
+            _clock.clock_changed()
 
 
 @contextmanager
