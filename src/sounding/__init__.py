@@ -56,6 +56,7 @@ _LAZY: dict[str, str] = {
     "initialize_telemetry": "sounding.integrations.sentry",
     "install_crash_handler": "sounding.collection.crash",
     "install_logging_handler": "sounding.collection.stdlib",
+    "is_configured": "sounding.core.config",
     "open_store": "sounding.storage",
     "operation_boundary": "sounding.collection.boundary",
     "record": "sounding.collection.metrics",
@@ -110,6 +111,7 @@ __all__ = [
     "initialize_telemetry",
     "install_crash_handler",
     "install_logging_handler",
+    "is_configured",
     "open_store",
     "operation_boundary",
     "record",
@@ -195,6 +197,7 @@ if TYPE_CHECKING:
     from sounding.core.config import Settings as Settings
     from sounding.core.config import configure as configure
     from sounding.core.config import get_settings as get_settings
+    from sounding.core.config import is_configured as is_configured
     from sounding.core.types import ErrorSeverity as ErrorSeverity
     from sounding.core.types import EventCategory as EventCategory
     from sounding.core.types import MetricSnapshot as MetricSnapshot

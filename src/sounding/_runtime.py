@@ -229,6 +229,11 @@ class Runtime:
             try:
                 settings = get_settings()
                 now = get_clock().time()
+                if not settings.configured and self._sink_override is None:
+                    # Library mode: the application has not said where data goes. Keep it
+                    # in memory (bounded, drops counted) until it does; write nothing.
+                    _metrics.get_registry().roll(now)
+                    return False
                 metrics = _metrics.get_registry().collect(now)
                 events = _events.drain()
                 for output in list(self._outputs):
@@ -315,7 +320,10 @@ def shutdown(timeout: float | None = None) -> bool:
 
 
 def _before_configure() -> None:
-    # Data recorded before a reconfiguration keeps the old default tags and destination.
+    # Data recorded before a reconfiguration keeps the old default tags and destination;
+    # data recorded in library mode waits for the application's settings instead.
+    if not get_settings().configured:
+        return
     if _runtime._thread is not None or _metrics._registry is not None:
         _runtime.flush()
         _runtime._close_sink()
@@ -326,6 +334,7 @@ def _on_configure(settings: Settings) -> None:
     if reg is not None:
         reg.apply_settings()
     _events.buffer.maxlen = settings.event_buffer_size
+    health.set_debug(settings.debug)
 
 
 def _start_on_first_use() -> None:
