@@ -72,7 +72,7 @@ _LAZY: dict[str, str] = {
     "unbind_context": "sounding.collection.context",
     "wrap_context": "sounding.collection.context",
 }
-_SUBMODULES = {"exceptions", "testing"}
+_SUBMODULES = {"consent", "exceptions", "testing"}
 
 __all__ = [
     "ContextThread",
@@ -96,6 +96,7 @@ __all__ = [
     "classify_exception",
     "clear_context",
     "configure",
+    "consent",
     "counter",
     "current_session",
     "end_session",
@@ -157,6 +158,7 @@ def reset() -> None:
 if TYPE_CHECKING:
     from typing import Any
 
+    from sounding import consent as consent
     from sounding import exceptions as exceptions
     from sounding._runtime import flush as flush
     from sounding._runtime import shutdown as shutdown

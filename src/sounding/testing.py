@@ -233,11 +233,14 @@ def reset() -> None:
     _config.reset()
     health.reset()
     health.set_strict(False)
+    health.set_debug(False)
     _clock.set_clock(None)
     from sounding.collection import identifiers, log
     from sounding.collection.context import clear_context
     from sounding.collection.session import get_session_manager
+    from sounding.core import consent
 
+    consent._reset()
     identifiers.reset_salt_cache()
     get_session_manager().reset()
     clear_context()

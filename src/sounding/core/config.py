@@ -18,6 +18,7 @@ Environment variables:
 ``SOUNDING_LOG_LEVEL``         minimum level of events recorded (``debug`` ... ``critical``)
 ``SOUNDING_AGGREGATION_INTERVAL`` / ``SOUNDING_RETENTION_DAYS``  MetricsConfig overrides
 ``SOUNDING_DEBUG``             ``1`` prints sounding's own health messages on stderr
+``SOUNDING_TELEMETRY_ECHO``    ``1`` prints what would be sent instead of sending it
 ============================== =======================================================
 
 Library mode: sounding follows the stdlib ``logging`` convention, libraries instrument and
@@ -54,6 +55,8 @@ __all__ = [
     "is_configured",
     "load_toml",
     "on_configure",
+    "refresh",
+    "request_telemetry_level",
     "reset",
 ]
 
@@ -264,6 +267,11 @@ class Settings:
     telemetry_level: TelemetryLevel = TelemetryLevel.OFF
     #: why the effective level is what it is (shown by ``sounding status``)
     telemetry_reason: str = "default: nothing leaves the machine unless the app opts in"
+    #: whether a level was given (argument, TOML, configure), rather than the default
+    telemetry_level_set: bool = False
+    #: print what would be sent instead of sending it (``SOUNDING_TELEMETRY_ECHO=1``, or the
+    #: user's choice stored by ``sounding telemetry ... --echo``)
+    telemetry_echo: bool = False
     local_recording: bool = True
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     #: tags added to every series; by default the app version and the platform
@@ -345,6 +353,7 @@ _FIELDS = {
     "shutdown_timeout",
     "forward_to_logging",
     "debug",
+    "telemetry_echo",
 }
 
 #: Environment variables that name where data goes: any of them ends library mode.
@@ -434,6 +443,7 @@ def _build(
 
     # Telemetry level: the app asks, the user's environment may only lower it.
     requested = pick("telemetry_level")
+    level_set = requested is not UNSET
     requested = (
         TelemetryLevel.OFF if requested is UNSET else _parse_level(requested, "telemetry_level")
     )
@@ -445,9 +455,23 @@ def _build(
         user = _parse_level(env_level, "SOUNDING_TELEMETRY")
         if user.rank < level.rank:
             level, reason = user, f"lowered by SOUNDING_TELEMETRY={user.value}"
+    # The user's choice stored by the consent helper (``sounding telemetry ...``) also only
+    # lowers; while the first-run notice is on screen nothing is sent at all.
+    from sounding.core import consent
+
+    choice = consent.read_choice(data_dir)
+    if choice is not None and choice.level.rank < level.rank:
+        level, reason = choice.level, f"lowered by the user's choice ({choice.level.value})"
+    if consent.notice_shown_this_run() and level is not TelemetryLevel.OFF:
+        level, reason = TelemetryLevel.OFF, "first run: nothing is sent while the notice shows"
     dnt = env.get("DO_NOT_TRACK")
     if dnt is not None and _truthy_env(dnt):
         level, reason = TelemetryLevel.OFF, f"forced off by DO_NOT_TRACK={dnt}"
+    echo = pick("telemetry_echo")
+    if env.get("SOUNDING_TELEMETRY_ECHO") and "telemetry_echo" not in overrides:
+        echo = _truthy_env(env["SOUNDING_TELEMETRY_ECHO"])
+    echo = (choice is not None and choice.echo) if echo is UNSET else echo
+    _check(isinstance(echo, bool), "telemetry_echo", echo, "True or False")
 
     local = pick("local_recording")
     if env.get("SOUNDING_LOCAL") is not None and "local_recording" not in overrides:
@@ -537,6 +561,8 @@ def _build(
         requested_telemetry_level=requested,
         telemetry_level=level,
         telemetry_reason=reason,
+        telemetry_level_set=level_set,
+        telemetry_echo=echo,
         local_recording=local,
         metrics=metrics,
         default_tags=dict(default_tags),
@@ -635,6 +661,21 @@ def _apply(
     for listener in listeners:
         listener(new)
     return new
+
+
+def refresh() -> Settings:
+    """Rebuild the settings from what was given so far (the user's stored consent changed).
+
+    Unlike :func:`configure` this does not end library mode.
+    """
+    return _apply({}, UNSET, None, explicit=False)
+
+
+def request_telemetry_level(level: TelemetryLevel | str) -> Settings:
+    """Ask for ``level`` on the application's behalf when it configured none (what
+    ``initialize_telemetry(enabled=True)`` means); the user's environment can still lower
+    it. Does not end library mode."""
+    return _apply({"telemetry_level": _parse_level(level, "level")}, UNSET, None, explicit=False)
 
 
 def get_settings() -> Settings:

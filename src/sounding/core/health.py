@@ -72,9 +72,9 @@ def _sync_debug_handler() -> None:
     if _debug and _debug_handler is None:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(name)s %(levelname)s: %(message)s"))
+        # The logger's level is left alone: raising it would also forward INFO events of
+        # the `sounding.events` loggers below it.
         logger.addHandler(handler)
-        if logger.level == logging.NOTSET or logger.level > logging.INFO:
-            logger.setLevel(logging.INFO)
         _debug_handler = handler
     elif not _debug and _debug_handler is not None:
         logger.removeHandler(_debug_handler)
