@@ -262,3 +262,15 @@ def test_the_command_embedded_in_an_apps_cli_acts_on_its_data_dir(data_dir: Path
     result = runner.invoke(recorder, ["telemetry", "status"])
     assert "in effect now: crash" in result.output
     assert all(len(line) <= 80 for line in result.output.splitlines() if "/" not in line)
+
+
+def test_no_warning_when_the_user_decided(no_sdk: None, data_dir: Path) -> None:
+    """A stored `off` or this run's first-run notice stops reporting without a warning."""
+    sounding.configure(telemetry_level="error")
+    consent.first_run_notice(stream=io.StringIO())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert initialize_telemetry(DSN, enabled=True) is False
+        _consent._reset()
+        consent.set_choice("off")
+        assert initialize_telemetry(DSN, enabled=True) is False

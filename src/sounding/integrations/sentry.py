@@ -650,10 +650,10 @@ def _check_dsn(dsn: str, source: str) -> None:
         raise ConfigurationError(source, dsn, allowed)
 
 
-def _not_started(why: str) -> bool:
+def _not_started(why: str, warn: bool = True) -> bool:
     """Say once (a RuntimeWarning per reason) why remote reporting did not start."""
     health.get_logger().info("sounding: remote error reporting not started: %s", why)
-    if why not in _state.warned_not_started:
+    if warn and why not in _state.warned_not_started:
         _state.warned_not_started.add(why)
         warnings.warn(
             f"sounding: remote error reporting not started: {why}; errors are recorded "
@@ -719,9 +719,10 @@ def initialize_telemetry(
     returned) when ``enabled`` is false, when the effective level is ``off``, when there is no
     DSN (argument or ``SENTRY_DSN``), or when ``sentry-sdk`` is not installed; except for
     ``enabled=False`` each says why in a ``RuntimeWarning`` (once per reason) and errors are
-    still recorded locally. In echo mode (``telemetry_echo``) events are printed on stderr
-    instead of sent. Calling it again reconfigures; ``enabled=False`` on a running
-    integration shuts it down.
+    still recorded locally (not when the user decided: the first-run notice of
+    :mod:`sounding.consent` or a stored ``off``). In echo mode (``telemetry_echo``) events
+    are printed on stderr instead of sent. Calling it again reconfigures; ``enabled=False``
+    on a running integration shuts it down.
 
     - ``release`` defaults to the configured ``app_version``.
     - ``before_send(event, hint)`` runs before :func:`filter_event`; if it raises, the
@@ -761,7 +762,17 @@ def initialize_telemetry(
             # The application gave its user's consent and asked for no level: errors.
             settings = request_telemetry_level(TelemetryLevel.ERROR)
         if settings.telemetry_level is TelemetryLevel.OFF:
-            return _not_started(f"telemetry level is off ({settings.telemetry_reason})")
+            # The user's own decision (the first-run notice on screen, a stored "off") is
+            # not a mistake to warn the end user about; it is logged at INFO.
+            from sounding.core import consent
+
+            choice = consent.read_choice(settings.data_dir)
+            by_user = consent.notice_shown_this_run() or (
+                choice is not None and choice.level is TelemetryLevel.OFF
+            )
+            return _not_started(
+                f"telemetry level is off ({settings.telemetry_reason})", warn=not by_user
+            )
         env_dsn = os.environ.get("SENTRY_DSN") or None
         if not dsn and env_dsn is not None:
             _check_dsn(env_dsn, "SENTRY_DSN")
