@@ -128,3 +128,37 @@ def test_closed_intervals_kept_in_memory_are_bounded_and_counted(
         sounding.flush()
     assert [a.sum for a in sink.aggregates("iv.many")] == [3.0, 4.0, 5.0]
     assert health.counts().get("metrics.dropped") == 2
+
+
+def test_the_writer_notices_a_silent_clock_jump_between_boundaries(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After a jump nobody announced (a suspend), the writer rolls the interval over soon,
+    not only at the next boundary of its monotonic sleep."""
+    import threading
+
+    from sounding import _runtime
+
+    monkeypatch.setattr(_runtime, "CLOCK_CHECK_SECONDS", 0.01)
+    clock = _SilentClock(START + 30)
+    previous = set_clock(clock)
+    rt = _runtime.get_runtime()
+    sink = MemorySink()
+    rt.set_sink(sink)
+    try:
+        sounding.counter("iv.sleep").inc()
+        rt.ensure_started()
+        clock.t = START + 7200 + 5  # the laptop slept two hours
+        jumped = threading.Event()
+        for _ in range(1000):  # the writer checks every 10 ms; give it up to 10 s
+            if _metrics.get_registry().interval[0] == START + 7200:
+                jumped.set()
+                break
+            threading.Event().wait(0.01)
+        assert jumped.is_set()
+        sounding.counter("iv.sleep").inc(2)
+        sounding.flush()
+    finally:
+        rt.reset()
+        set_clock(previous)
+    assert _starts(sink, "iv.sleep") == [(START, START + 60, 1.0), (START + 7200, START + 7260, 2.0)]

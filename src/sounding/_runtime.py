@@ -33,6 +33,10 @@ __all__ = ["Runtime", "flush", "get_runtime", "shutdown"]
 
 #: Most aggregates / events kept for retry after failed writes; beyond it the oldest go.
 MAX_PENDING = 100_000
+#: The writer wakes at least this often (seconds) to notice a wall-clock jump (a suspend: its
+#: sleep runs on the monotonic clock, which stands still meanwhile), so observations after the
+#: jump are stamped with their own interval, not the one before it.
+CLOCK_CHECK_SECONDS = 5.0
 _KIND_RE = re.compile(r"[^A-Za-z0-9_.]+")
 
 
@@ -102,10 +106,13 @@ class Runtime:
             now = get_clock().time()
             boundary = (math.floor(now / interval) + 1) * interval
             # Wake at the interval boundary; clamp so a stepped clock cannot spin or stall.
-            delay = min(max(boundary - now, 0.05), float(interval))
+            delay = min(max(boundary - now, 0.05), float(interval), CLOCK_CHECK_SECONDS)
             if self._stop.wait(delay):
                 break
-            self.flush()
+            now = get_clock().time()
+            start, end = _metrics.get_registry().interval
+            if now >= boundary or not start <= now < end:
+                self.flush()
 
     def _stop_thread(self, timeout: float) -> None:
         t = self._thread
