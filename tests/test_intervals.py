@@ -161,4 +161,7 @@ def test_the_writer_notices_a_silent_clock_jump_between_boundaries(
     finally:
         rt.reset()
         set_clock(previous)
-    assert _starts(sink, "iv.sleep") == [(START, START + 60, 1.0), (START + 7200, START + 7260, 2.0)]
+    assert _starts(sink, "iv.sleep") == [
+        (START, START + 60, 1.0),
+        (START + 7200, START + 7260, 2.0),
+    ]
