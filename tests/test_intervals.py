@@ -165,3 +165,23 @@ def test_the_writer_notices_a_silent_clock_jump_between_boundaries(
         (START, START + 60, 1.0),
         (START + 7200, START + 7260, 2.0),
     ]
+
+
+def test_a_new_interval_length_applies_from_the_next_observation() -> None:
+    """After configure() changes aggregation_interval, later data gets intervals of the new
+    length while earlier data keeps its own."""
+    clock = ManualClock(START + 25)
+    with capture(clock) as sink:
+        sounding.configure(metrics=sounding.MetricsConfig(aggregation_interval=60))
+        c = sounding.counter("iv.step")
+        c.inc()
+        sounding.configure(metrics=sounding.MetricsConfig(aggregation_interval=10))
+        c.inc(2)
+        clock.advance(10)
+        c.inc(3)
+        sounding.flush()
+    assert _starts(sink, "iv.step") == [
+        (START, START + 60, 1.0),
+        (START + 20, START + 30, 2.0),
+        (START + 30, START + 40, 3.0),
+    ]

@@ -628,7 +628,12 @@ class Registry:
         self._defaults_dict = dict(s.default_tags)
         self._defaults = tuple(sorted(self._defaults_dict.items()))
         self.cardinality_limit = s.cardinality_limit
-        self._step = s.metrics.aggregation_interval
+        step = s.metrics.aggregation_interval
+        if step != self._step and hasattr(self, "_interval_start"):
+            # A new interval length: what was observed so far keeps the old bounds, later
+            # observations go to an interval of the new length.
+            self.roll_to(get_clock().time(), step)
+        self._step = step
 
     def _interval_of(self, now: float) -> tuple[float, float]:
         step = self._step
@@ -639,6 +644,17 @@ class Registry:
     def interval(self) -> tuple[float, float]:
         """The ``(start, end)`` epoch seconds of the interval observations go to now."""
         return self._interval_start, self._interval_end
+
+    def roll_to(self, now: float, step: int) -> None:
+        """Close the current interval now and open the one of ``now`` with length ``step``."""
+        with self._roll_lock:
+            start, end = self._interval_start, self._interval_end
+            self._step = step
+            self._interval_start, self._interval_end = self._interval_of(now)
+            out: list[IntervalAggregate] = []
+            for inst in self.instruments():
+                inst._collect(start, end, out)
+            self._keep_closed(out)
 
     def roll(self, now: float | None = None) -> bool:
         """Close the current interval if ``now`` (default: the clock) lies outside it.
