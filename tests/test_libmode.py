@@ -149,6 +149,8 @@ def test_configure_with_unchanged_settings_keeps_the_store_open(tmp_path: Path) 
         ("/home/x/proj/tool.py", None, "tool"),
         ("/home/x/proj/pkg/__main__.py", "pkg.__main__", "pkg"),
         ("/home/x/proj/pkg/cli/__main__.py", "pkg.cli.__main__", "pkg"),
+        ("/home/x/proj/pkg/cli.py", "pkg.cli", "pkg"),
+        ("/home/x/proj/pkg/__main__.py", None, "pkg"),
         ("-c", None, None),
         ("", None, None),
     ],
@@ -255,3 +257,30 @@ def test_debug_is_a_validated_setting() -> None:
     with pytest.raises(ConfigurationError, match="debug"):
         sounding.configure(debug="yes")
     assert sounding.configure(environ={"SOUNDING_DEBUG": "1", "SOUNDING_DATA_DIR": "/tmp/x"}).debug
+
+
+@pytest.mark.parametrize(
+    ("env", "configured"),
+    [
+        ({}, False),
+        ({"SOUNDING_DATA_DIR": "/tmp/where"}, True),
+        ({"SOUNDING_APP_NAME": "host"}, True),
+        ({"SOUNDING_LOG_LEVEL": "debug"}, False),  # says nothing about where
+    ],
+)
+def test_which_environment_settings_end_library_mode(
+    library_mode: None, env: dict[str, str], configured: bool
+) -> None:
+    """Only settings that name where data goes end library mode; reading settings does not."""
+    s = config._apply({}, config.UNSET, env, explicit=False)
+    assert s.configured is configured
+    assert sounding.configure(environ=env).configured is True
+
+
+def test_a_config_file_ends_library_mode(library_mode: None, tmp_path: Path) -> None:
+    """SOUNDING_CONFIG naming a TOML file counts as the application having configured."""
+    toml = tmp_path / "s.toml"
+    toml.write_text('app_name = "host"\n')
+    s = config._apply({}, config.UNSET, {"SOUNDING_CONFIG": str(toml)}, explicit=False)
+    assert s.configured
+    assert s.app_name == "host"

@@ -209,19 +209,21 @@ def _implicit_app_name() -> str | None:
 
     ``python -m pkg`` (and ``python -m pkg.cli``) gives ``pkg``, ``python tool.py`` and a
     console script ``tool`` give ``tool``; ``python -c`` and an interactive session give none.
+    (A module run with ``-m`` has a ``__spec__``; a script run by path has ``None``.)
     """
     argv0 = sys.argv[0] if sys.argv else ""
     if argv0 in ("", "-c", "-"):
         return None
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    module = getattr(spec, "name", None)
     stem = Path(argv0).stem
-    if stem == "__main__" or argv0 == "-m":
-        # `python -m pkg`: argv[0] is pkg/__main__.py (or "-m" while it is being imported).
-        main = sys.modules.get("__main__")
-        spec = getattr(main, "__spec__", None)
-        module = getattr(spec, "name", "") or ""
-        stem = module.split(".")[0] if module else Path(argv0).parent.name
-        if stem == "__main__":
-            return None
+    if isinstance(module, str) and module and module != "__main__":
+        # `python -m pkg` (argv[0] is pkg/__main__.py) or `python -m pkg.cli`: the package.
+        stem = module.split(".")[0]
+    elif stem == "__main__":
+        # `python path/to/pkg` (a directory with __main__.py): the directory.
+        stem = Path(argv0).parent.name if argv0 != "-m" else ""
     stem = re.sub(r"[^A-Za-z0-9._-]", "-", stem).strip("-._")[:64]
     return stem if stem and _APP_NAME_RE.match(stem) else None
 
