@@ -189,6 +189,7 @@ class SessionManager:
         with self._lock:
             previous, self._process = self._process, session
             self._parent = None
+            self._ended_by = None  # a new run: the last one's exception is not kept alive
         if previous is not None and _finish(previous):
             self._emit(SESSION_END, previous)
         self._emit(SESSION_START, session)
