@@ -592,8 +592,9 @@ _KINDS: Final[dict[MetricType, type[Instrument[Any]]]] = {
 
 
 #: Closed intervals a registry holds before the runtime collects them (library mode keeps
-#: them until the application configures); beyond it the oldest go, counted.
-MAX_CLOSED: Final = 100_000
+#: them until the application configures; sketches make one up to a few KB); beyond it the
+#: oldest go, counted (`metrics.dropped`).
+MAX_CLOSED: Final = 20_000
 
 
 class Registry:
