@@ -128,12 +128,17 @@ def test_enabled_false_is_silent() -> None:
     ["not a dsn", "ftp://key@host/1", "https://host/1", "https://key@host/project",
      "https://key@host:99999/1", "https://key@/1"],
 )
-@pytest.mark.parametrize("enabled", [True, False])
-def test_a_malformed_dsn_raises_without_sentry_sdk(no_sdk: None, dsn: str, enabled: bool) -> None:
-    """A malformed DSN is a ConfigurationError even when sentry-sdk is not installed."""
-    sounding.configure(telemetry_level="error")
+@pytest.mark.parametrize("level", ["off", "error"])
+def test_a_malformed_dsn_raises_without_sentry_sdk(no_sdk: None, dsn: str, level: str) -> None:
+    """A malformed DSN is a ConfigurationError even without sentry-sdk, at any level."""
+    sounding.configure(telemetry_level=level)
     with pytest.raises(ConfigurationError, match="dsn"):
-        initialize_telemetry(dsn, enabled=enabled)
+        initialize_telemetry(dsn, enabled=True)
+
+
+def test_the_seeds_disabled_call_with_a_placeholder_dsn_still_works(no_sdk: None) -> None:
+    """The seed's `initialize_telemetry(dsn='...', enabled=False)` returns False, no error."""
+    assert initialize_telemetry(dsn="...", enabled=False) is False
 
 
 def test_a_malformed_sentry_dsn_variable_raises(

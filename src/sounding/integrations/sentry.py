@@ -623,7 +623,9 @@ def _check_args(
     for name, value in (("environment", environment), ("release", release)):
         if value is not None and not isinstance(value, str):
             raise InvalidTypeError(name, value, "a str or None")
-    if dsn:
+    if dsn and enabled:
+        # Not when disabled: the seed's `initialize_telemetry(dsn='...', enabled=False)`
+        # must keep working; whenever the application means to report, a bad DSN is an error.
         _check_dsn(dsn, "dsn")
 
 
@@ -737,7 +739,8 @@ def initialize_telemetry(
 
     Invalid arguments raise :class:`~sounding.exceptions.InvalidValueError`,
     :class:`~sounding.exceptions.InvalidTypeError` or, for a malformed DSN (whether or not
-    sentry-sdk is installed), :class:`~sounding.exceptions.ConfigurationError`.
+    sentry-sdk is installed and whatever the level, when ``enabled``),
+    :class:`~sounding.exceptions.ConfigurationError`.
 
     >>> import sounding, warnings
     >>> _ = sounding.configure(telemetry_level="off")
