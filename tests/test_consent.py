@@ -279,3 +279,11 @@ def test_no_warning_when_the_user_decided(no_sdk: None, data_dir: Path) -> None:
         _consent._reset()
         consent.set_choice("off")
         assert initialize_telemetry(DSN, enabled=True) is False
+
+
+def test_sounding_telemetry_asks_which_application(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without --app or --data-dir, `sounding telemetry off` names what is missing, exit 2."""
+    monkeypatch.delenv("SOUNDING_DATA_DIR", raising=False)
+    result = CliRunner().invoke(main, ["telemetry", "off"])
+    assert result.exit_code == 2
+    assert "sounding --app NAME telemetry" in result.output

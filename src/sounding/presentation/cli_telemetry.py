@@ -28,7 +28,12 @@ __all__ = ["register", "telemetry"]
 
 def _data_dir(ctx: click.Context) -> Path:
     state = ctx.find_object(CliState)
-    if state is not None and (state.data_dir is not None or state.app is not None):
+    if state is not None:
+        # Under `sounding` itself: the choice belongs to an application, which must be named.
+        if state.data_dir is None and state.app is None:
+            raise click.UsageError(
+                "which application? sounding --app NAME telemetry ... (or --data-dir)"
+            )
         return state.resolved_data_dir()
     from sounding.core.config import get_settings
 
