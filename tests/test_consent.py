@@ -287,3 +287,14 @@ def test_sounding_telemetry_asks_which_application(monkeypatch: pytest.MonkeyPat
     result = CliRunner().invoke(main, ["telemetry", "off"])
     assert result.exit_code == 2
     assert "sounding --app NAME telemetry" in result.output
+
+
+@pytest.mark.needs_sentry
+def test_the_user_choosing_off_stops_running_reporting_at_once(data_dir: Path) -> None:
+    """set_choice('off') while Sentry runs shuts it down (nothing more can be sent)."""
+    sounding.configure(telemetry_echo=True)
+    assert initialize_telemetry(DSN, enabled=True) is True
+    assert integration.is_enabled()
+    consent.set_choice("off")
+    assert not integration.is_enabled()
+    assert sounding.get_settings().telemetry_level is TelemetryLevel.OFF
