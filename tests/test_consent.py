@@ -298,3 +298,18 @@ def test_the_user_choosing_off_stops_running_reporting_at_once(data_dir: Path) -
     consent.set_choice("off")
     assert not integration.is_enabled()
     assert sounding.get_settings().telemetry_level is TelemetryLevel.OFF
+
+
+@pytest.mark.parametrize("env", [{"DO_NOT_TRACK": "1"}, {"SOUNDING_TELEMETRY": "off"}])
+def test_no_notice_when_the_environment_already_says_no(
+    monkeypatch: pytest.MonkeyPatch, data_dir: Path, env: dict[str, str]
+) -> None:
+    """DO_NOT_TRACK=1 or SOUNDING_TELEMETRY=off: no notice printed and nothing stored."""
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    sounding.reset()
+    out = io.StringIO()
+    choice = consent.first_run_notice(stream=out)
+    assert (choice.level, choice.source) == (TelemetryLevel.OFF, "environment")
+    assert out.getvalue() == ""
+    assert not (data_dir / "consent.json").exists()

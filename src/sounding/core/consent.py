@@ -82,7 +82,8 @@ class ConsentChoice:
     echo: bool = False
     #: when the choice was made, epoch seconds
     decided: float = 0.0
-    #: ``"user"`` (the user chose) or ``"notice"`` (the default shown in the first-run notice)
+    #: ``"user"`` (the user chose), ``"notice"`` (the default shown in the first-run notice)
+    #: or ``"environment"`` (``DO_NOT_TRACK``/``SOUNDING_TELEMETRY=off``; not stored)
     source: str = "user"
 
     def to_json(self) -> dict[str, Any]:
@@ -240,8 +241,9 @@ def first_run_notice(
     the user changes with ``command`` (default ``sounding --app <app> telemetry``; an
     application that embeds :data:`sounding.presentation.cli_telemetry.telemetry` in its own
     CLI passes ``"<app> telemetry"``). ``notice`` may use ``{app}``, ``{what}``,
-    ``{command}`` and ``{level}``. Never raises at run time: if the choice cannot be stored,
-    the failure is counted and nothing is sent this run.
+    ``{command}`` and ``{level}``. With ``DO_NOT_TRACK=1`` or ``SOUNDING_TELEMETRY=off`` the
+    user has already said no: no notice, nothing stored. Never raises at run time: if the
+    choice cannot be stored, the failure is counted and nothing is sent this run.
     """
     global _shown_this_run
     from sounding.core import config
@@ -252,6 +254,14 @@ def first_run_notice(
     stored = read_choice(settings.data_dir)
     if stored is not None:
         return stored
+    dnt = os.environ.get("DO_NOT_TRACK")
+    user_off = (dnt is not None and config._truthy_env(dnt)) or (
+        os.environ.get("SOUNDING_TELEMETRY", "").strip().lower() == "off"
+    )
+    if user_off:
+        # The user already said no in the environment: no notice, nothing stored (the notice
+        # shows on the first run without it).
+        return ConsentChoice(TelemetryLevel.OFF, decided=get_clock().time(), source="environment")
     app = settings.app_name
     text = (notice if notice is not None else _DEFAULT_NOTICE).format(
         app=app,
