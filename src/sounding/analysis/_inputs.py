@@ -56,6 +56,18 @@ def as_values(values: Any, name: str = "values") -> list[float]:
         raw = values.tolist()  # numpy arrays and plain Series: C-speed conversion
     out: list[float] = []
     append = out.append
+    try:
+        _convert(raw, append, name)
+    except OverflowError:
+        i = len(out)
+        raise InvalidValueError(
+            f"{name}[{i}]", list(raw)[i], "numbers within float range, NaN or None"
+        ) from None
+    return out
+
+
+def _convert(raw: Any, append: Any, name: str) -> None:
+    """Append each of ``raw`` as a float (gaps as NaN); ``OverflowError`` propagates."""
     for v in raw:
         t = type(v)
         if t is float or t is int:
@@ -74,13 +86,15 @@ def as_values(values: Any, name: str = "values") -> list[float]:
                     name, v, "numbers, None or NaN (one value per point)"
                 ) from None
             append(f)
-    return out
 
 
 def _epoch(v: Any, name: str) -> float:
     t = type(v)
     if t is float or t is int:
-        return float(v)
+        try:
+            return float(v)
+        except OverflowError:
+            raise InvalidValueError(name, v, "epoch seconds within float range") from None
     if isinstance(v, datetime):
         if v.tzinfo is None:
             v = v.replace(tzinfo=timezone.utc)
