@@ -351,9 +351,10 @@ def test_purge_lists_and_removes_outbox_and_demo_rules_then_demo_works(tmp_path:
     first = run("demo", "--days", "2", "--data-dir", str(target), "--no-dashboard")
     assert first.exit_code == 0, first.output
     (target / "outbox.db").write_bytes(b"")
+    (target / "unsaved.123.json").write_text("{}")
     result = run("--data-dir", str(target), "purge", "--yes")
     assert result.exit_code == 0, result.output
-    for name in ("telemetry.db", "outbox.db", "alerts.toml", "SOUNDING_DEMO"):
+    for name in ("telemetry.db", "outbox.db", "alerts.toml", "SOUNDING_DEMO", "unsaved.123.json"):
         assert f"  {name}" in result.output
     assert not target.exists()
     again = run("demo", "--days", "2", "--data-dir", str(target), "--no-dashboard")

@@ -405,7 +405,8 @@ def _app_name(ctx: click.Context, data_dir: Path) -> str:
 def sounding_files(data_dir: Path) -> list[Path]:
     """The files sounding keeps in ``data_dir``: the store (with its WAL, its alert state
     and any corrupt copies moved aside), the outbox of unsent error reports, the event log
-    and its backups, the identifier salt, the demo's marker and the ``alerts.toml`` the demo
+    and its backups, the counts an exit could not store (``unsaved.*.json``), the identifier
+    salt, the demo's marker and the ``alerts.toml`` the demo
     wrote. Other files (an ``alerts.toml`` you wrote included) are never listed, never
     purged."""
     if not data_dir.is_dir():
@@ -417,6 +418,7 @@ def sounding_files(data_dir: Path) -> list[Path]:
         if (
             n.startswith((_STORE_FILE, "outbox.db", "events.jsonl."))
             or n in ("events.jsonl", "salt", "SOUNDING_DEMO")
+            or (n.startswith(("unsaved.", ".claimed.")) and n.endswith(".json"))
             or (demo_dir and n == "alerts.toml")
         ) and (p.is_file() or p.is_symlink()):
             names.append(p)
