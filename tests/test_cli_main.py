@@ -406,3 +406,20 @@ def test_demo_closing_hints_run_as_printed(tmp_path: Path, monkeypatch: pytest.M
         assert words[0].endswith("sounding")
         hinted = CliRunner().invoke(main, words[1:], catch_exceptions=False)
         assert hinted.exit_code == 0, (line, hinted.output)
+
+
+def test_status_shows_and_purge_removes_the_users_choice(filled: Path) -> None:
+    """The user's stored telemetry choice (consent.json) is shown by status and purged."""
+    from sounding.core.consent import ConsentChoice, write_choice
+    from sounding.core.types import TelemetryLevel
+
+    write_choice(filled, ConsentChoice(TelemetryLevel.CRASH, decided=1767225600.0))
+    info = json.loads(run("--data-dir", str(filled), "status", "--format", "json").stdout)
+    assert info["user_choice"] == {
+        "level": "crash", "source": "user", "decided": "2026-01-01T00:00:00Z", "echo": False,
+    }  # fmt: skip
+    table = run("--data-dir", str(filled), "status").stdout
+    assert "at most crash (user, 2026-01-01T00:00:00Z)" in table
+    result = run("--data-dir", str(filled), "purge", "--yes")
+    assert "  consent.json" in result.output
+    assert not (filled / "consent.json").exists()

@@ -417,12 +417,27 @@ def sounding_files(data_dir: Path) -> list[Path]:
         n = p.name
         if (
             n.startswith((_STORE_FILE, "outbox.db", "events.jsonl."))
-            or n in ("events.jsonl", "salt", "SOUNDING_DEMO")
+            or n in ("events.jsonl", "salt", "SOUNDING_DEMO", "consent.json")
             or (n.startswith(("unsaved.", ".claimed.")) and n.endswith(".json"))
             or (demo_dir and n == "alerts.toml")
         ) and (p.is_file() or p.is_symlink()):
             names.append(p)
     return names
+
+
+def _user_choice(data_dir: Path, local: bool) -> dict[str, Any] | None:
+    """The user's stored telemetry choice (``consent.json``), which caps the app's level."""
+    from sounding.core.consent import read_choice
+
+    choice = read_choice(data_dir)
+    if choice is None:
+        return None
+    return {
+        "level": choice.level.value,
+        "source": choice.source,
+        "decided": format_time(choice.decided, local=local) if choice.decided else None,
+        "echo": choice.echo,
+    }
 
 
 def _outbox_count(data_dir: Path) -> int | None:
@@ -491,6 +506,7 @@ def status(ctx: click.Context, fmt: str) -> None:
         "and host names, credentials in URLs, card numbers, secret tokens and keys, values "
         "under sensitive keys",
         "outbox": _outbox_count(data_dir),
+        "user_choice": _user_choice(data_dir, local),
         "metrics": [],
         "events": 0,
         "sessions": 0,
@@ -583,6 +599,13 @@ def _print_status(info: dict[str, Any]) -> None:
             "If enabled",
             f"at 'error': {WOULD_SEND[TelemetryLevel.ERROR]}; at 'all': usage aggregates "
             "too, to an exporter the application configures",
+        )
+    choice = info["user_choice"]
+    if choice is not None:
+        row(
+            "User's choice",
+            f"at most {choice['level']} ({choice['source']}, {choice['decided'] or 'time unknown'})"
+            + ("; echo: prints what would be sent" if choice["echo"] else ""),
         )
     if info["outbox"] is not None:
         row("Outbox", f"{info['outbox']} unsent error report(s)",
