@@ -405,7 +405,8 @@ def _app_name(ctx: click.Context, data_dir: Path) -> str:
 def sounding_files(data_dir: Path) -> list[Path]:
     """The files sounding keeps in ``data_dir``: the store (with its WAL, its alert state
     and any corrupt copies moved aside), the outbox of unsent error reports, the event log
-    and its backups, the identifier salt, the demo's marker and the ``alerts.toml`` the demo
+    and its backups, the counts an exit could not store (``unsaved.*.json``), the identifier
+    salt, the demo's marker and the ``alerts.toml`` the demo
     wrote. Other files (an ``alerts.toml`` you wrote included) are never listed, never
     purged."""
     if not data_dir.is_dir():
@@ -416,11 +417,27 @@ def sounding_files(data_dir: Path) -> list[Path]:
         n = p.name
         if (
             n.startswith((_STORE_FILE, "outbox.db", "events.jsonl."))
-            or n in ("events.jsonl", "salt", "SOUNDING_DEMO")
+            or n in ("events.jsonl", "salt", "SOUNDING_DEMO", "consent.json")
+            or (n.startswith(("unsaved.", ".claimed.")) and n.endswith(".json"))
             or (demo_dir and n == "alerts.toml")
         ) and (p.is_file() or p.is_symlink()):
             names.append(p)
     return names
+
+
+def _user_choice(data_dir: Path, local: bool) -> dict[str, Any] | None:
+    """The user's stored telemetry choice (``consent.json``), which caps the app's level."""
+    from sounding.core.consent import read_choice
+
+    choice = read_choice(data_dir)
+    if choice is None:
+        return None
+    return {
+        "level": choice.level.value,
+        "source": choice.source,
+        "decided": format_time(choice.decided, local=local) if choice.decided else None,
+        "echo": choice.echo,
+    }
 
 
 def _outbox_count(data_dir: Path) -> int | None:
@@ -489,6 +506,7 @@ def status(ctx: click.Context, fmt: str) -> None:
         "and host names, credentials in URLs, card numbers, secret tokens and keys, values "
         "under sensitive keys",
         "outbox": _outbox_count(data_dir),
+        "user_choice": _user_choice(data_dir, local),
         "metrics": [],
         "events": 0,
         "sessions": 0,
@@ -581,6 +599,13 @@ def _print_status(info: dict[str, Any]) -> None:
             "If enabled",
             f"at 'error': {WOULD_SEND[TelemetryLevel.ERROR]}; at 'all': usage aggregates "
             "too, to an exporter the application configures",
+        )
+    choice = info["user_choice"]
+    if choice is not None:
+        row(
+            "User's choice",
+            f"at most {choice['level']} ({choice['source']}, {choice['decided'] or 'time unknown'})"
+            + ("; echo: prints what would be sent" if choice["echo"] else ""),
         )
     if info["outbox"] is not None:
         row("Outbox", f"{info['outbox']} unsent error report(s)",
