@@ -23,7 +23,6 @@ Environment variables:
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import re
 import stat
@@ -88,7 +87,13 @@ def _check(ok: bool, field_name: str, value: Any, allowed: str) -> None:
 
 
 def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    # Exact comparisons: NaN, infinities and ints beyond float range (10**400) fail, and
+    # nothing is converted, so nothing can overflow.
+    return (
+        isinstance(v, (int, float))
+        and not isinstance(v, bool)
+        and -sys.float_info.max <= v <= sys.float_info.max
+    )
 
 
 @dataclass(frozen=True)
