@@ -204,6 +204,20 @@ class _Row:
         return (self.count, self.sum, self.min, self.max, self.last, self.last_time, blob)
 
 
+def _record_app(conn: sqlite3.Connection) -> None:
+    """Keep the writing application's name and telemetry level (and when that level was
+    set) in the store, so ``sounding status`` says what the application runs with."""
+    try:
+        settings = get_settings()
+    except Exception:  # a broken configuration must not stop recording; doctor reports it
+        return
+    level = settings.telemetry_level.value
+    _db.set_meta(conn, "app.name", settings.app_name)
+    if _db.get_meta(conn, "app.telemetry_level") != level:
+        _db.set_meta(conn, "app.telemetry_level", level)
+        _db.set_meta(conn, "app.telemetry_level_set", repr(get_clock().time()))
+
+
 class SQLiteSink:
     """Writes the runtime's flushes into the SQLite store at ``path`` (a file or a data dir).
 
@@ -296,6 +310,7 @@ class SQLiteSink:
                     conn.execute(f"PRAGMA max_page_count = {max(1, self.max_bytes // page)}")
                 conn.execute("BEGIN IMMEDIATE")
                 _db.add_fine_resolution(conn, self.metrics.aggregation_interval)
+                _record_app(conn)
                 conn.execute("COMMIT")
             except BaseException:
                 _db.rollback(conn)
