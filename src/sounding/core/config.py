@@ -490,6 +490,11 @@ def _build(
     if data_dir is UNSET or data_dir is None:
         data_dir = _default_data_dir(app_name, env)
     _check(isinstance(data_dir, (str, os.PathLike)), src("data_dir"), data_dir, "a path")
+    try:
+        encodable = b"\0" not in os.fsencode(data_dir)
+    except (UnicodeEncodeError, TypeError, ValueError):
+        encodable = False
+    _check(encodable, src("data_dir"), data_dir, "a path the file system can encode (no NUL)")
     data_dir = Path(data_dir).expanduser()
 
     # Telemetry level: the app asks, the user's environment may only lower it.
