@@ -30,7 +30,8 @@ from typing import Any, Final, Literal
 
 from sounding.collection import events as _events
 from sounding.collection import metrics as _metrics
-from sounding.collection.boundary import _check_operation_name, classify_exception
+from sounding.collection.naming import check_operation_name
+from sounding.collection.severity import classify_exception, coerce_severity
 from sounding.core import clock as _clock_module
 from sounding.core import health
 from sounding.core.clock import get_clock
@@ -314,7 +315,7 @@ _OPERATIONS: dict[str, str] = {}
 
 def _operation(name: str) -> str:
     # A context is created per call: check each name once, remember at most 1024 of them.
-    checked = _check_operation_name(name)
+    checked = check_operation_name(name, ".user_errors")
     if len(_OPERATIONS) < 1024:
         _OPERATIONS[checked] = checked
     return checked
@@ -478,6 +479,4 @@ class SentryContext:
 
 
 def _severity(value: object) -> ErrorSeverity:
-    from sounding.collection.boundary import _coerce_severity
-
-    return _coerce_severity(value, "severity")
+    return coerce_severity(value, "severity")
