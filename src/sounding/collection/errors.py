@@ -20,6 +20,8 @@ from __future__ import annotations
 import functools
 import importlib
 import math
+import os
+import sys
 import threading
 import traceback
 from collections import deque
@@ -48,7 +50,9 @@ __all__ = [
     "emit_event",
     "exception_type_name",
     "record_error",
+    "relative_path",
     "remove_reporter",
+    "reset_path_roots",
 ]
 
 #: Frames kept per stack (the innermost ones: that is where the error is).
@@ -163,17 +167,103 @@ def _message(exc: BaseException) -> str:
     return _scrub_text(text)
 
 
+_PACKAGE_DIR: Final = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_roots_cache: list[tuple[str, str]] | None = None
+
+
+def _path_roots() -> list[tuple[str, str]]:
+    """``(absolute prefix, replacement)`` pairs, the longest prefix first."""
+    global _roots_cache
+    roots = _roots_cache
+    if roots is None:
+        import site
+        import sysconfig
+
+        found: list[tuple[str, str]] = []
+        for key in ("purelib", "platlib"):
+            found.append((sysconfig.get_paths().get(key, ""), "<site-packages>"))
+        try:
+            for path in (*site.getsitepackages(), site.getusersitepackages()):
+                found.append((path, "<site-packages>"))
+        except Exception:  # a virtualenv without these functions: sysconfig's are enough
+            pass
+        for key in ("stdlib", "platstdlib"):
+            found.append((sysconfig.get_paths().get(key, ""), "<stdlib>"))
+        main = sys.modules.get("__main__")
+        main_file = getattr(main, "__file__", None)
+        if isinstance(main_file, str) and main_file:
+            found.append((os.path.dirname(os.path.abspath(main_file)), ""))
+        roots = [
+            (os.path.normcase(os.path.abspath(p)).rstrip(os.sep) + os.sep, mark)
+            for p, mark in found
+            if p
+        ]
+        roots.sort(key=lambda r: -len(r[0]))
+        _roots_cache = roots
+    return roots
+
+
+def reset_path_roots() -> None:
+    """Forget the path prefixes read so far (tests, after a change of ``__main__``)."""
+    global _roots_cache
+    _roots_cache = None
+    _relative_path.cache_clear()
+
+
+def relative_path(path: str) -> str:
+    """A frame's file name without the machine's own directories: relative to the project
+    (the working directory or the main script's folder), ``<site-packages>/...`` or
+    ``<stdlib>/...``; any other path is scrubbed (home directories become ``~``).
+
+    >>> import json
+    >>> relative_path(json.__file__)
+    '<stdlib>/json/__init__.py'
+    """
+    try:
+        cwd = os.getcwd()
+    except OSError:  # the working directory was deleted
+        cwd = ""
+    return _relative_path(path, cwd)
+
+
+@functools.lru_cache(maxsize=1024)
+def _relative_path(path: str, cwd: str) -> str:
+    if not path or path.startswith("<") or not os.path.isabs(path):
+        return _scrub_text(path)
+    norm = os.path.normcase(path)
+    best: tuple[str, str] | None = None
+    candidates = list(_path_roots())
+    if cwd:
+        candidates.append((os.path.normcase(cwd).rstrip(os.sep) + os.sep, ""))
+    for prefix, mark in candidates:
+        if norm.startswith(prefix) and (best is None or len(prefix) > len(best[0])):
+            best = (prefix, mark)
+    if best is None:
+        return _scrub_text(path)
+    rest = path[len(best[0]) :].replace(os.sep, "/")
+    return f"{best[1]}/{rest}" if best[1] else rest
+
+
+def _is_own_frame(filename: str) -> bool:
+    return filename.startswith(_PACKAGE_DIR)
+
+
 def _stack(tb: TracebackType | None) -> list[dict[str, Any]]:
+    """The innermost frames of ``tb``, without sounding's own wrapper frames (a boundary's or
+    timer's ``bounded``/``timed``), with paths made relative (:func:`relative_path`)."""
     # walk_tb reads no source files (extract_tb would): cheap on the error path.
-    frames: deque[dict[str, Any]] = deque(maxlen=MAX_STACK_FRAMES)
-    for frame, lineno in traceback.walk_tb(tb):
+    frames: deque[tuple[str, int, str]] = deque(maxlen=MAX_STACK_FRAMES)
+    walked = list(traceback.walk_tb(tb))
+    for i, (frame, lineno) in enumerate(walked):
         code = frame.f_code
-        frames.append({"file": code.co_filename, "line": lineno, "function": code.co_name})
-    out = []
-    for f in frames:
-        f["file"] = _scrub_text(f["file"])
-        out.append(f)
-    return out
+        # The innermost frame stays even when it is sounding's: that is where the error is.
+        if i < len(walked) - 1 and _is_own_frame(code.co_filename):
+            continue
+        frames.append((code.co_filename, lineno, code.co_name))
+    return [
+        {"file": relative_path(file), "line": line, "function": function}
+        for file, line, function in frames
+    ]
 
 
 def _chain(exc: BaseException) -> list[str]:
