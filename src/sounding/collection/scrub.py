@@ -401,16 +401,16 @@ _SSN_TRIGGER = re.compile(r"\d-\d\d-\d{4}|ssn", re.IGNORECASE | _A)
 # joined by "." (Cisco).
 _MAC = re.compile(
     r"(?<![\w:.-])(?:[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){4}"
-    r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4})(?![\w:-]|\.[0-9A-Fa-f])",
+    r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4})(?![\w-]|[:.][0-9A-Fa-f])",
     _A,
 )
 # Phone numbers: E.164 ("+" and 8-15 digits, in groups or not), and the national forms of
 # the US, UK, France, Germany and India, which always have a separator inside (so plain
 # numbers, epoch timestamps, ports and ids are never taken for phones).
 _PHONE = re.compile(
-    r"(?<![\w+.:/@#-])(?:"
-    r"\+[1-9](?:[ .-]?\(?\d\)?){7,16}"  # E.164 (digit count checked after)
-    r"|(?:1[ .-])?(?:\(\d{3}\)[ ]?|\d{3}[.-]|\d{3}[ ](?=\d{3}[ ]\d{4}))\d{3}[ .-]\d{4}"  # US
+    r"(?<![\w+])\+[1-9](?:[ .-]?\(?\d\)?){7,16}(?![\w]|[.,:/-]?\d)"  # E.164, "tel:+1..."
+    r"|(?<![\w+.:/@#-])(?:"
+    r"(?:1[ .-])?(?:\(\d{3}\)[ ]?|\d{3}[.-]|\d{3}[ ](?=\d{3}[ ]\d{4}))\d{3}[ .-]\d{4}"  # US
     r"|0[1-9](?P<fr>[ .-])\d{2}(?:(?P=fr)\d{2}){3}"  # FR 01 23 45 67 89
     # Area codes never start with 0 after the trunk prefix.
     r"|\(?0[1-9]\d{1,3}\)?[ -]\d{3,4}[ -]?\d{3,4}"  # UK 020 7946 0958, DE, IN landlines
@@ -539,14 +539,24 @@ def _token_repl(m: re.Match[str]) -> str:
     return "<secret>"
 
 
-def _iban_repl(m: re.Match[str]) -> str:
-    text = m.group(0)
-    compact = text.replace(" ", "")
+def _is_iban(candidate: str) -> bool:
+    compact = candidate.replace(" ", "")
     if not 15 <= len(compact) <= 34:
-        return text
+        return False
     moved = compact[4:] + compact[:4]
-    digits = "".join(str(int(c, 36)) for c in moved)
-    return "<iban>" if int(digits) % 97 == 1 else text
+    return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
+
+
+def _iban_repl(m: re.Match[str]) -> str:
+    # The match may have taken a group that follows the number ("... 3000 1"): the longest
+    # prefix that ends at a group boundary and passes the check is the IBAN.
+    text = m.group(0)
+    end = len(text)
+    while end > 0:
+        if _is_iban(text[:end]):
+            return "<iban>" + text[end:]
+        end = text.rfind(" ", 0, end)
+    return text
 
 
 def _ssn_repl(m: re.Match[str]) -> str:
@@ -556,13 +566,20 @@ def _ssn_repl(m: re.Match[str]) -> str:
 
 def _phone_repl(m: re.Match[str]) -> str:
     text = m.group(0)
-    if text[0] == "+":
-        digits = sum(c.isdigit() for c in text)
-        grouped = any(not c.isdigit() for c in text[1:])
+    if text[0] != "+":
+        return "<phone>"
+    if not any(not c.isdigit() for c in text[1:]):
         # A bare "+12345678" is as likely a signed count as a phone number.
-        if not 8 <= digits <= 15 or (not grouped and digits < 10):
-            return text
-    return "<phone>"
+        return "<phone>" if 10 <= len(text) - 1 <= 15 else text
+    # Grouped: the longest run of whole groups with 8-15 digits is the number (the match
+    # may have taken a number that follows it: "+33 1 23 45 67 89 2024").
+    end = len(text)
+    while end > 0:
+        digits = sum(c.isdigit() for c in text[:end])
+        if digits <= 15:
+            return "<phone>" + text[end:] if digits >= 8 else text
+        end = max(text.rfind(c, 0, end) for c in " -.(")
+    return text
 
 
 def _bearer_repl(m: re.Match[str]) -> str:
