@@ -388,7 +388,6 @@ _IBAN = re.compile(
     r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?(?![A-Za-z0-9])",
     _A,
 )
-_IBAN_TRIGGER = re.compile(r"[A-Z]{2}\d\d", _A)
 # US social security numbers: dashed anywhere (never area 000, 666 or 9xx, group 00 or
 # serial 0000), or after the word "SSN" with spaces or nothing between the parts.
 _SSN = re.compile(
@@ -396,7 +395,6 @@ _SSN = re.compile(
     r"|(?<=\bSSN)([ #:]*)\d{3}[ ]?\d{2}[ ]?\d{4}(?!\w)",
     re.IGNORECASE | _A,
 )
-_SSN_TRIGGER = re.compile(r"\d-\d\d-\d{4}|ssn", re.IGNORECASE | _A)
 # MAC addresses: six pairs of hex digits joined by ":" or "-", or three groups of four
 # joined by "." (Cisco).
 _MAC = re.compile(
@@ -419,7 +417,7 @@ _PHONE = re.compile(
     r")(?![\w]|[.,:/-]?\d)",
     _A,
 )
-_PHONE_TRIGGER = re.compile(r"\+\d|\d[ .)/-]\(?\d\d")
+
 # "Bearer x" / "Token x": x must look like a token (a digit or symbol, or long), so that
 # "Bearer authentication failed" stays readable. "Basic x": x must be base64 of "user:pass".
 _BEARER = re.compile(
@@ -483,35 +481,89 @@ _CARD_FIRST_DIGITS = frozenset("23456")
 # Cheap necessary conditions of the rules. sre scans fast only for a literal first character,
 # so these start with one ("A", ":", "."); everything else is a plain substring test.
 _AWS_GOOGLE_TRIGGER = re.compile(r"A(?:KIA|SIA|GPA|IDA|ROA|IPA|NPA|NVA|BIA|CCA|Iza)")
-_TOKEN_TRIGGER = re.compile(
-    r"xox|k_|gl(?:pat|dt|ft|soat|rt|ptt|imt|agent|oas|cbt)-|GR1348941|pypi-|npm_|SG\.|sk-"
-    r"|sq0|EAAA|hooks\.slack|(?:AC|SK)[a-f0-9]{32}"
-)
+_GITLAB_TRIGGER = re.compile(r"gl(?:pat|dt|ft|soat|rt|ptt|imt|agent|oas|cbt)-")
+_MAC_COLON_TRIGGER = re.compile(r":[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}:")
+_MAC_DASH_TRIGGER = re.compile(r"-[0-9A-Fa-f]{2}-[0-9A-Fa-f]{2}-[0-9A-Fa-f]{2}-")
+_MAC_DOT_TRIGGER = re.compile(r"\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}")
+
+
+def _may_hold_token(s: str) -> bool:
+    return (
+        _AWS_GOOGLE_TRIGGER.search(s) is not None
+        or ("_" in s and ("gh" in s or "github_pat" in s or "k_" in s or "npm_" in s))
+        or "xox" in s
+        or (
+            "-" in s
+            and (
+                "sk-" in s
+                or "pypi-" in s
+                or "sq0" in s
+                or ("gl" in s and _GITLAB_TRIGGER.search(s) is not None)
+            )
+        )
+        or "SG." in s
+        or "EAAA" in s
+        or "GR1348941" in s
+        or "hooks.slack" in s
+        or (("AC" in s or "SK" in s) and len(s) >= 34)
+    )
+
+
+def _may_hold_mac(s: str) -> bool:
+    return (
+        (s.count(":") >= 5 and _MAC_COLON_TRIGGER.search(s) is not None)
+        or (s.count("-") >= 5 and _MAC_DASH_TRIGGER.search(s) is not None)
+        or (s.count(".") >= 2 and _MAC_DOT_TRIGGER.search(s) is not None)
+    )
 # An IPv6 address has "::" or, written out, at least five colons between hex groups.
 _IPV6_TRIGGER = re.compile(r":[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:")
 _IPV4_TRIGGER = re.compile(r"\.\d{1,3}\.\d{1,3}\.\d")
 
 
-def _card_table() -> bytes:
+def _shape_table() -> bytes:
     table = bytearray(b"x" * 256)
-    for c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_.":
+    for c in b"abcdefghijklmnopqrstuvwxyz_":
         table[c] = ord("w")
+    for c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZ":
+        table[c] = ord("A")
     for c in b"0123456789":
         table[c] = ord("0")
-    table[ord(" ")] = ord(" ")
-    table[ord("-")] = ord("-")
+    for c in b" -.+()/:":
+        table[c] = c
     return bytes(table)
 
 
-# Digits become "0", so a run of digits, spaces and dashes starts with a literal "0" and
-# sre finds it with its fast literal scan; letters, "_" and "." become "w".
-_CARD_TABLE = _card_table()
+# The shape of a text: digits become "0", lower-case letters and "_" "w", capitals "A", a few
+# separators stay, anything else is "x". Rules whose necessary condition is a shape ("a digit,
+# a dash, two digits") test it with a substring search on the shape, which is far cheaper
+# than a regex that cannot start from a literal.
+_SHAPE_TABLE = _shape_table()
 _CARD_RUN_BYTES = re.compile(rb"0[0 -]{11,}0")
 _THIRTEEN_DIGITS = b"0" * 13
 
 
-def _may_hold_card(s: str) -> bool:
-    shape = s.encode("utf-8", "surrogatepass").translate(_CARD_TABLE)
+def _shape(s: str) -> bytes:
+    return s.encode("utf-8", "surrogatepass").translate(_SHAPE_TABLE)
+
+
+# Digits, a dash, digits, not inside a hex word (the tail of a UUID): "415-555", "030-1234".
+_DASHED_DIGITS = re.compile(rb"(?<![wA0])0{3,5}-000")
+
+
+def _may_hold_phone(shape: bytes) -> bool:
+    return (
+        b"+0" in shape
+        or b"0 00" in shape
+        or (b"000-000" in shape and _DASHED_DIGITS.search(shape) is not None)
+        or b"0-00-00-00" in shape
+        or b"00.00" in shape
+        or b"0) 0" in shape
+        or b"0)0" in shape
+        or b"0/0000" in shape
+    )
+
+
+def _may_hold_card(shape: bytes) -> bool:
     if shape.count(48) < 13:  # fewer than 13 digits in all
         return False
     # With the separators dropped, a card is 13 or more "0"s in a row: one substring search.
@@ -520,7 +572,7 @@ def _may_hold_card(s: str) -> bool:
     for m in _CARD_RUN_BYTES.finditer(shape):
         run = m.group(0)
         start = m.start()
-        if start and shape[start - 1] in b"w-":
+        if start and shape[start - 1] in b"wA._-":
             # The tail of a word such as a UUID: only a part after a space can be a card.
             run = run.partition(b" ")[2]
         if run.count(b"0") >= 13:
@@ -877,17 +929,13 @@ def _scrub_text(s: str) -> str:
         out = _HEADER.sub(_header_repl, out)
     if "eyJ" in s:
         out = _JWT.sub("<jwt>", out)
-    if (
-        _AWS_GOOGLE_TRIGGER.search(s) is not None
-        or _TOKEN_TRIGGER.search(s) is not None
-        or ("_" in s and ("gh" in s or "github_pat" in s))
-    ):
+    if _may_hold_token(s):
         out = _TOKENS.sub(_token_repl, out)
-    if has_colon and _TELEGRAM_TRIGGER.search(s) is not None:
+    if has_colon and len(s) >= 44 and _TELEGRAM_TRIGGER.search(s) is not None:
         out = _TELEGRAM.sub("<secret>", out)
     if "-us" in s:
         out = _MAILCHIMP.sub("<secret>", out)
-    if _DISCORD_TRIGGER.search(s) is not None:
+    if len(s) >= 59 and s.count(".") >= 2 and _DISCORD_TRIGGER.search(s) is not None:
         out = _DISCORD.sub("<secret>", out)
     if "bearer" in low or "token" in low or "negotiate" in low:
         out = _BEARER.sub(_bearer_repl, out)
@@ -936,20 +984,25 @@ def _scrub_text(s: str) -> str:
         out = _emails(out)
     if "/home/" in s or "/Users/" in s or "~" in s or "users" in low or "documents and" in low:
         out = _home(out, low)
-    if s.count(":") >= 5 or s.count("-") >= 5 or s.count(".") >= 2:
+    if _may_hold_mac(s):
         out = _MAC.sub("<mac>", out)
     if has_colon and ("::" in s or _IPV6_TRIGGER.search(s) is not None):
         out = _IPV6_CANDIDATE.sub(_ipv6_repl, out)
     if _IPV4_TRIGGER.search(s) is not None:
         out = _IPV4.sub(_ipv4_repl, out)
-    if _may_hold_card(s):
-        out = _DIGIT_RUN.sub(_card_repl, out)
-    if _IBAN_TRIGGER.search(out) is not None:
+    # The digit rules look at the shape of the text as the earlier rules left it.
+    shape = _shape(out)
+    digits = shape.count(48)
+    # An IBAN has at least 2 digits, an SSN 9, a phone number 7, a card 13.
+    if digits >= 2 and b"AA00" in shape:
         out = _IBAN.sub(_iban_repl, out)
-    if _SSN_TRIGGER.search(out) is not None:
-        out = _SSN.sub(_ssn_repl, out)
-    if _PHONE_TRIGGER.search(out) is not None:
-        out = _PHONE.sub(_phone_repl, out)
+    if digits >= 7:
+        if digits >= 13 and _may_hold_card(shape):
+            out = _DIGIT_RUN.sub(_card_repl, out)
+        if digits >= 9 and (b"0-00-0000" in shape or "ssn" in low):
+            out = _SSN.sub(_ssn_repl, out)
+        if _may_hold_phone(shape):
+            out = _PHONE.sub(_phone_repl, out)
     if out is not s:
         low = out.lower()
     return _get_identity().sub(out, low)
