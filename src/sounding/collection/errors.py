@@ -18,7 +18,6 @@ reports an exception that escapes it, with or without ``sentry-sdk`` installed:
 from __future__ import annotations
 
 import functools
-import importlib
 import math
 import os
 import sys
@@ -100,10 +99,11 @@ def _scrub(value: Any) -> Any:
 @functools.lru_cache(maxsize=1)
 def _structured_logger() -> Any:
     """The structured logger for error events, or ``None`` when it is not available."""
+    # Imported on first use: importing this module stays cheap, and the logging pipeline
+    # (below this module: it never imports errors or boundaries) is loaded only for errors.
     try:
-        # Imported by name: the structured logger is an optional sibling of this module.
-        log = importlib.import_module("sounding.collection.log")
-    except ImportError:
+        import sounding.collection.log as log
+    except ImportError:  # a trimmed install: error events go straight to the buffer
         return None
     return log.get_logger("sounding.errors", category=EventCategory.ERROR)
 

@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from sounding.collection import events as _events
 from sounding.collection.context import _UNBOUND, _VARS
+from sounding.collection import session as _session_module
 from sounding.collection.session import get_session_manager
 from sounding.core import config as _config
 from sounding.core import health
@@ -574,6 +575,10 @@ def record_session_event(name: str, fields: Mapping[str, Any]) -> None:
     _add_fields(event, {k: v for k, v in fields.items() if k != "session_id"})
     event["session_id"] = fields["session_id"]
     _process(event, 20, _SESSION_PROCESSORS, state, True)
+
+
+# Session events go through this pipeline; the session module never imports this one.
+_session_module.set_event_recorder(record_session_event)
 
 
 # -- the logger -----------------------------------------------------------------------------
