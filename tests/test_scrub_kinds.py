@@ -54,7 +54,9 @@ def _identity() -> Iterator[None]:
 
 def digits(n: int, first: str = DIGITS) -> st.SearchStrategy[str]:
     """``n`` decimal digits, the first one drawn from ``first``."""
-    return st.builds(lambda a, b: a + b, st.sampled_from(first), st.text(DIGITS, min_size=n - 1, max_size=n - 1))
+    return st.builds(
+        lambda a, b: a + b, st.sampled_from(first), st.text(DIGITS, min_size=n - 1, max_size=n - 1)
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -75,7 +77,11 @@ def phones(draw: st.DrawFn) -> str:
         return f"+{cc} " + sep.join(groups)
     if kind == "us":
         area, exchange, line = draw(digits(3, "23456789")), draw(digits(3)), draw(digits(4))
-        form = draw(st.sampled_from(["({a}) {e}-{l}", "{a}-{e}-{l}", "{a}.{e}.{l}", "1-{a}-{e}-{l}", "{a} {e} {l}"]))
+        form = draw(
+            st.sampled_from(
+                ["({a}) {e}-{l}", "{a}-{e}-{l}", "{a}.{e}.{l}", "1-{a}-{e}-{l}", "{a} {e} {l}"]
+            )
+        )
         return form.format(a=area, e=exchange, l=line)
     if kind == "uk":
         return draw(
@@ -151,7 +157,12 @@ def test_phone_number_forms(text: str, expected: str) -> None:
 def test_phone_under_keys_is_redacted() -> None:
     """Values under phone-like keys go in structures and in key=value text."""
     out = scrub({"phone": "5551234", "mobileNumber": 12345, "fax": "x", "phone_count": 2})
-    assert out == {"phone": "<redacted>", "mobileNumber": "<redacted>", "fax": "<redacted>", "phone_count": 2}
+    assert out == {
+        "phone": "<redacted>",
+        "mobileNumber": "<redacted>",
+        "fax": "<redacted>",
+        "phone_count": 2,
+    }
     assert scrub_text("phone=5551234 tries=3") == "phone=<redacted> tries=3"
 
 
@@ -198,7 +209,9 @@ technical_numbers = st.one_of(
 
 
 @SETTINGS
-@given(st.lists(technical_numbers, min_size=1, max_size=6), st.sampled_from([", ", " | ", "; ", "\n"]))
+@given(
+    st.lists(technical_numbers, min_size=1, max_size=6), st.sampled_from([", ", " | ", "; ", "\n"])
+)
 def test_technical_numbers_property(pieces: list[str], sep: str) -> None:
     """Random technical numbers joined together come back unchanged."""
     text = sep.join(pieces)
@@ -246,16 +259,19 @@ def _text(alphabet: str, n: int) -> st.SearchStrategy[str]:
 
 SECRET_FORMATS: dict[str, tuple[str, st.SearchStrategy[str]]] = {
     "gitlab": ("gitlab_token.GitLabTokenDetector",
-               st.builds(lambda p, t: f"{p}-{t}", st.sampled_from(["glpat", "gldt", "glrt"]), _text(URLSAFE, 20))),
-    "pypi": ("pypi_token.PypiTokenDetector", _text(URLSAFE, 80).map(lambda t: "pypi-AgEIcHlwaS5vcmc" + t)),
-    "npm": ("npm.NpmDetector", _text(ALNUM, 36).map(lambda t: f"//registry.npmjs.org/:_authToken=npm_{t}")),
+               st.builds(lambda p, t: f"{p}-{t}", st.sampled_from(["glpat", "gldt", "glrt"]),
+                         _text(URLSAFE, 20))),
+    "pypi": ("pypi_token.PypiTokenDetector",
+             _text(URLSAFE, 80).map(lambda t: "pypi-AgEIcHlwaS5vcmc" + t)),
+    "npm": ("npm.NpmDetector",
+            _text(ALNUM, 36).map(lambda t: f"//registry.npmjs.org/:_authToken=npm_{t}")),
     "sendgrid": ("sendgrid.SendGridDetector",
                  st.builds(lambda a, b: f"SG.{a}.{b}", _text(URLSAFE, 22), _text(URLSAFE, 43))),
     "twilio": ("twilio.TwilioKeyDetector",
                st.builds(lambda p, t: p + t, st.sampled_from(["AC", "SK"]), _text(LOWER_HEX, 32))),
     "discord": ("discord.DiscordBotTokenDetector",
-                st.builds(lambda f, a, b, c: f"{f}{a}.{b}.{c}", st.sampled_from("MNO"), _text(URLSAFE, 23),
-                          _text(URLSAFE, 6), _text(URLSAFE, 27))),
+                st.builds(lambda f, a, b, c: f"{f}{a}.{b}.{c}", st.sampled_from("MNO"),
+                          _text(URLSAFE, 23), _text(URLSAFE, 6), _text(URLSAFE, 27))),
     "mailchimp": ("mailchimp.MailchimpDetector",
                   st.builds(lambda t, n: f"{t}-us{n}", _text(LOWER_HEX, 32), st.integers(1, 20))),
     "telegram": ("telegram_token.TelegramBotTokenDetector",
@@ -287,9 +303,13 @@ def _secret_part(kind: str, text: str) -> str:
 
 @pytest.mark.needs_extras
 @pytest.mark.parametrize("kind", sorted(SECRET_FORMATS))
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
-def test_secret_formats_flagged_by_detect_secrets_never_survive(kind: str, data: st.DataObject) -> None:
+def test_secret_formats_flagged_by_detect_secrets_never_survive(
+    kind: str, data: st.DataObject
+) -> None:
     """Each token detect-secrets recognises as its format is removed from surrounding text."""
     pytest.importorskip("detect_secrets")
     path, strategy = SECRET_FORMATS[kind]
@@ -318,7 +338,9 @@ def test_newer_secret_formats(token: str) -> None:
 
 @st.composite
 def ibans(draw: st.DrawFn) -> str:
-    country, length = draw(st.sampled_from([("DE", 22), ("GB", 22), ("FR", 27), ("ES", 24), ("NL", 18), ("IT", 27)]))
+    country, length = draw(
+        st.sampled_from([("DE", 22), ("GB", 22), ("FR", 27), ("ES", 24), ("NL", 18), ("IT", 27)])
+    )
     bban = draw(_text(DIGITS, length - 4))
     numeric = "".join(str(int(c, 36)) for c in bban + country + "00")
     check = 98 - int(numeric) % 97
@@ -397,7 +419,7 @@ def test_keys_that_describe_or_name_things_are_kept(key: str) -> None:
 
 
 def test_name_in_free_text_is_ordinary_text() -> None:
-    """"table name: users" in a message stays: personal keys apply to structures."""
+    """ "table name: users" in a message stays: personal keys apply to structures."""
     assert scrub_text("table name: users") == "table name: users"
 
 
@@ -409,9 +431,12 @@ name_words = st.from_regex(r"[a-z][a-z0-9]{1,8}", fullmatch=True).filter(lambda 
 
 
 @SETTINGS
-@given(name_words, st.sampled_from(["-", "_", "."]), st.sampled_from(["prefix", "suffix", "middle"]),
+@given(name_words, st.sampled_from(["-", "_", "."]),
+       st.sampled_from(["prefix", "suffix", "middle"]),
        st.sampled_from(["", ".wav", ".txt", ".json"]))  # fmt: skip
-def test_user_name_inside_file_names_never_survives(word: str, sep: str, where: str, ext: str) -> None:
+def test_user_name_inside_file_names_never_survives(
+    word: str, sep: str, where: str, ext: str
+) -> None:
     """take-<user>.wav, <user>_notes.txt, mix.<user>.v2: the user name is gone, the rest kept."""
     parts = {"prefix": [USER, word], "suffix": [word, USER], "middle": [word, USER, "v2"]}[where]
     name = sep.join(parts) + ext
@@ -437,9 +462,11 @@ def test_user_name_in_tag_values_is_refused() -> None:
     ],
 )
 @pytest.mark.parametrize("name", [f"{USER}.exports", f"exports.{USER}", "hosts.zoltanq_box.up"])
-def test_metric_names_holding_user_or_host_are_refused(make: Callable[[str], object], name: str) -> None:
+def test_metric_names_holding_user_or_host_are_refused(
+    make: Callable[[str], object], name: str
+) -> None:
     """Metric and operation names that identify the machine fail at definition."""
-    with pytest.raises(InvalidNameError, match="OS (user|host) name"):
+    with pytest.raises(InvalidNameError, match=r"OS (user|host) name"):
         make(name)
 
 

@@ -44,13 +44,13 @@ import inspect
 import math
 import random as _random_module
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from types import TracebackType
 from typing import Any, Final, TypeVar, cast, overload
 
-from sounding.collection import metrics as _metrics
 from sounding.collection import errors as _errors
+from sounding.collection import metrics as _metrics
 from sounding.collection.naming import check_operation_name, operation_name_for
 from sounding.collection.severity import (
     DEFAULT_SEVERITIES,
@@ -399,7 +399,9 @@ class OperationBoundary:
                 return None
             self._inst().attempts.inc()
             if outcome == "error" and self._wants_retry(exc):
-                delay = self._retry_delay(attempt, start, "exception", _errors.exception_type_name(exc))
+                delay = self._retry_delay(
+                    attempt, start, "exception", _errors.exception_type_name(exc)
+                )
                 if delay is not None:
                     return delay
             self._failed(exc, attempt, start, self._inst(), outcome == "user_error")

@@ -53,8 +53,8 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from sounding.collection import events as _events
-from sounding.collection.context import _UNBOUND, _VARS
 from sounding.collection import session as _session_module
+from sounding.collection.context import _UNBOUND, _VARS
 from sounding.collection.session import get_session_manager
 from sounding.core import config as _config
 from sounding.core import health

@@ -221,9 +221,7 @@ class _Identity:
             alternatives = "|".join(re.escape(n) for n, _ in names)
             # A name is found between any characters that are not letters or digits, so
             # "take-alice.wav", "alice_notes" and "alice-laptop" lose it too.
-            self.pattern = re.compile(
-                rf"(?<![^\W_])(?:{alternatives})(?![^\W_])", re.IGNORECASE
-            )
+            self.pattern = re.compile(rf"(?<![^\W_])(?:{alternatives})(?![^\W_])", re.IGNORECASE)
 
     def sub(self, s: str, low: str) -> str:
         if self.pattern is None:
@@ -377,7 +375,9 @@ _TOKENS = re.compile(
     _A,
 )
 # Formats without a literal prefix, each found from a literal part with its own pre-check.
-_DISCORD = re.compile(r"(?<![\w-])[MNO][A-Za-z0-9_-]{23,25}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,38}(?![\w-])", _A)
+_DISCORD = re.compile(
+    r"(?<![\w-])[MNO][A-Za-z0-9_-]{23,25}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,38}(?![\w-])", _A
+)
 _DISCORD_TRIGGER = re.compile(r"\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27}")
 _TELEGRAM = re.compile(r"(?<![\w:])\d{8,10}:[A-Za-z0-9_-]{35}(?![\w-])", _A)
 _TELEGRAM_TRIGGER = re.compile(r":[A-Za-z0-9_-]{35}")
@@ -515,6 +515,8 @@ def _may_hold_mac(s: str) -> bool:
         or (s.count("-") >= 5 and _MAC_DASH_TRIGGER.search(s) is not None)
         or (s.count(".") >= 2 and _MAC_DOT_TRIGGER.search(s) is not None)
     )
+
+
 # An IPv6 address has "::" or, written out, at least five colons between hex groups.
 _IPV6_TRIGGER = re.compile(r":[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:")
 _IPV4_TRIGGER = re.compile(r"\.\d{1,3}\.\d{1,3}\.\d")

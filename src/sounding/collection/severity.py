@@ -19,7 +19,7 @@ Two questions are answered here:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Final, Literal
+from typing import Final, Literal, cast
 
 from sounding.core import health
 from sounding.core.exceptions import InvalidTypeError, InvalidValueError
@@ -209,22 +209,29 @@ def exception_outcome(
             found = classify(exc)
             if found is not None:
                 if found not in OUTCOMES:
-                    raise InvalidValueError("classify result", found, "one of " + ", ".join(OUTCOMES))
+                    raise InvalidValueError(
+                        "classify result", found, "one of " + ", ".join(OUTCOMES)
+                    )
                 return found  # type: ignore[return-value]
         except Exception as failure:
             health.failure("severity.outcome_classifier", failure)
     if ok_exceptions and isinstance(exc, ok_exceptions):
         return "ok"
     code = _exit_code(exc)
-    if code is not _NO_CODE and (isinstance(exc, SystemExit) or _from_click(exc)):
-        if code is None or code == 0:
-            return "ok"
+    if (
+        code is not _NO_CODE
+        and (isinstance(exc, SystemExit) or _from_click(exc))
+        and (code is None or code == 0)
+    ):
+        return "ok"
     if _is_cli_user_error(exc):
         return "user_error"
     return "error"
 
 
-def check_ok_exceptions(value: object, field: str = "ok_exceptions") -> tuple[type[BaseException], ...]:
+def check_ok_exceptions(
+    value: object, field: str = "ok_exceptions"
+) -> tuple[type[BaseException], ...]:
     """``value`` (an exception class or a tuple of them, possibly empty) as a tuple."""
     types = value if isinstance(value, tuple) else (value,)
     for t in types:
@@ -232,13 +239,15 @@ def check_ok_exceptions(value: object, field: str = "ok_exceptions") -> tuple[ty
             raise InvalidTypeError(
                 field, value, "an exception class or a tuple of them, e.g. (click.exceptions.Exit,)"
             )
-    return types  # type: ignore[return-value]
+    return cast("tuple[type[BaseException], ...]", types)
 
 
-def check_classify(value: object, field: str = "classify") -> Callable[[BaseException], str | None] | None:
+def check_classify(
+    value: object, field: str = "classify"
+) -> Callable[[BaseException], str | None] | None:
     """``value`` if it is ``None`` or callable; raises naming ``field`` otherwise."""
     if value is not None and not callable(value):
         raise InvalidTypeError(
             field, value, "None or a callable(exc) -> 'ok', 'user_error', 'error' or None"
         )
-    return value  # type: ignore[return-value]
+    return cast("Callable[[BaseException], str | None] | None", value)

@@ -366,7 +366,9 @@ def _metric_histogram(timer: str, metric: object) -> _metrics.Histogram:
     try:
         return _metrics.histogram(name)
     except MetricTypeConflictError:
-        kinds = [i.metric_type.value for i in _metrics.get_registry().instruments() if i.name == name]
+        kinds = [
+            i.metric_type.value for i in _metrics.get_registry().instruments() if i.name == name
+        ]
         kind = kinds[0] if kinds else "another kind"
         raise MetricTypeConflictError(
             "metric name",
@@ -422,7 +424,8 @@ class PerformanceTimer:
             check_ok_exceptions(ok_exceptions),
             check_classify(classify),
         )
-        if isinstance(metrics, str) or not isinstance(metrics, (tuple, list)):
+        declared: object = metrics
+        if isinstance(declared, str) or not isinstance(declared, (tuple, list)):
             raise InvalidTypeError("metrics", metrics, "a tuple of metric names such as ('rows',)")
         for metric in metrics:
             # Declared metrics are checked now: a clash fails here, not when a block ends.
