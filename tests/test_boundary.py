@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
+import click
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -664,7 +665,6 @@ def test_exit_with_another_code_is_cancelled(sink: MemorySink) -> None:
 
 def test_click_exit_zero_is_a_success(sink: MemorySink, sleeps: list[float]) -> None:
     """click.exceptions.Exit(0) (a RuntimeError) is not a failure: not retried, not reported."""
-    click = pytest.importorskip("click")
 
     @operation_boundary("t.click.exit", retry_on_failure=True)
     def command() -> None:
@@ -680,7 +680,6 @@ def test_click_exit_zero_is_a_success(sink: MemorySink, sleeps: list[float]) -> 
 
 def test_click_usage_error_is_a_user_error(sink: MemorySink, sleeps: list[float]) -> None:
     """A click.UsageError is the user's mistake: counted apart from failures, low severity."""
-    click = pytest.importorskip("click")
 
     @operation_boundary("t.click.usage", retry_on_failure=True)
     def command() -> None:

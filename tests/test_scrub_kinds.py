@@ -301,7 +301,6 @@ def _secret_part(kind: str, text: str) -> str:
     return text.split("=", 1)[1] if kind == "npm" else text
 
 
-@pytest.mark.needs_extras
 @pytest.mark.parametrize("kind", sorted(SECRET_FORMATS))
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -311,7 +310,6 @@ def test_secret_formats_flagged_by_detect_secrets_never_survive(
     kind: str, data: st.DataObject
 ) -> None:
     """Each token detect-secrets recognises as its format is removed from surrounding text."""
-    pytest.importorskip("detect_secrets")
     path, strategy = SECRET_FORMATS[kind]
     token = data.draw(strategy)
     assert _detector(path).analyze_line(filename="x.env", line=token, line_number=1), token

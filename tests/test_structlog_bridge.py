@@ -9,17 +9,23 @@ import pytest
 
 import sounding
 from sounding.core.types import Event
+from sounding.integrations.structlog import SoundingProcessor
 from sounding.testing import MemorySink
 
-structlog = pytest.importorskip("structlog")
-
+# structlog is the `structlog` extra: these tests are deselected in the no-extras run.
 pytestmark = pytest.mark.needs_extras
-
-from sounding.integrations.structlog import SoundingProcessor  # noqa: E402
 
 
 @pytest.fixture
-def output() -> Iterator[list[str]]:
+def structlog() -> Any:
+    """The real structlog, imported here so that collecting this module never needs it."""
+    import structlog as module
+
+    return module
+
+
+@pytest.fixture
+def output(structlog: Any) -> Iterator[list[str]]:
     """structlog configured with the processor before a renderer that collects lines."""
     lines: list[str] = []
 
@@ -45,7 +51,9 @@ def recorded(sink: MemorySink) -> list[Event]:
     return [e for e in sink.events if e["category"] != "session"]
 
 
-def test_structlog_event_is_recorded_and_passed_on(sink: MemorySink, output: list[str]) -> None:
+def test_structlog_event_is_recorded_and_passed_on(
+    sink: MemorySink, output: list[str], structlog: Any
+) -> None:
     """The event reaches sounding with its level, name and fields, and the next processor."""
     log = structlog.get_logger("recorder")
     log.warning("export.slow", rows=12, category="performance", logger="recorder")
@@ -60,7 +68,7 @@ def test_structlog_event_is_recorded_and_passed_on(sink: MemorySink, output: lis
     assert output == ["warning export.slow"]
 
 
-def test_structlog_fields_are_scrubbed(sink: MemorySink, output: list[str]) -> None:
+def test_structlog_fields_are_scrubbed(sink: MemorySink, output: list[str], structlog: Any) -> None:
     """Personal data in structlog fields is scrubbed like any sounding event."""
     structlog.get_logger().info("login", email="alice@example.com", password="hunter2")
     (event,) = recorded(sink)
@@ -68,7 +76,9 @@ def test_structlog_fields_are_scrubbed(sink: MemorySink, output: list[str]) -> N
     assert event["password"] == "<redacted>"
 
 
-def test_structlog_exception_carries_the_traceback(sink: MemorySink, output: list[str]) -> None:
+def test_structlog_exception_carries_the_traceback(
+    sink: MemorySink, output: list[str], structlog: Any
+) -> None:
     """log.exception() inside an except block records the exception type and traceback."""
     try:
         raise OSError("cannot open /home/alice/take.wav")
@@ -80,7 +90,7 @@ def test_structlog_exception_carries_the_traceback(sink: MemorySink, output: lis
     assert "alice" not in event["exc_info"]
 
 
-def test_drop_ends_the_chain(sink: MemorySink) -> None:
+def test_drop_ends_the_chain(sink: MemorySink, structlog: Any) -> None:
     """With drop=True sounding is the only destination: later processors never run."""
     later: list[str] = []
     structlog.configure(

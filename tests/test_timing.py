@@ -8,6 +8,7 @@ import traceback
 from collections.abc import Iterator
 from typing import Any
 
+import click
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -537,7 +538,6 @@ def test_exit_with_an_error_code_is_an_error(sink: MemorySink) -> None:
 
 def test_click_exit_and_usage_error(sink: MemorySink) -> None:
     """click's Exit(0) is ok, a click.UsageError is status=user_error (not a bug)."""
-    click = pytest.importorskip("click")
     with pytest.raises(click.exceptions.Exit), PerformanceTimer("cli.click"):
         raise click.exceptions.Exit(0)
     with pytest.raises(click.UsageError), PerformanceTimer("cli.click"):
