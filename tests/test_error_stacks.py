@@ -76,3 +76,38 @@ def test_roots_can_be_reset(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     monkeypatch.chdir(tmp_path)
     assert relative_path(str(tmp_path / "x.py")) == "x.py"
     errors.reset_path_roots()
+
+
+def test_logged_tracebacks_are_cleaned_too(sink: MemorySink) -> None:
+    """logger.exception's traceback text has no wrapper frames and no absolute paths."""
+
+    @sounding.operation_boundary("stack.logged")
+    def work() -> None:
+        _boom()
+
+    try:
+        work()
+    except json.JSONDecodeError:
+        sounding.get_logger("stack").exception("export.failed")
+    assert sounding.flush()
+    (event,) = sink.find_events("export.failed")
+    text = event["exc_info"]
+    assert 'File "<stdlib>/json/' in text
+    assert "sounding/collection" not in text
+    assert os.getcwd() not in text
+    assert text.rstrip().endswith("(char 1)")
+
+
+def test_chained_exceptions_are_cleaned(sink: MemorySink) -> None:
+    """The cause of a logged exception loses its absolute paths as well."""
+    try:
+        try:
+            _boom()
+        except ValueError as exc:
+            raise RuntimeError("wrapped") from exc
+    except RuntimeError:
+        sounding.get_logger("stack").exception("chained")
+    assert sounding.flush()
+    (event,) = sink.find_events("chained")
+    assert "direct cause" in event["exc_info"]
+    assert sysconfig.get_paths()["stdlib"] not in event["exc_info"]

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
-import sys
 import threading
 import traceback
 from collections import deque
@@ -31,6 +29,7 @@ from typing import Any, Final, Literal
 
 from sounding.collection import events as _events
 from sounding.collection import metrics as _metrics
+from sounding.collection.frames import is_own_file, relative_path, reset_path_roots
 from sounding.collection.naming import check_operation_name
 from sounding.collection.severity import classify_exception, coerce_severity
 from sounding.core import clock as _clock_module
@@ -167,85 +166,8 @@ def _message(exc: BaseException) -> str:
     return _scrub_text(text)
 
 
-_PACKAGE_DIR: Final = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_roots_cache: list[tuple[str, str]] | None = None
-
-
-def _path_roots() -> list[tuple[str, str]]:
-    """``(absolute prefix, replacement)`` pairs, the longest prefix first."""
-    global _roots_cache
-    roots = _roots_cache
-    if roots is None:
-        import site
-        import sysconfig
-
-        found: list[tuple[str, str]] = []
-        for key in ("purelib", "platlib"):
-            found.append((sysconfig.get_paths().get(key, ""), "<site-packages>"))
-        try:
-            for path in (*site.getsitepackages(), site.getusersitepackages()):
-                found.append((path, "<site-packages>"))
-        except Exception:  # a virtualenv without these functions: sysconfig's are enough
-            pass
-        for key in ("stdlib", "platstdlib"):
-            found.append((sysconfig.get_paths().get(key, ""), "<stdlib>"))
-        main = sys.modules.get("__main__")
-        main_file = getattr(main, "__file__", None)
-        if isinstance(main_file, str) and main_file:
-            found.append((os.path.dirname(os.path.abspath(main_file)), ""))
-        roots = [
-            (os.path.normcase(os.path.abspath(p)).rstrip(os.sep) + os.sep, mark)
-            for p, mark in found
-            if p
-        ]
-        roots.sort(key=lambda r: -len(r[0]))
-        _roots_cache = roots
-    return roots
-
-
-def reset_path_roots() -> None:
-    """Forget the path prefixes read so far (tests, after a change of ``__main__``)."""
-    global _roots_cache
-    _roots_cache = None
-    _relative_path.cache_clear()
-
-
-def relative_path(path: str) -> str:
-    """A frame's file name without the machine's own directories: relative to the project
-    (the working directory or the main script's folder), ``<site-packages>/...`` or
-    ``<stdlib>/...``; any other path is scrubbed (home directories become ``~``).
-
-    >>> import json
-    >>> relative_path(json.__file__)
-    '<stdlib>/json/__init__.py'
-    """
-    try:
-        cwd = os.getcwd()
-    except OSError:  # the working directory was deleted
-        cwd = ""
-    return _relative_path(path, cwd)
-
-
-@functools.lru_cache(maxsize=1024)
-def _relative_path(path: str, cwd: str) -> str:
-    if not path or path.startswith("<") or not os.path.isabs(path):
-        return _scrub_text(path)
-    norm = os.path.normcase(path)
-    best: tuple[str, str] | None = None
-    candidates = list(_path_roots())
-    if cwd:
-        candidates.append((os.path.normcase(cwd).rstrip(os.sep) + os.sep, ""))
-    for prefix, mark in candidates:
-        if norm.startswith(prefix) and (best is None or len(prefix) > len(best[0])):
-            best = (prefix, mark)
-    if best is None:
-        return _scrub_text(path)
-    rest = path[len(best[0]) :].replace(os.sep, "/")
-    return f"{best[1]}/{rest}" if best[1] else rest
-
-
 def _is_own_frame(filename: str) -> bool:
-    return filename.startswith(_PACKAGE_DIR)
+    return is_own_file(filename)
 
 
 def _stack(tb: TracebackType | None) -> list[dict[str, Any]]:

@@ -456,8 +456,12 @@ def _format_exc_info(exc_info: Any) -> tuple[str, str] | None:
         return None
     import traceback
 
+    from sounding.collection.frames import clean_traceback
+
     etype, value, tb = exc_info
-    text = "".join(traceback.format_exception(etype, value, tb)).rstrip("\n")
+    # Source lines are read now; then the frames lose sounding's wrappers and absolute paths.
+    exception = clean_traceback(traceback.TracebackException(etype, value, tb))
+    text = "".join(exception.format()).rstrip("\n")
     return type(value).__name__, text
 
 
