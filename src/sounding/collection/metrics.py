@@ -98,6 +98,14 @@ def validate_name(name: object, what: str = "name") -> str:
             f"1-{MAX_NAME_LENGTH} characters: letters, digits and '_', in dot-separated parts, "
             "starting with a letter (e.g. 'recorder.export.duration')",
         )
+    from sounding.collection.scrub import identity_in_name
+
+    found = identity_in_name(name)
+    if found is not None:
+        # Names are stored and sent as they are: they must not identify the machine.
+        raise InvalidNameError(
+            what, name, f"a name without the OS {found} name in it (it identifies the machine)"
+        )
     return name
 
 
