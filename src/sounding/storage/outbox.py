@@ -448,8 +448,18 @@ def read_intervals(
                 continue
             out.append(
                 Interval(
-                    name, kind, unit or "", tag_items, float(bstart), float(bstart) + res,
-                    int(count), float(total), mn, mx, last, None if blob is None else bytes(blob),
+                    name,
+                    kind,
+                    unit or "",
+                    tag_items,
+                    float(bstart),
+                    float(bstart) + res,
+                    int(count),
+                    float(total),
+                    mn,
+                    mx,
+                    last,
+                    None if blob is None else bytes(blob),
                 )
             )
         return out, float(rows[-1][2])

@@ -1,0 +1,105 @@
+"""Remote-write against real Prometheus and VictoriaMetrics on loopback."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from sounding.core.sketch import QuantileSketch
+from sounding.core.types import IntervalAggregate, MetricType
+from sounding.exporters import RemoteWriteExporter
+from sounding.exporters._deliver import deliver
+from sounding.storage import SQLiteSink, open_store
+
+from engines import Engine, engine, prometheus, victoria  # noqa: F401
+
+pytestmark = pytest.mark.needs_extras
+
+STEP = 300.0
+
+
+def record_install(data_dir: Path, seed: int, mu: float, sigma: float, start: float, n: int) -> int:
+    """Write ``n`` 5-minute intervals of a latency histogram and a counter; the total."""
+    rng = random.Random(seed)
+    sink = SQLiteSink(data_dir / "telemetry.db")
+    total = 0
+    aggs = []
+    for i in range(n):
+        t0 = start + i * STEP
+        sk = QuantileSketch()
+        values = [rng.lognormvariate(mu, sigma) for _ in range(200)]
+        sk.add_many(values)
+        hits = rng.randint(1, 50)
+        total += hits
+        tags = (("app_version", "1.0"), ("route", "save"))
+        aggs.append(
+            IntervalAggregate(
+                "request.duration", MetricType.HISTOGRAM, tags, t0, t0 + STEP,
+                count=len(values), sum=sum(values), min=min(values), max=max(values),
+                sketch=sk, unit="ms",
+            )
+        )
+        aggs.append(
+            IntervalAggregate("requests", MetricType.COUNTER, tags, t0, t0 + STEP,
+                              count=hits, sum=float(hits))
+        )
+    sink.write(aggs, [])
+    sink.close()
+    return total
+
+
+def push(eng: Engine, data_dir: Path, instance: str, since: float) -> int:
+    """Deliver one install's store to ``eng``; the samples sent."""
+    conn = sqlite3.connect(data_dir / "telemetry.db", isolation_level=None)
+    try:
+        exp = RemoteWriteExporter(eng.write_url, instance=instance)
+        report = deliver(exp, conn, since=since)
+    finally:
+        conn.close()
+    assert report.stopped == "done", report
+    assert report.refused_samples == 0, report.errors
+    return report.samples
+
+
+def wait_for(eng: Engine, promql: str, at: float, want: int = 1) -> list[dict[str, object]]:
+    """Poll until the query has ``want`` results (VictoriaMetrics needs a flush)."""
+    deadline = time.monotonic() + 20
+    while True:
+        eng.flush()
+        res = eng.query(promql, at)
+        if len(res) >= want or time.monotonic() > deadline:
+            return res
+        time.sleep(0.3)
+
+
+def test_fleet_percentiles_and_totals(engine: Engine, tmp_path: Path) -> None:
+    """Three installs' buckets summed by the engine give the merged sketch's p50/p95/p99
+    within 1.5 % and the exact counter total."""
+    now = time.time()
+    start = (now // STEP) * STEP - 48 * STEP
+    dists = [(2.0, 0.4), (3.0, 0.8), (4.5, 0.3)]
+    merged = QuantileSketch()
+    total = 0
+    for k, (mu, sigma) in enumerate(dists):
+        d = tmp_path / f"install{k}"
+        d.mkdir()
+        total += record_install(d, k, mu, sigma, start, 40)
+        with open_store(d) as store:
+            merged.merge(store.distribution("request.duration").sketch)
+        assert push(engine, d, f"i{k}", since=start - 1) > 0
+    at = start + 41 * STEP
+    got = wait_for(engine, "sum(last_over_time(requests_total[1d]))", at)
+    assert float(got[0]["value"][1]) == total
+    for q in (0.5, 0.95, 0.99):
+        promql = (
+            f"histogram_quantile({q}, sum by (le) "
+            "(last_over_time(request_duration_seconds_bucket[1d])))"
+        )
+        res = wait_for(engine, promql, at)
+        want = merged.quantile(q)
+        assert want is not None
+        assert float(res[0]["value"][1]) == pytest.approx(want / 1000, rel=0.015), q
