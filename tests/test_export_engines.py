@@ -9,13 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from engines import Engine, engine, prometheus, victoria  # noqa: F401, F811
 from sounding.core.sketch import QuantileSketch
 from sounding.core.types import IntervalAggregate, MetricType
 from sounding.exporters import RemoteWriteExporter
 from sounding.exporters._deliver import deliver
 from sounding.storage import SQLiteSink, open_store
-
-from engines import Engine, engine, prometheus, victoria  # noqa: F401
 
 pytestmark = pytest.mark.needs_extras
 
@@ -76,7 +75,7 @@ def wait_for(eng: Engine, promql: str, at: float, want: int = 1) -> list[dict[st
         time.sleep(0.3)
 
 
-def test_fleet_percentiles_and_totals(engine: Engine, tmp_path: Path) -> None:
+def test_fleet_percentiles_and_totals(engine: Engine, tmp_path: Path) -> None:  # noqa: F811
     """Three installs' buckets summed by the engine give the merged sketch's p50/p95/p99
     within 1.5 % and the exact counter total."""
     now = time.time()

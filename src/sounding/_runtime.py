@@ -17,6 +17,7 @@ import atexit
 import math
 import os
 import re
+import sys
 import threading
 from collections.abc import Callable
 
@@ -134,7 +135,9 @@ class Runtime:
 
         worker = threading.Thread(target=final, name="sounding-shutdown", daemon=True)
         worker.start()
+        started = get_clock().monotonic()
         worker.join(budget)
+        _stop_exporters(max(budget - (get_clock().monotonic() - started), 0.0))
         if not done.is_set():
             health.failure("shutdown.timeout", message=f"final flush took over {budget} s")
             return False
@@ -289,6 +292,7 @@ class Runtime:
         self._outputs = []
         self._manual = False
         self._sink_retry_at = 0.0
+        _stop_exporters(1.0)
 
 
 _runtime = Runtime()
@@ -321,7 +325,18 @@ def _before_configure() -> None:
         _runtime._close_sink()
 
 
+def _stop_exporters(timeout: float) -> None:
+    # The exporter thread (sounding.exporters) is a second output of the store: one hook.
+    worker = sys.modules.get("sounding.exporters._worker")
+    if worker is not None:
+        worker.stop(timeout)
+
+
 def _on_configure(settings: Settings) -> None:
+    if settings.exporters or "sounding.exporters._worker" in sys.modules:
+        from sounding.exporters import _worker
+
+        _worker.apply_settings(settings)
     reg = _metrics._registry
     if reg is not None:
         reg.apply_settings()

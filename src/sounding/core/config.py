@@ -228,6 +228,8 @@ class Settings:
     #: also hand sounding's events to the stdlib logger ``sounding.events``
     forward_to_logging: bool = False
     config_file: Path | None = None
+    #: push exporters (``sounding.exporters``) or their TOML tables (``type = "remote-write"``)
+    exporters: tuple[Any, ...] = ()
 
     @property
     def store_path(self) -> Path:
@@ -290,6 +292,7 @@ _FIELDS = {
     "event_buffer_size",
     "shutdown_timeout",
     "forward_to_logging",
+    "exporters",
 }
 
 
@@ -461,6 +464,16 @@ def _build(
     forward = False if forward is UNSET else forward
     _check(isinstance(forward, bool), "forward_to_logging", forward, "True or False")
 
+    exporters = pick("exporters")
+    exporters = () if exporters is UNSET or exporters is None else exporters
+    _check(
+        isinstance(exporters, (list, tuple))
+        and all(isinstance(e, Mapping) or hasattr(e, "destination") for e in exporters),
+        "exporters",
+        exporters,
+        "a list of sounding.exporters exporters (or TOML tables with type and url)",
+    )
+
     return Settings(
         app_name=app_name,
         app_version=app_version,
@@ -479,6 +492,7 @@ def _build(
         shutdown_timeout=float(shutdown),
         forward_to_logging=forward,
         config_file=file_path,
+        exporters=tuple(exporters),
     )
 
 

@@ -118,7 +118,7 @@ class OTLPExporter:
         self, intervals: Sequence[Interval], totals: Mapping[str, RunningTotal]
     ) -> tuple[Payload, dict[str, RunningTotal]]:
         """One ``ExportMetricsServiceRequest``; OTLP deltas need no running totals."""
-        svc, common, mpb, rpb = _proto()
+        svc, common, mpb, _ = _proto()
         pol = self.policy
         settings = get_settings()
         no_instance = LabelPolicy(allow=pol.allow, instance=None, job=None)

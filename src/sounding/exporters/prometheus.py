@@ -91,7 +91,7 @@ class PrometheusCollector:
                 dist = store.distribution(info.name, tags=info.tags)
                 labels = dict(pol.labels(tuple(sorted(info.tags.items()))))
                 names, values = list(labels), list(labels.values())
-                suffix, factor = base_unit(info.unit)
+                _, factor = base_unit(info.unit)
                 name = metric_name(info.name, info.metric_type, info.unit)
                 doc = info.description or info.name
                 fam = families.get(name)

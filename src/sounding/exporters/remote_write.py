@@ -38,6 +38,7 @@ HEADERS = {
     "User-Agent": "sounding-remote-write",
 }
 _DOUBLE = struct.Struct("<d")
+_TAGGED_DOUBLE = struct.Struct("<Bd")
 
 Series = dict[tuple[tuple[str, str], ...], list[tuple[int, float]]]
 
@@ -114,6 +115,7 @@ class RemoteWriteExporter:
         series: Series = {}
         updates: dict[str, RunningTotal] = {}
         sketches: dict[str, QuantileSketch] = {}
+        bucket_keys: dict[str, list[tuple[tuple[str, str], ...]]] = {}
         for (name, mtype_s, labels), end, parts in group_intervals(
             intervals, pol.labels, self.include_internal
         ):
@@ -158,12 +160,17 @@ class RemoteWriteExporter:
                     sk.merge(QuantileSketch.from_bytes(p.sketch))
             updates[key] = total
             first, cum = self.grid.cumulative(sk)
-            les = self._le(factor)
-            bucket = prom + "_bucket"
-            for le, c in zip(les[first:], cum, strict=True):
-                series.setdefault((("__name__", bucket), *_with_le(labels, le)), []).append(
-                    (ts, float(c))
-                )
+            keys = bucket_keys.get(key)
+            if keys is None:
+                bucket = ("__name__", prom + "_bucket")
+                keys = bucket_keys[key] = [
+                    (bucket, *_with_le(labels, le)) for le in self._le(factor)
+                ]
+            for k, c in zip(keys[first:], cum, strict=True):
+                got = series.get(k)
+                if got is None:
+                    got = series[k] = []
+                got.append((ts, float(c)))
             series.setdefault((("__name__", prom + "_sum"), *labels), []).append(
                 (ts, total.sum * factor)
             )
@@ -217,26 +224,38 @@ def _field_bytes(tag: int, data: bytes, out: bytearray) -> None:
 
 def encode_write_request(series: Series) -> bytes:
     """``prometheus.WriteRequest`` bytes for ``{sorted labels: [(ms, value)]}``."""
-    out = bytearray()
+    out: list[bytes] = []
     label_cache: dict[tuple[str, str], bytes] = {}
+    # (sample field header, timestamp field) per timestamp: a batch has few instants.
+    ts_cache: dict[int, tuple[bytes, bytes]] = {}
+    pack = _TAGGED_DOUBLE.pack
     for labels, samples in series.items():
-        ts = bytearray()
+        parts: list[bytes] = []
         for pair in sorted(labels):
             enc = label_cache.get(pair)
             if enc is None:
                 lb = bytearray()
                 _field_bytes(0x0A, pair[0].encode(), lb)
                 _field_bytes(0x12, pair[1].encode(), lb)
-                enc = label_cache[pair] = bytes(lb)
-            _field_bytes(0x0A, enc, ts)
+                hdr = bytearray()
+                _field_bytes(0x0A, bytes(lb), hdr)
+                enc = label_cache[pair] = bytes(hdr)
+            parts.append(enc)
         for t, v in samples:
-            sb = bytearray(b"\x09")
-            sb += _DOUBLE.pack(v)
-            sb.append(0x10)
-            _varint(t, sb)
-            _field_bytes(0x12, bytes(sb), ts)
-        _field_bytes(0x0A, bytes(ts), out)
-    return bytes(out)
+            cached = ts_cache.get(t)
+            if cached is None:
+                tail = bytearray(b"\x10")
+                _varint(t, tail)
+                cached = ts_cache[t] = (bytes((0x12, 9 + len(tail))), bytes(tail))
+            parts.append(cached[0])
+            parts.append(pack(0x09, v))
+            parts.append(cached[1])
+        body = b"".join(parts)
+        hdr = bytearray(b"\x0a")
+        _varint(len(body), hdr)
+        out.append(bytes(hdr))
+        out.append(body)
+    return b"".join(out)
 
 
 def _read_varint(data: bytes, pos: int) -> tuple[int, int]:

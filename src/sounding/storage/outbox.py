@@ -272,6 +272,15 @@ class ExportCursors:
         self.conn = conn
         EXPORT_MIGRATIONS.apply(conn)
 
+    @staticmethod
+    def read_only(conn: sqlite3.Connection) -> list[CursorState]:
+        """Every destination's state from a read-only connection (no migration)."""
+        rows = conn.execute(
+            "SELECT destination, position, updated, requests, samples, refused, failures, "
+            "last_success, last_error FROM export_cursor ORDER BY destination"
+        ).fetchall()
+        return [CursorState(*r) for r in rows]
+
     def get(self, destination: str, *, start: float, with_totals: bool = True) -> CursorState:
         """The state of ``destination``; a new one starts just before ``start``."""
         row = self.conn.execute(
