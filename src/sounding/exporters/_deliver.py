@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from sounding.core import health
 from sounding.core.clock import get_clock
 from sounding.exporters.base import Exporter, Payload, Response
+from sounding.storage import _db
 from sounding.storage.outbox import CursorState, ExportCursors, read_intervals
 
 __all__ = ["DeliveryReport", "deliver", "is_permanent"]
@@ -126,9 +127,12 @@ def deliver(
     end = get_clock().time() if until is None else until
     if max_backlog is not None and state.position < end - max_backlog:
         skip_to = end - max_backlog
+        fine = _db.fine_resolutions(conn) or [_db.HOUR]
+        marks = ",".join("?" * len(fine))
         (n,) = conn.execute(
-            "SELECT count(*) FROM points WHERE bucket_start > ? AND bucket_start <= ?",
-            (state.position, skip_to),
+            f"SELECT count(*) FROM points WHERE resolution IN ({marks}) "
+            "AND bucket_start > ? AND bucket_start <= ?",
+            (*fine, state.position, skip_to),
         ).fetchone()
         if n and dry_run is None:
             report.backlog_dropped += int(n)

@@ -68,8 +68,9 @@ def status_lines(info: dict[str, Any]) -> list[tuple[str, str]]:
     for d in info["destinations"]:
         rows.append(
             (
-                "  " + d["destination"],
-                f"until {d['delivered_until'] or '-'}: {d['samples_sent']} samples sent, "
+                "Export cursor",
+                f"{d['destination']}: until {d['delivered_until'] or '-'}, "
+                f"{d['samples_sent']} samples sent, "
                 f"{d['samples_refused']} refused, {d['failed_attempts']} failed attempts"
                 + (f"; last error {d['last_error']}" if d["last_error"] else ""),
             )
