@@ -57,7 +57,7 @@ class PrometheusCollector:
         instance: Any = None,
         tags: Collection[str] | None = None,
         bucket_range: tuple[float, float] = (0.01, 60_000.0),
-        bucket_step: int = 1,
+        bucket_step: int = 2,
     ) -> None:
         _client()
         self.data_dir = None if data_dir is None else Path(data_dir)

@@ -63,7 +63,7 @@ class RemoteWriteExporter:
         tags: Collection[str] | None = None,
         job: str | None = None,
         bucket_range: tuple[float, float] = (0.01, 60_000.0),
-        bucket_step: int = 1,
+        bucket_step: int = 2,
         timeout: float = 10.0,
         include_internal: bool = False,
         transport: Transport | None = None,
