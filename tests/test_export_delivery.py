@@ -79,7 +79,8 @@ def test_headers_and_running_totals(conn: sqlite3.Connection) -> None:
     [(labels, samples)] = [(k, v) for k, v in req.items() if ("__name__", "jobs_total") in k]
     assert [v for _, v in samples] == [float(i) for i in range(1, 11)]
     assert samples[0][0] == int((T0 + STEP) * 1000)
-    assert dict(labels)["instance"] == "x" and dict(labels)["kind"] == "a"
+    assert dict(labels)["instance"] == "x"
+    assert dict(labels)["kind"] == "a"
 
 
 def test_ms_histogram_in_seconds_on_fixed_grid(conn: sqlite3.Connection) -> None:
@@ -101,7 +102,8 @@ def test_resend_after_ack_sends_nothing(conn: sqlite3.Connection) -> None:
     t = FakeTransport()
     deliver(exporter(t), conn, since=T0 - 1, until=T0 + 5 * STEP)
     again = deliver(exporter(t), conn, since=T0 - 1, until=T0 + 5 * STEP)
-    assert again.samples == 0 and len(t.requests) == 1
+    assert again.samples == 0
+    assert len(t.requests) == 1
     deliver(exporter(t), conn, since=T0 - 1, until=T0 + 3600)
     assert counter_samples(decoded(t, 0)) == [1.0, 2.0, 3.0, 4.0, 5.0]
     assert counter_samples(decoded(t, 1)) == [6.0, 7.0, 8.0, 9.0, 10.0]
@@ -111,7 +113,8 @@ def test_failed_batch_is_resent_with_same_timestamps(conn: sqlite3.Connection) -
     """At least once: a batch that got no answer is sent again, identical."""
     t = FakeTransport([503, 503])
     r = deliver(exporter(t), conn, since=T0 - 1, max_attempts=2, backoff=0.0)
-    assert r.stopped == "failed" and r.failures == 1
+    assert r.stopped == "failed"
+    assert r.failures == 1
     deliver(exporter(t), conn, since=T0 - 1)
     assert t.requests[0].body == t.requests[2].body
 
@@ -121,8 +124,11 @@ def test_retries_with_backoff_then_succeeds(conn: sqlite3.Connection) -> None:
     slept: list[float] = []
     t = FakeTransport([429, 502])
     r = deliver(exporter(t), conn, since=T0 - 1, backoff=1.0, sleep=slept.append)
-    assert r.stopped == "done" and r.samples > 0 and len(t.requests) == 3
-    assert len(slept) == 2 and slept[1] > slept[0] * 0.9
+    assert r.stopped == "done"
+    assert r.samples > 0
+    assert len(t.requests) == 3
+    assert len(slept) == 2
+    assert slept[1] > slept[0] * 0.9
 
 
 @pytest.mark.parametrize(
@@ -136,7 +142,8 @@ def test_permanent_refusal_is_counted_and_skipped(
     t = FakeTransport([Response(status, body)])
     before = health.counts().get("export.refused", 0)
     r = deliver(exporter(t, ), conn, since=T0 - 1, batch_size=4)
-    assert r.refused_samples > 0 and r.stopped == "done"
+    assert r.refused_samples > 0
+    assert r.stopped == "done"
     assert len(t.requests) > 1  # the next batches went on
     assert health.counts()["export.refused"] - before == r.refused_samples
     [state] = ExportCursors(conn).all()
@@ -156,7 +163,8 @@ def test_batches_are_bounded(conn: sqlite3.Connection) -> None:
     """No request holds more than the batch size (in whole instants)."""
     t = FakeTransport()
     r = deliver(exporter(t), conn, since=T0 - 1, batch_size=4)
-    assert r.batches == 5 and len(t.requests) == 5
+    assert r.batches == 5
+    assert len(t.requests) == 5
 
 
 def test_backlog_limit_skips_and_counts(conn: sqlite3.Connection) -> None:
@@ -171,7 +179,8 @@ def test_deadline_is_never_passed(conn: sqlite3.Connection) -> None:
     """A delivery whose deadline has passed sends nothing and says why."""
     t = FakeTransport()
     r = deliver(exporter(t), conn, since=T0 - 1, deadline=time.monotonic() - 1)
-    assert r.stopped == "deadline" and not t.requests
+    assert r.stopped == "deadline"
+    assert not t.requests
 
 
 def test_dry_run_prints_and_records_nothing(conn: sqlite3.Connection) -> None:
@@ -179,7 +188,8 @@ def test_dry_run_prints_and_records_nothing(conn: sqlite3.Connection) -> None:
     t = FakeTransport()
     seen: list[str] = []
     deliver(exporter(t), conn, since=T0 - 1, dry_run=lambda p: seen.append(p.text))
-    assert not t.requests and "jobs_total" in seen[0]
+    assert not t.requests
+    assert "jobs_total" in seen[0]
     assert ExportCursors(conn).all() == []
 
 
@@ -208,7 +218,9 @@ def test_default_instance_is_random_install_id(tmp_path: Path) -> None:
     """The default instance is a random id kept in the data dir, not the host name."""
     exp = RemoteWriteExporter("http://127.0.0.1:1/api/v1/write")
     inst = exp.policy.instance
-    assert inst is not None and len(inst) == 16 and inst != socket.gethostname()
+    assert inst is not None
+    assert len(inst) == 16
+    assert inst != socket.gethostname()
     assert RemoteWriteExporter("http://127.0.0.1:1/api/v1/write").policy.instance == inst
     assert RemoteWriteExporter("http://127.0.0.1:1/x", instance=None).policy.instance is None
 

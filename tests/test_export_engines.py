@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from engines import Engine, engine, prometheus, victoria  # noqa: F401, F811
+from engines import Engine, engine, prometheus, victoria  # noqa: F401
 from sounding.core.sketch import QuantileSketch
 from sounding.core.types import IntervalAggregate, MetricType
 from sounding.exporters import RemoteWriteExporter
@@ -122,14 +122,17 @@ def test_offline_day_then_reconnect_delivers_each_interval_once(
         day1 = start + 288 * STEP
         online = RemoteWriteExporter(victoria.write_url, instance="laptop")
         first = deliver(online, conn, since=start - 1, until=day1)
-        assert first.stopped == "done" and first.samples > 0
+        assert first.stopped == "done"
+        assert first.samples > 0
         offline = RemoteWriteExporter(
             victoria.write_url, instance="laptop", transport=FakeTransport([0] * 10)
         )
         failed = deliver(offline, conn, since=start - 1, backoff=0.0, max_attempts=2)
-        assert failed.stopped == "failed" and failed.samples == 0
+        assert failed.stopped == "failed"
+        assert failed.samples == 0
         again = deliver(online, conn, since=start - 1)
-        assert again.stopped == "done" and again.samples > 0
+        assert again.stopped == "done"
+        assert again.samples > 0
         assert deliver(online, conn, since=start - 1).samples == 0
     finally:
         conn.close()

@@ -124,7 +124,9 @@ def test_delta_points_resource_and_exponential_histogram(receiver: Receiver, sto
     h = metrics["save_duration_seconds"].exponential_histogram
     assert h.aggregation_temporality == metrics_pb2.AGGREGATION_TEMPORALITY_DELTA
     dp = h.data_points[0]
-    assert dp.scale == 6 and dp.count == 100 and dp.sum == pytest.approx(5.05)
+    assert dp.scale == 6
+    assert dp.count == 100
+    assert dp.sum == pytest.approx(5.05)
     assert sum(dp.positive.bucket_counts) == 100
     # The median from the OTLP buckets: upper bound of the bucket holding rank 50.
     base = 2 ** (2**-6)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from engines import HOW, free_port, start_prometheus
 
+from engines import HOW, free_port, start_prometheus
 from sounding.core.sketch import QuantileSketch
 from sounding.core.types import IntervalAggregate, MetricType
 from sounding.presentation.cli import main
@@ -106,7 +106,8 @@ def test_real_prometheus_scrapes_serve_metrics(data: Path, tmp_path: Path) -> No
             while time.monotonic() < deadline and not res:
                 res = eng.query('exports_total{job="sounding"}')
                 time.sleep(0.3)
-            assert res and float(res[0]["value"][1]) == 7.0  # type: ignore[index]
+            assert res
+            assert float(res[0]["value"][1]) == 7.0
             q = eng.scalar(
                 "histogram_quantile(0.5, sum by (le) (export_duration_seconds_bucket))"
             )
@@ -142,8 +143,10 @@ def test_alert_rules_pass_promtool(data: Path, tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     text = out.read_text()
-    assert "histogram_quantile(0.95" in text and "> 0.5" in text
-    assert "memory_bytes" in text and "> 500000000" in text
+    assert "histogram_quantile(0.95" in text
+    assert "> 0.5" in text
+    assert "memory_bytes" in text
+    assert "> 500000000" in text
     assert "skipped odd" in result.output
     check = subprocess.run([promtool, "check", "rules", str(out)], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr

@@ -13,8 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 import sounding
-from sounding.exporters import RemoteWriteExporter, Response
-from sounding.exporters import _worker
+from sounding.exporters import RemoteWriteExporter, Response, _worker
 from sounding.exporters._fake import FakeRequest, FakeTransport
 from sounding.exporters.remote_write import decode_write_request, snappy_decompress
 from sounding.presentation.cli import main
@@ -59,7 +58,8 @@ def test_level_all_sends_aggregates_from_the_store(data_dir: Path) -> None:
     assert report.samples > 0
     req = decode_write_request(snappy_decompress(t.requests[0].body))
     names = {dict(k)["__name__"] for k in req}
-    assert "jobs_done_total" in names and "jobs_duration_seconds_count" in names
+    assert "jobs_done_total" in names
+    assert "jobs_duration_seconds_count" in names
     assert all("user" not in n for n in names)
     assert b"alice" not in snappy_decompress(t.requests[0].body)
     [total] = [s for k, s in req.items() if dict(k)["__name__"] == "jobs_done_total"]
@@ -99,14 +99,15 @@ def test_toml_exporters(tmp_path: Path, data_dir: Path) -> None:
     assert worker is not None
     [exp] = worker.exporters
     assert isinstance(exp, RemoteWriteExporter)
-    assert exp.policy.instance == "laptop-7" and exp.policy.allow == frozenset({"route"})
+    assert exp.policy.instance == "laptop-7"
+    assert exp.policy.allow == frozenset({"route"})
     assert exp.headers == {"Authorization": "Bearer t"}
     _worker.stop()
 
 
 def test_bad_toml_type_raises_at_definition(tmp_path: Path) -> None:
     """An unknown exporter type names the key and the allowed values."""
-    with pytest.raises(ValueError, match="exporters.type"):
+    with pytest.raises(ValueError, match=r"exporters\.type"):
         _worker.from_spec({"type": "graphite", "url": "http://x"})
 
 
@@ -129,7 +130,8 @@ def test_shutdown_returns_while_a_request_hangs(data_dir: Path) -> None:
     while not t.requests:
         time.sleep(0.01)
     assert sounding.shutdown(0.3) in (True, False)
-    assert worker.stop_event.is_set() and runner.is_alive()
+    assert worker.stop_event.is_set()
+    assert runner.is_alive()
     release.set()
     runner.join(5)
 
@@ -150,9 +152,11 @@ def test_status_shows_destinations_and_counts(data_dir: Path) -> None:
     assert info["sending"] is True
     assert info["configured"] == [exp.destination]
     [dest] = info["destinations"]
-    assert dest["samples_refused"] > 0 and "HTTP 400" in dest["last_error"]
+    assert dest["samples_refused"] > 0
+    assert "HTTP 400" in dest["last_error"]
     text = CliRunner().invoke(main, ["--data-dir", str(data_dir), "status"]).output
-    assert "refused" in text and "pseudonymous install id" in text
+    assert "refused" in text
+    assert "pseudonymous install id" in text
 
 
 def test_push_refuses_with_do_not_track(
@@ -164,7 +168,8 @@ def test_push_refuses_with_do_not_track(
     result = CliRunner().invoke(
         main, ["--data-dir", str(data_dir), "push", "remote-write", url_of(listener)]
     )
-    assert result.exit_code == 1 and "DO_NOT_TRACK" in result.output
+    assert result.exit_code == 1
+    assert "DO_NOT_TRACK" in result.output
     with pytest.raises(BlockingIOError):
         listener.accept()
 

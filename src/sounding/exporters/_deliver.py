@@ -30,7 +30,7 @@ from sounding.core import health
 from sounding.core.clock import get_clock
 from sounding.exporters.base import Exporter, Payload, Response
 from sounding.storage import _db
-from sounding.storage.outbox import CursorState, ExportCursors, read_intervals
+from sounding.storage.outbox import CursorState, ExportCursors, RunningTotal, read_intervals
 
 __all__ = ["DeliveryReport", "deliver", "is_permanent"]
 
@@ -145,6 +145,8 @@ def deliver(
         rows, pos = read_intervals(conn, state.position, end, batch_size)
         if pos is None:
             break
+        payload: Payload
+        updates: dict[str, RunningTotal]
         payload, updates = exporter.encode(rows, state.totals)
         report.batches += 1
         report.intervals += len(rows)

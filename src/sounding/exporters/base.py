@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from sounding.storage.outbox import CursorState, Interval
+from sounding.storage.outbox import Interval, RunningTotal
 
 __all__ = ["Exporter", "Payload", "Response", "Transport", "UrllibTransport"]
 
@@ -74,20 +74,34 @@ class UrllibTransport:
 class Exporter(Protocol):
     """A push destination: where to send, and how to encode a batch for it."""
 
-    #: the endpoint
-    url: str
-    #: extra request headers (authentication); never logged
-    headers: Mapping[str, str]
-    #: seconds per request
-    timeout: float
-    #: the transport requests go through
-    transport: Transport
+    @property
+    def url(self) -> str:
+        """The endpoint."""
+        ...
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """Extra request headers (authentication); never logged."""
+        ...
+
+    @property
+    def timeout(self) -> float:
+        """Seconds per request."""
+        ...
+
+    @property
+    def transport(self) -> Transport:
+        """The transport requests go through."""
+        ...
 
     @property
     def destination(self) -> str:
         """The cursor key: the protocol and URL (plus instance), stable across runs."""
         ...
 
-    def encode(self, intervals: Sequence[Interval], state: CursorState) -> Payload:
-        """One request for ``intervals``; updates ``state.totals`` for running totals."""
+    def encode(
+        self, intervals: Sequence[Interval], totals: Mapping[str, RunningTotal]
+    ) -> tuple[Payload, dict[str, RunningTotal]]:
+        """One request for ``intervals`` and the running totals it moves to (``totals`` is
+        what was acknowledged so far; it is not modified)."""
         ...

@@ -270,7 +270,8 @@ def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
 
 
 def _fields(data: bytes) -> list[tuple[int, Any]]:
-    pos, out = 0, []
+    pos = 0
+    out: list[tuple[int, Any]] = []
     while pos < len(data):
         key, pos = _read_varint(data, pos)
         num, wire = key >> 3, key & 7

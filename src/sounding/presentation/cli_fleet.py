@@ -267,7 +267,7 @@ def export_rules(ctx: click.Context, rules: list[Any], output: str | None) -> No
     from sounding.exporters.rules import prometheus_rules
     from sounding.storage import open_store
 
-    types = {}
+    types: dict[str, tuple[Any, str]] = {}
     with open_store(_data_dir(ctx)) as store:
         for s in store.series():
             types.setdefault(s.name, (s.metric_type, s.unit))
