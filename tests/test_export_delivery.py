@@ -243,3 +243,16 @@ def test_configure_rejects_non_exporters() -> None:
     """configure(exporters=...) accepts only exporters or their TOML tables."""
     with pytest.raises(ConfigurationError, match="exporters"):
         sounding.configure(exporters=["http://x"])
+
+
+@pytest.mark.needs_extras
+@pytest.mark.parametrize("size", [0, 1, 59, 60, 255, 256, 70_000, 200_000])
+def test_snappy_fallback_is_valid_snappy(size: int) -> None:
+    """Without cramjam the body is a literal-only snappy block that real snappy decodes."""
+    import cramjam
+
+    from sounding.exporters.remote_write import _snappy_literal
+
+    data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    assert bytes(cramjam.snappy.decompress_raw(_snappy_literal(data))) == data
+    assert snappy_decompress(bytes(cramjam.snappy.compress_raw(data))) == data

@@ -16,7 +16,6 @@ from sounding.core.types import IntervalAggregate, MetricType
 from sounding.exporters._deliver import deliver
 from sounding.storage import SQLiteSink
 
-pb = pytest.importorskip("opentelemetry.proto.collector.metrics.v1.metrics_service_pb2")
 pytestmark = pytest.mark.needs_extras
 
 T0 = 0.0
@@ -26,6 +25,8 @@ class Receiver:
     """An OTLP/HTTP metrics receiver on 127.0.0.1 keeping the decoded requests."""
 
     def __init__(self, status: int = 200) -> None:
+        from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as pb
+
         self.requests: list[object] = []
         self.status = status
         receiver = self

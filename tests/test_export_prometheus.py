@@ -18,7 +18,6 @@ from sounding.core.types import IntervalAggregate, MetricType
 from sounding.presentation.cli import main
 from sounding.storage import SQLiteSink
 
-prometheus_client = pytest.importorskip("prometheus_client")
 pytestmark = pytest.mark.needs_extras
 
 
@@ -48,6 +47,7 @@ def data(tmp_path: Path) -> Path:
 
 def exposition(d: Path, openmetrics: bool = False) -> str:
     """The collector's output through a prometheus_client registry."""
+    import prometheus_client
     from prometheus_client.openmetrics.exposition import generate_latest as om_latest
 
     from sounding.exporters import PrometheusCollector

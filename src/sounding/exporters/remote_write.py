@@ -339,7 +339,40 @@ def _snappy_literal(data: bytes) -> bytes:
 
 
 def snappy_decompress(data: bytes) -> bytes:
-    """Decompress a raw snappy block (tests; needs cramjam)."""
-    import cramjam
-
-    return bytes(cramjam.snappy.decompress_raw(data))
+    """Decompress a raw snappy block (tests and echo; pure Python, no extra needed)."""
+    size, pos = _read_varint(data, 0)
+    out = bytearray()
+    while pos < len(data):
+        tag = data[pos]
+        pos += 1
+        kind = tag & 3
+        if kind == 0:
+            n = tag >> 2
+            if n >= 60:
+                extra = n - 59
+                n = int.from_bytes(data[pos : pos + extra], "little")
+                pos += extra
+            n += 1
+            out += data[pos : pos + n]
+            pos += n
+            continue
+        if kind == 1:
+            length = 4 + ((tag >> 2) & 7)
+            offset = ((tag >> 5) << 8) | data[pos]
+            pos += 1
+        elif kind == 2:
+            length = (tag >> 2) + 1
+            offset = int.from_bytes(data[pos : pos + 2], "little")
+            pos += 2
+        else:
+            length = (tag >> 2) + 1
+            offset = int.from_bytes(data[pos : pos + 4], "little")
+            pos += 4
+        if offset == 0 or offset > len(out):
+            raise ValueError("corrupt snappy block: bad copy offset")
+        start = len(out) - offset
+        for k in range(length):  # copies may overlap their own output
+            out.append(out[start + k])
+    if len(out) != size:
+        raise ValueError(f"corrupt snappy block: {len(out)} bytes, header says {size}")
+    return bytes(out)
