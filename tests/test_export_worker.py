@@ -187,3 +187,32 @@ def test_push_dry_run_prints_payload(data_dir: Path, listener: socket.socket) ->
     assert "would send" in result.output
     with pytest.raises(BlockingIOError):
         listener.accept()
+
+
+def test_one_exporting_process_per_data_dir(data_dir: Path) -> None:
+    """While another process holds the export lock, a cycle sends nothing (no duplicates)."""
+    import subprocess
+    import sys
+
+    t = FakeTransport()
+    exp = RemoteWriteExporter("http://127.0.0.1:9/api/v1/write", instance="l", transport=t)
+    sounding.configure(telemetry_level="all", exporters=[exp])
+    record_and_flush()
+    worker = _worker.current()
+    assert worker is not None
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT);"
+         "fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(30)",
+         str(data_dir / "export.lock")],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "locked"
+        assert worker.run_once(until=time.time() + 3600) == []
+        assert not t.requests
+    finally:
+        holder.kill()
+        holder.wait()
+    assert worker.run_once(until=time.time() + 3600)[0].samples > 0

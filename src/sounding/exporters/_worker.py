@@ -27,6 +27,7 @@ from sounding.core.exceptions import ConfigurationError
 from sounding.core.types import TelemetryLevel
 from sounding.exporters._deliver import DeliveryReport, deliver
 from sounding.exporters.base import Exporter, Payload
+from sounding.storage.outbox import ExportLock
 
 __all__ = ["ExportWorker", "apply_settings", "build_exporters", "from_spec", "stop"]
 
@@ -92,10 +93,14 @@ class ExportWorker:
         """Deliver every destination up to the last closed boundary. Never raises."""
         interval = float(self.settings.metrics.aggregation_interval)
         end = until if until is not None else math.floor(get_clock().time() / interval) * interval
-        reports = []
+        reports: list[DeliveryReport] = []
+        lock = ExportLock(self.settings.data_dir)
+        if not lock.acquire():
+            return reports  # another process of this data dir is exporting
         try:
             conn = sqlite3.connect(self.settings.store_path, timeout=5.0, isolation_level=None)
         except Exception as exc:
+            lock.release()
             health.failure("export.open", exc)
             return []
         try:
@@ -119,6 +124,7 @@ class ExportWorker:
                 reports.append(report)
         finally:
             conn.close()
+            lock.release()
         return reports
 
     def stop(self, timeout: float) -> bool:

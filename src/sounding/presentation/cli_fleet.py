@@ -56,7 +56,7 @@ def _run_push(ctx: click.Context, exporter: Any, since: str, dry_run: bool, rest
 
     from sounding.exporters._deliver import DeliveryReport, deliver
     from sounding.storage import open_store
-    from sounding.storage.outbox import ExportCursors
+    from sounding.storage.outbox import ExportCursors, ExportLock
 
     veto = _user_veto()
     if veto is not None and not dry_run:
@@ -65,6 +65,11 @@ def _run_push(ctx: click.Context, exporter: Any, since: str, dry_run: bool, rest
     data_dir = _data_dir(ctx)
     with open_store(data_dir):
         pass  # a missing or corrupt store fails here with a clean message
+    lock = ExportLock(data_dir)
+    if not lock.acquire():
+        raise click.ClickException(
+            f"another process is exporting from {data_dir} right now; try again in a minute"
+        )
     conn = sqlite3.connect(data_dir / "telemetry.db", timeout=5.0, isolation_level=None)
     try:
         cursors = ExportCursors(conn)
@@ -105,6 +110,7 @@ def _run_push(ctx: click.Context, exporter: Any, since: str, dry_run: bool, rest
             )
     finally:
         conn.close()
+        lock.release()
     verb = "would send" if dry_run else "sent"
     click.echo(
         f"{verb} {report.samples:,} samples from {report.intervals:,} intervals in "

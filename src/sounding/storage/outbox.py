@@ -36,6 +36,7 @@ __all__ = [
     "EXPORT_MIGRATIONS",
     "CursorState",
     "ExportCursors",
+    "ExportLock",
     "Interval",
     "Outbox",
     "RunningTotal",
@@ -177,6 +178,53 @@ class Outbox:
         if conn is not None:
             with contextlib.suppress(Exception):
                 conn.close()
+
+
+class ExportLock:
+    """One exporting process per data dir: an advisory lock on ``export.lock`` beside the store.
+
+    Several processes (workers forked by a server, a CLI ``push``) may share a store; if two
+    of them read the same cursor they would send the same batch twice. ``acquire()`` never
+    blocks: a process that does not get the lock skips its cycle (the holder delivers for
+    everyone, since every process writes to the same store). Where ``fcntl`` is missing
+    (Windows) the lock always succeeds.
+    """
+
+    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
+        self.path = Path(data_dir) / "export.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        """Take the lock if it is free; ``True`` when this process holds it."""
+        if self._fd is not None:
+            return True
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows
+            return True
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            return True  # cannot lock a read-only dir; the store will refuse writes anyway
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        """Let another process export (idempotent)."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)  # closing the descriptor releases the flock
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 # ---------------------------------------------------------------------------------------
