@@ -86,6 +86,16 @@ def main() -> None:
             f"in {report.requests} requests: {wall:.2f} s wall, {cpu:.2f} s CPU "
             f"({report.samples / wall / 1e6:.2f} M samples/s)  target < 5 s"
         )
+        vm_note = ""
+        if url:
+            vexp = RemoteWriteExporter(url, instance="bench-vmrange", histogram_format="vmrange")
+            t0 = time.perf_counter()
+            vrep = deliver(vexp, conn, since=0.0)
+            vm_note = (
+                f"- same back-fill with vmrange buckets: {vrep.samples:,} samples, "
+                f"{time.perf_counter() - t0:.2f} s wall"
+            )
+            print(vm_note)
         # Export cycles: one new closed interval of every series per cycle.
         series = conn.execute("SELECT name, type, unit, tags FROM series").fetchall()
         (step,) = conn.execute(

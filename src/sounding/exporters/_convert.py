@@ -19,6 +19,7 @@ exporters, so a metric has the same name, labels and buckets whichever way it le
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import re
@@ -208,6 +209,28 @@ class BucketGrid:
     def le_labels(self, factor: float) -> list[str]:
         """The ``le`` label values in the base unit (``factor`` applied), plus ``+Inf``."""
         return [_fmt(b * factor) for b in self.bounds] + ["+Inf"]
+
+    def vmranges(self, factor: float) -> list[str]:
+        """VictoriaMetrics ``vmrange`` labels of each slot (base unit, ``factor`` applied):
+        slot 0 is everything up to the first boundary, the last one above the grid."""
+        edges = [f"{b * factor:.3e}" for b in self.bounds]
+        return (
+            [f"0...{edges[0]}"]
+            + [f"{a}...{b}" for a, b in itertools.pairwise(edges)]
+            + [f"{edges[-1]}...+Inf"]
+        )
+
+    def slots(self, sketch: QuantileSketch) -> list[int]:
+        """Counts per slot: slot ``k`` holds values in ``(bounds[k-1], bounds[k]]`` (slot 0
+        also zero and negative values, the last slot values above the grid)."""
+        n = len(self.indices)
+        slots = [0] * (n + 1)
+        slots[0] += sketch.zero_count + sum(sketch.negative.values())
+        same = abs(sketch.gamma - self.gamma) < 1e-12
+        for j, c in sketch.positive.items():
+            idx = j if same else math.ceil(math.log(sketch.gamma**j) / self._lg)
+            slots[bisect_left(self.indices, idx)] += c
+        return slots
 
     def cumulative(self, sketch: QuantileSketch) -> tuple[int, list[int]]:
         """``(first, counts)``: cumulative counts at each boundary from index ``first`` on

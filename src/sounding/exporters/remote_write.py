@@ -51,7 +51,9 @@ class RemoteWriteExporter:
     gateway that aggregates). ``tags`` is the allowlist of tag keys (default: every tag the
     metric carries, which are its declared tags plus app version and platform).
     ``bucket_range`` (in the metric's unit) and ``bucket_step`` set the fixed ``le`` grid:
-    keep them equal on every install of an application.
+    keep them equal on every install of an application. ``histogram_format="vmrange"``
+    sends VictoriaMetrics' sparse ``vmrange`` buckets instead of ``le`` (only the ranges that
+    hold observations: far fewer series; VictoriaMetrics only).
     """
 
     def __init__(
@@ -64,6 +66,7 @@ class RemoteWriteExporter:
         job: str | None = None,
         bucket_range: tuple[float, float] = (0.01, 60_000.0),
         bucket_step: int = 2,
+        histogram_format: str = "le",
         timeout: float = 10.0,
         include_internal: bool = False,
         transport: Transport | None = None,
@@ -76,6 +79,11 @@ class RemoteWriteExporter:
                 "bucket_range", bucket_range, "a pair (low, high), 0 < low < high"
             )
         self.grid = BucketGrid(float(bucket_range[0]), float(bucket_range[1]), bucket_step)
+        if histogram_format not in ("le", "vmrange"):
+            raise InvalidValueError(
+                "histogram_format", histogram_format, "'le' (any engine) or 'vmrange'"
+            )
+        self.histogram_format = histogram_format
         self._instance = instance
         self._tags = tags
         self._job = job
@@ -159,6 +167,22 @@ class RemoteWriteExporter:
                 if p.sketch is not None:
                     sk.merge(QuantileSketch.from_bytes(p.sketch))
             updates[key] = total
+            if self.histogram_format == "vmrange":
+                keys = bucket_keys.get(key)
+                if keys is None:
+                    bucket = ("__name__", prom + "_bucket")
+                    keys = bucket_keys[key] = [
+                        (bucket, *_with_label(labels, "vmrange", r))
+                        for r in self.grid.vmranges(factor)
+                    ]
+                for k, c in zip(keys, self.grid.slots(sk), strict=True):
+                    if c:
+                        got = series.get(k)
+                        if got is None:
+                            got = series[k] = []
+                        got.append((ts, float(c)))
+                _sum_count(series, prom, labels, ts, total, factor)
+                continue
             first, cum = self.grid.cumulative(sk)
             keys = bucket_keys.get(key)
             if keys is None:
@@ -171,12 +195,7 @@ class RemoteWriteExporter:
                 if got is None:
                     got = series[k] = []
                 got.append((ts, float(c)))
-            series.setdefault((("__name__", prom + "_sum"), *labels), []).append(
-                (ts, total.sum * factor)
-            )
-            series.setdefault((("__name__", prom + "_count"), *labels), []).append(
-                (ts, float(total.count))
-            )
+            _sum_count(series, prom, labels, ts, total, factor)
         for key, sk in sketches.items():
             updates[key].sketch = sk.to_bytes()
         raw = encode_write_request(series)
@@ -192,7 +211,25 @@ class RemoteWriteExporter:
 
 
 def _with_le(labels: tuple[tuple[str, str], ...], le: str) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted((*labels, ("le", le))))
+    return _with_label(labels, "le", le)
+
+
+def _with_label(
+    labels: tuple[tuple[str, str], ...], key: str, value: str
+) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((*labels, (key, value))))
+
+
+def _sum_count(
+    series: Series,
+    prom: str,
+    labels: tuple[tuple[str, str], ...],
+    ts: int,
+    total: RunningTotal,
+    factor: float,
+) -> None:
+    series.setdefault((("__name__", prom + "_sum"), *labels), []).append((ts, total.sum * factor))
+    series.setdefault((("__name__", prom + "_count"), *labels), []).append((ts, float(total.count)))
 
 
 def _describe(series: Series, limit: int = 200) -> str:

@@ -175,6 +175,13 @@ def push() -> None:
 @_INSTANCE
 @_HEADER
 @click.option("--tag", "tags", multiple=True, metavar="KEY", help="Allowlist a tag (repeatable).")
+@click.option(
+    "--histograms",
+    type=click.Choice(["le", "vmrange"]),
+    default="le",
+    show_default=True,
+    help="Classic le buckets (any engine) or VictoriaMetrics vmrange buckets.",
+)
 @_DRY
 @_RESTART
 @click.pass_context
@@ -185,6 +192,7 @@ def push_remote_write(
     instance: str | None,
     headers: tuple[str, ...],
     tags: tuple[str, ...],
+    histograms: str,
     dry_run: bool,
     restart: bool,
 ) -> None:
@@ -201,7 +209,11 @@ def push_remote_write(
     from sounding.exporters import RemoteWriteExporter
 
     exp = RemoteWriteExporter(
-        url, headers=_headers(headers), instance=_instance(instance), tags=tags or None
+        url,
+        headers=_headers(headers),
+        instance=_instance(instance),
+        tags=tags or None,
+        histogram_format=histograms,
     )
     _run_push(ctx, exp, since, dry_run, restart)
 
