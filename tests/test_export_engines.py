@@ -160,7 +160,7 @@ def test_demo_backfill_with_push_command(victoria: Engine, tmp_path: Path) -> No
          "--instance", "demo"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "refused 0" in result.output
+    assert "refused 0 samples" in result.output
     checked = 0
     at = time.time()
     with open_store(d) as store:

@@ -216,3 +216,20 @@ def test_one_exporting_process_per_data_dir(data_dir: Path) -> None:
         holder.kill()
         holder.wait()
     assert worker.run_once(until=time.time() + 3600)[0].samples > 0
+
+
+def test_push_labels_with_the_pushed_dirs_install_id(tmp_path: Path) -> None:
+    """`sounding push --data-dir D` uses D's install id as instance, created in D."""
+    from sounding.exporters._convert import install_id
+
+    other = tmp_path / "other"
+    sounding.configure(data_dir=other)
+    record_and_flush()
+    result = CliRunner().invoke(
+        main,
+        ["--data-dir", str(other), "push", "remote-write", "http://127.0.0.1:9/api/v1/write",
+         "--dry-run", "--since", "1h"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (other / "install-id").exists()
+    assert f"instance={install_id(other)}" in result.output

@@ -112,10 +112,12 @@ def _run_push(ctx: click.Context, exporter: Any, since: str, dry_run: bool, rest
         conn.close()
         lock.release()
     verb = "would send" if dry_run else "sent"
+    requests = report.batches if dry_run else report.requests
     click.echo(
-        f"{verb} {report.samples:,} samples from {report.intervals:,} intervals in "
-        f"{report.requests if not dry_run else report.batches} request(s) to "
-        f"{exporter.url}; refused {report.refused_samples:,}; "
+        f"{verb} {report.samples:,} samples from {report.intervals:,} intervals "
+        f"in {requests} request(s)\n"
+        f"  to {exporter.destination}\n"
+        f"  refused {report.refused_samples:,} samples; "
         f"delivered until {_when(report.position)}",
         err=dry_run,
     )
@@ -156,17 +158,24 @@ _HEADER = click.option(
 )
 
 
-def _instance(value: str | None) -> Any:
-    from sounding.exporters import AUTO
+def _instance(ctx: click.Context, value: str | None) -> str | None:
+    # The install id of the data dir being pushed, not of whatever the defaults point at.
+    from sounding.exporters._convert import install_id
 
     if value is None:
-        return AUTO
+        return install_id(_data_dir(ctx))
     return None if value.lower() == "none" else value
 
 
 @click.group("push")
 def push() -> None:
-    """Send the local store's aggregates to a metrics engine (one-off or backfill)."""
+    """Send the local store's aggregates to a metrics engine (one-off or backfill).
+
+    \b
+    Example:
+      sounding push remote-write http://127.0.0.1:8428/api/v1/write --since 14d
+      sounding push otlp http://127.0.0.1:4318/v1/metrics --dry-run
+    """
 
 
 @push.command("remote-write")
@@ -211,7 +220,7 @@ def push_remote_write(
     exp = RemoteWriteExporter(
         url,
         headers=_headers(headers),
-        instance=_instance(instance),
+        instance=_instance(ctx, instance),
         tags=tags or None,
         histogram_format=histograms,
     )
@@ -243,7 +252,7 @@ def push_otlp(
     """
     from sounding.exporters import OTLPExporter
 
-    exp = OTLPExporter(url, headers=_headers(headers), instance=_instance(instance))
+    exp = OTLPExporter(url, headers=_headers(headers), instance=_instance(ctx, instance))
     _run_push(ctx, exp, since, dry_run, restart)
 
 
