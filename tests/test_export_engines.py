@@ -207,3 +207,36 @@ def test_vmrange_fleet_percentiles(victoria: Engine, tmp_path: Path) -> None:  #
         want = merged.quantile(q)
         assert want is not None
         assert float(res[0]["value"][1]) == pytest.approx(want / 1000, rel=0.015), q
+
+
+def test_prometheus_too_old_is_counted_and_skipped(
+    prometheus: Engine,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """History older than Prometheus' out-of-order window is refused (500 "too old sample"):
+    counted and skipped, and the recent history behind it still lands."""
+    now = time.time()
+    recent = (now // STEP) * STEP - 10 * STEP
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    record_install(fresh, 1, 2.0, 0.5, recent, 5)
+    assert push(prometheus, fresh, "fresh", since=recent - 1) > 0
+    # A laptop back after 45 days: its old history is outside the 30-day window.
+    d = tmp_path / "late"
+    d.mkdir()
+    old = (now // 3600) * 3600 - 45 * 86400
+    record_install(d, 2, 2.0, 0.5, old, 3)
+    record_install(d, 3, 2.0, 0.5, recent, 5)
+    conn = sqlite3.connect(d / "telemetry.db", isolation_level=None)
+    try:
+        exp = RemoteWriteExporter(prometheus.write_url, instance="late")
+        report = deliver(exp, conn, since=old - 1, batch_size=2)
+    finally:
+        conn.close()
+    assert report.refused_samples > 0
+    assert any("too old" in e or "out of bounds" in e for e in report.errors), report.errors
+    assert report.samples > 0
+    assert report.stopped == "done"
+    res = wait_for(prometheus, 'count_over_time(requests_total{instance="late"}[1d])',
+                   recent + 6 * STEP)  # fmt: skip
+    assert float(res[0]["value"][1]) == 5
