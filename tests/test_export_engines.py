@@ -240,3 +240,61 @@ def test_prometheus_too_old_is_counted_and_skipped(
     res = wait_for(prometheus, 'count_over_time(requests_total{instance="late"}[1d])',
                    recent + 6 * STEP)  # fmt: skip
     assert float(res[0]["value"][1]) == 5
+
+
+def test_configured_exporters_from_the_public_api(
+    victoria: Engine,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Three installs record through the public API with a configured RemoteWriteExporter;
+    the worker's cycles land every interval: exact total, percentiles within 1.5 %."""
+    import sounding
+    from sounding.exporters import _worker
+    from sounding.testing import ManualClock, reset, simulated_time
+
+    now = time.time()
+    start = (now // 3600) * 3600 - 3 * 3600
+    merged = QuantileSketch()
+    total = 0
+    ids = set()
+    for k, (mu, sigma) in enumerate([(1.5, 0.3), (2.5, 0.6), (3.5, 0.4)]):
+        reset()
+        d = tmp_path / f"app{k}"
+        sounding.configure(
+            app_name="svc", data_dir=d, telemetry_level="all",
+            exporters=[RemoteWriteExporter(victoria.write_url)],
+        )  # fmt: skip
+        worker = _worker.current()
+        assert worker is not None
+        rng = random.Random(k)
+        with simulated_time(ManualClock(start)) as clock:
+            hist = sounding.histogram("op.duration", unit="ms")
+            ops = sounding.counter("ops")
+            for minute in range(60):
+                for _ in range(50):
+                    hist.observe(rng.lognormvariate(mu, sigma))
+                ops.inc(3)
+                total += 3
+                clock.advance(60)
+                assert sounding.flush()
+                if minute % 20 == 19:  # an export cycle every 20 minutes
+                    assert worker.run_once(until=clock.time())[0].stopped == "done"
+        assert worker.run_once(until=start + 3600)[0].stopped == "done"
+        ids.add(next(iter(worker.exporters)).policy.instance)
+        with open_store(d) as store:
+            merged.merge(store.distribution("op.duration").sketch)
+    assert len(ids) == 3
+    at = start + 3600 + 1
+    res = wait_for(victoria, 'sum(last_over_time(ops_total{job="svc"}[2h]))', at)
+    assert float(res[0]["value"][1]) == total
+    res = wait_for(victoria, "sum(count_over_time(ops_total[2h]))", at)
+    assert float(res[0]["value"][1]) == 3 * 60
+    for q in (0.5, 0.95, 0.99):
+        promql = (
+            f"histogram_quantile({q}, sum by (le) "
+            "(last_over_time(op_duration_seconds_bucket[2h])))"
+        )
+        got = float(wait_for(victoria, promql, at)[0]["value"][1])
+        want = merged.quantile(q)
+        assert want is not None
+        assert got == pytest.approx(want / 1000, rel=0.015), q

@@ -97,13 +97,17 @@ class OTLPExporter:
         self._instance = instance
         self._tags = tags
         self._policy: LabelPolicy | None = None
+        self._policy_for: tuple[object, ...] = ()
         self.include_internal = bool(include_internal)
 
     @property
     def policy(self) -> LabelPolicy:
         """Attributes policy (no ``instance``/``job`` attributes: those go to the resource)."""
-        if self._policy is None:
+        settings = get_settings()
+        key = (settings.data_dir,)
+        if self._policy is None or self._policy_for != key:
             self._policy = policy(self._instance, self._tags, None)
+            self._policy_for = key
         return self._policy
 
     @property

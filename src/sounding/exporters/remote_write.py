@@ -88,6 +88,7 @@ class RemoteWriteExporter:
         self._tags = tags
         self._job = job
         self._policy: LabelPolicy | None = None
+        self._policy_for: tuple[object, ...] = ()
         self.include_internal = bool(include_internal)
         # Validate now (definition time), resolve the install id lazily.
         policy(instance if instance is not AUTO else None, tags, job)
@@ -96,9 +97,14 @@ class RemoteWriteExporter:
     @property
     def policy(self) -> LabelPolicy:
         """The labels policy (the install id is read on first use)."""
-        if self._policy is None:
-            job = self._job if self._job is not None else get_settings().app_name
+        # Resolved when used, against the settings then in force (the install id lives in
+        # the data dir, the default job is the app name).
+        settings = get_settings()
+        key = (settings.data_dir, settings.app_name)
+        if self._policy is None or self._policy_for != key:
+            job = self._job if self._job is not None else settings.app_name
             self._policy = policy(self._instance, self._tags, job)
+            self._policy_for = key
         return self._policy
 
     @property
