@@ -468,7 +468,7 @@ def _build(
     exporters = () if exporters is UNSET or exporters is None else exporters
     _check(
         isinstance(exporters, (list, tuple))
-        and all(isinstance(e, Mapping) or hasattr(type(e), "encode") for e in exporters),
+        and all(isinstance(e, Mapping) or hasattr(type(e), "destination") for e in exporters),
         "exporters",
         exporters,
         "a list of sounding.exporters exporters (or TOML tables with type and url)",
