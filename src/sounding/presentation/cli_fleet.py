@@ -106,6 +106,7 @@ def _run_push(ctx: click.Context, exporter: Any, since: str, dry_run: bool, rest
                 since=start,
                 until=until,
                 progress=tick,
+                batch_size=5000,
                 dry_run=show if dry_run else None,
             )
     finally:

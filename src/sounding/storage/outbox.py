@@ -24,6 +24,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sounding.core import health
 from sounding.core.clock import get_clock
@@ -461,32 +462,11 @@ def read_intervals(
     }
     wanted = set(names) if names is not None else None
     for resolutions, lo, hi in regions:
-        a, b = max(lo, after), min(hi, until)
-        if a >= b:
+        if max(lo, after) >= min(hi, until):
             continue
-        marks = ",".join("?" * len(resolutions))
-        rows = conn.execute(
-            "SELECT series_id, resolution, bucket_start, count, sum, min, max, last, sketch "
-            f"FROM points WHERE resolution IN ({marks}) AND bucket_start > ? "
-            "AND bucket_start >= ? AND bucket_start < ? AND bucket_start + resolution <= ? "
-            "ORDER BY bucket_start, series_id LIMIT ?",
-            [*resolutions, after, _finite(lo, -1e300), _finite(hi, 1e300), until, limit + 1],
-        ).fetchall()
+        rows = _region_rows(conn, list(series), resolutions, lo, hi, until, limit, after)
         if not rows:
             continue
-        if len(rows) > limit:
-            last_start = rows[-1][2]
-            whole = [r for r in rows if r[2] < last_start]
-            if whole:
-                rows = whole
-            else:
-                # One instant holds more than ``limit`` series: deliver it whole.
-                rows = conn.execute(
-                    "SELECT series_id, resolution, bucket_start, count, sum, min, max, last, "
-                    f"sketch FROM points WHERE resolution IN ({marks}) AND bucket_start = ? "
-                    "ORDER BY series_id",
-                    [*resolutions, last_start],
-                ).fetchall()
         out: list[Interval] = []
         for sid, res, bstart, count, total, mn, mx, last, blob in rows:
             info = series.get(int(sid))
@@ -521,6 +501,45 @@ def read_intervals(
             )
         return out, float(rows[-1][2])
     return [], None
+
+
+def _region_rows(
+    conn: sqlite3.Connection,
+    ids: list[int],
+    resolutions: list[int],
+    lo: float,
+    hi: float,
+    until: float,
+    limit: int,
+    after: float,
+) -> list[Any]:
+    """Rows of whole instants after ``after``, about ``limit`` of them, series by series.
+
+    One indexed range read per series (the primary key is series, resolution, time), so a
+    cycle costs O(series x log rows) however large the store is. Each series gives at most
+    ``k = limit / series`` rows; every row up to the earliest last row of a series that hit
+    ``k`` is then known for all series, so the batch ends there and never splits an instant.
+    """
+    k = max(1, limit // max(len(ids), 1))
+    marks = ",".join("?" * len(resolutions))
+    sql = (
+        "SELECT series_id, resolution, bucket_start, count, sum, min, max, last, sketch "
+        f"FROM points WHERE series_id = ? AND resolution IN ({marks}) AND bucket_start > ? "
+        "AND bucket_start >= ? AND bucket_start < ? AND bucket_start + resolution <= ? "
+        "ORDER BY bucket_start LIMIT ?"
+    )
+    rows: list[Any] = []
+    cut = math.inf
+    bounds = [after, _finite(lo, -1e300), _finite(hi, 1e300), until]
+    for sid in ids:
+        got = conn.execute(sql, [sid, *resolutions, *bounds, k]).fetchall()
+        if len(got) == k:
+            cut = min(cut, float(got[-1][2]))
+        rows.extend(got)
+    if math.isfinite(cut):
+        rows = [r for r in rows if r[2] <= cut]
+    rows.sort(key=lambda r: (r[2], r[0]))
+    return rows
 
 
 def _finite(v: float, default: float) -> float:
