@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import socket
 import sqlite3
 import time
@@ -256,3 +257,40 @@ def test_snappy_fallback_is_valid_snappy(size: int) -> None:
     data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
     assert bytes(cramjam.snappy.decompress_raw(_snappy_literal(data))) == data
     assert snappy_decompress(bytes(cramjam.snappy.compress_raw(data))) == data
+
+
+@pytest.mark.parametrize("limit", [1, 3, 7, 50])
+def test_batches_cover_every_interval_once_without_splitting_instants(
+    tmp_path: Path, limit: int
+) -> None:
+    """Reading batch after batch yields every closed interval exactly once, whole instants
+    per batch, whatever the mix of dense and sparse series."""
+    from sounding.storage.outbox import read_intervals
+
+    path = tmp_path / "telemetry.db"
+    aggs = []
+    for s, every in enumerate((1, 2, 5, 11)):
+        for i in range(0, 40, every):
+            t = T0 + i * STEP
+            aggs.append(IntervalAggregate(f"m{s}", MetricType.COUNTER, (), t, t + STEP,
+                                          count=1, sum=1.0))  # fmt: skip
+    sink = SQLiteSink(path)
+    sink.write(aggs, [])
+    sink.close()
+    c = sqlite3.connect(path, isolation_level=None)
+    seen: list[tuple[str, float]] = []
+    batches: list[set[float]] = []
+    pos = T0 - 1
+    while True:
+        rows, new = read_intervals(c, pos, T0 + 3600, limit)
+        if new is None:
+            break
+        assert new > pos
+        seen += [(r.name, r.start) for r in rows]
+        batches.append({r.start for r in rows})
+        pos = new
+    c.close()
+    assert sorted(seen) == sorted((a.name, a.start) for a in aggs)
+    assert len(seen) == len(set(seen))
+    for a, b in itertools.pairwise(batches):
+        assert max(a) < min(b)
