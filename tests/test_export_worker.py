@@ -19,6 +19,12 @@ from sounding.exporters.remote_write import decode_write_request, snappy_decompr
 from sounding.presentation.cli import main
 
 
+@pytest.fixture(autouse=True)
+def _no_background_cycles(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker thread's own cycles wait an hour: tests drive run_once themselves."""
+    monkeypatch.setattr(_worker, "FIRST_CYCLE_DELAY", 3600.0)
+
+
 @pytest.fixture
 def listener() -> Iterator[socket.socket]:
     """A loopback TCP socket that would see any connection attempt."""
@@ -233,3 +239,44 @@ def test_push_labels_with_the_pushed_dirs_install_id(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert (other / "install-id").exists()
     assert f"instance={install_id(other)}" in result.output
+
+
+def test_shutdown_delivers_what_closed_since_the_last_cycle(data_dir: Path) -> None:
+    """A short-lived program sends at exit (within the budget) the intervals already closed."""
+    from sounding.testing import ManualClock, simulated_time
+
+    t = FakeTransport()
+    exp = RemoteWriteExporter("http://127.0.0.1:9/api/v1/write", instance="cli", transport=t)
+    sounding.configure(telemetry_level="all", exporters=[exp])
+    with simulated_time(ManualClock(time.time() // 60 * 60 - 600)) as clock:
+        for _ in range(5):
+            sounding.counter("runs").inc()
+            clock.advance(60)
+            sounding.flush()
+    assert not t.requests
+    assert sounding.shutdown(2.0)
+    req = decode_write_request(snappy_decompress(t.requests[0].body))
+    [total] = [s for k, s in req.items() if dict(k)["__name__"] == "runs_total"]
+    assert [v for _, v in total] == [1.0, 2.0, 3.0, 4.0, 5.0]
+
+
+def test_first_cycle_runs_soon_after_start(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The thread delivers the backlog shortly after it starts, without waiting an interval."""
+    from sounding.testing import ManualClock, simulated_time
+
+    monkeypatch.setattr(_worker, "FIRST_CYCLE_DELAY", 0.01)
+    with simulated_time(ManualClock(time.time() // 60 * 60 - 300)) as clock:
+        sounding.counter("backlog").inc()
+        clock.advance(60)
+        sounding.flush()
+    t = FakeTransport()
+    exp = RemoteWriteExporter("http://127.0.0.1:9/api/v1/write", instance="b", transport=t)
+    sounding.configure(telemetry_level="all", exporters=[exp])
+    for _ in range(500):
+        if t.requests:
+            break
+        time.sleep(0.01)
+    assert t.requests
+    _worker.stop()

@@ -19,6 +19,7 @@ import os
 import re
 import sys
 import threading
+import time
 from collections.abc import Callable
 
 from sounding.collection import events as _events
@@ -122,6 +123,7 @@ class Runtime:
 
         Returns ``True`` when the final flush completed in time. Idempotent.
         """
+        began = time.monotonic()
         budget = get_settings().shutdown_timeout if timeout is None else timeout
         self._stop_thread(timeout=budget)
         done = threading.Event()
@@ -135,9 +137,9 @@ class Runtime:
 
         worker = threading.Thread(target=final, name="sounding-shutdown", daemon=True)
         worker.start()
-        started = get_clock().monotonic()
         worker.join(budget)
-        _stop_exporters(max(budget - (get_clock().monotonic() - started), 0.0))
+        # Whatever the budget has left goes to the exporters' last delivery.
+        _stop_exporters(max(budget - (time.monotonic() - began), 0.0), final=True)
         if not done.is_set():
             health.failure("shutdown.timeout", message=f"final flush took over {budget} s")
             return False
@@ -325,11 +327,11 @@ def _before_configure() -> None:
         _runtime._close_sink()
 
 
-def _stop_exporters(timeout: float) -> None:
+def _stop_exporters(timeout: float, final: bool = False) -> None:
     # The exporter thread (sounding.exporters) is a second output of the store: one hook.
     worker = sys.modules.get("sounding.exporters._worker")
     if worker is not None:
-        worker.stop(timeout)
+        worker.stop(timeout, final=final)
 
 
 def _on_configure(settings: Settings) -> None:

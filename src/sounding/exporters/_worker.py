@@ -2,10 +2,11 @@
 
 Started by the runtime (one hook, :func:`apply_settings`, on every ``configure()``) when
 ``exporters`` are configured, the telemetry level is ``all`` and local recording is on;
-otherwise no thread runs and no socket is opened. It wakes half an interval after each
-aggregation boundary (the writer has flushed by then), delivers every destination up to
-that boundary and sleeps again: the hot path never sees it. :func:`stop` joins it within
-the shutdown budget. ``SOUNDING_EXPORT_DEBUG=1`` (Homebrew's ``HOMEBREW_ANALYTICS_DEBUG``
+otherwise no thread runs and no socket is opened. Its first cycle runs two seconds after it
+starts (a backlog goes out at once); then it wakes half an interval after each aggregation
+boundary (the writer has flushed by then), delivers every destination up to that boundary
+and sleeps again: the hot path never sees it. :func:`stop` joins it within the shutdown
+budget and, at shutdown, spends what is left on one last delivery. ``SOUNDING_EXPORT_DEBUG=1`` (Homebrew's ``HOMEBREW_ANALYTICS_DEBUG``
 convention) prints each payload to stderr instead of sending it.
 """
 
@@ -33,6 +34,8 @@ __all__ = ["ExportWorker", "apply_settings", "build_exporters", "from_spec", "st
 
 #: History further behind than this is skipped (counted) rather than sent.
 MAX_BACKLOG_DAYS = 30
+#: Seconds after start before the first cycle.
+FIRST_CYCLE_DELAY = 2.0
 _DEBUG_ENV = "SOUNDING_EXPORT_DEBUG"
 
 
@@ -82,6 +85,10 @@ class ExportWorker:
 
     def _loop(self) -> None:
         interval = float(self.settings.metrics.aggregation_interval)
+        # A first cycle soon after start: a laptop back online delivers its backlog now.
+        if self.stop_event.wait(min(FIRST_CYCLE_DELAY, interval)):
+            return
+        self.run_once()
         while not self.stop_event.is_set():
             now = get_clock().time()
             wake = (math.floor(now / interval) + 1.5) * interval
@@ -89,9 +96,14 @@ class ExportWorker:
                 break
             self.run_once()
 
-    def run_once(self, until: float | None = None) -> list[DeliveryReport]:
-        """Deliver every destination up to the last closed boundary. Never raises."""
+    def run_once(
+        self, until: float | None = None, deadline: float | None = None
+    ) -> list[DeliveryReport]:
+        """Deliver every destination up to the last closed boundary (or ``until``), never
+        past ``deadline`` (``time.monotonic()``; default 80 % of an interval). Never raises."""
         interval = float(self.settings.metrics.aggregation_interval)
+        if deadline is None:
+            deadline = time.monotonic() + max(interval * 0.8, 1.0)
         end = until if until is not None else math.floor(get_clock().time() / interval) * interval
         reports: list[DeliveryReport] = []
         lock = ExportLock(self.settings.data_dir)
@@ -105,7 +117,7 @@ class ExportWorker:
             return []
         try:
             for exp in self.exporters:
-                if self.stop_event.is_set():
+                if time.monotonic() >= deadline:
                     break
                 try:
                     report = deliver(
@@ -114,7 +126,7 @@ class ExportWorker:
                         since=end - 86400.0,
                         until=end,
                         max_backlog=MAX_BACKLOG_DAYS * 86400.0,
-                        deadline=time.monotonic() + max(interval * 0.8, 1.0),
+                        deadline=deadline,
                         dry_run=_echo if os.environ.get(_DEBUG_ENV) else None,
                     )
                 except Exception as exc:
@@ -127,11 +139,19 @@ class ExportWorker:
             lock.release()
         return reports
 
-    def stop(self, timeout: float) -> bool:
-        """Stop within ``timeout`` seconds; ``True`` when the thread ended in time."""
+    def stop(self, timeout: float, final: bool = False) -> bool:
+        """Stop within ``timeout`` seconds; ``True`` when the thread ended in time.
+
+        With ``final`` (process shutdown), the intervals closed since the last cycle are
+        delivered first, within what is left of ``timeout``: a short-lived program sends at
+        exit what it recorded in earlier runs.
+        """
+        end = time.monotonic() + timeout
         self.stop_event.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
+            self._thread.join(max(min(timeout / 2, end - time.monotonic()), 0.0))
+        if final and not self._thread.is_alive() and end - time.monotonic() > 0.1:
+            self.run_once(deadline=end)
         return not self._thread.is_alive()
 
 
@@ -169,8 +189,9 @@ def apply_settings(settings: Settings) -> None:
     worker.start()
 
 
-def stop(timeout: float = 1.0) -> bool:
-    """Stop the worker (shutdown, reset, fork); ``True`` when it ended within ``timeout``."""
+def stop(timeout: float = 1.0, final: bool = False) -> bool:
+    """Stop the worker (shutdown with ``final``: one last delivery within ``timeout``; reset;
+    fork); ``True`` when it ended within ``timeout``."""
     global _worker
     with _lock:
         w, _worker = _worker, None
@@ -178,4 +199,4 @@ def stop(timeout: float = 1.0) -> bool:
         return True
     if w._pid != os.getpid():
         return True
-    return w.stop(timeout)
+    return w.stop(timeout, final=final)
