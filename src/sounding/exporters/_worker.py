@@ -6,8 +6,9 @@ otherwise no thread runs and no socket is opened. Its first cycle runs two secon
 starts (a backlog goes out at once); then it wakes half an interval after each aggregation
 boundary (the writer has flushed by then), delivers every destination up to that boundary
 and sleeps again: the hot path never sees it. :func:`stop` joins it within the shutdown
-budget and, at shutdown, spends what is left on one last delivery. ``SOUNDING_EXPORT_DEBUG=1`` (Homebrew's ``HOMEBREW_ANALYTICS_DEBUG``
-convention) prints each payload to stderr instead of sending it.
+budget and, at shutdown, spends what is left on one last delivery.
+``SOUNDING_EXPORT_DEBUG=1`` (Homebrew's ``HOMEBREW_ANALYTICS_DEBUG`` convention) prints each
+payload to stderr instead of sending it.
 """
 
 from __future__ import annotations

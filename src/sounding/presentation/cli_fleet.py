@@ -112,6 +112,13 @@ def _run_push(ctx: click.Context, exporter: Any, since: str, dry_run: bool, rest
     finally:
         conn.close()
         lock.release()
+    if report.intervals == 0 and not report.backlog_dropped:
+        click.echo(
+            f"nothing new to send\n  to {exporter.destination}\n"
+            f"  (no closed interval after {_when(begin)} up to {_when(until)})",
+            err=dry_run,
+        )
+        return
     verb = "would send" if dry_run else "sent"
     requests = report.batches if dry_run else report.requests
     click.echo(
