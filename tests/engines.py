@@ -99,8 +99,9 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(5)
 
 
-def start_prometheus(tmp: Path, scrape: str | None = None) -> Engine:
-    """Prometheus with the remote-write receiver and a 30-day out-of-order window."""
+def start_prometheus(tmp: Path, scrape: str | None = None, native: bool = False) -> Engine:
+    """Prometheus with the remote-write receiver and a 30-day out-of-order window (and
+    native histograms with ``native``)."""
     binary = shutil.which("prometheus")
     if binary is None:
         pytest.skip(HOW.format(name="prometheus"))
@@ -121,6 +122,7 @@ def start_prometheus(tmp: Path, scrape: str | None = None) -> Engine:
             f"--storage.tsdb.path={data}",
             f"--web.listen-address=127.0.0.1:{port}",
             "--web.enable-remote-write-receiver",
+            *(["--enable-feature=native-histograms"] if native else []),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

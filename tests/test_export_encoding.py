@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sounding.core.sketch import QuantileSketch
@@ -63,3 +63,46 @@ def test_names_follow_prometheus_conventions() -> None:
     assert metric_name("req.total", MetricType.COUNTER, "") == "req_total"
     assert metric_name("wait.seconds", MetricType.HISTOGRAM, "s") == "wait_seconds"
     assert metric_name("size", MetricType.HISTOGRAM, "bytes") == "size_bytes"
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.floats(min_value=1e-3, max_value=1e6), min_size=1, max_size=200))
+def test_native_histogram_spans_and_deltas_decode_to_the_buckets(values: list[float]) -> None:
+    """Spans and zigzag deltas of a native histogram give back every bucket count."""
+    from sounding.exporters.remote_write import NATIVE_SCHEMA, _fields, native_histogram
+    from sounding.storage.outbox import RunningTotal
+
+    sk = QuantileSketch()
+    sk.add_many(values)
+    body = native_histogram(sk, RunningTotal(len(values), sum(values)), 1.0, 1234)
+    fields = _fields(body)
+    assert dict(fields)[1] == len(values)
+    assert dict(fields)[15] == 1234
+    unzig = lambda n: (n >> 1) ^ -(n & 1)  # noqa: E731
+    spans = [dict(_fields(v)) for f, v in fields if f == 11]
+    packed = b"".join(v for f, v in fields if f == 12)
+    deltas, pos = [], 0
+    while pos < len(packed):
+        n, shift = 0, 0
+        while True:
+            b = packed[pos]
+            pos += 1
+            n |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                break
+        deltas.append(unzig(n))
+    got: dict[int, int] = {}
+    idx, count, d = 0, 0, iter(deltas)
+    for sp in spans:
+        idx += unzig(sp.get(1, 0))
+        for _ in range(sp.get(2, 0)):
+            count += next(d)
+            got[idx] = count
+            idx += 1
+    want: dict[int, int] = {}
+    for j, c in sk.positive.items():
+        v = 2.0 * sk.gamma**j / (sk.gamma + 1.0)
+        i = math.ceil(math.log2(v) * 2**NATIVE_SCHEMA)
+        want[i] = want.get(i, 0) + c
+    assert got == want

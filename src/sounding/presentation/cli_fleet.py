@@ -194,10 +194,11 @@ def push() -> None:
 @click.option("--tag", "tags", multiple=True, metavar="KEY", help="Allowlist a tag (repeatable).")
 @click.option(
     "--histograms",
-    type=click.Choice(["le", "vmrange"]),
+    type=click.Choice(["le", "vmrange", "native"]),
     default="le",
     show_default=True,
-    help="Classic le buckets (any engine) or VictoriaMetrics vmrange buckets.",
+    help="Classic le buckets (any engine), VictoriaMetrics vmrange buckets, or Prometheus "
+    "native histograms (live data only on Prometheus 2.42).",
 )
 @_DRY
 @_RESTART
