@@ -128,7 +128,7 @@ class ExportWorker:
                         until=end,
                         max_backlog=MAX_BACKLOG_DAYS * 86400.0,
                         deadline=deadline,
-                        dry_run=_echo if os.environ.get(_DEBUG_ENV) else None,
+                        dry_run=_echo if self._echo() else None,
                     )
                 except Exception as exc:
                     health.failure("export.deliver", exc)
@@ -139,6 +139,11 @@ class ExportWorker:
             conn.close()
             lock.release()
         return reports
+
+    def _echo(self) -> bool:
+        # Echo mode: the user's (``sounding telemetry ... --echo``, SOUNDING_TELEMETRY_ECHO)
+        # or SOUNDING_EXPORT_DEBUG: print each payload, send nothing.
+        return bool(getattr(self.settings, "telemetry_echo", False) or os.environ.get(_DEBUG_ENV))
 
     def stop(self, timeout: float, final: bool = False) -> bool:
         """Stop within ``timeout`` seconds; ``True`` when the thread ended in time.

@@ -577,6 +577,10 @@ from sounding.presentation.cli_fleet import register as register_fleet  # noqa: 
 
 register_fleet(main)
 
+from sounding.presentation.cli_telemetry import register as register_telemetry  # noqa: E402
+
+register_telemetry(main)
+
 
 def _set_data_dir(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
     if value is not None:

@@ -2,8 +2,9 @@
 
 Thin commands over :mod:`sounding.exporters`: they parse, call the library and print. ``push``
 is an explicit request by the person at the keyboard, so it sends without the application's
-telemetry level, except that the user's own veto holds: with ``DO_NOT_TRACK=1`` or
-``SOUNDING_TELEMETRY`` below ``all`` it refuses and opens no socket.
+telemetry level, except that the user's own veto holds: with ``DO_NOT_TRACK=1``,
+``SOUNDING_TELEMETRY`` below ``all`` or a stored choice below ``all`` (``sounding telemetry``)
+it refuses and opens no socket.
 """
 
 from __future__ import annotations
@@ -25,7 +26,12 @@ from sounding.storage.times import iso, parse_time
 __all__ = ["export_rules", "push", "register", "serve_metrics"]
 
 
-def _user_veto() -> str | None:
+def _user_veto(data_dir: Path) -> str | None:
+    from sounding.core import consent
+
+    choice = consent.read_choice(data_dir)
+    if choice is not None and choice.level.value != "all":
+        return f"the user chose telemetry level {choice.level.value} (sounding telemetry)"
     dnt = os.environ.get("DO_NOT_TRACK", "").strip().lower()
     if dnt not in ("", "0", "false", "no", "off"):
         return f"DO_NOT_TRACK={os.environ['DO_NOT_TRACK']}"
@@ -58,11 +64,11 @@ def _run_push(ctx: click.Context, exporter: Any, since: str, dry_run: bool, rest
     from sounding.storage import open_store
     from sounding.storage.outbox import ExportCursors, ExportLock
 
-    veto = _user_veto()
+    data_dir = _data_dir(ctx)
+    veto = _user_veto(data_dir)
     if veto is not None and not dry_run:
         raise click.ClickException(f"not sending: {veto} (the user opted out); nothing was sent")
     start = parse_time(since, "--since")
-    data_dir = _data_dir(ctx)
     with open_store(data_dir):
         pass  # a missing or corrupt store fails here with a clean message
     lock = ExportLock(data_dir)
