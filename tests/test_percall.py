@@ -1,0 +1,143 @@
+"""Timers and boundaries created per call (as the docs show them) share their checked settings."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+import sounding
+from sounding.collection.boundary import operation_boundary
+from sounding.collection.timing import PerformanceTimer
+from sounding.exceptions import InvalidTypeError, InvalidValueError
+from sounding.testing import ManualClock, MemorySink
+
+
+def _durations(sink: MemorySink, name: str) -> tuple[int, float | None, float | None]:
+    sounding.flush()
+    aggs = sink.aggregates(name, {"status": "ok"})
+    count = sum(a.count for a in aggs)
+    lo = min((a.min for a in aggs if a.min is not None), default=None)
+    hi = max((a.max for a in aggs if a.max is not None), default=None)
+    return count, lo, hi
+
+
+def test_timer_per_call_shares_operation_and_times_each_run(
+    sink: MemorySink, clock: ManualClock
+) -> None:
+    """Timers created per call reuse one checked operation, and each run is its own."""
+    for ms in (1, 2, 3):
+        with PerformanceTimer("t.percall") as timer:
+            clock.advance(ms / 1000)
+        assert timer.elapsed_ms == pytest.approx(ms)
+    assert PerformanceTimer("t.percall")._op is PerformanceTimer("t.percall")._op
+    assert PerformanceTimer("t.percall")._op is not PerformanceTimer("t.percall", 5.0)._op
+    count, lo, hi = _durations(sink, "t.percall.duration")
+    assert count == 3
+    assert lo == pytest.approx(1, rel=0.02)
+    assert hi == pytest.approx(3, rel=0.02)
+
+
+def test_timer_cache_still_rejects_misuse() -> None:
+    """A cached operation does not let values equal to valid ones (1 for True) through."""
+    PerformanceTimer("t.strict", log_result=True)
+    PerformanceTimer("t.strict", threshold_ms=1)
+    PerformanceTimer("t.strict", tags={"format": "wav"})
+    with pytest.raises(InvalidTypeError, match="log_result"):
+        PerformanceTimer("t.strict", log_result=1)  # type: ignore[arg-type]
+    with pytest.raises(InvalidTypeError, match="threshold_ms"):
+        PerformanceTimer("t.strict", threshold_ms=True)
+    with pytest.raises(InvalidValueError, match="status"):
+        PerformanceTimer("t.strict", tags={"status": "ok"})
+
+
+def test_timer_tags_cached_only_for_str_values(sink: MemorySink) -> None:
+    """Tag values that are equal but render differently (1, True) stay separate series."""
+    with PerformanceTimer("t.tagged", tags={"n": 1}):
+        pass
+    with PerformanceTimer("t.tagged", tags={"n": True}):
+        pass
+    sounding.flush()
+    assert sink.count("t.tagged.duration", {"n": "1"}) == 1
+    assert sink.count("t.tagged.duration", {"n": "True"}) == 1
+
+
+def test_boundary_per_call_is_reused_per_settings() -> None:
+    """The same name and settings give the same boundary; other settings a new one."""
+    first = operation_boundary("t.same")
+    assert operation_boundary("t.same") is first
+    other = operation_boundary("t.same", reraise=False)
+    assert other is not first
+    assert operation_boundary("t.same", reraise=False) is other
+    assert operation_boundary("t.same", jitter=False) is not other
+
+
+def test_boundary_cache_still_rejects_misuse() -> None:
+    """After a valid boundary is cached, an argument merely equal to it still raises."""
+    operation_boundary("t.misuse", retry_on_failure=True)
+    with pytest.raises(InvalidTypeError, match="retry_on_failure"):
+        operation_boundary("t.misuse", retry_on_failure=1)  # type: ignore[arg-type]
+    operation_boundary("t.misuse", max_retries=1)
+    with pytest.raises(InvalidTypeError, match="max_retries"):
+        operation_boundary("t.misuse", max_retries=True)
+
+
+def test_boundary_nested_blocks_keep_their_own_start(
+    sink: MemorySink, clock: ManualClock
+) -> None:
+    """Nested blocks of one boundary, and a task created inside them, time themselves."""
+    b = operation_boundary("t.nest")
+
+    async def child() -> None:
+        with b:
+            clock.advance(0.5)
+
+    with b:  # the fast slot
+        clock.advance(1)
+        with b:  # the context's stack
+            clock.advance(2)
+            asyncio.run(child())  # inherits the stack: 0.5 s
+        clock.advance(3)
+    count, lo, hi = _durations(sink, "t.nest.duration")
+    assert count == 3
+    assert lo == pytest.approx(500, rel=0.02)
+    assert hi == pytest.approx(6500, rel=0.02)
+    assert sink.total("t.nest.attempts") == 3
+
+
+def test_boundary_interleaved_tasks_keep_their_own_start(
+    sink: MemorySink, clock: ManualClock
+) -> None:
+    """Two tasks inside one boundary at once (slot and stack) each record their own time."""
+    b = operation_boundary("t.tasks")
+
+    async def main() -> None:
+        entered = asyncio.Event()
+        release_first = asyncio.Event()
+        release_second = asyncio.Event()
+
+        async def first() -> None:
+            async with b:  # takes the slot at t=0
+                entered.set()
+                await release_first.wait()
+
+        async def second() -> None:
+            await entered.wait()
+            clock.advance(1)
+            async with b:  # slot taken: its own stack, from t=1
+                await release_second.wait()
+
+        tasks = [asyncio.create_task(first()), asyncio.create_task(second())]
+        await asyncio.sleep(0.01)
+        clock.advance(1)
+        release_first.set()  # first ends at t=2: 2 s
+        await asyncio.sleep(0.01)
+        clock.advance(5)
+        release_second.set()  # second ends at t=7: 6 s
+        await asyncio.gather(*tasks)
+
+    asyncio.run(main())
+    count, lo, hi = _durations(sink, "t.tasks.duration")
+    assert count == 2
+    assert lo == pytest.approx(2000, rel=0.02)
+    assert hi == pytest.approx(6000, rel=0.02)
