@@ -33,6 +33,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any, Final, Generic, ParamSpec, TypeVar, cast
 
+from sounding.core import clock as _clock
 from sounding.core import health
 from sounding.core.clock import get_clock
 from sounding.core.config import get_settings
@@ -452,13 +453,14 @@ class _Timer(AbstractContextManager["_Timer"]):
         self.elapsed = 0.0
 
     def __enter__(self) -> _Timer:
-        self._start = get_clock().monotonic()
+        self._start = _clock._clock.monotonic()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         # Time can go backwards on some clocks; never record a negative duration.
-        self.elapsed = max(get_clock().monotonic() - self._start, 0.0) * self._scale
-        self._hist.observe(self.elapsed, self._tags)
+        elapsed = (_clock._clock.monotonic() - self._start) * self._scale
+        self.elapsed = elapsed = elapsed if elapsed > 0.0 else 0.0
+        self._hist.observe(elapsed, self._tags)
 
     def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
         hist, tags = self._hist, self._tags
