@@ -141,3 +141,22 @@ def test_boundary_interleaved_tasks_keep_their_own_start(
     assert count == 2
     assert lo == pytest.approx(2000, rel=0.02)
     assert hi == pytest.approx(6000, rel=0.02)
+
+
+def test_overflow_path_keeps_existing_series_and_checks_keys(sink: MemorySink) -> None:
+    """Past the limit, known series still count as themselves and bad keys are still refused."""
+    from sounding.core import health
+
+    sounding.configure(cardinality_limit=3)
+    c = sounding.counter("t.over")
+    for tier in ("a", "b", "c", "d"):
+        c.inc(tags={"tier": tier})
+    c.inc(tags={"tier": "a"})  # an existing series, as written
+    c.inc(tags={"tier": "x@example.com"})  # new: overflow, never stored as written
+    c.inc(tags={"bad key!": "a"})  # an invalid key is still counted as invalid
+    sounding.flush()
+    assert sink.total("t.over", {"tier": "a"}) == 2
+    assert sink.total("t.over", {"overflow": "true"}) == 2
+    assert not any("example.com" in str(a.tags) for a in sink.metrics)
+    assert health.counts()["metrics.cardinality_overflow"] == 2
+    assert health.counts()["metrics.invalid_tags.t.over"] == 1

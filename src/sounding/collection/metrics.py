@@ -173,6 +173,7 @@ class Instrument(ABC, Generic[Cell]):
         self._by_raw: dict[Any, Cell] = {}
         # Canonical tags -> cell, at most `cardinality_limit` entries plus the overflow.
         self._cells: dict[TagKey, Cell] = {}
+        self._tag_keys: set[tuple[Any, ...]] = set()
         self._default: Cell = self._series(())
 
     # -- series ---------------------------------------------------------------------------
@@ -192,6 +193,8 @@ class Instrument(ABC, Generic[Cell]):
 
     def _canonical(self, tags: Mapping[str, object]) -> TagKey:
         pairs = {_validate_tag_key(k): _guard_value(v) for k, v in tags.items()}
+        if len(self._tag_keys) < 64:  # key sets seen valid, for the overflow path
+            self._tag_keys.add(tuple(tags))
         return tuple(sorted(pairs.items()))
 
     def _cell_for(self, tags: Mapping[str, object]) -> Cell | None:
@@ -201,6 +204,10 @@ class Instrument(ABC, Generic[Cell]):
             cell = self._by_raw.get(raw)
             if cell is not None:
                 return cell
+            if len(self._cells) > self._registry.cardinality_limit:
+                cell = self._overflowed(tags, raw)
+                if cell is not None:
+                    return cell
             canonical = self._canonical(tags)
         except Exception as exc:
             health.failure(f"metrics.invalid_tags.{self.name}", exc)
@@ -210,6 +217,34 @@ class Instrument(ABC, Generic[Cell]):
             # Bound the raw-key cache too: odd orderings of many tags must not grow it.
             if len(self._by_raw) < 4 * self._registry.cardinality_limit:
                 self._by_raw[raw] = cell
+        return cell
+
+    def _overflowed(
+        self, tags: Mapping[str, object], raw: tuple[Any, ...]
+    ) -> Cell | None:
+        """Past the limit: the series for ``raw`` without the privacy check, or ``None``.
+
+        A new series cannot be created any more, so a value that is not an existing series
+        as written goes to the overflow series without being scrubbed (it is not stored: the
+        overflow series has fixed tags). Only tag keys already validated on this instrument
+        and short str values take this path; anything else is canonicalised as usual.
+        """
+        if tuple(tags) not in self._tag_keys:
+            return None
+        for v in tags.values():
+            if type(v) is not str or len(v) > MAX_TAG_VALUE_LENGTH:
+                return None
+        # Every value is a str now: ``raw`` sorted is the canonical key it would have.
+        cell = self._cells.get(tuple(sorted(raw)) if len(raw) > 1 else raw)
+        if cell is not None:
+            return cell
+        health.count("metrics.cardinality_overflow")
+        cell = self._cells.get(OVERFLOW_TAGS)
+        if cell is None:
+            with self._lock:
+                cell = self._cells.get(OVERFLOW_TAGS)
+                if cell is None:
+                    cell = self._cells[OVERFLOW_TAGS] = self._cell_type()
         return cell
 
     def _bound_cell(self, tags: Mapping[str, object]) -> Cell:
