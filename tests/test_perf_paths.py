@@ -1,4 +1,4 @@
-"""Timers and boundaries created per call (as the docs show them) share their checked settings."""
+"""Fast paths of issue 13 keep their behaviour: per-call timers and boundaries, overflow, log levels."""
 
 from __future__ import annotations
 
@@ -160,3 +160,36 @@ def test_overflow_path_keeps_existing_series_and_checks_keys(sink: MemorySink) -
     assert not any("example.com" in str(a.tags) for a in sink.metrics)
     assert health.counts()["metrics.cardinality_overflow"] == 2
     assert health.counts()["metrics.invalid_tags.t.over"] == 1
+
+
+def test_level_method_kept_in_variable_follows_configure(sink: MemorySink) -> None:
+    """A level method looked up once records nothing below the level, then follows configure()."""
+    from sounding.collection.log import get_logger
+
+    sounding.configure(log_level="info")
+    log = get_logger("t.levels")
+    debug = log.debug
+    debug("t.hidden", n=1)
+    sounding.configure(log_level="debug")
+    debug("t.shown", n=2)
+    log.info("t.info")
+    sounding.flush()
+    names = [e["event"] for e in sink.events]
+    assert "t.hidden" not in names
+    assert "t.shown" in names
+    assert "t.info" in names
+
+
+def test_level_methods_after_reset_read_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a reset the first call reads the settings again (the environment's level here)."""
+    from sounding.collection.log import get_logger
+    from sounding.testing import capture, reset
+
+    sounding.configure(log_level="error")
+    log = get_logger("t.reset")
+    reset()
+    monkeypatch.setenv("SOUNDING_LOG_LEVEL", "debug")
+    with capture() as fresh:
+        log.debug("t.after_reset")
+        sounding.flush()
+    assert [e["event"] for e in fresh.events if e["event"].startswith("t.")] == ["t.after_reset"]
