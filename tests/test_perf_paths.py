@@ -1,4 +1,4 @@
-"""Fast paths of issue 13 keep their behaviour: per-call timers and boundaries, overflow, log levels."""
+"""Fast paths of issue 13 keep their behaviour: per-call objects, overflow, log levels."""
 
 from __future__ import annotations
 
