@@ -18,7 +18,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +111,7 @@ def canonical_tags(tags: TagKey | Mapping[str, str]) -> str:
 #: One encoder for every event (``json.dumps`` with options builds a new one per call).
 #: ASCII output (the default), so its text needs no UTF-8 check before SQLite.
 _FIELDS_ENCODER = json.JSONEncoder(default=repr, separators=(",", ":"))
-_encode_fields = _FIELDS_ENCODER.encode
+_encode_fields: Callable[[Any], str] = _FIELDS_ENCODER.encode
 # JSONEncoder.encode builds a C encoder per call (as in collection/jsonl.py, build it once).
 # No circular check: a self-referencing value raises RecursionError, handled below.
 _c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
