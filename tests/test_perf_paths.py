@@ -193,3 +193,73 @@ def test_level_methods_after_reset_read_the_settings(monkeypatch: pytest.MonkeyP
         log.debug("t.after_reset")
         sounding.flush()
     assert [e["event"] for e in fresh.events if e["event"].startswith("t.")] == ["t.after_reset"]
+
+
+def _snapshots() -> list[sounding.MetricSnapshot]:
+    from datetime import datetime, timezone
+
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc).timestamp()
+    out = []
+    for i in range(300):
+        when = datetime.fromtimestamp(t0 + i * 7, tz=timezone.utc)
+        out.append(sounding.MetricSnapshot("histogram", "t.bulk.latency", 1 + i % 17, when,
+                                           {"route": f"r{i % 3}"}))  # fmt: skip
+        out.append(sounding.MetricSnapshot("counter", "t.bulk.calls", 1, when))
+        out.append(sounding.MetricSnapshot("gauge", "t.bulk.queue", i % 5, when, {"q": "a"}))
+    return out
+
+
+def _agg_view(sink: MemorySink) -> list[tuple[object, ...]]:
+    sounding.flush()
+    return sorted(
+        (a.name, a.tags, a.start, a.count, a.sum, a.min, a.max, a.last,
+         None if a.sketch is None else a.sketch.to_bytes())
+        for a in sink.metrics
+        if a.name.startswith("t.bulk")
+    )  # fmt: skip
+
+
+def test_record_many_stores_what_record_does(clock: ManualClock) -> None:
+    """record_many gives the same aggregates as calling record for each snapshot."""
+    from sounding.testing import capture
+
+    snaps = _snapshots()
+    with capture(clock) as one_by_one:
+        for s in snaps:
+            sounding.record(s)
+        expected = _agg_view(one_by_one)
+    with capture(clock) as bulk:
+        assert sounding.record_many(iter(snaps)) == len(snaps)
+        got = _agg_view(bulk)
+    assert got == expected
+    assert len(got) > 10
+
+
+def test_record_many_is_all_or_nothing(sink: MemorySink) -> None:
+    """An invalid snapshot anywhere raises before anything is recorded."""
+    snaps = _snapshots()
+    bad = sounding.MetricSnapshot("counter", "t.bulk.calls", -1.0, snaps[0].timestamp)
+    with pytest.raises(InvalidValueError, match="snapshot.value"):
+        sounding.record_many([*snaps[:50], bad, *snaps[50:]])
+    with pytest.raises(InvalidValueError, match="snapshot.value"):
+        sounding.record_many([snaps[0], sounding.MetricSnapshot(
+            "gauge", "t.bulk.queue", float("nan"), snaps[0].timestamp)])  # fmt: skip
+    with pytest.raises(InvalidTypeError, match="snapshot"):
+        sounding.record_many([snaps[0], "not a snapshot"])  # type: ignore[list-item]
+    assert _agg_view(sink) == []
+
+
+def test_record_many_checks_tags_once_and_still_redacts(sink: MemorySink) -> None:
+    """A personal tag value is redacted in bulk too (the verdict is cached, not skipped)."""
+    from datetime import datetime, timezone
+
+    when = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    snaps = [
+        sounding.MetricSnapshot("counter", "t.bulk.users", 1, when, {"user": "ann@example.com"})
+        for _ in range(5)
+    ]
+    sounding.record_many(snaps)
+    sounding.flush()
+    (agg,) = sink.aggregates("t.bulk.users")
+    assert agg.count == 5
+    assert "ann@example.com" not in str(agg.tags)

