@@ -239,9 +239,9 @@ def test_record_many_is_all_or_nothing(sink: MemorySink) -> None:
     """An invalid snapshot anywhere raises before anything is recorded."""
     snaps = _snapshots()
     bad = sounding.MetricSnapshot("counter", "t.bulk.calls", -1.0, snaps[0].timestamp)
-    with pytest.raises(InvalidValueError, match="snapshot.value"):
+    with pytest.raises(InvalidValueError, match=r"snapshot\.value"):
         sounding.record_many([*snaps[:50], bad, *snaps[50:]])
-    with pytest.raises(InvalidValueError, match="snapshot.value"):
+    with pytest.raises(InvalidValueError, match=r"snapshot\.value"):
         sounding.record_many([snaps[0], sounding.MetricSnapshot(
             "gauge", "t.bulk.queue", float("nan"), snaps[0].timestamp)])  # fmt: skip
     with pytest.raises(InvalidTypeError, match="snapshot"):
@@ -263,3 +263,58 @@ def test_record_many_checks_tags_once_and_still_redacts(sink: MemorySink) -> Non
     (agg,) = sink.aggregates("t.bulk.users")
     assert agg.count == 5
     assert "ann@example.com" not in str(agg.tags)
+
+
+def _format2(sk: object) -> bytes:
+    """The bytes the previous release wrote (format 2), to check they stay readable."""
+    import struct
+    import zlib
+    from array import array
+
+    from sounding.core.sketch import QuantileSketch
+
+    assert isinstance(sk, QuantileSketch)
+    pos, neg = sorted(sk.positive), sorted(sk.negative)
+    deltas = [b - a for a, b in zip([0, *pos], pos, strict=False)]
+    deltas += [b - a for a, b in zip([0, *neg], neg, strict=False)]
+    counts = [sk.positive[k] for k in pos] + [sk.negative[k] for k in neg]
+    out = struct.pack("<Bd", 2, sk.relative_accuracy)
+    out += struct.pack("<qdddq", sk.count, sk.sum, sk.min, sk.max, sk.zero_count)
+    out += struct.pack("<IIB", len(pos), len(neg), 0)
+    return out + zlib.compress(array("i", deltas).tobytes() + array("I", counts).tobytes())
+
+
+def test_sketch_bytes_round_trip_and_old_format_reads() -> None:
+    """Format 3 round-trips negatives, zeros and huge counts; format 2 bytes still read."""
+    from sounding.core.sketch import QuantileSketch
+
+    sk = QuantileSketch()
+    sk.add_many([-5.0, -0.5, 0.0, 0.25, 3.0, 3.0, 1e6, 1e-12])
+    sk.add(42.0, weight=2**40)  # counts past 32 bits
+    back = QuantileSketch.from_bytes(sk.to_bytes())
+    assert back == sk
+    assert back.quantiles([0.0, 0.1, 0.5, 1.0]) == sk.quantiles([0.0, 0.1, 0.5, 1.0])
+    old = QuantileSketch()
+    old.add_many([0.5 + i / 10 for i in range(200)])
+    assert QuantileSketch.from_bytes(_format2(old)) == old
+    empty = QuantileSketch()
+    assert QuantileSketch.from_bytes(empty.to_bytes()) == empty
+    with pytest.raises(ValueError, match="malformed"):
+        QuantileSketch.from_bytes(sk.to_bytes()[:-4])
+
+
+def test_sketch_quantile_follows_later_changes() -> None:
+    """A quantile read caches the sorted buckets; adding and merging invalidate them."""
+    from sounding.core.sketch import QuantileSketch
+
+    sk = QuantileSketch()
+    sk.add_many([1.0] * 10)
+    assert sk.quantile(0.5) == pytest.approx(1.0, rel=0.01)
+    sk.add(100.0, weight=30)
+    assert sk.quantile(0.5) == pytest.approx(100.0, rel=0.01)
+    other = QuantileSketch()
+    other.add_many([5.0] * 100)
+    sk.merge(other)
+    assert sk.quantile(0.5) == pytest.approx(5.0, rel=0.01)
+    sk.add_many([7.0] * 500)
+    assert sk.quantile(0.5) == pytest.approx(7.0, rel=0.01)

@@ -749,6 +749,7 @@ class Registry:
         insts: dict[tuple[str, MetricType], Instrument[Any]] = {}
         canon: dict[tuple[Instrument[Any], tuple[tuple[Any, Any], ...]], TagKey] = {}
         pending: dict[tuple[str, MetricType, TagKey, float], list[float]] = {}
+        counter_kind = MetricType.COUNTER  # an enum attribute costs a lookup per access
         n = 0
         for snapshot in snapshots:
             if type(snapshot) is not MetricSnapshot and not isinstance(snapshot, MetricSnapshot):
@@ -772,7 +773,7 @@ class Registry:
                 )
             if not ok:
                 raise InvalidValueError("snapshot.value", value, "a finite number")
-            if kind is MetricType.COUNTER and value < 0:
+            if kind is counter_kind and value < 0:
                 raise InvalidValueError("snapshot.value", value, "a number >= 0 for a counter")
             raw_tags = snapshot.tags
             try:
