@@ -367,11 +367,11 @@ class QuantileSketch:
                     raise ValueError("bucket arrays do not match their sizes")
                 split = max(n_pos - 1, 0)
                 if n_pos:
-                    keys = accumulate(gaps[:split], initial=first_pos)
-                    dict.update(sk.positive, zip(keys, counts[:n_pos], strict=True))
+                    pos_idx = accumulate(gaps[:split], initial=first_pos)
+                    dict.update(sk.positive, zip(pos_idx, counts[:n_pos], strict=True))
                 if n_neg:
-                    keys = accumulate(gaps[split:], initial=first_neg)
-                    dict.update(sk.negative, zip(keys, counts[n_pos:], strict=True))
+                    neg_idx = accumulate(gaps[split:], initial=first_neg)
+                    dict.update(sk.negative, zip(neg_idx, counts[n_pos:], strict=True))
             else:
                 n_pos, n_neg, wide = _SIZES.unpack_from(data, pos)
                 payload = zlib.decompress(data[pos + _SIZES.size :])
