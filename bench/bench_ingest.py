@@ -86,20 +86,20 @@ def main() -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="sounding-bench-") as tmp_name:
         tmp = Path(tmp_name)
         for label, (series, minutes, per_minute), limit in (
-            ("dense: 20 series x 1,000 obs/min", (20, 10, 1000), 1000.0),
-            ("sparse: 100 series x 1 obs/min", (100, 1000, 1), 3333.0),
+            ("dense", (20, 10, 1000), 1000.0),
+            ("sparse", (100, 1000, 1), 3333.0),
         ):
             snaps = _snapshots(series, minutes, per_minute)
             ours = _ours(tmp, snaps) / len(snaps) * 1e9
             raw = _raw(tmp, snaps) / len(snaps) * 1e9
             rows.append(
                 Row(
-                    f"record_many + flush, {label}",
+                    f"record_many+flush, {label}",
                     ours,
                     {"raw executemany per obs": raw},
                     limit=limit,
-                    note=f"{1e9 / ours:,.0f} obs/s (raw rows {1e9 / raw:,.0f}/s), "
-                    f"{len(snaps):,} observations",
+                    note=f"{1e9 / ours:,.0f} obs/s (raw rows {1e9 / raw:,.0f}/s); {series} "
+                    f"series x {per_minute} obs/min, {len(snaps):,} observations",
                 )
             )
     print_table("Bulk import to disk (per observation)", rows, unit="ns/obs")

@@ -120,7 +120,7 @@ def bench_log(tmp: Path) -> list[Row]:
     peers = {"stdlib_logging": ns["std"], "structlog": ns["sl"]}
     rows.append(
         Row(
-            "log event incl. JSON lines + SQLite",
+            "log event, JSON lines + SQLite",
             ns["ours"],
             peers,
             target="<= 1.0 x stdlib_logging",
@@ -216,7 +216,7 @@ def bench_timing() -> list[Row]:
         block = interleaved({"ours": ours_block, "prom": prom_block}, number=n)
         rows.append(
             Row(
-                "with PerformanceTimer, one object reused",
+                "PerformanceTimer, one object reused",
                 block["ours"],
                 {"prometheus_client": block["prom"]},
             )

@@ -88,13 +88,13 @@ def main() -> list[Row]:
     peers = {"prom with h.time()": t["prom_time"], "tenacity.retry call": t["tenacity"]}
     rows = [
         Row(
-            "with PerformanceTimer(op), new per call",
+            "PerformanceTimer(op) made per call",
             t["timer"],
             dict(peers),
             budgets={"prom with h.time()": 0.5, "tenacity.retry call": 0.1},
         ),
         Row(
-            "with operation_boundary(op), new per call",
+            "operation_boundary(op) made per call",
             t["boundary"],
             dict(peers),
             budgets={"prom with h.time()": 0.5, "tenacity.retry call": 0.1},
@@ -127,7 +127,7 @@ def main() -> list[Row]:
     o = interleaved({"over": overflow, "known": known_tags, "fresh": known_fresh_dict}, number=n)
     rows.append(
         Row(
-            "counter, new tag value after the limit",
+            "new tag value past the limit",
             o["over"],
             {"known tags": o["known"]},
             budget=3.0,

@@ -166,7 +166,7 @@ def main() -> list[Row]:
     bare_ms = whole["bare"][0] * 1e3
     rows = [
         Row(
-            "whole process: import + counter + exit",
+            "process: import, counter, exit",
             whole["ours"][0] * 1e3,
             {"prometheus_client": whole["prom"][0] * 1e3},
             budget=0.5,
@@ -174,20 +174,20 @@ def main() -> list[Row]:
             f"`python -c pass` alone {bare_ms:.0f} ms",
         ),
         Row(
-            "imports pulled in by the first counter",
+            "imports of the first counter",
             ours_imp,
             {"import prometheus_client": prom_imp},
             limit=25.0,
             note="-X importtime; heaviest: " + ", ".join(ours_top),
         ),
         Row(
-            "exit flush, a process that counted once",
+            "exit flush after one count",
             min(exits) * 1e3 if exits else float("nan"),
             limit=5.0,
             note="first atexit hook to last: collect, write SQLite, close",
         ),
         Row(
-            "click CLI + counter + timed command",
+            "instrumented click CLI, extra CPU",
             (whole["cli_ours"][1] - whole["cli_plain"][1]) * 1e3,
             limit=15.0,
             note=f"extra CPU per process; the CLI alone {whole['cli_plain'][1] * 1e3:.0f} ms CPU",
