@@ -39,8 +39,10 @@ MAX_BUCKETS = 4096
 _HEADER = struct.Struct("<Bd")  # format version, relative accuracy
 _STATS = struct.Struct("<qdddq")  # count, sum, min, max, zero count
 _SIZES = struct.Struct("<IIB")  # format 2: positive buckets, negative buckets, 64-bit counts
-#: format 3: positive and negative buckets, their first indices, the gap and count typecodes
-_SIZES3 = struct.Struct("<IIiicc")
+#: format 3: positive and negative buckets, their first indices, the gap and count typecodes,
+#: whether the arrays are zlib-compressed (only from _COMPRESS_FROM bytes)
+_SIZES3 = struct.Struct("<IIiiccB")
+_COMPRESS_FROM = 64
 _CODES = (("B", 0xFF), ("H", 0xFFFF), ("I", 0xFFFFFFFF), ("Q", 0xFFFFFFFFFFFFFFFF))
 
 
@@ -83,6 +85,7 @@ def _decode_varint(data: bytes, pos: int) -> tuple[int, int]:
     return (n >> 1) ^ -(n & 1), pos
 
 
+_new_counter = Counter.__new__
 #: relative accuracy -> (gamma, log(gamma), 1 / log(gamma)): sketches are created per interval.
 _CONSTANTS: dict[float, tuple[float, float, float]] = {}
 
@@ -135,8 +138,10 @@ class QuantileSketch:
         self.gamma, self._log_gamma, self._inv_log_gamma = consts
         #: sorted positive indices and their running counts, kept until the next change
         self._cdf: tuple[list[int], list[int]] | None = None
-        self.positive: Counter[int] = Counter()
-        self.negative: Counter[int] = Counter()
+        # Counter.__new__ gives the same empty Counter as Counter() without the two Python
+        # calls of Counter.__init__ (a sketch is created per interval and per stored row read).
+        self.positive: Counter[int] = _new_counter(Counter)
+        self.negative: Counter[int] = _new_counter(Counter)
         self.zero_count = 0
         self.count = 0
         self.sum = 0.0
@@ -290,9 +295,10 @@ class QuantileSketch:
         """A compact binary form: delta-encoded bucket indices and counts, zlib-compressed.
 
         Format 3: each store's first index, then the gaps between indices and the counts as
-        arrays of the narrowest unsigned type that holds them (one byte each, usually), so
-        the payload zlib compresses is a few hundred bytes. Encoding and decoding run in C
-        (``array``, ``map``, ``itertools.accumulate``, ``zlib``).
+        arrays of the narrowest unsigned type that holds them (one byte each, usually),
+        zlib-compressed from 64 bytes (a sketch of a few values is stored as it is).
+        Encoding and decoding run in C (``array``, ``map``, ``itertools.accumulate``,
+        ``zlib``).
         """
         positive, negative = self.positive, self.negative
         pos_keys = sorted(positive) if 0 not in positive.values() else sorted(+positive)
@@ -317,6 +323,7 @@ class QuantileSketch:
             self.max if self.count else 0.0,
             self.zero_count,
         )
+        packed = len(payload) >= _COMPRESS_FROM
         out += _SIZES3.pack(
             len(pos_keys),
             len(neg_keys),
@@ -324,12 +331,16 @@ class QuantileSketch:
             neg_keys[0] if neg_keys else 0,
             gap_code.encode(),
             count_code.encode(),
+            1 if packed else 0,
         )
-        # A 512-byte window and a small memory level: the payload is a few hundred bytes,
-        # and zlib.compress's default state costs more to set up than to use.
-        z = zlib.compressobj(1, zlib.DEFLATED, 9, 4)
-        out += z.compress(payload)
-        out += z.flush()
+        if packed:
+            # A 512-byte window and a small memory level: the payload is a few hundred bytes,
+            # and zlib.compress's default state costs more to set up than to use.
+            z = zlib.compressobj(1, zlib.DEFLATED, 9, 4)
+            out += z.compress(payload)
+            out += z.flush()
+        else:  # a few buckets: zlib would only add its header, checksum and time
+            out += payload
         return bytes(out)
 
     @classmethod
@@ -354,10 +365,12 @@ class QuantileSketch:
                         prev += delta
                         store[prev] = c
             elif version == 3:
-                n_pos, n_neg, first_pos, first_neg, gap_code, count_code = _SIZES3.unpack_from(
-                    data, pos
+                n_pos, n_neg, first_pos, first_neg, gap_code, count_code, packed = (
+                    _SIZES3.unpack_from(data, pos)
                 )
-                payload = zlib.decompress(data[pos + _SIZES3.size :])
+                payload = data[pos + _SIZES3.size :]
+                if packed:
+                    payload = zlib.decompress(payload)
                 gaps = array(gap_code.decode())
                 n_gaps = max(n_pos - 1, 0) + max(n_neg - 1, 0)
                 gaps.frombytes(payload[: gaps.itemsize * n_gaps])
@@ -383,7 +396,7 @@ class QuantileSketch:
                     raise ValueError("bucket arrays do not match their sizes")
                 sk.positive.update(dict(zip(accumulate(keys[:n_pos]), counts[:n_pos], strict=True)))
                 sk.negative.update(dict(zip(accumulate(keys[n_pos:]), counts[n_pos:], strict=True)))
-        except (struct.error, IndexError, zlib.error, UnicodeDecodeError, TypeError) as exc:
+        except (struct.error, IndexError, zlib.error, ValueError, TypeError) as exc:
             raise ValueError(f"malformed sketch bytes: {exc}") from exc
         sk.count = count
         sk.sum = total
