@@ -12,7 +12,9 @@ access (PEP 562), so an application pays for what it uses, when it uses it.
 
 from __future__ import annotations
 
+import atexit as _atexit
 import importlib
+import sys as _sys
 
 # Not `from typing import TYPE_CHECKING`: importing typing would double the import time.
 TYPE_CHECKING = False
@@ -56,6 +58,7 @@ _LAZY: dict[str, str] = {
     "initialize_telemetry": "sounding.integrations.sentry",
     "install_crash_handler": "sounding.collection.crash",
     "install_logging_handler": "sounding.collection.stdlib",
+    "is_configured": "sounding.core.config",
     "open_store": "sounding.storage",
     "operation_boundary": "sounding.collection.boundary",
     "record": "sounding.collection.metrics",
@@ -72,7 +75,7 @@ _LAZY: dict[str, str] = {
     "unbind_context": "sounding.collection.context",
     "wrap_context": "sounding.collection.context",
 }
-_SUBMODULES = {"exceptions", "testing"}
+_SUBMODULES = {"consent", "exceptions", "testing"}
 
 __all__ = [
     "ContextThread",
@@ -96,6 +99,7 @@ __all__ = [
     "classify_exception",
     "clear_context",
     "configure",
+    "consent",
     "counter",
     "current_session",
     "end_session",
@@ -111,6 +115,7 @@ __all__ = [
     "initialize_telemetry",
     "install_crash_handler",
     "install_logging_handler",
+    "is_configured",
     "open_store",
     "operation_boundary",
     "record",
@@ -147,6 +152,17 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
 
+def _late_exit_flush() -> None:
+    # Registered at `import sounding`, before the application's own atexit hooks, so it runs
+    # after them: values they record land (the runtime's first-use hook did the main flush).
+    runtime = _sys.modules.get("sounding._runtime")
+    if runtime is not None:
+        runtime._runtime._at_exit()
+
+
+_atexit.register(_late_exit_flush)
+
+
 def reset() -> None:
     """Return sounding to its initial state (tests): settings, instruments, buffers, clock."""
     from sounding.testing import reset as _reset
@@ -157,6 +173,7 @@ def reset() -> None:
 if TYPE_CHECKING:
     from typing import Any
 
+    from sounding import consent as consent
     from sounding import exceptions as exceptions
     from sounding._runtime import flush as flush
     from sounding._runtime import shutdown as shutdown
@@ -198,6 +215,7 @@ if TYPE_CHECKING:
     from sounding.core.config import Settings as Settings
     from sounding.core.config import configure as configure
     from sounding.core.config import get_settings as get_settings
+    from sounding.core.config import is_configured as is_configured
     from sounding.core.types import ErrorSeverity as ErrorSeverity
     from sounding.core.types import EventCategory as EventCategory
     from sounding.core.types import MetricSnapshot as MetricSnapshot

@@ -53,7 +53,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias
 
 from sounding.collection import events as _events
-from sounding.collection.context import _UNBOUND, _VARS
+from sounding.collection.context import bound_items
 from sounding.collection.session import get_session_manager
 from sounding.core import config as _config
 from sounding.core import health
@@ -156,10 +156,9 @@ def normalise_category(category: Any) -> str:
 
 def add_context(event: Event) -> Event:
     """Add the context bound in the current context; keys already in the event win."""
-    # Inlined get_context(): this runs on every event.
-    for key, var in tuple(_VARS.items()):
-        value = var.get()
-        if value is not _UNBOUND and key not in event:
+    # Only the keys bound now (context.bound_items), not every key ever bound.
+    for key, value in bound_items():
+        if key not in event:
             event[key] = value
     return event
 
@@ -170,7 +169,7 @@ _sessions = get_session_manager()
 def add_session(event: Event) -> Event:
     """Stamp the current session id (unless the event already carries one)."""
     if "session_id" not in event:
-        event["session_id"] = _sessions.current_session_id()
+        event["session_id"] = _sessions.current_session_id(event.get("timestamp"))
     return event
 
 
@@ -566,8 +565,11 @@ def record_session_event(name: str, fields: Mapping[str, Any]) -> None:
     state = _current_state()
     if not (state.record or state.forward):
         return
+    # The record is stamped with the moment it describes (a session backdated to its first
+    # event starts then).
+    stamp = fields.get("ended" if name == "session.end" else "started")
     event: Event = {
-        "timestamp": get_clock().time(),
+        "timestamp": stamp if isinstance(stamp, float) else get_clock().time(),
         "level": "info",
         "category": EventCategory.SESSION.value,
         "event": name,

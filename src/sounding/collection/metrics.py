@@ -35,7 +35,7 @@ from typing import Any, Final, Generic, ParamSpec, TypeVar, cast
 
 from sounding.core import clock as _clock
 from sounding.core import health
-from sounding.core.clock import get_clock
+from sounding.core.clock import get_clock, on_clock_change
 from sounding.core.config import get_settings
 from sounding.core.exceptions import (
     InvalidNameError,
@@ -75,6 +75,9 @@ OVERFLOW_TAGS: Final[TagKey] = (("overflow", "true"),)
 #: Observations buffered per histogram series before they are folded into the sketch.
 _BATCH: Final = 256
 _INF: Final = math.inf
+#: The largest finite float: plain ints and floats are range-checked against it exactly
+#: (``10**400 <= _MAX`` is False), so nothing that overflows a float reaches a cell.
+_MAX: Final = sys.float_info.max
 
 #: Under the GIL of CPython >= 3.11 the interpreter only switches threads at calls and
 #: backward jumps, so a straight-line sequence of attribute updates with no call in it cannot
@@ -121,6 +124,25 @@ def _guard_value(value: object) -> str:
     return guard_tag_value(text)
 
 
+def _number(value: object) -> float | None:
+    """``value`` as a finite float, or ``None``: the slow path for what is not a plain float.
+
+    Accepts bools, ints within float range and number-like scalars (``Decimal``, ``Fraction``,
+    numpy scalars); refuses containers (a numpy array), strings and anything whose
+    ``__float__`` fails. Never raises an ``Exception`` (user code may run in ``__float__``).
+    """
+    try:
+        t = type(value)
+        if (t is not float and t is not int and t is not bool) and (
+            not hasattr(t, "__float__") or hasattr(t, "__len__")
+        ):
+            return None
+        f = float(value)  # type: ignore[arg-type]
+    except Exception:
+        return None
+    return f if f - f == 0 else None
+
+
 class _CounterCell:
     __slots__ = ("n", "total")
 
@@ -151,7 +173,11 @@ class _SketchCell:
         # Swap in one straight line (see LOCK_FREE), then fold the detached batch.
         buf, self.buf = self.buf, []
         if buf:
-            self.sketch.add_many(buf)
+            try:
+                self.sketch.add_many(buf)
+            except Exception as exc:  # values are checked at the edge; count, never lose quietly
+                health.count("metrics.dropped", len(buf))
+                health.failure("metrics.fold", exc)
 
 
 Cell = TypeVar("Cell", _CounterCell, _GaugeCell, _SketchCell)
@@ -255,6 +281,7 @@ class Instrument(ABC, Generic[Cell]):
             return self._series(canonical)
 
     def _reject(self, value: object) -> None:
+        # InvalidValueError describes the value cheaply (type and a bounded repr).
         health.failure(
             f"metrics.invalid_value.{self.name}",
             InvalidValueError(f"{self.name} value", value, self._allowed),
@@ -264,18 +291,29 @@ class Instrument(ABC, Generic[Cell]):
 
     # -- collection -----------------------------------------------------------------------
     def _collect(self, start: float, end: float, out: list[IntervalAggregate]) -> None:
+        # Default tags (app version, platform) are added by Registry.collect, not here: an
+        # interval closed before the application configured lands under its name and version.
         with self._lock:
-            items = list(self._cells.items())
-            taken = [(tags, self._take(cell)) for tags, cell in items]
-        # Default tags (app version, platform) are added here, not per call: the values in
-        # force at collection time apply, and configure() flushes before changing them.
-        with_defaults = self._registry.with_defaults
-        for tags, agg in taken:
-            if agg is not None:
-                agg.tags = with_defaults(tags)
-                agg.start = start
-                agg.end = end
-                out.append(agg)
+            for tags, cell in list(self._cells.items()):
+                try:
+                    agg = self._take(cell)
+                except Exception as exc:
+                    # One poisoned series must not take the others down: reset it, count it.
+                    health.count("metrics.dropped")
+                    health.failure(f"metrics.collect.{self.name}", exc)
+                    self._reset_cell(cell)
+                    continue
+                if agg is not None:
+                    # Appended at once: an interrupt after this line loses nothing.
+                    out.append(agg)
+                    agg.tags = tags
+                    agg.start = start
+                    agg.end = end
+
+    def _reset_cell(self, cell: Cell) -> None:
+        fresh = self._cell_type()
+        for slot in type(cell).__slots__:
+            setattr(cell, slot, getattr(fresh, slot))
 
     @abstractmethod
     def _take(self, cell: Cell) -> IntervalAggregate | None:
@@ -319,27 +357,33 @@ class Counter(Instrument[_CounterCell]):
                     if found is None:
                         return
                     cell = found
+            # The range test refuses NaN, infinities and ints beyond float range (compared
+            # exactly); the add either raises before storing or stores a number, so a value
+            # is applied whole or not at all. Other number types go through _inc_slow.
             try:
-                if 0 <= value < _INF:
+                if 0 <= value <= _MAX:
                     cell.total += value
                     cell.n += 1
                     return
-            except TypeError:
+            except Exception:
                 pass
-            self._reject(value)
+            self._inc_slow(cell, value)
             return
         locked = self._default if tags is None else self._cell_for(tags)
-        if locked is None:
+        if locked is not None:
+            self._inc_slow(locked, value)
+
+    def _inc_slow(self, cell: _CounterCell, value: object) -> None:
+        v = _number(value)
+        if v is None or v < 0:
+            self._reject(value)
             return
-        try:
-            if 0 <= value < _INF:
-                with self._lock:
-                    locked.total += value
-                    locked.n += 1
-                return
-        except TypeError:
-            pass
-        self._reject(value)
+        with self._lock:
+            total = cell.total
+            if type(total) is not float:  # an odd __radd__ slipped through the fast path
+                total = _number(total) or 0.0
+            cell.total = total + v
+            cell.n += 1
 
     def bind(self, **tags: object) -> BoundCounter:
         """A counter bound to fixed tags, for hot loops: ``c.bind(format="wav").inc()``."""
@@ -351,6 +395,8 @@ class Counter(Instrument[_CounterCell]):
         cell.n, cell.total = 0, 0.0
         if n == 0:
             return None
+        if type(total) is not float:
+            total = _number(total) or 0.0
         return self._new(count=n, sum=total)
 
 
@@ -365,20 +411,16 @@ class BoundCounter:
 
     def inc(self, value: float = 1) -> None:
         """Add ``value`` (>= 0). Never raises at run time."""
-        try:
-            if 0 <= value < _INF:
-                cell = self._cell
-                if LOCK_FREE:
+        if LOCK_FREE:
+            try:
+                if 0 <= value <= _MAX:  # see Counter.inc
+                    cell = self._cell
                     cell.total += value
                     cell.n += 1
-                else:
-                    with self._counter._lock:
-                        cell.total += value
-                        cell.n += 1
-                return
-        except TypeError:
-            pass
-        self._counter._reject(value)
+                    return
+            except Exception:
+                pass
+        self._counter._inc_slow(self._cell, value)
 
 
 class Gauge(Instrument[_GaugeCell]):
@@ -392,23 +434,24 @@ class Gauge(Instrument[_GaugeCell]):
         cell = self._default if tags is None else self._cell_for(tags)
         if cell is None:
             return
-        try:
-            if value - value == 0:  # finite: NaN and infinities fail, non-numbers raise
-                if LOCK_FREE:
-                    cell.last = value
-                    if value < cell.lo:
-                        cell.lo = value
-                    if value > cell.hi:
-                        cell.hi = value
-                    cell.n += 1
-                    cell.total += value
-                else:
-                    with self._lock:
-                        self._apply(cell, value)
+        t = type(value)
+        if not ((t is float or t is int) and -_MAX <= value <= _MAX):
+            v = _number(value)
+            if v is None:
+                self._reject(value)
                 return
-        except TypeError:
-            pass
-        self._reject(value)
+            value = v
+        if LOCK_FREE:
+            cell.last = value
+            if value < cell.lo:
+                cell.lo = value
+            if value > cell.hi:
+                cell.hi = value
+            cell.n += 1
+            cell.total += value
+        else:
+            with self._lock:
+                self._apply(cell, value)
 
     @staticmethod
     def _apply(cell: _GaugeCell, value: float) -> None:
@@ -422,24 +465,26 @@ class Gauge(Instrument[_GaugeCell]):
 
     def inc(self, value: float = 1, tags: Mapping[str, object] | None = None) -> None:
         """Add ``value`` to the current value of the series (which starts at 0)."""
-        cell = self._default if tags is None else self._cell_for(tags)
-        if cell is None:
-            return
-        try:
-            if value - value == 0:
-                with self._lock:
-                    self._apply(cell, cell.last + value)
-                return
-        except TypeError:
-            pass
-        self._reject(value)
+        self._add(_number(value), value, tags)
 
     def dec(self, value: float = 1, tags: Mapping[str, object] | None = None) -> None:
         """Subtract ``value`` from the current value of the series."""
-        try:
-            self.inc(-value, tags)
-        except TypeError:
+        v = _number(value)
+        self._add(None if v is None else -v, value, tags)
+
+    def _add(self, delta: float | None, value: object, tags: Mapping[str, object] | None) -> None:
+        if delta is None:
             self._reject(value)
+            return
+        cell = self._default if tags is None else self._cell_for(tags)
+        if cell is None:
+            return
+        with self._lock:
+            new = cell.last + delta
+            if new - new == 0:  # the sum may overflow to infinity: refuse it whole
+                self._apply(cell, new)
+                return
+        self._reject(value)
 
     def bind(self, **tags: object) -> BoundGauge:
         """A gauge bound to fixed tags."""
@@ -466,14 +511,12 @@ class BoundGauge:
 
     def set(self, value: float) -> None:
         """Set the bound series to ``value``."""
-        try:
-            if value - value == 0:
-                with self._gauge._lock:
-                    Gauge._apply(self._cell, value)
-                return
-        except TypeError:
-            pass
-        self._gauge._reject(value)
+        v = _number(value)
+        if v is None:
+            self._gauge._reject(value)
+            return
+        with self._gauge._lock:
+            Gauge._apply(self._cell, v)
 
 
 class _Timer(AbstractContextManager["_Timer"]):
@@ -549,22 +592,24 @@ class Histogram(Instrument[_SketchCell]):
                 cell = self._by_raw[tuple(tags.items())]
             except Exception:  # a miss, or not a mapping: _cell_for resolves or counts it
                 cell = self._cell_for(tags)
-        try:
-            if value - value == 0 and cell is not None:
-                if LOCK_FREE:
-                    cell.buf.append(value)
-                    if len(cell.buf) >= _BATCH:
-                        self._fold(cell)
-                else:
-                    with self._lock:
-                        cell.buf.append(value)
-                        if len(cell.buf) >= _BATCH:
-                            cell.fold()
+        if cell is None:
+            return
+        t = type(value)
+        if not ((t is float or t is int) and -_MAX <= value <= _MAX):
+            v = _number(value)
+            if v is None:
+                self._reject(value)
                 return
-        except TypeError:
-            pass
-        if cell is not None:
-            self._reject(value)
+            value = v
+        if LOCK_FREE:
+            cell.buf.append(value)
+            if len(cell.buf) >= _BATCH:
+                self._fold(cell)
+        else:
+            with self._lock:
+                cell.buf.append(value)
+                if len(cell.buf) >= _BATCH:
+                    cell.fold()
 
     def _fold(self, cell: _SketchCell) -> None:
         with self._lock:
@@ -604,22 +649,23 @@ class BoundHistogram:
 
     def observe(self, value: float) -> None:
         """Record one observation in the bound series."""
-        try:
-            if value - value == 0:
-                cell = self._cell
-                if LOCK_FREE:
-                    cell.buf.append(value)
-                    if len(cell.buf) >= _BATCH:
-                        self._hist._fold(cell)
-                else:
-                    with self._hist._lock:
-                        cell.buf.append(value)
-                        if len(cell.buf) >= _BATCH:
-                            cell.fold()
+        t = type(value)
+        if not ((t is float or t is int) and -_MAX <= value <= _MAX):
+            v = _number(value)
+            if v is None:
+                self._hist._reject(value)
                 return
-        except TypeError:
-            pass
-        self._hist._reject(value)
+            value = v
+        cell = self._cell
+        if LOCK_FREE:
+            cell.buf.append(value)
+            if len(cell.buf) >= _BATCH:
+                self._hist._fold(cell)
+        else:
+            with self._hist._lock:
+                cell.buf.append(value)
+                if len(cell.buf) >= _BATCH:
+                    cell.fold()
 
 
 _KINDS: Final[dict[MetricType, type[Instrument[Any]]]] = {
@@ -630,18 +676,38 @@ _KINDS: Final[dict[MetricType, type[Instrument[Any]]]] = {
 }
 
 
+#: Closed intervals a registry holds before the runtime collects them (library mode keeps
+#: them until the application configures; sketches make one up to a few KB); beyond it the
+#: oldest go, counted (`metrics.dropped`).
+MAX_CLOSED: Final = 20_000
+
+
 class Registry:
-    """All instruments of a process, plus values recorded at their own timestamps."""
+    """All instruments of a process, plus values recorded at their own timestamps.
+
+    Intervals: the registry caches the aligned interval ``[start, end)`` that the clock was
+    in when the interval opened; every observation until the next :meth:`roll` belongs to it.
+    Reading the clock per observation would cost as much as the increment itself, so the
+    hot path reads nothing: the interval is rolled over by whoever notices time has moved on
+    (the writer thread waking at each boundary, a clock being installed or moved
+    (:class:`sounding.testing.ManualClock`), and every :meth:`collect`). Stamps are therefore
+    always aligned intervals of the clock in use (never "since the last flush"), and an
+    observation is attributed at most one wake-up late to the previous interval.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._instruments: dict[str, Instrument[Any]] = {}
         self._history: dict[tuple[str, MetricType, TagKey, float], IntervalAggregate] = {}
-        self._interval_start: float | None = get_clock().time()
+        self._unreturned: list[IntervalAggregate] = []
+        self._closed: list[IntervalAggregate] = []
+        self._roll_lock = threading.Lock()
         self._defaults: TagKey = ()
         self._defaults_dict: dict[str, str] = {}
         self.cardinality_limit = 2000
+        self._step = 60
         self.apply_settings()
+        self._interval_start, self._interval_end = self._interval_of(get_clock().time())
 
     def apply_settings(self) -> None:
         """Read default tags and limits from the current settings."""
@@ -649,6 +715,68 @@ class Registry:
         self._defaults_dict = dict(s.default_tags)
         self._defaults = tuple(sorted(self._defaults_dict.items()))
         self.cardinality_limit = s.cardinality_limit
+        step = s.metrics.aggregation_interval
+        if step != self._step and hasattr(self, "_interval_start"):
+            # A new interval length: what was observed so far keeps the old bounds, later
+            # observations go to an interval of the new length.
+            self.roll_to(get_clock().time(), step)
+        self._step = step
+
+    def _interval_of(self, now: float) -> tuple[float, float]:
+        step = self._step
+        start = float(math.floor(now / step) * step)
+        return start, start + step
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        """The ``(start, end)`` epoch seconds of the interval observations go to now."""
+        return self._interval_start, self._interval_end
+
+    def roll_to(self, now: float, step: int) -> None:
+        """Close the current interval now and open the one of ``now`` with length ``step``."""
+        with self._roll_lock:
+            start, end = self._interval_start, self._interval_end
+            self._step = step
+            self._interval_start, self._interval_end = self._interval_of(now)
+            out: list[IntervalAggregate] = []
+            try:
+                for inst in self.instruments():
+                    inst._collect(start, end, out)
+            finally:
+                # An interrupt (Ctrl-C) mid-roll keeps what was already taken.
+                self._keep_closed(out)
+
+    def roll(self, now: float | None = None) -> bool:
+        """Close the current interval if ``now`` (default: the clock) lies outside it.
+
+        The closed interval's aggregates wait in memory for :meth:`collect`. Returns whether
+        an interval was closed. Cheap when time is still inside the interval.
+        """
+        t = get_clock().time() if now is None else now
+        if self._interval_start <= t < self._interval_end:
+            return False
+        with self._roll_lock:
+            start, end = self._interval_start, self._interval_end
+            if start <= t < end:
+                return False
+            # Time can go backwards (a clock set back): the new interval is the earlier one.
+            self._interval_start, self._interval_end = self._interval_of(t)
+            out: list[IntervalAggregate] = []
+            try:
+                for inst in self.instruments():
+                    inst._collect(start, end, out)
+            finally:
+                # An interrupt (Ctrl-C) mid-roll keeps what was already taken.
+                self._keep_closed(out)
+        return True
+
+    def _keep_closed(self, out: list[IntervalAggregate]) -> None:
+        closed = self._closed
+        closed.extend(out)
+        over = len(closed) - MAX_CLOSED
+        if over > 0:
+            del closed[:over]
+            health.count("metrics.dropped", over)
 
     def with_defaults(self, tags: TagKey) -> TagKey:
         """Canonical tags with the default tags added (the call's tags win)."""
@@ -693,18 +821,19 @@ class Registry:
         if not isinstance(snapshot, MetricSnapshot):
             raise InvalidTypeError("snapshot", snapshot, "a sounding.MetricSnapshot")
         validate_name(snapshot.name, "snapshot.name")
-        value = snapshot.value
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(
-            value
-        ):
-            raise InvalidValueError("snapshot.value", value, "a finite number")
+        raw = snapshot.value
+        value = (
+            _number(raw) if isinstance(raw, (int, float)) and not isinstance(raw, bool) else None
+        )
+        if value is None:
+            raise InvalidValueError("snapshot.value", raw, "a finite number")
         kind = snapshot.metric_type
         if kind is MetricType.COUNTER and value < 0:
             raise InvalidValueError("snapshot.value", value, "a number >= 0 for a counter")
         if not isinstance(snapshot.tags, Mapping):
             raise InvalidTypeError("snapshot.tags", snapshot.tags, "a dict of str to str")
         inst = self.get(kind, snapshot.name)
-        tags = self.with_defaults(inst._canonical(snapshot.tags))
+        tags = inst._canonical(snapshot.tags)
         step = interval or get_settings().metrics.aggregation_interval
         ts = snapshot.epoch
         start = math.floor(ts / step) * step
@@ -762,17 +891,18 @@ class Registry:
                 validate_name(name, "snapshot.name")
                 inst = insts[(name, kind)] = self.get(kind, name)
             value = snapshot.value
-            vt = type(value)
-            if vt is float or vt is int:
-                ok = isfinite(value)
-            else:  # bool is refused; numpy floats and other number types are fine
-                ok = (
-                    not isinstance(value, bool)
-                    and isinstance(value, (int, float))
-                    and math.isfinite(value)
+            if type(value) is not float or not isfinite(value):
+                # As record() checks it: ints within float range and float subclasses (numpy)
+                # become floats; bools, NaN, infinities and anything else are refused.
+                raw = value
+                checked = (
+                    _number(raw)
+                    if isinstance(raw, (int, float)) and not isinstance(raw, bool)
+                    else None
                 )
-            if not ok:
-                raise InvalidValueError("snapshot.value", value, "a finite number")
+                if checked is None:
+                    raise InvalidValueError("snapshot.value", raw, "a finite number")
+                value = checked
             if kind is counter_kind and value < 0:
                 raise InvalidValueError("snapshot.value", value, "a number >= 0 for a counter")
             raw_tags = snapshot.tags
@@ -783,7 +913,7 @@ class Registry:
                     raise InvalidTypeError(
                         "snapshot.tags", raw_tags, "a dict of str to str"
                     ) from None
-                tags = self.with_defaults(inst._canonical(raw_tags))
+                tags = inst._canonical(raw_tags)  # default tags are added at collection
                 try:
                     if len(canon) < 65536:
                         canon[(inst, tuple(raw_tags.items()))] = tags
@@ -831,22 +961,40 @@ class Registry:
         return n
 
     def collect(self, now: float | None = None) -> list[IntervalAggregate]:
-        """Everything aggregated since the last collect, as closed intervals; resets series."""
-        end = get_clock().time() if now is None else now
-        start = self._interval_start if self._interval_start is not None else end
-        self._interval_start = end
-        out: list[IntervalAggregate] = []
-        for inst in self.instruments():
-            inst._collect(start, end, out)
-        with self._lock:
-            out.extend(self._history.values())
-            self._history.clear()
+        """Everything aggregated since the last collect; resets series.
+
+        Each aggregate is stamped with the aligned interval its observations belong to. The
+        interval still open at ``now`` is handed over as far as it got (the store merges the
+        rest into the same bucket later). Default tags are added here.
+        """
+        self.roll(now)
+        # What an interrupted collect (a Ctrl-C) had already taken comes back next time.
+        out, self._unreturned = self._unreturned, []
+        try:
+            with self._roll_lock:
+                out.extend(self._closed)
+                self._closed = []
+                for inst in self.instruments():
+                    try:
+                        inst._collect(self._interval_start, self._interval_end, out)
+                    except Exception as exc:  # never lose the other instruments' data
+                        health.failure(f"metrics.collect.{inst.name}", exc)
+            with self._lock:
+                out.extend(self._history.values())
+                self._history.clear()
+        except BaseException:
+            self._unreturned = out
+            raise
+        if self._defaults:
+            with_defaults = self.with_defaults
+            for agg in out:
+                agg.tags = with_defaults(agg.tags)
         return out
 
     def mark_start(self, when: float | None = None) -> None:
-        """Start the current interval at ``when`` (the runtime calls this when it starts)."""
-        if self._interval_start is None:
-            self._interval_start = get_clock().time() if when is None else when
+        """Roll over to the interval of ``when`` (default: now) if time has left the current
+        one (the runtime calls this when it starts)."""
+        self.roll(when)
 
     def discard_pending(self) -> None:
         """Drop aggregated values but keep instruments (a forked child must not re-send the
@@ -857,7 +1005,10 @@ class Registry:
             for cell in inst._cells.values():
                 inst._take(cell)
         self._history.clear()
-        self._interval_start = get_clock().time()
+        self._unreturned = []
+        self._roll_lock = threading.Lock()
+        self._closed = []
+        self._interval_start, self._interval_end = self._interval_of(get_clock().time())
 
     def series_count(self) -> int:
         """Number of series currently held in memory (all instruments)."""
@@ -868,8 +1019,10 @@ class Registry:
         with self._lock:
             self._instruments.clear()
             self._history.clear()
-            self._interval_start = None
+            self._unreturned = []
+            self._closed = []
         self.apply_settings()
+        self._interval_start, self._interval_end = self._interval_of(get_clock().time())
 
 
 _registry: Registry | None = None
@@ -894,6 +1047,20 @@ def get_registry() -> Registry:
 def on_first_use(hook: Callable[[], None]) -> None:
     """Run ``hook`` when the registry is first created (the runtime starts lazily from here)."""
     _on_first_instrument.append(hook)
+
+
+def _on_clock_change() -> None:
+    # A clock installed or moved (tests, simulations): observations made so far belong to
+    # the interval they were made in, later ones to the interval of the new time.
+    reg = _registry
+    if reg is not None:
+        try:
+            reg.roll()
+        except Exception as exc:
+            health.failure("metrics.roll", exc)
+
+
+on_clock_change(_on_clock_change)
 
 
 def reset_registry() -> None:
@@ -959,5 +1126,3 @@ def record_many(snapshots: Iterable[MetricSnapshot]) -> int:
     2
     """
     return get_registry().record_many(snapshots)
-
-

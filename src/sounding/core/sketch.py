@@ -171,6 +171,10 @@ class QuantileSketch:
         if not vals:
             return
         self._cdf = None
+        try:
+            total = math.fsum(vals)
+        except OverflowError:  # finite values whose sum is not: the sum is infinite
+            total = sum(vals, 0.0)
         k = self._inv_log_gamma
         log = math.log
         ceil = math.ceil
@@ -187,7 +191,7 @@ class QuantileSketch:
             self.negative.update([ceil(log(-v) * k) for v in neg])
             self.zero_count += len(vals) - len(pos) - len(neg)
         self.count += len(vals)
-        self.sum += math.fsum(vals)
+        self.sum += total
         mx = max(vals)
         if mn < self.min:
             self.min = mn
@@ -240,7 +244,8 @@ class QuantileSketch:
     def quantile(self, q: float) -> float | None:
         """The ``q``-quantile (0 <= q <= 1), or ``None`` for an empty sketch.
 
-        ``q=0`` and ``q=1`` return the exact minimum and maximum.
+        ``q=0`` and ``q=1`` return the exact minimum and maximum; every answer lies within
+        ``[min, max]``, and with one or two observations it is one of them, exactly.
         """
         if not 0.0 <= q <= 1.0:
             raise ValueError(f"q={q!r} is not allowed: a number between 0 and 1")
@@ -250,6 +255,9 @@ class QuantileSketch:
             return self.min
         if q == 1.0:
             return self.max
+        if self.count <= 2:
+            # min and max are the observations themselves: exact (nearest rank).
+            return self.min if self.count == 1 or q <= 0.5 else self.max
         rank = q * (self.count - 1)
         seen = 0
         neg = self.negative
@@ -258,11 +266,13 @@ class QuantileSketch:
             cum = list(accumulate(map(neg.__getitem__, keys)))
             i = bisect_right(cum, rank)
             if i < len(keys):
-                return max(-self._value(keys[i]), self.min)
+                value = -self._value(keys[i])
+                # A bucket's midpoint may lie outside what was observed: never report that.
+                return min(max(value, self.min), self.max)
             seen = cum[-1]
         seen += self.zero_count
         if seen > rank:
-            return 0.0
+            return min(max(0.0, self.min), self.max)
         cdf = self._cdf
         if cdf is None:
             # Sorted once per change: a report asks several quantiles of one sketch.
@@ -273,7 +283,7 @@ class QuantileSketch:
         # The first bucket whose running total (after the negatives and zeros) passes rank.
         i = bisect_right(cum, rank - seen)
         if i < len(keys):
-            return min(self._value(keys[i]), self.max)
+            return min(max(self._value(keys[i]), self.min), self.max)
         return self.max
 
     def quantiles(self, qs: Iterable[float]) -> list[float | None]:
