@@ -20,6 +20,7 @@ import math
 import os
 import re
 import sys
+import textwrap
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -217,7 +218,7 @@ def print_summary(collected: list[tuple[str, Row]] | None = None) -> int:
                 )
             )
         if r.note:
-            print(f"  ({r.note})")
+            print(textwrap.fill(f"({r.note})", 78, initial_indent="  ", subsequent_indent="   "))
     statuses = [s for _, r in items for s in r.statuses()]
     over = statuses.count("OVER")
     print(f"# {len(statuses) - over} of {len(statuses)} budgets OK, {over} OVER")
