@@ -20,7 +20,7 @@ from sounding.core.config import MetricsConfig
 from sounding.core.exceptions import InternalError, StoreError
 from sounding.core.sketch import QuantileSketch
 from sounding.core.types import IntervalAggregate, MetricType, TagKey
-from sounding.storage import SQLiteSink, open_store
+from sounding.storage import SQLiteSink, _db, open_store
 from sounding.testing import ManualClock
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z, a day boundary
@@ -385,5 +385,7 @@ def test_stored_sketch_equals_union_of_flushes(tmp_path: Path, flushes: list[lis
     s.close()
     expected = QuantileSketch()
     expected.add_many([v for values in flushes for v in values])
-    [(blob,)] = rows(path, "SELECT sketch FROM points WHERE resolution = 3600")
-    assert QuantileSketch.from_bytes(blob) == expected  # type: ignore[arg-type]
+    [(blob, n, mn)] = rows(path, "SELECT sketch, count, min FROM points WHERE resolution = 3600")
+    stored = _db.stored_sketch_bytes(blob, n, mn)  # type: ignore[arg-type]
+    assert stored is not None
+    assert QuantileSketch.from_bytes(stored) == expected

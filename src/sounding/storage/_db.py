@@ -18,7 +18,7 @@ from pathlib import Path
 from sounding.core import health
 from sounding.core.exceptions import StoreError
 from sounding.core.private import ensure_private_file, private_dir
-from sounding.core.sketch import QuantileSketch
+from sounding.core.sketch import DEFAULT_RELATIVE_ACCURACY, QuantileSketch
 from sounding.storage.migrations import STORAGE_MIGRATIONS
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "HOUR",
     "HOURLY_RETENTION_DAYS",
     "ROLLUP_RESOLUTIONS",
+    "SINGLE_VALUE",
     "SketchCache",
     "add_fine_resolution",
     "connect",
@@ -41,6 +42,8 @@ __all__ = [
     "resolve_path",
     "rollback",
     "set_meta",
+    "single_value_sketch",
+    "stored_sketch_bytes",
 ]
 
 DB_NAME = "telemetry.db"
@@ -52,6 +55,13 @@ ROLLUP_RESOLUTIONS = (HOUR, DAY)
 HOURLY_RETENTION_DAYS = 400
 #: SQLite's own wait for a lock held by another connection or process (seconds).
 BUSY_TIMEOUT = 5.0
+
+#: The stored sketch of a row whose observations all equal its ``min`` (one observation a
+#: minute, a constant): an empty blob, read as a sketch of ``count`` copies of ``min``. The
+#: sketch itself (about 40 bytes for one value) would be most of such a row; an empty blob
+#: costs one header byte, and cannot be mistaken for an older row (they hold a real sketch,
+#: or ``NULL`` for counters and gauges).
+SINGLE_VALUE = b""
 
 _DB_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 _SQLITE_CORRUPT = 11
@@ -74,6 +84,24 @@ def resolve_path(path_or_dir: str | os.PathLike[str]) -> Path:
     if is_dir or (not exists and p.suffix.lower() not in _DB_SUFFIXES):
         return p / DB_NAME
     return p
+
+
+def single_value_sketch(count: int, value: float | None) -> QuantileSketch:
+    """The sketch a :data:`SINGLE_VALUE` row stands for: ``count`` copies of ``value``."""
+    sk = QuantileSketch(DEFAULT_RELATIVE_ACCURACY)
+    if count > 0 and value is not None:
+        sk.add(float(value), int(count))
+    return sk
+
+
+def stored_sketch_bytes(blob: bytes | None, count: int, mn: float | None) -> bytes | None:
+    """A row's sketch as a full serialised sketch (a :data:`SINGLE_VALUE` row expanded), for
+    readers that hand the bytes on (exports)."""
+    if blob is None or len(blob):
+        return None if blob is None else bytes(blob)
+    if mn is None or count <= 0:
+        return None
+    return single_value_sketch(count, mn).to_bytes()
 
 
 def _error_code(exc: sqlite3.Error) -> int | None:

@@ -495,7 +495,7 @@ def read_intervals(
                     mn,
                     mx,
                     last,
-                    None if blob is None else bytes(blob),
+                    _db.stored_sketch_bytes(blob, int(count), mn),
                 )
             )
         return out, float(rows[-1][2])

@@ -26,7 +26,7 @@ from sounding.core import health
 from sounding.core.clock import get_clock
 from sounding.core.config import MetricsConfig, get_settings
 from sounding.core.exceptions import InvalidTypeError, StoreError
-from sounding.core.sketch import QuantileSketch
+from sounding.core.sketch import DEFAULT_RELATIVE_ACCURACY, QuantileSketch
 from sounding.core.types import Event, IntervalAggregate, TagKey
 from sounding.storage import _db
 from sounding.storage._retention import MAINTENANCE_EVERY, maintain
@@ -208,6 +208,19 @@ class _Row:
                     self.sketch = self.sketch.copy()
                     self.owned = True
                 self.sketch.merge(other.sketch)
+
+    def single(self) -> bool:
+        """Whether every observation of this row equals its ``min`` (stored without a
+        sketch, as :data:`~sounding.storage._db.SINGLE_VALUE`)."""
+        sk = self.sketch
+        return (
+            sk is not None
+            and self.min is not None
+            and self.min == self.max
+            and sk.count == self.count
+            and sk.min == sk.max == self.min
+            and sk.relative_accuracy == DEFAULT_RELATIVE_ACCURACY
+        )
 
     def values(self, cache: _db.SketchCache, fresh: list[bytes]) -> tuple[Any, ...]:
         blob = None
@@ -577,25 +590,40 @@ class SQLiteSink:
         one read per few hundred rows instead of one callback per row.
         """
         keys = [k for k, row in merged.items() if row.sketch is not None]
-        stored: dict[tuple[int, int, float], bytes] = {}
+        stored: dict[tuple[int, int, float], tuple[bytes | None, int, float | None]] = {}
         for i in range(0, len(keys), _SKETCH_READ_BATCH):
             part = keys[i : i + _SKETCH_READ_BATCH]
             sql = (
-                "SELECT series_id, resolution, bucket_start, sketch FROM points "
-                "WHERE sketch IS NOT NULL AND (series_id, resolution, bucket_start) IN (VALUES "
+                "SELECT series_id, resolution, bucket_start, sketch, count, min FROM points "
+                "WHERE (series_id, resolution, bucket_start) IN (VALUES "
                 + ",".join(["(?, ?, ?)"] * len(part))
                 + ")"
             )
             params = [v for k in part for v in k]
-            for sid, res, bucket, blob in conn.execute(sql, params):
-                stored[(int(sid), int(res), float(bucket))] = bytes(blob)
+            for sid, res, bucket, blob, count, mn in conn.execute(sql, params):
+                old_blob = None if blob is None else bytes(blob)
+                stored[(int(sid), int(res), float(bucket))] = (old_blob, int(count), mn)
+        single = _db.SINGLE_VALUE
         out: list[tuple[Any, ...]] = []
         for key, row in merged.items():
+            old = None if row.sketch is None else stored.get((key[0], key[1], float(key[2])))
+            if row.sketch is not None and row.single():
+                # One value (a sparse series' minute): no sketch blob, unless the stored row
+                # holds other values.
+                if old is None or (old[0] == single and old[2] == row.min):
+                    out.append((*key, row.count, row.sum, row.min, row.max, row.last,
+                                row.last_time, single))  # fmt: skip
+                    continue
             *vals, blob = row.values(self._cache, fresh)
-            if blob is not None:
-                old = stored.get((key[0], key[1], float(key[2])))
-                if old is not None:
-                    blob = self._cache.merge(old, blob)
+            if blob is not None and old is not None and old[0] is not None:
+                if old[0] == single:
+                    # The stored row is single-valued: it becomes a real sketch now.
+                    sk = _db.single_value_sketch(old[1], old[2])
+                    sk.merge(self._cache.read(blob))
+                    blob = sk.to_bytes()
+                    self._cache.put(blob, sk, owned=True)
+                else:
+                    blob = self._cache.merge(old[0], blob)
             out.append((*key, *vals, blob))
         return out
 

@@ -243,6 +243,16 @@ class _Acc:
             self.last = float(last)
             self.last_time = float(last_time)
         if sketches is not None and row[8] is not None:
+            if not row[8]:  # _db.SINGLE_VALUE: ``count`` copies of ``min``, no blob
+                if mn is None or not count:
+                    return
+                if self.sketch is None:
+                    self.sketch, self.borrowed = _db.single_value_sketch(count, mn), False
+                else:
+                    if self.borrowed:
+                        self.sketch, self.borrowed = self.sketch.copy(), False
+                    self.sketch.add(float(mn), int(count))
+                return
             sk = sketches.read(row[8])
             if self.sketch is None:
                 self.sketch, self.borrowed = sk, True
@@ -1028,7 +1038,9 @@ def _record(
     blob: bytes | None,
 ) -> ExportRecord:
     pcts: list[float | None] = [None, None, None]
-    if blob is not None:
+    if blob is not None and not blob:  # _db.SINGLE_VALUE: every observation equals min
+        pcts = [None if mn is None or not count else float(mn)] * 3
+    elif blob is not None:
         pcts = QuantileSketch.from_bytes(blob).quantiles((0.5, 0.95, 0.99))
     return ExportRecord(
         name=info.name,

@@ -1,0 +1,175 @@
+"""Single-value intervals (one observation, or all equal) are stored without a sketch blob."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from sounding.core.clock import set_clock
+from sounding.core.config import MetricsConfig
+from sounding.core.sketch import QuantileSketch
+from sounding.core.types import IntervalAggregate, MetricType
+from sounding.storage import SQLiteSink, _db, open_store
+from sounding.testing import ManualClock
+
+T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+
+
+def hist(start: float, values: list[float], series: str = "a") -> IntervalAggregate:
+    sk = QuantileSketch()
+    sk.add_many(values)
+    return IntervalAggregate(
+        "lat", MetricType.HISTOGRAM, (("s", series),), start, start + 60, count=len(values),
+        sum=sum(values), min=min(values), max=max(values), sketch=sk,
+    )  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _clock() -> None:
+    """Pin "now" two days after the data, so retention keeps everything."""
+    set_clock(ManualClock(T0 + 2 * 86400))
+
+
+def _sparse(n: int = 180) -> list[IntervalAggregate]:
+    # One observation a minute for three hours, a few minutes with two different values,
+    # a few with a repeated value.
+    out = []
+    for i in range(n):
+        v = 0.01 * (1 + (i * 37) % 101)
+        if i % 17 == 0:
+            out.append(hist(T0 + 60 * i, [v, v * 3]))
+        elif i % 11 == 0:
+            out.append(hist(T0 + 60 * i, [v, v, v]))
+        else:
+            out.append(hist(T0 + 60 * i, [v]))
+    return out
+
+
+def _write(path: Path, batches: list[list[IntervalAggregate]]) -> None:
+    sink = SQLiteSink(path, MetricsConfig())
+    try:
+        for batch in batches:
+            sink.write(batch, [])
+    finally:
+        sink.close()
+
+
+def _to_old_format(path: Path, fraction: int = 1) -> int:
+    """Rewrite single-value rows as an older writer stored them (a full sketch blob); with
+    ``fraction`` n, only every n-th such row. Returns how many were rewritten."""
+    conn = sqlite3.connect(path)
+    try:
+        got = conn.execute(
+            "SELECT series_id, resolution, bucket_start, count, min FROM points "
+            "WHERE sketch = X''"
+        ).fetchall()
+        changed = 0
+        for i, (sid, res, bucket, count, mn) in enumerate(got):
+            if i % fraction:
+                continue
+            blob = _db.single_value_sketch(count, mn).to_bytes()
+            conn.execute(
+                "UPDATE points SET sketch = ? WHERE series_id = ? AND resolution = ? "
+                "AND bucket_start = ?",
+                (blob, sid, res, bucket),
+            )
+            changed += 1
+        conn.commit()
+        return changed
+    finally:
+        conn.close()
+
+
+def _answers(path: Path) -> list[object]:
+    with open_store(path) as store:
+        out: list[object] = []
+        for stat in ("p50", "p95", "p99", "max", "count"):
+            for interval in (None, 60, 3600):
+                pts = store.query("lat", T0, T0 + 4 * 3600, interval=interval, stat=stat)
+                out.append([(p.start, p.value) for p in pts])
+        dist = store.distribution("lat", T0, T0 + 4 * 3600)
+        out.append((dist.count, dist.sketch.quantiles((0.1, 0.5, 0.9))))
+        out.append([(r.start, r.count, r.p50, r.p95, r.p99) for r in store.records("lat")])
+        return out
+
+
+def test_single_value_rows_store_no_sketch_blob(tmp_path: Path) -> None:
+    """A minute with one observation (or several equal ones) stores an empty sketch blob."""
+    path = tmp_path / "t.db"
+    _write(path, [_sparse()])
+    conn = sqlite3.connect(path)
+    try:
+        kinds = dict(
+            conn.execute(
+                "SELECT count = 2, count(*) FROM points WHERE resolution = 60 "
+                "AND length(sketch) = 0 GROUP BY count = 2"
+            ).fetchall()
+        )
+        two = conn.execute(
+            "SELECT count(*) FROM points WHERE resolution = 60 AND count = 2 "
+            "AND length(sketch) > 0"
+        ).fetchone()[0]
+    finally:
+        conn.close()
+    assert kinds == {0: 180 - 11}  # every single-valued minute, none of the two-value ones
+    assert two == 11
+
+
+def test_mixed_old_and_new_rows_give_the_same_answers(tmp_path: Path) -> None:
+    """A store whose single-value rows are partly in the older full-sketch form answers
+    every quantile, count, distribution and record exactly as one in either form."""
+    new, old, mixed = tmp_path / "new.db", tmp_path / "old.db", tmp_path / "mixed.db"
+    for p in (new, old, mixed):
+        _write(p, [_sparse()])
+    assert _to_old_format(old) > 150
+    assert _to_old_format(mixed, fraction=2) > 75
+    expected = _answers(new)
+    assert all(expected)  # every query answered something
+    assert _answers(old) == expected
+    assert _answers(mixed) == expected
+
+
+def test_a_single_value_row_merged_with_other_values_becomes_exact_sketch(
+    tmp_path: Path,
+) -> None:
+    """Later flushes into a single-value row (same value, then another) keep every count."""
+    path = tmp_path / "t.db"
+    _write(path, [[hist(T0, [2.0])], [hist(T0, [2.0, 2.0])], [hist(T0, [5.0])]])
+    conn = sqlite3.connect(path)
+    try:
+        blob, count, mn, mx = conn.execute(
+            "SELECT sketch, count, min, max FROM points WHERE resolution = 60"
+        ).fetchone()
+    finally:
+        conn.close()
+    assert (count, mn, mx) == (4, 2.0, 5.0)
+    expected = QuantileSketch()
+    expected.add_many([2.0, 2.0, 2.0, 5.0])
+    assert len(blob) > 0
+    assert QuantileSketch.from_bytes(blob) == expected
+
+
+def test_old_full_sketch_row_merged_with_a_single_value(tmp_path: Path) -> None:
+    """A single value written into an older row holding a full sketch merges into it."""
+    path = tmp_path / "t.db"
+    _write(path, [[hist(T0, [3.0])]])
+    assert _to_old_format(path) == 3  # finest, hourly and daily rows
+    _write(path, [[hist(T0, [3.0])], [hist(T0 + 60, [7.0])]])
+    with open_store(path) as store:
+        dist = store.distribution("lat", T0, T0 + 3600)
+        [point] = store.query("lat", T0, T0 + 60, interval=60, stat="count")
+    assert (dist.count, dist.min, dist.max) == (3, 3.0, 7.0)
+    assert dist.sketch.quantiles((0.0, 0.5, 1.0)) == [3.0, 3.0, 7.0]
+    assert point.value == 2
+
+
+def test_stored_sketch_bytes_expands_single_value_rows() -> None:
+    """Exports get a full sketch for a single-value row and the stored bytes otherwise."""
+    expanded = _db.stored_sketch_bytes(_db.SINGLE_VALUE, 4, 1.5)
+    assert expanded is not None
+    sk = QuantileSketch.from_bytes(expanded)
+    assert (sk.count, sk.min, sk.max, sk.quantile(0.5)) == (4, 1.5, 1.5, 1.5)
+    assert _db.stored_sketch_bytes(None, 4, 1.5) is None
+    assert _db.stored_sketch_bytes(expanded, 4, 1.5) == expanded
