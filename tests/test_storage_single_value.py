@@ -62,7 +62,7 @@ def _to_old_format(path: Path, fraction: int = 1) -> int:
     conn = sqlite3.connect(path)
     try:
         got = conn.execute(
-            "SELECT series_id, resolution, bucket_start, count, min FROM points "
+            "SELECT series_id, resolution, bucket_start, count, coalesce(min, sum) FROM points "
             "WHERE sketch = X''"
         ).fetchall()
         changed = 0
@@ -71,7 +71,8 @@ def _to_old_format(path: Path, fraction: int = 1) -> int:
                 continue
             blob = _db.single_value_sketch(count, mn).to_bytes()
             conn.execute(
-                "UPDATE points SET sketch = ? WHERE series_id = ? AND resolution = ? "
+                "UPDATE points SET sketch = ?, min = coalesce(min, sum), max = coalesce(max, sum) "
+                "WHERE series_id = ? AND resolution = ? "
                 "AND bucket_start = ?",
                 (blob, sid, res, bucket),
             )
@@ -85,12 +86,12 @@ def _to_old_format(path: Path, fraction: int = 1) -> int:
 def _answers(path: Path) -> list[object]:
     with open_store(path) as store:
         out: list[object] = []
-        for stat in ("p50", "p95", "p99", "max", "count"):
+        for stat in ("p50", "p95", "p99", "min", "max", "avg", "count"):
             for interval in (None, 60, 3600):
                 pts = store.query("lat", T0, T0 + 4 * 3600, interval=interval, stat=stat)
                 out.append([(p.start, p.value) for p in pts])
         dist = store.distribution("lat", T0, T0 + 4 * 3600)
-        out.append((dist.count, dist.sketch.quantiles((0.1, 0.5, 0.9))))
+        out.append((dist.count, dist.min, dist.max, dist.sketch.quantiles((0.1, 0.5, 0.9))))
         out.append([(r.start, r.count, r.p50, r.p95, r.p99) for r in store.records("lat")])
         return out
 
@@ -151,6 +152,32 @@ def test_a_single_value_row_merged_with_other_values_becomes_exact_sketch(
     assert QuantileSketch.from_bytes(blob) == expected
 
 
+def test_one_observation_row_keeps_its_value_when_another_arrives(tmp_path: Path) -> None:
+    """A one-observation row (no min/max stored) merged with another value keeps both."""
+    path = tmp_path / "t.db"
+    _write(path, [[hist(T0, [2.0])]])
+    conn = sqlite3.connect(path)
+    try:
+        first = conn.execute(
+            "SELECT min, max, length(sketch) FROM points WHERE resolution = 60"
+        ).fetchone()
+    finally:
+        conn.close()
+    assert first == (None, None, 0)
+    with open_store(path) as store:
+        [lo] = store.query("lat", T0, T0 + 60, stat="min")
+    assert lo.value == 2.0
+    _write(path, [[hist(T0, [5.0])]])
+    with open_store(path) as store:
+        dist = store.distribution("lat", T0, T0 + 60)
+        [lo] = store.query("lat", T0, T0 + 60, stat="min")
+        [rec] = list(store.records("lat"))
+    assert (dist.count, dist.min, dist.max) == (2, 2.0, 5.0)
+    assert dist.sketch.quantiles((0.0, 1.0)) == [2.0, 5.0]
+    assert lo.value == 2.0
+    assert (rec.count, rec.min, rec.max) == (2, 2.0, 5.0)
+
+
 def test_old_full_sketch_row_merged_with_a_single_value(tmp_path: Path) -> None:
     """A single value written into an older row holding a full sketch merges into it."""
     path = tmp_path / "t.db"
@@ -173,3 +200,6 @@ def test_stored_sketch_bytes_expands_single_value_rows() -> None:
     assert (sk.count, sk.min, sk.max, sk.quantile(0.5)) == (4, 1.5, 1.5, 1.5)
     assert _db.stored_sketch_bytes(None, 4, 1.5) is None
     assert _db.stored_sketch_bytes(expanded, 4, 1.5) == expanded
+    one = _db.stored_sketch_bytes(_db.SINGLE_VALUE, 1, None, 2.5)  # min and max not stored
+    assert one is not None
+    assert QuantileSketch.from_bytes(one).quantile(0.5) == 2.5

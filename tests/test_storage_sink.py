@@ -385,7 +385,9 @@ def test_stored_sketch_equals_union_of_flushes(tmp_path: Path, flushes: list[lis
     s.close()
     expected = QuantileSketch()
     expected.add_many([v for values in flushes for v in values])
-    [(blob, n, mn)] = rows(path, "SELECT sketch, count, min FROM points WHERE resolution = 3600")
-    stored = _db.stored_sketch_bytes(blob, n, mn)  # type: ignore[arg-type]
+    [(blob, n, mn, total)] = rows(
+        path, "SELECT sketch, count, min, sum FROM points WHERE resolution = 3600"
+    )
+    stored = _db.stored_sketch_bytes(blob, n, mn, total)  # type: ignore[arg-type]
     assert stored is not None
     assert QuantileSketch.from_bytes(stored) == expected

@@ -42,6 +42,7 @@ __all__ = [
     "resolve_path",
     "rollback",
     "set_meta",
+    "single_min",
     "single_value_sketch",
     "stored_sketch_bytes",
 ]
@@ -60,7 +61,8 @@ BUSY_TIMEOUT = 5.0
 #: minute, a constant): an empty blob, read as a sketch of ``count`` copies of ``min``. The
 #: sketch itself (about 40 bytes for one value) would be most of such a row; an empty blob
 #: costs one header byte, and cannot be mistaken for an older row (they hold a real sketch,
-#: or ``NULL`` for counters and gauges).
+#: or ``NULL`` for counters and gauges). A row of one observation keeps no ``min`` and
+#: ``max`` either (both ``NULL``): its value is its ``sum`` (see :func:`single_min`).
 SINGLE_VALUE = b""
 
 _DB_SUFFIXES = (".db", ".sqlite", ".sqlite3")
@@ -94,11 +96,24 @@ def single_value_sketch(count: int, value: float | None) -> QuantileSketch:
     return sk
 
 
-def stored_sketch_bytes(blob: bytes | None, count: int, mn: float | None) -> bytes | None:
+def single_min(
+    blob: bytes | None, count: int, mn: float | None, total: float | None
+) -> tuple[float | None, float | None]:
+    """A stored row's ``min`` (its ``sum`` for a one-observation :data:`SINGLE_VALUE` row,
+    which stores no min and max) and, for such a row, that value (else ``None``)."""
+    if mn is None and blob is not None and not blob and count == 1 and total is not None:
+        return float(total), float(total)
+    return mn, None
+
+
+def stored_sketch_bytes(
+    blob: bytes | None, count: int, mn: float | None, total: float | None = None
+) -> bytes | None:
     """A row's sketch as a full serialised sketch (a :data:`SINGLE_VALUE` row expanded), for
     readers that hand the bytes on (exports)."""
     if blob is None or len(blob):
         return None if blob is None else bytes(blob)
+    mn, _ = single_min(blob, count, mn, total)
     if mn is None or count <= 0:
         return None
     return single_value_sketch(count, mn).to_bytes()

@@ -482,6 +482,9 @@ def read_intervals(
             except (ValueError, TypeError, AttributeError):
                 health.count("export.bad_series")
                 continue
+            mn, one = _db.single_min(blob, int(count), mn, total)
+            if one is not None:
+                mx = one
             out.append(
                 Interval(
                     name,

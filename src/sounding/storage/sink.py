@@ -590,19 +590,22 @@ class SQLiteSink:
         one read per few hundred rows instead of one callback per row.
         """
         keys = [k for k, row in merged.items() if row.sketch is not None]
-        stored: dict[tuple[int, int, float], tuple[bytes | None, int, float | None]] = {}
+        stored: dict[
+            tuple[int, int, float], tuple[bytes | None, int, float | None, float | None]
+        ] = {}
         for i in range(0, len(keys), _SKETCH_READ_BATCH):
             part = keys[i : i + _SKETCH_READ_BATCH]
             sql = (
-                "SELECT series_id, resolution, bucket_start, sketch, count, min FROM points "
+                "SELECT series_id, resolution, bucket_start, sketch, count, min, sum FROM points "
                 "WHERE (series_id, resolution, bucket_start) IN (VALUES "
                 + ",".join(["(?, ?, ?)"] * len(part))
                 + ")"
             )
             params = [v for k in part for v in k]
-            for sid, res, bucket, blob, count, mn in conn.execute(sql, params):
+            for sid, res, bucket, blob, count, mn, total in conn.execute(sql, params):
                 old_blob = None if blob is None else bytes(blob)
-                stored[(int(sid), int(res), float(bucket))] = (old_blob, int(count), mn)
+                mn, one = _db.single_min(old_blob, int(count), mn, total)
+                stored[(int(sid), int(res), float(bucket))] = (old_blob, int(count), mn, one)
         single = _db.SINGLE_VALUE
         out: list[tuple[Any, ...]] = []
         for key, row in merged.items():
@@ -610,10 +613,27 @@ class SQLiteSink:
             if row.sketch is not None and row.single():
                 # One value (a sparse series' minute): no sketch blob, unless the stored row
                 # holds other values.
-                if old is None or (old[0] == single and old[2] == row.min):
+                if old is None and row.count == 1:
+                    # One observation: its value is the sum; min and max need no bytes.
+                    out.append((*key, 1, row.sum, None, None, row.last, row.last_time,
+                                single))  # fmt: skip
+                    continue
+                if old is not None and old[0] == single and old[2] == row.min:
+                    # The stored min may be NULL (one observation): give the UPSERT it.
                     out.append((*key, row.count, row.sum, row.min, row.max, row.last,
                                 row.last_time, single))  # fmt: skip
                     continue
+                if old is None:
+                    out.append((*key, row.count, row.sum, row.min, row.max, row.last,
+                                row.last_time, single))  # fmt: skip
+                    continue
+            if old is not None and old[0] == single and old[3] is not None:
+                # A stored one-observation row keeps no min/max: the UPSERT must not lose
+                # its value, so the new min and max already include it.
+                mn, mx = row.min, row.max
+                v = old[3]
+                row.min = v if mn is None or v < mn else mn
+                row.max = v if mx is None or v > mx else mx
             *vals, blob = row.values(self._cache, fresh)
             if blob is not None and old is not None and old[0] is not None:
                 if old[0] == single:

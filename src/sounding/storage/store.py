@@ -216,6 +216,12 @@ class StoreStatus:
     corrupt_files: list[Path] = field(default_factory=list)
 
 
+#: ``min`` and ``max`` as read: a one-observation row stores neither (its value is its sum,
+#: see ``_db.SINGLE_VALUE``).
+_MIN_COL = "CASE WHEN min IS NULL AND count = 1 AND sketch = X'' THEN sum ELSE min END"
+_MAX_COL = "CASE WHEN max IS NULL AND count = 1 AND sketch = X'' THEN sum ELSE max END"
+
+
 class _Acc:
     """Accumulates stored rows into one result value."""
 
@@ -520,7 +526,7 @@ class Store:
         for lo, hi in slots:
             for level, a, b in plan_ranges(lo, hi, fine_cut, hourly_cut):
                 by_level.setdefault(level, []).append((a, b))
-        cols = "series_id, bucket_start, count, sum, min, max, last, last_time"
+        cols = f"series_id, bucket_start, count, sum, {_MIN_COL}, {_MAX_COL}, last, last_time"
         if with_sketch:
             cols += ", sketch"
         for level, ranges in by_level.items():
@@ -1038,6 +1044,9 @@ def _record(
     blob: bytes | None,
 ) -> ExportRecord:
     pcts: list[float | None] = [None, None, None]
+    mn, one = _db.single_min(blob, int(count), mn, total)
+    if one is not None:
+        mx = one
     if blob is not None and not blob:  # _db.SINGLE_VALUE: every observation equals min
         pcts = [None if mn is None or not count else float(mn)] * 3
     elif blob is not None:
