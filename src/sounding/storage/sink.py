@@ -518,9 +518,10 @@ class SQLiteSink:
         for i in range(0, len(wanted), _SKETCH_READ_BATCH):
             part = wanted[i : i + _SKETCH_READ_BATCH]
             sql = (
-                "SELECT id, name, type, tags FROM series WHERE (name, tags) IN (VALUES "
+                "WITH k (n, t) AS (VALUES "
                 + ",".join(["(?, ?)"] * len(part))
-                + ")"
+                + ") SELECT s.id, s.name, s.type, s.tags FROM k CROSS JOIN series AS s "
+                "ON s.name = k.n AND s.tags = k.t"
             )
             for sid, name, mtype, tags in conn.execute(sql, [v for k in part for v in k]):
                 self._series[(str(name), str(tags))] = int(sid)
@@ -595,11 +596,13 @@ class SQLiteSink:
         ] = {}
         for i in range(0, len(keys), _SKETCH_READ_BATCH):
             part = keys[i : i + _SKETCH_READ_BATCH]
+            # A join on the primary key: "(a, b, c) IN (VALUES ...)" scans the whole table.
             sql = (
-                "SELECT series_id, resolution, bucket_start, sketch, count, min, sum FROM points "
-                "WHERE (series_id, resolution, bucket_start) IN (VALUES "
+                "WITH k (s, r, b) AS (VALUES "
                 + ",".join(["(?, ?, ?)"] * len(part))
-                + ")"
+                + ") SELECT p.series_id, p.resolution, p.bucket_start, p.sketch, p.count, "
+                "p.min, p.sum FROM k CROSS JOIN points AS p ON p.series_id = k.s "
+                "AND p.resolution = k.r AND p.bucket_start = k.b"
             )
             params = [v for k in part for v in k]
             for sid, res, bucket, blob, count, mn, total in conn.execute(sql, params):
