@@ -318,3 +318,47 @@ def test_sketch_quantile_follows_later_changes() -> None:
     assert sk.quantile(0.5) == pytest.approx(5.0, rel=0.01)
     sk.add_many([7.0] * 500)
     assert sk.quantile(0.5) == pytest.approx(7.0, rel=0.01)
+
+
+def test_health_tally_counts_without_a_lock_and_rebases_on_reset() -> None:
+    """A hot-path tally adds to health.counts() from many threads; reset() starts it at 0."""
+    import threading
+
+    from sounding.core import health
+
+    health.reset()
+    hit = health.tally("test.tally")
+    assert health.tally("test.tally") == hit  # one counter per kind
+    health.count("test.tally", 2)
+
+    def work() -> None:
+        for _ in range(5000):
+            hit()
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert health.counts()["test.tally"] == 20002
+    health.reset()
+    assert "test.tally" not in health.counts()
+    hit()
+    assert health.counts()["test.tally"] == 1
+    health.reset()
+
+
+def test_overflow_after_the_limit_keeps_every_increment(sink: MemorySink) -> None:
+    """Many new tag values past the limit all land in the one overflow series, counted."""
+    from sounding.core import health
+
+    sounding.configure(cardinality_limit=2)
+    c = sounding.counter("t.over2")
+    h = sounding.histogram("t.over2h")
+    for i in range(50):
+        c.inc(2, {"tier": f"v{i}"})
+        h.observe(float(i), {"tier": f"v{i}"})
+    sounding.flush()
+    assert sink.total("t.over2", {"overflow": "true"}) == 2 * (50 - 2)
+    assert sum(a.count for a in sink.aggregates("t.over2h", {"overflow": "true"})) == 48
+    assert health.counts()["metrics.cardinality_overflow"] == 2 * 48

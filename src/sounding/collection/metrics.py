@@ -72,6 +72,7 @@ _TAG_KEY_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]{0,63}$")
 MAX_NAME_LENGTH: Final = 200
 MAX_TAG_VALUE_LENGTH: Final = 200
 OVERFLOW_TAGS: Final[TagKey] = (("overflow", "true"),)
+_count_overflow = health.tally("metrics.cardinality_overflow")
 #: Observations buffered per histogram series before they are folded into the sketch.
 _BATCH: Final = 256
 _INF: Final = math.inf
@@ -209,6 +210,7 @@ class Instrument(ABC, Generic[Cell]):
         # Canonical tags -> cell, at most `cardinality_limit` entries plus the overflow.
         self._cells: dict[TagKey, Cell] = {}
         self._tag_keys: set[tuple[Any, ...]] = set()
+        self._overflow_cell: Cell | None = None
         self._default: Cell = self._series(())
 
     # -- series ---------------------------------------------------------------------------
@@ -232,13 +234,17 @@ class Instrument(ABC, Generic[Cell]):
             self._tag_keys.add(tuple(tags))
         return tuple(sorted(pairs.items()))
 
-    def _cell_for(self, tags: Mapping[str, object]) -> Cell | None:
-        """The cell for ``tags``, or ``None`` (counted) when the tags are unusable."""
+    def _cell_for(
+        self, tags: Mapping[str, object], raw: tuple[Any, ...] | None = None
+    ) -> Cell | None:
+        """The cell for ``tags``, or ``None`` (counted) when the tags are unusable. ``raw``
+        is ``tuple(tags.items())`` when the caller has it (and found no cell for it)."""
         try:
-            raw = tuple(tags.items())
-            cell = self._by_raw.get(raw)
-            if cell is not None:
-                return cell
+            if raw is None:
+                raw = tuple(tags.items())
+                cell = self._by_raw.get(raw)
+                if cell is not None:
+                    return cell
             if len(self._cells) > self._registry.cardinality_limit:
                 cell = self._overflowed(tags, raw)
                 if cell is not None:
@@ -266,20 +272,24 @@ class Instrument(ABC, Generic[Cell]):
         """
         if tuple(tags) not in self._tag_keys:
             return None
-        for v in tags.values():
+        for _, v in raw:
             if type(v) is not str or len(v) > MAX_TAG_VALUE_LENGTH:
                 return None
         # Every value is a str now: ``raw`` sorted is the canonical key it would have.
         cell = self._cells.get(tuple(sorted(raw)) if len(raw) > 1 else raw)
         if cell is not None:
             return cell
-        health.count("metrics.cardinality_overflow")
+        _count_overflow()  # no lock on this path
+        cell = self._overflow_cell
+        if cell is not None:
+            return cell
         cell = self._cells.get(OVERFLOW_TAGS)
         if cell is None:
             with self._lock:
                 cell = self._cells.get(OVERFLOW_TAGS)
                 if cell is None:
                     cell = self._cells[OVERFLOW_TAGS] = self._cell_type()
+        self._overflow_cell = cell
         return cell
 
     def _bound_cell(self, tags: Mapping[str, object]) -> Cell:
@@ -358,13 +368,18 @@ class Counter(Instrument[_CounterCell]):
                 cell = self._default
             else:
                 # Inlined cache hit of _cell_for: a call costs as much as the increment.
+                # get(), not [], so a miss (the cardinality-overflow path) raises nothing.
                 try:
-                    cell = self._by_raw[tuple(tags.items())]
-                except Exception:  # a miss, or not a mapping: _cell_for resolves or counts it
-                    found = self._cell_for(tags)
+                    raw = tuple(tags.items())
+                    found = self._by_raw.get(raw)
+                except Exception:  # not a mapping: _cell_for counts it
+                    raw = None
+                    found = None
+                if found is None:
+                    found = self._cell_for(tags, raw)
                     if found is None:
                         return
-                    cell = found
+                cell = found
             # The range test refuses NaN, infinities and ints beyond float range (compared
             # exactly); the add either raises before storing or stores a number, so a value
             # is applied whole or not at all. Other number types go through _inc_slow.
@@ -611,9 +626,13 @@ class Histogram(Instrument[_SketchCell]):
             cell: _SketchCell | None = self._default
         else:
             try:
-                cell = self._by_raw[tuple(tags.items())]
-            except Exception:  # a miss, or not a mapping: _cell_for resolves or counts it
-                cell = self._cell_for(tags)
+                raw = tuple(tags.items())
+                cell = self._by_raw.get(raw)
+            except Exception:  # not a mapping: _cell_for counts it
+                raw = None
+                cell = None
+            if cell is None:
+                cell = self._cell_for(tags, raw)
         if cell is None:
             return
         t = type(value)
