@@ -203,3 +203,24 @@ def test_stored_sketch_bytes_expands_single_value_rows() -> None:
     one = _db.stored_sketch_bytes(_db.SINGLE_VALUE, 1, None, 2.5)  # min and max not stored
     assert one is not None
     assert QuantileSketch.from_bytes(one).quantile(0.5) == 2.5
+
+
+def test_merge_bytes_equals_merging_the_decoded_sketch() -> None:
+    """merge_bytes gives the sketch merge(from_bytes(...)) gives, negatives and zeros too."""
+    a = QuantileSketch()
+    a.add_many([0.5, 1.0, 2.0, 3.0])
+    for values in ([1.0, 5.0, 5.0, 1e6], [-3.0, 0.0, 2.0] * 30, [7.0]):
+        b = QuantileSketch()
+        b.add_many(values)
+        via_object, via_bytes = a.copy(), a.copy()
+        via_object.merge(QuantileSketch.from_bytes(b.to_bytes()))
+        via_bytes.merge_bytes(b.to_bytes())
+        assert via_bytes == via_object
+        assert (via_bytes.count, via_bytes.min, via_bytes.max) == (
+            via_object.count, via_object.min, via_object.max,
+        )  # fmt: skip
+        assert via_bytes.quantiles((0.1, 0.5, 0.9)) == via_object.quantiles((0.1, 0.5, 0.9))
+    with pytest.raises(ValueError, match="malformed"):
+        a.merge_bytes(b"\x03garbage")
+    with pytest.raises(ValueError, match="accuracies must match"):
+        a.merge_bytes(QuantileSketch(0.05).to_bytes())

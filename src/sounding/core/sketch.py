@@ -219,6 +219,67 @@ class QuantileSketch:
         self.max = max(self.max, other.max)
         self._collapse()
 
+    def merge_bytes(self, data: bytes) -> None:
+        """Merge the sketch serialised in ``data`` (:meth:`to_bytes`) into this one without
+        building it first: a query merging thousands of stored sketches skips one object
+        and two dict copies per row. Raises ``ValueError`` on malformed input or another
+        accuracy."""
+        try:
+            version, accuracy = _HEADER.unpack_from(data, 0)
+            if version != 3:
+                self.merge(QuantileSketch.from_bytes(data))
+                return
+            if accuracy != self.relative_accuracy and not math.isclose(
+                accuracy, self.relative_accuracy
+            ):
+                raise ValueError(
+                    f"cannot merge sketches of relative accuracy {accuracy} "
+                    f"into {self.relative_accuracy}: accuracies must match"
+                )
+            pos = _HEADER.size
+            count, total, mn, mx, zero = _STATS.unpack_from(data, pos)
+            pos += _STATS.size
+            n_pos, n_neg, first_pos, first_neg, gap_code, count_code, packed = (
+                _SIZES3.unpack_from(data, pos)
+            )
+            payload = data[pos + _SIZES3.size :]
+            if packed:
+                payload = zlib.decompress(payload)
+            gaps = array(gap_code.decode())
+            n_gaps = max(n_pos - 1, 0) + max(n_neg - 1, 0)
+            gaps.frombytes(payload[: gaps.itemsize * n_gaps])
+            counts = array(count_code.decode())
+            counts.frombytes(payload[gaps.itemsize * n_gaps :])
+            if len(gaps) != n_gaps or len(counts) != n_pos + n_neg:
+                raise ValueError("bucket arrays do not match their sizes")
+        except (struct.error, IndexError, zlib.error, TypeError) as exc:
+            raise ValueError(f"malformed sketch bytes: {exc}") from exc
+        if not count:
+            return
+        self._cdf = None
+        split = max(n_pos - 1, 0)
+        if n_pos:
+            keys = list(accumulate(gaps[:split], initial=first_pos))
+            store = self.positive
+            if store:
+                totals = map(add, map(store.get, keys, repeat(0)), counts[:n_pos])
+                dict.update(store, zip(keys, totals, strict=True))
+            else:
+                dict.update(store, zip(keys, counts[:n_pos], strict=True))
+        if n_neg:
+            keys = list(accumulate(gaps[split:], initial=first_neg))
+            store = self.negative
+            totals = map(add, map(store.get, keys, repeat(0)), counts[n_pos:])
+            dict.update(store, zip(keys, totals, strict=True))
+        self.zero_count += zero
+        self.count += count
+        self.sum += total
+        if mn < self.min:
+            self.min = mn
+        if mx > self.max:
+            self.max = mx
+        self._collapse()
+
     def copy(self) -> QuantileSketch:
         """An independent copy."""
         new = QuantileSketch(self.relative_accuracy)

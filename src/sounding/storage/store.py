@@ -259,13 +259,17 @@ class _Acc:
                         self.sketch, self.borrowed = self.sketch.copy(), False
                     self.sketch.add(float(mn), int(count))
                 return
-            sk = sketches.read(row[8])
             if self.sketch is None:
-                self.sketch, self.borrowed = sk, True
+                self.sketch, self.borrowed = sketches.read(row[8]), True
+                return
+            if self.borrowed:
+                self.sketch, self.borrowed = self.sketch.copy(), False
+            if row[8] in sketches:
+                self.sketch.merge(sketches.read(row[8]))
             else:
-                if self.borrowed:
-                    self.sketch, self.borrowed = self.sketch.copy(), False
-                self.sketch.merge(sk)
+                # Merged straight from the bytes, not cached: a long range would only push
+                # the sketches a dashboard re-reads out of the cache.
+                self.sketch.merge_bytes(row[8])
 
 
 def _parse_stat(stat: str) -> tuple[str, float | None]:
