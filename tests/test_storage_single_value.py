@@ -224,3 +224,29 @@ def test_merge_bytes_equals_merging_the_decoded_sketch() -> None:
         a.merge_bytes(b"\x03garbage")
     with pytest.raises(ValueError, match="accuracies must match"):
         a.merge_bytes(QuantileSketch(0.05).to_bytes())
+
+
+def test_a_migrated_store_records_its_schema_version_in_the_header(tmp_path: Path) -> None:
+    """Migrating sets PRAGMA user_version; a file at version 0 is migrated on open."""
+    from sounding.storage.migrations import STORAGE_MIGRATIONS
+
+    path = tmp_path / "t.db"
+    _write(path, [[hist(T0, [1.0])]])
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(
+            STORAGE_MIGRATIONS.names
+        )
+    finally:
+        conn.close()
+    old = tmp_path / "old.db"
+    conn = sqlite3.connect(old, isolation_level=None)
+    try:
+        STORAGE_MIGRATIONS.apply(conn, stop_before=STORAGE_MIGRATIONS.names[-1])
+    finally:
+        conn.close()
+    _write(old, [[hist(T0, [1.0])]])
+    with open_store(old) as store:
+        assert store.status().migrations[-1] == STORAGE_MIGRATIONS.names[-1]
+        [p] = store.query("lat", T0, T0 + 60, stat="count")
+    assert p.value == 1

@@ -319,7 +319,15 @@ def _open_once(
         raise StoreError(f"cannot open the store at {path}: {exc}") from exc
     try:
         _configure(conn, cache, timeout)
-        STORAGE_MIGRATIONS.apply(conn)
+        # The header's user_version says the schema is current: one read instead of two
+        # queries of the migrations table on every open (a short process opens once).
+        current = len(STORAGE_MIGRATIONS.names)
+        # Set only by whoever migrates; an older file that is already current keeps the
+        # two queries until its next migration.
+        if conn.execute("PRAGMA user_version").fetchone()[0] != current and (
+            STORAGE_MIGRATIONS.apply(conn)
+        ):
+            conn.execute(f"PRAGMA user_version = {current}")
     except BaseException:
         conn.close()
         raise

@@ -302,6 +302,7 @@ class SQLiteSink:
         # land just after COMMIT) landed() can tell whether that write is in the file.
         self._token = ""
         self._writes = 0
+        self._setup_pending = False
 
     def landed(self) -> bool:
         """Whether the last :meth:`write` committed (asked after it was interrupted)."""
@@ -339,15 +340,14 @@ class SQLiteSink:
                 if self.max_bytes is not None:
                     page = conn.execute("PRAGMA page_size").fetchone()[0]
                     conn.execute(f"PRAGMA max_page_count = {max(1, self.max_bytes // page)}")
-                conn.execute("BEGIN IMMEDIATE")
-                _db.add_fine_resolution(conn, self.metrics.aggregation_interval)
-                _record_app(conn)
-                conn.execute("COMMIT")
             except BaseException:
                 _db.rollback(conn)
                 conn.close()
                 raise
             self._conn = conn
+            # The writer's resolution and the application's name and level go in with the
+            # first write: one transaction (and one WAL commit) less for a short process.
+            self._setup_pending = True
         return self._conn
 
     def _check_identity(self) -> None:
@@ -538,6 +538,10 @@ class SQLiteSink:
         levels = sorted({fine, *_db.ROLLUP_RESOLUTIONS})
         conn.execute("BEGIN IMMEDIATE")
         try:
+            setup = self._setup_pending
+            if setup:
+                _db.add_fine_resolution(conn, fine)
+                _record_app(conn)
             # Merge the batch in memory first, so a bucket touched by many aggregates (the
             # hourly and daily rows, history imports) costs one UPSERT, not one per aggregate.
             keys = self._prefetch_series(conn, metrics)
@@ -573,6 +577,8 @@ class SQLiteSink:
                 self._write_events(conn, events)
             _db.set_meta(conn, "write.token", self._token)
             conn.execute("COMMIT")
+            if setup:
+                self._setup_pending = False
         except BaseException:
             _db.rollback(conn)
             raise
