@@ -186,8 +186,19 @@ class _Row:
         self.sketch: QuantileSketch | None = sk if sk is not None and sk.count > 0 else None
         self.owned = False  # the sketch is the caller's until we copy it to merge into
 
+    def clone(self) -> _Row:
+        """A copy sharing the (not owned) sketch: the same aggregate at another level."""
+        new = _Row.__new__(_Row)
+        new.count, new.sum, new.min, new.max = self.count, self.sum, self.min, self.max
+        new.last, new.last_time = self.last, self.last_time
+        new.sketch, new.owned = self.sketch, False
+        return new
+
     def merge(self, agg: IntervalAggregate, start: float) -> None:
-        other = _Row(agg, start)
+        self.merge_row(_Row(agg, start))
+
+    def merge_row(self, other: _Row) -> None:
+        """Add ``other`` (never mutated) into this row."""
         self.count += other.count
         self.sum += other.sum
         if other.min is not None and (self.min is None or other.min < self.min):
@@ -207,7 +218,16 @@ class _Row:
                 if not self.owned:
                     self.sketch = self.sketch.copy()
                     self.owned = True
-                self.sketch.merge(other.sketch)
+                osk = other.sketch
+                if (
+                    osk.count == 1
+                    and osk.min == osk.max
+                    and osk.relative_accuracy == self.sketch.relative_accuracy
+                ):
+                    # One observation (sparse data): adding it is O(1), merging O(buckets).
+                    self.sketch.add(osk.min)
+                else:
+                    self.sketch.merge(osk)
 
     def single(self) -> bool:
         """Whether every observation of this row equals its ``min`` (stored without a
@@ -303,6 +323,7 @@ class SQLiteSink:
         self._token = ""
         self._writes = 0
         self._setup_pending = False
+        self._tag_text: dict[TagKey, str] = {}
 
     def landed(self) -> bool:
         """Whether the last :meth:`write` committed (asked after it was interrupted)."""
@@ -483,13 +504,25 @@ class SQLiteSink:
         self._series[key] = sid
         return sid
 
+    def _tags_json(self, tags: TagKey) -> str:
+        """:func:`canonical_tags`, remembered per tags tuple (a batch repeats its series)."""
+        try:
+            return self._tag_text[tags]
+        except KeyError:
+            text = canonical_tags(tags)
+            if len(self._tag_text) < 4096:
+                self._tag_text[tags] = text
+            return text
+        except TypeError:  # not hashable: not remembered
+            return canonical_tags(tags)
+
     def _prefetch_series(
         self, conn: sqlite3.Connection, metrics: Sequence[IntervalAggregate]
     ) -> list[tuple[str, str]]:
         """Each aggregate's ``(name, tags)`` key; the batch's unknown series are looked up and
         created a few statements at a time (a backlog of new series would otherwise cost two
         statements each)."""
-        keys = [(_safe_text(agg.name), canonical_tags(agg.tags)) for agg in metrics]
+        keys = [(_safe_text(agg.name), self._tags_json(agg.tags)) for agg in metrics]
         want: dict[tuple[str, str], IntervalAggregate] = {}
         for key, agg in zip(keys, metrics, strict=True):
             if key not in self._series and key not in want:
@@ -558,13 +591,14 @@ class SQLiteSink:
                 if start is None:
                     health.count("storage.invalid_aggregate")
                     continue
+                parsed = _Row(agg, start)  # once, then copied or merged into each level
                 for res in levels:
-                    key = (sid, res, _db.floor_to(start, res))
+                    key = (sid, res, math.floor(start / res) * res)
                     row = merged.get(key)
                     if row is None:
-                        merged[key] = _Row(agg, start)
+                        merged[key] = parsed.clone()
                     else:
-                        row.merge(agg, start)
+                        row.merge_row(parsed)
             fresh: list[bytes] = []
             try:
                 if merged:
