@@ -220,6 +220,7 @@ def _quote(text: str) -> str:
     help="Redraw every MetricsConfig.refresh_interval seconds until Ctrl-C.",
 )
 @click.option("--metric", "metrics", multiple=True, help="Only this metric (repeatable).")
+@click.option("--by", default=None, metavar="KEY", help="Break each metric down by tag KEY.")
 @click.option("--width", type=click.IntRange(60, 400), default=None, help="Columns to use.")
 @click.option(
     "--format",
@@ -235,6 +236,7 @@ def dashboard(
     since: str,
     live_mode: bool,
     metrics: tuple[str, ...],
+    by: str | None,
     width: int | None,
     fmt: str,
 ) -> None:
@@ -247,6 +249,7 @@ def dashboard(
     Examples:
       sounding dashboard
       sounding dashboard --since 14d --metric recorder.export.duration
+      sounding dashboard --metric recorder.export.duration --by app_version
       sounding --data-dir ./data dashboard --live
     """
     from rich.console import Console
@@ -257,24 +260,17 @@ def dashboard(
     names = list(metrics) or None
 
     def load() -> Any:
-        return build_model(store, since=since, names=names)
+        return build_model(store, since=since, names=names, by=by)
 
     model = load()
     if fmt == "json":
-        click.echo(json.dumps(_model_json(model), indent=2, default=str))
+        click.echo(json.dumps(model.as_dict(), indent=2, default=str))
         return
     console = Console(width=width)
     if live_mode:
         live(load, refresh_interval=store.metrics.refresh_interval, console=console)
         return
     console.print(render(model, width=console.width))
-
-
-def _model_json(model: Any) -> dict[str, Any]:
-    data = asdict(model)
-    for row in data["rows"]:
-        row["metric_type"] = str(row["metric_type"])
-    return data
 
 
 # -- report ----------------------------------------------------------------------------------
