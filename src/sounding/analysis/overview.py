@@ -163,6 +163,10 @@ class Windows:
         if step is None:
             origin, step, n = _grid(start, end, max(2, points))
         else:
+            # Never more intervals than asked for (the store would coarsen them anyway).
+            n = math.ceil((end - math.floor(start / step) * step) / step)
+            if n > points:
+                step *= math.ceil(n / points)
             origin = math.floor(start / step) * step
             n = max(1, math.ceil((end - origin) / step))
         return cls(
@@ -787,7 +791,7 @@ def build_overview(
     by: str | None = None,
     stat: str | None = None,
     points: int = TREND_POINTS,
-    interval: float | None = None,
+    interval: float | str | None = None,
     baseline_days: float | None = None,
     method: str | None = None,
     include: Iterable[str] = ("errors", "alerts", "sessions"),
@@ -801,6 +805,7 @@ def build_overview(
     (default ``MetricsConfig.baseline_window_days``). ``config`` defaults to the store's
     settings. ``include`` chooses the parts beyond the metrics.
     """
+    from sounding.analysis.rules import parse_duration
     from sounding.storage.times import parse_time
 
     t0 = time.perf_counter()
@@ -814,7 +819,7 @@ def build_overview(
         end,
         baseline_days=cfg.baseline_window_days if baseline_days is None else baseline_days,
         points=max(2, min(points, cfg.max_data_points)),
-        step=interval,
+        step=None if interval is None else parse_duration(interval, "interval") or None,
     )
     by_name: dict[str, list[SeriesInfo]] = defaultdict(list)
     for info in store.series():
