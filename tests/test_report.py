@@ -10,6 +10,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
+from sounding.analysis.overview import Windows
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -32,7 +34,7 @@ HOSTILE = '<script>document.title="pwned"</script><img src=x onerror="alert(1)">
 #: The only elements a report may contain.
 ALLOWED_TAGS = {
     "html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "div", "section",
-    "code", "span", "strong", "ul", "li", "table", "tr", "th", "td", "footer", "svg", "rect",
+    "code", "span", "strong", "ul", "li", "table", "tr", "th", "td", "footer", "br", "svg", "rect",
     "line", "text", "polyline", "circle",
 }  # fmt: skip
 
@@ -103,13 +105,14 @@ def test_report_has_a_chart_per_metric_with_bands_markers_and_alerts(report_html
     """Each metric gets an SVG chart; the regressed one has a baseline band, a change point,
     the alert threshold line, and is listed among the regressions."""
     tags = _structure(report_html).tags
-    assert tags.count("svg") == 3  # app.failures, app.op.duration, app.requests
+    # app.failures, app.op.duration, app.requests; the legend's swatches are not charts.
+    assert report_html.count('role="img"') == 3
     assert tags.count("polyline") >= 2
     # app.failures only happened now: it has no baseline to draw.
     assert report_html.count('class="baseline-band"') == 2
     assert 'class="change-point"' in report_html
     assert 'class="alert-threshold"' in report_html
-    assert "1 regression(s) past ±20%" in report_html
+    assert "1 regression(s) past ±20 %" in report_html
     assert "FIRING" in report_html
 
 
@@ -135,13 +138,14 @@ def test_render_never_leaks_markup(
     event-handler attributes."""
     row = MetricRow(
         name=name, metric_type=MetricType.HISTOGRAM, unit=unit, description=desc, series=1,
-        count=10, total=100.0, rate_per_hour=1.0, p50=1.0, p95=2.0, p99=3.0, headline="p95",
+        count=10, total=100.0, rate_per_hour=1.0, p50=1.0, p95=2.0, p99=3.0, stat="p95",
         current=2.0, baseline=1.0, baseline_count=10, change=1.0, flagged=True,
-        spark=(1.0, None, 2.0, 3.0), spark_start=0.0, spark_step=3600.0,
-        change_points=(ChangePoint(name, 7200.0, 1.0, 2.5),),
+        trend=(1.0, None, 2.0, 3.0), trend_start=0.0, trend_step=3600.0,
+        change_points=(ChangePoint(2, 7200.0, 1.0, 2.5, metric=name, stat="p95"),),
     )  # fmt: skip
     model = DashboardModel(
-        data_dir=data_dir, start=0.0, end=14400.0, current_start=10800.0, baseline_start=0.0,
+        data_dir=data_dir, 
+        windows=Windows(start=0.0, end=14400.0, current_start=10800.0, baseline_start=0.0, baseline_end=10800.0),
         threshold_percent=20.0, rows=(row,), errors=(ErrorRow(exc, 3, 100.0, example),),
         change_points=row.change_points,
     )  # fmt: skip
@@ -162,9 +166,9 @@ def test_chart_of_a_series_without_data_says_so() -> None:
     """A chart whose window holds no values shows a note instead of a line."""
     row = MetricRow(
         name="x", metric_type=MetricType.GAUGE, unit="", description="", series=1, count=0,
-        total=None, rate_per_hour=None, p50=None, p95=None, p99=None, headline="avg",
+        total=None, rate_per_hour=None, p50=None, p95=None, p99=None, stat="avg",
         current=None, baseline=None, baseline_count=0, change=None, flagged=False,
-        spark=(None, None), spark_start=0.0, spark_step=60.0,
+        trend=(None, None), trend_start=0.0, trend_step=60.0,
     )  # fmt: skip
     model = DashboardModel.empty(data_dir="/d", start=0.0, end=120.0)
     svg = chart_svg(row, model)
@@ -219,7 +223,7 @@ def test_report_renders_in_chromium_with_a_clean_console(
     page.write_text(report_html, encoding="utf-8")
     dom, log = _open_in_chromium(page, tmp_path / "profile")
     assert _console_lines(log, page) == []
-    assert dom.count("<svg") == 3
+    assert dom.count('role="img"') == 3
     assert dom.count("<polyline") >= 2
     assert "<title>sounding report</title>" in dom
     assert "pwned" not in dom.split("</title>")[0]
@@ -242,9 +246,9 @@ def test_chart_coordinates_are_always_finite(
     finite: no NaN or infinity reaches the SVG."""
     row = MetricRow(
         name="m", metric_type=MetricType.GAUGE, unit="", description="", series=1, count=1,
-        total=None, rate_per_hour=None, p50=None, p95=None, p99=None, headline="avg",
+        total=None, rate_per_hour=None, p50=None, p95=None, p99=None, stat="avg",
         current=None, baseline=baseline, baseline_count=1, change=None, flagged=False,
-        spark=tuple(values), spark_start=0.0, spark_step=60.0,
+        trend=tuple(values), trend_start=0.0, trend_step=60.0,
     )  # fmt: skip
     model = DashboardModel.empty(data_dir="/d", start=0.0, end=60.0 * len(values))
     svg = chart_svg(row, model, alert=baseline)

@@ -88,6 +88,8 @@ DEFAULT_STATS: Final[Mapping[MetricType, str]] = {
 }
 _DISTRIBUTIONS: Final = (MetricType.HISTOGRAM, MetricType.SUMMARY)
 _DAY: Final = 86400.0
+#: Relative difference below which two levels are the same (the sketches' 1 % error).
+_SAME_LEVEL: Final = 0.01
 #: Last name parts of counters whose growth is bad news.
 _BAD_COUNTS: Final = frozenset(
     {
@@ -495,17 +497,22 @@ def change_points_of(
     for k, idx in enumerate(found):
         before = [v for i, v in present if bounds[k] <= i < idx]
         after = [v for i, v in present if idx <= i < bounds[k + 2]]
-        if before and after:
-            out.append(
-                ChangePoint(
-                    index=idx,
-                    timestamp=start + idx * step,
-                    before=statistics.median(before),
-                    after=statistics.median(after),
-                    metric=name,
-                    stat=stat,
-                )
+        if not (before and after):
+            continue
+        b, a = statistics.median(before), statistics.median(after)
+        # Levels within the sketch's 1 % relative error of each other are not a change.
+        if abs(a - b) <= _SAME_LEVEL * max(abs(a), abs(b)):
+            continue
+        out.append(
+            ChangePoint(
+                index=idx,
+                timestamp=start + idx * step,
+                before=b,
+                after=a,
+                metric=name,
+                stat=stat,
             )
+        )
     return tuple(out)
 
 

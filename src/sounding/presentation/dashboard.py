@@ -87,6 +87,12 @@ def build_model(
     )
 
 
+def _cells(*cells: Any) -> list[Any]:
+    """Table cells: plain strings become ``Text`` (never markup, control characters
+    escaped), renderables pass through."""
+    return [stored_text(c) if isinstance(c, str) else c for c in cells]
+
+
 def _change_style(row: MetricRow) -> str:
     """Colour of a change: red is worse past the threshold, green better, yellow a notable
     move of something that is not judged (usage, gauges)."""
@@ -180,7 +186,7 @@ def _metrics_table(model: Overview, width: int | None, limit: int | None) -> Any
             "p99": format_value(r.p99, r.unit),
             "Trend": Text(sparkline(r.trend, spark_w), style="red" if r.flagged else "cyan"),
         }
-        table.add_row(*(cells[c] for c in cols))
+        table.add_row(*_cells(*(cells[c] for c in cols)))
         for g in r.groups:
             label = "(none)" if g.value is None else g.value
             gcells: dict[str, Any] = {
@@ -194,7 +200,7 @@ def _metrics_table(model: Overview, width: int | None, limit: int | None) -> Any
                 "p99": "",
                 "Trend": "",
             }
-            table.add_row(*(gcells[c] for c in cols))
+            table.add_row(*_cells(*(gcells[c] for c in cols)))
     return table, len(model.rows) - len(rows)
 
 
@@ -216,13 +222,13 @@ def _errors_table(model: Overview, width: int | None, limit: int) -> Any:
     t.add_column("Last seen", no_wrap=True, min_width=16)
     t.add_column("Example (scrubbed)", overflow="ellipsis", no_wrap=not wide, max_width=example_w)
     for e in shown:
-        t.add_row(
+        t.add_row(*_cells(
             # Narrow terminals: the class name; the module path is in --format json.
             stored_text(e.exc_type if wide else e.exc_type.rsplit(".", 1)[-1], "red"),
             str(e.count),
             when(e.last_seen),
             stored_text(e.example or ""),
-        )
+        ))
     return t
 
 
@@ -239,7 +245,7 @@ def _alerts_table(model: Overview) -> Any:
         t.add_column(c, justify="right" if c == "Value" else "left")
     for a in model.alerts:
         style = "bold red" if a.firing else "yellow" if a.status == "pending" else "green"
-        t.add_row(
+        t.add_row(*_cells(
             stored_text(a.name),
             stored_text(
                 f"{a.metric} {a.stat} {a.op} {format_stat(a.threshold, a.stat, a.unit)}"
@@ -247,7 +253,7 @@ def _alerts_table(model: Overview) -> Any:
             format_stat(a.value, a.stat, a.unit),
             Text(a.status.upper() if a.firing else a.status, style=style),
             when(a.since) if a.evaluated else "not evaluated",
-        )
+        ))
     return t
 
 
@@ -264,14 +270,14 @@ def _changes_table(model: Overview, limit: int) -> Any:
     rows = {r.name: r for r in model.rows}
     for cp in model.change_points[:limit]:
         unit = rows[cp.metric].unit if cp.metric in rows else ""
-        t.add_row(
+        t.add_row(*_cells(
             when(cp.timestamp),
             stored_text(cp.metric),
             cp.stat,
             format_stat(cp.before, cp.stat, unit),
             format_stat(cp.after, cp.stat, unit),
             format_change(cp.relative_change),
-        )
+        ))
     return t
 
 
@@ -376,13 +382,13 @@ def render(
         else:
             table, _ = _metrics_table(model, width, None)
             parts.append(table)
-            if model.alerts:
-                parts.append(_alerts_table(model))
-            if model.errors:
-                parts.append(_errors_table(model, width, 10))
-            if model.change_points:
-                parts.append(_changes_table(model, 8))
     if not compact:
+        if model.alerts:
+            parts.append(_alerts_table(model))
+        if model.errors:
+            parts.append(_errors_table(model, width, 10))
+        if model.change_points:
+            parts.append(_changes_table(model, 8))
         foot = _footer(model)
         if foot.plain:
             parts.append(foot)
