@@ -171,6 +171,10 @@ class Windows:
                 step *= math.ceil(n / points)
             origin = math.floor(start / step) * step
             n = max(1, math.ceil((end - origin) / step))
+            while n > points:  # alignment can add one interval
+                step *= 2
+                origin = math.floor(start / step) * step
+                n = max(1, math.ceil((end - origin) / step))
         return cls(
             start=start,
             end=end,

@@ -129,6 +129,21 @@ def nice_ticks(lo: float, hi: float, most: int = 5) -> list[float]:
     return ticks
 
 
+_SECONDS: Final = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0}
+
+
+def _round_ticks(lo: float, hi: float, unit: str) -> list[float]:
+    """:func:`nice_ticks` in the unit the labels are written in: a duration axis reaching
+    past a minute gets whole minutes, past a second whole seconds."""
+    if unit not in _SECONDS:
+        return nice_ticks(lo, hi)
+    per = _SECONDS[unit]
+    top = max(abs(lo), abs(hi)) * per
+    shown = 60.0 if top >= 60 else 1.0 if top >= 1 else 1e-3 if top >= 1e-3 else 1e-6
+    factor = shown / per
+    return [t * factor for t in nice_ticks(lo / factor, hi / factor)]
+
+
 #: Candidate spacings of x-axis ticks, in seconds.
 _TIME_STEPS: Final = (
     900, 1800, 3600, 7200, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400, 7 * 86400,
@@ -195,7 +210,7 @@ def chart_svg(row: MetricRow, model: Overview, alert: float | None = None) -> st
     if hi <= lo:
         delta = abs(lo) / 2 or 1.0
         lo, hi = lo - delta, hi + delta
-    ticks = nice_ticks(lo, hi)
+    ticks = _round_ticks(lo, hi, row.unit if row.stat not in ("rate", "count") else "")
     lo, hi = min(ticks[0], lo), max(ticks[-1], hi)
     if hi <= lo:
         hi = lo + 1.0
