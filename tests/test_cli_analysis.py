@@ -202,7 +202,7 @@ def test_alerts_notify_through_a_webhook_from_alerts_toml(
     received: list[dict[str, object]] = []
 
     class Hook(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             received.append(json.loads(body))
             self.send_response(204)

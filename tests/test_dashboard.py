@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import io
-import re
 import math
 import random
+import re
 from pathlib import Path
 
 import pytest
-
-from sounding.analysis.overview import Windows
 from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
 
 import sounding
 from sounding import MetricSnapshot, MetricType
+from sounding.analysis.overview import Windows
 from sounding.core.config import MetricsConfig
 from sounding.exceptions import InvalidValueError
 from sounding.presentation.dashboard import (
@@ -288,8 +287,10 @@ def test_control_characters_never_reach_the_terminal() -> None:
         trend=(1.0, 2.0),
     )  # fmt: skip
     model = DashboardModel(
-        data_dir=evil, 
-        windows=Windows(start=0.0, end=7200.0, current_start=3600.0, baseline_start=0.0, baseline_end=3600.0),
+        data_dir=evil,
+        windows=Windows(
+            start=0.0, end=7200.0, current_start=3600.0, baseline_start=0.0, baseline_end=3600.0
+        ),
         threshold_percent=20.0, rows=(row,), errors=(ErrorRow(evil, 2, 1.0, evil),),
     )  # fmt: skip
     for width in (80, 160):
@@ -376,8 +377,10 @@ def test_narrow_error_table_shows_class_names() -> None:
     from sounding.presentation.dashboard import ErrorRow
 
     model = DashboardModel(
-        data_dir="/d", 
-        windows=Windows(start=0.0, end=7200.0, current_start=3600.0, baseline_start=0.0, baseline_end=3600.0),
+        data_dir="/d",
+        windows=Windows(
+            start=0.0, end=7200.0, current_start=3600.0, baseline_start=0.0, baseline_end=3600.0
+        ),
         threshold_percent=20.0, errors=(ErrorRow("myapp.storage.DiskFullError", 3),),
     )  # fmt: skip
     assert "myapp.storage.DiskFullError" in render_text(model, width=160)

@@ -35,12 +35,12 @@ DAY = 86400.0
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoResult]:
-    """Eight days of the demo, ending at NOW; the CLI's clock stands at NOW too."""
+def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoResult:
+    """Eight days of the demo, ending at NOW."""
     reset()
     result = run_demo(days=8, seed=1, data_dir=tmp_path_factory.mktemp("demo") / "d", now=NOW)
     reset()
-    yield result
+    return result
 
 
 @pytest.fixture
@@ -70,11 +70,13 @@ def test_dashboard_report_and_commands_agree_on_the_regression(
     board = _json(demo, "dashboard", "--format", "json")
     assert isinstance(board, dict)
     row = next(r for r in board["rows"] if r["name"] == REGRESSED_METRIC)
-    assert row["stat"] == "p95" and row["flagged"]
+    assert row["stat"] == "p95"
+    assert row["flagged"]
     assert board["windows"]["baseline_end"] == board["windows"]["current_start"]
 
     base = _json(demo, "baseline", REGRESSED_METRIC, "--format", "json")
-    assert isinstance(base, list) and len(base) == 1
+    assert isinstance(base, list)
+    assert len(base) == 1
     assert base[0]["stat"] == row["stat"]
     assert base[0]["baseline"] == pytest.approx(row["baseline"], rel=1e-12)
     assert base[0]["now"] == pytest.approx(row["current"], rel=1e-12)
@@ -82,7 +84,8 @@ def test_dashboard_report_and_commands_agree_on_the_regression(
     assert base[0]["p95"] == pytest.approx(row["baseline"], rel=1e-9)
 
     found = _json(demo, "changes", REGRESSED_METRIC, "--format", "json")
-    assert isinstance(found, list) and found, "the regression is a change point"
+    assert isinstance(found, list)
+    assert found, "the regression is a change point"
     assert len(found) == len(row["change_points"])
     for cmd, model in zip(found, sorted(row["change_points"], key=lambda c: c["timestamp"]),
                           strict=True):  # fmt: skip
@@ -113,7 +116,8 @@ def test_dashboard_text_shows_the_same_numbers(demo: DemoResult, at_now: None) -
     assert format_stat(row.current, "p95", "ms") in line
     assert format_stat(row.baseline, "p95", "ms") in line
     assert max(len(ln.rstrip()) for ln in text.splitlines()) <= 80
-    assert "Alerts (" in text and "Top error types" in text
+    assert "Alerts (" in text
+    assert "Top error types" in text
 
 
 @pytest.mark.parametrize(
@@ -128,7 +132,8 @@ def test_baseline_and_changes_work_for_counters_and_gauges(
     with open_store(demo.data_dir) as store:
         model = build_overview(store, now=NOW, names=[metric], stat=stat)
     row = model.row(metric)
-    assert row is not None and row.stat == stat
+    assert row is not None
+    assert row.stat == stat
     args = ["baseline", metric, "--format", "json"]
     if stat != default_stat(row.metric_type):
         args += ["--stat", stat]
@@ -148,13 +153,14 @@ def test_counter_rate_is_per_hour(demo: DemoResult) -> None:
         model = build_overview(store, now=NOW, names=["recorder.exports"])
         total = store.query("recorder.exports", model.current_start, NOW, stat="sum")[0].value
     row = model.row("recorder.exports")
-    assert row is not None and row.stat_unit == "/h"
+    assert row is not None
+    assert row.stat_unit == "/h"
     hours = (NOW - model.current_start) / 3600.0
     assert row.current == pytest.approx(total / hours)
 
 
 def test_windows_are_stated_and_consistent() -> None:
-    """"Now" is the last day; the baseline the configured days before it; the grid never
+    """ "Now" is the last day; the baseline the configured days before it; the grid never
     has more intervals than asked for."""
     w = Windows.for_range(NOW - 7 * DAY, NOW, baseline_days=7, points=96)
     assert w.current_start == NOW - DAY
@@ -236,7 +242,8 @@ def test_by_tag_breaks_a_metric_down(demo: DemoResult) -> None:
     assert row is not None
     assert {g.value for g in row.groups} == {"1.4.2", "1.5.0"}
     new = next(g for g in row.groups if g.value == "1.5.0")
-    assert new.current is not None and new.current > (row.baseline or math.inf) * 0.9
+    assert new.current is not None
+    assert new.current > (row.baseline or math.inf) * 0.9
 
 
 def test_brand_new_app_has_no_history(tmp_path: Path) -> None:
@@ -274,7 +281,8 @@ def test_overview_json_is_complete(demo: DemoResult) -> None:
 def test_empty_overview() -> None:
     """An empty overview has windows, no rows and no history."""
     m = Overview.empty(data_dir="/x", start=0.0, end=DAY)
-    assert m.rows == () and not m.history
+    assert m.rows == ()
+    assert not m.history
     assert m.windows.baseline_end == m.current_start
 
 

@@ -10,13 +10,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-from sounding.analysis.overview import Windows
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import sounding
 from sounding import MetricSnapshot, MetricType
+from sounding.analysis.overview import Windows
 from sounding.core.config import MetricsConfig
 from sounding.presentation.dashboard import (
     ChangePoint,
@@ -144,8 +143,10 @@ def test_render_never_leaks_markup(
         change_points=(ChangePoint(2, 7200.0, 1.0, 2.5, metric=name, stat="p95"),),
     )  # fmt: skip
     model = DashboardModel(
-        data_dir=data_dir, 
-        windows=Windows(start=0.0, end=14400.0, current_start=10800.0, baseline_start=0.0, baseline_end=10800.0),
+        data_dir=data_dir,
+        windows=Windows(
+            start=0.0, end=14400.0, current_start=10800.0, baseline_start=0.0, baseline_end=10800.0
+        ),
         threshold_percent=20.0, rows=(row,), errors=(ErrorRow(exc, 3, 100.0, example),),
         change_points=row.change_points,
     )  # fmt: skip

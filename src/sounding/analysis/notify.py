@@ -214,9 +214,8 @@ def load_sinks(path: str | Any) -> list[NotificationSink]:
             raise ConfigurationError(f"{where}.type", kind, "'webhook' or 'log'")
         unknown = sorted(set(table) - _SINK_KEYS[kind])
         if unknown:
-            raise ConfigurationError(
-                f"{where}.{unknown[0]}", table[unknown[0]], "one of " + ", ".join(sorted(_SINK_KEYS[kind]))
-            )
+            allowed = "one of " + ", ".join(sorted(_SINK_KEYS[kind]))
+            raise ConfigurationError(f"{where}.{unknown[0]}", table[unknown[0]], allowed)
         if kind == "log":
             sinks.append(LogNotifier())
             continue
@@ -225,7 +224,7 @@ def load_sinks(path: str | Any) -> list[NotificationSink]:
             sinks.append(WebhookNotifier(table.get("url"), **options))
         except (InvalidValueError, InvalidTypeError, TypeError) as exc:
             field_name = getattr(exc, "field", "url")
-            raise ConfigurationError(
-                f"{where}.{field_name}", getattr(exc, "value", None), getattr(exc, "allowed", str(exc))
-            ) from None
+            value = getattr(exc, "value", None)
+            allowed = getattr(exc, "allowed", str(exc))
+            raise ConfigurationError(f"{where}.{field_name}", value, allowed) from None
     return sinks

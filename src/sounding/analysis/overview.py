@@ -458,9 +458,7 @@ def _trend(
     """``stat`` per interval of the trend grid, ``None`` where nothing was recorded."""
     rate = stat == "rate"
     base = ("sum" if mtype is MetricType.COUNTER else "count") if rate else store_stat(stat)
-    points = store.query(
-        name, w.trend_origin, w.end, tags, interval=w.trend_step, stat=base
-    )
+    points = store.query(name, w.trend_origin, w.end, tags, interval=w.trend_step, stat=base)
     slots: list[float | None] = [None] * w.trend_points
     for p in points:
         begin = p.timestamp.timestamp()
@@ -553,7 +551,12 @@ def metric_row(
     base, base_n = _value(store, name, mtype, chosen, w.baseline_start, w.baseline_end, tags).get(
         None, (None, 0)
     )
-    if mtype is MetricType.COUNTER and chosen in ("rate", "sum") and cur is None and base is not None:
+    if (
+        mtype is MetricType.COUNTER
+        and chosen in ("rate", "sum")
+        and cur is None
+        and base is not None
+    ):
         # The counter exists and nothing was added since "now" began: that is zero.
         cur = 0.0
     hours = max((w.end - w.current_start) / 3600.0, 1e-9)
@@ -628,7 +631,9 @@ def metric_row(
     )
 
 
-def _errors(store: Store, by_name: Mapping[str, Sequence[SeriesInfo]], w: Windows) -> list[ErrorRow]:
+def _errors(
+    store: Store, by_name: Mapping[str, Sequence[SeriesInfo]], w: Windows
+) -> list[ErrorRow]:
     """Error types from every metric tagged with one (``<op>.failures`` counters, timers
     that raised: ``<op>.duration{exc_type=...}``) and from warning-or-worse events.
 
@@ -652,8 +657,8 @@ def _errors(store: Store, by_name: Mapping[str, Sequence[SeriesInfo]], w: Window
                     sources[p.group].add(name)
             break
     counts: dict[str, float] = defaultdict(float)
-    for (_, kind), n in per_op.items():
-        counts[kind] += n
+    for (_, name_of_type), n in per_op.items():
+        counts[name_of_type] += n
     last_seen: dict[str, float] = {}
     example: dict[str, str] = {}
     event_counts: dict[str, int] = defaultdict(int)
@@ -751,15 +756,16 @@ def alert_rows(
         for rule in rules:
             # A rate's or a count's threshold is not in the metric's unit.
             unit = "" if rule.stat in ("rate", "count", "sum") else unit_of.get(rule.metric, "")
-            common = dict(
-                name=rule.name, metric=rule.metric, stat=rule.stat, op=rule.op,
-                threshold=rule.threshold, unit=unit, kind=rule.kind, window=rule.window,
-            )  # fmt: skip
+            common: dict[str, Any] = {
+                "name": rule.name, "metric": rule.metric, "stat": rule.stat, "op": rule.op,
+                "threshold": rule.threshold, "unit": unit, "kind": rule.kind,
+                "window": rule.window,
+            }  # fmt: skip
             known = [] if states is None else states.states(rule.name)
             for st in known:
                 out.append(
                     AlertRow(
-                        **common,  # type: ignore[arg-type]
+                        **common,
                         status=st.status.value,
                         value=st.value,
                         since=st.since,
@@ -777,7 +783,7 @@ def alert_rows(
             for r in results:
                 out.append(
                     AlertRow(
-                        **common,  # type: ignore[arg-type]
+                        **common,
                         status=r.status.value,
                         value=r.value,
                         series=r.series,
@@ -837,7 +843,9 @@ def build_overview(
         by_name[info.name].append(info)
     if by is not None and not any(by in i.tags for infos in by_name.values() for i in infos):
         keys = sorted({k for infos in by_name.values() for i in infos for k in i.tags})
-        raise InvalidValueError("--by", by, "a tag key the store has: " + (", ".join(keys) or "none"))
+        raise InvalidValueError(
+            "--by", by, "a tag key the store has: " + (", ".join(keys) or "none")
+        )
     wanted = set(names) if names is not None else None
     rows: list[MetricRow] = []
     internal: dict[str, float] = {}

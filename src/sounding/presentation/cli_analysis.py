@@ -159,6 +159,7 @@ def baseline(
                     now=w.baseline_end,
                 )
             )  # fmt: skip
+    groups: list[tuple[str | None, float | None, float | None, int, int, float | None]]
     groups = [(None, row.baseline, row.current, row.baseline_count, row.count, row.change)]
     if by is not None:
         groups = [
@@ -196,10 +197,10 @@ def baseline(
                 "baseline": format_stat(base, row.stat, row.unit),
                 "now": format_stat(now, row.stat, row.unit),
                 "change": format_change(change),
-                "p50": format_value(data["p50"], row.unit),
-                "p95": format_value(data["p95"], row.unit),
-                "p99": format_value(data["p99"], row.unit),
-                "spread": format_value(data["spread"], row.unit),
+                "p50": format_value(None if b is None else b.p50, row.unit),
+                "p95": format_value(None if b is None else b.p95, row.unit),
+                "p99": format_value(None if b is None else b.p99, row.unit),
+                "spread": format_value(None if b is None else b.spread, row.unit),
             }
         )
     columns = list(rows[0]) if rows else ["metric"]
@@ -283,9 +284,7 @@ def changes(
         for c in found
     ]
     w = model.windows
-    where = (
-        f"{used} per {format_value(w.trend_step, 's')}, {when(w.start)} → {when(w.end)} UTC"
-    )
+    where = f"{used} per {format_value(w.trend_step, 's')}, {when(w.start)} → {when(w.end)} UTC"
     if not rows and fmt == "table":
         click.echo(f"no change points in {metric} ({where})", err=True)
         return
@@ -354,8 +353,10 @@ def alerts(
         default = state.resolved_data_dir() / "alerts.toml"
         path = default if default.is_file() else None
     store = store_from_context(ctx)
-    rules = load_alert_rules(store, store.metrics, path) if path else load_alert_rules(
-        store, store.metrics, state.resolved_data_dir() / "alerts.toml"
+    rules = (
+        load_alert_rules(store, store.metrics, path)
+        if path
+        else load_alert_rules(store, store.metrics, state.resolved_data_dir() / "alerts.toml")
     )
     if not rules:
         click.echo(

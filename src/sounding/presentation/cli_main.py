@@ -14,7 +14,7 @@ import os
 import shutil
 import sqlite3
 import stat
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 

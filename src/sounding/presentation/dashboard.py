@@ -82,9 +82,7 @@ def build_model(
     by: str | None = None,
 ) -> Overview:
     """The overview the dashboard shows (:func:`~sounding.analysis.overview.build_overview`)."""
-    return build_overview(
-        store, since=since, now=now, config=config, names=names, tags=tags, by=by
-    )
+    return build_overview(store, since=since, now=now, config=config, names=names, tags=tags, by=by)
 
 
 def _cells(*cells: Any) -> list[Any]:
@@ -210,7 +208,8 @@ def _errors_table(model: Overview, width: int | None, limit: int) -> Any:
 
     wide = width is None or width >= WIDE
     t = Table(
-        title=Text("\n" + "Top error types (metrics and events)", style="bold"), title_justify="left",
+        title=Text("\nTop error types (metrics and events)", style="bold"),
+        title_justify="left",
         box=None, pad_edge=False, header_style="bold underline", padding=(0, 1),
     )  # fmt: skip
     shown = model.errors[:limit]
@@ -222,13 +221,15 @@ def _errors_table(model: Overview, width: int | None, limit: int) -> Any:
     t.add_column("Last seen", no_wrap=True, min_width=16)
     t.add_column("Example (scrubbed)", overflow="ellipsis", no_wrap=not wide, max_width=example_w)
     for e in shown:
-        t.add_row(*_cells(
-            # Narrow terminals: the class name; the module path is in --format json.
-            stored_text(e.exc_type if wide else e.exc_type.rsplit(".", 1)[-1], "red"),
-            str(e.count),
-            when(e.last_seen),
-            stored_text(e.example or ""),
-        ))
+        t.add_row(
+            *_cells(
+                # Narrow terminals: the class name; the module path is in --format json.
+                stored_text(e.exc_type if wide else e.exc_type.rsplit(".", 1)[-1], "red"),
+                str(e.count),
+                when(e.last_seen),
+                stored_text(e.example or ""),
+            )
+        )
     return t
 
 
@@ -239,21 +240,24 @@ def _alerts_table(model: Overview) -> Any:
     firing = sum(1 for a in model.alerts if a.firing)
     t = Table(
         title=Text("\n" + f"Alerts ({firing} firing)", style="bold red" if firing else "bold"),
-        title_justify="left", box=None, pad_edge=False, header_style="bold underline", padding=(0, 1),
+        title_justify="left", box=None, pad_edge=False, header_style="bold underline",
+        padding=(0, 1),
     )  # fmt: skip
     for c in ("Rule", "Condition", "Value", "State", "Since"):
         t.add_column(c, justify="right" if c == "Value" else "left")
     for a in model.alerts:
         style = "bold red" if a.firing else "yellow" if a.status == "pending" else "green"
-        t.add_row(*_cells(
-            stored_text(a.name),
-            stored_text(
-                f"{a.metric} {a.stat} {a.op} {format_stat(a.threshold, a.stat, a.unit)}"
-            ),
-            format_stat(a.value, a.stat, a.unit),
-            Text(a.status.upper() if a.firing else a.status, style=style),
-            when(a.since) if a.evaluated else "not evaluated",
-        ))
+        t.add_row(
+            *_cells(
+                stored_text(a.name),
+                stored_text(
+                    f"{a.metric} {a.stat} {a.op} {format_stat(a.threshold, a.stat, a.unit)}"
+                ),
+                format_stat(a.value, a.stat, a.unit),
+                Text(a.status.upper() if a.firing else a.status, style=style),
+                when(a.since) if a.evaluated else "not evaluated",
+            )
+        )
     return t
 
 
@@ -262,7 +266,7 @@ def _changes_table(model: Overview, limit: int) -> Any:
     from rich.text import Text
 
     t = Table(
-        title=Text("\n" + "Recent change points", style="bold"), title_justify="left",
+        title=Text("\nRecent change points", style="bold"), title_justify="left",
         box=None, pad_edge=False, header_style="bold underline", padding=(0, 1),
     )  # fmt: skip
     for c in ("When (UTC)", "Metric", "Stat", "Before", "After", "Change"):
@@ -270,14 +274,16 @@ def _changes_table(model: Overview, limit: int) -> Any:
     rows = {r.name: r for r in model.rows}
     for cp in model.change_points[:limit]:
         unit = rows[cp.metric].unit if cp.metric in rows else ""
-        t.add_row(*_cells(
-            when(cp.timestamp),
-            stored_text(cp.metric),
-            cp.stat,
-            format_stat(cp.before, cp.stat, unit),
-            format_stat(cp.after, cp.stat, unit),
-            format_change(cp.relative_change),
-        ))
+        t.add_row(
+            *_cells(
+                when(cp.timestamp),
+                stored_text(cp.metric),
+                cp.stat,
+                format_stat(cp.before, cp.stat, unit),
+                format_stat(cp.after, cp.stat, unit),
+                format_change(cp.relative_change),
+            )
+        )
     return t
 
 
@@ -339,8 +345,10 @@ def render(
     else:
         if not model.history:
             parts.append(
-                Text("Not enough history yet: nothing older than \"now\" to compare with.",
-                     style="yellow")
+                Text(
+                    'Not enough history yet: nothing older than "now" to compare with.',
+                    style="yellow",
+                )
             )
         flagged = model.flagged
         if flagged:
@@ -368,7 +376,9 @@ def render(
                     f"{e.exc_type.rsplit('.', 1)[-1]} {e.count}" for e in model.errors[:3]
                 )
                 parts.append(stored_text(f"Top errors: {top}", "red"))
-            used = 3 + len(parts) - 1 + (1 if status else 0) + 5  # header + table chrome
+            # The header's 4 lines, one per line above, the table's title (2), column
+            # names and caption, the "more" line, the status line, and the cursor's line.
+            used = 4 + (len(parts) - 1) + 4 + 1 + (1 if status else 0) + 1
             limit = max(1, (height or 24) - used)
             group_lines = max((len(r.groups) for r in model.rows), default=0)
             limit = max(1, limit // (1 + group_lines))
@@ -376,8 +386,10 @@ def render(
             parts.append(table)
             if hidden:
                 parts.append(
-                    Text(f"… {hidden} more metric(s): widen the terminal or use --metric",
-                         style="dim")
+                    Text(
+                        f"… {hidden} more metric(s): widen the terminal or use --metric",
+                        style="dim",
+                    )
                 )
         else:
             table, _ = _metrics_table(model, width, None)

@@ -335,9 +335,11 @@ def _legend() -> str:
         (swatch('<line x1="14" x2="14" y1="0" y2="12" stroke="#7b3fb5" stroke-width="1.5" '
                 'stroke-dasharray="3 2"/>'), "change point"),
     ]  # fmt: skip
-    return '<div class="legend">' + "".join(
-        f"<span>{s} {_e(text)}</span>" for s, text in items
-    ) + "</div>"
+    return (
+        '<div class="legend">'
+        + "".join(f"<span>{s} {_e(text)}</span>" for s, text in items)
+        + "</div>"
+    )
 
 
 def _change_html(row: MetricRow) -> str:
@@ -493,17 +495,17 @@ def render_report(
         out.append(_versions_html(model, versions))
     if model.change_points:
         by_name = {r.name: r for r in model.rows}
-        cells = []
+        cp_cells: list[str] = []
         for cp in model.change_points:
             crow = by_name[cp.metric]
-            cells.append(
+            cp_cells.append(
                 f"<tr><td>{_e(_when(cp.timestamp))}</td><td><code>{_e(cp.metric)}</code></td>"
                 f"<td>{_e(cp.stat)}</td>"
                 f'<td class="n">{_e(_stat_text(cp.before, crow))}</td>'
                 f'<td class="n">{_e(_stat_text(cp.after, crow))}</td>'
                 f'<td class="n">{_e(format_change(cp.relative_change))}</td></tr>'
             )
-        rows = "".join(cells)
+        rows = "".join(cp_cells)
         out.append(
             "<h2>Change points</h2><table><tr><th>When (UTC)</th><th>Metric</th>"
             f"<th>Statistic</th><th>Before</th><th>After</th><th>Change</th></tr>{rows}</table>"
@@ -511,7 +513,7 @@ def render_report(
     out.append("<h2>Errors</h2>")
     if model.errors:
         rows = "".join(
-            f"<tr><td><code>{_e(er.exc_type)}</code></td><td class=\"n\">{er.count}</td>"
+            f'<tr><td><code>{_e(er.exc_type)}</code></td><td class="n">{er.count}</td>'
             f"<td>{_e(_when(er.last_seen))}</td><td>{_e(er.example or '')}</td></tr>"
             for er in model.errors
         )
