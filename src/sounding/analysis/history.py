@@ -234,7 +234,9 @@ def changes(
     for k, cp in enumerate(cps):
         before = values[bounds[k] : cp]
         after = values[cp : bounds[k + 2]]
-        out.append(ChangePoint(cp, ts[cp], median(before), median(after), metric, stat))
+        out.append(
+            ChangePoint(cp, ts[cp], median(before), median(after), metric=metric, stat=stat)
+        )
     return out
 
 

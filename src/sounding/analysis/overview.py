@@ -158,12 +158,14 @@ class Windows:
         baseline_days: float | None = None,
         points: int = TREND_POINTS,
         step: float | None = None,
+        min_step: float = 60.0,
     ) -> Windows:
-        """The windows of an overview of ``start .. end`` (see the module docstring)."""
+        """The windows of an overview of ``start .. end`` (see the module docstring);
+        ``min_step`` is the width of the store's finest rows (no interval is finer)."""
         days = MetricsConfig().baseline_window_days if baseline_days is None else baseline_days
         current = end - min(_DAY, (end - start) / 4.0)
         if step is None:
-            origin, step, n = _grid(start, end, max(2, points))
+            origin, step, n = _grid(start, end, max(2, points), min_step)
         else:
             # Never more intervals than asked for (the store would coarsen them anyway).
             n = math.ceil((end - math.floor(start / step) * step) / step)
@@ -198,11 +200,15 @@ class Windows:
         }
 
 
-def _grid(start: float, end: float, points: int) -> tuple[float, float, int]:
+def _grid(
+    start: float, end: float, points: int, min_step: float = 60.0
+) -> tuple[float, float, int]:
     """``(origin, step, n)``: at most ``points`` intervals of a :data:`NICE_STEPS` length
-    covering the window, aligned to multiples of ``step`` since the epoch as the store
-    aligns them (the first may begin a little before ``start``)."""
-    steps = [float(s) for s in NICE_STEPS]
+    (whole multiples of ``min_step``, the store's finest rows) covering the window, aligned
+    to multiples of ``step`` since the epoch as the store aligns them (the first may begin a
+    little before ``start``)."""
+    unit = max(float(min_step), 1.0)
+    steps = sorted({math.ceil(s / unit - 1e-9) * unit for s in NICE_STEPS})
     # Windows of years: plain whole days.
     steps.append(math.ceil((end - start) / max(points - 1, 1) / _DAY) * _DAY)
     origin, step, n = 0.0, steps[-1], 1
@@ -493,7 +499,10 @@ def change_points_of(
     present = [(i, v) for i, v in enumerate(values) if v is not None and math.isfinite(v)]
     if len(present) < 12:
         return ()
-    found = detect_change_points(values, method=method)
+    # Indices of the new regimes (the detector may hand back change-point objects).
+    found: list[int] = [
+        int(getattr(c, "index", c)) for c in detect_change_points(values, method=method)
+    ]
     out = []
     bounds = [0, *found, len(values)]
     for k, idx in enumerate(found):
@@ -797,6 +806,15 @@ def alert_rows(
     return out
 
 
+def _finest(store: Store, cfg: MetricsConfig) -> float:
+    """The width of the store's finest rows (the aggregation interval when the store does
+    not say)."""
+    finest = getattr(store, "finest_resolution", None)
+    if callable(finest):
+        return float(finest())
+    return float(cfg.aggregation_interval)
+
+
 def build_overview(
     store: Store,
     *,
@@ -837,6 +855,7 @@ def build_overview(
         baseline_days=cfg.baseline_window_days if baseline_days is None else baseline_days,
         points=max(2, min(points, cfg.max_data_points)),
         step=None if interval is None else parse_duration(interval, "interval") or None,
+        min_step=_finest(store, cfg),
     )
     by_name: dict[str, list[SeriesInfo]] = defaultdict(list)
     for info in store.series():
