@@ -136,6 +136,16 @@ def _header(model: Overview, width: int | None) -> Any:
     return head
 
 
+def _trend_caption(model: Overview, chars: int) -> str:
+    """What the trend column draws: the statistic, and the time one character covers."""
+    w = model.windows
+    per = w.trend_step * max(1.0, w.trend_points / max(chars, 1))
+    approx = "=" if w.trend_points <= chars else "≈"
+    return f"Trend: each metric's Stat over the window, one character {approx} " + (
+        format_value(per, "s")
+    )
+
+
 def _metrics_table(model: Overview, width: int | None, limit: int | None) -> Any:
     from rich.table import Table
     from rich.text import Text
@@ -145,12 +155,11 @@ def _metrics_table(model: Overview, width: int | None, limit: int | None) -> Any
     # Regressions first when rows must be cut.
     if limit is not None and len(rows) > limit:
         rows = sorted(rows, key=lambda r: (not r.flagged, r.verdict != "worse", r.name))[:limit]
-    step = model.windows.trend_step
     title = Text("\nMetrics: statistic now vs baseline", style="bold")
     table = Table(
         title=title, title_justify="left", box=None, pad_edge=False, header_style="bold underline",
         padding=(0, 1), expand=False,
-        caption=f"Trend: the statistic per {format_value(step, 's')} over the window",
+        caption=_trend_caption(model, 24 if (width is None or width >= WIDE) else 12),
         caption_justify="left",
     )  # fmt: skip
     spark_w = 24 if wide else 12
