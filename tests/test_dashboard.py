@@ -387,3 +387,61 @@ def test_narrow_error_table_shows_class_names() -> None:
     narrow = render_text(model, width=80)
     assert "DiskFullError" in narrow
     assert "myapp.storage" not in narrow
+
+
+def test_live_view_fits_80x24_with_a_status_line(model: DashboardModel) -> None:
+    """At 80x24 the live picture, status line included, fits the terminal; regressions and
+    the alert/error summaries come first."""
+    from sounding.presentation.dashboard import render, status_line
+
+    console = Console(file=io.StringIO(), width=80, height=24, record=True)
+    console.print(render(model, width=80, height=24, status=status_line(5.0, NOW)))
+    lines = console.export_text().rstrip("\n").splitlines()
+    assert len(lines) <= 23  # one line left for the cursor
+    assert lines[-1].startswith("live: refresh every 5 s · updated 00:00:00 UTC · Ctrl-C")
+    assert any(ln.startswith("app.op.duration") for ln in lines)
+    assert any(ln.startswith("Top errors: TimeoutError 5") for ln in lines)
+    assert max(len(ln.rstrip()) for ln in lines) <= 80
+
+
+def test_live_shows_refresh_failures_in_the_status_line(model: DashboardModel) -> None:
+    """A failing refresh keeps the picture and names the error in the status line."""
+    calls = []
+
+    def load() -> DashboardModel:
+        calls.append(1)
+        if len(calls) > 1:
+            raise RuntimeError("store went away")
+        return model
+
+    console = Console(file=io.StringIO(), width=100, height=40, record=True)
+    live(load, refresh_interval=2, console=console, iterations=1, sleep=lambda s: None)
+    text = console.export_text()
+    assert "refresh failed: store went away" in text
+    assert "Ctrl-C to quit" in text
+
+
+@pytest.mark.parametrize(
+    ("name", "width", "lines"),
+    [
+        ("recorder.device.open.duration", 22, ["recorder.device.open.", "duration"]),
+        ("short.name", 22, ["short.name"]),
+        ("averyveryverylongsinglewordname", 10, ["averyveryverylongsinglewordname"]),
+    ],
+)
+def test_long_names_break_after_dots_never_mid_word(
+    name: str, width: int, lines: list[str]
+) -> None:
+    """A metric name too long for its column is split after dots, never inside a part."""
+    from sounding.presentation.dashboard import _split_name
+
+    assert _split_name(name, width).split("\n") == lines
+
+
+def test_by_tag_adds_one_line_per_value(store: Store) -> None:
+    """--by KEY lists each tag value under the metric with the same statistic."""
+    with store:
+        m = build_model(store, now=NOW, names=["app.failures"], by="exc_type")
+    text = render_text(m, width=100)
+    assert "exc_type=TimeoutError" in text
+    assert "exc_type=[bold]Markup[/bold]Error" in text

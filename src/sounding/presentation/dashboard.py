@@ -169,7 +169,10 @@ def _metrics_table(model: Overview, width: int | None, limit: int | None) -> Any
     fixed = {"Stat": 4, "Now": 9, "Baseline": 9, "Change": 6, "Trend": spark_w}
     used = sum(fixed.values()) + 2 * (len(cols) - 1)
     name_w = max(16, (width or 200) - used - 1) if not wide else 48
-    longest = max((len(r.name) for r in rows), default=8)
+    labels = [r.name for r in rows] + [
+        f"  {model.by}={'(none)' if g.value is None else g.value}" for r in rows for g in r.groups
+    ]
+    longest = max((len(t) for t in labels), default=8)
     for col in cols:
         if col == "Metric":
             table.add_column(col, no_wrap=True, width=min(name_w, max(longest, 6)))
