@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html.parser
 import random
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -275,3 +276,49 @@ def test_versions_are_compared_in_natural_order(data_dir: Path) -> None:
     table = page.split("<h2>By app version</h2>")[1].split("</table>")[0]
     assert table.index("<code>1.9</code>") < table.index("<code>1.10</code>")
     assert "+50%" in table
+
+
+def test_report_has_a_legend_ticks_and_hover_values(report_html: str) -> None:
+    """A legend names the band, the baseline, the threshold and change points; x ticks are
+    readable dates inside the window; every drawn point carries its value in a <title>."""
+    assert 'class="legend"' in report_html
+    for words in ("baseline (dashed)", "threshold band", "alert threshold", "change point"):
+        assert words in report_html
+    ticks = re.findall(r'<text class="x-tick"[^>]*>([^<]+)</text>', report_html)
+    assert ticks
+    assert all(re.fullmatch(r"[A-Z][a-z]{2} \d\d|\d\d:\d\d", t) for t in ticks)
+    assert "Jan 26" in ticks  # inside the 7-day window ending 2026-02-01
+    assert "Jan 20" not in ticks  # before it
+    hovers = re.findall(r'<circle class="point"[^>]*><title>([^<]+)</title>', report_html)
+    assert hovers
+    assert all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC: (p95|rate|avg) ", h) for h in hovers)
+
+
+def test_y_ticks_are_round_values(report_html: str) -> None:
+    """The y axis of the latency chart is labelled at round milliseconds."""
+    svg = report_html.split('aria-label="app.op.duration: p95 per interval"')[1]
+    svg = svg.split("</svg>")[0]
+    labels = re.findall(r'text-anchor="end" fill="#5b6475">([^<]+)</text>', svg)
+    assert labels
+    assert all(re.fullmatch(r"\d+(0|5) ms|0 ms", label) for label in labels), labels
+
+
+def test_a_failure_counter_going_down_is_not_red() -> None:
+    """Fallbacks that fell are shown as better (green), never with the regression colour."""
+    row = MetricRow(
+        name="app.save.fallbacks", metric_type=MetricType.COUNTER, unit="", description="",
+        series=1, count=3, total=3.0, rate_per_hour=0.1, p50=None, p95=None, p99=None,
+        stat="rate", current=0.1, baseline=0.5, baseline_count=80, change=-0.8,
+        flagged=False, polarity="up", verdict="better", trend=(0.5, 0.1),
+        trend_start=0.0, trend_step=3600.0,
+    )  # fmt: skip
+    model = DashboardModel(
+        data_dir="/d",
+        windows=Windows(
+            start=0.0, end=7200.0, current_start=3600.0, baseline_start=0.0, baseline_end=3600.0
+        ),
+        threshold_percent=20.0, rows=(row,),
+    )  # fmt: skip
+    page = render_report(model)
+    assert '<span class="down">-80 %</span>' in page
+    assert 'class="up"' not in page

@@ -280,6 +280,9 @@ def changes(
             "before": c.before,
             "after": c.after,
             "change_percent": c.percent,
+            "window_start": iso(model.windows.start),
+            "window_end": iso(model.windows.end),
+            "interval_seconds": model.windows.trend_step,
         }
         for c in found
     ]

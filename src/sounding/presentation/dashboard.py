@@ -141,7 +141,7 @@ def _trend_caption(model: Overview, chars: int) -> str:
     w = model.windows
     per = w.trend_step * max(1.0, w.trend_points / max(chars, 1))
     approx = "=" if w.trend_points <= chars else "≈"
-    return f"Trend: each metric's Stat over the window, one character {approx} " + (
+    return f"Trend: Stat over the window, 1 character {approx} " + (
         format_value(per, "s")
     )
 
