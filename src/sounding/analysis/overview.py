@@ -587,7 +587,9 @@ def metric_row(
         count, rate = cur_n, None
     if mtype is MetricType.COUNTER and chosen in ("rate", "sum"):
         # Counts of increments are not observations: judge by the totals.
-        totals = (int(total or 0), int((base or 0) * (w.baseline_end - w.baseline_start) / 3600))
+        base_hours = (w.baseline_end - w.baseline_start) / 3600.0
+        base_total = (base or 0.0) * (base_hours if chosen == "rate" else 1.0)
+        totals = (int(total or 0), int(base_total))
     else:
         totals = (cur_n, base_n)
     change = _relative(cur, base)
