@@ -119,8 +119,8 @@ def test_errors_internal_counts_and_change_points(model: DashboardModel) -> None
     assert [(e.exc_type, e.count) for e in model.errors] == [("TimeoutError", 5), (MARKUP_ERROR, 2)]
     assert model.internal == {"storage_write": 3.0}
     assert all(not r.name.startswith("sounding.internal.") for r in model.rows)
-    points = [cp for cp in model.change_points if cp.metric == "app.op.duration"]
-    assert points, model.change_points
+    points = [cp for row, cp in model.recent_changes() if row.name == "app.op.duration"]
+    assert points, model.recent_changes()
     step = model.rows[0].trend_step
     assert abs(points[0].timestamp - (NOW - 86400)) <= 2 * step
     assert points[0].after > points[0].before

@@ -12,7 +12,6 @@ import pytest
 from click.testing import CliRunner
 
 from sounding.analysis import ChangePoint
-from sounding.analysis.history import ChangePoint as HistoryChangePoint
 from sounding.analysis.overview import (
     Overview,
     Windows,
@@ -89,7 +88,7 @@ def test_dashboard_report_and_commands_agree_on_the_regression(
     assert len(found) == len(row["change_points"])
     for cmd, model in zip(found, sorted(row["change_points"], key=lambda c: c["timestamp"]),
                           strict=True):  # fmt: skip
-        assert cmd["stat"] == model["stat"] == "p95"
+        assert cmd["stat"] == model["stat"] == row["stat"] == "p95"
         assert cmd["before"] == pytest.approx(model["before"], rel=1e-12)
         assert cmd["after"] == pytest.approx(model["after"], rel=1e-12)
         assert cmd["change_percent"] == pytest.approx(model["percent"], rel=1e-12)
@@ -172,14 +171,22 @@ def test_windows_are_stated_and_consistent() -> None:
     assert set(w.as_dict()) == {"window", "now", "baseline", "trend_step_seconds"}
 
 
-def test_one_change_point_type() -> None:
-    """The analysis package exports one ChangePoint; it carries the metric and statistic."""
-    assert ChangePoint is HistoryChangePoint
-    cp = ChangePoint(3, 10.0, 100.0, 150.0, metric="m", stat="p95")
-    assert cp.relative_change == pytest.approx(0.5)
-    assert cp.percent == pytest.approx(50.0)
-    assert cp.as_dict()["stat"] == "p95"
-    assert ChangePoint(0, 0.0, 0.0, 1.0).percent is None
+def test_one_change_point_type(demo: DemoResult) -> None:
+    """The overview's change points are the analysis package's one ChangePoint type, and
+    every view lists them with their metric's row (name, statistic, unit)."""
+    with open_store(demo.data_dir) as store:
+        model = build_overview(store, now=NOW)
+    changes = model.recent_changes()
+    assert changes
+    assert all(isinstance(cp, ChangePoint) for _, cp in changes)
+    assert [cp.timestamp for _, cp in changes] == sorted(
+        (cp.timestamp for _, cp in changes), reverse=True
+    )
+    row, cp = next((r, c) for r, c in changes if r.name == REGRESSED_METRIC)
+    assert row.stat == "p95"
+    assert cp.percent == pytest.approx((cp.after - cp.before) / cp.before * 100)
+    top = model.as_dict()["change_points"]
+    assert {"metric", "stat", "before", "after", "percent"} <= set(top[0])
 
 
 def test_polarity_judges_failures_and_fallbacks_not_usage() -> None:

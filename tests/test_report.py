@@ -141,7 +141,7 @@ def test_render_never_leaks_markup(
         count=10, total=100.0, rate_per_hour=1.0, p50=1.0, p95=2.0, p99=3.0, stat="p95",
         current=2.0, baseline=1.0, baseline_count=10, change=1.0, flagged=True,
         trend=(1.0, None, 2.0, 3.0), trend_start=0.0, trend_step=3600.0,
-        change_points=(ChangePoint(2, 7200.0, 1.0, 2.5, metric=name, stat="p95"),),
+        change_points=(ChangePoint(2, 7200.0, 1.0, 2.5),),
     )  # fmt: skip
     model = DashboardModel(
         data_dir=data_dir,
@@ -149,7 +149,6 @@ def test_render_never_leaks_markup(
             start=0.0, end=14400.0, current_start=10800.0, baseline_start=0.0, baseline_end=10800.0
         ),
         threshold_percent=20.0, rows=(row,), errors=(ErrorRow(exc, 3, 100.0, example),),
-        change_points=row.change_points,
     )  # fmt: skip
     parsed = _structure(render_report(model))
     assert set(parsed.tags) <= ALLOWED_TAGS

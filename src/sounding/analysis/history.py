@@ -165,39 +165,24 @@ def metric_history(
 
 @dataclass(frozen=True)
 class ChangePoint:
-    """Where a metric's statistic entered a new regime: the first interval of the new
-    segment (``index`` into the series it was found in, ``timestamp`` where that interval
-    starts) and the medians of the segments before and after it.
-
-    ``metric`` and ``stat`` name what was analysed when known. The one change-point type of
-    sounding: the dashboard, the report and ``sounding changes`` all show these.
-    """
+    """A change in a stored metric: where the new regime starts, and the medians of the
+    segments before and after it (``percent`` is their relative change)."""
 
     index: int
     timestamp: float
     before: float
     after: float
-    metric: str = ""
-    stat: str = ""
-
-    @property
-    def relative_change(self) -> float | None:
-        """``(after - before) / |before|`` (``None`` when ``before`` is 0)."""
-        if self.before == 0:
-            return None
-        return (self.after - self.before) / abs(self.before)
 
     @property
     def percent(self) -> float | None:
-        """:attr:`relative_change` in percent."""
-        rel = self.relative_change
-        return None if rel is None else rel * 100.0
+        """``(after - before) / |before|`` in percent (``None`` when ``before`` is 0)."""
+        if self.before == 0:
+            return None
+        return (self.after - self.before) / abs(self.before) * 100.0
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-friendly dict."""
         return {
-            "metric": self.metric,
-            "stat": self.stat,
             "index": self.index,
             "timestamp": self.timestamp,
             "before": self.before,
@@ -234,9 +219,7 @@ def changes(
     for k, cp in enumerate(cps):
         before = values[bounds[k] : cp]
         after = values[cp : bounds[k + 2]]
-        out.append(
-            ChangePoint(cp, ts[cp], median(before), median(after), metric=metric, stat=stat)
-        )
+        out.append(ChangePoint(cp, ts[cp], median(before), median(after)))
     return out
 
 

@@ -358,7 +358,6 @@ class Overview:
     rows: tuple[MetricRow, ...] = ()
     errors: tuple[ErrorRow, ...] = ()
     alerts: tuple[AlertRow, ...] = ()
-    change_points: tuple[ChangePoint, ...] = ()
     sessions: SessionSummary = field(default_factory=SessionSummary)
     internal: dict[str, float] = field(default_factory=dict)
     by: str | None = None
@@ -397,6 +396,12 @@ class Overview:
         """Start of the baseline (it ends where "now" starts)."""
         return self.windows.baseline_start
 
+    def recent_changes(self) -> list[tuple[MetricRow, ChangePoint]]:
+        """Every metric's change points with their row (its name, statistic and unit),
+        newest first."""
+        found = [(r, cp) for r in self.rows for cp in r.change_points]
+        return sorted(found, key=lambda pair: pair[1].timestamp or 0.0, reverse=True)
+
     @property
     def flagged(self) -> tuple[MetricRow, ...]:
         """The rows whose statistic regressed past the threshold."""
@@ -413,8 +418,10 @@ class Overview:
         for row, src in zip(data["rows"], self.rows, strict=True):
             row["metric_type"] = src.metric_type.value
             row["stat_unit"] = src.stat_unit
-            row["change_points"] = [cp.as_dict() for cp in src.change_points]
-        data["change_points"] = [cp.as_dict() for cp in self.change_points]
+            row["change_points"] = [{**cp.as_dict(), "stat": src.stat} for cp in src.change_points]
+        data["change_points"] = [
+            {"metric": r.name, "stat": r.stat, **cp.as_dict()} for r, cp in self.recent_changes()
+        ]
         return data
 
 
@@ -514,16 +521,7 @@ def change_points_of(
         # Levels within the sketch's 1 % relative error of each other are not a change.
         if abs(a - b) <= _SAME_LEVEL * max(abs(a), abs(b)):
             continue
-        out.append(
-            ChangePoint(
-                index=idx,
-                timestamp=start + idx * step,
-                before=b,
-                after=a,
-                metric=name,
-                stat=stat,
-            )
-        )
+        out.append(ChangePoint(idx, start + idx * step, b, a))
     return tuple(out)
 
 
@@ -893,9 +891,6 @@ def build_overview(
                 oldest = min(oldest, w.baseline_start)
             elif first is not None:
                 oldest = min(oldest, w.trend_origin + first * w.trend_step)
-    change_points = sorted(
-        (cp for r in rows for cp in r.change_points), key=lambda c: c.timestamp, reverse=True
-    )
     parts = set(include)
     units = {r.name: r.unit for r in rows}
     return Overview(
@@ -909,7 +904,6 @@ def build_overview(
             if "alerts" in parts
             else ()
         ),
-        change_points=tuple(change_points),
         sessions=_sessions(store, w) if "sessions" in parts else SessionSummary(),
         internal=internal,
         by=by,

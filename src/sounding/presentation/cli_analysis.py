@@ -274,8 +274,8 @@ def changes(
     rows = [
         {
             "metric": metric,
-            "stat": c.stat,
-            "time": iso(c.timestamp),
+            "stat": used,
+            "time": None if c.timestamp is None else iso(c.timestamp),
             "index": c.index,
             "before": c.before,
             "after": c.after,
@@ -295,9 +295,9 @@ def changes(
         {
             **r,
             "time": when(c.timestamp),
-            "before": format_stat(c.before, c.stat, unit),
-            "after": format_stat(c.after, c.stat, unit),
-            "change": format_change(c.relative_change),
+            "before": format_stat(c.before, used or "", unit),
+            "after": format_stat(c.after, used or "", unit),
+            "change": format_change(None if c.percent is None else c.percent / 100.0),
         }
         for r, c in zip(rows, found, strict=True)
     ]

@@ -85,6 +85,11 @@ def build_model(
     return build_overview(store, since=since, now=now, config=config, names=names, tags=tags, by=by)
 
 
+def _relative(cp: ChangePoint) -> float | None:
+    """A change point's relative change (``0.5`` is +50 %)."""
+    return None if cp.percent is None else cp.percent / 100.0
+
+
 def _cells(*cells: Any) -> list[Any]:
     """Table cells: plain strings become ``Text`` (never markup, control characters
     escaped), renderables pass through."""
@@ -141,9 +146,7 @@ def _trend_caption(model: Overview, chars: int) -> str:
     w = model.windows
     per = w.trend_step * max(1.0, w.trend_points / max(chars, 1))
     approx = "=" if w.trend_points <= chars else "≈"
-    return f"Trend: Stat over the window, 1 character {approx} " + (
-        format_value(per, "s")
-    )
+    return f"Trend: Stat over the window, 1 character {approx} " + (format_value(per, "s"))
 
 
 def _metrics_table(model: Overview, width: int | None, limit: int | None) -> Any:
@@ -283,17 +286,15 @@ def _changes_table(model: Overview, limit: int) -> Any:
     )  # fmt: skip
     for c in ("When (UTC)", "Metric", "Stat", "Before", "After", "Change"):
         t.add_column(c, justify="right" if c in ("Before", "After", "Change") else "left")
-    rows = {r.name: r for r in model.rows}
-    for cp in model.change_points[:limit]:
-        unit = rows[cp.metric].unit if cp.metric in rows else ""
+    for row, cp in model.recent_changes()[:limit]:
         t.add_row(
             *_cells(
                 when(cp.timestamp),
-                stored_text(cp.metric),
-                cp.stat,
-                format_stat(cp.before, cp.stat, unit),
-                format_stat(cp.after, cp.stat, unit),
-                format_change(cp.relative_change),
+                stored_text(row.name),
+                row.stat,
+                format_stat(cp.before, row.stat, row.unit),
+                format_stat(cp.after, row.stat, row.unit),
+                format_change(_relative(cp)),
             )
         )
     return t
@@ -411,7 +412,7 @@ def render(
             parts.append(_alerts_table(model))
         if model.errors:
             parts.append(_errors_table(model, width, 10))
-        if model.change_points:
+        if model.recent_changes():
             parts.append(_changes_table(model, 8))
         foot = _footer(model)
         if foot.plain:

@@ -302,12 +302,12 @@ def chart_svg(row: MetricRow, model: Overview, alert: float | None = None) -> st
     for cp in row.change_points:
         px = x_of(cp.timestamp)
         what = f" {_stat_text(cp.before, row)} → {_stat_text(cp.after, row)}"
-        rel = cp.relative_change
+        rel = None if cp.percent is None else cp.percent / 100.0
         what += "" if rel is None else f" ({format_change(rel)})"
         parts.append(
             f'<line class="change-point" x1="{px:.1f}" x2="{px:.1f}" y1="{y1}" y2="{y0}" '
             'stroke="#7b3fb5" stroke-dasharray="5 3" stroke-width="1.5">'
-            f"<title>{_e(f'change point {_when(cp.timestamp)} UTC: {cp.stat}{what}')}</title>"
+            f"<title>{_e(f'change point {_when(cp.timestamp)} UTC: {row.stat}{what}')}</title>"
             "</line>"
         )
     if not present:
@@ -493,17 +493,17 @@ def render_report(
         out.append("</div>")
     if versions:
         out.append(_versions_html(model, versions))
-    if model.change_points:
-        by_name = {r.name: r for r in model.rows}
+    changed = model.recent_changes()
+    if changed:
         cp_cells: list[str] = []
-        for cp in model.change_points:
-            crow = by_name[cp.metric]
+        for crow, cp in changed:
+            rel = None if cp.percent is None else cp.percent / 100.0
             cp_cells.append(
-                f"<tr><td>{_e(_when(cp.timestamp))}</td><td><code>{_e(cp.metric)}</code></td>"
-                f"<td>{_e(cp.stat)}</td>"
+                f"<tr><td>{_e(_when(cp.timestamp))}</td><td><code>{_e(crow.name)}</code></td>"
+                f"<td>{_e(crow.stat)}</td>"
                 f'<td class="n">{_e(_stat_text(cp.before, crow))}</td>'
                 f'<td class="n">{_e(_stat_text(cp.after, crow))}</td>'
-                f'<td class="n">{_e(format_change(cp.relative_change))}</td></tr>'
+                f'<td class="n">{_e(format_change(rel))}</td></tr>'
             )
         rows = "".join(cp_cells)
         out.append(
