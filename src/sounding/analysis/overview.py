@@ -507,9 +507,8 @@ def change_points_of(
     if len(present) < 12:
         return ()
     # Indices of the new regimes (the detector may hand back change-point objects).
-    found: list[int] = [
-        int(getattr(c, "index", c)) for c in detect_change_points(values, method=method)
-    ]
+    raw: Sequence[Any] = detect_change_points(values, method=method)
+    found = [c if isinstance(c, int) else int(c.index) for c in raw]
     out = []
     bounds = [0, *found, len(values)]
     for k, idx in enumerate(found):

@@ -300,7 +300,11 @@ def chart_svg(row: MetricRow, model: Overview, alert: float | None = None) -> st
                 )
         parts.extend(hovers)
     for cp in row.change_points:
-        px = x_of(cp.timestamp)
+        # A change point found without timestamps has none to draw at.
+        at = getattr(cp, "timestamp", None)
+        if at is None:
+            continue
+        px = x_of(float(at))
         what = f" {_stat_text(cp.before, row)} → {_stat_text(cp.after, row)}"
         rel = None if cp.percent is None else cp.percent / 100.0
         what += "" if rel is None else f" ({format_change(rel)})"
