@@ -306,3 +306,23 @@ def test_round_ticks() -> None:
     ticks = time_ticks(NOW - 7 * DAY, NOW)
     assert all(NOW - 7 * DAY <= t <= NOW for t, _ in ticks)
     assert 3 <= len(ticks) <= 8
+
+
+def test_tag_filter_on_dashboard_and_report(demo: DemoResult, at_now: None) -> None:
+    """--tag keeps the matching series in the dashboard and the report; a tag value the
+    store lacks fails, listing the values it has."""
+    with open_store(demo.data_dir) as store:
+        model = build_overview(store, now=NOW, tags={"app_version": "1.5.0"})
+        row = model.row(REGRESSED_METRIC)
+        new = build_overview(store, now=NOW, names=[REGRESSED_METRIC], by="app_version")
+    split = new.row(REGRESSED_METRIC)
+    assert row is not None
+    assert split is not None
+    group = next(g for g in split.groups if g.value == "1.5.0")
+    assert row.current == pytest.approx(group.current)
+    code, out = _cli(demo, "dashboard", "--tag", "app_version=1.5.0", "--format", "json")
+    assert code == 0, out
+    code, out = _cli(demo, "report", "--tag", "app_version=9.9", "-o", "-")
+    assert code != 0
+    assert "1.4.2" in out
+    assert "1.5.0" in out

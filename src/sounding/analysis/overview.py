@@ -864,6 +864,18 @@ def build_overview(
         raise InvalidValueError(
             "--by", by, "a tag key the store has: " + (", ".join(keys) or "none")
         )
+    if tags and not any(
+        all(i.tags.get(k) == v for k, v in tags.items())
+        for infos in by_name.values()
+        for i in infos
+    ):
+        key, value = next(iter(tags.items()))
+        known = sorted({i.tags[key] for infos in by_name.values() for i in infos if key in i.tags})
+        raise InvalidValueError(
+            "--tag",
+            f"{key}={value}",
+            f"a tag the store has: {key}=" + (", ".join(known) or "(none)"),
+        )
     wanted = set(names) if names is not None else None
     rows: list[MetricRow] = []
     internal: dict[str, float] = {}

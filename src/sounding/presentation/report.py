@@ -25,7 +25,7 @@ from __future__ import annotations
 import html
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Final
 
@@ -551,14 +551,18 @@ def build_report(
     now: float | None = None,
     names: Sequence[str] | None = None,
     title: str = "sounding report",
+    tags: Mapping[str, str] | None = None,
 ) -> str:
-    """Read ``store`` and render the report for the window ``since`` .. ``now``."""
-    model = build_overview(store, since=since, now=now, names=names, points=REPORT_POINTS)
+    """Read ``store`` and render the report for the window ``since`` .. ``now`` (series
+    whose tags include ``tags``)."""
+    model = build_overview(
+        store, since=since, now=now, names=names, tags=tags, points=REPORT_POINTS
+    )
     versions: VersionStats = {}
     for row in model.rows:
         if row.metric_type not in (MetricType.HISTOGRAM, MetricType.SUMMARY):
             continue
-        found = store.distributions(row.name, model.start, model.end, group_by="app_version")
+        found = store.distributions(row.name, model.start, model.end, tags, group_by="app_version")
         per = {
             v: (d.count, d.quantile(0.5), d.quantile(0.95))
             for v, d in found.items()
