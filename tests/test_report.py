@@ -274,7 +274,7 @@ def test_versions_are_compared_in_natural_order(data_dir: Path) -> None:
         page = build_report(store, now=NOW, since="7d")
     table = page.split("<h2>By app version</h2>")[1].split("</table>")[0]
     assert table.index("<code>1.9</code>") < table.index("<code>1.10</code>")
-    assert "+50%" in table
+    assert "+50 %" in table
 
 
 def test_report_has_a_legend_ticks_and_hover_values(report_html: str) -> None:

@@ -401,7 +401,7 @@ def _versions_html(model: Overview, versions: VersionStats) -> str:
             if first is None:
                 first = p95
             elif first and p95 is not None:
-                change = f"{(p95 - first) / abs(first) * 100:+.0f}%"
+                change = format_change((p95 - first) / abs(first))
             cells.append(
                 f"<tr><td><code>{_e(name)}</code></td><td><code>{_e(version)}</code></td>"
                 f'<td class="n">{count}</td><td class="n">{_e(format_value(p50, unit))}</td>'
@@ -409,7 +409,8 @@ def _versions_html(model: Overview, versions: VersionStats) -> str:
                 f'<td class="n">{_e(change)}</td></tr>'
             )
     return (
-        "<h2>By app version</h2><table><tr><th>Metric</th><th>Version</th><th>Count</th>"
+        '<h2>By app version</h2><p class="meta">Over the whole window.</p>'
+        "<table><tr><th>Metric</th><th>Version</th><th>Count</th>"
         "<th>p50</th><th>p95</th><th>p95 vs first</th></tr>" + "".join(cells) + "</table>"
     )
 
