@@ -445,3 +445,25 @@ def test_by_tag_adds_one_line_per_value(store: Store) -> None:
     text = render_text(m, width=100)
     assert "exc_type=TimeoutError" in text
     assert "exc_type=[bold]Markup[/bold]Error" in text
+
+
+def test_narrow_terminal_breaks_long_names_after_a_dot() -> None:
+    """At 60 columns a long metric name takes two lines, broken after a dot, none cut."""
+    row = MetricRow(
+        name="recorder.device.open.duration", metric_type=MetricType.HISTOGRAM, unit="ms",
+        description="", series=1, count=60, total=1.0, rate_per_hour=1.0, p50=1.0, p95=2.0,
+        p99=3.0, stat="p95", current=2.0, baseline=1.0, baseline_count=60, change=1.0,
+        flagged=True, trend=(1.0, 2.0),
+    )  # fmt: skip
+    model = DashboardModel(
+        data_dir="/d",
+        windows=Windows(
+            start=0.0, end=7200.0, current_start=3600.0, baseline_start=0.0, baseline_end=3600.0
+        ),
+        threshold_percent=20.0, rows=(row,),
+    )  # fmt: skip
+    lines = render_text(model, width=60).splitlines()
+    first = next(i for i, ln in enumerate(lines) if ln.startswith("recorder.device."))
+    assert lines[first + 1].startswith("open.duration")
+    assert "…" not in "\n".join(lines[first : first + 2])
+    assert max(len(ln.rstrip()) for ln in lines) <= 60

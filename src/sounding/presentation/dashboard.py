@@ -124,6 +124,16 @@ def _split_name(name: str, width: int) -> str:
     return "\n".join(lines)
 
 
+def _name_text(name: str, width: int, style: str) -> Any:
+    """A name as rich ``Text`` in lines of at most ``width`` (see :func:`_split_name`); each
+    line is stored text (escaped), the line breaks are ours."""
+    from rich.text import Text
+
+    return Text("\n").join(
+        stored_text(line, style) for line in _split_name(name, width).split("\n")
+    )
+
+
 def _header(model: Overview, width: int | None) -> Any:
     from rich.text import Text
 
@@ -154,24 +164,35 @@ def _metrics_table(model: Overview, width: int | None, limit: int | None) -> Any
     from rich.text import Text
 
     wide = width is None or width >= WIDE
+    # Below 80 columns the trend gives way first, so names keep 16 characters.
+    spark_w = 24 if wide else max(4, min(12, (width or 80) - 16 - 28 - 10 - 1))
+    fixed = {"Stat": 4, "Now": 9, "Baseline": 9, "Change": 6, "Trend": spark_w}
+    n_cols = 9 if wide else 6
+    used = sum(fixed.values()) + 2 * (n_cols - 1)
+    name_w = max(16, (width or 200) - used - 1) if not wide else 48
     rows = list(model.rows)
-    # Regressions first when rows must be cut.
-    if limit is not None and len(rows) > limit:
-        rows = sorted(rows, key=lambda r: (not r.flagged, r.verdict != "worse", r.name))[:limit]
+    if limit is not None:
+        # ``limit`` is in lines (a long name takes two): regressions first when rows must go.
+        ranked = sorted(rows, key=lambda r: (not r.flagged, r.verdict != "worse", r.name))
+        kept: list[MetricRow] = []
+        lines = 0
+        for r in ranked:
+            need = _split_name(r.name, name_w).count("\n") + 1 + len(r.groups)
+            if lines + need > limit and kept:
+                break
+            kept.append(r)
+            lines += need
+        rows = [r for r in model.rows if r in kept] if len(kept) == len(rows) else kept
     title = Text("\nMetrics: statistic now vs baseline", style="bold")
     table = Table(
         title=title, title_justify="left", box=None, pad_edge=False, header_style="bold underline",
         padding=(0, 1), expand=False,
-        caption=_trend_caption(model, 24 if (width is None or width >= WIDE) else 12),
+        caption=_trend_caption(model, spark_w),
         caption_justify="left",
     )  # fmt: skip
-    spark_w = 24 if wide else 12
     cols = ["Metric", "Stat", "Now", "Baseline", "Change", "Trend"]
     if wide:
         cols = ["Metric", "Stat", "Now", "Baseline", "Change", "Count", "p50", "p99", "Trend"]
-    fixed = {"Stat": 4, "Now": 9, "Baseline": 9, "Change": 6, "Trend": spark_w}
-    used = sum(fixed.values()) + 2 * (len(cols) - 1)
-    name_w = max(16, (width or 200) - used - 1) if not wide else 48
     labels = [r.name for r in rows] + [
         f"  {model.by}={'(none)' if g.value is None else g.value}" for r in rows for g in r.groups
     ]
@@ -185,7 +206,7 @@ def _metrics_table(model: Overview, width: int | None, limit: int | None) -> Any
         else:
             table.add_column(col, justify="right", no_wrap=True)
     for r in rows:
-        name = stored_text(_split_name(r.name, name_w), "bold" if r.flagged else "")
+        name = _name_text(r.name, name_w, "bold" if r.flagged else "")
         cells: dict[str, Any] = {
             "Metric": name,
             "Stat": r.stat,
@@ -203,7 +224,7 @@ def _metrics_table(model: Overview, width: int | None, limit: int | None) -> Any
         for g in r.groups:
             label = "(none)" if g.value is None else g.value
             gcells: dict[str, Any] = {
-                "Metric": stored_text(_split_name(f"  {model.by}={label}", name_w), "dim"),
+                "Metric": _name_text(f"  {model.by}={label}", name_w, "dim"),
                 "Stat": "",
                 "Now": format_stat(g.current, r.stat, r.unit),
                 "Baseline": format_stat(g.baseline, r.stat, r.unit),
@@ -393,8 +414,6 @@ def render(
             # names and caption, the "more" line, the status line, and the cursor's line.
             used = 4 + (len(parts) - 1) + 4 + 1 + (1 if status else 0) + 1
             limit = max(1, (height or 24) - used)
-            group_lines = max((len(r.groups) for r in model.rows), default=0)
-            limit = max(1, limit // (1 + group_lines))
             table, hidden = _metrics_table(model, width, limit)
             parts.append(table)
             if hidden:
@@ -441,7 +460,12 @@ def render_text(
     return console.export_text(styles=color)
 
 
-def status_line(refresh_interval: float, updated: float | None, error: str | None = None) -> str:
+def status_line(
+    refresh_interval: float,
+    updated: float | None,
+    error: str | None = None,
+    width: int | None = None,
+) -> str:
     """The live view's last line: refresh interval, last update (UTC) and how to quit.
 
     >>> status_line(5.0, 0.0)
@@ -455,6 +479,8 @@ def status_line(refresh_interval: float, updated: float | None, error: str | Non
         else datetime.fromtimestamp(updated, tz=timezone.utc).strftime("%H:%M:%S UTC")
     )
     text = f"live: refresh every {refresh_interval:g} s · updated {stamp} · Ctrl-C to quit"
+    if width is not None and len(text) > width:
+        text = f"live {refresh_interval:g} s · {stamp} · Ctrl-C quits"
     if error:
         text += f" · refresh failed: {error}"
     return text
@@ -485,7 +511,7 @@ def live(
             model,
             width=con.width,
             height=con.height,
-            status=status_line(refresh_interval, updated, error),
+            status=status_line(refresh_interval, updated, error, width=con.width),
         )
 
     model = load()
