@@ -449,6 +449,8 @@ def test_by_tag_adds_one_line_per_value(store: Store) -> None:
 
 def test_narrow_terminal_breaks_long_names_after_a_dot() -> None:
     """At 60 columns a long metric name takes two lines, broken after a dot, none cut."""
+    from sounding.presentation.dashboard import MetricRow
+
     row = MetricRow(
         name="recorder.device.open.duration", metric_type=MetricType.HISTOGRAM, unit="ms",
         description="", series=1, count=60, total=1.0, rate_per_hour=1.0, p50=1.0, p95=2.0,
