@@ -306,8 +306,9 @@ class ErrorRow:
 class AlertRow:
     """An alert rule (``MetricsConfig.alert_thresholds`` or ``alerts.toml``) and its state.
 
-    ``evaluated`` rows carry the state the last ``sounding alerts --evaluate`` (or the
-    application) persisted. Rules never evaluated are run through the rule evaluator now,
+    ``unit`` is the unit of ``value`` and ``threshold`` (:func:`rule_unit`: a rule's
+    ``rate`` is per second, as the store reads it). ``evaluated`` rows carry the state the
+    last ``sounding alerts --evaluate`` (or the application) persisted. Rules never evaluated are run through the rule evaluator now,
     on a fresh state (so a rule with ``for`` shows ``pending``, not ``firing``). ``status``
     is ``inactive``, ``pending``, ``firing``, ``recovering`` or ``resolved``; ``window`` is
     the trailing range (seconds) the rule's value covers.
@@ -721,6 +722,20 @@ def _sessions(store: Store, w: Windows) -> SessionSummary:
     )
 
 
+def rule_unit(stat: str, metric_unit: str) -> str:
+    """The unit of an alert rule's value: the rule evaluator reads the store's statistic,
+    whose ``rate`` is per second; counts and sums have none; the rest the metric's unit.
+
+    >>> rule_unit("rate", "ms"), rule_unit("p95", "ms"), rule_unit("count", "ms")
+    ('/s', 'ms', '')
+    """
+    if stat == "rate":
+        return "/s"
+    if stat in ("count", "sum"):
+        return ""
+    return metric_unit
+
+
 def load_alert_rules(store: Store, config: MetricsConfig, path: Any = None) -> list[AlertRule]:
     """The rules of ``config.alert_thresholds`` and of ``path`` (default: ``alerts.toml`` in
     the store's directory, when it exists)."""
@@ -762,8 +777,7 @@ def alert_rows(
     source = store_value_source(store)
     try:
         for rule in rules:
-            # A rate's or a count's threshold is not in the metric's unit.
-            unit = "" if rule.stat in ("rate", "count", "sum") else unit_of.get(rule.metric, "")
+            unit = rule_unit(rule.stat, unit_of.get(rule.metric, ""))
             common: dict[str, Any] = {
                 "name": rule.name, "metric": rule.metric, "stat": rule.stat, "op": rule.op,
                 "threshold": rule.threshold, "unit": unit, "kind": rule.kind,

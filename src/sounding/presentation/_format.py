@@ -42,7 +42,8 @@ def format_value(value: float | None, unit: str = "") -> str:
             return f"{seconds * 1e3:.3g} ms"
         return f"{seconds * 1e6:.3g} µs"
     a = abs(value)
-    suffix = f" {unit}" if unit and unit != "/h" else unit
+    # Per-time units ("/h", "/s") follow the number directly: 8.25/h.
+    suffix = f" {unit}" if unit and not unit.startswith("/") else unit
     if a >= 1e6:
         return f"{value / 1e6:.3g}M{suffix}"
     if a >= 1e4:

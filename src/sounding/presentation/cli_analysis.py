@@ -348,7 +348,7 @@ def alerts(
     """
     from sounding.analysis import SQLiteAlertStateStore, evaluate, store_value_source
     from sounding.analysis.notify import load_sinks
-    from sounding.analysis.overview import alert_rows, load_alert_rules
+    from sounding.analysis.overview import alert_rows, load_alert_rules, rule_unit
 
     state = ctx.find_object(CliState) or CliState()
     path = rules_file
@@ -383,7 +383,7 @@ def alerts(
         rows = []
         table_rows = []
         for r in results:
-            unit = "" if r.rule.stat in ("rate", "count", "sum") else units.get(r.rule.metric, "")
+            unit = rule_unit(r.rule.stat, units.get(r.rule.metric, ""))
             data = {
                 **r.as_dict(), "stat": r.rule.stat, "op": r.rule.op,
                 "threshold": r.rule.threshold, "window_seconds": r.rule.window,
@@ -394,9 +394,9 @@ def alerts(
                 {
                     **data,
                     "condition": f"{r.rule.metric} {r.rule.stat} {r.rule.op} "
-                    f"{format_stat(r.rule.threshold, r.rule.stat, unit)} over "
+                    f"{format_value(r.rule.threshold, unit)} over "
                     f"{format_value(r.rule.window, 's')}",
-                    "value": format_stat(r.value, r.rule.stat, unit),
+                    "value": format_value(r.value, unit),
                     "notified": "-" if not note else ("sent" if r.sent else "not sent"),
                 }
             )
@@ -429,8 +429,8 @@ def alerts(
             {
                 **data,
                 "condition": f"{a.metric} {a.stat} {a.op} "
-                f"{format_stat(a.threshold, a.stat, a.unit)} over {format_value(a.window, 's')}",
-                "value": format_stat(a.value, a.stat, a.unit),
+                f"{format_value(a.threshold, a.unit)} over {format_value(a.window, 's')}",
+                "value": format_value(a.value, a.unit),
                 "since": when(a.since) if a.evaluated else "not evaluated: now",
             }
         )

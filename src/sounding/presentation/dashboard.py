@@ -287,9 +287,9 @@ def _alerts_table(model: Overview) -> Any:
             *_cells(
                 stored_text(a.name),
                 stored_text(
-                    f"{a.metric} {a.stat} {a.op} {format_stat(a.threshold, a.stat, a.unit)}"
+                    f"{a.metric} {a.stat} {a.op} {format_value(a.threshold, a.unit)}"
                 ),
-                format_stat(a.value, a.stat, a.unit),
+                format_value(a.value, a.unit),
                 Text(a.status.upper() if a.firing else a.status, style=style),
                 when(a.since) if a.evaluated else "not evaluated",
             )

@@ -466,9 +466,9 @@ def render_report(
     if model.alerts:
         rows = "".join(
             f"<tr><td>{_e(a.name)}</td><td><code>{_e(a.metric)}</code></td>"
-            f"<td>{_e(a.stat)} {_e(a.op)} {_e(format_stat(a.threshold, a.stat, a.unit))} over "
+            f"<td>{_e(a.stat)} {_e(a.op)} {_e(format_value(a.threshold, a.unit))} over "
             f"{_e(format_value(a.window, 's'))}</td>"
-            f'<td class="n">{_e(format_stat(a.value, a.stat, a.unit))}</td>'
+            f'<td class="n">{_e(format_value(a.value, a.unit))}</td>'
             f"<td>{'<strong class=up>FIRING</strong>' if a.firing else _e(a.status)}</td>"
             f"<td>{_e(_when(a.since)) if a.evaluated else 'not evaluated: now'}</td></tr>"
             for a in model.alerts
