@@ -308,10 +308,11 @@ class AlertRow:
 
     ``unit`` is the unit of ``value`` and ``threshold`` (:func:`rule_unit`: a rule's
     ``rate`` is per second, as the store reads it). ``evaluated`` rows carry the state the
-    last ``sounding alerts --evaluate`` (or the application) persisted. Rules never evaluated are run through the rule evaluator now,
-    on a fresh state (so a rule with ``for`` shows ``pending``, not ``firing``). ``status``
-    is ``inactive``, ``pending``, ``firing``, ``recovering`` or ``resolved``; ``window`` is
-    the trailing range (seconds) the rule's value covers.
+    last ``sounding alerts --evaluate`` (or the application) persisted. Rules never
+    evaluated are run through the rule evaluator now, on a fresh state (so a rule with
+    ``for`` shows ``pending``, not ``firing``). ``status`` is ``inactive``, ``pending``,
+    ``firing``, ``recovering`` or ``resolved``; ``window`` is the trailing range (seconds)
+    the rule's value covers.
     """
 
     name: str

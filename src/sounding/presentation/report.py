@@ -122,7 +122,7 @@ def nice_ticks(lo: float, hi: float, most: int = 5) -> list[float]:
     k = 0
     while True:
         t = first + k * step
-        ticks.append(round(t, 12))
+        ticks.append(float(round(t, 12)))
         if t >= hi - 1e-12 * abs(hi):
             break
         k += 1
