@@ -436,15 +436,10 @@ def _print_status(info: dict[str, Any]) -> None:
     row("App", info["app_name"])
     row("Data directory", info["data_dir"])
     if info["exists"]:
-        row(
-            "Store",
-            f"{info['store']} ({_human_bytes(info['size_bytes'])} in {len(info['files'])} file(s))",
-        )
-        row(
-            "Recorded",
-            f"{len(info['metrics'])} metrics, {info['events']} events, "
-            f"{info['sessions']} sessions, {info['oldest'] or '-'} → {info['newest'] or '-'}",
-        )
+        row("Store", f"{info['store']} ({_human_bytes(info['size_bytes'])} in "
+            f"{len(info['files'])} file(s))")
+        row("Recorded", f"{len(info['metrics'])} metrics, {info['events']} events, "
+            f"{info['sessions']} sessions, {info['oldest'] or '-'} → {info['newest'] or '-'}")
     else:
         row("Store", "none yet (nothing recorded in this directory)", "yellow")
     row("Local recording", "on" if info["local_recording"] else "off")
@@ -558,12 +553,8 @@ def run_checks(data_dir: Path) -> list[Check]:
             )
     if not settings.local_recording:
         checks.append(
-            Check(
-                "local recording",
-                "warn",
-                "off (SOUNDING_LOCAL=0 or configure)",
-                "unset SOUNDING_LOCAL to record locally again",
-            )
+            Check("local recording", "warn", "off (SOUNDING_LOCAL=0 or configure)",
+                  "unset SOUNDING_LOCAL to record locally again")
         )
     if not data_dir.exists():
         checks.append(
@@ -577,50 +568,33 @@ def run_checks(data_dir: Path) -> list[Check]:
         return checks
     if not data_dir.is_dir():
         checks.append(
-            Check(
-                "data directory",
-                "fail",
-                f"{data_dir} is not a directory",
-                f"move the file away: mv {data_dir} {data_dir}.bak",
-            )
+            Check("data directory", "fail", f"{data_dir} is not a directory",
+                  f"move the file away: mv {data_dir} {data_dir}.bak")
         )
         return checks
     mode = _mode(data_dir)
     if not os.access(data_dir, os.W_OK | os.X_OK):
         checks.append(
-            Check(
-                "data directory",
-                "fail",
-                f"{data_dir} is not writable by this user",
-                f"chmod u+rwx {data_dir}",
-            )
+            Check("data directory", "fail", f"{data_dir} is not writable by this user",
+                  f"chmod u+rwx {data_dir}")
         )
     elif mode & 0o077:
         checks.append(
-            Check(
-                "data directory",
-                "warn",
-                f"{data_dir} is readable by others ({mode:o})",
-                f"chmod 700 {data_dir}",
-            )
+            Check("data directory", "warn", f"{data_dir} is readable by others ({mode:o})",
+                  f"chmod 700 {data_dir}")
         )
     else:
         checks.append(Check("data directory", "ok", f"{data_dir} ({mode:o})"))
     free = shutil.disk_usage(data_dir).free
     if free < 50 * 1024 * 1024:
         checks.append(
-            Check(
-                "disk space",
-                "warn",
-                f"only {_human_bytes(free)} free",
-                "free some space; writes fail (counted, not raised) when the disk is full",
-            )
+            Check("disk space", "warn", f"only {_human_bytes(free)} free",
+                  "free some space; writes fail (counted, not raised) when the disk is full")
         )
     store_path = data_dir / _STORE_FILE
     if not store_path.exists():
-        checks.append(
-            Check("store", "warn", "no telemetry.db yet", "run the instrumented app once")
-        )
+        checks.append(Check("store", "warn", "no telemetry.db yet",
+                            "run the instrumented app once"))
     else:
         checks.extend(_store_checks(store_path))
     corrupt = sorted(data_dir.glob(_STORE_FILE + ".corrupt*"))
@@ -641,9 +615,8 @@ def _store_checks(path: Path) -> list[Check]:
     out: list[Check] = []
     mode = _mode(path)
     if mode & 0o077:
-        out.append(
-            Check("store permissions", "warn", f"{path.name} is {mode:o}", f"chmod 600 {path}")
-        )
+        out.append(Check("store permissions", "warn", f"{path.name} is {mode:o}",
+                         f"chmod 600 {path}"))
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
         try:
@@ -653,24 +626,16 @@ def _store_checks(path: Path) -> list[Check]:
     except sqlite3.Error as exc:
         return [
             *out,
-            Check(
-                "store integrity",
-                "fail",
-                f"cannot read {path}: {exc}",
-                "move it aside (mv telemetry.db telemetry.db.bad); a fresh store is created "
-                "on the next run",
-            ),
+            Check("store integrity", "fail", f"cannot read {path}: {exc}",
+                  "move it aside (mv telemetry.db telemetry.db.bad); a fresh store is created "
+                  "on the next run"),
         ]
     if result != ["ok"]:
         return [
             *out,
-            Check(
-                "store integrity",
-                "fail",
-                "; ".join(result[:3]),
-                "move it aside (mv telemetry.db telemetry.db.bad); a fresh store is created "
-                "on the next run",
-            ),
+            Check("store integrity", "fail", "; ".join(result[:3]),
+                  "move it aside (mv telemetry.db telemetry.db.bad); a fresh store is created "
+                  "on the next run"),
         ]
     out.append(Check("store integrity", "ok", "PRAGMA integrity_check: ok"))
     from sounding.storage import open_store
@@ -741,3 +706,4 @@ def register(group: click.Group) -> click.Group:
     for command in COMMANDS:
         group.add_command(command)
     return group
+
