@@ -168,6 +168,8 @@ def test_windows_are_stated_and_consistent() -> None:
     assert w.trend_origin <= w.start < w.trend_origin + w.trend_step
     forced = Windows.for_range(NOW - 7 * DAY, NOW, points=10, step=60.0)
     assert forced.trend_points <= 10
+    fine = Windows.for_range(NOW - DAY, NOW, points=96, step=1.0, min_step=60.0)
+    assert fine.trend_step % 60 == 0
     assert set(w.as_dict()) == {"window", "now", "baseline", "trend_step_seconds"}
 
 

@@ -167,6 +167,9 @@ class Windows:
         if step is None:
             origin, step, n = _grid(start, end, max(2, points), min_step)
         else:
+            # Whole stored rows per interval, as the store would make it.
+            unit = max(float(min_step), 1.0)
+            step = max(1, math.ceil(step / unit - 1e-9)) * unit
             # Never more intervals than asked for (the store would coarsen them anyway).
             n = math.ceil((end - math.floor(start / step) * step) / step)
             if n > points:
