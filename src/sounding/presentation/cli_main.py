@@ -221,7 +221,6 @@ def _quote(text: str) -> str:
 )
 @click.option("--metric", "metrics", multiple=True, help="Only this metric (repeatable).")
 @click.option("--by", default=None, metavar="KEY", help="Break each metric down by tag KEY.")
-@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Filter (repeatable).")
 @click.option("--width", type=click.IntRange(60, 400), default=None, help="Columns to use.")
 @click.option(
     "--format",
@@ -238,7 +237,6 @@ def dashboard(
     live_mode: bool,
     metrics: tuple[str, ...],
     by: str | None,
-    tags: tuple[str, ...],
     width: int | None,
     fmt: str,
 ) -> None:
@@ -257,14 +255,12 @@ def dashboard(
     from rich.console import Console
 
     from sounding.presentation.dashboard import build_model, live, render
-    from sounding.presentation.output import parse_tags
 
-    tag_filter = parse_tags(tags) or None
     store = _open(ctx)
     names = list(metrics) or None
 
     def load() -> Any:
-        return build_model(store, since=since, names=names, by=by, tags=tag_filter)
+        return build_model(store, since=since, names=names, by=by)
 
     model = load()
     if fmt == "json":
@@ -291,11 +287,8 @@ def dashboard(
 )
 @click.option("--since", default="7d", show_default=True, help="Window start: 7d, 24h, ISO 8601.")
 @click.option("--metric", "metrics", multiple=True, help="Only this metric (repeatable).")
-@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Filter (repeatable).")
 @click.pass_context
-def report(
-    ctx: click.Context, output: Path, since: str, metrics: tuple[str, ...], tags: tuple[str, ...]
-) -> None:
+def report(ctx: click.Context, output: Path, since: str, metrics: tuple[str, ...]) -> None:
     """Write one self-contained HTML report: a chart per metric, baselines, errors.
 
     The file needs no network to open: charts are inline SVG, styles inline, no scripts.
@@ -305,12 +298,10 @@ def report(
       sounding report -o report.html
       sounding report --since 30d -o month.html
     """
-    from sounding.presentation.output import parse_tags
     from sounding.presentation.report import build_report
 
-    tag_filter = parse_tags(tags) or None
     store = _open(ctx)
-    html_text = build_report(store, since=since, names=list(metrics) or None, tags=tag_filter)
+    html_text = build_report(store, since=since, names=list(metrics) or None)
     if str(output) == "-":
         click.echo(html_text, nl=False)
         return
