@@ -213,6 +213,7 @@ def _quote(text: str) -> str:
 
 @click.command()
 @click.option("--since", default="7d", show_default=True, help="Window start: 7d, 24h, ISO 8601.")
+@click.option("--by", default=None, metavar="KEY", help="Break each metric down by tag KEY.")
 @click.option(
     "--live",
     "live_mode",
@@ -220,7 +221,6 @@ def _quote(text: str) -> str:
     help="Redraw every MetricsConfig.refresh_interval seconds until Ctrl-C.",
 )
 @click.option("--metric", "metrics", multiple=True, help="Only this metric (repeatable).")
-@click.option("--by", default=None, metavar="KEY", help="Break each metric down by tag KEY.")
 @click.option("--width", type=click.IntRange(60, 400), default=None, help="Columns to use.")
 @click.option(
     "--format",
@@ -234,9 +234,9 @@ def _quote(text: str) -> str:
 def dashboard(
     ctx: click.Context,
     since: str,
+    by: str | None,
     live_mode: bool,
     metrics: tuple[str, ...],
-    by: str | None,
     width: int | None,
     fmt: str,
 ) -> None:
