@@ -14,7 +14,7 @@ import os
 import shutil
 import sqlite3
 import stat
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -271,6 +271,13 @@ def dashboard(
         live(load, refresh_interval=store.metrics.refresh_interval, console=console)
         return
     console.print(render(model, width=console.width))
+
+
+def _model_json(model: Any) -> dict[str, Any]:
+    data = asdict(model)
+    for row in data["rows"]:
+        row["metric_type"] = str(row["metric_type"])
+    return data
 
 
 # -- report ----------------------------------------------------------------------------------
