@@ -1,5 +1,5 @@
 # Two commands do all the set-up on a fresh machine:
-#   make demo   - install into .venv and run the demo on the embedded SQLite store
+#   make demo   - install sounding alone (into .venv-demo, unless .venv exists) and run the demo
 #   make test   - install into .venv and run ruff, mypy --strict and pytest (twice: with and
 #                 without the optional extras)
 PYTHON ?= python3
@@ -45,11 +45,21 @@ pytest-noopt: $(NOOPT_VENV)/.installed
 
 test: lint typecheck pytest pytest-noopt
 
-demo: $(VENV)/.installed
-	$(BIN)/sounding demo
+# The demo needs only sounding's own dependencies (click, rich, platformdirs): its own small
+# venv, a few seconds to install, instead of the whole dev set. An existing .venv is reused.
+DEMO_VENV ?= .venv-demo
+
+$(DEMO_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(DEMO_VENV)
+	$(DEMO_VENV)/bin/python -m pip install -q -e .
+	touch $@
+
+demo:
+	@if [ -x $(BIN)/sounding ]; then $(BIN)/sounding demo; \
+	else $(MAKE) --no-print-directory $(DEMO_VENV)/.installed && $(DEMO_VENV)/bin/sounding demo; fi
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) $(NOOPT_VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(NOOPT_VENV) $(DEMO_VENV) .mypy_cache .pytest_cache .ruff_cache

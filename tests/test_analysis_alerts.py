@@ -560,7 +560,9 @@ def test_webhook_timeout_is_retried_then_fails(hook_factory: Any) -> None:
     """A server slower than the timeout counts as a failed attempt."""
     hook = hook_factory([200, 200], delay=0.5)
     with pytest.raises(WebhookError):
-        WebhookNotifier(hook.url, timeout=0.1, retries=1, sleep=lambda s: None).send(_note())
+        WebhookNotifier(
+            hook.url, timeout=0.1, retries=1, sleep=lambda s: None, total_timeout=5
+        ).send(_note())
     assert len(hook.bodies) == 2
 
 
@@ -773,3 +775,95 @@ def test_evaluate_arguments_checked(rules: Any, source: Any, sinks: Any) -> None
     """Wrong argument types raise InvalidTypeError before anything is evaluated."""
     with pytest.raises(InvalidTypeError):
         evaluate(rules, source, now=0.0, sinks=sinks, enable_alerts=True)
+
+
+def test_hanging_webhook_is_bounded_by_total_timeout(hook_factory: Any) -> None:
+    """All attempts share total_timeout: a hanging endpoint gets one try, not six."""
+    hook = hook_factory([200] * 6, delay=1.0)
+    sleeps: list[float] = []
+    sink = WebhookNotifier(hook.url, timeout=0.2, retries=5, backoff=0.1, sleep=sleeps.append)
+    with pytest.raises(WebhookError):
+        sink.send(_note())
+    assert sink.total_timeout == 0.4
+    assert len(hook.bodies) <= 2
+    assert len(sleeps) <= 1
+
+
+def test_webhook_refuses_redirects_to_other_schemes() -> None:
+    """A redirect to ftp:// (or any non-http URL) is refused, not followed."""
+
+    class Redirect(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(302)
+            self.send_header("Location", "ftp://127.0.0.1/steal")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        with pytest.raises(WebhookError, match="non-http"):
+            WebhookNotifier(url, retries=0).send(_note())
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"url": "http:///no-host"}, "url"),
+        ({"url": "ftp://example.com/x"}, "url"),
+        ({"url": "http://example.com/a b"}, "url"),
+        ({"url": "http://example.com", "headers": {"X-A": "v\r\nX-Evil: 1"}}, "headers"),
+        ({"url": "http://example.com", "headers": {"X-A\n": "v"}}, "headers"),
+        ({"url": "http://example.com", "timeout": 10**400}, "timeout"),
+        ({"url": "http://example.com", "total_timeout": float("nan")}, "total_timeout"),
+    ],
+)
+def test_webhook_construction_refuses_unsafe_arguments(kwargs: dict[str, Any], field: str) -> None:
+    """No host, another scheme, CR/LF in headers, absurd timeouts: refused at construction."""
+    url = kwargs.pop("url")
+    with pytest.raises(InvalidValueError) as info:
+        WebhookNotifier(url, **kwargs)
+    assert info.value.field == field
+
+
+def test_webhook_body_is_strict_json(hook_factory: Any) -> None:
+    """A non-finite value is sent as null, so the body parses as strict JSON."""
+    hook = hook_factory([200])
+    note = Notification(
+        kind="firing", rule="r", series="", metric="m.x", stat="avg", op=">",
+        threshold=1.0, value=float("nan"), at=0.0, since=0.0,
+    )  # fmt: skip
+    WebhookNotifier(hook.url).send(note)
+    (body,) = hook.bodies
+    assert body["value"] is None
+
+
+def test_value_source_key_whose_str_raises_is_counted_not_raised() -> None:
+    """evaluate() survives a value source whose keys' str() raises; the good keys still count."""
+
+    class BadKey:
+        def __str__(self) -> str:
+            raise RuntimeError("no str")
+
+        def __hash__(self) -> int:
+            return 1
+
+    got: list[Notification] = []
+    results = evaluate(
+        [AlertRule("r", "m.x", threshold=1)],
+        lambda r, n: {"good": 5.0, BadKey(): 7.0},
+        now=0.0,
+        sinks=[got.append],
+        enable_alerts=True,
+    )
+    assert [e.series for e in results] == ["good"]
+    assert health.counts()["alerts.value_source"] == 1

@@ -178,7 +178,10 @@ def test_status_reports_location_level_reason_and_drops(filled: Path) -> None:
     assert result.exit_code == 0, result.output
     info = json.loads(result.output)
     assert info["data_dir"] == str(filled)
-    assert info["app_name"] == filled.name
+    # The name the application configured (kept in the store), not the directory's.
+    assert info["app_name"] == "cli-test"
+    assert info["app_telemetry_level"] == "off"
+    assert info["app_telemetry_level_set"].endswith("Z")
     assert info["exists"] is True
     assert info["size_bytes"] > 0
     assert {m["name"] for m in info["metrics"]} == {"app.op.duration", "app.requests"}
@@ -282,7 +285,7 @@ def test_doctor_reports_a_broken_configuration(tmp_path: Path) -> None:
     """A configuration that does not load is a failed check with its fix, not a crash."""
     result = run("doctor", env={"SOUNDING_CONFIG": str(tmp_path / "missing.toml")})
     assert result.exit_code == 1
-    assert "configuration: config_file=" in result.output
+    assert "configuration: SOUNDING_CONFIG=" in result.output  # names the env variable
     assert "fix: correct the setting named above" in result.output
 
 
@@ -308,3 +311,97 @@ def test_demo_data_dir_after_the_command_is_the_demos(tmp_path: Path) -> None:
     result = run("demo", "--days", "2", "--no-dashboard", "--data-dir", str(target))
     assert result.exit_code == 0, result.output
     assert (target / "telemetry.db").exists()
+
+
+def test_status_without_app_lists_the_apps_found(tmp_path: Path) -> None:
+    """Without --app or --data-dir, status lists the apps that have data instead of
+    looking in .../sounding/sounding."""
+    root = tmp_path / "xdg" / "sounding"
+    for app in ("alpha", "beta"):
+        (root / app).mkdir(parents=True)
+        (root / app / "telemetry.db").write_bytes(b"")
+    (root / "empty").mkdir()
+    env = {"XDG_DATA_HOME": str(tmp_path / "xdg"), "SOUNDING_DATA_DIR": None,
+           "SOUNDING_APP_NAME": None, "SOUNDING_CONFIG": None}  # fmt: skip
+    result = CliRunner().invoke(main, ["status", "--format", "json"], env=env)  # type: ignore[arg-type]
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"apps": ["alpha", "beta"]}
+    result = CliRunner().invoke(main, ["query", "x"], env=env)  # type: ignore[arg-type]
+    assert result.exit_code == 1
+    assert "alpha, beta" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["status", "doctor"])
+def test_status_and_doctor_speak_csv_and_json(filled: Path, command: str) -> None:
+    """status and doctor take --format json and csv like every data command."""
+    os.chmod(filled, 0o700)
+    as_json = run("--data-dir", str(filled), command, "--format", "json")
+    assert as_json.exit_code == 0, as_json.output
+    assert json.loads(as_json.stdout)
+    as_csv = run("--data-dir", str(filled), command, "--format", "csv")
+    assert as_csv.exit_code == 0
+    header = as_csv.stdout.splitlines()[0]
+    assert header == ("key,value" if command == "status" else "name,level,detail,fix")
+
+
+def test_purge_lists_and_removes_outbox_and_demo_rules_then_demo_works(tmp_path: Path) -> None:
+    """purge deletes the outbox and the alerts.toml the demo wrote, listing them; demo then
+    runs again in the same directory."""
+    target = tmp_path / "demo"
+    first = run("demo", "--days", "2", "--data-dir", str(target), "--no-dashboard")
+    assert first.exit_code == 0, first.output
+    (target / "outbox.db").write_bytes(b"")
+    result = run("--data-dir", str(target), "purge", "--yes")
+    assert result.exit_code == 0, result.output
+    for name in ("telemetry.db", "outbox.db", "alerts.toml", "SOUNDING_DEMO"):
+        assert f"  {name}" in result.output
+    assert not target.exists()
+    again = run("demo", "--days", "2", "--data-dir", str(target), "--no-dashboard")
+    assert again.exit_code == 0, again.output
+
+
+def test_purge_keeps_an_alerts_file_the_user_wrote(filled: Path) -> None:
+    """An alerts.toml outside a demo directory is the user's: purge leaves it."""
+    (filled / "alerts.toml").write_text("[[alerts]]\n")
+    result = run("--data-dir", str(filled), "purge", "--yes")
+    assert result.exit_code == 0
+    assert sorted(p.name for p in filled.iterdir()) == ["alerts.toml"]
+
+
+def test_events_jsonl_and_export_events_have_one_shape(data_dir: Path) -> None:
+    """Each events.jsonl line and the matching `export --events` NDJSON line hold the same
+    object; `events --format ndjson` gives that shape too."""
+    sounding.configure(app_name="cli-test", data_dir=str(data_dir))
+    log = sounding.get_logger("app")
+    log.warning("export.slow", format="wav", seconds=3.5)
+    log.info("take.recorded", input="usb")
+    assert sounding.flush()
+    reset()
+    lines = [json.loads(x) for x in (data_dir / "events.jsonl").read_text().splitlines()]
+    exported = run("--data-dir", str(data_dir), "export", "--events", "--format", "ndjson")
+    viewed = run("--data-dir", str(data_dir), "events", "--format", "ndjson")
+
+    def as_set(text: str) -> list[str]:
+        return sorted(json.dumps(json.loads(x), sort_keys=True) for x in text.splitlines())
+
+    assert sorted(json.dumps(x, sort_keys=True) for x in lines) == as_set(exported.stdout)
+    assert as_set(viewed.stdout) == as_set(exported.stdout)
+    assert {x["event"] for x in lines} >= {"export.slow", "take.recorded"}
+
+
+def test_demo_closing_hints_run_as_printed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every command the demo suggests at the end runs (exit 0) as printed."""
+    import shlex
+
+    monkeypatch.chdir(tmp_path)  # the report hint writes a file here
+
+    target = tmp_path / "demo"
+    result = run("demo", "--days", "3", "--data-dir", str(target))
+    assert result.exit_code == 0, result.output
+    hints = result.stdout.split("Explore it:", 1)[1].strip().splitlines()
+    assert len(hints) >= 3
+    for line in hints:
+        words = shlex.split(line)
+        assert words[0].endswith("sounding")
+        hinted = CliRunner().invoke(main, words[1:], catch_exceptions=False)
+        assert hinted.exit_code == 0, (line, hinted.output)

@@ -83,3 +83,22 @@ def test_parse_time_never_raises_anything_else(text: str) -> None:
 def test_iso_round_trips(epoch: float) -> None:
     """iso() output parses back to the same time (to the millisecond)."""
     assert parse_time(iso(epoch)) == pytest.approx(epoch, abs=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("minute", 60.0), ("hour", 3600.0), ("day", 86400.0), ("week", 604800.0),
+     ("Hourly", 3600.0), ("daily", 86400.0), ("weekly", 604800.0)],
+)  # fmt: skip
+def test_interval_names(text: str, seconds: float) -> None:
+    """minute, hour, day, week (and hourly, daily, weekly) are accepted as durations."""
+    assert parse_duration(text) == seconds
+
+
+def test_duration_text_uses_the_largest_whole_unit() -> None:
+    """Resolutions in messages read as 1 min, 1 h, 1 d, 90 s."""
+    from sounding.storage.times import duration_text
+
+    assert [duration_text(s) for s in (60, 3600, 86400, 90, 604800)] == [
+        "1 min", "1 h", "1 d", "90 s", "1 w",
+    ]  # fmt: skip

@@ -438,7 +438,7 @@ def test_cached_sketches_are_never_handed_out(path: Path) -> None:
     minutes=st.lists(st.integers(0, 3 * 24 * 60), min_size=1, max_size=60),
     lo=st.integers(0, 3 * DAY_S),
     length=st.integers(1, 3 * DAY_S),
-    step=st.sampled_from([None, 60, 300, 3600, 7200, 86400, 1234]),
+    step=st.sampled_from([None, 60, 300, 3600, 7200, 86400, 1234, 7 * 86400]),
 )
 def test_any_range_and_interval_counts_exactly(
     tmp_path: Path, minutes: list[int], lo: int, length: int, step: int | None
@@ -454,3 +454,100 @@ def test_any_range_and_interval_counts_exactly(
         points = store.query("c", start=start, end=end, interval=step, stat="sum")
     assert sum(p.value for p in points) == expected
     assert all(start <= p.start.timestamp() < p.end.timestamp() <= end for p in points)
+
+
+@pytest.mark.parametrize("values", [[14.294], [3.0, 1000.0], [5.0, 5.0, 5.0]])
+def test_quantiles_within_observed_range_and_exact_for_few(path: Path, values: list[float]) -> None:
+    """Every percentile lies in [min, max]; with one or two observations it is one of them."""
+    write(path, [hist("h", T0, values)])
+    with open_store(path) as store:
+        got = {
+            q: store.query("h", start=T0, end=T0 + 60, stat=f"p{q}")[0].value
+            for q in (1, 25, 50, 75, 95, 99)
+        }
+    assert all(min(values) <= v <= max(values) for v in got.values())
+    if len(values) <= 2:
+        assert set(got.values()) <= set(values)
+        assert got[50] == min(values)
+        assert got[95] == max(values)
+
+
+def test_weekly_intervals_start_on_monday(path: Path) -> None:
+    """--interval week buckets start on Monday 00:00 UTC (ISO weeks), not on Thursday."""
+    # 2026-01-01 is a Thursday; write one value a day for 14 days.
+    write(path, [counter("c", T0 + i * DAY, 1.0) for i in range(14)])
+    with open_store(path) as store:
+        weeks = store.query("c", start=T0, end=T0 + 14 * DAY, interval="week", stat="sum")
+    assert all(p.start.weekday() == 0 or p.start.timestamp() == T0 for p in weeks)
+    assert [p.start.isoformat()[:10] for p in weeks] == ["2026-01-01", "2026-01-05", "2026-01-12"]
+    assert [p.value for p in weeks] == [4.0, 7.0, 3.0]
+
+
+@pytest.mark.parametrize("cap", [2, 7, 10, 13, 50])
+def test_max_data_points_never_exceeded(path: Path, cap: int) -> None:
+    """However the interval is coarsened, a query returns at most max_data_points values."""
+    write(path, [counter("c", T0 + 60 * i + 37 * 60, 1.0) for i in range(0, 3 * 24 * 60, 7)])
+    with open_store(path, metrics=MetricsConfig(max_data_points=cap)) as store:
+        for step in ("1m", "5m", "1h", "day"):
+            points = store.query("c", start=T0 + 1234, end=T0 + 3 * DAY, interval=step)
+            assert 0 < len(points) <= cap
+
+
+@pytest.mark.parametrize("interval", ["10s", "1", "59s"])
+def test_interval_finer_than_stored_resolution_refused(path: Path, interval: str) -> None:
+    """An interval finer than the stored 1 min rows is refused, naming the resolution."""
+    write(path, [counter("c", T0, 1.0)])
+    with open_store(path) as store, pytest.raises(InvalidValueError, match="1 min rows"):
+        store.query("c", start=T0, end=T0 + HOUR, interval=interval)
+
+
+def test_interval_between_multiples_grows_to_whole_rows(path: Path) -> None:
+    """A 90 s interval over 1 min rows becomes 2 min: every bucket holds whole rows."""
+    write(path, [counter("c", T0 + 60 * i, 1.0) for i in range(10)])
+    with open_store(path) as store:
+        points = store.query("c", start=T0, end=T0 + 600, interval="90s")
+    assert {(p.end - p.start).total_seconds() for p in points} == {120.0}
+    assert [p.value for p in points] == [2.0] * 5
+
+
+def test_counter_default_stat_is_sum(path: Path) -> None:
+    """A counter's default statistic is sum (a histogram's avg), and the point says so."""
+    write(path, [counter("c", T0 + 60 * i, 2.0) for i in range(3)] + [hist("h", T0, [1.0, 3.0])])
+    with open_store(path) as store:
+        [c] = store.query("c", start=T0, end=T0 + HOUR)
+        [h] = store.query("h", start=T0, end=T0 + HOUR)
+    assert (c.stat, c.value) == ("sum", 6.0)
+    assert (h.stat, h.value) == ("avg", 2.0)
+
+
+def test_whole_range_starts_at_first_data(path: Path, clock: ManualClock) -> None:
+    """Without a start, the whole-range row starts at the first stored interval, not midnight."""
+    write(path, [counter("c", T0 + 13 * HOUR + 120, 1.0), counter("c", T0 + DAY + 5, 1.0)])
+    with open_store(path) as store:
+        [p] = store.query("c")
+    assert p.start.timestamp() == T0 + 13 * HOUR + 120
+    assert p.value == 2.0
+
+
+def test_more_groups_than_max_data_points_is_refused(path: Path) -> None:
+    """group_by over more tag values than max_data_points raises instead of exceeding it."""
+    write(path, [counter("c", T0, 1.0, (("k", f"v{i}"),)) for i in range(5)])
+    with open_store(path, metrics=MetricsConfig(max_data_points=4)) as store:
+        with pytest.raises(InvalidValueError, match="max_data_points=4"):
+            store.query("c", start=T0, end=T0 + HOUR, group_by="k")
+        assert len(store.query("c", start=T0, end=T0 + HOUR, tags={"k": "v1"}, group_by="k")) == 1
+
+
+def test_writer_keeps_app_name_and_when_the_level_changed(path: Path, clock: ManualClock) -> None:
+    """The writer records the app's name and telemetry level, and the time only on change."""
+    import sounding
+
+    sounding.configure(app_name="meta-test", data_dir=str(path.parent))
+    write(path, [counter("c", T0, 1.0)])
+    clock.advance(3600)
+    write(path, [counter("c", T0 + 60, 1.0)])
+    with open_store(path) as store:
+        meta = store.app_meta()
+    assert meta["app.name"] == "meta-test"
+    assert meta["app.telemetry_level"] == "off"
+    assert float(meta["app.telemetry_level_set"]) == T0 + 3 * DAY

@@ -12,7 +12,9 @@ access (PEP 562), so an application pays for what it uses, when it uses it.
 
 from __future__ import annotations
 
+import atexit as _atexit
 import importlib
+import sys as _sys
 
 # Not `from typing import TYPE_CHECKING`: importing typing would double the import time.
 TYPE_CHECKING = False
@@ -143,6 +145,17 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
+
+
+def _late_exit_flush() -> None:
+    # Registered at `import sounding`, before the application's own atexit hooks, so it runs
+    # after them: values they record land (the runtime's first-use hook did the main flush).
+    runtime = _sys.modules.get("sounding._runtime")
+    if runtime is not None:
+        runtime._runtime._at_exit()
+
+
+_atexit.register(_late_exit_flush)
 
 
 def reset() -> None:

@@ -8,7 +8,15 @@ time budget (``Settings.shutdown_timeout``). After ``fork()`` the child starts c
 thread, its own connection, no copy of the parent's pending data.
 
 Failures never reach the host: a sink that raises is counted (``storage.write``), its batch is
-kept for retry (bounded; anything dropped is counted) and written at the next flush.
+kept for retry (bounded; anything dropped is counted) and written at the next flush. A
+``SystemExit`` or ``KeyboardInterrupt`` arriving during a flush is never swallowed: the batch
+is kept (for the exit flush) and the exception goes on.
+
+Exit has one budget (``shutdown_timeout``) for everything: stopping the writer thread, the
+final flush and a late flush after the application's own ``atexit`` hooks. Big batches are
+written in chunks (aggregates first, then events, most severe first), so a backlog that does
+not fit lands in part; what does not land is counted in a side file next to the store
+(:mod:`sounding.storage.unsaved`) that ``status`` and the next run pick up.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import math
 import os
 import re
 import threading
+import time
 from collections.abc import Callable
 
 from sounding.collection import events as _events
@@ -33,6 +42,15 @@ __all__ = ["Runtime", "flush", "get_runtime", "shutdown"]
 
 #: Most aggregates / events kept for retry after failed writes; beyond it the oldest go.
 MAX_PENDING = 100_000
+#: Aggregates or events per transaction: a big backlog lands in pieces (what fits in the exit
+#: budget is kept), and the writer gives the GIL back to the host between them.
+CHUNK = 2000
+#: The same during exit, where the chunk in flight when the budget ends may be counted lost.
+EXIT_CHUNK = 500
+#: Longest a fork() waits for a flush in progress, so the child never inherits SQLite's lock
+#: state mid-transaction.
+FORK_WAIT = 1.0
+_LEVEL_RANK = {"critical": 0, "error": 1, "warning": 2, "info": 3, "debug": 4}
 _KIND_RE = re.compile(r"[^A-Za-z0-9_.]+")
 
 
@@ -55,11 +73,22 @@ class Runtime:
         self._atexit_registered = False
         self._manual = False
         self._sink_retry_at = 0.0
+        #: The monotonic instant the whole exit must be done by (set when exit starts).
+        self._exit_deadline: float | None = None
+        self._exiting = False
+        self._claimed = False
+        self._fork_locked = False
+        #: What the flush in progress has taken but not yet stored: counted if exit
+        #: abandons that flush.
+        self._inflight: tuple[list[IntervalAggregate], list[Event]] = ([], [])
+        #: Set when exit counted a still-running flush as lost: that flush must stop.
+        self._abandoned = False
+        self._spill_lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------
     def ensure_started(self) -> None:
         """Start the writer thread if it is not running (idempotent, cheap when running)."""
-        if self._thread is not None or self._manual:
+        if self._thread is not None or self._manual or self._exiting:
             return
         self._start()
 
@@ -74,7 +103,7 @@ class Runtime:
             t = threading.Thread(target=self._loop, name="sounding-writer", daemon=True)
             self._thread = t
             if not self._atexit_registered:
-                atexit.register(self._at_exit)
+                atexit.register(self._at_exit)  # runs before hooks the app registered earlier
                 self._atexit_registered = True
             t.start()
 
@@ -122,31 +151,147 @@ class Runtime:
         Returns ``True`` when the final flush completed in time. Idempotent.
         """
         budget = get_settings().shutdown_timeout if timeout is None else timeout
+        # One budget for the whole exit: the writer's join and the final flush share it.
+        end = time.monotonic() + budget
+        self._exit_deadline = end
+        # Writes stop a little early, so the final flush can still count what is left.
+        deadline = end - min(0.25, budget / 5)
+        self._set_sink_deadline(deadline)
         self._stop_thread(timeout=budget)
         done = threading.Event()
 
         def final() -> None:
             try:
-                self.flush()
+                self.flush(deadline=deadline)
+                self._spill_pending()
                 self._close_sink()
             finally:
                 done.set()
 
         worker = threading.Thread(target=final, name="sounding-shutdown", daemon=True)
         worker.start()
-        worker.join(budget)
+        worker.join(max(end - time.monotonic(), 0.0))
         if not done.is_set():
-            health.failure("shutdown.timeout", message=f"final flush took over {budget} s")
+            try:
+                health.failure("shutdown.timeout", message=f"final flush took over {budget} s")
+            finally:
+                self._spill_everything()
             return False
         return True
 
+    def _set_sink_deadline(self, deadline: float | None) -> None:
+        for sink in (self._sink, self._sink_override):
+            setter = getattr(sink, "set_deadline", None)
+            if setter is not None:
+                try:
+                    setter(deadline)
+                except Exception as exc:
+                    health.failure("shutdown", exc)
+
     def _at_exit(self) -> None:
+        """The exit hook, registered at import and again at first use: ``atexit`` runs hooks
+        last-registered first, so the first call is the final flush and the second one runs
+        after the hooks the application registered in between (values recorded there land)."""
         if os.getpid() != self._pid:
             return
         try:
-            self.shutdown()
+            if not self._exiting:
+                if self._thread is None and _metrics._registry is None and not len(_events.buffer):
+                    return  # sounding was imported but never used
+                self._exiting = True
+                self.shutdown()
+            else:
+                self._late_flush()
         except Exception as exc:
             health.failure("shutdown", exc)
+
+    def _late_flush(self) -> None:
+        reg = _metrics._registry
+        has_metrics = reg is not None and any(
+            i._cells and any(_has_data(c) for c in i._cells.values()) for i in reg.instruments()
+        )
+        if not has_metrics and not len(_events.buffer) and not self._unsent_health():
+            return
+        deadline = self._exit_deadline if self._exit_deadline is not None else time.monotonic()
+        remaining = deadline - time.monotonic()
+        # The final flush may still be writing (it overran the budget): do not wait for it.
+        if remaining <= 0 or self._abandoned or not self._flush_lock.acquire(timeout=remaining):
+            self._spill_everything()
+            return
+        try:
+            self._set_sink_deadline(deadline)
+            self.flush(deadline=deadline)
+        finally:
+            self._flush_lock.release()
+            self._spill_pending()
+            self._close_sink()
+
+    def _unsent_health(self) -> bool:
+        return any(total > self._health_sent.get(k, 0) for k, total in health.counts().items())
+
+    # -- what could not be stored ------------------------------------------------------------
+    def _spill(self, metrics: list[IntervalAggregate], events: list[Event]) -> None:
+        """Count ``metrics`` and ``events`` as unsaved in the side file ``status`` reads."""
+        counts: dict[str, int] = {}
+        values = 0
+        for agg in metrics:
+            if agg.name.startswith("sounding.internal."):
+                # Health counts keep their kind: the next run stores them as they were.
+                kind = agg.name[len("sounding.internal.") :]
+                counts[kind] = counts.get(kind, 0) + int(agg.count)
+            else:
+                counts["shutdown.metrics_unsaved"] = counts.get("shutdown.metrics_unsaved", 0) + 1
+                values += int(agg.count)
+        if values:
+            counts["shutdown.values_unsaved"] = values
+        if events:
+            counts["shutdown.events_unsaved"] = len(events)
+        if not counts:
+            return
+        try:
+            from sounding.storage import unsaved
+
+            unsaved.record(get_settings().data_dir, counts)
+        except Exception as exc:
+            health.failure("shutdown.unsaved", exc)
+
+    def _spill_pending(self) -> None:
+        if self._abandoned:
+            return
+        metrics, events = self._pending_metrics, self._pending_events
+        self._pending_metrics, self._pending_events = [], []
+        now = get_clock().time()
+        self._spill(metrics + self._health_aggregates(now, now), events)
+
+    def _spill_everything(self) -> None:
+        """The exit budget ran out with a flush still running: count all that is left."""
+        reg = _metrics._registry
+        collected = reg.collect() if reg is not None else []
+        with self._spill_lock:
+            self._abandoned = True
+            inflight_m, inflight_e = self._inflight
+            self._inflight = ([], [])
+        self._spill(
+            self._pending_metrics + inflight_m + collected,
+            self._pending_events + inflight_e + _events.drain(),
+        )
+        self._pending_metrics, self._pending_events = [], []
+        now = get_clock().time()
+        self._spill(self._health_aggregates(now, now), [])
+
+    # -- fork ---------------------------------------------------------------------------------
+    def before_fork(self) -> None:
+        """Wait (briefly) for a flush in progress, so no transaction is open across fork()."""
+        try:
+            self._fork_locked = self._flush_lock.acquire(timeout=FORK_WAIT)
+        except BaseException:
+            self._fork_locked = False
+
+    def after_fork_in_parent(self) -> None:
+        """Release what :meth:`before_fork` took."""
+        if self._fork_locked:
+            self._fork_locked = False
+            self._flush_lock.release()
 
     def after_fork_in_child(self) -> None:
         """Start clean in a forked child: no thread, no inherited connection or data."""
@@ -155,8 +300,14 @@ class Runtime:
         self._state_lock = threading.Lock()
         self._thread = None
         self._stop = threading.Event()
-        # The parent's connection must not be used from the child; drop it without closing.
+        # The parent's connection must not be used, nor closed, from the child (closing runs
+        # SQLite's clean-up on the parent's WAL): keep it referenced, never touched again.
+        if self._sink is not None:
+            _inherited.append(self._sink)
         self._sink = None
+        self._fork_locked = False
+        self._exiting = False
+        self._exit_deadline = None
         self._jsonl = None
         self._pending_metrics = []
         self._pending_events = []
@@ -220,47 +371,134 @@ class Runtime:
             )
         return out
 
-    def flush(self) -> bool:
+    def flush(self, deadline: float | None = None) -> bool:
         """Write everything aggregated or logged so far. Never raises (except strict mode).
 
         Returns ``True`` when everything reached the sink (or there was nothing to write).
+        With a ``deadline`` (``time.monotonic()``, the exit budget) the batch is written in
+        chunks until then and the rest is counted as unsaved.
         """
         with self._flush_lock:
+            # self._inflight is what this flush has taken from the registry, the buffer and
+            # the retry lists but not stored yet: kept if anything, even a KeyboardInterrupt,
+            # stops the flush half-way (updated with single assignments, no call between).
             try:
                 settings = get_settings()
                 now = get_clock().time()
-                metrics = _metrics.get_registry().collect(now)
-                events = _events.drain()
+                self._inflight = (_metrics.get_registry().collect(now), [])
+                self._inflight = (self._inflight[0], _events.drain())
+                metrics, events = self._inflight
                 for output in list(self._outputs):
                     try:
                         output(events)
                     except Exception as exc:
                         health.failure("events.output", exc)
+                self._claim_unsaved(settings)
                 metrics.extend(self._health_aggregates(now, now))
                 if events and settings.local_recording and self._sink_override is None:
                     self._jsonl_writer().write(events)
                 sink = self._get_sink(settings)
                 if sink is None:
                     if not settings.local_recording:
+                        self._inflight = ([], [])
                         return True
-                    self._keep(metrics, events)
+                    self._keep_inflight()
                     return False
+                if deadline is not None:
+                    self._set_sink_deadline(deadline)
                 batch_m = self._pending_metrics + metrics
                 batch_e = self._pending_events + events
+                self._pending_metrics, self._pending_events, self._inflight = (
+                    [],
+                    [],
+                    (
+                        batch_m,
+                        batch_e,
+                    ),
+                )
                 if not batch_m and not batch_e:
                     return True
-                try:
-                    sink.write(batch_m, batch_e)
-                except Exception as exc:
-                    self._pending_metrics, self._pending_events = [], []
-                    self._keep(batch_m, batch_e)
-                    health.failure("storage.write", exc)
-                    return False
-                self._pending_metrics, self._pending_events = [], []
-                return True
+                return self._write(sink, batch_m, batch_e, deadline)
             except Exception as exc:
+                self._keep_inflight()
                 health.failure("flush", exc)
                 return False
+            except BaseException:
+                self._keep_inflight()
+                raise
+
+    def _keep_inflight(self) -> None:
+        with self._spill_lock:
+            if self._abandoned:
+                return  # exit has counted it already
+            metrics, events = self._inflight
+            self._inflight = ([], [])
+        self._keep(metrics, events)
+
+    def _write(
+        self,
+        sink: Sink,
+        metrics: list[IntervalAggregate],
+        events: list[Event],
+        deadline: float | None,
+    ) -> bool:
+        """Hand the batch to ``sink`` in chunks; keep (or at the deadline, count) the rest."""
+        size = CHUNK
+        if deadline is not None:
+            # Most valuable first: aggregates (many values each), then the worst events; and
+            # small chunks, so the one in flight when the budget ends is small.
+            events = sorted(events, key=lambda e: _LEVEL_RANK.get(str(e.get("level")), 5))
+            size = EXIT_CHUNK
+        n, total = len(metrics), len(metrics) + len(events)
+        # Aggregates then events, `size` items per write (a small flush is one write).
+        for i in range(0, total, size):
+            rest = (metrics[min(i, n) :], events[max(i - n, 0) :])
+            with self._spill_lock:
+                if self._abandoned:
+                    return False  # exit gave up on this flush and counted all of it
+                if deadline is not None and time.monotonic() >= deadline:
+                    self._spill(*rest)
+                    self._inflight = ([], [])
+                    health.failure(
+                        "shutdown.timeout", message="exit budget spent; the rest was counted"
+                    )
+                    return False
+                self._inflight = rest
+            try:
+                sink.write(
+                    metrics[i : min(i + size, n)], events[max(i - n, 0) : max(i + size - n, 0)]
+                )
+            except Exception as exc:
+                self._keep_inflight()
+                health.failure("storage.write", exc)
+                return False
+            except BaseException:
+                # A signal may land after the commit: then this chunk is stored; the flush
+                # keeps the rest (self._inflight) and lets the exception go on.
+                landed = getattr(sink, "landed", None)
+                try:
+                    stored = bool(landed()) if landed is not None else False
+                except Exception:
+                    stored = False
+                if stored:
+                    j = i + size
+                    self._inflight = (metrics[min(j, n) :], events[max(j - n, 0) :])
+                raise
+        self._inflight = ([], [])
+        return True
+
+    def _claim_unsaved(self, settings: Settings) -> None:
+        """Once per process: take the counts an earlier process could not store."""
+        if self._claimed or not settings.local_recording or self._sink_override is not None:
+            return
+        self._claimed = True
+        try:
+            from sounding.storage import unsaved
+
+            for kind, n in unsaved.claim(settings.data_dir).items():
+                health.count(kind, n)
+        except Exception as exc:
+            health.failure("storage.unsaved", exc)
 
     def _keep(self, metrics: list[IntervalAggregate], events: list[Event]) -> None:
         self._pending_metrics.extend(metrics)
@@ -289,8 +527,19 @@ class Runtime:
         self._outputs = []
         self._manual = False
         self._sink_retry_at = 0.0
+        self._exit_deadline = None
+        self._exiting = False
+        self._claimed = False
 
 
+def _has_data(cell: object) -> bool:
+    return bool(getattr(cell, "n", 0) or getattr(cell, "buf", None)) or bool(
+        getattr(getattr(cell, "sketch", None), "count", 0)
+    )
+
+
+#: Objects inherited across fork() that the child must neither use nor close.
+_inherited: list[object] = []
 _runtime = Runtime()
 
 
@@ -345,5 +594,17 @@ before_configure(_before_configure)
 on_configure(_on_configure)
 _metrics.on_first_use(_start_on_first_use)
 _events.on_first_emit(_start_on_first_use)
+
+
+def _before_fork() -> None:
+    _runtime.before_fork()
+
+
+def _after_fork_in_parent() -> None:
+    _runtime.after_fork_in_parent()
+
+
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork)
+    os.register_at_fork(
+        before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork
+    )

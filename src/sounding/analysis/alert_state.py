@@ -11,10 +11,10 @@ import os
 import sqlite3
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from sounding.core.exceptions import StoreError
+from sounding.core.private import ensure_private_file
 
 __all__ = [
     "AlertState",
@@ -122,7 +122,8 @@ class SQLiteAlertStateStore:
         self.path = str(path)
         try:
             if self.path != ":memory:":
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                # Private from the first byte, never through a planted symlink.
+                ensure_private_file(self.path)
             self._conn = sqlite3.connect(self.path, timeout=5.0, check_same_thread=False)
             with self._conn:
                 self._conn.execute(_SCHEMA)

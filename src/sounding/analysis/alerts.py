@@ -273,7 +273,12 @@ def evaluate(
             health.failure("alerts.value_source", exc)
             raw = None
         if isinstance(raw, Mapping):
-            per_series: dict[str, object] = {str(k): v for k, v in raw.items()}
+            per_series: dict[str, object] = {}
+            try:
+                for k, v in raw.items():
+                    per_series[k if type(k) is str else str(k)] = v
+            except Exception as exc:  # a key whose str() raises, a mapping that fails
+                health.failure("alerts.value_source", exc)
             try:
                 known = [s.series for s in store.states(rule.name)]
             except Exception as exc:

@@ -157,7 +157,12 @@ def detect_deviations(
     for i, raw in enumerate(values):
         if raw is None:
             continue
-        x = float(raw)
+        try:
+            x = float(raw)
+        except (OverflowError, TypeError, ValueError):
+            raise InvalidValueError(
+                f"values[{i}]", raw, "numbers within float range, NaN or None"
+            ) from None
         if not math.isfinite(x):
             continue
         if len(history) < warm:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -116,13 +118,68 @@ class WebhookError(Exception):
     """The webhook could not deliver a notification after all retries."""
 
 
+def _strict(value: Any) -> Any:
+    """``value`` with non-finite floats as ``None``, so the body is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    return value
+
+
+class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects to http(s) URLs only (urllib would follow one to ``ftp://``)."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        if urllib.parse.urlsplit(newurl).scheme.lower() not in ("http", "https"):
+            raise urllib.error.HTTPError(
+                newurl, code, f"refused a redirect to a non-http URL: {newurl}", headers, fp
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_opener = urllib.request.build_opener(_HttpOnlyRedirects)
+
+
+def _check_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    if headers is None:
+        return {}
+    if not isinstance(headers, Mapping):
+        raise InvalidTypeError("headers", headers, "a mapping of str to str")
+    out: dict[str, str] = {}
+    for key, value in headers.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise InvalidTypeError("headers", {key: value}, "a mapping of str to str")
+        if not key or any(c in key for c in "\r\n\0:") or any(c in value for c in "\r\n\0"):
+            raise InvalidValueError(
+                "headers", {key: value}, "names and values without CR, LF or NUL (and names "
+                "without ':')"
+            )
+        out[key] = value
+    return out
+
+
 class WebhookNotifier:
     """POST each notification as JSON to ``url`` (opt-in; nothing is sent otherwise).
 
     Each attempt has a ``timeout``; connection errors, timeouts and 5xx/429 answers are
     retried up to ``retries`` times with exponential backoff (``backoff``, ``2 x backoff``,
-    ...); other 4xx answers are not retried. After the last attempt :class:`WebhookError`
-    is raised, which evaluation counts as ``alerts.sink`` and otherwise ignores.
+    ...); other 4xx answers are not retried. All attempts together never take longer than
+    ``total_timeout`` (default: twice ``timeout``), so a hanging endpoint holds
+    :func:`~sounding.analysis.evaluate` for a bounded time. After the last attempt
+    :class:`WebhookError` is raised, which evaluation counts as ``alerts.sink`` and otherwise
+    ignores. The body is strict JSON (a non-finite value is ``null``); redirects are followed
+    only to http(s) URLs; header names and values with CR or LF are refused at construction.
     """
 
     def __init__(
@@ -134,35 +191,57 @@ class WebhookNotifier:
         backoff: float = 0.5,
         headers: Mapping[str, str] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        total_timeout: float | None = None,
     ) -> None:
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise InvalidValueError("url", url, "an http:// or https:// URL")
-        if not isinstance(timeout, (int, float)) or not 0 < timeout <= 120:
+        parts = urllib.parse.urlsplit(url) if isinstance(url, str) else None
+        if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise InvalidValueError("url", url, "an http:// or https:// URL with a host")
+        if any(c in url for c in "\r\n\0 "):
+            raise InvalidValueError("url", url, "a URL without spaces, CR, LF or NUL")
+        if not _seconds(timeout, 120) or timeout == 0:
             raise InvalidValueError("timeout", timeout, "seconds, more than 0 and at most 120")
         if not isinstance(retries, int) or isinstance(retries, bool) or not 0 <= retries <= 10:
             raise InvalidValueError("retries", retries, "an integer from 0 to 10")
-        if not isinstance(backoff, (int, float)) or not 0 <= backoff <= 60:
+        if not _seconds(backoff, 60):
             raise InvalidValueError("backoff", backoff, "seconds from 0 to 60")
+        if total_timeout is not None and (not _seconds(total_timeout, 600) or total_timeout == 0):
+            raise InvalidValueError(
+                "total_timeout", total_timeout, "None or seconds, more than 0 and at most 600"
+            )
         self.url = url
         self.timeout = float(timeout)
         self.retries = retries
         self.backoff = float(backoff)
-        self.headers = {"Content-Type": "application/json", **dict(headers or {})}
+        self.total_timeout = 2 * self.timeout if total_timeout is None else float(total_timeout)
+        self.headers = {"Content-Type": "application/json", **_check_headers(headers)}
         self._sleep = sleep
 
     def send(self, notification: Notification) -> None:
         """POST the notification; raises :class:`WebhookError` when every attempt failed."""
-        body = json.dumps(notification.as_dict(), default=repr).encode("utf-8")
+        body = json.dumps(
+            _strict(notification.as_dict()), default=repr, allow_nan=False
+        ).encode("utf-8")
+        deadline = time.monotonic() + self.total_timeout
         last: BaseException | None = None
         for attempt in range(self.retries + 1):
             if attempt:
-                self._sleep(self.backoff * 2 ** (attempt - 1))
+                pause = self.backoff * 2 ** (attempt - 1)
+                if time.monotonic() + pause >= deadline:
+                    break
+                self._sleep(pause)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
             request = urllib.request.Request(
                 self.url, data=body, headers=self.headers, method="POST"
             )
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    response.read()
+                with _opener.open(request, timeout=min(self.timeout, remaining)) as response:
+                    # Read in pieces so a server that drips its answer cannot outlast the
+                    # deadline (the socket timeout bounds each piece, not the whole).
+                    while response.read(65536):
+                        if time.monotonic() > deadline:
+                            raise TimeoutError("the answer took longer than total_timeout")
                 return
             except urllib.error.HTTPError as exc:
                 last = exc
@@ -174,10 +253,18 @@ class WebhookNotifier:
         raise WebhookError(f"POST {self.url} failed: {last!r}") from last
 
 
+def _seconds(value: object, most: float) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and 0 <= value <= most  # exact comparisons: NaN and huge ints fail, never overflow
+    )
+
+
 #: Keys of a ``[[notify]]`` table in ``alerts.toml``.
 _SINK_KEYS = {
     "log": {"type"},
-    "webhook": {"type", "url", "timeout", "retries", "backoff", "headers"},
+    "webhook": {"type", "url", "timeout", "total_timeout", "retries", "backoff", "headers"},
 }
 
 

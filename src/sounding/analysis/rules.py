@@ -266,6 +266,8 @@ def rules_from_config(metrics: MetricsConfig | None = None) -> list[AlertRule]:
         from sounding.core.config import get_settings
 
         metrics = get_settings().metrics
+    if not isinstance(metrics, MetricsConfig):
+        raise InvalidTypeError("metrics", metrics, "a MetricsConfig or None")
     rules: list[AlertRule] = []
     for key, threshold in sorted(metrics.alert_thresholds.items()):
         metric, _, stat = key.partition(":")

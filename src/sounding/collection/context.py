@@ -64,6 +64,40 @@ _UNBOUND: Final = _Unbound()
 # never removed, because a ContextVar must live as long as any context that holds it.
 _VARS: dict[str, contextvars.ContextVar[Any]] = {}
 _VARS_LOCK = threading.Lock()
+# The keys bound in the current context, in binding order: reading the context costs what is
+# bound now, not every key ever bound (5,000 keys bound once and unbound cost nothing).
+_KEYS: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
+    "sounding.context.keys", default=()
+)
+
+
+def _session_value(value: Any) -> str:
+    """``session_id`` is stored as given (it is trusted downstream), so make it a scrubbed str
+    here: an address or e-mail in it is replaced, and a ``str()`` that raises cannot reach
+    the store (where it would fail every retry of its batch)."""
+    if type(value) is not str:
+        try:
+            value = str(value)
+            if type(value) is not str:
+                raise TypeError("__str__ returned a non-str")
+        except Exception:
+            from sounding.core import health
+
+            health.count("context.invalid_session_id")
+            return f"<{type(value).__name__}>"
+    from sounding.collection.scrub import scrub_text
+
+    return scrub_text(value)
+
+
+def bound_items() -> list[tuple[str, Any]]:
+    """The ``(key, value)`` pairs bound in the current context (the log pipeline's fast path)."""
+    out = []
+    for key in _KEYS.get():
+        value = _VARS[key].get()
+        if value is not _UNBOUND:
+            out.append((key, value))
+    return out
 
 
 def _var(key: str) -> contextvars.ContextVar[Any]:
@@ -83,8 +117,16 @@ def bind_context(**kv: Any) -> None:
     The binding lasts until it is unbound or the context ends (the thread, the asyncio task);
     use :func:`bound_context` for a change scoped to a block.
     """
+    keys = _KEYS.get()
+    added: list[str] = []
     for key, value in kv.items():
+        if key == "session_id":
+            value = _session_value(value)
         _var(key).set(value)
+        if key not in keys:
+            added.append(key)
+    if added:
+        _KEYS.set(keys + tuple(added))
 
 
 def unbind_context(*keys: str) -> None:
@@ -93,24 +135,22 @@ def unbind_context(*keys: str) -> None:
         var = _VARS.get(key)
         if var is not None:
             var.set(_UNBOUND)
+    bound = _KEYS.get()
+    remaining = tuple(k for k in bound if k not in keys)
+    if len(remaining) != len(bound):
+        _KEYS.set(remaining)
 
 
 def get_context() -> dict[str, Any]:
     """A new dict of everything bound in the current context."""
-    out: dict[str, Any] = {}
-    # Iterating a snapshot: another thread may add a key (a new ContextVar) meanwhile.
-    for key, var in tuple(_VARS.items()):
-        value = var.get()
-        if value is not _UNBOUND:
-            out[key] = value
-    return out
+    return dict(bound_items())
 
 
 def clear_context() -> None:
     """Unbind every key in the current context."""
-    for var in tuple(_VARS.values()):
-        if var.get() is not _UNBOUND:
-            var.set(_UNBOUND)
+    for key in _KEYS.get():
+        _VARS[key].set(_UNBOUND)
+    _KEYS.set(())
 
 
 @contextmanager
@@ -127,14 +167,21 @@ def bound_context(**kv: Any) -> Iterator[None]:
     False
     """
     tokens: list[tuple[contextvars.ContextVar[Any], contextvars.Token[Any]]] = []
+    before = _KEYS.get()
     for key, value in kv.items():
+        if key == "session_id":
+            value = _session_value(value)
         var = _var(key)
         tokens.append((var, var.set(value)))
+    _KEYS.set(tuple(dict.fromkeys(before + tuple(kv))))
     try:
         yield
     finally:
         for var, token in reversed(tokens):
             var.reset(token)
+        # Keys bound inside the block (bind_context) stay; the block's own ones are restored.
+        current = tuple(dict.fromkeys(before + _KEYS.get()))
+        _KEYS.set(tuple(k for k in current if _VARS[k].get() is not _UNBOUND))
 
 
 def wrap_context(fn: Callable[P, R]) -> Callable[P, R]:

@@ -34,7 +34,7 @@ from sounding.collection.boundary import _check_operation_name, classify_excepti
 from sounding.core import clock as _clock_module
 from sounding.core import health
 from sounding.core.clock import get_clock
-from sounding.core.exceptions import InvalidTypeError
+from sounding.core.exceptions import InvalidTypeError, describe
 from sounding.core.types import ErrorSeverity, Event, EventCategory
 
 __all__ = [
@@ -393,20 +393,23 @@ class SentryContext:
 
     def set_metric(self, name: str, value: float) -> None:
         """Attach a measurement (a finite number) to the error report of this block."""
-        if (
-            not isinstance(name, str)
-            or isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not math.isfinite(value)
+        number: float | None = None
+        if isinstance(name, str) and isinstance(value, (int, float)) and not isinstance(
+            value, bool
         ):
+            try:
+                number = float(value)  # an int beyond float range overflows: refused
+            except OverflowError:
+                number = None
+        if number is None or not math.isfinite(number):
             health.failure(
                 "errors.invalid_metric",
-                InvalidTypeError(f"set_metric({name!r})", value, "a finite number"),
+                InvalidTypeError(f"set_metric({describe(name)})", value, "a finite number"),
             )
             return
         if self._metrics is None:
             self._metrics = {}
-        self._metrics[name] = float(value)
+        self._metrics[name] = number
 
     def set_tag(self, key: str, value: object) -> None:
         """Attach a tag (``str(value)``, scrubbed) to the error report of this block."""

@@ -24,6 +24,7 @@ from pathlib import Path
 from sounding.core import health
 from sounding.core.config import get_settings
 from sounding.core.exceptions import InvalidTypeError, InvalidValueError
+from sounding.core.private import open_private, private_dir
 
 __all__ = ["HASH_HEX_LENGTH", "SALT_BYTES", "hash_identifier", "reset_salt_cache", "salt_path"]
 
@@ -57,13 +58,13 @@ def _read_salt(path: Path) -> bytes | None:
 
 def _create_salt(path: Path) -> bytes:
     """Create the salt file atomically; if another process won the race, use its salt."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dir(path.parent)
     existing = _read_salt(path)
     if existing is not None:
         return existing
     salt = secrets.token_bytes(SALT_BYTES)
     tmp = path.with_name(f".{_SALT_FILE}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(salt)

@@ -38,6 +38,7 @@ from typing import IO, Any
 
 from sounding.core import health
 from sounding.core.config import get_settings
+from sounding.core.private import open_private, private_dir
 from sounding.core.types import Event
 
 __all__ = ["JsonlWriter", "dumps_event"]
@@ -68,6 +69,27 @@ if _c_make_encoder is not None:
         return "".join(_c_encode(value, 0))
 
     _encode = _encode_fast
+
+
+try:
+    import fcntl
+
+    def _lock(fh: IO[bytes]) -> None:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+
+    def _unlock(fh: IO[bytes]) -> None:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        except (OSError, ValueError):
+            pass  # closed by a rotation: closing released the lock
+
+except ImportError:  # pragma: no cover - Windows: one writer per file is the rule there
+
+    def _lock(fh: IO[bytes]) -> None:
+        pass
+
+    def _unlock(fh: IO[bytes]) -> None:
+        pass
 
 
 def _finite(value: Any) -> Any:
@@ -127,20 +149,31 @@ class JsonlWriter:
         if not events:
             return
         try:
-            data = ("\n".join([dumps_event(e) for e in events]) + "\n").encode("utf-8")
+            text = "\n".join([dumps_event(e) for e in events]) + "\n"
+            try:
+                data = text.encode("utf-8")
+            except UnicodeEncodeError:
+                # A lone surrogate: written as its JSON escape, so the line stays valid JSON
+                # in a valid UTF-8 file and the rest of the batch is kept.
+                data = text.encode("utf-8", "backslashreplace")
+                health.count("log.text_replaced")
             settings = get_settings()
             max_bytes = (
                 self._max_bytes if self._max_bytes is not None else (settings.log_file_max_bytes)
             )
             backups = self._backups if self._backups is not None else settings.log_file_backups
             with self._lock:
-                fh = self._file()
-                if self._size > 0 and self._size + len(data) > max_bytes:
-                    self._rotate(backups)
-                    fh = self._file()
-                fh.write(data)
-                fh.flush()
-                self._size += len(data)
+                fh = self._locked_file()
+                try:
+                    # Size from the file, not from us: other processes append to it too.
+                    size = os.fstat(fh.fileno()).st_size
+                    if size > 0 and size + len(data) > max_bytes:
+                        self._rotate(backups)
+                        fh = self._locked_file()
+                    fh.write(data)
+                    fh.flush()
+                finally:
+                    _unlock(fh)
         except Exception as exc:
             health.failure("log.file", exc)
 
@@ -155,22 +188,44 @@ class JsonlWriter:
 
     # -- internals (called with the lock held) ---------------------------------------------
 
+    def _locked_file(self) -> IO[bytes]:
+        """The current file, locked against other processes' rotation (``flock``).
+
+        After the lock is taken the path is checked again: if another process rotated the
+        file meanwhile, ours is now ``events.jsonl.1`` and the new ``events.jsonl`` is opened.
+        """
+        for _ in range(8):
+            fh = self._file()
+            _lock(fh)
+            if self._is_current(fh):
+                return fh
+            _unlock(fh)
+            self._close()
+        raise OSError(f"{self.path} keeps being replaced by another process")
+
+    def _is_current(self, fh: IO[bytes]) -> bool:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return False
+        own = os.fstat(fh.fileno())
+        return (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino)
+
     def _file(self) -> IO[bytes]:
         path = self.path
         fh = self._fh
         if fh is not None and (self._open_path != path or self._pid != os.getpid()):
             self._close()
             fh = None
-        elif fh is not None and os.fstat(fh.fileno()).st_nlink == 0:
-            # Deleted behind our back (``sounding purge``, a user): start a new file.
+        elif fh is not None and not self._is_current(fh):
+            # Deleted (``sounding purge``, a user) or rotated by another process: reopen.
             self._close()
             fh = None
         if fh is None:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            private_dir(path.parent)
+            # O_NOFOLLOW, a regular file we own, mode tightened to 0600 (core/private.py).
+            fd = open_private(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
             try:
-                if hasattr(os, "fchmod"):
-                    os.fchmod(fd, 0o600)  # an older file may have been created looser
                 fh = os.fdopen(fd, "ab")
             except BaseException:
                 os.close(fd)

@@ -53,7 +53,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from sounding.collection import events as _events
-from sounding.collection.context import _UNBOUND, _VARS
+from sounding.collection.context import bound_items
 from sounding.collection.session import get_session_manager
 from sounding.core import config as _config
 from sounding.core import health
@@ -156,10 +156,9 @@ def normalise_category(category: Any) -> str:
 
 def add_context(event: Event) -> Event:
     """Add the context bound in the current context; keys already in the event win."""
-    # Inlined get_context(): this runs on every event.
-    for key, var in tuple(_VARS.items()):
-        value = var.get()
-        if value is not _UNBOUND and key not in event:
+    # Only the keys bound now (context.bound_items), not every key ever bound.
+    for key, value in bound_items():
+        if key not in event:
             event[key] = value
     return event
 

@@ -73,6 +73,9 @@ OVERFLOW_TAGS: Final[TagKey] = (("overflow", "true"),)
 #: Observations buffered per histogram series before they are folded into the sketch.
 _BATCH: Final = 256
 _INF: Final = math.inf
+#: The largest finite float: plain ints and floats are range-checked against it exactly
+#: (``10**400 <= _MAX`` is False), so nothing that overflows a float reaches a cell.
+_MAX: Final = sys.float_info.max
 
 #: Under the GIL of CPython >= 3.11 the interpreter only switches threads at calls and
 #: backward jumps, so a straight-line sequence of attribute updates with no call in it cannot
@@ -119,6 +122,25 @@ def _guard_value(value: object) -> str:
     return guard_tag_value(text)
 
 
+def _number(value: object) -> float | None:
+    """``value`` as a finite float, or ``None``: the slow path for what is not a plain float.
+
+    Accepts bools, ints within float range and number-like scalars (``Decimal``, ``Fraction``,
+    numpy scalars); refuses containers (a numpy array), strings and anything whose
+    ``__float__`` fails. Never raises an ``Exception`` (user code may run in ``__float__``).
+    """
+    try:
+        t = type(value)
+        if (t is not float and t is not int and t is not bool) and (
+            not hasattr(t, "__float__") or hasattr(t, "__len__")
+        ):
+            return None
+        f = float(value)  # type: ignore[arg-type]
+    except Exception:
+        return None
+    return f if f - f == 0 else None
+
+
 class _CounterCell:
     __slots__ = ("n", "total")
 
@@ -149,7 +171,11 @@ class _SketchCell:
         # Swap in one straight line (see LOCK_FREE), then fold the detached batch.
         buf, self.buf = self.buf, []
         if buf:
-            self.sketch.add_many(buf)
+            try:
+                self.sketch.add_many(buf)
+            except Exception as exc:  # values are checked at the edge; count, never lose quietly
+                health.count("metrics.dropped", len(buf))
+                health.failure("metrics.fold", exc)
 
 
 Cell = TypeVar("Cell", _CounterCell, _GaugeCell, _SketchCell)
@@ -218,6 +244,7 @@ class Instrument(ABC, Generic[Cell]):
             return self._series(canonical)
 
     def _reject(self, value: object) -> None:
+        # InvalidValueError describes the value cheaply (type and a bounded repr).
         health.failure(
             f"metrics.invalid_value.{self.name}",
             InvalidValueError(f"{self.name} value", value, self._allowed),
@@ -227,18 +254,30 @@ class Instrument(ABC, Generic[Cell]):
 
     # -- collection -----------------------------------------------------------------------
     def _collect(self, start: float, end: float, out: list[IntervalAggregate]) -> None:
-        with self._lock:
-            items = list(self._cells.items())
-            taken = [(tags, self._take(cell)) for tags, cell in items]
         # Default tags (app version, platform) are added here, not per call: the values in
         # force at collection time apply, and configure() flushes before changing them.
         with_defaults = self._registry.with_defaults
-        for tags, agg in taken:
-            if agg is not None:
-                agg.tags = with_defaults(tags)
-                agg.start = start
-                agg.end = end
-                out.append(agg)
+        with self._lock:
+            for tags, cell in list(self._cells.items()):
+                try:
+                    agg = self._take(cell)
+                except Exception as exc:
+                    # One poisoned series must not take the others down: reset it, count it.
+                    health.count("metrics.dropped")
+                    health.failure(f"metrics.collect.{self.name}", exc)
+                    self._reset_cell(cell)
+                    continue
+                if agg is not None:
+                    # Appended at once: an interrupt after this line loses nothing.
+                    out.append(agg)
+                    agg.tags = with_defaults(tags)
+                    agg.start = start
+                    agg.end = end
+
+    def _reset_cell(self, cell: Cell) -> None:
+        fresh = self._cell_type()
+        for slot in type(cell).__slots__:
+            setattr(cell, slot, getattr(fresh, slot))
 
     @abstractmethod
     def _take(self, cell: Cell) -> IntervalAggregate | None:
@@ -282,27 +321,33 @@ class Counter(Instrument[_CounterCell]):
                     if found is None:
                         return
                     cell = found
+            # The range test refuses NaN, infinities and ints beyond float range (compared
+            # exactly); the add either raises before storing or stores a number, so a value
+            # is applied whole or not at all. Other number types go through _inc_slow.
             try:
-                if 0 <= value < _INF:
+                if 0 <= value <= _MAX:
                     cell.total += value
                     cell.n += 1
                     return
-            except TypeError:
+            except Exception:
                 pass
-            self._reject(value)
+            self._inc_slow(cell, value)
             return
         locked = self._default if tags is None else self._cell_for(tags)
-        if locked is None:
+        if locked is not None:
+            self._inc_slow(locked, value)
+
+    def _inc_slow(self, cell: _CounterCell, value: object) -> None:
+        v = _number(value)
+        if v is None or v < 0:
+            self._reject(value)
             return
-        try:
-            if 0 <= value < _INF:
-                with self._lock:
-                    locked.total += value
-                    locked.n += 1
-                return
-        except TypeError:
-            pass
-        self._reject(value)
+        with self._lock:
+            total = cell.total
+            if type(total) is not float:  # an odd __radd__ slipped through the fast path
+                total = _number(total) or 0.0
+            cell.total = total + v
+            cell.n += 1
 
     def bind(self, **tags: object) -> BoundCounter:
         """A counter bound to fixed tags, for hot loops: ``c.bind(format="wav").inc()``."""
@@ -314,6 +359,8 @@ class Counter(Instrument[_CounterCell]):
         cell.n, cell.total = 0, 0.0
         if n == 0:
             return None
+        if type(total) is not float:
+            total = _number(total) or 0.0
         return self._new(count=n, sum=total)
 
 
@@ -328,20 +375,16 @@ class BoundCounter:
 
     def inc(self, value: float = 1) -> None:
         """Add ``value`` (>= 0). Never raises at run time."""
-        try:
-            if 0 <= value < _INF:
-                cell = self._cell
-                if LOCK_FREE:
+        if LOCK_FREE:
+            try:
+                if 0 <= value <= _MAX:  # see Counter.inc
+                    cell = self._cell
                     cell.total += value
                     cell.n += 1
-                else:
-                    with self._counter._lock:
-                        cell.total += value
-                        cell.n += 1
-                return
-        except TypeError:
-            pass
-        self._counter._reject(value)
+                    return
+            except Exception:
+                pass
+        self._counter._inc_slow(self._cell, value)
 
 
 class Gauge(Instrument[_GaugeCell]):
@@ -355,23 +398,24 @@ class Gauge(Instrument[_GaugeCell]):
         cell = self._default if tags is None else self._cell_for(tags)
         if cell is None:
             return
-        try:
-            if value - value == 0:  # finite: NaN and infinities fail, non-numbers raise
-                if LOCK_FREE:
-                    cell.last = value
-                    if value < cell.lo:
-                        cell.lo = value
-                    if value > cell.hi:
-                        cell.hi = value
-                    cell.n += 1
-                    cell.total += value
-                else:
-                    with self._lock:
-                        self._apply(cell, value)
+        t = type(value)
+        if not ((t is float or t is int) and -_MAX <= value <= _MAX):
+            v = _number(value)
+            if v is None:
+                self._reject(value)
                 return
-        except TypeError:
-            pass
-        self._reject(value)
+            value = v
+        if LOCK_FREE:
+            cell.last = value
+            if value < cell.lo:
+                cell.lo = value
+            if value > cell.hi:
+                cell.hi = value
+            cell.n += 1
+            cell.total += value
+        else:
+            with self._lock:
+                self._apply(cell, value)
 
     @staticmethod
     def _apply(cell: _GaugeCell, value: float) -> None:
@@ -385,24 +429,26 @@ class Gauge(Instrument[_GaugeCell]):
 
     def inc(self, value: float = 1, tags: Mapping[str, object] | None = None) -> None:
         """Add ``value`` to the current value of the series (which starts at 0)."""
-        cell = self._default if tags is None else self._cell_for(tags)
-        if cell is None:
-            return
-        try:
-            if value - value == 0:
-                with self._lock:
-                    self._apply(cell, cell.last + value)
-                return
-        except TypeError:
-            pass
-        self._reject(value)
+        self._add(_number(value), value, tags)
 
     def dec(self, value: float = 1, tags: Mapping[str, object] | None = None) -> None:
         """Subtract ``value`` from the current value of the series."""
-        try:
-            self.inc(-value, tags)
-        except TypeError:
+        v = _number(value)
+        self._add(None if v is None else -v, value, tags)
+
+    def _add(self, delta: float | None, value: object, tags: Mapping[str, object] | None) -> None:
+        if delta is None:
             self._reject(value)
+            return
+        cell = self._default if tags is None else self._cell_for(tags)
+        if cell is None:
+            return
+        with self._lock:
+            new = cell.last + delta
+            if new - new == 0:  # the sum may overflow to infinity: refuse it whole
+                self._apply(cell, new)
+                return
+        self._reject(value)
 
     def bind(self, **tags: object) -> BoundGauge:
         """A gauge bound to fixed tags."""
@@ -429,14 +475,12 @@ class BoundGauge:
 
     def set(self, value: float) -> None:
         """Set the bound series to ``value``."""
-        try:
-            if value - value == 0:
-                with self._gauge._lock:
-                    Gauge._apply(self._cell, value)
-                return
-        except TypeError:
-            pass
-        self._gauge._reject(value)
+        v = _number(value)
+        if v is None:
+            self._gauge._reject(value)
+            return
+        with self._gauge._lock:
+            Gauge._apply(self._cell, v)
 
 
 class _Timer(AbstractContextManager["_Timer"]):
@@ -511,22 +555,24 @@ class Histogram(Instrument[_SketchCell]):
                 cell = self._by_raw[tuple(tags.items())]
             except Exception:  # a miss, or not a mapping: _cell_for resolves or counts it
                 cell = self._cell_for(tags)
-        try:
-            if value - value == 0 and cell is not None:
-                if LOCK_FREE:
-                    cell.buf.append(value)
-                    if len(cell.buf) >= _BATCH:
-                        self._fold(cell)
-                else:
-                    with self._lock:
-                        cell.buf.append(value)
-                        if len(cell.buf) >= _BATCH:
-                            cell.fold()
+        if cell is None:
+            return
+        t = type(value)
+        if not ((t is float or t is int) and -_MAX <= value <= _MAX):
+            v = _number(value)
+            if v is None:
+                self._reject(value)
                 return
-        except TypeError:
-            pass
-        if cell is not None:
-            self._reject(value)
+            value = v
+        if LOCK_FREE:
+            cell.buf.append(value)
+            if len(cell.buf) >= _BATCH:
+                self._fold(cell)
+        else:
+            with self._lock:
+                cell.buf.append(value)
+                if len(cell.buf) >= _BATCH:
+                    cell.fold()
 
     def _fold(self, cell: _SketchCell) -> None:
         with self._lock:
@@ -566,22 +612,23 @@ class BoundHistogram:
 
     def observe(self, value: float) -> None:
         """Record one observation in the bound series."""
-        try:
-            if value - value == 0:
-                cell = self._cell
-                if LOCK_FREE:
-                    cell.buf.append(value)
-                    if len(cell.buf) >= _BATCH:
-                        self._hist._fold(cell)
-                else:
-                    with self._hist._lock:
-                        cell.buf.append(value)
-                        if len(cell.buf) >= _BATCH:
-                            cell.fold()
+        t = type(value)
+        if not ((t is float or t is int) and -_MAX <= value <= _MAX):
+            v = _number(value)
+            if v is None:
+                self._hist._reject(value)
                 return
-        except TypeError:
-            pass
-        self._hist._reject(value)
+            value = v
+        cell = self._cell
+        if LOCK_FREE:
+            cell.buf.append(value)
+            if len(cell.buf) >= _BATCH:
+                self._hist._fold(cell)
+        else:
+            with self._hist._lock:
+                cell.buf.append(value)
+                if len(cell.buf) >= _BATCH:
+                    cell.fold()
 
 
 _KINDS: Final[dict[MetricType, type[Instrument[Any]]]] = {
@@ -599,6 +646,7 @@ class Registry:
         self._lock = threading.Lock()
         self._instruments: dict[str, Instrument[Any]] = {}
         self._history: dict[tuple[str, MetricType, TagKey, float], IntervalAggregate] = {}
+        self._unreturned: list[IntervalAggregate] = []
         self._interval_start: float | None = get_clock().time()
         self._defaults: TagKey = ()
         self._defaults_dict: dict[str, str] = {}
@@ -655,11 +703,12 @@ class Registry:
         if not isinstance(snapshot, MetricSnapshot):
             raise InvalidTypeError("snapshot", snapshot, "a sounding.MetricSnapshot")
         validate_name(snapshot.name, "snapshot.name")
-        value = snapshot.value
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(
-            value
-        ):
-            raise InvalidValueError("snapshot.value", value, "a finite number")
+        raw = snapshot.value
+        value = (
+            _number(raw) if isinstance(raw, (int, float)) and not isinstance(raw, bool) else None
+        )
+        if value is None:
+            raise InvalidValueError("snapshot.value", raw, "a finite number")
         kind = snapshot.metric_type
         if kind is MetricType.COUNTER and value < 0:
             raise InvalidValueError("snapshot.value", value, "a number >= 0 for a counter")
@@ -700,12 +749,20 @@ class Registry:
         end = get_clock().time() if now is None else now
         start = self._interval_start if self._interval_start is not None else end
         self._interval_start = end
-        out: list[IntervalAggregate] = []
-        for inst in self.instruments():
-            inst._collect(start, end, out)
-        with self._lock:
-            out.extend(self._history.values())
-            self._history.clear()
+        # What an interrupted collect (a Ctrl-C) had already taken comes back next time.
+        out, self._unreturned = self._unreturned, []
+        try:
+            for inst in self.instruments():
+                try:
+                    inst._collect(start, end, out)
+                except Exception as exc:  # never lose the other instruments' data
+                    health.failure(f"metrics.collect.{inst.name}", exc)
+            with self._lock:
+                out.extend(self._history.values())
+                self._history.clear()
+        except BaseException:
+            self._unreturned = out
+            raise
         return out
 
     def mark_start(self, when: float | None = None) -> None:
@@ -722,6 +779,7 @@ class Registry:
             for cell in inst._cells.values():
                 inst._take(cell)
         self._history.clear()
+        self._unreturned = []
         self._interval_start = get_clock().time()
 
     def series_count(self) -> int:
@@ -733,6 +791,7 @@ class Registry:
         with self._lock:
             self._instruments.clear()
             self._history.clear()
+            self._unreturned = []
             self._interval_start = None
         self.apply_settings()
 
@@ -806,5 +865,3 @@ def record(snapshot: MetricSnapshot) -> None:
     an explicit import API.
     """
     get_registry().record(snapshot)
-
-

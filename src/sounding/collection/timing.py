@@ -36,6 +36,7 @@ import functools
 import inspect
 import math
 import re
+import sys
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any, Final, ParamSpec, TypeVar, cast, overload
@@ -100,7 +101,7 @@ def _check_threshold(threshold_ms: object) -> float | None:
         return None
     if isinstance(threshold_ms, bool) or not isinstance(threshold_ms, (int, float)):
         raise InvalidTypeError("threshold_ms", threshold_ms, "a number of milliseconds or None")
-    if not math.isfinite(threshold_ms) or threshold_ms < 0:
+    if not 0 <= threshold_ms <= sys.float_info.max:  # exact: NaN, inf, 10**400 all fail
         raise InvalidValueError(
             "threshold_ms", threshold_ms, "a finite number of milliseconds >= 0, or None"
         )

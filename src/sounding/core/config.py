@@ -26,6 +26,7 @@ import dataclasses
 import math
 import os
 import re
+import stat
 import sys
 import threading
 from collections.abc import Callable, Mapping
@@ -245,12 +246,18 @@ class Settings:
         return LOG_LEVELS[self.log_level]
 
 
-def load_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
+#: A settings file is a few hundred bytes; anything this big is not one.
+MAX_CONFIG_BYTES = 1024 * 1024
+
+
+def load_toml(path: str | os.PathLike[str], *, setting: str = "config_file") -> dict[str, Any]:
     """Read sounding settings from a TOML file.
 
     The settings may sit at the top level, under ``[sounding]`` or under ``[tool.sounding]``
-    (so ``pyproject.toml`` works). Raises :class:`ConfigurationError` naming the file when it
-    is missing or not valid TOML.
+    (so ``pyproject.toml`` works). Only a regular file of at most :data:`MAX_CONFIG_BYTES`
+    of UTF-8 text is read (a FIFO cannot hang the host, ``/dev/zero`` cannot fill memory);
+    every problem raises :class:`ConfigurationError` naming ``setting`` (``config_file``, or
+    ``SOUNDING_CONFIG`` when the path came from the environment) and the file.
     """
     if sys.version_info >= (3, 11):
         import tomllib
@@ -258,14 +265,36 @@ def load_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
         import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
     p = Path(path)
+    allowed = f"a regular UTF-8 TOML file of at most {MAX_CONFIG_BYTES} bytes"
     try:
-        with p.open("rb") as fh:
-            data = tomllib.load(fh)
+        # Non-blocking: opening a FIFO must not wait for a writer.
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
-        raise ConfigurationError("config_file", str(p), "an existing TOML file") from None
+        raise ConfigurationError(setting, str(p), "an existing TOML file") from None
+    except OSError as exc:
+        raise ConfigurationError(setting, str(p), allowed, detail=str(exc)) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ConfigurationError(setting, str(p), allowed, detail="not a regular file")
+        if st.st_size > MAX_CONFIG_BYTES:
+            raise ConfigurationError(setting, str(p), allowed, detail=f"{st.st_size} bytes")
+        raw = os.read(fd, MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ConfigurationError(setting, str(p), allowed, detail=str(exc)) from None
+    finally:
+        os.close(fd)
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigurationError(setting, str(p), allowed, detail="file too large")
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigurationError(setting, str(p), allowed, detail=f"not UTF-8: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(setting, str(p), "a valid TOML file", detail=str(exc)) from None
+    except RecursionError:
         raise ConfigurationError(
-            "config_file", str(p), "a valid TOML file", detail=str(exc)
+            setting, str(p), "a valid TOML file", detail="nested too deeply"
         ) from None
     table: Any = data
     if isinstance(data.get("tool"), dict) and isinstance(data["tool"].get("sounding"), dict):
@@ -327,11 +356,17 @@ def _build(
             unknown[0], overrides[unknown[0]], "a known setting: " + ", ".join(sorted(_FIELDS))
         )
     file_path: Path | None = None
+    file_setting = "config_file"
     if config_file is not UNSET and config_file is not None:
+        if not isinstance(config_file, (str, os.PathLike)):
+            raise ConfigurationError("config_file", config_file, "a path to a TOML file")
         file_path = Path(config_file)
     elif env.get("SOUNDING_CONFIG"):
         file_path = Path(env["SOUNDING_CONFIG"])
-    from_file: dict[str, Any] = load_toml(file_path) if file_path is not None else {}
+        file_setting = "SOUNDING_CONFIG"
+    from_file: dict[str, Any] = (
+        load_toml(file_path, setting=file_setting) if file_path is not None else {}
+    )
     unknown = sorted(set(from_file) - _FIELDS)
     if unknown:
         raise ConfigurationError(
@@ -340,20 +375,29 @@ def _build(
             "a known setting: " + ", ".join(sorted(_FIELDS)),
         )
 
+    # Where each value came from, so an error names what the user must fix: the argument,
+    # the environment variable or the file's key.
+    sources: dict[str, str] = {}
+
     def pick(name: str, env_name: str | None = None) -> Any:
         if name in overrides:
             return overrides[name]
         if env_name and env.get(env_name):
+            sources[name] = env_name
             return env[env_name]
         if name in from_file:
+            sources[name] = f"{file_path}: {name}"
             return from_file[name]
         return UNSET
+
+    def src(name: str) -> str:
+        return sources.get(name, name)
 
     app_name = pick("app_name", "SOUNDING_APP_NAME")
     app_name = _default_app_name() if app_name is UNSET else app_name
     _check(
         isinstance(app_name, str) and bool(_APP_NAME_RE.match(app_name)),
-        "app_name",
+        src("app_name"),
         app_name,
         "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
     )
@@ -361,14 +405,14 @@ def _build(
     app_version = "unknown" if app_version is UNSET else app_version
     _check(
         isinstance(app_version, str) and 0 < len(app_version) <= 64,
-        "app_version",
+        src("app_version"),
         app_version,
         "a non-empty string of at most 64 characters",
     )
     data_dir = pick("data_dir", "SOUNDING_DATA_DIR")
     if data_dir is UNSET or data_dir is None:
         data_dir = _default_data_dir(app_name)
-    _check(isinstance(data_dir, (str, os.PathLike)), "data_dir", data_dir, "a path")
+    _check(isinstance(data_dir, (str, os.PathLike)), src("data_dir"), data_dir, "a path")
     data_dir = Path(data_dir).expanduser()
 
     # Telemetry level: the app asks, the user's environment may only lower it.
@@ -425,7 +469,7 @@ def _build(
     def number(name: str, default: Any, cond: Callable[[Any], bool], allowed: str) -> Any:
         v = pick(name)
         v = default if v is UNSET else v
-        _check(_is_number(v) and cond(v), name, v, allowed)
+        _check(_is_number(v) and cond(v), src(name), v, allowed)
         return v
 
     cardinality = number(
@@ -453,7 +497,7 @@ def _build(
     log_level = "info" if log_level is UNSET else log_level
     _check(
         isinstance(log_level, str) and log_level.lower() in LOG_LEVELS,
-        "log_level",
+        src("log_level"),
         log_level,
         "one of " + ", ".join(LOG_LEVELS),
     )

@@ -13,11 +13,13 @@ The tree is shallow::
     ├── InvalidTypeError(TypeError)    an argument of the wrong type
     ├── MetricTypeConflictError(ValueError)  the same name registered as another type
     ├── StoreError                     the store cannot be opened or read (CLI, queries)
+    ├── UnsafePathError(PermissionError)  a planted symlink, a foreign or world-writable dir
     └── InternalError                  a run-time failure, raised only in strict mode
 """
 
 from __future__ import annotations
 
+import reprlib
 from typing import Any
 
 __all__ = [
@@ -29,7 +31,35 @@ __all__ = [
     "MetricTypeConflictError",
     "SoundingError",
     "StoreError",
+    "UnsafePathError",
+    "describe",
 ]
+
+
+_repr = reprlib.Repr()
+_repr.maxstring = _repr.maxother = 80
+_repr.maxlong = 40
+
+
+def describe(value: Any, limit: int = 80) -> str:
+    """A short, safe description of ``value`` for messages.
+
+    Never raises and never costs more than a small repr: containers show their first few
+    items (:mod:`reprlib`), and a ``__repr__`` that raises or returns a non-str is not
+    trusted. Error messages use it, so rejecting a 5-million-item list stays cheap.
+
+    >>> describe(list(range(10**6)))
+    '[0, 1, 2, 3, 4, 5, ...]'
+    """
+    try:
+        shown = _repr.repr(value)
+        if type(shown) is not str:
+            return f"<{type(value).__name__}>"
+    except Exception:
+        return f"<{type(value).__name__} with a failing repr>"
+    if len(shown) > limit:
+        shown = shown[: limit - 3] + "..."
+    return shown
 
 
 class SoundingError(Exception):
@@ -43,9 +73,7 @@ class _Described(SoundingError):
         self.field = field
         self.value = value
         self.allowed = allowed
-        shown = repr(value)
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
+        shown = describe(value)
         message = f"{field}={shown} is not allowed: {allowed}"
         if detail:
             message += f" ({detail})"
@@ -74,6 +102,11 @@ class MetricTypeConflictError(_Described, ValueError):
 
 class StoreError(SoundingError):
     """The store cannot be opened, migrated or read."""
+
+
+class UnsafePathError(SoundingError, PermissionError):
+    """A file or directory sounding refuses to use: a symlink where a private file belongs,
+    something other than a regular file, or a directory another user can write to."""
 
 
 class InternalError(SoundingError):

@@ -129,6 +129,10 @@ class QuantileSketch:
         vals = list(values)
         if not vals:
             return
+        try:
+            total = math.fsum(vals)
+        except OverflowError:  # finite values whose sum is not: the sum is infinite
+            total = sum(vals, 0.0)
         k = self._inv_log_gamma
         log = math.log
         ceil = math.ceil
@@ -142,7 +146,7 @@ class QuantileSketch:
             self.negative.update([ceil(log(-v) * k) for v in neg])
             self.zero_count += len(vals) - len(pos) - len(neg)
         self.count += len(vals)
-        self.sum += math.fsum(vals)
+        self.sum += total
         mn = min(vals)
         mx = max(vals)
         if mn < self.min:
@@ -194,7 +198,8 @@ class QuantileSketch:
     def quantile(self, q: float) -> float | None:
         """The ``q``-quantile (0 <= q <= 1), or ``None`` for an empty sketch.
 
-        ``q=0`` and ``q=1`` return the exact minimum and maximum.
+        ``q=0`` and ``q=1`` return the exact minimum and maximum; every answer lies within
+        ``[min, max]``, and with one or two observations it is one of them, exactly.
         """
         if not 0.0 <= q <= 1.0:
             raise ValueError(f"q={q!r} is not allowed: a number between 0 and 1")
@@ -204,20 +209,29 @@ class QuantileSketch:
             return self.min
         if q == 1.0:
             return self.max
+        if self.count <= 2:
+            # min and max are the observations themselves: exact (nearest rank).
+            return self.min if self.count == 1 or q <= 0.5 else self.max
         rank = q * (self.count - 1)
         seen = 0
+        value = self.max
         for idx in sorted(self.negative, reverse=True):
             seen += self.negative[idx]
             if seen > rank:
-                return max(-self._value(idx), self.min)
-        seen += self.zero_count
-        if seen > rank:
-            return 0.0
-        for idx in sorted(self.positive):
-            seen += self.positive[idx]
+                value = -self._value(idx)
+                break
+        else:
+            seen += self.zero_count
             if seen > rank:
-                return min(self._value(idx), self.max)
-        return self.max
+                value = 0.0
+            else:
+                for idx in sorted(self.positive):
+                    seen += self.positive[idx]
+                    if seen > rank:
+                        value = self._value(idx)
+                        break
+        # A bucket's midpoint may lie outside what was observed: never report that.
+        return min(max(value, self.min), self.max)
 
     def quantiles(self, qs: Iterable[float]) -> list[float | None]:
         """Several quantiles at once."""

@@ -113,7 +113,14 @@ class TelemetryLevel(str, enum.Enum):
 def _utc(ts: datetime | float | int) -> datetime:
     if isinstance(ts, datetime):
         return ts if ts.tzinfo is not None else ts.replace(tzinfo=timezone.utc)
-    return datetime.fromtimestamp(float(ts), tz=timezone.utc)
+    try:
+        return datetime.fromtimestamp(float(ts), tz=timezone.utc)
+    except (OverflowError, OSError, ValueError, TypeError):
+        from sounding.core.exceptions import InvalidValueError
+
+        raise InvalidValueError(
+            "timestamp", ts, "a datetime or epoch seconds within years 1-9999"
+        ) from None
 
 
 @dataclass

@@ -279,11 +279,10 @@ class Outbox:
         if self._conn is not None or self._closed:
             return self._conn
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            # Create the file ourselves so it is private from the first byte.
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-            os.close(fd)
-            os.chmod(self.path, 0o600)
+            # Create the file ourselves so it is private from the first byte (no symlinks).
+            from sounding.core.private import ensure_private_file
+
+            ensure_private_file(self.path)
             conn = sqlite3.connect(
                 self.path, timeout=1.0, check_same_thread=False, isolation_level=None
             )

@@ -8,12 +8,13 @@ Commands from other modules are registered with one line each, for example
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import click
 
@@ -25,20 +26,26 @@ from sounding.core.exceptions import (
     InvalidValueError,
     SoundingError,
 )
+from sounding.presentation.formatting import format_time
 from sounding.presentation.output import (
+    OPTION_NAMES,
     CliState,
+    as_option_error,
     emit,
     format_option,
+    json_default,
     open_output,
     parse_tags,
+    printable,
     require_metric,
+    require_tags,
     store_from_context,
     with_progress,
 )
-from sounding.storage.store import ExportRecord
-from sounding.storage.times import iso, parse_duration, parse_time
+from sounding.storage.store import ExportRecord, default_stat
+from sounding.storage.times import duration_text, iso, parse_duration, parse_time
 
-__all__ = ["export", "main", "query"]
+__all__ = ["events", "export", "main", "query"]
 
 _USAGE_ERRORS = (ConfigurationError, InvalidNameError, InvalidTypeError, InvalidValueError)
 
@@ -66,7 +73,7 @@ class SoundingGroup(click.Group):
         except _USAGE_ERRORS as exc:
             if os.environ.get("SOUNDING_DEBUG"):
                 raise
-            click.echo(f"Error: {exc}", err=True)
+            click.echo(f"Error: {_as_typed(ctx, exc)}", err=True)
             ctx.exit(2)
         except Exception as exc:  # a CLI never shows a traceback (SOUNDING_DEBUG=1 does)
             if os.environ.get("SOUNDING_DEBUG"):
@@ -77,6 +84,28 @@ class SoundingGroup(click.Group):
                 text = f"{type(exc).__name__}: {text}"
             click.echo(f"Error: {text}", err=True)
             ctx.exit(1)
+
+
+def _set_local(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.ensure_object(CliState).local = True
+
+
+def _as_typed(ctx: click.Context, exc: Exception) -> Exception:
+    """``exc`` naming the option the user typed (``--since=...``) when the library named
+    its own parameter (``start=...``, ``since=...``) and the command has that option."""
+    if not isinstance(exc, (InvalidValueError, InvalidTypeError)):
+        return exc
+    option = OPTION_NAMES.get(exc.field)
+    name = ctx.invoked_subcommand
+    command = None if name is None or not isinstance(ctx.command, click.Group) else (
+        ctx.command.commands.get(name)
+    )
+    if option is None or command is None:
+        return exc
+    if not any(option in getattr(p, "opts", ()) for p in command.params):
+        return exc
+    return as_option_error(exc)
 
 
 @click.group(cls=SoundingGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -95,32 +124,51 @@ class SoundingGroup(click.Group):
     metavar="NAME",
     help="Application name: look in that app's default data dir (ignored with --data-dir).",
 )
+@click.option(
+    "--local",
+    is_flag=True,
+    default=False,
+    help="Show times in local time (default: UTC, ISO 8601 with Z).",
+)
 @click.version_option(version=__version__, prog_name="sounding")
 @click.pass_context
-def main(ctx: click.Context, data_dir: Path | None, app: str | None) -> None:
+def main(ctx: click.Context, data_dir: Path | None, app: str | None, local: bool) -> None:
     """sounding: look at what your application recorded, locally.
 
     \b
     Examples:
       sounding --app recorder query recorder.export.duration --stat p95
-      sounding --data-dir ~/.local/share/sounding/recorder export --format csv -o metrics.csv
-      sounding query recorder.exports --stat sum --data-dir ./telemetry
+      sounding status --app recorder
+      sounding export --app recorder --format csv -o metrics.csv
+      sounding query recorder.recordings --stat sum --interval day --data-dir ./telemetry
     """
-    ctx.obj = CliState(data_dir=data_dir, app=app)
+    ctx.obj = CliState(data_dir=data_dir, app=app, local=local)
+
+
+def _value_unit(stat: str, unit: str) -> str:
+    """How ``emit`` shows a statistic of a metric with ``unit`` in a table."""
+    if stat == "rate":
+        return "rate"
+    if stat == "count":
+        return "count"
+    return unit
 
 
 @main.command()
 @click.argument("name")
 @click.option(
     "--stat",
-    default="avg",
-    show_default=True,
-    help="count, sum, avg, min, max, last, rate, or a percentile p0-p100 (p50, p95, p99.9).",
+    default=None,
+    help="count, sum, avg, min, max, last, rate (per second), or a percentile p0-p100 "
+    "(p50, p95, p99.9). Default: sum for counters, avg otherwise.",
 )
 @click.option("--since", default=None, help="Start: 7d, 24h, 30m, ISO 8601 or epoch seconds.")
 @click.option("--until", default=None, help="End (default now); same forms as --since.")
 @click.option(
-    "--interval", default=None, help="One value per interval (90, 5m, 1h, 1d); default: one."
+    "--interval",
+    default=None,
+    help="One value per interval (5m, 1h, 1d, hour, day, week; a multiple of the stored "
+    "resolution); default: one value for the whole range. Weeks start on Monday.",
 )
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Filter (repeatable).")
 @click.option("--group-by", default=None, metavar="KEY", help="One series per value of KEY.")
@@ -129,7 +177,7 @@ def main(ctx: click.Context, data_dir: Path | None, app: str | None) -> None:
 def query(
     ctx: click.Context,
     name: str,
-    stat: str,
+    stat: str | None,
     since: str | None,
     until: str | None,
     interval: str | None,
@@ -139,10 +187,14 @@ def query(
 ) -> None:
     """Show a statistic of metric NAME over time.
 
+    Without --since the range starts at the first data. Tables show values with their
+    unit; JSON and CSV carry raw numbers (durations in the metric's unit, rates per second).
+
     \b
-    Example:
-      sounding query export.duration --stat p95 --since 7d --interval 1h \\
-          --tag format=wav --group-by app_version --format table
+    Examples:
+      sounding query recorder.export.duration --stat p95 --since 7d --interval day \\
+          --group-by app_version
+      sounding query recorder.recordings --interval hour --format csv
     """
     tag_filter = parse_tags(tags)
     # Parse here so an error names the option the user typed.
@@ -151,28 +203,43 @@ def query(
     step = None if interval is None else parse_duration(interval, "--interval")
     store = store_from_context(ctx)
     require_metric(store, name)
-    points = store.query(
-        name,
-        start=start,
-        end=end,
-        tags=tag_filter or None,
-        group_by=group_by,
-        interval=step,
-        stat=stat,
-    )
-    columns = ["start", "end", *(["group"] if group_by else []), stat.lower(), "count"]
+    require_tags(store, [name], tag_filter, {"--group-by": group_by})
+    if step is not None:
+        _check_interval(store, name, tag_filter, start, step, interval)
+    info = store.series(name)[0]
+    try:
+        # The typed text, so a message about it shows what the user wrote.
+        points = store.query(
+            name,
+            start=None if start is None else since,
+            end=None if end is None else until,
+            tags=tag_filter or None,
+            group_by=group_by,
+            interval=None if step is None else interval,
+            stat=stat,
+        )
+    except (InvalidValueError, InvalidTypeError) as exc:
+        raise as_option_error(exc) from None
+    shown = (stat or default_stat(info.metric_type)).strip().lower()
+    value_column = "rate_per_s" if shown == "rate" and fmt.lower() == "csv" else shown
     if fmt.lower() == "json":
-        columns = ["name", "stat", "start", "end", "group", "tags", "value", "count"]
+        columns = ["name", "stat", "unit", "start", "end", "group", "tags", "value", "count"]
+    else:
+        columns = ["start", "end", *(["group"] if group_by else []), value_column]
+        if shown != "count":
+            columns.append("count")
+    unit = "/s" if shown == "rate" else ("" if shown == "count" else info.unit)
     rows = [
         {
             "name": p.name,
             "stat": p.stat,
-            "start": iso(p.start.timestamp()),
-            "end": iso(p.end.timestamp()),
+            "unit": unit,
+            "start": format_time(p.start),
+            "end": format_time(p.end),
             "group": p.group,
             "tags": p.tags,
             "value": p.value,
-            stat.lower(): p.value,
+            value_column: p.value,
             "count": p.count,
         }
         for p in points
@@ -180,7 +247,43 @@ def query(
     if not rows and fmt.lower() == "table":
         click.echo(f"no data for {name!r} in that range", err=True)
         return
-    emit(rows, columns, fmt, title=f"{name} ({stat.lower()})")
+    title = f"{name} ({shown}" + (f", {info.unit}" if info.unit and unit == info.unit else "")
+    emit(
+        rows,
+        columns,
+        fmt,
+        title=title + ")",
+        units={shown: _value_unit(shown, info.unit), "count": "count"},
+    )
+
+
+def _check_interval(
+    store: Any,
+    name: str,
+    tags: dict[str, str],
+    start: float | None,
+    step: float,
+    typed: str | None,
+) -> None:
+    """Refuse an ``--interval`` the stored rows cannot fill evenly over the range: finer
+    than, or not a multiple of, the rows kept where the range starts (the library would
+    widen it; what a user typed is refused, naming the resolution, instead)."""
+    first = store.first_data(name, tags or None)
+    at = start if start is not None else first
+    if at is None:
+        return
+    if first is not None:
+        at = max(at, first)
+    stored, until = store.resolution_at(at)
+    if step >= stored and (step / stored).is_integer():
+        return
+    where = f"the store keeps {duration_text(stored)} rows"
+    if until is not None:
+        where += (
+            f" for data before {format_time(until)} (older rows are rolled up); "
+            f"use --interval {duration_text(stored).replace(' ', '')} or --since after that"
+        )
+    raise InvalidValueError("--interval", typed, f"a multiple of {duration_text(stored)}: {where}")
 
 
 def _record_rows(records: Iterator[ExportRecord]) -> Iterator[dict[str, Any]]:
@@ -188,7 +291,8 @@ def _record_rows(records: Iterator[ExportRecord]) -> Iterator[dict[str, Any]]:
         yield r.to_dict()
 
 
-def _event_rows(events: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+def _event_rows(events: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Events for CSV: the core columns, the rest as one JSON ``fields`` cell."""
     for ev in events:
         core = {k: ev.get(k) for k in _EVENT_COLUMNS if k != "fields"}
         core["timestamp"] = iso(float(ev["timestamp"]))
@@ -196,9 +300,47 @@ def _event_rows(events: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         yield core
 
 
+def _event_records(events: Iterable[dict[str, Any]], fmt: str) -> tuple[Any, list[str]]:
+    """Rows and columns of events for ``fmt``.
+
+    JSON and NDJSON give each event in the shape ``events.jsonl`` has: one flat object,
+    the core keys first, then the event's own fields (an ``events.jsonl`` line and an
+    ``export --events --format ndjson`` line are the same). CSV has fixed columns with the
+    event's own fields as one JSON cell.
+    """
+    if fmt.lower() == "csv":
+        return _event_rows(events), _EVENT_COLUMNS
+    rows = [
+        {**{k: ev.get(k) for k in _EVENT_COLUMNS if k != "fields"}, **ev} for ev in events
+    ]
+    keys: list[str] = [k for k in _EVENT_COLUMNS if k != "fields"]
+    for row in rows:
+        keys.extend(k for k in row if k not in keys)
+    return rows, keys
+
+
+def _emit_flat(rows: Iterable[Mapping[str, Any]], fmt: str, out: IO[str]) -> None:
+    """Flat event objects as JSON or NDJSON, each with exactly its own keys."""
+    first = True
+    if fmt == "json":
+        out.write("[")
+    for row in rows:
+        text = json.dumps(dict(row), default=json_default, ensure_ascii=False)
+        if fmt == "json":
+            out.write(("\n  " if first else ",\n  ") + text)
+        else:
+            out.write(text + "\n")
+        first = False
+    if fmt == "json":
+        out.write("]\n" if first else "\n]\n")
+
+
 @main.command()
 @format_option("json", "csv", "ndjson", default="json")
-@click.option("--metric", "metric", default=None, metavar="NAME", help="Only this metric.")
+@click.option(
+    "--metric", "metrics", multiple=True, metavar="NAME", help="Only this metric (repeatable)."
+)
+@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Filter (repeatable).")
 @click.option("--since", default=None, help="Start: 7d, 24h, ISO 8601 or epoch seconds.")
 @click.option("--until", default=None, help="End; same forms as --since.")
 @click.option("--events", "events", is_flag=True, help="Export events instead of metrics.")
@@ -213,7 +355,8 @@ def _event_rows(events: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
 def export(
     ctx: click.Context,
     fmt: str,
-    metric: str | None,
+    metrics: tuple[str, ...],
+    tags: tuple[str, ...],
     since: str | None,
     until: str | None,
     events: bool,
@@ -222,32 +365,203 @@ def export(
     """Export stored metrics (or events) as JSON, CSV or NDJSON.
 
     Each metric record has name, type, tags, start, end (ISO 8601 UTC), count, sum, min,
-    max, last, p50, p95, p99 (null where not meaningful). CSV cells are defused against
-    spreadsheet formulas.
+    max, last, p50, p95, p99 (null where not meaningful). Events are exported in the shape
+    of events.jsonl lines (CSV: the event's own fields as one JSON cell). CSV cells are
+    defused against spreadsheet formulas and quoted around line breaks.
 
     \b
-    Example:
-      sounding export --format csv --metric export.duration --since 30d -o durations.csv
+    Examples:
+      sounding export --format csv --metric recorder.export.duration --since 30d -o d.csv
+      sounding export --metric recorder.recordings --tag app_version=1.5.0 --format ndjson
       sounding export --events --format ndjson --since 24h
     """
     # Parse before creating the output file, so an error names the option and leaves no file.
     start = None if since is None else parse_time(since, "--since")
     end = None if until is None else parse_time(until, "--until")
+    tag_filter = parse_tags(tags)
+    if events and (metrics or tag_filter):
+        raise click.UsageError("--metric and --tag select metrics; they do not apply to --events")
     store = store_from_context(ctx)
-    rows: Iterator[dict[str, Any]]
+    rows: Iterable[dict[str, Any]]
     if events:
-        rows = _event_rows(store.events(since=start, until=end, limit=None))
-        columns = _EVENT_COLUMNS
+        found = store.events(since=start, until=end, limit=None)
+        rows, columns = _event_records(found, fmt)
     else:
-        rows = _record_rows(store.records(metric, start=start, end=end))
+        for name in metrics:
+            require_metric(store, name)
+        names = list(metrics) or sorted({s.name for s in store.series()})
+        if tag_filter:
+            require_tags(store, names, tag_filter)
+        selected: list[str | None] = list(metrics) or [None]
+        rows = (
+            r
+            for name in selected
+            for r in _record_rows(store.records(name, start=start, end=end, tags=tag_filter))
+        )
         columns = _RECORD_COLUMNS
     stream = open_output(output)
     try:
         # A month of minute rows takes seconds to decode: show progress on a terminal.
-        emit(with_progress(rows) if output not in (None, "-") else rows, columns, fmt, out=stream)
+        shown = with_progress(rows) if output not in (None, "-") else rows
+        if events and fmt.lower() != "csv":
+            _emit_flat(shown, fmt.lower(), stream)
+        else:
+            emit(shown, columns, fmt, out=stream)
     finally:
         if output not in (None, "-"):
             stream.close()
+
+
+_LEVEL_NAMES = ("debug", "info", "warning", "error", "critical")
+_LEVEL_STYLE = {"warning": "yellow", "error": "red", "critical": "bold red"}
+
+
+def _fields_text(ev: Mapping[str, Any]) -> str:
+    parts = []
+    for k, v in ev.items():
+        if k in _EVENT_COLUMNS:
+            continue
+        text = v if isinstance(v, str) else json.dumps(v, default=json_default)
+        if isinstance(v, (list, dict)) and len(text) > 60:
+            # Stacks and breadcrumbs do not fit a line: --format json shows them whole.
+            text = f"[{len(v)} item{'s' if len(v) != 1 else ''}]"
+        parts.append(f"{k}={text}")
+    return " ".join(parts)
+
+
+def _event_line(ev: Mapping[str, Any], local: bool) -> Any:
+    from rich.text import Text
+
+    level = str(ev.get("level") or "")
+    line = Text(format_time(float(ev["timestamp"]), local=local) + " ")
+    line.append(f"{level.upper():<8}", style=_LEVEL_STYLE.get(level, ""))
+    line.append(f" {ev.get('category') or '-'} ", style="dim")
+    line.append(printable(str(ev.get("event"))), style="bold")
+    fields = _fields_text(ev)
+    if fields:
+        line.append(" " + printable(fields))
+    return line
+
+
+@main.command()
+@click.option("--since", default="24h", show_default=True, help="Start: 7d, 24h, ISO 8601.")
+@click.option("--until", default=None, help="End; same forms as --since.")
+@click.option(
+    "--level",
+    type=click.Choice(_LEVEL_NAMES, case_sensitive=False),
+    default=None,
+    help="Minimum level (warning shows warning, error and critical).",
+)
+@click.option("--category", default=None, help="Only this category (error, session, ...).")
+@click.option(
+    "--name", "names", multiple=True, metavar="EVENT", help="Only this event name (repeatable)."
+)
+@click.option("--session", default=None, metavar="ID", help="Only this session's events.")
+@click.option(
+    "--limit", type=click.IntRange(1), default=200, show_default=True, help="Latest N events."
+)
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new events until Ctrl-C.")
+@format_option("table", "json", "csv", "ndjson")
+@click.pass_context
+def events(
+    ctx: click.Context,
+    since: str,
+    until: str | None,
+    level: str | None,
+    category: str | None,
+    names: tuple[str, ...],
+    session: str | None,
+    limit: int,
+    follow: bool,
+    fmt: str,
+) -> None:
+    """Show recorded events (logs, errors, sessions), oldest first.
+
+    One line per event for people: time, level, category, name and fields. JSON and NDJSON
+    give each event as events.jsonl and `export --events` do.
+
+    \b
+    Examples:
+      sounding events --since 2h --level warning
+      sounding events --category error --name operation.failed --format json
+      sounding events --follow
+    """
+    start = parse_time(since, "--since")
+    end = None if until is None else parse_time(until, "--until")
+    if follow and end is not None:
+        raise click.UsageError("--follow shows new events as they come; drop --until")
+    if follow and fmt.lower() in ("json", "csv"):
+        raise click.UsageError("--follow prints table or ndjson (one event per line)")
+    store = store_from_context(ctx)
+    kinds = store.event_kinds()
+    for option, values, known in (
+        ("--category", [category] if category else [], kinds["category"]),
+        ("--name", list(names), kinds["event"]),
+    ):
+        for value in values:
+            if value not in known:
+                listed = ", ".join(known[:20]) + (" ..." if len(known) > 20 else "")
+                raise click.BadParameter(
+                    f"no event has {value!r} (recorded: {listed or 'none'})", param_hint=option
+                )
+    local = ctx.ensure_object(CliState).local
+
+    def fetch(since_ts: float, limit_n: int | None) -> list[dict[str, Any]]:
+        found = store.events(
+            since=since_ts,
+            until=end,
+            level=level,
+            category=category,
+            limit=limit_n,
+            event=names[0] if len(names) == 1 else None,
+            session_id=session,
+        )
+        return [ev for ev in found if not names or ev.get("event") in names]
+
+    def show(batch: list[dict[str, Any]], stream_fmt: str) -> None:
+        if stream_fmt == "ndjson":
+            _emit_flat(_event_records(batch, "ndjson")[0], "ndjson", sys.stdout)
+        else:
+            from rich.console import Console
+
+            con = Console(soft_wrap=True)
+            for ev in batch:
+                con.print(_event_line(ev, local), highlight=False)
+        sys.stdout.flush()
+
+    batch = fetch(start, limit)
+    f = fmt.lower()
+    if f in ("json", "csv") or (f == "ndjson" and not follow):
+        rows, columns = _event_records(batch, f)
+        if f == "csv":
+            emit(rows, columns, f)
+        else:
+            _emit_flat(rows, f, sys.stdout)
+        return
+    if not batch and not follow:
+        click.echo("no events in that range (try --since 7d)", err=True)
+        return
+    show(batch, f)
+    if not follow:
+        return
+    import time
+
+    seen = {_event_key(ev) for ev in batch}
+    last = max((float(ev["timestamp"]) for ev in batch), default=start)
+    try:
+        while True:
+            time.sleep(1.0)
+            new = [ev for ev in fetch(last, None) if _event_key(ev) not in seen]
+            if new:
+                show(new, f)
+                last = max(float(ev["timestamp"]) for ev in new)
+                seen = {_event_key(ev) for ev in new if float(ev["timestamp"]) >= last}
+    except KeyboardInterrupt:
+        return
+
+
+def _event_key(ev: Mapping[str, Any]) -> str:
+    return json.dumps(ev, sort_keys=True, default=repr)
 
 
 # Commands defined in their own modules register themselves on the group.
@@ -265,21 +579,50 @@ def _set_data_dir(ctx: click.Context, param: click.Parameter, value: Path | None
         ctx.ensure_object(CliState).data_dir = value
 
 
+def _set_app(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.ensure_object(CliState).app = value
+
+
 def accept_data_dir_everywhere(group: click.Group) -> None:
-    """Let every subcommand take ``--data-dir`` too (``sounding query X --data-dir D``)."""
+    """Let every subcommand take ``--data-dir``, ``--app`` and ``--local`` too, after its
+    name (``sounding query X --data-dir D``, ``sounding status --app recorder``)."""
     for command in group.commands.values():
-        if any(p.name == "data_dir" for p in command.params):
-            continue
-        command.params.append(
-            click.Option(
-                ["--data-dir"],
-                type=click.Path(file_okay=False, path_type=Path),
-                default=None,
-                expose_value=False,
-                callback=_set_data_dir,
-                help="Directory of the store; same as the global option.",
+        have = {p.name for p in command.params}
+        if "data_dir" not in have:
+            command.params.append(
+                click.Option(
+                    ["--data-dir"],
+                    type=click.Path(file_okay=False, path_type=Path),
+                    default=None,
+                    expose_value=False,
+                    callback=_set_data_dir,
+                    help="Directory of the store; same as the global option.",
+                )
             )
-        )
+        # The demo has its own app and data dir: --app there would mean nothing.
+        if "app" not in have and command.name != "demo":
+            command.params.append(
+                click.Option(
+                    ["--app"],
+                    default=None,
+                    metavar="NAME",
+                    expose_value=False,
+                    callback=_set_app,
+                    help="Application name; same as the global option.",
+                )
+            )
+        if "local" not in have:
+            command.params.append(
+                click.Option(
+                    ["--local"],
+                    is_flag=True,
+                    default=False,
+                    expose_value=False,
+                    callback=_set_local,
+                    help="Times in local time; same as the global option.",
+                )
+            )
 
 
 accept_data_dir_everywhere(main)

@@ -23,7 +23,16 @@ import click
 from sounding.core.config import get_settings
 from sounding.core.exceptions import ConfigurationError
 from sounding.core.types import TelemetryLevel
-from sounding.presentation.output import CliState
+from sounding.presentation.formatting import format_bytes, format_time
+from sounding.presentation.output import (
+    CliState,
+    app_chosen,
+    emit,
+    format_option,
+    known_apps,
+    local_times,
+    no_app_hint,
+)
 
 if TYPE_CHECKING:
     from sounding.storage import Store
@@ -51,8 +60,9 @@ WOULD_SEND: Final[dict[TelemetryLevel, str]] = {
     "app version and platform",
     TelemetryLevel.ERROR: "errors and crashes: type, scrubbed message and stack, breadcrumbs, "
     "app version and platform",
-    TelemetryLevel.ALL: "errors and crashes as above, plus usage aggregates (counts and "
-    "percentiles of metrics, never raw values or personal data)",
+    TelemetryLevel.ALL: "errors and crashes as above; usage aggregates (counts and "
+    "percentiles, never raw values or personal data) only to an exporter the application "
+    "configures",
 }
 
 
@@ -61,13 +71,13 @@ def _data_dir(ctx: click.Context) -> Path:
     return state.resolved_data_dir() if state is not None else get_settings().data_dir
 
 
-def _require_store(data_dir: Path) -> Path:
+def _require_store(data_dir: Path, hint: str = "") -> Path:
     """The store path in ``data_dir``, or a one-line error saying what to do."""
     path = data_dir / _STORE_FILE
     if not data_dir.exists():
         raise click.ClickException(
             f"no data directory at {data_dir}: nothing recorded yet. Run your instrumented "
-            "app, pass --data-dir, or try `sounding demo`."
+            "app, pass --data-dir or --app, or try `sounding demo`." + hint
         )
     if not data_dir.is_dir():
         raise click.ClickException(f"{data_dir} is not a directory; pass --data-dir DIR")
@@ -83,24 +93,16 @@ def _open(ctx: click.Context) -> Store:
     from sounding.storage import open_store
 
     data_dir = _data_dir(ctx)
-    _require_store(data_dir)
-    store = open_store(data_dir)
-    if store.recovered_from is not None:
-        click.echo(
-            f"warning: the store was corrupt; moved it to {store.recovered_from} and "
-            "started a fresh one",
-            err=True,
-        )
+    _require_store(data_dir, no_app_hint(ctx))
+    # Reading never writes: a read-only or copied store can be inspected, a corrupt one is
+    # reported (only the application's writer moves it aside).
+    store = open_store(data_dir, read_only=True)
     ctx.call_on_close(store.close)
     return store
 
 
 def _human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"  # pragma: no cover - the loop returns
+    return format_bytes(n)
 
 
 # -- demo ------------------------------------------------------------------------------------
@@ -145,7 +147,13 @@ def demo(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from sounding.presentation.dashboard import build_model, render
-    from sounding.presentation.demo import default_demo_dir, prepare_demo_dir, run_demo
+    from sounding.presentation.demo import (
+        DEMO_APP_NAME,
+        REGRESSED_METRIC,
+        default_demo_dir,
+        prepare_demo_dir,
+        run_demo,
+    )
     from sounding.storage import open_store
 
     target = data_dir
@@ -189,17 +197,44 @@ def demo(
         model = build_model(store, since="7d", now=result.end)
     out = Console()
     out.print(render(model, width=out.width))
-    q = _quote(str(result.data_dir))
+    where = (
+        f"--app {DEMO_APP_NAME}"
+        if Path(result.data_dir) == default_demo_dir()
+        else f"--data-dir {_quote(str(result.data_dir))}"
+    )
+    cmd = f"{_command_name()} {where}"
     out.print(
         "\nExplore it:\n"
-        f"  sounding --data-dir {q} dashboard --since 14d\n"
-        f"  sounding --data-dir {q} report -o sounding-demo.html\n"
-        f"  sounding --data-dir {q} query recorder.export.duration --stat p95 "
-        "--interval 1d --group-by app_version",
+        f"  {cmd} dashboard --since {days}d\n"
+        f"  {cmd} report --since {days}d -o sounding-demo.html\n"
+        f"  {cmd} query {REGRESSED_METRIC} --stat p95 --interval day --group-by app_version\n"
+        f"  {cmd} events --since {days}d --level error",
         markup=False,
         highlight=False,
         soft_wrap=True,
     )
+
+
+def _command_name() -> str:
+    """How to run this same ``sounding`` again from the user's shell: ``sounding`` when
+    that is what PATH finds, else the path it was started as (``.venv/bin/sounding`` after
+    ``make demo``), so the printed hints work as printed."""
+    import sys
+
+    argv0 = sys.argv[0] if sys.argv else ""
+    if not argv0 or Path(argv0).name not in ("sounding", "sounding.exe"):
+        return "sounding"
+    found = shutil.which("sounding")
+    try:
+        if found is not None and Path(found).resolve() == Path(argv0).resolve():
+            return "sounding"
+        path = Path(argv0).resolve()
+        try:
+            return _quote(str(path.relative_to(Path.cwd())))
+        except ValueError:
+            return _quote(str(path))
+    except OSError:
+        return "sounding"
 
 
 def _quote(text: str) -> str:
@@ -221,15 +256,15 @@ def _quote(text: str) -> str:
     help="Redraw every MetricsConfig.refresh_interval seconds until Ctrl-C.",
 )
 @click.option("--metric", "metrics", multiple=True, help="Only this metric (repeatable).")
-@click.option("--width", type=click.IntRange(60, 400), default=None, help="Columns to use.")
 @click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json"], case_sensitive=False),
-    default="table",
-    show_default=True,
-    help="table for people, json for programs.",
+    "--tag",
+    "tags",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Only series with this tag (repeatable).",
 )
+@click.option("--width", type=click.IntRange(60, 400), default=None, help="Columns to use.")
+@format_option()
 @click.pass_context
 def dashboard(
     ctx: click.Context,
@@ -237,6 +272,7 @@ def dashboard(
     by: str | None,
     live_mode: bool,
     metrics: tuple[str, ...],
+    tags: tuple[str, ...],
     width: int | None,
     fmt: str,
 ) -> None:
@@ -258,19 +294,48 @@ def dashboard(
 
     store = _open(ctx)
     names = list(metrics) or None
+    extra = _view_filters(store, metrics, tags, build_model)
 
     def load() -> Any:
-        return build_model(store, since=since, names=names, by=by)
+        return build_model(store, since=since, names=names, by=by, **extra)
 
     model = load()
     if fmt == "json":
         click.echo(json.dumps(model.as_dict(), indent=2, default=str))
+        return
+    if fmt == "csv":
+        # One row per metric, with the model's scalar fields (JSON has everything).
+        rows = _model_json(model)["rows"]
+        first = rows[0] if rows else {}
+        columns = [k for k, v in first.items() if not isinstance(v, (list, tuple, dict))]
+        emit(rows, columns or ["name"], "csv")
         return
     console = Console(width=width)
     if live_mode:
         live(load, refresh_interval=store.metrics.refresh_interval, console=console)
         return
     console.print(render(model, width=console.width))
+
+
+def _view_filters(
+    store: Store, metrics: tuple[str, ...], tags: tuple[str, ...], builder: Any
+) -> dict[str, Any]:
+    """Check ``--metric`` and ``--tag`` against the store (typos fail, listing what exists)
+    and return the builder's tag filter argument."""
+    import inspect
+
+    from sounding.presentation.output import parse_tags, require_metric, require_tags
+
+    for name in metrics:
+        require_metric(store, name)
+    tag_filter = parse_tags(tags)
+    if not tag_filter:
+        return {}
+    names = list(metrics) or sorted({s.name for s in store.series()})
+    require_tags(store, names, tag_filter)
+    if "tags" not in inspect.signature(builder).parameters:
+        raise click.UsageError("--tag is not supported by this view yet")
+    return {"tags": tag_filter}
 
 
 def _model_json(model: Any) -> dict[str, Any]:
@@ -294,8 +359,17 @@ def _model_json(model: Any) -> dict[str, Any]:
 )
 @click.option("--since", default="7d", show_default=True, help="Window start: 7d, 24h, ISO 8601.")
 @click.option("--metric", "metrics", multiple=True, help="Only this metric (repeatable).")
+@click.option(
+    "--tag",
+    "tags",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Only series with this tag (repeatable).",
+)
 @click.pass_context
-def report(ctx: click.Context, output: Path, since: str, metrics: tuple[str, ...]) -> None:
+def report(
+    ctx: click.Context, output: Path, since: str, metrics: tuple[str, ...], tags: tuple[str, ...]
+) -> None:
     """Write one self-contained HTML report: a chart per metric, baselines, errors.
 
     The file needs no network to open: charts are inline SVG, styles inline, no scripts.
@@ -305,16 +379,16 @@ def report(ctx: click.Context, output: Path, since: str, metrics: tuple[str, ...
       sounding report -o report.html
       sounding report --since 30d -o month.html
     """
+    from sounding.core.private import write_private
     from sounding.presentation.report import build_report
 
     store = _open(ctx)
-    html_text = build_report(store, since=since, names=list(metrics) or None)
+    extra = _view_filters(store, metrics, tags, build_report)
+    html_text = build_report(store, since=since, names=list(metrics) or None, **extra)
     if str(output) == "-":
         click.echo(html_text, nl=False)
         return
-    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(html_text)
+    write_private(output, html_text.encode("utf-8"))  # 0600 even over an existing 0644 file
     click.echo(f"wrote {output} ({_human_bytes(len(html_text.encode()))})")
 
 
@@ -332,43 +406,73 @@ def _app_name(ctx: click.Context, data_dir: Path) -> str:
 
 
 def sounding_files(data_dir: Path) -> list[Path]:
-    """The files sounding keeps in ``data_dir``: the store (with its WAL and any corrupt
-    copies moved aside), the event log and its backups, the identifier salt, the demo's
-    marker. Other files are never listed (and never purged)."""
+    """The files sounding keeps in ``data_dir``: the store (with its WAL, its alert state
+    and any corrupt copies moved aside), the outbox of unsent error reports, the event log
+    and its backups, the identifier salt, the demo's marker and the ``alerts.toml`` the demo
+    wrote. Other files (an ``alerts.toml`` you wrote included) are never listed, never
+    purged."""
     if not data_dir.is_dir():
         return []
+    demo_dir = (data_dir / "SOUNDING_DEMO").is_file()
     names = []
     for p in sorted(data_dir.iterdir()):
         n = p.name
         if (
-            n.startswith((_STORE_FILE, "events.jsonl."))
+            n.startswith((_STORE_FILE, "outbox.db", "events.jsonl."))
             or n in ("events.jsonl", "salt", "SOUNDING_DEMO")
+            or (demo_dir and n == "alerts.toml")
         ) and (p.is_file() or p.is_symlink()):
             names.append(p)
     return names
 
 
+def _outbox_count(data_dir: Path) -> int | None:
+    """Unsent error reports waiting in ``outbox.db`` (``None`` when there is none)."""
+    path = data_dir / "outbox.db"
+    if not path.is_file():
+        return None
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0)
+        try:
+            (n,) = conn.execute("SELECT count(*) FROM outbox").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None
+    return int(n)
+
+
 @click.command()
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json"], case_sensitive=False),
-    default="table",
-    show_default=True,
-    help="table for people, json for programs.",
-)
+@format_option()
 @click.pass_context
 def status(ctx: click.Context, fmt: str) -> None:
-    """Where the data is, how big it is, what is collected and what would be sent.
+    """Where the data is, how big it is, what is collected and what is sent.
+
+    Without --app (or --data-dir, SOUNDING_DATA_DIR) and no data in the default place, it
+    lists the applications that have recorded data.
 
     \b
     Examples:
-      sounding status
+      sounding status --app recorder
       DO_NOT_TRACK=1 sounding status --format json
     """
     settings = get_settings()
     data_dir = _data_dir(ctx)
+    if not app_chosen(ctx) and not (data_dir / _STORE_FILE).exists():
+        apps = known_apps()
+        if fmt == "json":
+            click.echo(json.dumps({"apps": apps}, indent=2))
+        elif fmt == "csv":
+            emit([{"app": a} for a in apps], ["app"], "csv")
+        elif apps:
+            click.echo("apps with recorded data (pick one with --app NAME):")
+            for a in apps:
+                click.echo(f"  {a}")
+        else:
+            click.echo("no application has recorded data yet" + no_app_hint(ctx))
+        return
     files = sounding_files(data_dir)
+    local = local_times() and fmt == "table"
     info: dict[str, Any] = {
         "app_name": _app_name(ctx, data_dir),
         "data_dir": str(data_dir),
@@ -380,11 +484,14 @@ def status(ctx: click.Context, fmt: str) -> None:
         "telemetry_level": settings.telemetry_level.value,
         "telemetry_reason": settings.telemetry_reason,
         "requested_telemetry_level": settings.requested_telemetry_level.value,
+        "app_telemetry_level": None,
+        "app_telemetry_level_set": None,
         "sends_now": WOULD_SEND[settings.telemetry_level],
         "would_send_if_enabled": {lv.value: WOULD_SEND[lv] for lv in TelemetryLevel},
         "always_scrubbed": "e-mail and IP addresses, user names in home paths, the OS user "
         "and host names, credentials in URLs, card numbers, secret tokens and keys, values "
         "under sensitive keys",
+        "outbox": _outbox_count(data_dir),
         "metrics": [],
         "events": 0,
         "sessions": 0,
@@ -395,23 +502,44 @@ def status(ctx: click.Context, fmt: str) -> None:
     if info["exists"]:
         from sounding.storage import open_store
 
-        with open_store(data_dir) as store:
+        with open_store(data_dir, read_only=True) as store:
             st = store.status()
             names: dict[str, str] = {}
             for s in store.series():
                 if not s.name.startswith("sounding.internal."):
                     names.setdefault(s.name, s.metric_type.value)
+            meta = store.app_meta()
             info.update(
                 metrics=[{"name": n, "type": t} for n, t in sorted(names.items())],
                 events=st.event_count,
                 sessions=st.session_count,
-                oldest=None if st.oldest is None else st.oldest.isoformat(),
-                newest=None if st.newest is None else st.newest.isoformat(),
+                oldest=None if st.oldest is None else format_time(st.oldest, local=local),
+                newest=None if st.newest is None else format_time(st.newest, local=local),
                 dropped={k: v for k, v in sorted(st.internal_counts.items()) if v},
                 corrupt_files=[str(p) for p in st.corrupt_files],
             )
+            if meta.get("app.name") and not (ctx.find_object(CliState) or CliState()).app:
+                info["app_name"] = meta["app.name"]
+            level = meta.get("app.telemetry_level")
+            if level:
+                info["app_telemetry_level"] = level
+                set_at = meta.get("app.telemetry_level_set")
+                info["app_telemetry_level_set"] = (
+                    None if set_at is None else format_time(float(set_at), local=local)
+                )
+                # What the application runs with is what it sends, not this shell's settings.
+                info["sends_now"] = WOULD_SEND.get(
+                    TelemetryLevel(level), info["sends_now"]
+                )
     if fmt == "json":
         click.echo(json.dumps(info, indent=2))
+        return
+    if fmt == "csv":
+        flat = [
+            {"key": k, "value": v if not isinstance(v, (dict, list)) else json.dumps(v)}
+            for k, v in info.items()
+        ]
+        emit(flat, ["key", "value"], "csv")
         return
     _print_status(info)
 
@@ -437,17 +565,29 @@ def _print_status(info: dict[str, Any]) -> None:
         row("Store", f"{info['store']} ({_human_bytes(info['size_bytes'])} in "
             f"{len(info['files'])} file(s))")
         row("Recorded", f"{len(info['metrics'])} metrics, {info['events']} events, "
-            f"{info['sessions']} sessions, {info['oldest'] or '-'} → {info['newest'] or '-'}")
+            f"{info['sessions']} sessions")
+        row("Time span", f"{info['oldest'] or '-'} to {info['newest'] or '-'}")
     else:
         row("Store", "none yet (nothing recorded in this directory)", "yellow")
     row("Local recording", "on" if info["local_recording"] else "off")
-    row("Remote telemetry", f"{info['telemetry_level']} ({info['telemetry_reason']})")
+    if info["app_telemetry_level"]:
+        row(
+            "Remote telemetry",
+            f"{info['app_telemetry_level']} (set by the application, "
+            f"{info['app_telemetry_level_set'] or 'time unknown'})",
+        )
+    else:
+        row("Remote telemetry", f"{info['telemetry_level']} ({info['telemetry_reason']})")
     row("Sent now", info["sends_now"])
-    if info["telemetry_level"] == "off":
+    if (info["app_telemetry_level"] or info["telemetry_level"]) == "off":
         row(
             "If enabled",
-            f"at 'error': {WOULD_SEND[TelemetryLevel.ERROR]}; at 'all': usage aggregates too",
+            f"at 'error': {WOULD_SEND[TelemetryLevel.ERROR]}; at 'all': usage aggregates "
+            "too, to an exporter the application configures",
         )
+    if info["outbox"] is not None:
+        row("Outbox", f"{info['outbox']} unsent error report(s)",
+            "yellow" if info["outbox"] else "")
     row("Always scrubbed", info["always_scrubbed"])
     dropped = info["dropped"]
     row(
@@ -573,8 +713,14 @@ def run_checks(data_dir: Path) -> list[Check]:
     mode = _mode(data_dir)
     if not os.access(data_dir, os.W_OK | os.X_OK):
         checks.append(
-            Check("data directory", "fail", f"{data_dir} is not writable by this user",
-                  f"chmod u+rwx {data_dir}")
+            Check(
+                "data directory",
+                "warn",
+                f"{data_dir} is read-only for this user: every sounding command can read it "
+                "(the store is opened read-only), but the application cannot record there",
+                f"if the application should record there: chmod u+rwx {data_dir} (as its "
+                "owner); to inspect a copy, nothing to do",
+            )
         )
     elif mode & 0o077:
         checks.append(
@@ -615,13 +761,14 @@ def _store_checks(path: Path) -> list[Check]:
     if mode & 0o077:
         out.append(Check("store permissions", "warn", f"{path.name} is {mode:o}",
                          f"chmod 600 {path}"))
+    from sounding.core.exceptions import StoreError
+    from sounding.storage import open_store
+
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
-        try:
-            result = [r[0] for r in conn.execute("PRAGMA integrity_check").fetchall()]
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
+        # Read-only, as every reader: works in a read-only directory, changes nothing.
+        with open_store(path, read_only=True) as ro:
+            result = [r[0] for r in ro.connection.execute("PRAGMA integrity_check").fetchall()]
+    except (sqlite3.Error, StoreError) as exc:
         return [
             *out,
             Check("store integrity", "fail", f"cannot read {path}: {exc}",
@@ -629,16 +776,22 @@ def _store_checks(path: Path) -> list[Check]:
                   "on the next run"),
         ]
     if result != ["ok"]:
-        return [
-            *out,
-            Check("store integrity", "fail", "; ".join(result[:3]),
-                  "move it aside (mv telemetry.db telemetry.db.bad); a fresh store is created "
-                  "on the next run"),
-        ]
+        # One finding per line: SQLite reports each damaged page or index on its own.
+        shown = result[:20]
+        more = len(result) - len(shown)
+        findings = [Check("store integrity", "fail", line) for line in shown]
+        if more:
+            findings.append(Check("store integrity", "fail", f"... and {more} more"))
+        findings[-1] = Check(
+            findings[-1].name,
+            "fail",
+            findings[-1].detail,
+            f"move it aside (mv {path} {path}.bad); the application starts a fresh store "
+            "on its next run",
+        )
+        return [*out, *findings]
     out.append(Check("store integrity", "ok", "PRAGMA integrity_check: ok"))
-    from sounding.storage import open_store
-
-    with open_store(path) as store:
+    with open_store(path, read_only=True) as store:
         st = store.status()
     failures = {k: v for k, v in st.internal_counts.items() if v}
     if failures:
@@ -657,16 +810,17 @@ def _store_checks(path: Path) -> list[Check]:
 
 
 @click.command()
+@format_option()
 @click.pass_context
-def doctor(ctx: click.Context) -> None:
+def doctor(ctx: click.Context, fmt: str) -> None:
     """Check configuration, permissions and the store's integrity; say how to fix problems.
 
-    Exits with status 1 when a check fails.
+    One finding per line, each with its fix. Exits with status 1 when a check fails.
 
     \b
     Examples:
       sounding doctor
-      sounding --data-dir ./data doctor
+      sounding doctor --data-dir ./data --format json
     """
     from rich.console import Console
     from rich.text import Text
@@ -680,6 +834,11 @@ def doctor(ctx: click.Context) -> None:
         checks = [Check("configuration", "fail", str(exc), _CONFIG_FIX)]
     else:
         checks = run_checks(data_dir)
+    if fmt != "table":
+        emit([asdict(c) for c in checks], ["name", "level", "detail", "fix"], fmt)
+        if any(c.level == "fail" for c in checks):
+            ctx.exit(1)
+        return
     con = Console()
     marks = {"ok": ("✓", "green"), "warn": ("!", "yellow"), "fail": ("✗", "bold red")}
     for c in checks:

@@ -11,11 +11,13 @@ import math
 import os
 import sqlite3
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
 from sounding.core import health
 from sounding.core.exceptions import StoreError
+from sounding.core.private import ensure_private_file, private_dir
 from sounding.core.sketch import QuantileSketch
 from sounding.storage.migrations import STORAGE_MIGRATIONS
 
@@ -35,6 +37,7 @@ __all__ = [
     "is_busy",
     "is_corruption",
     "move_aside",
+    "raise_interrupt",
     "resolve_path",
     "rollback",
     "set_meta",
@@ -99,25 +102,16 @@ def is_busy(exc: BaseException) -> bool:
 
 
 def _ensure_file(path: Path) -> None:
-    """Create the directory (0700) and an empty file (0600) if they do not exist."""
-    parent = path.parent
-    if not parent.is_dir():
-        try:
-            parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            # mkdir's mode is filtered by the umask; the data is private, so say it exactly.
-            os.chmod(parent, 0o700)
-        except OSError as exc:
-            raise StoreError(f"cannot create the store directory {parent}: {exc}") from exc
+    """Create the directory (0700) and an empty file (0600) if they do not exist; refuse a
+    symlink, a file of another user or a world-writable directory (core/private.py)."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return
+        private_dir(path.parent)
+    except OSError as exc:
+        raise StoreError(f"cannot create the store directory {path.parent}: {exc}") from exc
+    try:
+        ensure_private_file(path)
     except OSError as exc:
         raise StoreError(f"cannot create the store file {path}: {exc}") from exc
-    try:
-        os.fchmod(fd, 0o600)
-    finally:
-        os.close(fd)
 
 
 class SketchCache:
@@ -133,6 +127,10 @@ class SketchCache:
     def __init__(self, size: int = 256) -> None:
         self.size = size
         self._items: OrderedDict[bytes, tuple[QuantileSketch, bool]] = OrderedDict()
+        #: A ``KeyboardInterrupt``/``SystemExit`` (any non-``Exception``) raised inside the SQL
+        #: function: SQLite can only report it as "user-defined function raised exception", so
+        #: it is kept here for the caller to re-raise (see :func:`raise_interrupt`).
+        self.interrupted: BaseException | None = None
 
     def put(self, data: bytes, sketch: QuantileSketch, *, owned: bool) -> None:
         """Remember that ``data`` decodes to ``sketch``."""
@@ -184,15 +182,39 @@ class SketchCache:
         self._items.clear()
 
 
-def _configure(conn: sqlite3.Connection, cache: SketchCache) -> None:
-    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+def _configure(
+    conn: sqlite3.Connection, cache: SketchCache, timeout: float = BUSY_TIMEOUT
+) -> None:
+    conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
     mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
     if mode is None or str(mode[0]).lower() != "wal":
         raise StoreError(f"cannot switch the store to WAL mode (journal_mode={mode!r})")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
     # Registered as an SQL function so an UPSERT merges sketches inside the statement.
-    conn.create_function("sounding_merge_sketch", 2, cache.merge, deterministic=True)
+    conn.create_function("sounding_merge_sketch", 2, _merge_function(cache), deterministic=True)
+
+
+def _merge_function(cache: SketchCache) -> Callable[[bytes | None, bytes | None], bytes | None]:
+    def merge(a: bytes | None, b: bytes | None) -> bytes | None:
+        try:
+            return cache.merge(a, b)
+        except Exception:
+            raise
+        except BaseException as exc:
+            # A signal handler's sys.exit() or a Ctrl-C landed here: SQLite would turn it
+            # into an OperationalError and the host would keep running. Keep it to re-raise.
+            cache.interrupted = exc
+            raise
+
+    return merge
+
+
+def raise_interrupt(cache: SketchCache) -> None:
+    """Re-raise a ``SystemExit``/``KeyboardInterrupt`` caught inside the SQL function."""
+    exc, cache.interrupted = cache.interrupted, None
+    if exc is not None:
+        raise exc
 
 
 def move_aside(path: Path, reason: BaseException | str) -> Path:
@@ -225,7 +247,9 @@ def move_aside(path: Path, reason: BaseException | str) -> Path:
     return target
 
 
-def _open_once(path: Path, *, create: bool, cache: SketchCache) -> sqlite3.Connection:
+def _open_once(
+    path: Path, *, create: bool, cache: SketchCache, timeout: float = BUSY_TIMEOUT
+) -> sqlite3.Connection:
     if create:
         _ensure_file(path)
     elif not path.is_file():
@@ -235,12 +259,12 @@ def _open_once(path: Path, *, create: bool, cache: SketchCache) -> sqlite3.Conne
         )
     try:
         conn = sqlite3.connect(
-            str(path), timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+            str(path), timeout=timeout, isolation_level=None, check_same_thread=False
         )
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open the store at {path}: {exc}") from exc
     try:
-        _configure(conn, cache)
+        _configure(conn, cache, timeout)
         STORAGE_MIGRATIONS.apply(conn)
     except BaseException:
         conn.close()
@@ -249,7 +273,7 @@ def _open_once(path: Path, *, create: bool, cache: SketchCache) -> sqlite3.Conne
 
 
 def connect(
-    path: Path, *, create: bool, cache: SketchCache | None = None
+    path: Path, *, create: bool, cache: SketchCache | None = None, timeout: float = BUSY_TIMEOUT
 ) -> tuple[sqlite3.Connection, Path | None]:
     """Open (and migrate) the store at ``path``; returns the connection and, when the file
     was corrupt and had to be moved aside, where it went.
@@ -259,12 +283,12 @@ def connect(
     """
     cache = cache if cache is not None else SketchCache(0)
     try:
-        return _open_once(path, create=create, cache=cache), None
+        return _open_once(path, create=create, cache=cache, timeout=timeout), None
     except sqlite3.DatabaseError as exc:
         if not is_corruption(exc):
             raise
         moved = move_aside(path, exc)
-        return _open_once(path, create=True, cache=cache), moved
+        return _open_once(path, create=True, cache=cache, timeout=timeout), moved
 
 
 def rollback(conn: sqlite3.Connection) -> None:

@@ -39,6 +39,9 @@ WRITE_RETRY_SECONDS = 15.0
 #: (3 per histogram series and flush, so full use up to ~170 histogram series; a few MB).
 SKETCH_CACHE_SIZE = 512
 
+#: SQLite's own busy wait on the writer's connection (ms); the retry loop does the rest.
+_WRITER_BUSY_MS = 200
+
 _CORE_EVENT_KEYS = ("timestamp", "level", "category", "event", "logger", "session_id")
 
 _UPSERT = """
@@ -60,8 +63,12 @@ ON CONFLICT (series_id, resolution, bucket_start) DO UPDATE SET
     last_time = CASE WHEN excluded.last IS NOT NULL
                       AND (last_time IS NULL OR excluded.last_time >= last_time)
                      THEN excluded.last_time ELSE last_time END,
-    sketch = sounding_merge_sketch(sketch, excluded.sketch)
+    sketch = coalesce(excluded.sketch, sketch)
 """
+
+#: Rows whose stored sketch is read per statement (3 parameters each, well under SQLite's
+#: limit of 999 on old builds).
+_SKETCH_READ_BATCH = 300
 
 _INSERT_EVENT = (
     "INSERT INTO events (timestamp, level, category, event, logger, session_id, fields) "
@@ -89,7 +96,17 @@ ON CONFLICT (session_id) DO UPDATE SET
 
 def _safe_text(value: object) -> str:
     """``value`` as text SQLite can store (lone surrogates cannot be encoded as UTF-8)."""
-    text = value if isinstance(value, str) else str(value)
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = str(value)
+            if not isinstance(text, str):
+                raise TypeError("__str__ returned a non-str")
+        except Exception:
+            # A raising str() must not fail the batch (and every retry of it).
+            health.count("storage.text_replaced")
+            text = f"<{type(value).__name__}>"
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -187,6 +204,20 @@ class _Row:
         return (self.count, self.sum, self.min, self.max, self.last, self.last_time, blob)
 
 
+def _record_app(conn: sqlite3.Connection) -> None:
+    """Keep the writing application's name and telemetry level (and when that level was
+    set) in the store, so ``sounding status`` says what the application runs with."""
+    try:
+        settings = get_settings()
+    except Exception:  # a broken configuration must not stop recording; doctor reports it
+        return
+    level = settings.telemetry_level.value
+    _db.set_meta(conn, "app.name", settings.app_name)
+    if _db.get_meta(conn, "app.telemetry_level") != level:
+        _db.set_meta(conn, "app.telemetry_level", level)
+        _db.set_meta(conn, "app.telemetry_level_set", repr(get_clock().time()))
+
+
 class SQLiteSink:
     """Writes the runtime's flushes into the SQLite store at ``path`` (a file or a data dir).
 
@@ -231,19 +262,55 @@ class SQLiteSink:
         self._last_maintenance = -math.inf
         #: Where a corrupt file was moved on the last (re)open, if it was.
         self.recovered_from: Path | None = None
+        #: (st_dev, st_ino) of the file the connection has open: a store deleted or replaced
+        #: behind our back is noticed and reopened instead of written into the void.
+        self._identity: tuple[int, int] | None = None
+        #: A ``time.monotonic()`` instant no write may run past (the exit budget), or None.
+        self.deadline: float | None = None
+        # Each write stores a token in its transaction, so after an interrupt (a signal can
+        # land just after COMMIT) landed() can tell whether that write is in the file.
+        self._token = ""
+        self._writes = 0
+
+    def landed(self) -> bool:
+        """Whether the last :meth:`write` committed (asked after it was interrupted)."""
+        with self._lock:
+            if self._conn is None or not self._token:
+                return False
+            try:
+                return _db.get_meta(self._conn, "write.token") == self._token
+            except sqlite3.Error:
+                return False
+
+    def _past_deadline(self) -> int:
+        deadline = self.deadline
+        return 1 if deadline is not None and time.monotonic() > deadline else 0
+
+    def set_deadline(self, deadline: float | None) -> None:
+        """Make writes give up (raising :class:`StoreError`) at ``deadline`` (monotonic)."""
+        self.deadline = deadline
 
     # -- connection ------------------------------------------------------------------------
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            conn, moved = _db.connect(self.path, create=True, cache=self._cache)
+            timeout = _db.BUSY_TIMEOUT
+            if self.deadline is not None:
+                timeout = min(timeout, max(self.deadline - time.monotonic(), 0.0))
+            conn, moved = _db.connect(self.path, create=True, cache=self._cache, timeout=timeout)
             if moved is not None:
                 self.recovered_from = moved
             try:
+                st = os.stat(self.path)
+                self._identity = (st.st_dev, st.st_ino)
+                # Short waits inside SQLite, so the retry loop below (with its deadline)
+                # decides how long a write may take, not a 5 s busy handler.
+                conn.execute(f"PRAGMA busy_timeout = {_WRITER_BUSY_MS}")
                 if self.max_bytes is not None:
                     page = conn.execute("PRAGMA page_size").fetchone()[0]
                     conn.execute(f"PRAGMA max_page_count = {max(1, self.max_bytes // page)}")
                 conn.execute("BEGIN IMMEDIATE")
                 _db.add_fine_resolution(conn, self.metrics.aggregation_interval)
+                _record_app(conn)
                 conn.execute("COMMIT")
             except BaseException:
                 _db.rollback(conn)
@@ -252,9 +319,26 @@ class SQLiteSink:
             self._conn = conn
         return self._conn
 
+    def _check_identity(self) -> None:
+        """Drop the connection when the file it has open is no longer at ``self.path``."""
+        if self._conn is None or self._identity is None:
+            return
+        try:
+            st = os.stat(self.path)
+            same = (st.st_dev, st.st_ino) == self._identity
+        except OSError:
+            same = False
+        if not same:
+            health.failure(
+                "storage.reopened",
+                message=f"the store at {self.path} was deleted or replaced; opened a new one",
+            )
+            self._drop_connection()
+
     def _drop_connection(self) -> None:
         self._series.clear()
         self._types.clear()
+        self._identity = None
         if self._conn is not None:
             try:
                 self._conn.close()
@@ -271,12 +355,27 @@ class SQLiteSink:
             if self._closed:
                 raise StoreError(f"the sink for {self.path} is closed")
             deadline = time.monotonic() + WRITE_RETRY_SECONDS
+            if self.deadline is not None:
+                deadline = min(deadline, self.deadline)
+            self._writes += 1
+            self._token = f"{os.getpid()}.{id(self)}.{self._writes}"
+            self._check_identity()
             while True:
                 try:
                     conn = self._connection()
+                    # With a deadline (the exit budget) SQLite itself stops a statement that
+                    # runs past it, so the transaction rolls back instead of overrunning.
+                    if self.deadline is not None:
+                        conn.set_progress_handler(self._past_deadline, 1000)
                     self._write_batch(conn, metrics, events)
                     break
                 except sqlite3.OperationalError as exc:
+                    if self._cache.interrupted is not None:
+                        self._series.clear()
+                        self._types.clear()
+                        _db.raise_interrupt(self._cache)
+                    if self.deadline is not None:
+                        deadline = min(deadline, self.deadline)
                     if _db.is_busy(exc) and time.monotonic() < deadline:
                         # Another writer holds the lock beyond the busy timeout: back off.
                         # The transaction was rolled back, so cached ids may be stale.
@@ -305,12 +404,14 @@ class SQLiteSink:
                     # Caches may name series whose insert was rolled back.
                     self._series.clear()
                     self._types.clear()
+                    self._cache.interrupted = None
                     raise
             self._maybe_maintain(conn)
 
-    def _series_id(self, conn: sqlite3.Connection, agg: IntervalAggregate) -> int | None:
-        tags = canonical_tags(agg.tags)
-        name = _safe_text(agg.name)
+    def _series_id(
+        self, conn: sqlite3.Connection, agg: IntervalAggregate, key: tuple[str, str]
+    ) -> int | None:
+        name, tags = key
         mtype = agg.metric_type.value
         key = (name, tags)
         sid = self._series.get(key)
@@ -351,6 +452,50 @@ class SQLiteSink:
         self._series[key] = sid
         return sid
 
+    def _prefetch_series(
+        self, conn: sqlite3.Connection, metrics: Sequence[IntervalAggregate]
+    ) -> list[tuple[str, str]]:
+        """Each aggregate's ``(name, tags)`` key; the batch's unknown series are looked up and
+        created a few statements at a time (a backlog of new series would otherwise cost two
+        statements each)."""
+        keys = [(_safe_text(agg.name), canonical_tags(agg.tags)) for agg in metrics]
+        want: dict[tuple[str, str], IntervalAggregate] = {}
+        for key, agg in zip(keys, metrics, strict=True):
+            if key not in self._series and key not in want:
+                want[key] = agg
+        if len(want) < 16:
+            return keys  # _series_id's one-by-one path is as cheap
+        for name in {name for name, _ in want}:
+            if name not in self._types:
+                row = conn.execute(
+                    "SELECT type FROM series WHERE name = ? LIMIT 1", (name,)
+                ).fetchone()
+                if row is not None:
+                    self._types[name] = str(row[0])
+        now = time.time()
+        conn.executemany(
+            "INSERT OR IGNORE INTO series (name, type, unit, description, tags, created) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (name, agg.metric_type.value, _safe_text(agg.unit),
+                 _safe_text(agg.description), tags, now)
+                for (name, tags), agg in want.items()
+                if self._types.get(name) in (None, agg.metric_type.value)
+            ],
+        )  # fmt: skip
+        wanted = list(want)
+        for i in range(0, len(wanted), _SKETCH_READ_BATCH):
+            part = wanted[i : i + _SKETCH_READ_BATCH]
+            sql = (
+                "SELECT id, name, type, tags FROM series WHERE (name, tags) IN (VALUES "
+                + ",".join(["(?, ?)"] * len(part))
+                + ")"
+            )
+            for sid, name, mtype, tags in conn.execute(sql, [v for k in part for v in k]):
+                self._series[(str(name), str(tags))] = int(sid)
+                self._types.setdefault(str(name), str(mtype))
+        return keys
+
     def _write_batch(
         self,
         conn: sqlite3.Connection,
@@ -363,9 +508,14 @@ class SQLiteSink:
         try:
             # Merge the batch in memory first, so a bucket touched by many aggregates (the
             # hourly and daily rows, history imports) costs one UPSERT, not one per aggregate.
+            keys = self._prefetch_series(conn, metrics)
             merged: dict[tuple[int, int, float], _Row] = {}
-            for agg in metrics:
-                sid = self._series_id(conn, agg)
+            deadline = self.deadline
+            for i, agg in enumerate(metrics):
+                if deadline is not None and not i & 63 and time.monotonic() > deadline:
+                    # Many short statements: the progress handler never sees a long one.
+                    raise StoreError(f"the exit budget ran out writing to {self.path}")
+                sid = self._series_id(conn, agg, keys[i])
                 if sid is None:
                     continue
                 start = _finite(agg.start)
@@ -382,20 +532,54 @@ class SQLiteSink:
             fresh: list[bytes] = []
             try:
                 if merged:
-                    conn.executemany(
-                        _UPSERT,
-                        [(*key, *row.values(self._cache, fresh)) for key, row in merged.items()],
-                    )
+                    conn.executemany(_UPSERT, self._rows(conn, merged, fresh))
             finally:
                 # This batch's own sketches are never merged into again; keep the room for
                 # the merged rows the next flush will add to.
                 self._cache.discard(fresh)
             if events:
                 self._write_events(conn, events)
+            _db.set_meta(conn, "write.token", self._token)
             conn.execute("COMMIT")
         except BaseException:
             _db.rollback(conn)
             raise
+
+    def _rows(
+        self,
+        conn: sqlite3.Connection,
+        merged: dict[tuple[int, int, float], _Row],
+        fresh: list[bytes],
+    ) -> list[tuple[Any, ...]]:
+        """UPSERT parameters, with each sketch already merged into the stored one.
+
+        Merging here, not in an SQL function called per row, keeps Python code out of the
+        statement: a signal handler's ``sys.exit()`` or a Ctrl-C then surfaces as itself
+        (SQLite would report "user-defined function raised exception"), and the writer makes
+        one read per few hundred rows instead of one callback per row.
+        """
+        keys = [k for k, row in merged.items() if row.sketch is not None]
+        stored: dict[tuple[int, int, float], bytes] = {}
+        for i in range(0, len(keys), _SKETCH_READ_BATCH):
+            part = keys[i : i + _SKETCH_READ_BATCH]
+            sql = (
+                "SELECT series_id, resolution, bucket_start, sketch FROM points "
+                "WHERE sketch IS NOT NULL AND (series_id, resolution, bucket_start) IN (VALUES "
+                + ",".join(["(?, ?, ?)"] * len(part))
+                + ")"
+            )
+            params = [v for k in part for v in k]
+            for sid, res, bucket, blob in conn.execute(sql, params):
+                stored[(int(sid), int(res), float(bucket))] = bytes(blob)
+        out: list[tuple[Any, ...]] = []
+        for key, row in merged.items():
+            *vals, blob = row.values(self._cache, fresh)
+            if blob is not None:
+                old = stored.get((key[0], key[1], float(key[2])))
+                if old is not None:
+                    blob = self._cache.merge(old, blob)
+            out.append((*key, *vals, blob))
+        return out
 
     def _write_events(self, conn: sqlite3.Connection, events: Sequence[Event]) -> None:
         rows: list[tuple[Any, ...]] = []

@@ -25,6 +25,7 @@ import os
 import re
 import sqlite3
 import threading
+import urllib.parse
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,7 +41,14 @@ from sounding.core.types import Event, MetricSnapshot, MetricType
 from sounding.storage import _db
 from sounding.storage._retention import MaintenanceReport, cutoffs, maintain
 from sounding.storage.migrations import STORAGE_MIGRATIONS
-from sounding.storage.times import TimeLike, iso, parse_duration, parse_time, to_datetime
+from sounding.storage.times import (
+    TimeLike,
+    duration_text,
+    iso,
+    parse_duration,
+    parse_time,
+    to_datetime,
+)
 
 __all__ = [
     "STATS",
@@ -51,6 +59,8 @@ __all__ = [
     "SessionInfo",
     "Store",
     "StoreStatus",
+    "align",
+    "default_stat",
     "open_store",
 ]
 
@@ -61,6 +71,8 @@ _PCT_RE = re.compile(r"^p(\d{1,3}(?:\.\d+)?)$")
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 _CHUNK = 500  # series ids per IN (...) list, well under SQLite's variable limit
 _FINE = 0  # marker for "the finest resolutions" in query plans
+_WEEK = 7 * 86400.0
+_MONDAY = 4 * 86400.0  # 1970-01-05, the first Monday after the epoch
 #: Decoded sketches a Store keeps for repeated queries (a few MB at most).
 READ_CACHE_SIZE = 1024
 
@@ -174,6 +186,12 @@ class ExportRecord:
             "p95": self.p95,
             "p99": self.p99,
         }
+
+
+def _check_limit(limit: object) -> None:
+    # SQLite integers are 64-bit: a larger limit would raise OverflowError at the query.
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 0 <= limit < 2**63:
+        raise InvalidValueError("limit", limit, "None or an integer from 0 to 2**63 - 1")
 
 
 @dataclass(frozen=True)
@@ -424,6 +442,11 @@ class Store:
         e = now if end is None else parse_time(end, "end", now=now)
         s = None if start is None else parse_time(start, "start", now=now)
         if s is not None and e <= s:
+            if end is None:
+                # Nobody passed an end: the start is what is wrong (it lies in the future).
+                raise InvalidValueError(
+                    "start", start, f"a time before now ({iso(e)}); e.g. 7d, 24h, an ISO date"
+                )
             raise InvalidValueError(
                 "end", end, f"a time after start ({iso(s)}); times may be relative: 7d, 24h"
             )
@@ -435,19 +458,42 @@ class Store:
         """The query range; without a start, from the first stored data (``None``: none)."""
         if s is not None:
             return s, e
-        first = None
-        for chunk in _chunks([x.id for x in series]):
-            marks = ",".join("?" * len(chunk))
-            row = self._read(
-                f"SELECT min(bucket_start) FROM points WHERE series_id IN ({marks}) "
-                "AND resolution = ?",
-                [*chunk, _db.DAY],
-            )[0]
-            if row[0] is not None and (first is None or row[0] < first):
-                first = float(row[0])
+        first = self._first_data([x.id for x in series])
         if first is None or first >= e:
             return None
         return first, e
+
+    def _first_data(self, ids: list[int]) -> float | None:
+        """Where the first stored interval of ``ids`` starts, at the finest resolution kept.
+
+        Daily rows start at UTC midnight; the data itself may start hours later, and the
+        range (and a whole-range row) should say so. Each finer level is looked up only
+        inside the first coarser row (an index range scan), and only where retention kept it.
+        """
+        with self._lock:
+            self._check_open()
+            fine = _db.fine_resolutions(self._conn)
+        levels: list[tuple[list[int], float]] = [([_db.DAY], float(_db.DAY))]
+        levels.append(([_db.HOUR], float(_db.HOUR)))
+        levels += [([r], float(r)) for r in sorted(fine, reverse=True)]
+        first: float | None = None
+        covered = math.inf  # the first search is unbounded
+        for resolutions, width in levels:
+            lo = -1e300 if first is None else first
+            hi = 1e300 if first is None else first + covered
+            found: float | None = None
+            for chunk in _chunks(ids):
+                marks = ",".join("?" * len(chunk))
+                (row,) = self._read(
+                    f"SELECT min(bucket_start) FROM points WHERE series_id IN ({marks}) "
+                    "AND resolution = ? AND bucket_start >= ? AND bucket_start < ?",
+                    [*chunk, resolutions[0], lo, hi],
+                )
+                if row[0] is not None and (found is None or row[0] < found):
+                    found = float(row[0])
+            if found is not None:
+                first, covered = found, width
+        return first
 
     def _fetch(
         self,
@@ -482,6 +528,43 @@ class Store:
                         [*chunk, *resolutions, a, b],
                     )
 
+    def finest_resolution(self) -> float:
+        """The width in seconds of the finest rows the store keeps (``60`` by default)."""
+        with self._lock:
+            self._check_open()
+            fine = _db.fine_resolutions(self._conn)
+        return float(min(fine)) if fine else float(_db.HOUR)
+
+    def resolution_at(self, t: float) -> tuple[float, float | None]:
+        """The width of the rows kept for data at time ``t`` and, when retention has rolled
+        them up there, the time before which that is so (``None``: the finest rows)."""
+        with self._lock:
+            self._check_open()
+            fine_cut, hourly_cut = cutoffs(self._conn)
+        if t < hourly_cut:
+            return float(_db.DAY), hourly_cut
+        if t < fine_cut:
+            return float(_db.HOUR), fine_cut
+        return self.finest_resolution(), None
+
+    def first_data(self, name: str, tags: Mapping[str, str] | None = None) -> float | None:
+        """Where the first stored interval of metric ``name`` (matching ``tags``) starts."""
+        series = self.series(name, tags)
+        return self._first_data([x.id for x in series]) if series else None
+
+    def _fit_interval(self, step: float, given: object) -> float:
+        """``step`` as a multiple of the finest stored rows; finer than them is refused."""
+        stored = self.finest_resolution()
+        if step < stored:
+            raise InvalidValueError(
+                "interval",
+                given,
+                f"{duration_text(stored)} or more: the store keeps {duration_text(stored)} "
+                "rows, so a finer interval could only be filled unevenly",
+            )
+        # Rows are never split: a step between multiples grows to the next one.
+        return math.ceil(step / stored - 1e-9) * stored
+
     def query(
         self,
         name: str,
@@ -490,7 +573,7 @@ class Store:
         tags: Mapping[str, str] | None = None,
         group_by: str | None = None,
         interval: float | str | None = None,
-        stat: str = "avg",
+        stat: str | None = None,
     ) -> list[QueryPoint]:
         """The statistic ``stat`` of metric ``name`` over time, in time order.
 
@@ -498,15 +581,22 @@ class Store:
         ("7d", "24h"); ``start`` defaults to the first data, ``end`` to now. ``tags`` keeps
         series whose tags include each pair exactly; ``group_by`` gives one value per value of
         that tag key. Without ``interval`` there is one value per group over the whole range;
-        with it (seconds or "5m", "1h", "1d") one per interval aligned to multiples of it
-        since the epoch, intervals without data omitted, and coarsened (to a multiple of the
-        requested one) so the result has at most ``max_data_points`` values. Percentiles come
-        from merged sketches (within 1 %), never from averaged percentiles. A value counts
+        with it (seconds or "5m", "1h", "1d", "hour", "day", "week") one per interval aligned
+        to multiples of it since the epoch (weeks start on Monday 00:00 UTC, as ISO weeks
+        do), intervals without data omitted, and coarsened (to a multiple of the requested
+        one) so the result has at most ``max_data_points`` values. An interval finer than
+        the finest rows the store keeps (:meth:`finest_resolution`) is refused; one between
+        multiples of it grows to the next multiple (rows are never split). Percentiles come
+        from merged sketches (within 1 %, and within the observed min and max), never from
+        averaged percentiles. A value counts
         towards the range when the interval it was aggregated in starts inside the range.
+        ``stat`` defaults to ``sum`` for counters and ``avg`` otherwise; ``rate`` is per
+        second.
 
         >>> # store.query("export.duration", start="7d", interval="1h", stat="p95")
         """
-        stat_name, q = _parse_stat(stat)
+        if stat is not None:
+            _parse_stat(stat)  # validated before anything is read
         if not isinstance(name, str):
             raise InvalidTypeError("name", name, "a metric name (str)")
         if group_by is not None and not isinstance(group_by, str):
@@ -517,6 +607,7 @@ class Store:
         if not series:
             return []
         mtype = series[0].metric_type
+        stat_name, q = _parse_stat(default_stat(mtype) if stat is None else stat)
         if q is not None and mtype is MetricType.COUNTER:
             raise InvalidValueError(
                 "stat", stat, f"count, sum, avg, min, max, last or rate: {name!r} is a counter"
@@ -527,15 +618,29 @@ class Store:
         s, e = bounds
         groups = {x.id: (x.tags.get(group_by) if group_by else None) for x in series}
         n_groups = len(set(groups.values()))
+        cap = self.metrics.max_data_points
+        if n_groups > cap:
+            # One value per group is the least there can be: refuse rather than exceed.
+            raise InvalidValueError(
+                "group_by",
+                group_by,
+                f"a tag key with at most max_data_points={cap} values ({n_groups} here); "
+                "filter with tags first",
+            )
         if step is None:
             slots = [(s, e)]
         else:
+            step = self._fit_interval(step, interval)
             budget = max(1, self.metrics.max_data_points // n_groups)
-            origin = _db.floor_to(s, step)
+            base = step
+            origin = align(s, step)
             n = math.ceil((e - origin) / step)
-            if n > budget:
-                step *= math.ceil(n / budget)
-                origin = _db.floor_to(s, step)
+            factor = 1
+            # Re-aligning the wider interval can add one more: grow until it fits.
+            while n > budget:
+                factor = max(factor + 1, math.ceil(n * factor / budget))
+                step = base * factor
+                origin = align(s, step)
                 n = math.ceil((e - origin) / step)
             slots = [(max(s, origin + i * step), min(e, origin + (i + 1) * step)) for i in range(n)]
         accs: dict[tuple[int, str | None], _Acc] = {}
@@ -692,10 +797,8 @@ class Store:
         ``category``, ``event`` and ``session_id`` match exactly. Each event is a flat dict
         as it was written: the core keys plus its fields.
         """
-        if limit is not None and (
-            not isinstance(limit, int) or isinstance(limit, bool) or limit < 0
-        ):
-            raise InvalidValueError("limit", limit, "None or an integer >= 0")
+        if limit is not None:
+            _check_limit(limit)
         where, params = _range_clause("timestamp", since, until)
         if level is not None:
             lv = str(level).lower()
@@ -729,6 +832,24 @@ class Store:
             out.append(record)
         return out
 
+    def app_meta(self) -> dict[str, str]:
+        """What the application recorded about itself (``app.*`` keys of the store's meta
+        table: ``app.name``, ``app.telemetry_level``, ``app.telemetry_level_set``)."""
+        rows = self._read("SELECT key, value FROM meta WHERE key LIKE 'app.%'")
+        return {str(k): str(v) for k, v in rows}
+
+    def event_kinds(self) -> dict[str, list[str]]:
+        """The distinct stored event names (``"event"``) and categories (``"category"``),
+        sorted: what a filter may name."""
+        names = [str(r[0]) for r in self._read("SELECT DISTINCT event FROM events ORDER BY 1")]
+        cats = [
+            str(r[0])
+            for r in self._read(
+                "SELECT DISTINCT category FROM events WHERE category IS NOT NULL ORDER BY 1"
+            )
+        ]
+        return {"event": names, "category": cats}
+
     def sessions(
         self,
         since: TimeLike | None = None,
@@ -745,6 +866,7 @@ class Store:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY started DESC"
         if limit is not None:
+            _check_limit(limit)
             sql += " LIMIT ?"
             params.append(int(limit))
         return [
@@ -793,13 +915,11 @@ class Store:
         ids = [int(r[0]) for r in self._read("SELECT id FROM series")]
         oldest = ev_min
         newest = ev_max
+        # The first data, not the UTC midnight of its daily row.
+        first = self._first_data(ids) if ids else None
+        if first is not None and (oldest is None or first < oldest):
+            oldest = first
         for sid in ids:
-            (first,) = self._read(
-                "SELECT min(bucket_start) FROM points WHERE series_id = ? AND resolution = ?",
-                (sid, _db.DAY),
-            )[0]
-            if first is not None and (oldest is None or first < oldest):
-                oldest = first
             for res in [*fine, _db.HOUR]:
                 (last,) = self._read(
                     "SELECT max(bucket_start) FROM points WHERE series_id = ? AND resolution = ?",
@@ -818,6 +938,11 @@ class Store:
                 )[0]
                 kind = info.name[len(prefix) :]
                 internal[kind] = internal.get(kind, 0.0) + float(total)
+        # Counts an exit could not store yet (storage/unsaved.py): shown until a run takes them.
+        from sounding.storage import unsaved
+
+        for kind, n in unsaved.peek(self.path.parent).items():
+            internal[kind] = internal.get(kind, 0.0) + float(n)
         corrupt = sorted(self.path.parent.glob(self.path.name + ".corrupt-*"))
         return StoreStatus(
             path=self.path,
@@ -835,6 +960,27 @@ class Store:
             last_maintenance=None if last_run is None else to_datetime(float(last_run)),
             corrupt_files=[p for p in corrupt if not p.name.endswith(("-wal", "-journal"))],
         )
+
+
+def default_stat(metric_type: MetricType) -> str:
+    """The statistic a query shows when none is asked: ``sum`` for counters, else ``avg``.
+
+    >>> default_stat(MetricType.COUNTER), default_stat(MetricType.HISTOGRAM)
+    ('sum', 'avg')
+    """
+    return "sum" if metric_type is MetricType.COUNTER else "avg"
+
+
+def align(t: float, step: float) -> float:
+    """``t`` rounded down to an interval boundary: multiples of ``step`` since the epoch,
+    except that week-multiple intervals start on Monday 00:00 UTC (the epoch was a
+    Thursday), as ISO weeks do.
+
+    >>> iso(align(parse_time("2026-01-01T12:00:00Z"), 7 * 86400))  # a Thursday
+    '2025-12-29T00:00:00Z'
+    """
+    offset = _MONDAY if step % _WEEK == 0 else 0.0
+    return math.floor((t - offset) / step) * step + offset
 
 
 def _chunks(ids: list[int]) -> Iterator[list[int]]:
@@ -901,11 +1047,58 @@ def _record(
     )
 
 
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that cannot write (``mode=ro``): nothing moved, migrated or created.
+
+    In a directory we may not write to, SQLite cannot create the WAL index; the file is then
+    opened ``immutable`` (nobody can be writing there either).
+    """
+    if not path.is_file():
+        raise StoreError(
+            f"no sounding store at {path}: nothing has been recorded there yet "
+            "(check --data-dir / SOUNDING_DATA_DIR)"
+        )
+    uri = "file:" + urllib.parse.quote(str(path)) + "?mode=ro"
+    conn: sqlite3.Connection | None = None
+    for suffix in ("", "&immutable=1"):
+        try:
+            conn = sqlite3.connect(
+                uri + suffix,
+                uri=True,
+                timeout=_db.BUSY_TIMEOUT,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            conn.execute(f"PRAGMA busy_timeout = {int(_db.BUSY_TIMEOUT * 1000)}")
+            pending = STORAGE_MIGRATIONS.pending(conn)
+            break
+        except sqlite3.DatabaseError as exc:
+            if conn is not None:
+                conn.close()
+                conn = None
+            if _db.is_corruption(exc):
+                raise StoreError(
+                    f"the store at {path} is damaged ({exc}); `sounding doctor` says how to "
+                    "fix it (reading never changes it)"
+                ) from exc
+            if suffix:
+                raise StoreError(f"cannot open the store at {path} for reading: {exc}") from exc
+    assert conn is not None
+    if pending:
+        conn.close()
+        raise StoreError(
+            f"the store at {path} has an older layout (missing {', '.join(pending)}); the "
+            "application migrates it the next time it records (reading never changes it)"
+        )
+    return conn
+
+
 def open_store(
     path_or_data_dir: str | os.PathLike[str],
     *,
     create: bool = False,
     metrics: MetricsConfig | None = None,
+    read_only: bool = False,
 ) -> Store:
     """Open the store in a data directory (``<dir>/telemetry.db``) or at a file path.
 
@@ -914,10 +1107,19 @@ def open_store(
     (``telemetry.db.corrupt-<time>``, reported through the ``sounding`` logger) and a fresh
     store created; :attr:`Store.recovered_from` then says where it went. An older schema is
     migrated.
+
+    With ``read_only`` the file is opened with SQLite's ``mode=ro`` and never changed: no
+    migration, and a corrupt file raises :class:`StoreError` instead of being moved aside
+    (only the writer does that). Every CLI command that only reads uses it, so a read-only
+    directory or a copied store can be inspected.
     """
     if not isinstance(path_or_data_dir, (str, os.PathLike)):
         raise InvalidTypeError("path_or_data_dir", path_or_data_dir, "a str or os.PathLike path")
     path = _db.resolve_path(path_or_data_dir)
+    if read_only:
+        if create:
+            raise InvalidValueError("create", create, "False when read_only is True")
+        return Store(_connect_read_only(path), path, metrics=metrics)
     try:
         conn, moved = _db.connect(path, create=create)
     except sqlite3.Error as exc:

@@ -4,7 +4,8 @@ A *time* may be a :class:`~datetime.datetime` (naive means UTC), epoch seconds (
 a numeric string), an ISO 8601 string (``"2026-01-31"``, ``"2026-01-31T12:00:00Z"``,
 ``"2026-01-31T12:00:00+01:00"``), ``"now"``, or a relative form meaning *that long ago*:
 ``"7d"``, ``"24h"``, ``"30m"``, ``"90s"``, ``"2w"`` (a leading ``-`` is allowed). A *duration*
-is a number of seconds, a :class:`~datetime.timedelta` or the same unit forms (``"5m"``).
+is a number of seconds, a :class:`~datetime.timedelta`, the same unit forms (``"5m"``) or
+one of the names ``minute``, ``hour``, ``day``, ``week``.
 
 >>> parse_duration("1h")
 3600.0
@@ -23,14 +24,26 @@ from datetime import datetime, timedelta, timezone
 from sounding.core.clock import get_clock
 from sounding.core.exceptions import InvalidValueError
 
-__all__ = ["TIME_FORMS", "TimeLike", "iso", "parse_duration", "parse_time", "to_datetime"]
+__all__ = [
+    "TIME_FORMS",
+    "TimeLike",
+    "duration_text",
+    "iso",
+    "parse_duration",
+    "parse_time",
+    "to_datetime",
+]
 
 #: What a time argument may be; used in error messages.
 TIME_FORMS = (
     "a datetime, epoch seconds, an ISO 8601 string (2026-01-31T12:00:00Z), 'now', "
     "or a relative form such as 7d, 24h, 30m, 90s, 2w (that long ago)"
 )
-_DURATION_FORMS = "a positive number of seconds, a timedelta, or a form such as 90s, 5m, 1h, 1d, 2w"
+_DURATION_FORMS = (
+    "a positive number of seconds, a timedelta, a form such as 90s, 5m, 1h, 1d, 2w, "
+    "or minute, hour, day, week"
+)
+_NAMED = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0, "week": 7 * 86400.0}
 
 #: Anything :func:`parse_time` accepts.
 TimeLike = datetime | float | int | str
@@ -56,7 +69,12 @@ def parse_duration(value: float | int | str | timedelta, field: str = "interval"
         seconds = float(value)
     elif isinstance(value, str):
         m = _REL_RE.match(value)
-        if m and not value.strip().startswith("-"):
+        named = value.strip().lower()
+        if named.endswith("ly"):  # hourly, daily, weekly
+            named = {"dai": "day"}.get(named[:-2], named[:-2])
+        if named in _NAMED:
+            seconds = _NAMED[named]
+        elif m and not value.strip().startswith("-"):
             seconds = float(m.group(1)) * _UNITS[m.group(2).lower()]
         else:
             try:
@@ -78,7 +96,10 @@ def parse_time(value: TimeLike, field: str = "start", *, now: float | None = Non
         dt = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
         return dt.timestamp()
     if _is_number(value):
-        f = float(value)
+        try:
+            f = float(value)
+        except OverflowError:  # an int beyond float range
+            raise InvalidValueError(field, value, TIME_FORMS) from None
         if math.isfinite(f):
             return f
         raise InvalidValueError(field, value, TIME_FORMS)
@@ -119,3 +140,15 @@ def iso(epoch: float) -> str:
     dt = to_datetime(epoch)
     text = dt.isoformat(timespec="milliseconds" if dt.microsecond else "seconds")
     return text.replace("+00:00", "Z")
+
+
+def duration_text(seconds: float) -> str:
+    """A duration in the largest unit that divides it: ``60 s`` -> ``1 min``.
+
+    >>> duration_text(60), duration_text(3600), duration_text(86400), duration_text(90)
+    ('1 min', '1 h', '1 d', '90 s')
+    """
+    for unit, size in (("w", 604800.0), ("d", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if seconds >= size and (seconds / size).is_integer():
+            return f"{int(seconds // size)} {unit}"
+    return f"{seconds:g} s"
