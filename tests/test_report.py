@@ -290,7 +290,7 @@ def test_report_has_a_legend_ticks_and_hover_values(report_html: str) -> None:
     assert "Jan 20" not in ticks  # before it
     hovers = re.findall(r'<circle class="point"[^>]*><title>([^<]+)</title>', report_html)
     assert hovers
-    assert all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC: (p95|rate|avg) ", h) for h in hovers)
+    assert all(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ: (p95|rate|avg) ", h) for h in hovers)
 
 
 def test_y_ticks_are_round_values(report_html: str) -> None:

@@ -1,79 +1,66 @@
-"""Numbers and times for people, shared by the dashboard, the report and the analysis
-commands (so that the same value reads the same everywhere).
+"""The overview's values for people, on top of :mod:`sounding.presentation.formatting` (the
+one set of formatters every view uses), so the dashboard, the report and the analysis
+commands write the same value the same way.
+
+The overview's rates are per hour; a rule's ``rate`` (what the store reads) is per second:
+both are written with their unit (``8.25/h``, ``0.5/s``).
 
 >>> format_value(1520.0, "ms"), format_value(0.25, "ms"), format_value(95.0, "s")
-('1.52 s', '250 µs', '1.6 min')
->>> format_stat(8.25, "rate", ""), format_stat(None, "p95", "ms")
-('8.25/h', '-')
+('1.52 s', '250 µs', '1.58 min')
+>>> format_stat(8.25, "rate", ""), format_stat(None, "p95", "ms"), format_value(0.5, "/s")
+('8.25/h', '-', '0.5/s')
 >>> format_change(0.523), when(0.0)
-('+52 %', '1970-01-01 00:00')
+('+52 %', '1970-01-01T00:00:00Z')
 """
 
 from __future__ import annotations
 
-import math
 import re
-from datetime import datetime, timezone
 from typing import Any, Final
+
+from sounding.presentation import formatting
 
 __all__ = ["format_change", "format_stat", "format_value", "stored_text", "when"]
 
-_TIME_UNITS: Final = {"ms": 1e-3, "s": 1.0, "us": 1e-6, "ns": 1e-9, "min": 60.0}
-
 
 def format_value(value: float | None, unit: str = "") -> str:
-    """A number for people: durations in ms/s/min, large counts with k/M, else 3 digits.
+    """A value with its unit (durations scaled; ``/h``, ``/s`` attached to the number).
 
     >>> format_value(12345.0), format_value(None), format_value(3.0, "MB")
     ('12.3k', '-', '3 MB')
     """
-    if value is None or not math.isfinite(value):
-        return "-"
-    if unit in _TIME_UNITS:
-        seconds = value * _TIME_UNITS[unit]
-        a = abs(seconds)
-        if a >= 3600:
-            return f"{seconds / 3600:.1f} h"
-        if a >= 60:
-            return f"{seconds / 60:.1f} min"
-        if a >= 1:
-            return f"{seconds:.3g} s"
-        if a >= 1e-3 or a == 0:
-            return f"{seconds * 1e3:.3g} ms"
-        return f"{seconds * 1e6:.3g} µs"
-    a = abs(value)
-    # Per-time units ("/h", "/s") follow the number directly: 8.25/h.
-    suffix = f" {unit}" if unit and not unit.startswith("/") else unit
-    if a >= 1e6:
-        return f"{value / 1e6:.3g}M{suffix}"
-    if a >= 1e4:
-        return f"{value / 1e3:.3g}k{suffix}"
-    if a >= 100 or value == int(value):
-        return f"{value:.0f}{suffix}"
-    return f"{value:.3g}{suffix}"
+    if unit.startswith("/"):
+        # Per-time units follow the number directly: 8.25/h.
+        return formatting.format_rate(
+            None if value is None else value / _PER[unit], unit[1:] if unit in _PER else None
+        )
+    return formatting.format_value(value, unit)
+
+
+#: Seconds per rate unit (``/h`` is per hour).
+_PER: Final = {f"/{k}": v for k, v in formatting.RATE_UNITS.items()}
 
 
 def format_stat(value: float | None, stat: str, unit: str) -> str:
-    """A statistic's value: rates per hour (``/h``), counts bare, the rest in ``unit``."""
+    """A statistic's value: the overview's rates per hour (``/h``), counts bare, the rest
+    in ``unit``."""
     if stat == "rate":
         return format_value(value, "/h")
     if stat == "count":
-        return format_value(value)
+        return formatting.format_count(value)
     return format_value(value, unit)
 
 
 def format_change(change: float | None) -> str:
     """A relative change (0.52 is +52 %) as a signed percentage."""
-    if change is None or not math.isfinite(change):
-        return "-"
-    return f"{change * 100:+.0f} %"
+    return formatting.format_percent(change, signed=True)
 
 
 def when(ts: float | None) -> str:
-    """Epoch seconds as ``YYYY-MM-DD HH:MM`` (UTC), ``-`` for none."""
-    if ts is None:
-        return "-"
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
+    """Epoch seconds as ISO 8601 to the second (UTC, ``Z``; local time under ``--local``)."""
+    from sounding.presentation.output import local_times
+
+    return formatting.format_time(ts, local=local_times())
 
 
 _CONTROL_RE: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")

@@ -80,8 +80,8 @@ def _overview(
 def _windows_line(model: Overview) -> str:
     w = model.windows
     return (
-        f"now {when(w.current_start)} → {when(w.end)} UTC; baseline "
-        f"{when(w.baseline_start)} → {when(w.baseline_end)} UTC"
+        f"now {when(w.current_start)} → {when(w.end)}; baseline "
+        f"{when(w.baseline_start)} → {when(w.baseline_end)}"
     )
 
 
@@ -287,7 +287,7 @@ def changes(
         for c in found
     ]
     w = model.windows
-    where = f"{used} per {format_value(w.trend_step, 's')}, {when(w.start)} → {when(w.end)} UTC"
+    where = f"{used} per {format_value(w.trend_step, 's')}, {when(w.start)} → {when(w.end)}"
     if not rows and fmt == "table":
         click.echo(f"no change points in {metric} ({where})", err=True)
         return
@@ -403,7 +403,7 @@ def alerts(
         _emit(
             rows, table_rows, list(rows[0]) if rows else ["rule"],
             ["rule", "condition", "value", "previous", "status", "notified"], fmt,
-            f"alert evaluation at {when(now)} UTC",
+            f"alert evaluation at {when(now)}",
         )  # fmt: skip
         if any(r.status.value in ("firing", "recovering") for r in results):
             ctx.exit(1)

@@ -142,7 +142,7 @@ def _header(model: Overview, width: int | None) -> Any:
     head.append("sounding dashboard", style="bold")
     head.append_text(stored_text(f"  {model.data_dir}", style="dim"))
     head.append("\n")
-    head.append(f"window   {when(w.start)} → {when(w.end)} UTC\n")
+    head.append(f"window   {when(w.start)} → {when(w.end)}\n")
     head.append(f"now      {when(w.current_start)} → {when(w.end)}\n")
     head.append(
         f"baseline {when(w.baseline_start)} → {when(w.baseline_end)}; "
@@ -165,8 +165,8 @@ def _metrics_table(model: Overview, width: int | None, limit: int | None) -> Any
 
     wide = width is None or width >= WIDE
     # Below 80 columns the trend gives way first, so names keep 16 characters.
-    spark_w = 24 if wide else max(4, min(12, (width or 80) - 16 - 28 - 10 - 1))
-    fixed = {"Stat": 4, "Now": 9, "Baseline": 9, "Change": 6, "Trend": spark_w}
+    spark_w = 24 if wide else max(4, min(11, (width or 80) - 16 - 29 - 10 - 1))
+    fixed = {"Stat": 4, "Now": 9, "Baseline": 9, "Change": 7, "Trend": spark_w}
     n_cols = 9 if wide else 6
     used = sum(fixed.values()) + 2 * (n_cols - 1)
     name_w = max(16, (width or 200) - used - 1) if not wide else 48
@@ -251,10 +251,10 @@ def _errors_table(model: Overview, width: int | None, limit: int) -> Any:
     shown = model.errors[:limit]
     names = [e.exc_type if wide else e.exc_type.rsplit(".", 1)[-1] for e in shown]
     type_w = min(max(map(len, names), default=4), 30)
-    example_w = max(18, (width or 200) - type_w - 5 - 16 - 3 * 2 - 1)
+    example_w = max(18, (width or 200) - type_w - 5 - 20 - 3 * 2 - 1)
     t.add_column("Type", no_wrap=True, min_width=type_w)
     t.add_column("Count", justify="right", no_wrap=True, min_width=5)
-    t.add_column("Last seen", no_wrap=True, min_width=16)
+    t.add_column("Last seen", no_wrap=True, min_width=20)
     t.add_column("Example (scrubbed)", overflow="ellipsis", no_wrap=not wide, max_width=example_w)
     for e in shown:
         t.add_row(
@@ -305,7 +305,7 @@ def _changes_table(model: Overview, limit: int) -> Any:
         title=Text("\nRecent change points", style="bold"), title_justify="left",
         box=None, pad_edge=False, header_style="bold underline", padding=(0, 1),
     )  # fmt: skip
-    for c in ("When (UTC)", "Metric", "Stat", "Before", "After", "Change"):
+    for c in ("When", "Metric", "Stat", "Before", "After", "Change"):
         t.add_column(c, justify="right" if c in ("Before", "After", "Change") else "left")
     for row, cp in model.recent_changes()[:limit]:
         t.add_row(

@@ -31,7 +31,7 @@ from typing import Final
 
 from sounding.analysis.overview import MetricRow, Overview, build_overview
 from sounding.core.types import MetricType
-from sounding.presentation._format import format_change, format_stat, format_value
+from sounding.presentation._format import format_change, format_stat, format_value, when
 from sounding.storage import Store
 from sounding.storage.times import TimeLike
 
@@ -93,9 +93,7 @@ def _e(value: object) -> str:
 
 
 def _when(ts: float | None) -> str:
-    if ts is None:
-        return "-"
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
+    return when(ts)
 
 
 def _stat_text(value: float | None, row: MetricRow) -> str:
@@ -223,7 +221,7 @@ def chart_svg(row: MetricRow, model: Overview, alert: float | None = None) -> st
     parts.append(
         f'<rect class="now" x="{cx:.1f}" y="{y1}" width="{max(x1 - cx, 0):.1f}" '
         f'height="{y0 - y1}" fill="#eef2fb"><title>now: since '
-        f"{_e(_when(model.current_start))} UTC</title></rect>"
+        f"{_e(_when(model.current_start))}</title></rect>"
     )
     for tick in ticks:
         yy = y_of(tick)
@@ -282,7 +280,7 @@ def chart_svg(row: MetricRow, model: Overview, alert: float | None = None) -> st
             px = x_of(begin + 0.5 * row.trend_step)
             py = y_of(v)
             run.append(f"{px:.1f},{py:.1f}")
-            tip = f"{_when(begin)} UTC: {row.stat} {_stat_text(v, row)}"
+            tip = f"{_when(begin)}: {row.stat} {_stat_text(v, row)}"
             hovers.append(
                 f'<circle class="point" cx="{px:.1f}" cy="{py:.1f}" r="4" fill="{colour}" '
                 f'fill-opacity="0" stroke="none"><title>{_e(tip)}</title></circle>'
@@ -311,7 +309,7 @@ def chart_svg(row: MetricRow, model: Overview, alert: float | None = None) -> st
         parts.append(
             f'<line class="change-point" x1="{px:.1f}" x2="{px:.1f}" y1="{y1}" y2="{y0}" '
             'stroke="#7b3fb5" stroke-dasharray="5 3" stroke-width="1.5">'
-            f"<title>{_e(f'change point {_when(cp.timestamp)} UTC: {row.stat}{what}')}</title>"
+            f"<title>{_e(f'change point {_when(cp.timestamp)}: {row.stat}{what}')}</title>"
             "</line>"
         )
     if not present:
@@ -437,9 +435,9 @@ def render_report(
         f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{_e(title)}</h1>",
         f'<p class="meta">Data: <code>{_e(model.data_dir)}</code> · window '
-        f"{_e(_when(model.start))} → {_e(_when(model.end))} UTC · now = since "
+        f"{_e(_when(model.start))} → {_e(_when(model.end))} · now = since "
         f"{_e(_when(model.current_start))} · baseline {_e(_when(model.baseline_start))} → "
-        f"{_e(_when(model.current_start))} UTC · a metric is flagged when its statistic got "
+        f"{_e(_when(model.current_start))} · a metric is flagged when its statistic got "
         f"worse by {model.threshold_percent:g} %</p>",
     ]
     if model.rows and not model.history:
@@ -475,7 +473,7 @@ def render_report(
         )
         out.append(
             f"<h2>Alerts ({len(firing)} firing)</h2><table><tr><th>Rule</th><th>Metric</th>"
-            f"<th>Condition</th><th>Value</th><th>State</th><th>Since (UTC)</th></tr>"
+            f"<th>Condition</th><th>Value</th><th>State</th><th>Since</th></tr>"
             f"{rows}</table>"
         )
     out.append("<h2>Metrics</h2>")
@@ -512,7 +510,7 @@ def render_report(
             )
         rows = "".join(cp_cells)
         out.append(
-            "<h2>Change points</h2><table><tr><th>When (UTC)</th><th>Metric</th>"
+            "<h2>Change points</h2><table><tr><th>When</th><th>Metric</th>"
             f"<th>Statistic</th><th>Before</th><th>After</th><th>Change</th></tr>{rows}</table>"
         )
     out.append("<h2>Errors</h2>")
@@ -523,7 +521,7 @@ def render_report(
             for er in model.errors
         )
         out.append(
-            "<table><tr><th>Type</th><th>Count</th><th>Last seen (UTC)</th>"
+            "<table><tr><th>Type</th><th>Count</th><th>Last seen</th>"
             f"<th>Example (scrubbed)</th></tr>{rows}</table>"
         )
     else:
