@@ -24,6 +24,7 @@ def _pristine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
         "SOUNDING_AGGREGATION_INTERVAL",
         "SOUNDING_RETENTION_DAYS",
         "DO_NOT_TRACK",
+        "SOUNDING_DEBUG",
     ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("SOUNDING_DATA_DIR", str(tmp_path / "sounding-data"))

@@ -10,6 +10,8 @@ import textwrap
 import threading
 from pathlib import Path
 
+import pytest
+
 import sounding
 from sounding.collection.crash import install_crash_handler, uninstall_crash_handler
 
@@ -104,3 +106,68 @@ def test_install_is_idempotent_and_uninstall_restores() -> None:
     uninstall_crash_handler()
     assert sys.excepthook is before_sys
     assert threading.excepthook is before_thread
+
+
+CLICK_APP = """
+import click, sounding
+sounding.install_crash_handler()
+log = sounding.get_logger("tool")
+
+@click.group()
+@click.pass_context
+def cli(ctx):
+    if {scoped!r}:
+        ctx.with_resource(sounding.session_scope(command=ctx.invoked_subcommand))
+    else:
+        ctx.call_on_close(sounding.end_session)
+
+@cli.command()
+def boom():
+    log.info("boom.begin")
+    raise RuntimeError("a bug")
+
+@cli.command()
+def fine():
+    log.info("fine.begin")
+
+cli()
+"""
+
+
+@pytest.mark.parametrize("scoped", [False, True], ids=["end_session", "session_scope"])
+def test_a_crashing_click_command_records_its_crash_in_its_own_session(
+    tmp_path: Path, scoped: bool
+) -> None:
+    """click ends the session before sys.excepthook: the crash still lands in that session."""
+    code = CLICK_APP.format(scoped=scoped)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "boom"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": SRC, "SOUNDING_DATA_DIR": str(tmp_path)},
+    )
+    assert proc.returncode == 1
+    assert "RuntimeError: a bug" in proc.stderr
+    events = _events(tmp_path)
+    sessions = {e["session_id"] for e in events}
+    assert len(sessions) == 1, events
+    [crash] = [e for e in events if e["event"] == "error.crash"]
+    [begin] = [e for e in events if e["event"] == "boom.begin"]
+    assert crash["session_id"] == begin["session_id"]
+    store = sounding.open_store(tmp_path)
+    try:
+        assert len(store.sessions()) == 1
+    finally:
+        store.close()
+
+
+def test_the_session_an_exception_ended_is_remembered_for_that_exception_only() -> None:
+    """A scope left by an exception is that exception's session; other exceptions get none."""
+    from sounding.collection.session import get_session_manager
+
+    manager = get_session_manager()
+    with pytest.raises(RuntimeError) as info, manager.session_scope(command="boom") as scope:
+        raise RuntimeError("bug")
+    assert manager.session_for_exception(info.value) is scope
+    assert manager.session_for_exception(RuntimeError("other")) is None

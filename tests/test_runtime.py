@@ -130,7 +130,7 @@ def test_exit_flush_respects_the_time_budget(tmp_path: Path) -> None:
         class Hanging:
             def write(self, m, e): time.sleep(30)
             def close(self): pass
-        sounding.configure(data_dir={str(tmp_path)!r}, shutdown_timeout=0.5)
+        sounding.configure(data_dir={str(tmp_path)!r}, shutdown_timeout=0.5, debug=True)
         _runtime.get_runtime().set_sink(Hanging())
         sounding.counter("x.y").inc()
         print("started", time.monotonic(), flush=True)

@@ -255,3 +255,49 @@ def test_session_ends_at_interpreter_exit(tmp_path: Path) -> None:
     lines = (tmp_path / "out.jsonl").read_text().splitlines()
     names = [json.loads(line)["event"] for line in lines]
     assert names == [SESSION_START, "hello", SESSION_END]
+
+
+def test_a_default_session_starts_with_its_first_event(clock: ManualClock) -> None:
+    """The lazily started session's start is the first event's timestamp, not later."""
+    sounding.configure(app_version="2.3.4")
+    with capture(clock) as sink:
+        log = get_logger("app")
+        first_ts = clock.time()
+        real_time = clock.time
+
+        def later() -> float:
+            # Time moves on while the first event is processed.
+            now = real_time()
+            clock.advance(0.25)
+            return now
+
+        clock.time = later  # type: ignore[method-assign]
+        log.info("app.first")
+        clock.time = real_time  # type: ignore[method-assign]
+        events = flushed(sink)
+    [start] = [e for e in events if e["event"] == SESSION_START]
+    [first] = [e for e in events if e["event"] == "app.first"]
+    assert first["timestamp"] == first_ts
+    assert start["started"] == first["timestamp"] == start["timestamp"]
+    assert current_session().started == first_ts
+
+
+def test_a_forked_childs_session_has_the_parent_session_id_attribute(sink: MemorySink) -> None:
+    """In a forked child, Session.parent_session_id names the parent's session."""
+    parent = start_session()
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read_fd)
+            child = current_session()
+            os.write(write_fd, json.dumps([child.parent_session_id, child.fields()]).encode())
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as fh:
+        attr, fields = json.loads(fh.read().decode())
+    os.waitpid(pid, 0)
+    assert attr == parent.session_id
+    assert fields["parent_session_id"] == parent.session_id
+    assert parent.parent_session_id is None

@@ -58,6 +58,7 @@ _LAZY: dict[str, str] = {
     "initialize_telemetry": "sounding.integrations.sentry",
     "install_crash_handler": "sounding.collection.crash",
     "install_logging_handler": "sounding.collection.stdlib",
+    "is_configured": "sounding.core.config",
     "open_store": "sounding.storage",
     "operation_boundary": "sounding.collection.boundary",
     "record": "sounding.collection.metrics",
@@ -73,7 +74,7 @@ _LAZY: dict[str, str] = {
     "unbind_context": "sounding.collection.context",
     "wrap_context": "sounding.collection.context",
 }
-_SUBMODULES = {"exceptions", "testing"}
+_SUBMODULES = {"consent", "exceptions", "testing"}
 
 __all__ = [
     "ContextThread",
@@ -97,6 +98,7 @@ __all__ = [
     "classify_exception",
     "clear_context",
     "configure",
+    "consent",
     "counter",
     "current_session",
     "end_session",
@@ -112,6 +114,7 @@ __all__ = [
     "initialize_telemetry",
     "install_crash_handler",
     "install_logging_handler",
+    "is_configured",
     "open_store",
     "operation_boundary",
     "record",
@@ -168,6 +171,7 @@ def reset() -> None:
 if TYPE_CHECKING:
     from typing import Any
 
+    from sounding import consent as consent
     from sounding import exceptions as exceptions
     from sounding._runtime import flush as flush
     from sounding._runtime import shutdown as shutdown
@@ -208,6 +212,7 @@ if TYPE_CHECKING:
     from sounding.core.config import Settings as Settings
     from sounding.core.config import configure as configure
     from sounding.core.config import get_settings as get_settings
+    from sounding.core.config import is_configured as is_configured
     from sounding.core.types import ErrorSeverity as ErrorSeverity
     from sounding.core.types import EventCategory as EventCategory
     from sounding.core.types import MetricSnapshot as MetricSnapshot

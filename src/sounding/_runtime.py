@@ -51,6 +51,10 @@ EXIT_CHUNK = 500
 #: state mid-transaction.
 FORK_WAIT = 1.0
 _LEVEL_RANK = {"critical": 0, "error": 1, "warning": 2, "info": 3, "debug": 4}
+#: The writer wakes at least this often (seconds) to notice a wall-clock jump (a suspend: its
+#: sleep runs on the monotonic clock, which stands still meanwhile), so observations after the
+#: jump are stamped with their own interval, not the one before it.
+CLOCK_CHECK_SECONDS = 5.0
 _KIND_RE = re.compile(r"[^A-Za-z0-9_.]+")
 
 
@@ -131,10 +135,13 @@ class Runtime:
             now = get_clock().time()
             boundary = (math.floor(now / interval) + 1) * interval
             # Wake at the interval boundary; clamp so a stepped clock cannot spin or stall.
-            delay = min(max(boundary - now, 0.05), float(interval))
+            delay = min(max(boundary - now, 0.05), float(interval), CLOCK_CHECK_SECONDS)
             if self._stop.wait(delay):
                 break
-            self.flush()
+            now = get_clock().time()
+            start, end = _metrics.get_registry().interval
+            if now >= boundary or not start <= now < end:
+                self.flush()
 
     def _stop_thread(self, timeout: float) -> None:
         t = self._thread
@@ -385,6 +392,11 @@ class Runtime:
             try:
                 settings = get_settings()
                 now = get_clock().time()
+                if not settings.configured and self._sink_override is None:
+                    # Library mode: the application has not said where data goes. Keep it
+                    # in memory (bounded, drops counted) until it does; write nothing.
+                    _metrics.get_registry().roll(now)
+                    return False
                 self._inflight = (_metrics.get_registry().collect(now), [])
                 self._inflight = (self._inflight[0], _events.drain())
                 metrics, events = self._inflight
@@ -564,7 +576,10 @@ def shutdown(timeout: float | None = None) -> bool:
 
 
 def _before_configure() -> None:
-    # Data recorded before a reconfiguration keeps the old default tags and destination.
+    # Data recorded before a reconfiguration keeps the old default tags and destination;
+    # data recorded in library mode waits for the application's settings instead.
+    if not get_settings().configured:
+        return
     if _runtime._thread is not None or _metrics._registry is not None:
         _runtime.flush()
         _runtime._close_sink()
@@ -575,6 +590,7 @@ def _on_configure(settings: Settings) -> None:
     if reg is not None:
         reg.apply_settings()
     _events.buffer.maxlen = settings.event_buffer_size
+    health.set_debug(settings.debug)
 
 
 def _start_on_first_use() -> None:

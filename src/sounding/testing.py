@@ -11,9 +11,11 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sounding import _runtime
@@ -25,7 +27,15 @@ from sounding.core import health
 from sounding.core.sketch import QuantileSketch
 from sounding.core.types import Event, IntervalAggregate
 
-__all__ = ["ManualClock", "MemorySink", "capture", "reset", "simulated_time", "strict"]
+__all__ = [
+    "ManualClock",
+    "MemorySink",
+    "capture",
+    "isolated_data_dir",
+    "reset",
+    "simulated_time",
+    "strict",
+]
 
 
 class MemorySink:
@@ -104,6 +114,7 @@ class ManualClock:
         with self._lock:
             self._wall += seconds
             self._mono += seconds
+        self._moved()
 
     def set(self, epoch: float) -> None:
         """Set the wall clock (the monotonic clock moves forward by the same amount if later)."""
@@ -111,6 +122,12 @@ class ManualClock:
             if epoch > self._wall:
                 self._mono += epoch - self._wall
             self._wall = float(epoch)
+        self._moved()
+
+    def _moved(self) -> None:
+        # Observations made before the move belong to the interval they were made in.
+        if _clock.get_clock() is self:
+            _clock.clock_changed()
 
 
 @contextmanager
@@ -171,6 +188,40 @@ def simulated_time(clock: ManualClock) -> Iterator[ManualClock]:
             _clock.set_clock(previous)
 
 
+@contextmanager
+def isolated_data_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Run the block with sounding writing under ``path`` (a test's temporary directory).
+
+    For the test suite of an application that calls :func:`sounding.configure`: the data
+    dir is pinned through ``SOUNDING_DATA_DIR`` (which wins over the TOML file and the default,
+    though not over a ``data_dir=`` the code passes itself), sounding starts pristine and is
+    reset afterwards. In a ``conftest.py``::
+
+        @pytest.fixture(autouse=True)
+        def _sounding(tmp_path):
+            with sounding.testing.isolated_data_dir(tmp_path / "sounding") as data_dir:
+                yield data_dir
+
+    Without it a test run still never writes into the real data dir: under pytest an
+    implicit data dir is a fresh temporary directory.
+    """
+    target = Path(path)
+    previous = os.environ.get("SOUNDING_DATA_DIR")
+    reset()
+    os.environ["SOUNDING_DATA_DIR"] = str(target)
+    try:
+        yield target
+    finally:
+        try:
+            _runtime.get_runtime().flush()
+        finally:
+            reset()
+            if previous is None:
+                os.environ.pop("SOUNDING_DATA_DIR", None)
+            else:
+                os.environ["SOUNDING_DATA_DIR"] = previous
+
+
 def reset() -> None:
     """Return sounding to a pristine state: settings, registry, buffers, health, clock.
 
@@ -182,11 +233,14 @@ def reset() -> None:
     _config.reset()
     health.reset()
     health.set_strict(False)
+    health.set_debug(False)
     _clock.set_clock(None)
     from sounding.collection import identifiers, log
     from sounding.collection.context import clear_context
     from sounding.collection.session import get_session_manager
+    from sounding.core import consent
 
+    consent._reset()
     identifiers.reset_salt_cache()
     get_session_manager().reset()
     clear_context()

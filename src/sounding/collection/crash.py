@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import sys
 import threading
+from contextlib import nullcontext
 from types import TracebackType
 from typing import Any
 
 from sounding.collection import metrics as _metrics
 from sounding.collection.errors import exception_type_name, record_error
+from sounding.collection.session import get_session_manager
 from sounding.core import health
 from sounding.core.types import ErrorSeverity
 
@@ -37,13 +39,18 @@ def _record(exc: BaseException | None, where: str) -> None:
     if exc is None or isinstance(exc, (KeyboardInterrupt, SystemExit)):
         return
     try:
-        record_error(
-            exc,
-            severity=ErrorSeverity.CRITICAL,
-            handled=False,
-            event="error.crash",
-            fields={"thread": where},
-        )
+        # A CLI framework (click) ends the command's session before sys.excepthook runs:
+        # the crash belongs to that session, not to a new one.
+        manager = get_session_manager()
+        session = manager.session_for_exception(exc)
+        with manager.attached(session) if session is not None else nullcontext():
+            record_error(
+                exc,
+                severity=ErrorSeverity.CRITICAL,
+                handled=False,
+                event="error.crash",
+                fields={"thread": where},
+            )
         _metrics.counter(
             "errors.crashes", description="uncaught exceptions, by exception type"
         ).inc(tags={"exc_type": exception_type_name(exc)})

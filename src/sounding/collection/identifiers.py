@@ -94,7 +94,14 @@ def _create_salt(path: Path) -> bytes:
 
 def _get_salt() -> bytes:
     global _cached, _process_salt
-    data_dir = get_settings().data_dir
+    settings = get_settings()
+    if not settings.configured:
+        # Library mode writes no file: a salt for this process until the app configures.
+        with _lock:
+            if _process_salt is None:
+                _process_salt = secrets.token_bytes(SALT_BYTES)
+            return _process_salt
+    data_dir = settings.data_dir
     cached = _cached
     if cached is not None and cached[0] == data_dir:
         return cached[1]

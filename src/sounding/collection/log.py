@@ -169,7 +169,7 @@ _sessions = get_session_manager()
 def add_session(event: Event) -> Event:
     """Stamp the current session id (unless the event already carries one)."""
     if "session_id" not in event:
-        event["session_id"] = _sessions.current_session_id()
+        event["session_id"] = _sessions.current_session_id(event.get("timestamp"))
     return event
 
 
@@ -563,8 +563,11 @@ def record_session_event(name: str, fields: Mapping[str, Any]) -> None:
     state = _current_state()
     if not (state.record or state.forward):
         return
+    # The record is stamped with the moment it describes (a session backdated to its first
+    # event starts then).
+    stamp = fields.get("ended" if name == "session.end" else "started")
     event: Event = {
-        "timestamp": get_clock().time(),
+        "timestamp": stamp if isinstance(stamp, float) else get_clock().time(),
         "level": "info",
         "category": EventCategory.SESSION.value,
         "event": name,

@@ -34,7 +34,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Final, Generic, ParamSpec, TypeVar, cast
 
 from sounding.core import health
-from sounding.core.clock import get_clock
+from sounding.core.clock import get_clock, on_clock_change
 from sounding.core.config import get_settings
 from sounding.core.exceptions import (
     InvalidNameError,
@@ -254,9 +254,8 @@ class Instrument(ABC, Generic[Cell]):
 
     # -- collection -----------------------------------------------------------------------
     def _collect(self, start: float, end: float, out: list[IntervalAggregate]) -> None:
-        # Default tags (app version, platform) are added here, not per call: the values in
-        # force at collection time apply, and configure() flushes before changing them.
-        with_defaults = self._registry.with_defaults
+        # Default tags (app version, platform) are added by Registry.collect, not here: an
+        # interval closed before the application configured lands under its name and version.
         with self._lock:
             for tags, cell in list(self._cells.items()):
                 try:
@@ -270,7 +269,7 @@ class Instrument(ABC, Generic[Cell]):
                 if agg is not None:
                     # Appended at once: an interrupt after this line loses nothing.
                     out.append(agg)
-                    agg.tags = with_defaults(tags)
+                    agg.tags = tags
                     agg.start = start
                     agg.end = end
 
@@ -639,19 +638,38 @@ _KINDS: Final[dict[MetricType, type[Instrument[Any]]]] = {
 }
 
 
+#: Closed intervals a registry holds before the runtime collects them (library mode keeps
+#: them until the application configures; sketches make one up to a few KB); beyond it the
+#: oldest go, counted (`metrics.dropped`).
+MAX_CLOSED: Final = 20_000
+
+
 class Registry:
-    """All instruments of a process, plus values recorded at their own timestamps."""
+    """All instruments of a process, plus values recorded at their own timestamps.
+
+    Intervals: the registry caches the aligned interval ``[start, end)`` that the clock was
+    in when the interval opened; every observation until the next :meth:`roll` belongs to it.
+    Reading the clock per observation would cost as much as the increment itself, so the
+    hot path reads nothing: the interval is rolled over by whoever notices time has moved on
+    (the writer thread waking at each boundary, a clock being installed or moved
+    (:class:`sounding.testing.ManualClock`), and every :meth:`collect`). Stamps are therefore
+    always aligned intervals of the clock in use (never "since the last flush"), and an
+    observation is attributed at most one wake-up late to the previous interval.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._instruments: dict[str, Instrument[Any]] = {}
         self._history: dict[tuple[str, MetricType, TagKey, float], IntervalAggregate] = {}
         self._unreturned: list[IntervalAggregate] = []
-        self._interval_start: float | None = get_clock().time()
+        self._closed: list[IntervalAggregate] = []
+        self._roll_lock = threading.Lock()
         self._defaults: TagKey = ()
         self._defaults_dict: dict[str, str] = {}
         self.cardinality_limit = 2000
+        self._step = 60
         self.apply_settings()
+        self._interval_start, self._interval_end = self._interval_of(get_clock().time())
 
     def apply_settings(self) -> None:
         """Read default tags and limits from the current settings."""
@@ -659,6 +677,68 @@ class Registry:
         self._defaults_dict = dict(s.default_tags)
         self._defaults = tuple(sorted(self._defaults_dict.items()))
         self.cardinality_limit = s.cardinality_limit
+        step = s.metrics.aggregation_interval
+        if step != self._step and hasattr(self, "_interval_start"):
+            # A new interval length: what was observed so far keeps the old bounds, later
+            # observations go to an interval of the new length.
+            self.roll_to(get_clock().time(), step)
+        self._step = step
+
+    def _interval_of(self, now: float) -> tuple[float, float]:
+        step = self._step
+        start = float(math.floor(now / step) * step)
+        return start, start + step
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        """The ``(start, end)`` epoch seconds of the interval observations go to now."""
+        return self._interval_start, self._interval_end
+
+    def roll_to(self, now: float, step: int) -> None:
+        """Close the current interval now and open the one of ``now`` with length ``step``."""
+        with self._roll_lock:
+            start, end = self._interval_start, self._interval_end
+            self._step = step
+            self._interval_start, self._interval_end = self._interval_of(now)
+            out: list[IntervalAggregate] = []
+            try:
+                for inst in self.instruments():
+                    inst._collect(start, end, out)
+            finally:
+                # An interrupt (Ctrl-C) mid-roll keeps what was already taken.
+                self._keep_closed(out)
+
+    def roll(self, now: float | None = None) -> bool:
+        """Close the current interval if ``now`` (default: the clock) lies outside it.
+
+        The closed interval's aggregates wait in memory for :meth:`collect`. Returns whether
+        an interval was closed. Cheap when time is still inside the interval.
+        """
+        t = get_clock().time() if now is None else now
+        if self._interval_start <= t < self._interval_end:
+            return False
+        with self._roll_lock:
+            start, end = self._interval_start, self._interval_end
+            if start <= t < end:
+                return False
+            # Time can go backwards (a clock set back): the new interval is the earlier one.
+            self._interval_start, self._interval_end = self._interval_of(t)
+            out: list[IntervalAggregate] = []
+            try:
+                for inst in self.instruments():
+                    inst._collect(start, end, out)
+            finally:
+                # An interrupt (Ctrl-C) mid-roll keeps what was already taken.
+                self._keep_closed(out)
+        return True
+
+    def _keep_closed(self, out: list[IntervalAggregate]) -> None:
+        closed = self._closed
+        closed.extend(out)
+        over = len(closed) - MAX_CLOSED
+        if over > 0:
+            del closed[:over]
+            health.count("metrics.dropped", over)
 
     def with_defaults(self, tags: TagKey) -> TagKey:
         """Canonical tags with the default tags added (the call's tags win)."""
@@ -715,7 +795,7 @@ class Registry:
         if not isinstance(snapshot.tags, Mapping):
             raise InvalidTypeError("snapshot.tags", snapshot.tags, "a dict of str to str")
         inst = self.get(kind, snapshot.name)
-        tags = self.with_defaults(inst._canonical(snapshot.tags))
+        tags = inst._canonical(snapshot.tags)
         step = interval or get_settings().metrics.aggregation_interval
         ts = snapshot.epoch
         start = math.floor(ts / step) * step
@@ -745,30 +825,40 @@ class Registry:
                 agg.sketch.add(value)
 
     def collect(self, now: float | None = None) -> list[IntervalAggregate]:
-        """Everything aggregated since the last collect, as closed intervals; resets series."""
-        end = get_clock().time() if now is None else now
-        start = self._interval_start if self._interval_start is not None else end
-        self._interval_start = end
+        """Everything aggregated since the last collect; resets series.
+
+        Each aggregate is stamped with the aligned interval its observations belong to. The
+        interval still open at ``now`` is handed over as far as it got (the store merges the
+        rest into the same bucket later). Default tags are added here.
+        """
+        self.roll(now)
         # What an interrupted collect (a Ctrl-C) had already taken comes back next time.
         out, self._unreturned = self._unreturned, []
         try:
-            for inst in self.instruments():
-                try:
-                    inst._collect(start, end, out)
-                except Exception as exc:  # never lose the other instruments' data
-                    health.failure(f"metrics.collect.{inst.name}", exc)
+            with self._roll_lock:
+                out.extend(self._closed)
+                self._closed = []
+                for inst in self.instruments():
+                    try:
+                        inst._collect(self._interval_start, self._interval_end, out)
+                    except Exception as exc:  # never lose the other instruments' data
+                        health.failure(f"metrics.collect.{inst.name}", exc)
             with self._lock:
                 out.extend(self._history.values())
                 self._history.clear()
         except BaseException:
             self._unreturned = out
             raise
+        if self._defaults:
+            with_defaults = self.with_defaults
+            for agg in out:
+                agg.tags = with_defaults(agg.tags)
         return out
 
     def mark_start(self, when: float | None = None) -> None:
-        """Start the current interval at ``when`` (the runtime calls this when it starts)."""
-        if self._interval_start is None:
-            self._interval_start = get_clock().time() if when is None else when
+        """Roll over to the interval of ``when`` (default: now) if time has left the current
+        one (the runtime calls this when it starts)."""
+        self.roll(when)
 
     def discard_pending(self) -> None:
         """Drop aggregated values but keep instruments (a forked child must not re-send the
@@ -780,7 +870,9 @@ class Registry:
                 inst._take(cell)
         self._history.clear()
         self._unreturned = []
-        self._interval_start = get_clock().time()
+        self._roll_lock = threading.Lock()
+        self._closed = []
+        self._interval_start, self._interval_end = self._interval_of(get_clock().time())
 
     def series_count(self) -> int:
         """Number of series currently held in memory (all instruments)."""
@@ -792,8 +884,9 @@ class Registry:
             self._instruments.clear()
             self._history.clear()
             self._unreturned = []
-            self._interval_start = None
+            self._closed = []
         self.apply_settings()
+        self._interval_start, self._interval_end = self._interval_of(get_clock().time())
 
 
 _registry: Registry | None = None
@@ -818,6 +911,20 @@ def get_registry() -> Registry:
 def on_first_use(hook: Callable[[], None]) -> None:
     """Run ``hook`` when the registry is first created (the runtime starts lazily from here)."""
     _on_first_instrument.append(hook)
+
+
+def _on_clock_change() -> None:
+    # A clock installed or moved (tests, simulations): observations made so far belong to
+    # the interval they were made in, later ones to the interval of the new time.
+    reg = _registry
+    if reg is not None:
+        try:
+            reg.roll()
+        except Exception as exc:
+            health.failure("metrics.roll", exc)
+
+
+on_clock_change(_on_clock_change)
 
 
 def reset_registry() -> None:

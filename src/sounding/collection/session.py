@@ -40,7 +40,7 @@ from typing import Any, Final
 
 from sounding.core import health
 from sounding.core.clock import get_clock
-from sounding.core.config import get_settings
+from sounding.core.config import Settings, get_settings, on_configure
 
 __all__ = [
     "SESSION_END",
@@ -80,6 +80,8 @@ class Session:
     attrs: dict[str, Any] = field(default_factory=dict)
     #: wall-clock end, epoch seconds; ``None`` while the session runs
     ended: float | None = None
+    #: in a forked child, the id of the parent process's session (else ``None``)
+    parent_session_id: str | None = None
     _start_monotonic: float = field(default=0.0, repr=False)
     _duration: float | None = field(default=None, repr=False)
 
@@ -106,22 +108,31 @@ class Session:
             python_version=self.python_version,
             started=self.started,
         )
+        if self.parent_session_id is not None:
+            out["parent_session_id"] = self.parent_session_id
         if self.ended is not None:
             out["ended"] = self.ended
             out["duration"] = self.duration
         return out
 
 
-def _new_session(attrs: dict[str, Any]) -> Session:
+def _new_session(attrs: dict[str, Any], at: float | None = None) -> Session:
+    """A new session; ``at`` backdates its start to the first event's timestamp."""
     clock = get_clock()
+    now, mono = clock.time(), clock.monotonic()
+    started = now
+    if at is not None and at <= now:
+        # The session starts with its first event, not after it.
+        started = at
+        mono -= now - at
     return Session(
         session_id=os.urandom(16).hex(),  # what secrets.token_hex(16) does
         app_version=get_settings().app_version,
         platform=sys.platform,
         python_version=_PYTHON_VERSION,
-        started=clock.time(),
+        started=started,
         attrs=attrs,
-        _start_monotonic=clock.monotonic(),
+        _start_monotonic=mono,
     )
 
 
@@ -161,6 +172,10 @@ class SessionManager:
         self._override: contextvars.ContextVar[tuple[int, Session] | None] = contextvars.ContextVar(
             f"sounding.session.{id(self):x}", default=None
         )
+        # The exception that was propagating when a session ended, and that session: an
+        # uncaught exception reaches sys.excepthook after the CLI framework (click) ended the
+        # session, and its crash record belongs to that session, not to a new one.
+        self._ended_by: tuple[BaseException, Session] | None = None
         _managers.add(self)
 
     # -- the process-wide session ---------------------------------------------------------
@@ -174,6 +189,7 @@ class SessionManager:
         with self._lock:
             previous, self._process = self._process, session
             self._parent = None
+            self._ended_by = None  # a new run: the last one's exception is not kept alive
         if previous is not None and _finish(previous):
             self._emit(SESSION_END, previous)
         self._emit(SESSION_START, session)
@@ -188,9 +204,37 @@ class SessionManager:
         with self._lock:
             session, self._process = self._process, None
         if session is not None and _finish(session):
+            self._note_ending(session)
             self._emit(SESSION_END, session)
             return session
         return None
+
+    def _note_ending(self, session: Session) -> None:
+        # Called from a `finally` or `__exit__` while an exception propagates, exc_info is it.
+        exc = sys.exc_info()[1]
+        if exc is None:
+            return
+        current = self._ended_by
+        if current is None or current[0] is not exc:
+            self._ended_by = (exc, session)
+
+    def session_for_exception(self, exc: BaseException) -> Session | None:
+        """The session ``exc`` ended while propagating out of, if any (the crash handler
+        records an uncaught exception there instead of starting a new session)."""
+        ended = self._ended_by
+        if ended is not None and ended[0] is exc:
+            return ended[1]
+        return None
+
+    @contextmanager
+    def attached(self, session: Session) -> Iterator[Session]:
+        """Stamp events of the block (current context only) with ``session``, without
+        starting or ending it."""
+        token = self._override.set((_fork_generation, session))
+        try:
+            yield session
+        finally:
+            self._override.reset(token)
 
     def current_session(self) -> Session:
         """The session of the current context: the innermost :meth:`session_scope`, else the
@@ -203,17 +247,18 @@ class SessionManager:
             return session
         return self._start_default()
 
-    def current_session_id(self) -> str:
-        """The id of :meth:`current_session` (the logging pipeline's fast path)."""
+    def current_session_id(self, at: float | None = None) -> str:
+        """The id of :meth:`current_session` (the logging pipeline's fast path). A default
+        session started here starts at ``at``, the timestamp of the event asking."""
         override = self._override.get()
         if override is not None and override[0] == _fork_generation:
             return override[1].session_id
         session = self._process
         if session is None:
-            session = self._start_default()
+            session = self._start_default(at)
         return session.session_id
 
-    def _start_default(self) -> Session:
+    def _start_default(self, at: float | None = None) -> Session:
         with self._lock:
             session = self._process
             if session is not None:  # another thread started it meanwhile
@@ -222,7 +267,9 @@ class SessionManager:
             attrs = dict(parent.attrs) if parent is not None else {}
             if parent is not None:
                 attrs["parent_session_id"] = parent.session_id
-            session = _new_session(attrs)
+            session = _new_session(attrs, at)
+            if parent is not None:
+                session.parent_session_id = parent.session_id
             self._process = session
             self._parent = None
         self._emit(SESSION_START, session)
@@ -244,6 +291,7 @@ class SessionManager:
         finally:
             self._override.reset(token)
             if _finish(session):
+                self._note_ending(session)
                 self._emit(SESSION_END, session)
 
     # -- housekeeping -----------------------------------------------------------------------
@@ -253,12 +301,35 @@ class SessionManager:
         with self._lock:
             self._process = None
             self._parent = None
+            self._ended_by = None
 
     def _after_fork_in_child(self) -> None:
         # The parent's lock may have been held by another thread at fork time.
         self._lock = threading.RLock()
         self._parent = self._process
         self._process = None
+        self._ended_by = None
+
+    def _adopt_settings(self, app_version: str) -> None:
+        # Library mode: a session started before the application configured takes its
+        # version; its start record is still in memory (nothing was written), so it is fixed
+        # there too.
+        sessions = [self._process]
+        override = self._override.get()
+        if override is not None:
+            sessions.append(override[1])
+        for session in sessions:
+            if session is None or session.app_version == app_version:
+                continue
+            session.app_version = app_version
+            from sounding.collection import events as _events
+
+            for event in list(_events.buffer._events):
+                if (
+                    event.get("session_id") == session.session_id
+                    and event.get("event") == SESSION_START
+                ):
+                    event["app_version"] = app_version
 
     def _emit(self, name: str, session: Session) -> None:
         if not self._record_events:
@@ -327,6 +398,17 @@ def _after_fork_in_child() -> None:
     for manager in list(_managers):
         manager._after_fork_in_child()
 
+
+def _on_configure(settings: Settings) -> None:
+    if not _was_configured[0] and settings.configured:
+        for manager in list(_managers):
+            manager._adopt_settings(settings.app_version)
+    _was_configured[0] = settings.configured
+
+
+# Whether the last settings seen were an application's (else library mode).
+_was_configured = [False]
+on_configure(_on_configure)
 
 if hasattr(os, "register_at_fork"):  # not on Windows
     os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import time as _time
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "SystemClock", "get_clock", "set_clock"]
+__all__ = ["Clock", "SystemClock", "clock_changed", "get_clock", "on_clock_change", "set_clock"]
+
+_listeners: list[Callable[[], None]] = []
 
 
 @runtime_checkable
@@ -39,4 +42,19 @@ def set_clock(clock: Clock | None) -> Clock:
     global _clock
     previous = _clock
     _clock = clock if clock is not None else SystemClock()
+    clock_changed()
     return previous
+
+
+def on_clock_change(listener: Callable[[], None]) -> None:
+    """Call ``listener()`` when a clock is installed or a manual clock is moved (the metric
+    registry rolls its interval over then)."""
+    if listener not in _listeners:
+        _listeners.append(listener)
+
+
+def clock_changed() -> None:
+    """Tell the listeners that time jumped (:class:`sounding.testing.ManualClock` calls this
+    from ``advance`` and ``set``). Listeners must not raise."""
+    for listener in list(_listeners):
+        listener()

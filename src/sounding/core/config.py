@@ -17,7 +17,15 @@ Environment variables:
 ``SOUNDING_LOCAL``             ``0`` turns local recording off
 ``SOUNDING_LOG_LEVEL``         minimum level of events recorded (``debug`` ... ``critical``)
 ``SOUNDING_AGGREGATION_INTERVAL`` / ``SOUNDING_RETENTION_DAYS``  MetricsConfig overrides
+``SOUNDING_DEBUG``             ``1`` prints sounding's own health messages on stderr
+``SOUNDING_TELEMETRY_ECHO``    ``1`` prints what would be sent instead of sending it
 ============================== =======================================================
+
+Library mode: sounding follows the stdlib ``logging`` convention, libraries instrument and
+only the application configures. Until the application calls :func:`configure` (or
+``SOUNDING_DATA_DIR``, ``SOUNDING_APP_NAME`` or ``SOUNDING_CONFIG`` says where), nothing is
+written to disk: data waits in bounded memory and lands under the application's name and
+version once it configures (:func:`is_configured` tells which mode is on).
 """
 
 from __future__ import annotations
@@ -45,8 +53,11 @@ __all__ = [
     "before_configure",
     "configure",
     "get_settings",
+    "is_configured",
     "load_toml",
     "on_configure",
+    "refresh",
+    "request_telemetry_level",
     "reset",
 ]
 
@@ -190,13 +201,56 @@ an integer >= 1 (days)
         return cls(**dict(data))
 
 
-def _default_app_name() -> str:
-    stem = Path(sys.argv[0]).stem if sys.argv and sys.argv[0] else ""
+#: The app name when nothing names the application (``python -c``, an interactive shell).
+FALLBACK_APP_NAME: Final = "python-app"
+
+
+def _implicit_app_name() -> str | None:
+    """The application's name from how Python was started, or ``None`` when it has none.
+
+    ``python -m pkg`` (and ``python -m pkg.cli``) gives ``pkg``, ``python tool.py`` and a
+    console script ``tool`` give ``tool``; ``python -c`` and an interactive session give none.
+    (A module run with ``-m`` has a ``__spec__``; a script run by path has ``None``.)
+    """
+    argv0 = sys.argv[0] if sys.argv else ""
+    if argv0 in ("", "-c", "-"):
+        return None
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    module = getattr(spec, "name", None)
+    stem = Path(argv0).stem
+    if isinstance(module, str) and module and module != "__main__":
+        # `python -m pkg` (argv[0] is pkg/__main__.py) or `python -m pkg.cli`: the package.
+        stem = module.split(".")[0]
+    elif stem == "__main__":
+        # `python path/to/pkg` (a directory with __main__.py): the directory.
+        stem = Path(argv0).parent.name if argv0 != "-m" else ""
     stem = re.sub(r"[^A-Za-z0-9._-]", "-", stem).strip("-._")[:64]
-    return stem if stem and _APP_NAME_RE.match(stem) else "python-app"
+    return stem if stem and _APP_NAME_RE.match(stem) else None
 
 
-def _default_data_dir(app_name: str) -> Path:
+def _default_app_name() -> str:
+    return _implicit_app_name() or FALLBACK_APP_NAME
+
+
+def _under_test_runner(env: Mapping[str, str]) -> bool:
+    """Whether a test runner (pytest) drives this process: then an implicit data dir is a
+    private temporary one, never the developer's real data dir."""
+    return "PYTEST_CURRENT_TEST" in env or "_pytest" in sys.modules
+
+
+_test_data_root: Path | None = None
+
+
+def _default_data_dir(app_name: str, env: Mapping[str, str]) -> Path:
+    global _test_data_root
+    if _under_test_runner(env):
+        if _test_data_root is None:
+            import tempfile
+
+            # mkdtemp: a fresh directory only this user can enter (0700), one per process.
+            _test_data_root = Path(tempfile.mkdtemp(prefix="sounding-test-"))
+        return _test_data_root / app_name
     import platformdirs
 
     return Path(platformdirs.user_data_dir("sounding", appauthor=False)) / app_name
@@ -216,6 +270,11 @@ class Settings:
     telemetry_level: TelemetryLevel = TelemetryLevel.OFF
     #: why the effective level is what it is (shown by ``sounding status``)
     telemetry_reason: str = "default: nothing leaves the machine unless the app opts in"
+    #: whether a level was given (argument, TOML, configure), rather than the default
+    telemetry_level_set: bool = False
+    #: print what would be sent instead of sending it (``SOUNDING_TELEMETRY_ECHO=1``, or the
+    #: user's choice stored by ``sounding telemetry ... --echo``)
+    telemetry_echo: bool = False
     local_recording: bool = True
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     #: tags added to every series; by default the app version and the platform
@@ -229,6 +288,11 @@ class Settings:
     #: also hand sounding's events to the stdlib logger ``sounding.events``
     forward_to_logging: bool = False
     config_file: Path | None = None
+    #: print sounding's own health messages on stderr (``SOUNDING_DEBUG=1``)
+    debug: bool = False
+    #: whether the application configured sounding (``configure()``, or a setting naming
+    #: where); until then nothing is written (library mode)
+    configured: bool = False
 
     @property
     def store_path(self) -> Path:
@@ -319,7 +383,12 @@ _FIELDS = {
     "event_buffer_size",
     "shutdown_timeout",
     "forward_to_logging",
+    "debug",
+    "telemetry_echo",
 }
+
+#: Environment variables that name where data goes: any of them ends library mode.
+_WHERE_ENV: Final = ("SOUNDING_DATA_DIR", "SOUNDING_APP_NAME", "SOUNDING_CONFIG")
 
 
 def _truthy_env(value: str) -> bool:
@@ -348,7 +417,10 @@ def _env_int(env: Mapping[str, str], name: str) -> int | None:
 
 
 def _build(
-    overrides: Mapping[str, Any], env: Mapping[str, str], config_file: Any
+    overrides: Mapping[str, Any],
+    env: Mapping[str, str],
+    config_file: Any,
+    explicit: bool = True,
 ) -> Settings:
     unknown = sorted(set(overrides) - _FIELDS)
     if unknown:
@@ -411,12 +483,13 @@ def _build(
     )
     data_dir = pick("data_dir", "SOUNDING_DATA_DIR")
     if data_dir is UNSET or data_dir is None:
-        data_dir = _default_data_dir(app_name)
+        data_dir = _default_data_dir(app_name, env)
     _check(isinstance(data_dir, (str, os.PathLike)), src("data_dir"), data_dir, "a path")
     data_dir = Path(data_dir).expanduser()
 
     # Telemetry level: the app asks, the user's environment may only lower it.
     requested = pick("telemetry_level")
+    level_set = requested is not UNSET
     requested = (
         TelemetryLevel.OFF if requested is UNSET else _parse_level(requested, "telemetry_level")
     )
@@ -428,9 +501,23 @@ def _build(
         user = _parse_level(env_level, "SOUNDING_TELEMETRY")
         if user.rank < level.rank:
             level, reason = user, f"lowered by SOUNDING_TELEMETRY={user.value}"
+    # The user's choice stored by the consent helper (``sounding telemetry ...``) also only
+    # lowers; while the first-run notice is on screen nothing is sent at all.
+    from sounding.core import consent
+
+    choice = consent.read_choice(data_dir)
+    if choice is not None and choice.level.rank < level.rank:
+        level, reason = choice.level, f"lowered by the user's choice ({choice.level.value})"
+    if consent.notice_shown_this_run() and level is not TelemetryLevel.OFF:
+        level, reason = TelemetryLevel.OFF, "first run: nothing is sent while the notice shows"
     dnt = env.get("DO_NOT_TRACK")
     if dnt is not None and _truthy_env(dnt):
         level, reason = TelemetryLevel.OFF, f"forced off by DO_NOT_TRACK={dnt}"
+    echo = pick("telemetry_echo")
+    if env.get("SOUNDING_TELEMETRY_ECHO") and "telemetry_echo" not in overrides:
+        echo = _truthy_env(env["SOUNDING_TELEMETRY_ECHO"])
+    echo = (choice is not None and choice.echo) if echo is UNSET else echo
+    _check(isinstance(echo, bool), "telemetry_echo", echo, "True or False")
 
     local = pick("local_recording")
     if env.get("SOUNDING_LOCAL") is not None and "local_recording" not in overrides:
@@ -504,6 +591,14 @@ def _build(
     forward = pick("forward_to_logging")
     forward = False if forward is UNSET else forward
     _check(isinstance(forward, bool), "forward_to_logging", forward, "True or False")
+    debug = pick("debug")
+    if env.get("SOUNDING_DEBUG") and "debug" not in overrides:
+        debug = _truthy_env(env["SOUNDING_DEBUG"])
+    debug = False if debug is UNSET else debug
+    _check(isinstance(debug, bool), "debug", debug, "True or False")
+    configured = (
+        explicit or file_path is not None or any(env.get(name) for name in _WHERE_ENV)
+    )
 
     return Settings(
         app_name=app_name,
@@ -512,6 +607,8 @@ def _build(
         requested_telemetry_level=requested,
         telemetry_level=level,
         telemetry_reason=reason,
+        telemetry_level_set=level_set,
+        telemetry_echo=echo,
         local_recording=local,
         metrics=metrics,
         default_tags=dict(default_tags),
@@ -523,6 +620,8 @@ def _build(
         shutdown_timeout=float(shutdown),
         forward_to_logging=forward,
         config_file=file_path,
+        debug=debug,
+        configured=configured,
     )
 
 
@@ -530,6 +629,7 @@ _lock = threading.RLock()
 _settings: Settings | None = None
 _overrides: dict[str, Any] = {}
 _config_file: Any = UNSET
+_explicit = False
 _listeners: list[Callable[[Settings], None]] = []
 _before: list[Callable[[], None]] = []
 
@@ -545,11 +645,13 @@ def configure(
     environ: Mapping[str, str] | None = None,
     **more: Any,
 ) -> Settings:
-    """Configure sounding; returns the effective :class:`Settings`.
+    """Configure sounding (the application's call); returns the effective :class:`Settings`.
 
     Arguments not passed keep their previous value (from an earlier call, the environment, the
-    TOML file or the default). Raises :class:`~sounding.exceptions.ConfigurationError`
-    naming the field, the value and what is allowed.
+    TOML file or the default). Calling it again with the same settings is cheap and changes
+    nothing. ``debug=True`` prints sounding's own health messages on stderr. Raises
+    :class:`~sounding.exceptions.ConfigurationError` naming the field, the value and what is
+    allowed.
 
     >>> import sounding
     >>> s = sounding.configure(app_name="recorder", app_version="1.4.2",
@@ -558,7 +660,6 @@ def configure(
     ('1.4.2', '1.4.2')
     >>> sounding.reset()
     """
-    global _settings, _config_file
     given = {
         k: v
         for k, v in {
@@ -571,16 +672,36 @@ def configure(
         }.items()
         if v is not UNSET
     }
+    return _apply(given, config_file, environ, explicit=True)
+
+
+def _apply(
+    given: Mapping[str, Any],
+    config_file: Any,
+    environ: Mapping[str, str] | None,
+    *,
+    explicit: bool,
+) -> Settings:
+    global _settings, _config_file, _explicit
     with _lock:
         merged = {**_overrides, **given}
         cfg_file = config_file if config_file is not UNSET else _config_file
-        new = _build(merged, os.environ if environ is None else environ, cfg_file)
+        explicit = explicit or _explicit
+        new = _build(merged, os.environ if environ is None else environ, cfg_file, explicit)
+        if new == _settings:
+            # Nothing changed (a CLI that configures in every command): no flush, no close.
+            _overrides.clear()
+            _overrides.update(merged)
+            _config_file = cfg_file
+            _explicit = explicit
+            return _settings
         if _settings is not None:
             for hook in list(_before):
                 hook()
         _overrides.clear()
         _overrides.update(merged)
         _config_file = cfg_file
+        _explicit = explicit
         _settings = new
         listeners = list(_listeners)
     for listener in listeners:
@@ -588,15 +709,50 @@ def configure(
     return new
 
 
+def refresh() -> Settings:
+    """Rebuild the settings from what was given so far (the user's stored consent changed).
+
+    Unlike :func:`configure` this does not end library mode.
+    """
+    return _apply({}, UNSET, None, explicit=False)
+
+
+def request_telemetry_level(level: TelemetryLevel | str) -> Settings:
+    """Ask for ``level`` on the application's behalf when it configured none (what
+    ``initialize_telemetry(enabled=True)`` means); the user's environment can still lower
+    it. Does not end library mode."""
+    return _apply({"telemetry_level": _parse_level(level, "level")}, UNSET, None, explicit=False)
+
+
 def get_settings() -> Settings:
-    """The effective settings (built from the environment on first use)."""
+    """The effective settings (built from the environment on first use).
+
+    Reading the settings does not configure sounding: a library that records before its
+    host application configured leaves sounding in library mode (:func:`is_configured`).
+    """
     s = _settings
     if s is None:
         with _lock:
             if _settings is None:
-                return configure()
+                return _apply({}, UNSET, None, explicit=False)
             return _settings
     return s
+
+
+def is_configured() -> bool:
+    """Whether the application configured sounding, so that it records to disk.
+
+    ``True`` after :func:`configure` or when ``SOUNDING_DATA_DIR``, ``SOUNDING_APP_NAME`` or
+    ``SOUNDING_CONFIG`` is set. Until then sounding is in library mode: calls are kept in
+    bounded memory and nothing is written.
+
+    >>> import sounding
+    >>> _ = sounding.configure(data_dir="/tmp/sounding-doc")
+    >>> sounding.is_configured()
+    True
+    >>> sounding.reset()
+    """
+    return get_settings().configured
 
 
 def on_configure(listener: Callable[[Settings], None]) -> None:
@@ -615,8 +771,9 @@ def before_configure(hook: Callable[[], None]) -> None:
 
 def reset() -> None:
     """Forget every setting (tests). The next :func:`get_settings` reads the environment."""
-    global _settings, _config_file
+    global _settings, _config_file, _explicit
     with _lock:
         _settings = None
         _overrides.clear()
         _config_file = UNSET
+        _explicit = False

@@ -2,7 +2,10 @@
 
 At run time telemetry never raises into the host application. Instead every failure is
 counted here under a ``kind`` (for example ``"storage.write"``, ``"events.dropped"``) and the
-first occurrence of each kind is reported through the stdlib logger ``sounding``. Strict mode
+first occurrence of each kind is reported through the stdlib logger ``sounding``, which
+follows the library convention: it carries a ``NullHandler``, so nothing reaches the end
+user's stderr unless the application configures logging or asks for it
+(``configure(debug=True)`` or ``SOUNDING_DEBUG=1``). Strict mode
 (:func:`sounding.testing.strict`) turns failures into :class:`InternalError` so tests see them.
 
 Counts are visible in ``sounding status`` (the store persists them with every flush).
@@ -12,15 +15,70 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from typing import Any
 
 from sounding.core.exceptions import InternalError
 
-__all__ = ["count", "counts", "failure", "is_strict", "reset", "set_strict"]
+__all__ = [
+    "count",
+    "counts",
+    "failure",
+    "get_logger",
+    "is_strict",
+    "reset",
+    "set_debug",
+    "set_strict",
+]
 
 _lock = threading.Lock()
 _counts: Counter[str] = Counter()
 _reported: set[str] = set()
 _strict = False
+_debug = False
+_logger: Any = None
+_debug_handler: Any = None
+
+
+def get_logger() -> Any:
+    """The stdlib logger ``sounding``, with its ``NullHandler`` (and the stderr handler of
+    debug mode) attached on first use. Imported lazily: logging is a large part of a cold
+    start."""
+    global _logger
+    if _logger is None:
+        import logging
+
+        logger = logging.getLogger("sounding")
+        if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+            logger.addHandler(logging.NullHandler())
+        _logger = logger
+        _sync_debug_handler()
+    return _logger
+
+
+def set_debug(debug: bool) -> None:
+    """Print sounding's own health messages on stderr (``True``) or not (the default)."""
+    global _debug
+    _debug = debug
+    if _logger is not None or debug:
+        get_logger()
+        _sync_debug_handler()
+
+
+def _sync_debug_handler() -> None:
+    global _debug_handler
+    import logging
+
+    logger = logging.getLogger("sounding")
+    if _debug and _debug_handler is None:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(name)s %(levelname)s: %(message)s"))
+        # The logger's level is left alone: raising it would also forward INFO events of
+        # the `sounding.events` loggers below it.
+        logger.addHandler(handler)
+        _debug_handler = handler
+    elif not _debug and _debug_handler is not None:
+        logger.removeHandler(_debug_handler)
+        _debug_handler = None
 
 
 def count(kind: str, n: int = 1) -> None:
@@ -42,10 +100,7 @@ def failure(kind: str, exc: BaseException | None = None, message: str = "") -> N
         raise InternalError(kind, exc)
     if first:
         try:
-            # Imported here: the stdlib logging package is the largest part of a cold start.
-            import logging
-
-            logger = logging.getLogger("sounding")
+            logger = get_logger()
             detail = message or (f"{type(exc).__name__}: {exc}" if exc else "")
             logger.warning(
                 "sounding: %s failed (%s); counted, telemetry continues. "

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import logging
 import math
 import os
 import sqlite3
@@ -42,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 from sounding.collection import errors as _errors
 from sounding.core import health
-from sounding.core.config import get_settings, on_configure
+from sounding.core.config import get_settings, on_configure, request_telemetry_level
 from sounding.core.exceptions import ConfigurationError, InvalidTypeError, InvalidValueError
 from sounding.core.types import TelemetryLevel
 
@@ -111,6 +110,7 @@ class _State:
         self.budget = 2.0
         self.outbox: Outbox | None = None
         self.warned_missing = False
+        self.warned_not_started: set[str] = set()
 
 
 _state = _State()
@@ -622,6 +622,78 @@ def _check_args(
     for name, value in (("environment", environment), ("release", release)):
         if value is not None and not isinstance(value, str):
             raise InvalidTypeError(name, value, "a str or None")
+    if dsn and enabled:
+        # Not when disabled: the seed's `initialize_telemetry(dsn='...', enabled=False)`
+        # must keep working; whenever the application means to report, a bad DSN is an error.
+        _check_dsn(dsn, "dsn")
+
+
+def _check_dsn(dsn: str, source: str) -> None:
+    """Raise for a malformed DSN, with or without sentry-sdk installed (the same rules as
+    ``sentry_sdk.utils.Dsn``: http(s), a public key, a host, a numeric project id)."""
+    from urllib.parse import urlsplit
+
+    allowed = "a Sentry DSN like https://key@host/1"
+    try:
+        parts = urlsplit(dsn)
+        port = parts.port  # raises for a non-numeric port
+        project = parts.path.rstrip("/").rsplit("/", 1)[-1]
+    except ValueError:
+        raise ConfigurationError(source, dsn, allowed) from None
+    ok = (
+        parts.scheme in ("http", "https")
+        and bool(parts.username)
+        and bool(parts.hostname)
+        and project.isdigit()
+        and (port is None or 0 < port < 65536)
+    )
+    if not ok:
+        raise ConfigurationError(source, dsn, allowed)
+
+
+def _not_started(why: str, warn: bool = True) -> bool:
+    """Say once (a RuntimeWarning per reason) why remote reporting did not start."""
+    health.get_logger().info("sounding: remote error reporting not started: %s", why)
+    if warn and why not in _state.warned_not_started:
+        _state.warned_not_started.add(why)
+        warnings.warn(
+            f"sounding: remote error reporting not started: {why}; errors are recorded "
+            "locally",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return False
+
+
+def _echo_transport(dsn: str) -> type[Any]:
+    """A transport that prints each event it would send (echo mode) and sends nothing."""
+    import json
+    import sys
+    from urllib.parse import urlsplit
+
+    from sentry_sdk.transport import Transport
+
+    host = urlsplit(dsn).hostname or "?"
+
+    class EchoTransport(Transport):
+        def capture_envelope(self, envelope: Any) -> None:
+            for item in envelope.items:
+                payload = item.payload.json
+                if item.type != "event" or not isinstance(payload, dict):
+                    continue
+                text = json.dumps(payload, indent=2, sort_keys=True, default=str)
+                try:
+                    sys.stderr.write(f"sounding echo: would send to {host}:\n{text}\n")
+                except Exception as failure:
+                    health.failure("sentry.echo", failure)
+
+        def flush(self, timeout: float, callback: Any = None) -> None:
+            return None
+
+        def kill(self) -> None:
+            return None
+
+    return EchoTransport
 
 
 def initialize_telemetry(
@@ -639,13 +711,19 @@ def initialize_telemetry(
 ) -> bool:
     """Start remote error reporting if, and only if, the application and the user allow it.
 
+    ``enabled=True`` is the application recording its user's consent: when the application
+    configured no telemetry level, it means ``error``; a level it did configure (argument,
+    TOML, ``configure``) wins, and the user's environment (``DO_NOT_TRACK=1``,
+    ``SOUNDING_TELEMETRY``, the choice stored by ``sounding telemetry``) can only lower it.
+
     Returns ``True`` when Sentry was initialised. Nothing is initialised (and ``False``
-    returned) when ``enabled`` is false, when the telemetry level is ``off`` (the default;
-    raise it with ``sounding.configure(telemetry_level="error")``; ``DO_NOT_TRACK=1`` and
-    ``SOUNDING_TELEMETRY=off`` force it off), when there is no DSN (argument or
-    ``SENTRY_DSN``), or when ``sentry-sdk`` is not installed (one warning naming the extra;
-    errors are still recorded locally). Calling it again reconfigures; ``enabled=False`` on a
-    running integration shuts it down.
+    returned) when ``enabled`` is false, when the effective level is ``off``, when there is no
+    DSN (argument or ``SENTRY_DSN``), or when ``sentry-sdk`` is not installed; except for
+    ``enabled=False`` each says why in a ``RuntimeWarning`` (once per reason) and errors are
+    still recorded locally (not when the user decided: the first-run notice of
+    :mod:`sounding.consent` or a stored ``off``). In echo mode (``telemetry_echo``) events
+    are printed on stderr instead of sent. Calling it again reconfigures; ``enabled=False``
+    on a running integration shuts it down.
 
     - ``release`` defaults to the configured ``app_version``.
     - ``before_send(event, hint)`` runs before :func:`filter_event`; if it raises, the
@@ -659,13 +737,18 @@ def initialize_telemetry(
       proxies); events it fails to send are not kept.
 
     Invalid arguments raise :class:`~sounding.exceptions.InvalidValueError`,
-    :class:`~sounding.exceptions.InvalidTypeError` or, for a malformed DSN,
+    :class:`~sounding.exceptions.InvalidTypeError` or, for a malformed DSN (whether or not
+    sentry-sdk is installed and whatever the level, when ``enabled``),
     :class:`~sounding.exceptions.ConfigurationError`.
 
-    >>> import sounding
+    >>> import sounding, warnings
     >>> _ = sounding.configure(telemetry_level="off")
-    >>> initialize_telemetry("https://public@sentry.example.com/1", enabled=True)
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     initialize_telemetry("https://public@sentry.example.com/1", enabled=True)
     False
+    >>> print(caught[0].message)  # doctest: +ELLIPSIS
+    sounding: remote error reporting not started: telemetry level is off (requested by ...
     >>> sounding.reset()
     """
     _check_args(
@@ -677,19 +760,27 @@ def initialize_telemetry(
         if not enabled:
             return False
         settings = get_settings()
+        if not settings.telemetry_level_set:
+            # The application gave its user's consent and asked for no level: errors.
+            settings = request_telemetry_level(TelemetryLevel.ERROR)
         if settings.telemetry_level is TelemetryLevel.OFF:
-            logging.getLogger("sounding").info(
-                "sounding: remote error reporting not started: telemetry level is off (%s)",
-                settings.telemetry_reason,
+            # The user's own decision (the first-run notice on screen, a stored "off") is
+            # not a mistake to warn the end user about; it is logged at INFO.
+            from sounding.core import consent
+
+            choice = consent.read_choice(settings.data_dir)
+            by_user = consent.notice_shown_this_run() or (
+                choice is not None and choice.level is TelemetryLevel.OFF
             )
-            return False
-        dsn = dsn or os.environ.get("SENTRY_DSN") or None
+            return _not_started(
+                f"telemetry level is off ({settings.telemetry_reason})", warn=not by_user
+            )
+        env_dsn = os.environ.get("SENTRY_DSN") or None
+        if not dsn and env_dsn is not None:
+            _check_dsn(env_dsn, "SENTRY_DSN")
+        dsn = dsn or env_dsn
         if dsn is None:
-            logging.getLogger("sounding").warning(
-                "sounding: remote error reporting not started: no DSN given "
-                "(pass dsn= or set SENTRY_DSN); errors are recorded locally"
-            )
-            return False
+            return _not_started("no DSN given (pass dsn= or set SENTRY_DSN)")
         try:
             import sentry_sdk
         except ImportError:
@@ -710,6 +801,8 @@ def initialize_telemetry(
             raise ConfigurationError("dsn", dsn, "a Sentry DSN like https://key@host/1") from bad
         budget = settings.shutdown_timeout if shutdown_timeout is None else shutdown_timeout
         outbox: Outbox | None = None
+        if transport is None and settings.telemetry_echo:
+            transport = _echo_transport(dsn)
         if transport is None:
             outbox = Outbox(outbox_path(settings), max_queued)
             transport = _transport_class(outbox)
