@@ -511,8 +511,14 @@ def change_points_of(
     present = [(i, v) for i, v in enumerate(values) if v is not None and math.isfinite(v)]
     if len(present) < 12:
         return ()
-    # Indices of the new regimes (the detector may hand back change-point objects).
-    raw: Sequence[Any] = detect_change_points(values, method=method)
+    # The grid's times let a detector that takes them remove the daily (and weekly) profile;
+    # one that does not is called without. It may hand back indices or change-point objects.
+    times = [start + i * step for i in range(len(values))]
+    detect: Any = detect_change_points
+    try:
+        raw: Sequence[Any] = detect(values, times, method=method)
+    except TypeError:
+        raw = detect(values, method=method)
     found = [c if isinstance(c, int) else int(c.index) for c in raw]
     out = []
     bounds = [0, *found, len(values)]
