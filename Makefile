@@ -1,7 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   - install sounding alone (into .venv-demo, unless .venv exists) and run the demo
-#   make test   - install into .venv and run ruff, mypy --strict and pytest (twice: with and
-#                 without the optional extras)
+#   make test   - install into .venv and run ruff, the import-linter layers contract,
+#                 mypy --strict and pytest (twice: with and without the optional extras)
 PYTHON ?= python3
 VENV ?= .venv
 NOOPT_VENV ?= .venv-noopt
@@ -23,17 +23,25 @@ $(NOOPT_VENV)/.installed: pyproject.toml
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports
 
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy
 
-# The HTML report is checked in a real headless Chromium (Debian's package). Installed here when
-# missing and we are root (CI is); elsewhere install it yourself: apt-get install chromium.
+# The HTML report is checked in a real headless Chromium (Debian's package), the exporters
+# against a real Prometheus (with promtool) and VictoriaMetrics on loopback. Installed here when
+# missing and we are root (CI is); elsewhere install them yourself:
+#   apt-get install chromium; apt-get install --no-install-recommends prometheus victoria-metrics
 system-deps:
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
 	  { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y -qq chromium >/dev/null) ; } || \
 	  echo "warning: chromium not installed; the report's browser test will fail"
+	@{ command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 && \
+	   command -v victoria-metrics >/dev/null 2>&1 ; } || \
+	  { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends prometheus victoria-metrics >/dev/null) ; } || \
+	  echo "warning: prometheus/victoria-metrics not installed; the engine tests will be skipped"
 
 pytest: $(VENV)/.installed system-deps
 	$(BIN)/python -m pytest -q

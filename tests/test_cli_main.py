@@ -351,9 +351,10 @@ def test_purge_lists_and_removes_outbox_and_demo_rules_then_demo_works(tmp_path:
     first = run("demo", "--days", "2", "--data-dir", str(target), "--no-dashboard")
     assert first.exit_code == 0, first.output
     (target / "outbox.db").write_bytes(b"")
+    (target / "unsaved.123.json").write_text("{}")
     result = run("--data-dir", str(target), "purge", "--yes")
     assert result.exit_code == 0, result.output
-    for name in ("telemetry.db", "outbox.db", "alerts.toml", "SOUNDING_DEMO"):
+    for name in ("telemetry.db", "outbox.db", "alerts.toml", "SOUNDING_DEMO", "unsaved.123.json"):
         assert f"  {name}" in result.output
     assert not target.exists()
     again = run("demo", "--days", "2", "--data-dir", str(target), "--no-dashboard")
@@ -405,3 +406,20 @@ def test_demo_closing_hints_run_as_printed(tmp_path: Path, monkeypatch: pytest.M
         assert words[0].endswith("sounding")
         hinted = CliRunner().invoke(main, words[1:], catch_exceptions=False)
         assert hinted.exit_code == 0, (line, hinted.output)
+
+
+def test_status_shows_and_purge_removes_the_users_choice(filled: Path) -> None:
+    """The user's stored telemetry choice (consent.json) is shown by status and purged."""
+    from sounding.core.consent import ConsentChoice, write_choice
+    from sounding.core.types import TelemetryLevel
+
+    write_choice(filled, ConsentChoice(TelemetryLevel.CRASH, decided=1767225600.0))
+    info = json.loads(run("--data-dir", str(filled), "status", "--format", "json").stdout)
+    assert info["user_choice"] == {
+        "level": "crash", "source": "user", "decided": "2026-01-01T00:00:00Z", "echo": False,
+    }  # fmt: skip
+    table = run("--data-dir", str(filled), "status").stdout
+    assert "at most crash (user, 2026-01-01T00:00:00Z)" in table
+    result = run("--data-dir", str(filled), "purge", "--yes")
+    assert "  consent.json" in result.output
+    assert not (filled / "consent.json").exists()

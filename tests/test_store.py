@@ -551,3 +551,34 @@ def test_writer_keeps_app_name_and_when_the_level_changed(path: Path, clock: Man
     assert meta["app.name"] == "meta-test"
     assert meta["app.telemetry_level"] == "off"
     assert float(meta["app.telemetry_level_set"]) == T0 + 3 * DAY
+
+
+def test_read_only_open_falls_back_to_immutable(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where SQLite cannot create the WAL index (a read-only directory), the store is opened
+    immutable and still reads; nothing is created next to it."""
+    write(path, [counter("c", T0, 2.0)])
+    real_connect = sqlite3.connect
+    uris: list[str] = []
+
+    def connect(database: str, *args: object, **kwargs: object) -> sqlite3.Connection:
+        uris.append(database)
+        if "immutable=1" not in database:
+            raise sqlite3.OperationalError("unable to open database file")
+        return real_connect(database, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sqlite3, "connect", connect)
+    with open_store(path, read_only=True) as store:
+        [p] = store.query("c", start=T0, end=T0 + 60)
+    assert p.value == 2.0
+    assert [("mode=ro" in u, "immutable=1" in u) for u in uris] == [(True, False), (True, True)]
+
+
+def test_read_only_open_reports_corruption_without_moving(tmp_path: Path) -> None:
+    """A corrupt file opened read-only raises StoreError and stays where it is."""
+    bad = tmp_path / "telemetry.db"
+    bad.write_bytes(b"garbage" * 1000)
+    with pytest.raises(StoreError, match="damaged"):
+        open_store(tmp_path, read_only=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["telemetry.db"]

@@ -39,8 +39,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from sounding.analysis.changepoints import detect_change_points
-from sounding.analysis.history import ChangePoint, store_stat, store_value_source
+from sounding.analysis.changepoints import ChangePoint, detect_change_points
+from sounding.analysis.history import store_stat, store_value_source
 from sounding.core.clock import get_clock
 from sounding.core.config import MetricsConfig
 from sounding.core.exceptions import InvalidValueError

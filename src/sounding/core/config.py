@@ -31,7 +31,6 @@ version once it configures (:func:`is_configured` tells which mode is on).
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import re
 import stat
@@ -99,7 +98,13 @@ def _check(ok: bool, field_name: str, value: Any, allowed: str) -> None:
 
 
 def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    # Exact comparisons: NaN, infinities and ints beyond float range (10**400) fail, and
+    # nothing is converted, so nothing can overflow.
+    return (
+        isinstance(v, (int, float))
+        and not isinstance(v, bool)
+        and -sys.float_info.max <= v <= sys.float_info.max
+    )
 
 
 @dataclass(frozen=True)
@@ -293,6 +298,8 @@ class Settings:
     #: whether the application configured sounding (``configure()``, or a setting naming
     #: where); until then nothing is written (library mode)
     configured: bool = False
+    #: push exporters (``sounding.exporters``) or their TOML tables (``type = "remote-write"``)
+    exporters: tuple[Any, ...] = ()
 
     @property
     def store_path(self) -> Path:
@@ -385,6 +392,7 @@ _FIELDS = {
     "forward_to_logging",
     "debug",
     "telemetry_echo",
+    "exporters",
 }
 
 #: Environment variables that name where data goes: any of them ends library mode.
@@ -485,6 +493,11 @@ def _build(
     if data_dir is UNSET or data_dir is None:
         data_dir = _default_data_dir(app_name, env)
     _check(isinstance(data_dir, (str, os.PathLike)), src("data_dir"), data_dir, "a path")
+    try:
+        encodable = b"\0" not in os.fsencode(data_dir)
+    except (UnicodeEncodeError, TypeError, ValueError):
+        encodable = False
+    _check(encodable, src("data_dir"), data_dir, "a path the file system can encode (no NUL)")
     data_dir = Path(data_dir).expanduser()
 
     # Telemetry level: the app asks, the user's environment may only lower it.
@@ -600,6 +613,16 @@ def _build(
         explicit or file_path is not None or any(env.get(name) for name in _WHERE_ENV)
     )
 
+    exporters = pick("exporters")
+    exporters = () if exporters is UNSET or exporters is None else exporters
+    _check(
+        isinstance(exporters, (list, tuple))
+        and all(isinstance(e, Mapping) or hasattr(type(e), "destination") for e in exporters),
+        "exporters",
+        exporters,
+        "a list of sounding.exporters exporters (or TOML tables with type and url)",
+    )
+
     return Settings(
         app_name=app_name,
         app_version=app_version,
@@ -622,6 +645,7 @@ def _build(
         config_file=file_path,
         debug=debug,
         configured=configured,
+        exporters=tuple(exporters),
     )
 
 

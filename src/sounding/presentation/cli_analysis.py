@@ -329,9 +329,20 @@ def changes(
     help="Send notifications when evaluating (default: MetricsConfig.enable_alerts).",
 )
 @format_option("table", "json", "csv")
+@click.option(
+    "--export", "export_to", type=click.Choice(["prometheus"]), default=None,
+    help="Write the rules as a Prometheus rule file (stdout, or -o FILE).",
+)  # fmt: skip
+@click.option("-o", "--output", default=None, metavar="FILE", help="With --export: the file.")
 @click.pass_context
 def alerts(
-    ctx: click.Context, rules_file: Path | None, do_evaluate: bool, notify: bool | None, fmt: str
+    ctx: click.Context,
+    rules_file: Path | None,
+    do_evaluate: bool,
+    notify: bool | None,
+    fmt: str,
+    export_to: str | None = None,
+    output: str | None = None,
 ) -> None:
     """List alert rules and their state, or evaluate them with --evaluate.
 
@@ -345,6 +356,7 @@ def alerts(
     Examples:
       sounding alerts
       sounding alerts --evaluate --format json
+      sounding alerts --export prometheus -o sounding.rules.yml
     """
     from sounding.analysis import SQLiteAlertStateStore, evaluate, store_value_source
     from sounding.analysis.notify import load_sinks
@@ -367,6 +379,11 @@ def alerts(
             f"{state.resolved_data_dir() / 'alerts.toml'} (or pass --rules FILE)",
             err=True,
         )
+        return
+    if export_to is not None:
+        from sounding.presentation.cli_fleet import export_rules
+
+        export_rules(ctx, rules, output)
         return
     from sounding.core.clock import get_clock
 

@@ -408,7 +408,8 @@ def _app_name(ctx: click.Context, data_dir: Path) -> str:
 def sounding_files(data_dir: Path) -> list[Path]:
     """The files sounding keeps in ``data_dir``: the store (with its WAL, its alert state
     and any corrupt copies moved aside), the outbox of unsent error reports, the event log
-    and its backups, the identifier salt, the demo's marker and the ``alerts.toml`` the demo
+    and its backups, the counts an exit could not store (``unsaved.*.json``), the identifier
+    salt, the demo's marker and the ``alerts.toml`` the demo
     wrote. Other files (an ``alerts.toml`` you wrote included) are never listed, never
     purged."""
     if not data_dir.is_dir():
@@ -419,11 +420,27 @@ def sounding_files(data_dir: Path) -> list[Path]:
         n = p.name
         if (
             n.startswith((_STORE_FILE, "outbox.db", "events.jsonl."))
-            or n in ("events.jsonl", "salt", "SOUNDING_DEMO")
+            or n in ("events.jsonl", "salt", "SOUNDING_DEMO", "consent.json")
+            or (n.startswith(("unsaved.", ".claimed.")) and n.endswith(".json"))
             or (demo_dir and n == "alerts.toml")
         ) and (p.is_file() or p.is_symlink()):
             names.append(p)
     return names
+
+
+def _user_choice(data_dir: Path, local: bool) -> dict[str, Any] | None:
+    """The user's stored telemetry choice (``consent.json``), which caps the app's level."""
+    from sounding.core.consent import read_choice
+
+    choice = read_choice(data_dir)
+    if choice is None:
+        return None
+    return {
+        "level": choice.level.value,
+        "source": choice.source,
+        "decided": format_time(choice.decided, local=local) if choice.decided else None,
+        "echo": choice.echo,
+    }
 
 
 def _outbox_count(data_dir: Path) -> int | None:
@@ -489,9 +506,11 @@ def status(ctx: click.Context, fmt: str) -> None:
         "sends_now": WOULD_SEND[settings.telemetry_level],
         "would_send_if_enabled": {lv.value: WOULD_SEND[lv] for lv in TelemetryLevel},
         "always_scrubbed": "e-mail and IP addresses, user names in home paths, the OS user "
-        "and host names, credentials in URLs, card numbers, secret tokens and keys, values "
-        "under sensitive keys",
+        "and host names (also in file names), credentials in URLs, card numbers, phone "
+        "numbers, MAC addresses, IBANs, SSNs, secret tokens and keys, values under sensitive "
+        "and personal keys",
         "outbox": _outbox_count(data_dir),
+        "user_choice": _user_choice(data_dir, local),
         "metrics": [],
         "events": 0,
         "sessions": 0,
@@ -531,6 +550,9 @@ def status(ctx: click.Context, fmt: str) -> None:
                 info["sends_now"] = WOULD_SEND.get(
                     TelemetryLevel(level), info["sends_now"]
                 )
+    from sounding.exporters.status import exporter_status
+
+    info["exporters"] = exporter_status(settings, data_dir)
     if fmt == "json":
         click.echo(json.dumps(info, indent=2))
         return
@@ -585,6 +607,13 @@ def _print_status(info: dict[str, Any]) -> None:
             f"at 'error': {WOULD_SEND[TelemetryLevel.ERROR]}; at 'all': usage aggregates "
             "too, to an exporter the application configures",
         )
+    choice = info["user_choice"]
+    if choice is not None:
+        row(
+            "User's choice",
+            f"at most {choice['level']} ({choice['source']}, {choice['decided'] or 'time unknown'})"
+            + ("; echo: prints what would be sent" if choice["echo"] else ""),
+        )
     if info["outbox"] is not None:
         row("Outbox", f"{info['outbox']} unsent error report(s)",
             "yellow" if info["outbox"] else "")
@@ -595,6 +624,10 @@ def _print_status(info: dict[str, Any]) -> None:
         ", ".join(f"{k}: {v:g}" for k, v in dropped.items()) if dropped else "nothing",
         "yellow" if dropped else "green",
     )
+    from sounding.exporters.status import status_lines
+
+    for key, value in status_lines(info["exporters"]):
+        row(key, value)
     con.print(t)
     if info["metrics"]:
         m = Table(title=Text("Collected metrics"), title_justify="left")

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from sounding.analysis.history import ChangePoint
+from sounding.analysis.changepoints import ChangePoint
 from sounding.analysis.overview import (
     INTERNAL_PREFIX,
     AlertRow,
