@@ -327,3 +327,18 @@ def test_tag_filter_in_the_overview_and_report(demo: DemoResult) -> None:
         with pytest.raises(InvalidValueError, match=r"1\.4\.2, 1\.5\.0"):
             build_overview(store, now=NOW, tags={"app_version": "9.9"})
     assert format_stat(row.current, "p95", "ms") in page
+
+
+def test_usage_counters_are_not_segmented_unless_asked(demo: DemoResult) -> None:
+    """A usage counter's day/night cycle gives no change points by default; asking for its
+    statistic explicitly draws the same trend."""
+    with open_store(demo.data_dir) as store:
+        default = build_overview(store, now=NOW, names=["recorder.recordings"])
+        asked = build_overview(store, now=NOW, names=["recorder.recordings"], stat="rate")
+    row = default.row("recorder.recordings")
+    assert row is not None
+    assert row.polarity == "none"
+    assert row.change_points == ()
+    explicit = asked.row("recorder.recordings")
+    assert explicit is not None
+    assert explicit.trend == row.trend

@@ -643,9 +643,11 @@ def metric_row(
         trend=trend,
         trend_start=w.trend_origin,
         trend_step=w.trend_step,
-        change_points=change_points_of(
-            name, chosen, trend, w.trend_origin, w.trend_step, method=method
-        ),
+        # Usage counts follow the day and the week: unless asked for (``stat``), their
+        # "regimes" are mostly on/off cycles, not changes.
+        change_points=()
+        if mtype is MetricType.COUNTER and worse_when == "none" and stat is None
+        else change_points_of(name, chosen, trend, w.trend_origin, w.trend_step, method=method),
         groups=groups,
     )
 

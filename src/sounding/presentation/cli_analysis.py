@@ -289,7 +289,10 @@ def changes(
     w = model.windows
     where = f"{used} per {format_value(w.trend_step, 's')}, {when(w.start)} → {when(w.end)}"
     if not rows and fmt == "table":
-        click.echo(f"no change points in {metric} ({where})", err=True)
+        hint = ""
+        if row is not None and row.polarity == "none" and stat is None and row.stat == "rate":
+            hint = "; a usage counter follows the day, so it is not segmented unless --stat asks"
+        click.echo(f"no change points in {metric} ({where}){hint}", err=True)
         return
     table_rows = [
         {
