@@ -291,10 +291,10 @@ def dashboard(
 
     store = _open(ctx)
     names = list(metrics) or None
-    extra = _view_filters(store, metrics, tags, build_model)
+    view = _view_filters(store, metrics, tags)
 
     def load() -> Any:
-        return build_model(store, since=since, names=names, **extra)
+        return build_model(view, since=since, names=names)
 
     model = load()
     if fmt == "json":
@@ -314,25 +314,19 @@ def dashboard(
     console.print(render(model, width=console.width))
 
 
-def _view_filters(
-    store: Store, metrics: tuple[str, ...], tags: tuple[str, ...], builder: Any
-) -> dict[str, Any]:
-    """Check ``--metric`` and ``--tag`` against the store (typos fail, listing what exists)
-    and return the builder's tag filter argument."""
-    import inspect
-
+def _view_filters(store: Store, metrics: tuple[str, ...], tags: tuple[str, ...]) -> Store:
+    """Check ``--metric`` and ``--tag`` against the store (typos fail, listing what exists);
+    the store the view reads: with ``--tag``, a view of only the matching series."""
     from sounding.presentation.output import parse_tags, require_metric, require_tags
 
     for name in metrics:
         require_metric(store, name)
     tag_filter = parse_tags(tags)
     if not tag_filter:
-        return {}
+        return store
     names = list(metrics) or sorted({s.name for s in store.series()})
     require_tags(store, names, tag_filter)
-    if "tags" not in inspect.signature(builder).parameters:
-        raise click.UsageError("--tag is not supported by this view yet")
-    return {"tags": tag_filter}
+    return store.filtered(tag_filter)
 
 
 def _model_json(model: Any) -> dict[str, Any]:
@@ -380,8 +374,8 @@ def report(
     from sounding.presentation.report import build_report
 
     store = _open(ctx)
-    extra = _view_filters(store, metrics, tags, build_report)
-    html_text = build_report(store, since=since, names=list(metrics) or None, **extra)
+    view = _view_filters(store, metrics, tags)
+    html_text = build_report(view, since=since, names=list(metrics) or None)
     if str(output) == "-":
         click.echo(html_text, nl=False)
         return
