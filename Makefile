@@ -1,7 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   - install sounding alone (into .venv-demo, unless .venv exists) and run the demo
-#   make test   - install into .venv and run ruff, mypy --strict and pytest (twice: with and
-#                 without the optional extras)
+#   make test   - install into .venv and run ruff, the import-linter layers contract,
+#                 mypy --strict and pytest (twice: with and without the optional extras)
 PYTHON ?= python3
 VENV ?= .venv
 NOOPT_VENV ?= .venv-noopt
@@ -23,6 +23,7 @@ $(NOOPT_VENV)/.installed: pyproject.toml
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports
 
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy

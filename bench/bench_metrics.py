@@ -170,7 +170,7 @@ def import_rows() -> list[Row]:
                 "opentelemetry.sdk.metrics": import_time_ms("opentelemetry.sdk.metrics"),
             },
             "< 0.33 x prometheus_client",
-        )
+        ),
     ]
 
 

@@ -1,7 +1,7 @@
 """Run every benchmark in bench/ (each prints its own side-by-side table with ratios).
 
-    python bench/run.py            # all
-    python bench/run.py metrics    # only bench_metrics.py
+python bench/run.py            # all
+python bench/run.py metrics    # only bench_metrics.py
 """
 
 from __future__ import annotations

@@ -19,9 +19,11 @@ def test_exports_are_exactly_the_public_api() -> None:
     """The package exports exactly these names (a change here is an API change)."""
     assert set(analysis.__all__) == {
         "ALERT_KINDS", "ALERT_OPS", "ALERT_STATS", "BASELINE_STATS", "CHANGE_POINT_METHODS",
-        "DEFAULT_CHANGE_POINT_METHOD", "HISTORY_POINTS", "NO_DATA_POLICIES", "AlertRule",
+        "DEFAULT_CHANGE_POINT_METHOD", "HISTORY_POINTS", "NO_DATA_POLICIES",
+        "QUADRATIC_LIMIT", "AlertRule",
         "AlertState", "AlertStateStore", "AlertStatus", "Baseline", "CallbackNotifier",
-        "ChangePoint", "Comparison", "Deviation", "Evaluation", "LogNotifier",
+        "ChangePoint", "Comparison", "Deviation",
+        "Episode", "Evaluation", "LogNotifier",
         "MannWhitneyResult", "MemoryAlertStateStore", "Notification", "NotificationSink",
         "ReleaseComparison", "SQLiteAlertStateStore", "StatChange", "ValueSource",
         "WebhookError", "WebhookNotifier", "baseline", "baseline_from_distribution",

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
+import click
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -617,3 +618,228 @@ def test_default_names_are_valid_metric_names(module: str, qualname: str) -> Non
     name = boundary._name_for(fn)
     assert name == sounding.collection.metrics.validate_name(name)
     assert len(name) <= boundary.MAX_OPERATION_LENGTH
+
+
+# -- the seed's keyword form --------------------------------------------------------------
+
+
+def test_operation_name_by_keyword(sink: MemorySink) -> None:
+    """operation_boundary(operation_name="x", ...) is the same as the positional form."""
+    fn = operation_boundary(operation_name="t.kw", retry_on_failure=True, retry_delay=0)(Flaky(1))
+    assert fn() == "ok"
+    assert sounding.flush()
+    assert sink.total("t.kw.attempts") == 2
+    with operation_boundary(operation_name="t.kw.block"):
+        pass
+
+
+# -- command-line applications: exits, ok exceptions, user errors -------------------------
+
+
+def _exits(code: object) -> Any:
+    def run() -> None:
+        raise SystemExit(code)
+
+    return run
+
+
+@pytest.mark.parametrize("code", [0, None])
+def test_exit_with_code_zero_is_a_success(sink: MemorySink, code: object) -> None:
+    """SystemExit(0) passes through and is recorded as ok, never as a failure."""
+    fn = operation_boundary("t.exit0", fallback_value="x")(_exits(code))
+    with pytest.raises(SystemExit):
+        fn()
+    assert sounding.flush()
+    assert sink.count("t.exit0.duration", {"status": "ok"}) == 1
+    assert sink.total("t.exit0.failures") == 0
+    assert sink.find_events("operation.failed") == []
+
+
+def test_exit_with_another_code_is_cancelled(sink: MemorySink) -> None:
+    """SystemExit(2) still passes through as before, recorded as cancelled."""
+    with pytest.raises(SystemExit):
+        operation_boundary("t.exit2")(_exits(2))()
+    assert sounding.flush()
+    assert sink.count("t.exit2.duration", {"status": "cancelled"}) == 1
+
+
+def test_click_exit_zero_is_a_success(sink: MemorySink, sleeps: list[float]) -> None:
+    """click.exceptions.Exit(0) (a RuntimeError) is not a failure: not retried, not reported."""
+
+    @operation_boundary("t.click.exit", retry_on_failure=True)
+    def command() -> None:
+        raise click.exceptions.Exit(0)
+
+    with pytest.raises(click.exceptions.Exit):
+        command()
+    assert sleeps == []
+    assert sounding.flush()
+    assert sink.count("t.click.exit.duration", {"status": "ok"}) == 1
+    assert sink.total("t.click.exit.failures") == 0
+
+
+def test_click_usage_error_is_a_user_error(sink: MemorySink, sleeps: list[float]) -> None:
+    """A click.UsageError is the user's mistake: counted apart from failures, low severity."""
+
+    @operation_boundary("t.click.usage", retry_on_failure=True)
+    def command() -> None:
+        raise click.UsageError("no such option: --frobnicate")
+
+    with pytest.raises(click.UsageError):
+        command()
+    assert sleeps == []
+    assert sounding.flush()
+    assert sink.total("t.click.usage.user_errors", {"exc_type": "click.exceptions.UsageError"}) == 1
+    assert sink.total("t.click.usage.failures") == 0
+    assert sink.count("t.click.usage.duration", {"status": "user_error"}) == 1
+    (event,) = sink.find_events("operation.failed")
+    assert event["user_error"] is True
+    assert event["severity"] == "low"
+
+
+def test_ok_exceptions_are_successes(sink: MemorySink) -> None:
+    """Exceptions listed in ok_exceptions pass through unchanged and count as ok."""
+
+    class Done(Exception):
+        pass
+
+    @operation_boundary("t.okexc", ok_exceptions=(Done,), fallback_value="never")
+    def fn() -> None:
+        raise Done
+
+    with pytest.raises(Done):
+        fn()
+    block = operation_boundary("t.okexc.block", ok_exceptions=Done, reraise=False)
+    with pytest.raises(Done), block:
+        raise Done
+    assert sounding.flush()
+    assert sink.count("t.okexc.duration", {"status": "ok"}) == 1
+    assert sink.count("t.okexc.block.duration", {"status": "ok"}) == 1
+    assert sink.total("t.okexc.fallbacks") == 0
+
+
+@pytest.mark.parametrize(
+    ("answer", "status"), [("ok", "ok"), ("user_error", "user_error"), ("error", "error")]
+)
+def test_classify_decides_the_outcome(sink: MemorySink, answer: str, status: str) -> None:
+    """classify(exc) returning ok, user_error or error decides how the exception counts."""
+    fn = operation_boundary("t.classify", classify=lambda exc: answer)(Flaky(5, KeyError))
+    with pytest.raises(KeyError):
+        fn()
+    assert sounding.flush()
+    assert sink.count("t.classify.duration", {"status": status}) == 1
+
+
+def test_broken_classifier_falls_back_to_error(sink: MemorySink) -> None:
+    """A classifier that raises or answers nonsense is counted; the exception is an error."""
+    from sounding.core import health
+    from sounding.testing import strict
+
+    def broken(exc: BaseException) -> str:
+        raise RuntimeError("classifier bug")
+
+    with strict(False):
+        for classify in (broken, lambda exc: "maybe"):
+            with pytest.raises(KeyError):
+                operation_boundary("t.badclass", classify=classify)(Flaky(5, KeyError))()
+    assert health.counts()["severity.outcome_classifier"] == 2
+    assert sounding.flush()
+    assert sink.total("t.badclass.failures") == 2
+
+
+# -- retries by predicate, on results, with a deadline ------------------------------------
+
+
+def test_retry_if_chooses_which_exceptions_retry(sink: MemorySink, sleeps: list[float]) -> None:
+    """retry_if(exc) False ends the call at once; True retries as usual."""
+    transient = Flaky(2, ConnectionError)
+    fn = operation_boundary(
+        "t.retryif", retry_on_failure=True, retry_if=lambda e: "failure 1" in str(e)
+    )(transient)
+    with pytest.raises(ConnectionError, match="failure 2"):
+        fn()
+    assert transient.calls == 2
+    assert len(sleeps) == 1
+
+
+def test_retry_if_result_retries_rejected_results(sink: MemorySink, sleeps: list[float]) -> None:
+    """A rejected result is retried; an accepted one is returned."""
+    results = iter([None, None, "ready"])
+    fn = operation_boundary(
+        "t.result", retry_on_failure=True, retry_if_result=lambda r: r is None, retry_delay=0.5
+    )(lambda: next(results))
+    assert fn() == "ready"
+    assert len(sleeps) == 2
+    assert sounding.flush()
+    assert sink.total("t.result.retries") == 2
+    assert sink.total("t.result.attempts") == 3
+    assert sink.count("t.result.duration", {"status": "ok"}) == 1
+
+
+def test_retry_if_result_returns_the_last_result_when_exhausted(
+    sink: MemorySink, sleeps: list[float]
+) -> None:
+    """When retries run out the last result is returned, counted as a rejected result."""
+    fn = operation_boundary(
+        "t.result.out", retry_on_failure=True, max_retries=2, retry_if_result=lambda r: r < 0
+    )(lambda: -1)
+    assert fn() == -1
+    assert len(sleeps) == 2
+    assert sounding.flush()
+    assert sink.total("t.result.out.failures", {"exc_type": "rejected_result"}) == 1
+    assert len(sink.find_events("operation.rejected")) == 1
+
+
+def test_async_retry_if_result(sink: MemorySink, sleeps: list[float]) -> None:
+    """Coroutine functions retry rejected results too."""
+    results = iter([0, 0, 7])
+
+    @operation_boundary("t.result.async", retry_on_failure=True, retry_if_result=lambda r: r == 0)
+    async def poll() -> int:
+        return next(results)
+
+    assert asyncio.run(poll()) == 7
+    assert len(sleeps) == 2
+
+
+def test_deadline_stops_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No retry starts when its delay would end past the deadline (clock-driven, no sleep)."""
+    clock = ManualClock()
+    waited: list[float] = []
+
+    def fake_sleep(delay: float) -> None:
+        waited.append(delay)
+        clock.advance(delay)
+
+    monkeypatch.setattr(boundary, "sleep", fake_sleep)
+    fn = operation_boundary(
+        "t.deadline", retry_on_failure=True, max_retries=10, retry_delay=1.0,
+        retry_backoff=2.0, jitter=False, deadline=5.0,
+    )(Flaky(100))  # fmt: skip
+    with capture(clock), pytest.raises(ConnectionError):
+        fn()
+    # 1 + 2 = 3 s waited; the next delay (4 s) would end at 7 s > 5 s.
+    assert waited == [1.0, 2.0]
+
+
+@pytest.mark.parametrize("field", ["retry_if", "retry_if_result", "deadline"])
+def test_retry_settings_need_retry_on_failure(field: str) -> None:
+    """retry_if, retry_if_result and deadline without retry_on_failure=True fail at once."""
+    value: Any = 1.0 if field == "deadline" else (lambda x: True)
+    with pytest.raises(InvalidValueError, match=field):
+        operation_boundary("t.misuse", **{field: value})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"retry_if": "yes"}, InvalidTypeError),
+        ({"deadline": -1}, InvalidValueError),
+        ({"ok_exceptions": ("Exit",)}, InvalidTypeError),
+        ({"classify": 3}, InvalidTypeError),
+    ],
+)
+def test_new_settings_are_checked_at_definition(kwargs: dict[str, Any], error: type) -> None:
+    """Bad predicates, deadlines, ok_exceptions and classifiers raise when defined."""
+    with pytest.raises(error):
+        operation_boundary("t.bad", retry_on_failure=True, **kwargs)

@@ -68,3 +68,36 @@ def test_error_messages_describe_values_cheaply_and_safely() -> None:
     assert shown.startswith("[0, 1, 2")
     assert len(shown) <= 80
     assert len(describe(10**4000)) <= 80
+
+
+BAD_ARGS: list[Any] = [5, None, b"x", 10**400, float("nan"), "", "x" * 5000, "\ud800", object()]
+DEFINITIONS: dict[str, Callable[[Any], object]] = {
+    "counter": sounding.counter,
+    "gauge": sounding.gauge,
+    "histogram": sounding.histogram,
+    "get_logger": sounding.get_logger,
+    "track_execution_time": lambda v: sounding.track_execution_time(v),
+    "PerformanceTimer": sounding.PerformanceTimer,
+    "operation_boundary": lambda v: sounding.operation_boundary(v),
+    "SentryContext": sounding.SentryContext,
+    "hash_identifier": sounding.hash_identifier,
+    "counter unit": lambda v: sounding.counter("u.x", unit=v),
+    "counter description": lambda v: sounding.counter("u.y", description=v),
+    "configure app_name": lambda v: sounding.configure(app_name=v),
+    "configure shutdown_timeout": lambda v: sounding.configure(shutdown_timeout=v),
+    "configure data_dir": lambda v: sounding.configure(data_dir=v),
+    "bind": lambda v: sounding.counter("b.c").bind(k=v),
+    "open_store": sounding.open_store,
+}
+
+
+@pytest.mark.parametrize("name", sorted(DEFINITIONS))
+def test_definition_time_misuse_raises_only_soundings_errors(name: str) -> None:
+    """Odd arguments to definition-time APIs are accepted or raise a SoundingError, no other."""
+    for value in BAD_ARGS:
+        try:
+            DEFINITIONS[name](value)
+        except SoundingError:
+            pass
+        finally:
+            sounding.reset()

@@ -124,7 +124,25 @@ def test_filter_event_scrubs_every_string() -> None:
     assert out["event_id"] == "0123456789abcdef0123456789abcdef"
     frame = out["exception"]["values"][0]["stacktrace"]["frames"][0]
     assert frame["abs_path"] == "~/app/main.py"
-    assert frame["vars"]["token"] == "<redacted>"
+    # No source lines and no local variables leave the machine.
+    assert "vars" not in frame
+    assert "context_line" not in frame
+
+
+def test_filter_event_makes_frames_relative_to_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A frame under the working directory (a temporary one too) is sent relative to it."""
+    _level("error")
+    monkeypatch.chdir(tmp_path)
+    event = _error_event()
+    frame = event["exception"]["values"][0]["stacktrace"]["frames"][0]
+    frame["abs_path"] = str(tmp_path / "app" / "main.py")
+    out = filter_event(event, {})
+    assert out is not None
+    sent = out["exception"]["values"][0]["stacktrace"]["frames"][0]
+    assert sent["abs_path"] == "app/main.py"
+    assert str(tmp_path) not in json.dumps(out)
 
 
 def test_filter_event_removes_identifying_keys() -> None:

@@ -93,14 +93,16 @@ def recorded(sink: MemorySink) -> list[Event]:
 def test_record_becomes_event(
     sink: MemorySink, app_logger: tuple[logging.Logger, SoundingHandler]
 ) -> None:
-    """Level, logger name, formatted message, category, extra fields and context carry over."""
+    """Level, logger name, template as the event, formatted message, category, extra fields
+    and context carry over."""
     logger, _ = app_logger
     bind_context(request="r-7")
     logger.warning("disk %s almost full", "D:", extra={"category": "storage", "free_mb": 12})
     (event,) = recorded(sink)
     assert event["level"] == "warning"
     assert event["logger"] == "bridge.app"
-    assert event["event"] == "disk D: almost full"
+    assert event["event"] == "disk %s almost full"
+    assert event["message"] == "disk D: almost full"
     assert event["category"] == "storage"
     assert event["free_mb"] == 12
     assert event["request"] == "r-7"
@@ -128,7 +130,8 @@ def test_record_is_scrubbed(
             "export for %s failed", "bob@example.com", extra={"api_key": "k-123", "ip": "10.0.0.9"}
         )
     (event,) = recorded(sink)
-    assert event["event"] == "export for <email> failed"
+    assert event["event"] == "export for %s failed"
+    assert event["message"] == "export for <email> failed"
     assert event["api_key"] == "<redacted>"
     assert event["ip"] == "<ip>"
     assert event["exc_type"] == "OSError"
@@ -161,7 +164,8 @@ def test_bad_format_string_is_recorded_not_raised() -> None:
     with capture() as sink:
         SoundingHandler().handle(record)
         (event,) = recorded(sink)
-    assert event["event"] == "'%d items' TypeError"
+    assert event["event"] == "%d items"
+    assert event["message"] == "'%d items' TypeError"
     assert health.counts()["log.bad_format"] == 1
 
 
@@ -414,3 +418,54 @@ def test_handler_never_raises(
 
 def _reject_constant(name: str) -> None:
     raise AssertionError(f"{name} is not strict JSON")
+
+
+def test_event_name_is_the_template_not_the_formatted_message(
+    sink: MemorySink, app_logger: tuple[logging.Logger, SoundingHandler]
+) -> None:
+    """Records of one template with different arguments share one event name."""
+    logger, _ = app_logger
+    for table in ("users", "orders", "session_4821"):
+        logger.error("query failed: no such table: %s", table)
+    events = recorded(sink)
+    assert {e["event"] for e in events} == {"query failed: no such table: %s"}
+    assert [e["message"] for e in events][-1] == "query failed: no such table: session_4821"
+
+
+def test_a_non_string_message_is_named_by_its_type(
+    sink: MemorySink, app_logger: tuple[logging.Logger, SoundingHandler]
+) -> None:
+    """logger.error(exc) names the event by the object's type, the text goes in message."""
+    logger, _ = app_logger
+    logger.error(KeyError("user 4821"))
+    (event,) = recorded(sink)
+    assert event["event"] == "<KeyError>"
+    assert event["message"] == "'user 4821'"
+
+
+def test_install_can_lower_the_logger_level() -> None:
+    """set_logger_level=True lowers a logger that would hide the records the handler wants."""
+    logger = logging.getLogger("bridge.levels")
+    logger.setLevel(logging.WARNING)
+    try:
+        handler = install_logging_handler("info", logger, set_logger_level=True)
+        assert logger.level == logging.INFO
+        with capture() as sink:
+            logger.info("loaded %d plugins", 3)
+            assert [e["event"] for e in recorded(sink)] == ["loaded %d plugins"]
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(logging.NOTSET)
+
+
+def test_install_counts_a_logger_level_that_hides_records() -> None:
+    """Without set_logger_level the logger's level is kept and the mismatch is counted."""
+    logger = logging.getLogger("bridge.hidden")
+    logger.setLevel(logging.WARNING)
+    try:
+        handler = install_logging_handler("debug", logger)
+        assert logger.level == logging.WARNING
+        assert health.counts()["log.handler_level_hidden"] == 1
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(logging.NOTSET)

@@ -222,7 +222,11 @@ HOSTILE = st.text(
 )
 
 
-@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40,
+    deadline=None,  # each example writes a real file; timings belong in bench/
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(name=HOSTILE, key=HOSTILE, value=HOSTILE)
 def test_hostile_names_and_tags_round_trip(tmp_path: Path, name: str, key: str, value: str) -> None:
     """Any name and tag text is stored and queried back exactly, never executed as SQL."""

@@ -8,6 +8,7 @@ import traceback
 from collections.abc import Iterator
 from typing import Any
 
+import click
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -22,7 +23,13 @@ from sounding.collection.timing import (
 from sounding.core import health
 from sounding.core.clock import set_clock
 from sounding.core.types import Event
-from sounding.exceptions import InternalError, InvalidNameError, InvalidTypeError, InvalidValueError
+from sounding.exceptions import (
+    InternalError,
+    InvalidNameError,
+    InvalidTypeError,
+    InvalidValueError,
+    MetricTypeConflictError,
+)
 from sounding.testing import ManualClock, MemorySink, capture, strict
 
 # Run-time failures raise in these tests (conftest resets state around each test).
@@ -501,3 +508,112 @@ def test_any_exception_passes_through_unchanged(
     assert sounding.flush()
     assert sink.count("prop.raise.duration", {"exc_type": exc_type.__name__}) >= 1
     assert sink.count("prop.araise.duration", {"exc_type": exc_type.__name__}) >= 1
+
+
+# -- command-line applications ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", [0, None])
+def test_exit_with_code_zero_is_a_successful_run(sink: MemorySink, code: object) -> None:
+    """A timed command that ends with SystemExit(0) is status=ok, not an error."""
+
+    @track_execution_time(operation_name="cli.run")
+    def main() -> None:
+        raise SystemExit(code)
+
+    with pytest.raises(SystemExit):
+        main()
+    assert sounding.flush()
+    assert sink.count("cli.run.duration", {"status": "ok"}) == 1
+    assert sink.count("cli.run.duration", {"status": "error"}) == 0
+
+
+def test_exit_with_an_error_code_is_an_error(sink: MemorySink) -> None:
+    """SystemExit(1) is still an error run, tagged with its type."""
+    with pytest.raises(SystemExit), PerformanceTimer("cli.fail"):
+        raise SystemExit(1)
+    assert sounding.flush()
+    assert sink.count("cli.fail.duration", {"status": "error", "exc_type": "SystemExit"}) == 1
+
+
+def test_click_exit_and_usage_error(sink: MemorySink) -> None:
+    """click's Exit(0) is ok, a click.UsageError is status=user_error (not a bug)."""
+    with pytest.raises(click.exceptions.Exit), PerformanceTimer("cli.click"):
+        raise click.exceptions.Exit(0)
+    with pytest.raises(click.UsageError), PerformanceTimer("cli.click"):
+        raise click.UsageError("missing argument PATH")
+    assert sounding.flush()
+    assert sink.count("cli.click.duration", {"status": "ok"}) == 1
+    assert sink.count("cli.click.duration", {"status": "user_error", "exc_type": "UsageError"}) == 1
+
+
+def test_ok_exceptions_and_classify_on_timers(sink: MemorySink) -> None:
+    """ok_exceptions and classify say which exceptions are not failures of the timed code."""
+
+    class Cancelled(Exception):
+        pass
+
+    @track_execution_time("cli.ok", ok_exceptions=(Cancelled,))
+    def cancelled() -> None:
+        raise Cancelled
+
+    with pytest.raises(Cancelled):
+        cancelled()
+    timer = PerformanceTimer(
+        "cli.cls", classify=lambda e: "user_error" if isinstance(e, KeyError) else None
+    )
+    with pytest.raises(KeyError), timer:
+        raise KeyError("no such profile")
+    with pytest.raises(ValueError, match="bug"), timer:
+        raise ValueError("bug")
+    assert sounding.flush()
+    assert sink.count("cli.ok.duration", {"status": "ok"}) == 1
+    assert sink.count("cli.cls.duration", {"status": "user_error"}) == 1
+    assert sink.count("cli.cls.duration", {"status": "error"}) == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [({"ok_exceptions": "Exit"}, InvalidTypeError), ({"classify": "loose"}, InvalidTypeError)],
+)
+def test_outcome_settings_checked_at_definition(kwargs: dict[str, Any], error: type) -> None:
+    """Bad ok_exceptions or classify raise when the timer is defined."""
+    with pytest.raises(error):
+        track_execution_time("cli.bad", **kwargs)
+    with pytest.raises(error):
+        PerformanceTimer("cli.bad", **kwargs)
+
+
+# -- metric name clashes ------------------------------------------------------------------
+
+
+def test_declared_metric_clashing_with_a_counter_fails_at_definition() -> None:
+    """PerformanceTimer(metrics=("rows",)) against an existing counter "<timer>.rows" raises."""
+    sounding.counter("import.rows").inc()
+    with pytest.raises(MetricTypeConflictError, match=r"'import\.rows' is not already a counter"):
+        PerformanceTimer("import", metrics=("rows",))
+
+
+def test_declared_metrics_are_recorded(sink: MemorySink) -> None:
+    """Declared metrics are ordinary add_metric names: observed when the block ends."""
+    with PerformanceTimer("import.ok", metrics=("rows",)) as timer:
+        timer.add_metric("rows", 120)
+    assert sounding.flush()
+    assert sink.total("import.ok.rows") == 120
+
+
+def test_add_metric_clash_is_reported_when_added_not_at_the_end() -> None:
+    """An undeclared clashing add_metric fails at the add_metric call (strict mode raises)."""
+    sounding.counter("load.rows").inc()
+    with PerformanceTimer("load") as timer:
+        with pytest.raises(InternalError):
+            timer.add_metric("rows", 3)
+        assert timer.metrics == {}
+
+
+def test_declared_metric_names_must_be_names() -> None:
+    """metrics= must be a tuple of valid names."""
+    with pytest.raises(InvalidTypeError):
+        PerformanceTimer("import.bad", metrics="rows")  # type: ignore[arg-type]
+    with pytest.raises(InvalidNameError):
+        PerformanceTimer("import.bad", metrics=("no spaces",))

@@ -47,9 +47,10 @@ MAX_PENDING = 100_000
 CHUNK = 2000
 #: The same during exit, where the chunk in flight when the budget ends may be counted lost.
 EXIT_CHUNK = 500
-#: Longest a fork() waits for a flush in progress, so the child never inherits SQLite's lock
-#: state mid-transaction.
-FORK_WAIT = 1.0
+#: Longest a fork() waits for the store write in progress (one chunk), so the child never
+#: inherits SQLite's locks or mutexes mid-statement. If it has to go ahead anyway, the child
+#: does not use SQLite at all: what it records is counted as unsaved at its exit.
+FORK_WAIT = 2.0
 _LEVEL_RANK = {"critical": 0, "error": 1, "warning": 2, "info": 3, "debug": 4}
 #: The writer wakes at least this often (seconds) to notice a wall-clock jump (a suspend: its
 #: sleep runs on the monotonic clock, which stands still meanwhile), so observations after the
@@ -82,6 +83,10 @@ class Runtime:
         self._exiting = False
         self._claimed = False
         self._fork_locked = False
+        #: Held around every call into the SQLite sink (one chunk), and by fork().
+        self._sql_lock = threading.Lock()
+        #: Set in a child forked while the parent was inside SQLite: never touch SQLite.
+        self._sqlite_unsafe = False
         #: What the flush in progress has taken but not yet stored: counted if exit
         #: abandons that flush.
         self._inflight: tuple[list[IntervalAggregate], list[Event]] = ([], [])
@@ -290,7 +295,12 @@ class Runtime:
     def before_fork(self) -> None:
         """Wait (briefly) for a flush in progress, so no transaction is open across fork()."""
         try:
-            self._fork_locked = self._flush_lock.acquire(timeout=FORK_WAIT)
+            if self._thread is not None or _metrics._registry is not None:
+                # The child imports these to write; if another thread is importing them at
+                # fork time, the child would wait forever on that import's lock: finish first.
+                import sounding.storage
+                import sounding.storage.unsaved  # noqa: F401
+            self._fork_locked = self._sql_lock.acquire(timeout=FORK_WAIT)
         except BaseException:
             self._fork_locked = False
 
@@ -298,7 +308,7 @@ class Runtime:
         """Release what :meth:`before_fork` took."""
         if self._fork_locked:
             self._fork_locked = False
-            self._flush_lock.release()
+            self._sql_lock.release()
 
     def after_fork_in_child(self) -> None:
         """Start clean in a forked child: no thread, no inherited connection or data."""
@@ -312,7 +322,14 @@ class Runtime:
         if self._sink is not None:
             _inherited.append(self._sink)
         self._sink = None
+        # Forked while another thread was inside SQLite (its mutexes may be held forever
+        # in this process): no SQLite here; counted at exit instead of hanging.
+        self._sqlite_unsafe = not self._fork_locked and self._sink_override is None
         self._fork_locked = False
+        self._sql_lock = threading.Lock()
+        self._spill_lock = threading.Lock()
+        self._abandoned = False
+        self._inflight = ([], [])
         self._exiting = False
         self._exit_deadline = None
         self._jsonl = None
@@ -325,6 +342,9 @@ class Runtime:
         if self._sink_override is not None:
             return self._sink_override
         if not settings.local_recording:
+            return None
+        if self._sqlite_unsafe:
+            health.count("fork.store_unavailable")
             return None
         if self._sink is None:
             now = get_clock().monotonic()
@@ -353,7 +373,8 @@ class Runtime:
         sink, self._sink = self._sink, None
         if sink is not None:
             try:
-                sink.close()
+                with self._sql_lock:
+                    sink.close()
             except Exception as exc:
                 health.failure("storage.close", exc)
 
@@ -477,9 +498,11 @@ class Runtime:
                     return False
                 self._inflight = rest
             try:
-                sink.write(
-                    metrics[i : min(i + size, n)], events[max(i - n, 0) : max(i + size - n, 0)]
-                )
+                with self._sql_lock:
+                    sink.write(
+                        metrics[i : min(i + size, n)],
+                        events[max(i - n, 0) : max(i + size - n, 0)],
+                    )
             except Exception as exc:
                 self._keep_inflight()
                 health.failure("storage.write", exc)

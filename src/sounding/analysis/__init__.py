@@ -26,12 +26,13 @@ from sounding.analysis.baselines import (
 from sounding.analysis.changepoints import (
     CHANGE_POINT_METHODS,
     DEFAULT_CHANGE_POINT_METHOD,
+    QUADRATIC_LIMIT,
+    ChangePoint,
     detect_change_points,
 )
-from sounding.analysis.deviations import Deviation, detect_deviations
+from sounding.analysis.deviations import Deviation, Episode, detect_deviations
 from sounding.analysis.history import (
     HISTORY_POINTS,
-    ChangePoint,
     baseline,
     changes,
     metric_history,
@@ -73,6 +74,7 @@ __all__ = [
     "DEFAULT_CHANGE_POINT_METHOD",
     "HISTORY_POINTS",
     "NO_DATA_POLICIES",
+    "QUADRATIC_LIMIT",
     "AlertRule",
     "AlertState",
     "AlertStateStore",
@@ -82,6 +84,7 @@ __all__ = [
     "ChangePoint",
     "Comparison",
     "Deviation",
+    "Episode",
     "Evaluation",
     "LogNotifier",
     "MannWhitneyResult",

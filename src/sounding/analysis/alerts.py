@@ -52,6 +52,10 @@ from sounding.core.exceptions import InvalidTypeError, InvalidValueError
 
 __all__ = ["Evaluation", "ValueSource", "evaluate", "rule_value", "step"]
 
+#: The percent change reported for a change away from a baseline of exactly 0 (finite, so
+#: it survives JSON; any threshold below it fires).
+_NO_BASELINE_PERCENT = 1e6
+
 #: ``value_source(rule, now)`` returns the value for the rule's own series (a number, or a
 #: sequence of recent values for ``deviation``/``change`` rules, or ``None`` for no data),
 #: or a mapping of series key to such values for a rule that covers several series.
@@ -113,11 +117,16 @@ def rule_value(rule: AlertRule, raw: object) -> float | None:
     if not present:
         return None
     if rule.kind == "deviation":
+        # One alert per episode: the rule fires while the latest episode is open at the
+        # newest point, with the relative change at its start.
         found = detect_deviations(values)
-        if found and found[-1].index == present[-1]:
-            return found[-1].relative_change * 100.0
+        if found and found[-1].end == present[-1]:
+            rel = found[-1].relative_change
+            if rel is None:
+                return math.copysign(_NO_BASELINE_PERCENT, found[-1].value)
+            return rel * 100.0
         return 0.0
-    cps = detect_change_points(values)
+    cps = [c.index for c in detect_change_points(values)]
     if not cps or cps[-1] < len(values) - rule.recent:
         return 0.0
     start = cps[-2] if len(cps) > 1 else 0
@@ -125,7 +134,7 @@ def rule_value(rule: AlertRule, raw: object) -> float | None:
     after = [v for v in values[cps[-1] :] if v is not None]
     old, new = median(before), median(after)
     if old == 0:
-        return 0.0 if new == 0 else math.copysign(math.inf, new)
+        return 0.0 if new == 0 else math.copysign(_NO_BASELINE_PERCENT, new)
     return (new - old) / abs(old) * 100.0
 
 

@@ -16,53 +16,125 @@ Three methods, all deterministic and without per-series tuning:
     and keep the split if a permutation test finds it significant. Distribution-free (it also
     sees changes in shape), slower. The permutation RNG is seeded: same input, same output.
 
-Before ``binseg`` and ``pelt``, isolated outliers are clipped with a Hampel filter (centred
-window of 11 points, 5 robust standard deviations), and the series is standardised with a
-robust noise estimate from first differences, so the same penalty suits every scale.
+The series is modelled rather than the penalty inflated (details in ``docs/analysis.md``):
+a variance-stabilising transform chosen on the whole series (counts, durations); with
+timestamps spanning two days the time-of-day profile is removed (and, with a week, a clear
+weekend level); isolated outliers are clipped with a Hampel filter (centred window of 11
+points, 5 robust standard deviations); the series is standardised with a robust noise estimate
+from first differences, so the same penalty suits every scale.
+
+The penalty is ``penalty_factor x log(n)`` (10 log n by default, 12 for ``"linear"``), times
+the long-run variance factor of the noise (``(1 + rho) / (1 - rho)`` for AR(1) noise: the null
+distribution of a split's gain), estimated robustly as the smaller of a block-means estimate
+and a lag-1 estimate, so wandering noise is not cut into regimes while a smooth seasonal shape
+does not read as a unit root. Below 30 points it is 1: short series keep their obvious change.
 
 After ``binseg`` or ``pelt`` with a constant-level cost, staircases are merged into ramps
 (``ramps=True``): a change point is removed when one segment with a linear trend explains its
 two neighbours better (cost + penalties, a slope costing ``4 log n``), and the remaining change
-points are re-placed given which segments are lines. A slow drift then reads as its start and
-end rather than a staircase of small steps; plain steps are untouched (a line fits them badly).
-
-For autocorrelated noise the penalty grows with ``sqrt((1 + rho) / (1 - rho))``, ``rho``
-the lag-1 autocorrelation estimated robustly from first differences, so a wandering AR(1)
-series is not cut into spurious regimes (1 for independent noise).
+points are re-placed given which segments are lines. Two changes closer than two minimum
+segments keep only the stronger. Above :data:`QUADRATIC_LIMIT` points ``pelt`` and
+``edivisive`` fall back to ``binseg``.
 
 The cost ``"meanvar"`` (default) is twice the Gaussian negative log-likelihood with a
 change in mean and variance, ``n * log(variance)``; ``"mean"`` assumes a constant (robustly
 estimated) variance, ``sum((x - mean)**2) / sigma**2``; ``"linear"`` fits a line (level and
-slope) per segment, for ramps. The penalty is ``penalty_factor x log(n)``, by default
-``8 log n`` (``12 log n`` for ``"linear"``): a BIC-type penalty, set on the training seed of
-the benchmark so that seasonal cycles and heavy-tailed noise do not read as changes.
+slope) per segment, for ramps.
 
 >>> series = [10.0, 10.2, 9.9, 10.1] * 10 + [14.0, 14.2, 13.9, 14.1] * 10
->>> detect_change_points(series)
+>>> [c.index for c in detect_change_points(series)]
 [40]
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 import random
 from collections.abc import Callable, Sequence
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from sounding.analysis._robust import MAD_SCALE, diff_sigma, median, robust_sigma
+from sounding.analysis._inputs import prepare
+from sounding.analysis._robust import MAD_SCALE, choose_transform, diff_sigma, median, robust_sigma
 from sounding.core.exceptions import InvalidTypeError, InvalidValueError
 
-__all__ = ["CHANGE_POINT_METHODS", "DEFAULT_CHANGE_POINT_METHOD", "detect_change_points"]
+__all__ = [
+    "CHANGE_POINT_METHODS",
+    "DEFAULT_CHANGE_POINT_METHOD",
+    "QUADRATIC_LIMIT",
+    "ChangePoint",
+    "detect_change_points",
+]
 
 Method = Literal["binseg", "pelt", "edivisive"]
 CHANGE_POINT_METHODS: tuple[str, ...] = ("binseg", "pelt", "edivisive")
 #: The default method, chosen by F1 and run time on ``bench/bench_detection.py``.
 DEFAULT_CHANGE_POINT_METHOD: Method = "binseg"
 
-_DEFAULT_PENALTY = {"meanvar": 8.0, "mean": 8.0, "linear": 12.0}
+#: Above this many points ``"pelt"`` and ``"edivisive"`` (quadratic in the worst case) fall
+#: back to ``"binseg"`` (O(n log n)), so no call hangs for minutes.
+QUADRATIC_LIMIT = 10_000
+
+
+@dataclass(frozen=True)
+class ChangePoint:
+    """Where a new regime starts.
+
+    ``index`` is the first index of the new segment in the caller's ``values``;
+    ``timestamp`` its float epoch seconds (UTC) when timestamps were given, else ``None``.
+    ``before``/``after`` are the medians of the segments before and after it (original
+    units). ``score`` is the evidence for the change: the drop in segmentation cost it
+    brings, in units of the penalty (> 1 for a kept change; always finite, also for a change
+    from a constant history, whose variance is floored at 1 % of the noise variance).
+    """
+
+    index: int
+    timestamp: float | None
+    before: float
+    after: float
+    score: float = 0.0
+
+    @property
+    def relative_change(self) -> float | None:
+        """``(after - before) / |before|`` (``None`` when ``before`` is 0 or the ratio is
+        not finite)."""
+        if self.before == 0:
+            return None
+        rel = (self.after - self.before) / abs(self.before)
+        return rel if math.isfinite(rel) else None  # a subnormal baseline overflows
+
+    @property
+    def percent(self) -> float | None:
+        """The relative change in percent (``None`` when ``before`` is 0)."""
+        rel = self.relative_change
+        return None if rel is None else rel * 100.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-friendly dict (every number finite or ``None``)."""
+        return {
+            "index": self.index,
+            "timestamp": self.timestamp,
+            "before": self.before,
+            "after": self.after,
+            "relative_change": self.relative_change,
+            "percent": self.percent,
+            "score": self.score,
+        }
+
+
+_DAY = 86400.0
+_MAX_BINS = 1440
+#: The largest score a change point reports (numerically degenerate input).
+_SCORE_CAP = 1e12
+_Z_CLIP = 1e6
+_DEFAULT_PENALTY = {"meanvar": 10.0, "mean": 10.0, "linear": 12.0}
 #: The extra penalty of a segment's slope, per log(n), when staircases are merged into ramps.
 _SLOPE_PENALTY = 4.0
+#: The long-run variance factor ``(1 + rho) / (1 - rho)`` multiplies the penalty to this power.
+_DEPENDENCE_POWER = 1.0
+_RHO_MAX = 0.95
 _HAMPEL_HALF_WIDTH = 5
 _HAMPEL_THRESHOLD = 5.0
 # Segment variances below this (in units of the robust noise variance) are floored, so that
@@ -92,28 +164,64 @@ def _hampel(x: list[float]) -> list[float]:
 
 
 def _dependence(x: list[float]) -> float:
-    """How much autocorrelated noise inflates the evidence for a change (>= 1).
+    """How much dependent noise inflates the evidence for a change (>= 1): the ratio of the
+    long-run variance to the within-block variance, from block means.
 
-    Positively autocorrelated noise wanders, and an independent-noise likelihood reads the
-    wandering as level shifts. The lag-1 correlation ``c`` of first differences is
-    ``-(1 - rho) / 2`` for AR(1) noise with coefficient ``rho``, and a step changes only one
-    difference, so ``c`` is estimated robustly (Gnanadesikan-Kettenring with MADs) and
-    ``rho = 1 + 2c``. The penalty is multiplied by the square root of the long-run variance
-    factor ``(1 + rho) / (1 - rho)``: 1 for independent noise, 3 for ``rho = 0.8``.
+    For a split into segments of lengths ``m`` and ``k`` the likelihood gain under no change
+    is about chi-squared times ``sigma_LR^2 / sigma^2`` (long-run over marginal variance):
+    ``(1 + rho) / (1 - rho)`` for AR(1) noise, 1 for independent noise. The series is cut into
+    blocks of ``L`` points; second differences of consecutive block means have variance
+    ``6 sigma_LR^2 / L``, a trend cancels in them and a step moves only two, so their MAD
+    estimates ``sigma_LR`` robustly; ``sigma^2`` is the median within-block variance. A
+    deterministic pattern shorter than a block (a sawtooth, a short cycle) does not wander and costs
+    nothing, unlike a lag-1 correlation, which reads any smooth shape as near-unit-root
+    dependence. Capped at the factor of ``rho = 0.95``.
     """
     n = len(x)
-    if n < 10:
+    if n < 30:
         return 1.0
-    d = [x[i + 1] - x[i] for i in range(n - 1)]
+    size = max(5, min(50, n // 20))
+    blocks = n // size
+    if blocks < 6:
+        return 1.0
+    means: list[float] = []
+    within: list[float] = []
+    for k in range(blocks):
+        seg = x[k * size : (k + 1) * size]
+        mu = sum(seg) / size
+        means.append(mu)
+        within.append(sum((v - mu) * (v - mu) for v in seg) / (size - 1))
+    # Second differences of block means: a trend (even over part of the series) cancels,
+    # a step or a kink moves two of them; var = 6 sigma_LR^2 / L.
+    d = [means[k + 2] - 2.0 * means[k + 1] + means[k] for k in range(blocks - 2)]
+    spread = MAD_SCALE * median([abs(v) for v in d])
+    w = median(within)
+    if w <= 0:
+        return 1.0
+    factor = size * spread * spread / 6.0 / w
+    cap = ((1.0 + _RHO_MAX) / (1.0 - _RHO_MAX)) ** _DEPENDENCE_POWER
+    block = min(max(factor**_DEPENDENCE_POWER, 1.0), cap)
+    return float(min(block, _lag_dependence(x)))
+
+
+def _lag_dependence(x: list[float]) -> float:
+    """The same factor from the lag-1 correlation of first differences.
+
+    ``c = -(1 - rho) / 2`` for AR(1) noise, and a step changes only one difference, so ``c``
+    is estimated robustly (Gnanadesikan-Kettenring with MADs) and ``rho = 1 + 2c``. Noisy
+    block means overstate dependence on short series, a smooth deterministic shape fools
+    this one (it reads as ``rho`` near 1): :func:`_dependence` takes the smaller of the two.
+    """
+    d = [x[i + 1] - x[i] for i in range(len(x) - 1)]
     centre = median(d)  # a steady trend is not dependence
     d = [v - centre for v in d]
     plus = median([abs(d[i] + d[i + 1]) for i in range(len(d) - 1)])
     minus = median([abs(d[i] - d[i + 1]) for i in range(len(d) - 1)])
     plus, minus = plus * plus, minus * minus
     if plus + minus <= 0:
-        return 1.0
-    rho = min(max(1.0 + 2.0 * (plus - minus) / (plus + minus), 0.0), 0.98)
-    return math.sqrt((1.0 + rho) / (1.0 - rho))
+        return math.inf  # mostly tied differences: no information, the block factor decides
+    rho = min(max(1.0 + 2.0 * (plus - minus) / (plus + minus), 0.0), _RHO_MAX)
+    return float(((1.0 + rho) / (1.0 - rho)) ** _DEPENDENCE_POWER)
 
 
 def _standardise(x: list[float]) -> list[float]:
@@ -122,7 +230,10 @@ def _standardise(x: list[float]) -> list[float]:
     if scale <= 0:
         spread = max(x) - min(x)
         scale = spread if spread > 0 else 1.0
-    return [(v - center) / scale for v in x]
+    # Clipped at a million noise sd: beyond any meaningful scale, and squares of the
+    # clipped values cannot overflow the cumulative sums.
+    lim = _Z_CLIP
+    return [min(max((v - center) / scale, -lim), lim) for v in x]
 
 
 def _cost_function(x: list[float], cost: str) -> Callable[[int, int], float]:
@@ -229,25 +340,217 @@ def _merge_ramps(
     return sorted(set(cps))
 
 
-def _binseg(n: int, cost: Callable[[int, int], float], beta: float, min_size: int) -> list[int]:
+def _best_split_numpy(
+    np: Any, s1: Any, s2: Any, a: int, b: int, min_size: int, cost: str
+) -> tuple[int, float]:
+    """The best split of ``[a, b)`` and its gain, vectorised (``"meanvar"``/``"mean"``)."""
+    t = np.arange(a + min_size, b - min_size + 1)
+    m1 = (t - a).astype(float)
+    m2 = (b - t).astype(float)
+    l1 = s1[t] - s1[a]
+    l2 = s1[b] - s1[t]
+    q1 = s2[t] - s2[a]
+    q2 = s2[b] - s2[t]
+    n = float(b - a)
+    tot1 = s1[b] - s1[a]
+    tot2 = s2[b] - s2[a]
+    if cost == "mean":
+        total = tot2 - tot1 * tot1 / n
+        gains = total - (q1 - l1 * l1 / m1) - (q2 - l2 * l2 / m2)
+    else:
+        u1 = l1 / m1
+        u2 = l2 / m2
+        v1 = np.maximum(q1 / m1 - u1 * u1, _VAR_FLOOR)
+        v2 = np.maximum(q2 / m2 - u2 * u2, _VAR_FLOOR)
+        ut = tot1 / n
+        vt = max(tot2 / n - ut * ut, _VAR_FLOOR)
+        gains = n * math.log(vt) - m1 * np.log(v1) - m2 * np.log(v2)
+    k = int(np.argmax(gains))
+    return int(t[k]), float(gains[k])
+
+
+def _best_split_meanvar(
+    p1: list[float], p2: list[float], a: int, b: int, min_size: int
+) -> tuple[int, float]:
+    """The best split of ``[a, b)`` for the ``"meanvar"`` cost, in one pure-Python loop."""
+    log = math.log
+    floor = _VAR_FLOOR
+    n = b - a
+    a1, a2 = p1[a], p2[a]
+    t1, t2 = p1[b] - a1, p2[b] - a2
+    mt = t1 / n
+    vt = t2 / n - mt * mt  # x * x gives inf on overflow where ** raises
+    total = n * log(vt if vt > floor else floor)
+    best_t, best_gain = -1, 0.0
+    b1, b2 = p1[b], p2[b]
+    for t in range(a + min_size, b - min_size + 1):
+        m1 = t - a
+        m2 = b - t
+        l1 = p1[t] - a1
+        l2 = b1 - p1[t]
+        u1 = l1 / m1
+        u2 = l2 / m2
+        v1 = (p2[t] - a2) / m1 - u1 * u1
+        v2 = (b2 - p2[t]) / m2 - u2 * u2
+        gain = total - m1 * log(v1 if v1 > floor else floor) - m2 * log(v2 if v2 > floor else floor)
+        if gain > best_gain:
+            best_gain, best_t = gain, t
+    return best_t, best_gain
+
+
+def _numpy() -> Any:
+    try:
+        import numpy
+    except ImportError:  # the pure-Python path serves (slower, same result)
+        return None
+    return numpy
+
+
+def _binseg(
+    n: int,
+    cost: Callable[[int, int], float],
+    beta: float,
+    min_size: int,
+    z: list[float] | None = None,
+    cost_name: str = "",
+) -> list[int]:
+    np = _numpy() if z is not None and cost_name in ("meanvar", "mean") else None
+    if np is not None:
+        arr = np.asarray(z, dtype=float)
+        s1 = np.concatenate(([0.0], np.cumsum(arr)))
+        s2 = np.concatenate(([0.0], np.cumsum(arr * arr)))
+    elif z is not None and cost_name == "meanvar":
+        p1 = [0.0]
+        p2 = [0.0]
+        acc1 = acc2 = 0.0
+        for v in z:
+            acc1 += v
+            acc2 += v * v
+            p1.append(acc1)
+            p2.append(acc2)
     found: list[int] = []
     stack = [(0, n)]
     while stack:
         a, b = stack.pop()
         if b - a < 2 * min_size:
             continue
-        total = cost(a, b)
-        best_gain = 0.0
-        best_t = -1
-        for t in range(a + min_size, b - min_size + 1):
-            gain = total - cost(a, t) - cost(t, b)
-            if gain > best_gain:
-                best_gain, best_t = gain, t
+        if np is not None:
+            best_t, best_gain = _best_split_numpy(np, s1, s2, a, b, min_size, cost_name)
+        elif cost_name == "meanvar" and z is not None:
+            best_t, best_gain = _best_split_meanvar(p1, p2, a, b, min_size)
+        else:
+            total = cost(a, b)
+            best_gain = 0.0
+            best_t = -1
+            for t in range(a + min_size, b - min_size + 1):
+                gain = total - cost(a, t) - cost(t, b)
+                if gain > best_gain:
+                    best_gain, best_t = gain, t
         if best_t >= 0 and best_gain > beta:
             found.append(best_t)
             stack.append((a, best_t))
             stack.append((best_t, b))
     return sorted(found)
+
+
+def _deseasonalise(y: list[float], ts: list[float] | None) -> list[float]:
+    """Remove the time-of-day profile (and a weekend level with a week of data).
+
+    The daily profile is the median, per sampling step of the day (UTC), of the values minus
+    their own day's median (steps barely move it: medians over days); with a week of data
+    a clear weekend level is removed too (see :func:`_remove_weekend`).
+    """
+    if ts is None or len(y) < 96 or ts[-1] - ts[0] < 2 * _DAY:
+        return y
+    # One bin per sampling step (at most 1,440, one a minute), so a nightly job of half an
+    # hour is removed whole; each bin's median is over the days.
+    steps = sorted(ts[i + 1] - ts[i] for i in range(len(ts) - 1))
+    step = steps[len(steps) // 2]
+    bins = int(min(max(round(_DAY / step), 24), _MAX_BINS)) if step > 0 else 48
+    width = _DAY / bins
+    day = [int(t // _DAY) for t in ts]
+    slot = [int((t % _DAY) // width) for t in ts]
+    by_day: dict[int, list[float]] = {}
+    for d, v in zip(day, y, strict=True):
+        by_day.setdefault(d, []).append(v)
+    day_med = {d: median(vs) for d, vs in by_day.items()}
+    by_slot: list[list[float]] = [[] for _ in range(bins)]
+    for d, k, v in zip(day, slot, y, strict=True):
+        by_slot[k].append(v - day_med[d])
+    profile = [median(r) if len(r) >= 3 else 0.0 for r in by_slot]
+    # A day that does not vary at all (a constant before a launch) shows no cycle and
+    # gets none added.
+    amp = {d: 1.0 if max(vs) > min(vs) else 0.0 for d, vs in by_day.items()}
+    # Likewise a run of identical values (a stretch of the launch day before the launch).
+    flat = [False] * len(y)
+    start = 0
+    for i in range(1, len(y) + 1):
+        if i == len(y) or y[i] != y[start]:
+            if i - start >= 12:
+                flat[start:i] = [True] * (i - start)
+            start = i
+    out = [
+        v if flat[i] else v - amp[d] * profile[k]
+        for i, (d, k, v) in enumerate(zip(day, slot, y, strict=True))
+    ]
+    if ts[-1] - ts[0] < 7 * _DAY:
+        return out
+    return _remove_weekend(out, day, slot)
+
+
+def _remove_weekend(out: list[float], day: list[int], slot: list[int]) -> list[float]:
+    """Remove a weekend level when the data shows one clearly (weekends x0.5 are common).
+
+    Each weekend day's level (its median) is compared with the nearest weekdays' levels
+    before and after it; the weekend effect is removed only when every weekend day agrees
+    in sign and lies beyond three times the day-to-day spread of weekday levels. Days are
+    UTC days; 1970-01-01 was a Thursday.
+    """
+    by_day: dict[int, list[float]] = {}
+    for d, v in zip(day, out, strict=True):
+        by_day.setdefault(d, []).append(v)
+    full = max(len(v) for v in by_day.values())
+    level = {d: median(v) for d, v in by_day.items() if len(v) >= full // 2}
+
+    def weekend(d: int) -> bool:
+        return (d + 3) % 7 >= 5  # day 0 (1970-01-01) was a Thursday
+
+    weekdays = sorted(d for d in level if not weekend(d))
+    steps = [level[b] - level[a] for a, b in itertools.pairwise(weekdays) if b == a + 1]
+    if len(steps) < 3:
+        return out
+    spread = MAD_SCALE * median([abs(v - median(steps)) for v in steps])
+    effects = []
+    for d in sorted(level):
+        if not weekend(d):
+            continue
+        before = [level[e] for e in range(d - 1, d - 4, -1) if e in level and not weekend(e)][:1]
+        after = [level[e] for e in range(d + 1, d + 4) if e in level and not weekend(e)][:1]
+        ref = before + after
+        if ref:
+            effects.append(level[d] - median(ref))
+    if len(effects) < 2:
+        return out
+    if not (all(e > 3 * spread for e in effects) or all(e < -3 * spread for e in effects)):
+        return out
+    effect = median(effects)
+    return [v - effect if weekend(d) else v for d, v in zip(day, out, strict=True)]
+
+
+def _scores(
+    z: list[float], found: list[int], cost: Callable[[int, int], float], beta: float
+) -> list[float]:
+    """Each change's cost drop against merging it with its neighbours, in penalty units."""
+    bounds = [0, *found, len(z)]
+    out = []
+    for k in range(len(found)):
+        a, t, b = bounds[k], bounds[k + 1], bounds[k + 2]
+        gain = cost(a, b) - cost(a, t) - cost(t, b)
+        score = gain / beta if beta > 0 else gain
+        # Degenerate input (values near the float limits) can overflow the costs: the
+        # score is capped, never inf or NaN.
+        out.append(min(score, _SCORE_CAP) if score == score else _SCORE_CAP)
+    return out
 
 
 def _pelt(n: int, cost: Callable[[int, int], float], beta: float, min_size: int) -> list[int]:
@@ -366,7 +669,8 @@ def _edivisive(
 
 
 def detect_change_points(
-    values: Sequence[float | None],
+    values: object,
+    timestamps: object | None = None,
     *,
     method: str | None = None,
     cost: str = "meanvar",
@@ -376,23 +680,35 @@ def detect_change_points(
     permutations: int = 99,
     seed: int = 0,
     ramps: bool = True,
-) -> list[int]:
-    """The indices where a new regime starts (sorted, first index of each new segment).
+    transform: str = "auto",
+) -> list[ChangePoint]:
+    """Where new regimes start: a sorted list of :class:`ChangePoint`.
 
-    ``method`` is ``"binseg"`` (default), ``"pelt"`` or ``"edivisive"``; ``cost`` and
-    ``penalty_factor`` apply to the first two, ``sig_level``, ``permutations`` and ``seed``
-    to E-divisive; ``ramps`` merges staircases into ramps (see the module). ``None`` and NaN
-    values are skipped; indices refer to ``values``.
+    ``values``: a 1-D sequence (list, tuple, numpy array, pandas Series) with
+    ``None``/NaN/``pd.NA`` gaps, which are skipped (indices refer to ``values``).
+    ``timestamps``: one per value (epoch seconds, ``datetime`` (naive = UTC), pandas
+    ``Timestamp``, numpy ``datetime64``), non-decreasing; with two days or more of them the
+    time-of-day profile (and with two weeks the day-of-week one) is removed first, and each
+    change carries its timestamp. ``method`` (case-insensitive) is ``"binseg"`` (default),
+    ``"pelt"`` or ``"edivisive"``; above :data:`QUADRATIC_LIMIT` points the last two fall back
+    to ``"binseg"``. ``cost`` and ``penalty_factor`` apply to ``binseg``/``pelt``,
+    ``sig_level``, ``permutations`` and ``seed`` to E-divisive; ``ramps`` merges staircases
+    into ramps; ``transform`` is the variance-stabilising transform (``"auto"``, ``"none"``,
+    ``"log"``, ``"sqrt"``; see :func:`~sounding.analysis.detect_deviations`).
 
-    >>> detect_change_points([1.0, 1.1, 0.9, 1.0, 1.05] * 8 + [3.0, 3.1, 2.9, 3.0, 3.05] * 8,
-    ...                      method="pelt")
+    >>> [c.index for c in detect_change_points(
+    ...     [1.0, 1.1, 0.9, 1.0, 1.05] * 8 + [3.0, 3.1, 2.9, 3.0, 3.05] * 8, method="PELT")]
     [40]
     """
     chosen = DEFAULT_CHANGE_POINT_METHOD if method is None else method
-    if chosen not in CHANGE_POINT_METHODS:
+    if not isinstance(chosen, str) or chosen.lower() not in CHANGE_POINT_METHODS:
         raise InvalidValueError("method", method, "one of " + ", ".join(CHANGE_POINT_METHODS))
-    if cost not in _DEFAULT_PENALTY:
+    chosen = chosen.lower()
+    if not isinstance(cost, str) or cost.lower() not in _DEFAULT_PENALTY:
         raise InvalidValueError("cost", cost, "'meanvar', 'mean' or 'linear'")
+    cost = cost.lower()
+    if not isinstance(transform, str) or transform.lower() not in ("auto", "none", "log", "sqrt"):
+        raise InvalidValueError("transform", transform, "one of auto, none, log, sqrt")
     if not isinstance(min_size, int) or isinstance(min_size, bool):
         raise InvalidTypeError("min_size", min_size, "an integer >= 2")
     if min_size < 2:
@@ -408,32 +724,70 @@ def detect_change_points(
     if not isinstance(permutations, int) or permutations < 1:
         raise InvalidValueError("permutations", permutations, "an integer >= 1")
 
+    xs, all_ts = prepare(values, timestamps)
     positions: list[int] = []
-    x: list[float] = []
-    for i, v in enumerate(values):
-        if v is None:
-            continue
-        f = float(v)
-        if math.isfinite(f):
+    raw: list[float] = []
+    for i, f in enumerate(xs):
+        if f == f and f != math.inf and f != -math.inf:
             positions.append(i)
-            x.append(f)
-    n = len(x)
+            raw.append(f)
+    n = len(raw)
     if n < 2 * min_size:
         return []
+    if n > QUADRATIC_LIMIT and chosen != "binseg":
+        chosen = "binseg"
+    ts = None if all_ts is None else [all_ts[i] for i in positions]
+    fwd, _ = choose_transform(transform.lower(), raw)  # offline: the whole series decides
+    x = [fwd(v) for v in raw]
     largest = max(abs(v) for v in x)
     if largest > 1e100:
         # Squares and differences of such values overflow; the methods are scale-free.
         x = [v / largest for v in x]
+    x = _deseasonalise(x, ts)
+    beta = 1.0
+    fn: Callable[[int, int], float]
     if chosen == "edivisive":
         found = _edivisive(x, float(sig_level), permutations, min_size, seed)
+        z = _standardise(x)
+        fn = _cost_function(z, "meanvar")
     else:
         cleaned = _hampel(x)
         z = _standardise(cleaned)
         factor = _DEFAULT_PENALTY[cost] if penalty_factor is None else float(penalty_factor)
-        beta = factor * math.log(n) * _dependence(cleaned)
+        dependence = _dependence(cleaned) if n >= 30 else 1.0
+        beta = factor * math.log(n) * dependence
         fn = _cost_function(z, cost)
-        search = _binseg if chosen == "binseg" else _pelt
-        found = search(n, fn, beta, min_size)
+        if chosen == "binseg":
+            found = _binseg(n, fn, beta, min_size, z, cost)
+        else:
+            found = _pelt(n, fn, beta, min_size)
         if ramps and cost != "linear" and len(found) >= 2:
             found = _merge_ramps(z, found, beta, _SLOPE_PENALTY * math.log(n), min_size)
-    return [positions[t] for t in found]
+            fn = _cost_function(z, cost)
+    if chosen == "edivisive":
+        beta = _DEFAULT_PENALTY["meanvar"] * math.log(n)
+    scores = _scores(z, found, fn, beta)
+    # A transition spread over a few points (a ramp-up, a straggler) reads as two changes
+    # a segment apart: keep the stronger of changes closer than two minimum segments.
+    k = 1
+    while k < len(found):
+        if found[k] - found[k - 1] < 2 * min_size:
+            drop = k if scores[k] < scores[k - 1] else k - 1
+            del found[drop]
+            scores = _scores(z, found, fn, beta)
+            k = 1
+        else:
+            k += 1
+    bounds = [0, *found, n]
+    out: list[ChangePoint] = []
+    for k, t in enumerate(found):
+        out.append(
+            ChangePoint(
+                index=positions[t],
+                timestamp=None if ts is None else ts[t],
+                before=median(raw[bounds[k] : t]),
+                after=median(raw[t : bounds[k + 2]]),
+                score=round(scores[k], 6),
+            )
+        )
+    return out

@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, overload
 
-from sounding.analysis._robust import median
 from sounding.analysis.alerts import ValueSource
 from sounding.analysis.baselines import Baseline, baseline_from_distribution
-from sounding.analysis.changepoints import detect_change_points
+from sounding.analysis.changepoints import ChangePoint, detect_change_points
 from sounding.analysis.rules import AlertRule
 from sounding.core.exceptions import InvalidValueError
 
@@ -163,34 +161,6 @@ def metric_history(
     return ts, values
 
 
-@dataclass(frozen=True)
-class ChangePoint:
-    """A change in a stored metric: where the new regime starts, and the medians of the
-    segments before and after it (``percent`` is their relative change)."""
-
-    index: int
-    timestamp: float
-    before: float
-    after: float
-
-    @property
-    def percent(self) -> float | None:
-        """``(after - before) / |before|`` in percent (``None`` when ``before`` is 0)."""
-        if self.before == 0:
-            return None
-        return (self.after - self.before) / abs(self.before) * 100.0
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-friendly dict."""
-        return {
-            "index": self.index,
-            "timestamp": self.timestamp,
-            "before": self.before,
-            "after": self.after,
-            "percent": self.percent,
-        }
-
-
 def changes(
     store: Store,
     metric: str,
@@ -213,14 +183,7 @@ def changes(
         interval=interval,
         now=now,
     )
-    cps = detect_change_points(values, method=method)
-    bounds = [0, *cps, len(values)]
-    out: list[ChangePoint] = []
-    for k, cp in enumerate(cps):
-        before = values[bounds[k] : cp]
-        after = values[cp : bounds[k + 2]]
-        out.append(ChangePoint(cp, ts[cp], median(before), median(after)))
-    return out
+    return detect_change_points(values, ts, method=method)
 
 
 def store_value_source(store: Store) -> ValueSource:

@@ -11,9 +11,10 @@ resolves once it has been at or below 0.4 for 10 minutes. Three kinds:
 ``"threshold"`` (default)
     the value is the statistic itself.
 ``"deviation"``
-    the value source returns the recent history of the statistic; the value is the
-    relative change in percent of its last point from its trailing baseline when
-    :func:`~sounding.analysis.detect_deviations` flags that point, else 0. ``threshold``
+    the value source returns the recent history of the statistic; while the latest
+    :func:`~sounding.analysis.detect_deviations` episode is still going at the newest point,
+    the value is the relative change in percent at the episode's start (1e6 from a zero
+    baseline), else 0: one episode is one firing, resolved when it ends. ``threshold``
     defaults to 20 (``MetricsConfig.deviation_threshold_percent``), -20 for ``op="<"``.
 ``"change"``
     the value source returns the history; the value is the shift in percent of the median

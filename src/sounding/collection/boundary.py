@@ -43,19 +43,31 @@ import functools
 import inspect
 import math
 import random as _random_module
-import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from types import TracebackType
 from typing import Any, Final, TypeVar, cast, overload
 
+from sounding.collection import errors as _errors
 from sounding.collection import metrics as _metrics
+from sounding.collection.naming import check_operation_name, operation_name_for
+from sounding.collection.severity import (
+    DEFAULT_SEVERITIES,
+    check_classify,
+    check_ok_exceptions,
+    classify_exception,
+    coerce_severity,
+    exception_outcome,
+    reset_severities,
+    set_severity,
+    set_severity_classifier,
+)
 from sounding.core import clock as _clock_module
 from sounding.core import health
 from sounding.core.clock import get_clock
 from sounding.core.config import UNSET
-from sounding.core.exceptions import InvalidNameError, InvalidTypeError, InvalidValueError
+from sounding.core.exceptions import InvalidTypeError, InvalidValueError
 from sounding.core.types import ErrorSeverity
 
 __all__ = [
@@ -65,6 +77,7 @@ __all__ = [
     "async_sleep",
     "backoff_delay",
     "classify_exception",
+    "exception_outcome",
     "operation_boundary",
     "random",
     "reset_severities",
@@ -81,115 +94,6 @@ sleep: Callable[[float], object] = time.sleep
 async_sleep: Callable[[float], Awaitable[object]] = asyncio.sleep
 #: Seam: the jitter source, a function returning a float in ``[0, 1)``.
 random: Callable[[], float] = _random_module.random
-
-# ---------------------------------------------------------------------------------------
-# Severity classification
-# ---------------------------------------------------------------------------------------
-
-#: The default severity of exception types, looked up along the exception's MRO (the most
-#: specific entry wins). Unlisted exceptions are ``HIGH``. Change with :func:`set_severity`.
-DEFAULT_SEVERITIES: Final[Mapping[type[BaseException], ErrorSeverity]] = {
-    MemoryError: ErrorSeverity.CRITICAL,
-    SystemError: ErrorSeverity.CRITICAL,
-    RecursionError: ErrorSeverity.CRITICAL,
-    OSError: ErrorSeverity.HIGH,
-    RuntimeError: ErrorSeverity.HIGH,
-    ValueError: ErrorSeverity.MEDIUM,
-    LookupError: ErrorSeverity.MEDIUM,
-    TypeError: ErrorSeverity.MEDIUM,
-    AttributeError: ErrorSeverity.MEDIUM,
-    ArithmeticError: ErrorSeverity.MEDIUM,
-    UnicodeError: ErrorSeverity.MEDIUM,
-    Warning: ErrorSeverity.LOW,
-}
-
-_severities: dict[type[BaseException], ErrorSeverity] = dict(DEFAULT_SEVERITIES)
-_classifier: Callable[[BaseException], ErrorSeverity | None] | None = None
-
-
-def _coerce_severity(value: object, field: str) -> ErrorSeverity:
-    if isinstance(value, ErrorSeverity):
-        return value
-    if isinstance(value, str):
-        try:
-            return ErrorSeverity(value.lower())
-        except ValueError:
-            pass
-    raise InvalidValueError(
-        field, value, "an ErrorSeverity or one of " + ", ".join(s.value for s in ErrorSeverity)
-    )
-
-
-def set_severity(exc_type: type[BaseException], severity: ErrorSeverity | str | None) -> None:
-    """Classify ``exc_type`` (and its subclasses without an entry of their own) as ``severity``.
-
-    ``None`` removes the entry, so the type falls back to its base classes' severity.
-
-    >>> from sounding import ErrorSeverity
-    >>> set_severity(TimeoutError, ErrorSeverity.MEDIUM)
-    >>> classify_exception(TimeoutError("slow disk"))
-    <ErrorSeverity.MEDIUM: 'medium'>
-    >>> set_severity(TimeoutError, None)
-    """
-    if not (isinstance(exc_type, type) and issubclass(exc_type, BaseException)):
-        raise InvalidTypeError("exc_type", exc_type, "an exception class")
-    if severity is None:
-        _severities.pop(exc_type, None)
-    else:
-        _severities[exc_type] = _coerce_severity(severity, "severity")
-
-
-def set_severity_classifier(
-    classifier: Callable[[BaseException], ErrorSeverity | None] | None,
-) -> Callable[[BaseException], ErrorSeverity | None] | None:
-    """Install the application's classifier; returns the previous one (``None``: the default).
-
-    ``classifier(exc)`` returns an :class:`ErrorSeverity`, or ``None`` to use the default
-    table. If it raises, the failure is counted (``severity.classifier``) and the default
-    table decides: a broken classifier never breaks error handling.
-
-    >>> from sounding import ErrorSeverity
-    >>> previous = set_severity_classifier(
-    ...     lambda exc: ErrorSeverity.LOW if "optional" in str(exc) else None)
-    >>> classify_exception(OSError("optional plugin missing"))
-    <ErrorSeverity.LOW: 'low'>
-    >>> _ = set_severity_classifier(previous)
-    """
-    global _classifier
-    if classifier is not None and not callable(classifier):
-        raise InvalidTypeError("classifier", classifier, "a callable(exc) -> ErrorSeverity or None")
-    previous, _classifier = _classifier, classifier
-    return previous
-
-
-def classify_exception(exc: BaseException) -> ErrorSeverity:
-    """The severity of ``exc``: the application's classifier, else the table by MRO.
-
-    >>> classify_exception(MemoryError()), classify_exception(KeyError("k"))
-    (<ErrorSeverity.CRITICAL: 'critical'>, <ErrorSeverity.MEDIUM: 'medium'>)
-    """
-    classifier = _classifier
-    if classifier is not None:
-        try:
-            found = classifier(exc)
-            if found is not None:
-                return _coerce_severity(found, "classifier result")
-        except Exception as failure:
-            health.failure("severity.classifier", failure)
-    for klass in type(exc).__mro__:
-        severity = _severities.get(klass)
-        if severity is not None:
-            return severity
-    return ErrorSeverity.HIGH
-
-
-def reset_severities() -> None:
-    """Restore the default table and remove the application's classifier (tests)."""
-    global _classifier
-    _severities.clear()
-    _severities.update(DEFAULT_SEVERITIES)
-    _classifier = None
-
 
 # ---------------------------------------------------------------------------------------
 # Backoff
@@ -233,31 +137,17 @@ def backoff_delay(
 # The boundary
 # ---------------------------------------------------------------------------------------
 
-_BAD_NAME_CHARS: Final = re.compile(r"[^A-Za-z0-9_.]+")
-#: Longest operation name: leaves room for the longest metric suffix (``.fallbacks``).
-MAX_OPERATION_LENGTH: Final = _metrics.MAX_NAME_LENGTH - len(".fallbacks")
+#: Longest operation name: leaves room for the longest metric suffix (``.user_errors``).
+MAX_OPERATION_LENGTH: Final = _metrics.MAX_NAME_LENGTH - len(".user_errors")
 
 
 def _name_for(fn: Callable[..., Any]) -> str:
     """A metric-safe default operation name: ``module.qualname`` with odd characters as ``_``."""
-    module = getattr(fn, "__module__", None) or "unknown"
-    qual = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or "operation"
-    raw = _BAD_NAME_CHARS.sub("_", f"{module}.{qual}").split(".")
-    # "__main__" -> "main", "<locals>" -> "locals": names people can read in a report.
-    parts = [p.strip("_") for p in raw if p.strip("_")]
-    # Keep the end of a long name (the function is more telling than the package).
-    name = ".".join(parts)[-(MAX_OPERATION_LENGTH - 3) :].lstrip("._") or "operation"
-    if not name[0].isalpha():
-        name = "op_" + name
-    return name
+    return operation_name_for(fn, ".user_errors")
 
 
 def _check_operation_name(name: object) -> str:
-    if not isinstance(name, str):
-        raise InvalidTypeError("operation_name", name, "a str such as 'recorder.export'")
-    if len(name) > MAX_OPERATION_LENGTH:
-        raise InvalidNameError("operation_name", name, f"at most {MAX_OPERATION_LENGTH} characters")
-    return _metrics.validate_name(name, "operation_name")
+    return check_operation_name(name, ".user_errors")
 
 
 def _number(value: object, field: str, minimum: float, allowed: str) -> float:
@@ -291,11 +181,14 @@ class _Instruments:
         "duration_ok",
         "failures",
         "fallbacks",
+        "op",
         "registry",
         "retries",
+        "user_errors",
     )
 
     def __init__(self, op: str) -> None:
+        self.op = op
         self.registry = _metrics.get_registry()
         attempts = _metrics.counter(f"{op}.attempts", description=f"attempts of {op}")
         self.attempts = attempts.bind()
@@ -310,6 +203,23 @@ class _Instruments:
             f"{op}.duration", unit="ms", description=f"duration of {op} (retries included)"
         )
         self.duration_ok = self.duration.bind(status="ok")
+        # Created on the first user error: most operations never have one.
+        self.user_errors: _metrics.Counter | None = None
+
+    def user_error(self) -> _metrics.Counter:
+        counter = self.user_errors
+        if counter is None:
+            counter = self.user_errors = _metrics.counter(
+                f"{self.op}.user_errors",
+                description=f"calls of {self.op} ended by the user's mistake, by exception type",
+            )
+        return counter
+
+
+def _predicate(value: object, field: str, takes: str) -> Callable[[Any], bool] | None:
+    if value is not None and not callable(value):
+        raise InvalidTypeError(field, value, f"None or a callable({takes}) -> bool")
+    return cast("Callable[[Any], bool] | None", value)
 
 
 class OperationBoundary:
@@ -333,6 +243,11 @@ class OperationBoundary:
         fallback_value: Any,
         reraise: Any,
         severity: ErrorSeverity | str | None,
+        retry_if: Callable[[Exception], bool] | None = None,
+        retry_if_result: Callable[[Any], bool] | None = None,
+        deadline: float | None = None,
+        ok_exceptions: type[BaseException] | tuple[type[BaseException], ...] = (),
+        classify: Callable[[BaseException], str | None] | None = None,
     ) -> None:
         if operation_name is not None:
             _check_operation_name(operation_name)
@@ -348,6 +263,24 @@ class OperationBoundary:
         if not isinstance(jitter, bool):
             raise InvalidTypeError("jitter", jitter, "True or False")
         self.retry_exceptions = _exception_types(retry_exceptions)
+        self.retry_if = _predicate(retry_if, "retry_if", "exc")
+        self.retry_if_result = _predicate(retry_if_result, "retry_if_result", "result")
+        self.deadline = (
+            None
+            if deadline is None
+            else _number(deadline, "deadline", 0, "None or a finite number of seconds >= 0")
+        )
+        for field, given in (
+            ("retry_if", retry_if),
+            ("retry_if_result", retry_if_result),
+            ("deadline", deadline),
+        ):
+            if given is not None and not retry_on_failure:
+                raise InvalidValueError(
+                    field, given, "None unless retry_on_failure=True (it only steers retries)"
+                )
+        self.ok_exceptions = check_ok_exceptions(ok_exceptions)
+        self.classify = check_classify(classify)
         if reraise is UNSET:
             # Passing a fallback value is asking for it to be used.
             reraise = fallback_value is UNSET
@@ -359,7 +292,7 @@ class OperationBoundary:
                 reraise,
                 "False when a fallback_value is given (with reraise=True it is never used)",
             )
-        self.severity = None if severity is None else _coerce_severity(severity, "severity")
+        self.severity = None if severity is None else coerce_severity(severity, "severity")
         self.operation_name = operation_name
         self.retry_on_failure = retry_on_failure
         self.max_retries = max_retries if retry_on_failure else 0
@@ -370,6 +303,26 @@ class OperationBoundary:
         self._started: ContextVar[tuple[float, ...]] = ContextVar("sounding_boundary", default=())
         if operation_name is not None:
             self._instruments = _Instruments(operation_name)
+
+    def _settings(self) -> dict[str, Any]:
+        """The keyword arguments that make an equal boundary (for a default-named copy)."""
+        return {
+            "retry_on_failure": self.retry_on_failure,
+            "max_retries": self.max_retries,
+            "retry_delay": self.retry_delay,
+            "retry_backoff": self.retry_backoff,
+            "max_delay": self.max_delay,
+            "jitter": self.jitter,
+            "retry_exceptions": self.retry_exceptions,
+            "fallback_value": self.fallback_value if not self.reraise else UNSET,
+            "reraise": self.reraise,
+            "severity": self.severity,
+            "retry_if": self.retry_if,
+            "retry_if_result": self.retry_if_result,
+            "deadline": self.deadline,
+            "ok_exceptions": self.ok_exceptions,
+            "classify": self.classify,
+        }
 
     # -- shared -------------------------------------------------------------------------
     def _inst(self) -> _Instruments:
@@ -389,60 +342,152 @@ class OperationBoundary:
             jitter=self.jitter,
         )
 
+    def _outcome(self, exc: BaseException) -> str:
+        try:
+            return exception_outcome(exc, self.ok_exceptions, self.classify)
+        except Exception as failure:
+            health.failure("boundary.outcome", failure)
+            return "error"
+
+    def _retry_delay(self, attempt: int, start: float, reason: str, exc_type: str) -> float | None:
+        """The delay before retry number ``attempt`` (and its ``operation.retry`` event), or
+        ``None`` when no retry is left or the deadline would pass before it starts."""
+        if attempt > self.max_retries:
+            return None
+        delay = self._delay(attempt)
+        deadline = self.deadline
+        if deadline is not None:
+            elapsed = max(get_clock().monotonic() - start, 0.0)
+            if elapsed + delay > deadline:
+                return None
+        self._inst().retries.inc()
+        _errors.emit_event(
+            ErrorSeverity.MEDIUM.logging_level,
+            "operation.retry",
+            {
+                "operation": self.operation_name,
+                "attempt": attempt,
+                "max_retries": self.max_retries,
+                "delay_s": round(delay, 6),
+                "reason": reason,
+                "exc_type": exc_type,
+            },
+        )
+        return delay
+
+    def _wants_retry(self, exc: Exception) -> bool:
+        if not isinstance(exc, self.retry_exceptions):
+            return False
+        retry_if = self.retry_if
+        if retry_if is None:
+            return True
+        try:
+            return bool(retry_if(exc))
+        except Exception as failure:
+            # A broken predicate must not turn one failure into endless retries.
+            health.failure("boundary.retry_if", failure)
+            return False
+
     def _retry_or_fail(self, exc: Exception, attempt: int, start: float) -> float | None:
         """After failed attempt number ``attempt``: the delay before retrying, or ``None``
-        when the call has failed (metrics and the error event are then recorded)."""
-        inst = self._inst()
+        when the call has ended (metrics and the error event are then recorded). An exception
+        that is not a failure (``ok_exceptions``, an exit with code 0) is recorded as ``ok``."""
         try:
-            if attempt <= self.max_retries and isinstance(exc, self.retry_exceptions):
-                inst.retries.inc()
-                delay = self._delay(attempt)
-                from sounding.collection.errors import emit_event, exception_type_name
-
-                emit_event(
-                    ErrorSeverity.MEDIUM.logging_level,
-                    "operation.retry",
-                    {
-                        "operation": self.operation_name,
-                        "attempt": attempt,
-                        "max_retries": self.max_retries,
-                        "delay_s": round(delay, 6),
-                        "exc_type": exception_type_name(exc),
-                    },
+            outcome = self._outcome(exc)
+            if outcome == "ok":
+                self._succeeded(start)
+                return None
+            self._inst().attempts.inc()
+            if outcome == "error" and self._wants_retry(exc):
+                delay = self._retry_delay(
+                    attempt, start, "exception", _errors.exception_type_name(exc)
                 )
-                return delay
-            self._failed(exc, attempt, start, inst)
+                if delay is not None:
+                    return delay
+            self._failed(exc, attempt, start, self._inst(), outcome == "user_error")
         except Exception as failure:
             health.failure("boundary.record", failure)
         return None
 
-    def _failed(self, exc: Exception, attempts: int, start: float, inst: _Instruments) -> None:
-        from sounding.collection.errors import exception_type_name, record_error
+    def _passes(self, exc: BaseException) -> bool:
+        """Whether ``exc`` ends the call without being a failure (re-raised as it is)."""
+        return self._outcome(exc) == "ok"
 
-        exc_type = exception_type_name(exc)
+    def _failed(
+        self,
+        exc: Exception,
+        attempts: int,
+        start: float,
+        inst: _Instruments,
+        user_error: bool = False,
+    ) -> None:
+        exc_type = _errors.exception_type_name(exc)
         status = "error" if self.reraise else "fallback"
-        inst.failures.inc(tags={"exc_type": exc_type})
+        if user_error:
+            inst.user_error().inc(tags={"exc_type": exc_type})
+        else:
+            inst.failures.inc(tags={"exc_type": exc_type})
         if not self.reraise:
             inst.fallbacks.inc()
         elapsed = max(get_clock().monotonic() - start, 0.0) * 1e3
-        inst.duration.observe(elapsed, {"status": status})
-        record_error(
+        inst.duration.observe(elapsed, {"status": "user_error" if user_error else status})
+        severity = self.severity
+        if user_error and severity is None:
+            severity = classify_exception(exc)
+        _errors.record_error(
             exc,
             operation=self.operation_name,
-            severity=self.severity,
+            severity=severity,
             handled=True,
             event="operation.failed",
-            fields={"attempts": attempts, "outcome": status, "duration_ms": round(elapsed, 3)},
+            fields={
+                "attempts": attempts,
+                "outcome": "user_error" if user_error else status,
+                "user_error": user_error,
+                "duration_ms": round(elapsed, 3),
+            },
         )
 
-    def _cancelled(self, start: float) -> None:
+    def _rejected(self, attempts: int, start: float) -> None:
+        """The result was still rejected by ``retry_if_result`` when the retries ran out."""
         try:
+            inst = self._inst()
+            inst.failures.inc(tags={"exc_type": "rejected_result"})
+            elapsed = max(get_clock().monotonic() - start, 0.0) * 1e3
+            inst.duration.observe(elapsed, {"status": "rejected"})
+            _errors.emit_event(
+                ErrorSeverity.MEDIUM.logging_level,
+                "operation.rejected",
+                {
+                    "operation": self.operation_name,
+                    "attempts": attempts,
+                    "duration_ms": round(elapsed, 3),
+                },
+            )
+        except Exception as failure:
+            health.failure("boundary.record", failure)
+
+    def _cancelled(self, start: float, exc: BaseException | None = None) -> None:
+        try:
+            if exc is not None and isinstance(exc, SystemExit) and self._passes(exc):
+                self._succeeded(start)
+                return
             inst = self._inst()
             inst.attempts.inc()
             elapsed = max(get_clock().monotonic() - start, 0.0) * 1e3
             inst.duration.observe(elapsed, {"status": "cancelled"})
         except Exception as failure:
             health.failure("boundary.record", failure)
+
+    def _reject_result(self, result: Any) -> bool:
+        predicate = self.retry_if_result
+        if predicate is None:
+            return False
+        try:
+            return bool(predicate(result))
+        except Exception as failure:
+            health.failure("boundary.retry_if_result", failure)
+            return False
 
     # -- decorator ----------------------------------------------------------------------
     def __call__(self, fn: F) -> F:
@@ -457,21 +502,13 @@ class OperationBoundary:
             )
         if self.operation_name is None:
             # Each decorated function gets its own boundary (and metric names).
-            return OperationBoundary(
-                _name_for(fn),
-                retry_on_failure=self.retry_on_failure,
-                max_retries=self.max_retries,
-                retry_delay=self.retry_delay,
-                retry_backoff=self.retry_backoff,
-                max_delay=self.max_delay,
-                jitter=self.jitter,
-                retry_exceptions=self.retry_exceptions,
-                fallback_value=self.fallback_value if not self.reraise else UNSET,
-                reraise=self.reraise,
-                severity=self.severity,
-            )(fn)
+            return OperationBoundary(_name_for(fn), **self._settings())(fn)
         if inspect.iscoroutinefunction(fn):
+            if self.retry_if_result is not None:
+                return cast(F, self._wrap_async_results(fn))
             return cast(F, self._wrap_async(fn))
+        if self.retry_if_result is not None:
+            return cast(F, self._wrap_sync_results(fn))
         return cast(F, self._wrap_sync(fn))
 
     def _wrap_sync(self, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -486,8 +523,8 @@ class OperationBoundary:
                 result = fn(*args, **kwargs)
             except Exception as e:
                 exc: Exception = e
-            except BaseException:
-                boundary._cancelled(start)
+            except BaseException as e:
+                boundary._cancelled(start, e)
                 raise
             else:
                 # The success path: one increment and one observation, nothing else.
@@ -513,10 +550,9 @@ class OperationBoundary:
     ) -> Any:
         attempt = 1
         while True:
-            self._inst().attempts.inc()
             delay = self._retry_or_fail(exc, attempt, start)
             if delay is None:
-                if self.reraise:
+                if self.reraise or self._passes(exc):
                     raise exc
                 return self.fallback_value
             try:
@@ -528,12 +564,44 @@ class OperationBoundary:
                 result = fn(*args, **kwargs)
             except Exception as e:
                 exc = e
-            except BaseException:
-                self._cancelled(start)
+            except BaseException as e:
+                self._cancelled(start, e)
                 raise
             else:
                 self._succeeded(start)
                 return result
+
+    def _wrap_sync_results(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """The wrapper when results may be retried (``retry_if_result``)."""
+        boundary = self
+
+        @functools.wraps(fn)
+        def bounded(*args: Any, **kwargs: Any) -> Any:
+            start = get_clock().monotonic()
+            attempt = 1
+            while True:
+                try:
+                    result = fn(*args, **kwargs)
+                except Exception as exc:
+                    return boundary._recover_sync(fn, args, kwargs, exc, start)
+                except BaseException as e:
+                    boundary._cancelled(start, e)
+                    raise
+                if not boundary._reject_result(result):
+                    boundary._succeeded(start)
+                    return result
+                boundary._inst().attempts.inc()
+                delay = boundary._retry_delay(attempt, start, "result", "rejected_result")
+                if delay is None:
+                    boundary._rejected(attempt, start)
+                    return result
+                try:
+                    sleep(delay)
+                except Exception as failure:
+                    health.failure("boundary.sleep", failure)
+                attempt += 1
+
+        return bounded
 
     def _succeeded(self, start: float) -> None:
         inst = self._inst()
@@ -552,8 +620,8 @@ class OperationBoundary:
                 result = await fn(*args, **kwargs)
             except Exception as e:
                 exc: Exception = e
-            except BaseException:
-                boundary._cancelled(start)
+            except BaseException as e:
+                boundary._cancelled(start, e)
                 raise
             else:
                 inst = boundary._instruments
@@ -562,29 +630,72 @@ class OperationBoundary:
                 inst.attempts.inc()
                 inst.duration_ok.observe(max(mono() - start, 0.0) * 1e3)
                 return result
+            return await boundary._recover_async(fn, args, kwargs, exc, start)
+
+        return bounded
+
+    async def _recover_async(
+        self,
+        fn: Callable[..., Awaitable[Any]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        exc: Exception,
+        start: float,
+    ) -> Any:
+        attempt = 1
+        while True:
+            delay = self._retry_or_fail(exc, attempt, start)
+            if delay is None:
+                if self.reraise or self._passes(exc):
+                    raise exc
+                return self.fallback_value
+            try:
+                await async_sleep(delay)
+            except Exception as failure:
+                health.failure("boundary.sleep", failure)
+            attempt += 1
+            try:
+                result = await fn(*args, **kwargs)
+            except Exception as e:
+                exc = e
+            except BaseException as e:
+                self._cancelled(start, e)
+                raise
+            else:
+                self._succeeded(start)
+                return result
+
+    def _wrap_async_results(
+        self, fn: Callable[..., Awaitable[Any]]
+    ) -> Callable[..., Awaitable[Any]]:
+        """The async wrapper when results may be retried (``retry_if_result``)."""
+        boundary = self
+
+        @functools.wraps(fn)
+        async def bounded(*args: Any, **kwargs: Any) -> Any:
+            start = get_clock().monotonic()
             attempt = 1
             while True:
+                try:
+                    result = await fn(*args, **kwargs)
+                except Exception as exc:
+                    return await boundary._recover_async(fn, args, kwargs, exc, start)
+                except BaseException as e:
+                    boundary._cancelled(start, e)
+                    raise
+                if not boundary._reject_result(result):
+                    boundary._succeeded(start)
+                    return result
                 boundary._inst().attempts.inc()
-                delay = boundary._retry_or_fail(exc, attempt, start)
+                delay = boundary._retry_delay(attempt, start, "result", "rejected_result")
                 if delay is None:
-                    if boundary.reraise:
-                        raise exc
-                    return boundary.fallback_value
+                    boundary._rejected(attempt, start)
+                    return result
                 try:
                     await async_sleep(delay)
                 except Exception as failure:
                     health.failure("boundary.sleep", failure)
                 attempt += 1
-                try:
-                    result = await fn(*args, **kwargs)
-                except Exception as e:
-                    exc = e
-                except BaseException:
-                    boundary._cancelled(start)
-                    raise
-                else:
-                    boundary._succeeded(start)
-                    return result
 
         return bounded
 
@@ -618,12 +729,12 @@ class OperationBoundary:
             self._succeeded(start)
             return False
         if not isinstance(exc, Exception):
-            self._cancelled(start)
+            self._cancelled(start, exc)
             return False
-        self._inst().attempts.inc()
         self._retry_or_fail(exc, 1, start)
-        # reraise=False suppresses the exception (there is no value to return from a block).
-        return not self.reraise
+        # reraise=False suppresses a failure (there is no value to return from a block); an
+        # exception that is not a failure (an exit with code 0) always passes on.
+        return not self.reraise and not self._passes(exc)
 
     async def __aenter__(self) -> OperationBoundary:
         return self.__enter__()
@@ -650,7 +761,6 @@ def operation_boundary(operation_name: F, /) -> F: ...
 @overload
 def operation_boundary(
     operation_name: str | None = None,
-    /,
     *,
     retry_on_failure: bool = False,
     max_retries: int = 3,
@@ -659,15 +769,19 @@ def operation_boundary(
     max_delay: float = 30.0,
     jitter: bool = True,
     retry_exceptions: type[Exception] | tuple[type[Exception], ...] = (Exception,),
+    retry_if: Callable[[Exception], bool] | None = None,
+    retry_if_result: Callable[[Any], bool] | None = None,
+    deadline: float | None = None,
     fallback_value: Any = UNSET,
     reraise: bool = ...,
     severity: ErrorSeverity | str | None = None,
+    ok_exceptions: type[BaseException] | tuple[type[BaseException], ...] = (),
+    classify: Callable[[BaseException], str | None] | None = None,
 ) -> OperationBoundary: ...
 
 
 def operation_boundary(
     operation_name: Any = None,
-    /,
     *,
     retry_on_failure: bool = False,
     max_retries: int = 3,
@@ -676,18 +790,29 @@ def operation_boundary(
     max_delay: float = 30.0,
     jitter: bool = True,
     retry_exceptions: type[Exception] | tuple[type[Exception], ...] = (Exception,),
+    retry_if: Callable[[Exception], bool] | None = None,
+    retry_if_result: Callable[[Any], bool] | None = None,
+    deadline: float | None = None,
     fallback_value: Any = UNSET,
     reraise: Any = UNSET,
     severity: ErrorSeverity | str | None = None,
+    ok_exceptions: type[BaseException] | tuple[type[BaseException], ...] = (),
+    classify: Callable[[BaseException], str | None] | None = None,
 ) -> Any:
     """Wrap a risky operation: metrics, a scrubbed error event, optional retry and fallback.
 
     Use it as ``@operation_boundary``, ``@operation_boundary("name", ...)`` on a function or
     coroutine function, or as ``with operation_boundary("name"):`` around a block (no retry
-    there). Without a name, a function's boundary is named ``module.qualname``.
+    there). Without a name, a function's boundary is named ``module.qualname``. The name may
+    be passed by keyword too: ``@operation_boundary(operation_name="disk.write", ...)``.
 
     - ``retry_on_failure``/``max_retries``: retry up to ``max_retries`` times after the first
       call, only for exceptions that are instances of ``retry_exceptions``.
+    - ``retry_if(exc) -> bool``: retry only the exceptions it accepts (with
+      ``retry_exceptions``); ``retry_if_result(result) -> bool``: retry a call whose result it
+      rejects (the last result is returned when the retries run out, counted in ``failures``
+      as ``exc_type=rejected_result``); ``deadline``: seconds from the first call after which
+      no retry is started (a retry whose delay would end past it is not started either).
     - ``retry_delay``/``retry_backoff``/``max_delay``/``jitter``: retry ``n`` waits a random
       time in ``[0, min(max_delay, retry_delay * retry_backoff ** (n - 1)))`` seconds (or
       exactly that cap with ``jitter=False``).
@@ -696,6 +821,14 @@ def operation_boundary(
       ``fallback_value`` (``None`` if not given) and a block's exception is suppressed.
     - ``severity``: the :class:`ErrorSeverity` of failures; by default each exception is
       classified by :func:`classify_exception`.
+    - ``ok_exceptions``/``classify``: exceptions that end a call without being a failure
+      (``ok_exceptions=(click.exceptions.Exit,)``), or ``classify(exc)`` returning ``"ok"``,
+      ``"user_error"``, ``"error"`` or ``None`` (the default). An exit with code 0
+      (``SystemExit(0)``, ``click.exceptions.Exit(0)``) is never a failure; a
+      ``click.ClickException`` is a user error. An ``ok`` exception is recorded as a success
+      and re-raised unchanged, never retried nor replaced by the fallback. A user error is
+      not retried, is counted in ``<op>.user_errors`` (not ``failures``), with duration
+      ``status=user_error`` and an ``operation.failed`` event with ``user_error: true``.
 
     Only :class:`Exception` subclasses are handled; ``KeyboardInterrupt``, ``SystemExit`` and
     task cancellation pass straight through (their duration is recorded as ``cancelled``).
@@ -724,6 +857,11 @@ def operation_boundary(
         "fallback_value": fallback_value,
         "reraise": reraise,
         "severity": severity,
+        "retry_if": retry_if,
+        "retry_if_result": retry_if_result,
+        "deadline": deadline,
+        "ok_exceptions": ok_exceptions,
+        "classify": classify,
     }
     if callable(operation_name) and not isinstance(operation_name, str):
         # Bare ``@operation_boundary``.

@@ -18,7 +18,6 @@ reports an exception that escapes it, with or without ``sentry-sdk`` installed:
 from __future__ import annotations
 
 import functools
-import importlib
 import math
 import threading
 import traceback
@@ -30,7 +29,9 @@ from typing import Any, Final, Literal
 
 from sounding.collection import events as _events
 from sounding.collection import metrics as _metrics
-from sounding.collection.boundary import _check_operation_name, classify_exception
+from sounding.collection.frames import is_own_file, relative_path, reset_path_roots
+from sounding.collection.naming import check_operation_name
+from sounding.collection.severity import classify_exception, coerce_severity
 from sounding.core import clock as _clock_module
 from sounding.core import health
 from sounding.core.clock import get_clock
@@ -47,7 +48,9 @@ __all__ = [
     "emit_event",
     "exception_type_name",
     "record_error",
+    "relative_path",
     "remove_reporter",
+    "reset_path_roots",
 ]
 
 #: Frames kept per stack (the innermost ones: that is where the error is).
@@ -95,10 +98,11 @@ def _scrub(value: Any) -> Any:
 @functools.lru_cache(maxsize=1)
 def _structured_logger() -> Any:
     """The structured logger for error events, or ``None`` when it is not available."""
+    # Imported on first use: importing this module stays cheap, and the logging pipeline
+    # (below this module: it never imports errors or boundaries) is loaded only for errors.
     try:
-        # Imported by name: the structured logger is an optional sibling of this module.
-        log = importlib.import_module("sounding.collection.log")
-    except ImportError:
+        import sounding.collection.log as log
+    except ImportError:  # a trimmed install: error events go straight to the buffer
         return None
     return log.get_logger("sounding.errors", category=EventCategory.ERROR)
 
@@ -162,17 +166,26 @@ def _message(exc: BaseException) -> str:
     return _scrub_text(text)
 
 
+def _is_own_frame(filename: str) -> bool:
+    return is_own_file(filename)
+
+
 def _stack(tb: TracebackType | None) -> list[dict[str, Any]]:
+    """The innermost frames of ``tb``, without sounding's own wrapper frames (a boundary's or
+    timer's ``bounded``/``timed``), with paths made relative (:func:`relative_path`)."""
     # walk_tb reads no source files (extract_tb would): cheap on the error path.
-    frames: deque[dict[str, Any]] = deque(maxlen=MAX_STACK_FRAMES)
-    for frame, lineno in traceback.walk_tb(tb):
+    frames: deque[tuple[str, int, str]] = deque(maxlen=MAX_STACK_FRAMES)
+    walked = list(traceback.walk_tb(tb))
+    for i, (frame, lineno) in enumerate(walked):
         code = frame.f_code
-        frames.append({"file": code.co_filename, "line": lineno, "function": code.co_name})
-    out = []
-    for f in frames:
-        f["file"] = _scrub_text(f["file"])
-        out.append(f)
-    return out
+        # The innermost frame stays even when it is sounding's: that is where the error is.
+        if i < len(walked) - 1 and _is_own_frame(code.co_filename):
+            continue
+        frames.append((code.co_filename, lineno, code.co_name))
+    return [
+        {"file": relative_path(file), "line": line, "function": function}
+        for file, line, function in frames
+    ]
 
 
 def _chain(exc: BaseException) -> list[str]:
@@ -314,7 +327,7 @@ _OPERATIONS: dict[str, str] = {}
 
 def _operation(name: str) -> str:
     # A context is created per call: check each name once, remember at most 1024 of them.
-    checked = _check_operation_name(name)
+    checked = check_operation_name(name, ".user_errors")
     if len(_OPERATIONS) < 1024:
         _OPERATIONS[checked] = checked
     return checked
@@ -481,6 +494,4 @@ class SentryContext:
 
 
 def _severity(value: object) -> ErrorSeverity:
-    from sounding.collection.boundary import _coerce_severity
-
-    return _coerce_severity(value, "severity")
+    return coerce_severity(value, "severity")

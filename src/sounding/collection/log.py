@@ -53,6 +53,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from sounding.collection import events as _events
+from sounding.collection import session as _session_module
 from sounding.collection.context import bound_items
 from sounding.collection.session import get_session_manager
 from sounding.core import config as _config
@@ -455,8 +456,12 @@ def _format_exc_info(exc_info: Any) -> tuple[str, str] | None:
         return None
     import traceback
 
+    from sounding.collection.frames import clean_traceback
+
     etype, value, tb = exc_info
-    text = "".join(traceback.format_exception(etype, value, tb)).rstrip("\n")
+    # Source lines are read now; then the frames lose sounding's wrappers and absolute paths.
+    exception = clean_traceback(traceback.TracebackException(etype, value, tb))
+    text = "".join(exception.format()).rstrip("\n")
     return type(value).__name__, text
 
 
@@ -576,6 +581,10 @@ def record_session_event(name: str, fields: Mapping[str, Any]) -> None:
     _add_fields(event, {k: v for k, v in fields.items() if k != "session_id"})
     event["session_id"] = fields["session_id"]
     _process(event, 20, _SESSION_PROCESSORS, state, True)
+
+
+# Session events go through this pipeline; the session module never imports this one.
+_session_module.set_event_recorder(record_session_event)
 
 
 # -- the logger -----------------------------------------------------------------------------

@@ -98,6 +98,14 @@ def validate_name(name: object, what: str = "name") -> str:
             f"1-{MAX_NAME_LENGTH} characters: letters, digits and '_', in dot-separated parts, "
             "starting with a letter (e.g. 'recorder.export.duration')",
         )
+    from sounding.collection.scrub import identity_in_name
+
+    found = identity_in_name(name)
+    if found is not None:
+        # Names are stored and sent as they are: they must not identify the machine.
+        raise InvalidNameError(
+            what, name, f"a name without the OS {found} name in it (it identifies the machine)"
+        )
     return name
 
 
@@ -358,9 +366,15 @@ class Counter(Instrument[_CounterCell]):
         cell.n, cell.total = 0, 0.0
         if n == 0:
             return None
-        if type(total) is not float:
-            total = _number(total) or 0.0
-        return self._new(count=n, sum=total)
+        try:
+            if type(total) is not float:
+                total = _number(total) or 0.0
+            return self._new(count=n, sum=total)
+        except BaseException:
+            # A Ctrl-C landed before the aggregate existed: give the values back.
+            cell.n += n
+            cell.total += total
+            raise
 
 
 class BoundCounter:
@@ -460,7 +474,15 @@ class Gauge(Instrument[_GaugeCell]):
         cell.n, cell.total, cell.lo, cell.hi = 0, 0.0, _INF, -_INF
         if n == 0:
             return None
-        return self._new(count=n, sum=total, min=lo, max=hi, last=last)
+        try:
+            return self._new(count=n, sum=total, min=lo, max=hi, last=last)
+        except BaseException:
+            # A Ctrl-C landed before the aggregate existed: give the statistics back.
+            cell.n += n
+            cell.total += total
+            cell.lo = min(cell.lo, lo)
+            cell.hi = max(cell.hi, hi)
+            raise
 
 
 class BoundGauge:
@@ -591,7 +613,13 @@ class Histogram(Instrument[_SketchCell]):
         if sk.count == 0:
             return None
         cell.sketch = QuantileSketch()
-        return self._new(count=sk.count, sum=sk.sum, min=sk.min, max=sk.max, sketch=sk)
+        try:
+            return self._new(count=sk.count, sum=sk.sum, min=sk.min, max=sk.max, sketch=sk)
+        except BaseException:
+            # A Ctrl-C landed before the aggregate existed: put the sketch back.
+            sk.merge(cell.sketch)
+            cell.sketch = sk
+            raise
 
 
 class Summary(Histogram):

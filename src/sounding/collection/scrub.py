@@ -46,6 +46,8 @@ __all__ = [
     "MAX_DEPTH",
     "REDACTED",
     "guard_tag_value",
+    "identity_in_name",
+    "is_personal_key",
     "is_sensitive_key",
     "looks_personal",
     "reset_identity",
@@ -81,6 +83,23 @@ _SENSITIVE_WORDS = frozenset(
         "refresh_token", "access_token", "id_token", "bearer", "ssh_key", "signing_key",
         "encryption_key", "master_key", "license_key", "auth_key", "client_key", "app_key",
         "account_key", "storage_key", "service_key",
+        # personal data that is never wanted, in free text or under a key
+        "phone", "phone_number", "phonenumber", "mobile", "mobile_number", "telephone",
+        "cellphone", "dob", "birthdate", "birth_date", "date_of_birth", "birthday",
+        "passport", "passport_number",
+    }
+)  # fmt: skip
+# Keys that name a person or where they live: their values are redacted in structures (a
+# field "name" or "address" of an event), but the words alone do not trigger the free-text
+# rule, where "table name: users" is ordinary technical text.
+_PERSONAL_KEY_WORDS = frozenset(
+    {
+        "name", "full_name", "fullname", "first_name", "firstname", "last_name", "lastname",
+        "given_name", "family_name", "middle_name", "surname", "display_name", "real_name",
+        "maiden_name", "username", "user_name", "address", "street", "street_address",
+        "home_address", "postal_address", "mailing_address", "billing_address",
+        "shipping_address", "email", "e_mail", "email_address", "zipcode", "zip_code",
+        "postcode", "postal_code", "fax", "national_id", "tax_id", "social_security",
     }
 )  # fmt: skip
 # A trailing word that makes the key describe a secret rather than hold one
@@ -97,32 +116,60 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _SPLIT = re.compile(r"[^a-z0-9]+")
 
 
-@functools.lru_cache(maxsize=4096)
-def is_sensitive_key(key: str) -> bool:
-    """Whether values under ``key`` are redacted whatever their type.
+def _key_words(key: str) -> list[str]:
+    return [w for w in _SPLIT.split(_CAMEL.sub("_", key).lower()) if w]
 
-    Keys are matched case-insensitively on their words: ``password``, ``db_password``,
-    ``X-Auth-Token``, ``apiKey``, ``Set-Cookie``, ``sessionid`` are sensitive;
-    ``token_count``, ``password_length``, ``session_id`` (sounding's own random session id)
-    and ``author`` are not.
 
-    >>> is_sensitive_key("X-Auth-Token"), is_sensitive_key("token_count")
-    (True, False)
-    """
-    words = [w for w in _SPLIT.split(_CAMEL.sub("_", key).lower()) if w]
+def _matches(words: list[str], vocabulary: frozenset[str]) -> bool:
     if not words:
         return False
     if len(words) > 1 and words[-1] in _NOT_SECRET_LAST_WORDS:
         # "expires_in" and "session_id" style endings: the key describes, it does not hold.
         tail2 = "_".join(words[-2:])
-        if tail2 not in _SENSITIVE_WORDS:
+        if tail2 not in vocabulary:
             return False
     for i, word in enumerate(words):
-        if word in _SENSITIVE_WORDS:
+        if word in vocabulary:
             return True
-        if i + 1 < len(words) and f"{word}_{words[i + 1]}" in _SENSITIVE_WORDS:
-            return True
+        if i + 1 < len(words):
+            pair = f"{word}_{words[i + 1]}"
+            if pair in vocabulary:
+                return True
+            if i + 2 < len(words) and f"{pair}_{words[i + 2]}" in vocabulary:
+                return True
     return False
+
+
+@functools.lru_cache(maxsize=4096)
+def is_sensitive_key(key: str) -> bool:
+    """Whether values under ``key`` are redacted whatever their type, in structures and in
+    ``key=value`` free text.
+
+    Keys are matched case-insensitively on their words: ``password``, ``db_password``,
+    ``X-Auth-Token``, ``apiKey``, ``Set-Cookie``, ``sessionid``, ``phone``, ``dob`` are
+    sensitive; ``token_count``, ``password_length``, ``session_id`` (sounding's own random
+    session id) and ``author`` are not.
+
+    >>> is_sensitive_key("X-Auth-Token"), is_sensitive_key("token_count")
+    (True, False)
+    """
+    return _matches(_key_words(key), _SENSITIVE_WORDS)
+
+
+@functools.lru_cache(maxsize=4096)
+def is_personal_key(key: str) -> bool:
+    """Whether a dict key names personal data, so that its value is redacted in structures:
+    every sensitive key (:func:`is_sensitive_key`) and keys naming a person or an address
+    (``name``, ``full_name``, ``firstName``, ``email``, ``address``, ``street``...).
+
+    A key that only describes such a value keeps it (``name_length``, ``email_count``), and
+    so do names of things (``host_name``, ``file_name``, ``app_name``).
+
+    >>> is_personal_key("firstName"), is_personal_key("file_name")
+    (True, False)
+    """
+    words = _key_words(key)
+    return _matches(words, _SENSITIVE_WORDS) or _matches(words, _PERSONAL_KEY_WORDS)
 
 
 # --------------------------------------------------------------------------------------
@@ -172,7 +219,9 @@ class _Identity:
         self.pattern: re.Pattern[str] | None = None
         if names:
             alternatives = "|".join(re.escape(n) for n, _ in names)
-            self.pattern = re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])", re.IGNORECASE)
+            # A name is found between any characters that are not letters or digits, so
+            # "take-alice.wav", "alice_notes" and "alice-laptop" lose it too.
+            self.pattern = re.compile(rf"(?<![^\W_])(?:{alternatives})(?![^\W_])", re.IGNORECASE)
 
     def sub(self, s: str, low: str) -> str:
         if self.pattern is None:
@@ -184,6 +233,15 @@ class _Identity:
             return s
         marks = self.marks
         return self.pattern.sub(lambda m: marks[m.group(0).lower()], s)
+
+    def found_in(self, name: str) -> str | None:
+        """``"user"`` or ``"host"`` when ``name`` holds that name as a word, else ``None``."""
+        if self.pattern is None:
+            return None
+        m = self.pattern.search(name)
+        if m is None:
+            return None
+        return self.marks[m.group(0).lower()].strip("<>")
 
 
 def _is_specific_name(name: str) -> bool:
@@ -254,6 +312,18 @@ def set_identity(user: str | None = None, host: str | None = None) -> tuple[str,
     return old.user, old.host
 
 
+def identity_in_name(name: str) -> str | None:
+    """``"user"`` or ``"host"`` when ``name`` (a metric or operation name) holds the current
+    OS user or host name as a word, else ``None``: such a name is refused at definition.
+
+    >>> previous = set_identity("alice", "alice-pc")
+    >>> identity_in_name("alice.exports"), identity_in_name("recorder.exports")
+    ('user', None)
+    >>> _ = set_identity(*previous)
+    """
+    return _get_identity().found_in(name)
+
+
 def reset_identity() -> None:
     """Forget names set by :func:`set_identity`; the system's are read again on next use."""
     global _identity
@@ -289,9 +359,65 @@ _TOKENS = re.compile(
     r"|xox[abposr]-[A-Za-z0-9-]{10,}"
     r"|(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{8,}"
     r"|AIza[A-Za-z0-9_-]{35}"
+    # GitLab personal, deploy, feed, runner... tokens
+    r"|gl(?:pat|dt|ft|soat|rt|ptt|imt|agent|oas|cbt)-[A-Za-z0-9_-]{20,1024}"
+    r"|GR1348941[A-Za-z0-9_-]{20,50}"
+    r"|pypi-AgE[A-Za-z0-9_-]{50,}"
+    r"|npm_[A-Za-z0-9]{36}"
+    r"|SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}"
+    r"|(?:AC|SK)[a-f0-9]{32}"
+    r"|sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"
+    r"|sq0(?:atp|csp)-[A-Za-z0-9_-]{22,43}"
+    r"|EAAA[A-Za-z0-9_-]{60}"
+    r"|xoxe(?:\.xox[bp])?-\d-[A-Za-z0-9]{20,}"
+    r"|hooks\.slack\.com/services/T[A-Za-z0-9_]+/B[A-Za-z0-9_]+/[A-Za-z0-9_]+"
     r")(?![\w])",
     _A,
 )
+# Formats without a literal prefix, each found from a literal part with its own pre-check.
+_DISCORD = re.compile(
+    r"(?<![\w-])[MNO][A-Za-z0-9_-]{23,25}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,38}(?![\w-])", _A
+)
+_DISCORD_TRIGGER = re.compile(r"\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27}")
+_TELEGRAM = re.compile(r"(?<![\w:])\d{8,10}:[A-Za-z0-9_-]{35}(?![\w-])", _A)
+_TELEGRAM_TRIGGER = re.compile(r":[A-Za-z0-9_-]{35}")
+_MAILCHIMP = re.compile(r"(?<![\w-])[0-9a-f]{32}-us\d{1,2}(?![\w])", _A)
+# IBAN: country, check digits, 11-30 letters and digits, optionally in groups of four;
+# only a number whose ISO 7064 mod-97 check holds is taken.
+_IBAN = re.compile(
+    r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?(?![A-Za-z0-9])",
+    _A,
+)
+# US social security numbers: dashed anywhere (never area 000, 666 or 9xx, group 00 or
+# serial 0000), or after the word "SSN" with spaces or nothing between the parts.
+_SSN = re.compile(
+    r"(?<![\w-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\w-]|\.\d)"
+    r"|(?<=\bSSN)([ #:]*)\d{3}[ ]?\d{2}[ ]?\d{4}(?!\w)",
+    re.IGNORECASE | _A,
+)
+# MAC addresses: six pairs of hex digits joined by ":" or "-", or three groups of four
+# joined by "." (Cisco).
+_MAC = re.compile(
+    r"(?<![\w:.-])(?:[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){4}"
+    r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4})(?![\w-]|[:.][0-9A-Fa-f])",
+    _A,
+)
+# Phone numbers: E.164 ("+" and 8-15 digits, in groups or not), and the national forms of
+# the US, UK, France, Germany and India, which always have a separator inside (so plain
+# numbers, epoch timestamps, ports and ids are never taken for phones).
+_PHONE = re.compile(
+    r"(?<![\w+])\+[1-9](?:[ .-]?\(?\d\)?){7,16}(?![\w]|[.,:/-]?\d)"  # E.164, "tel:+1..."
+    r"|(?<![\w+.:/@#-])(?:"
+    r"(?:1[ .-])?(?:\(\d{3}\)[ ]?|\d{3}[.-]|\d{3}[ ](?=\d{3}[ ]\d{4}))\d{3}[ .-]\d{4}"  # US
+    r"|0[1-9](?P<fr>[ .-])\d{2}(?:(?P=fr)\d{2}){3}"  # FR 01 23 45 67 89
+    # Area codes never start with 0 after the trunk prefix.
+    r"|\(?0[1-9]\d{1,3}\)?[ -]\d{3,4}[ -]?\d{3,4}"  # UK 020 7946 0958, DE, IN landlines
+    r"|\(?0[1-9]\d{1,4}\)?[/ -]\d{4,8}"  # DE 030/1234567, 0171 1234567
+    r"|0[6-9]\d{4}[ -]?\d{5}"  # IN mobiles 098765 43210 (without the 0: "+91 98765 43210")
+    r")(?![\w]|[.,:/-]?\d)",
+    _A,
+)
+
 # "Bearer x" / "Token x": x must look like a token (a digit or symbol, or long), so that
 # "Bearer authentication failed" stays readable. "Basic x": x must be base64 of "user:pass".
 _BEARER = re.compile(
@@ -355,31 +481,78 @@ _CARD_FIRST_DIGITS = frozenset("23456")
 # Cheap necessary conditions of the rules. sre scans fast only for a literal first character,
 # so these start with one ("A", ":", "."); everything else is a plain substring test.
 _AWS_GOOGLE_TRIGGER = re.compile(r"A(?:KIA|SIA|GPA|IDA|ROA|IPA|NPA|NVA|BIA|CCA|Iza)")
+_GITLAB_TRIGGER = re.compile(r"gl(?:pat|dt|ft|soat|rt|ptt|imt|agent|oas|cbt)-")
+_MAC_COLON_TRIGGER = re.compile(r":[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}:")
+_MAC_DASH_TRIGGER = re.compile(r"-[0-9A-Fa-f]{2}-[0-9A-Fa-f]{2}-[0-9A-Fa-f]{2}-")
+_MAC_DOT_TRIGGER = re.compile(r"\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}")
+
+
+def _may_hold_mac(s: str) -> bool:
+    return (
+        (s.count(":") >= 5 and _MAC_COLON_TRIGGER.search(s) is not None)
+        or (s.count("-") >= 5 and _MAC_DASH_TRIGGER.search(s) is not None)
+        or (s.count(".") >= 2 and _MAC_DOT_TRIGGER.search(s) is not None)
+    )
+
+
 # An IPv6 address has "::" or, written out, at least five colons between hex groups.
 _IPV6_TRIGGER = re.compile(r":[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:")
 _IPV4_TRIGGER = re.compile(r"\.\d{1,3}\.\d{1,3}\.\d")
 
 
-def _card_table() -> bytes:
+def _shape_table() -> bytes:
     table = bytearray(b"x" * 256)
-    for c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_.":
+    for c in b"abcdefghijklmnopqrstuvwxyz_":
         table[c] = ord("w")
+    for c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZ":
+        table[c] = ord("A")
     for c in b"0123456789":
         table[c] = ord("0")
-    table[ord(" ")] = ord(" ")
-    table[ord("-")] = ord("-")
+    for c in b" -.+()/:":
+        table[c] = c
     return bytes(table)
 
 
-# Digits become "0", so a run of digits, spaces and dashes starts with a literal "0" and
-# sre finds it with its fast literal scan; letters, "_" and "." become "w".
-_CARD_TABLE = _card_table()
+# The shape of a text: digits become "0", lower-case letters and "_" "w", capitals "A", a few
+# separators stay, anything else is "x". Rules whose necessary condition is a shape ("a digit,
+# a dash, two digits") test it with a substring search on the shape, which is far cheaper
+# than a regex that cannot start from a literal.
+_SHAPE_TABLE = _shape_table()
 _CARD_RUN_BYTES = re.compile(rb"0[0 -]{11,}0")
 _THIRTEEN_DIGITS = b"0" * 13
 
 
-def _may_hold_card(s: str) -> bool:
-    shape = s.encode("utf-8", "surrogatepass").translate(_CARD_TABLE)
+def _shape(s: str) -> bytes:
+    return s.encode("utf-8", "surrogatepass").translate(_SHAPE_TABLE)
+
+
+def _dashed_digits(shape: bytes) -> bool:
+    """3-5 digits, a dash, 3 digits, not inside a hex word (the tail of a UUID): "415-555"."""
+    i = shape.find(b"000-000")
+    while i >= 0:
+        j = i
+        while j > 0 and shape[j - 1] == 48:
+            j -= 1
+        if i - j <= 2 and (j == 0 or shape[j - 1] not in b"wA"):
+            return True
+        i = shape.find(b"000-000", i + 1)
+    return False
+
+
+def _may_hold_phone(shape: bytes) -> bool:
+    return (
+        b"+0" in shape
+        or b"0 00" in shape
+        or (b"000-000" in shape and _dashed_digits(shape))
+        or b"0-00-00-00" in shape
+        or b"00.00" in shape
+        or b"0) 0" in shape
+        or b"0)0" in shape
+        or b"0/0000" in shape
+    )
+
+
+def _may_hold_card(shape: bytes) -> bool:
     if shape.count(48) < 13:  # fewer than 13 digits in all
         return False
     # With the separators dropped, a card is 13 or more "0"s in a row: one substring search.
@@ -388,7 +561,7 @@ def _may_hold_card(s: str) -> bool:
     for m in _CARD_RUN_BYTES.finditer(shape):
         run = m.group(0)
         start = m.start()
-        if start and shape[start - 1] in b"w-":
+        if start and shape[start - 1] in b"wA._-":
             # The tail of a word such as a UUID: only a part after a space can be a card.
             run = run.partition(b" ")[2]
         if run.count(b"0") >= 13:
@@ -405,6 +578,49 @@ def _token_repl(m: re.Match[str]) -> str:
     if start and (m.string[start - 1].isalnum() or m.string[start - 1] in "_-"):
         return m.group(0)  # inside a longer word: not a token of this format
     return "<secret>"
+
+
+def _is_iban(candidate: str) -> bool:
+    compact = candidate.replace(" ", "")
+    if not 15 <= len(compact) <= 34:
+        return False
+    moved = compact[4:] + compact[:4]
+    return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
+
+
+def _iban_repl(m: re.Match[str]) -> str:
+    # The match may have taken a group that follows the number ("... 3000 1"): the longest
+    # prefix that ends at a group boundary and passes the check is the IBAN.
+    text = m.group(0)
+    end = len(text)
+    while end > 0:
+        if _is_iban(text[:end]):
+            return "<iban>" + text[end:]
+        end = text.rfind(" ", 0, end)
+    return text
+
+
+def _ssn_repl(m: re.Match[str]) -> str:
+    lead = m.group(1)
+    return "<ssn>" if lead is None else f"{lead}<ssn>"
+
+
+def _phone_repl(m: re.Match[str]) -> str:
+    text = m.group(0)
+    if text[0] != "+":
+        return "<phone>"
+    if not any(not c.isdigit() for c in text[1:]):
+        # A bare "+12345678" is as likely a signed count as a phone number.
+        return "<phone>" if 10 <= len(text) - 1 <= 15 else text
+    # Grouped: the longest run of whole groups with 8-15 digits is the number (the match
+    # may have taken a number that follows it: "+33 1 23 45 67 89 2024").
+    end = len(text)
+    while end > 0:
+        digits = sum(c.isdigit() for c in text[:end])
+        if digits <= 15:
+            return "<phone>" + text[end:] if digits >= 8 else text
+        end = max(text.rfind(c, 0, end) for c in " -.(")
+    return text
 
 
 def _bearer_repl(m: re.Match[str]) -> str:
@@ -702,13 +918,39 @@ def _scrub_text(s: str) -> str:
         out = _HEADER.sub(_header_repl, out)
     if "eyJ" in s:
         out = _JWT.sub("<jwt>", out)
+    has_dash = "-" in s
+    has_dot = "." in s
+    has_under = "_" in s
+    # Most formats need a capital letter; a text equal to its lower-case form has none.
+    has_upper = low != s
     if (
-        _AWS_GOOGLE_TRIGGER.search(s) is not None
-        or ("_" in s and ("gh" in s or "github_pat" in s))
+        (has_upper and _AWS_GOOGLE_TRIGGER.search(s) is not None)
         or "xox" in s
-        or "k_" in s
+        or (has_under and ("gh" in s or "github_pat" in s or "k_" in s or "npm_" in s))
+        or (
+            has_dash
+            and (
+                "sk-" in s
+                or "pypi-" in s
+                or "sq0" in s
+                or ("gl" in s and _GITLAB_TRIGGER.search(s) is not None)
+            )
+        )
+        or (has_dot and ("hooks.slack" in s or (has_upper and "SG." in s)))
+        or (
+            has_upper
+            and len(s) >= 34
+            and ("AC" in s or "SK" in s or "EAAA" in s or "GR1348941" in s)
+        )
     ):
+        # Inlined literal pre-checks of every format in _TOKENS: this runs for every event.
         out = _TOKENS.sub(_token_repl, out)
+    if has_colon and len(s) >= 44 and _TELEGRAM_TRIGGER.search(s) is not None:
+        out = _TELEGRAM.sub("<secret>", out)
+    if has_dash and "-us" in s:
+        out = _MAILCHIMP.sub("<secret>", out)
+    if has_upper and has_dot and len(s) >= 59 and _DISCORD_TRIGGER.search(s) is not None:
+        out = _DISCORD.sub("<secret>", out)
     if "bearer" in low or "token" in low or "negotiate" in low:
         out = _BEARER.sub(_bearer_repl, out)
     if "basic" in low:
@@ -740,6 +982,11 @@ def _scrub_text(s: str) -> str:
         or "otp" in low
         or "srf" in low
         or "bearer" in low
+        or "phone" in low
+        or "mobile" in low
+        or "dob" in low
+        or "birth" in low
+        or "passport" in low
     ):
         # Every sensitive key (is_sensitive_key) contains one of these words.
         out = _assign(out)
@@ -747,12 +994,25 @@ def _scrub_text(s: str) -> str:
         out = _emails(out)
     if "/home/" in s or "/Users/" in s or "~" in s or "users" in low or "documents and" in low:
         out = _home(out, low)
+    if (has_colon or has_dash or has_dot) and _may_hold_mac(s):
+        out = _MAC.sub("<mac>", out)
     if has_colon and ("::" in s or _IPV6_TRIGGER.search(s) is not None):
         out = _IPV6_CANDIDATE.sub(_ipv6_repl, out)
     if _IPV4_TRIGGER.search(s) is not None:
         out = _IPV4.sub(_ipv4_repl, out)
-    if _may_hold_card(s):
-        out = _DIGIT_RUN.sub(_card_repl, out)
+    # The digit rules look at the shape of the text as the earlier rules left it.
+    shape = _shape(out)
+    digits = shape.count(48)
+    # An IBAN has at least 2 digits, an SSN 9, a phone number 7, a card 13.
+    if has_upper and digits >= 2 and b"AA00" in shape:
+        out = _IBAN.sub(_iban_repl, out)
+    if digits >= 7:
+        if digits >= 13 and _may_hold_card(shape):
+            out = _DIGIT_RUN.sub(_card_repl, out)
+        if digits >= 9 and (b"0-00-0000" in shape or "ssn" in low):
+            out = _SSN.sub(_ssn_repl, out)
+        if _may_hold_phone(shape):
+            out = _PHONE.sub(_phone_repl, out)
     if out is not s:
         low = out.lower()
     return _get_identity().sub(out, low)
@@ -772,12 +1032,14 @@ def _key_info(key: str) -> tuple[str, bool]:
     # scrubbed key, and whether its value is redacted. The scrubbed key counts too
     # ("AKIA..." became "<secret>"), so a second scrub finds nothing more to do.
     new_key = scrub_text(key)
-    return new_key, is_sensitive_key(key) or is_sensitive_key(new_key)
+    # The scrubbed key is checked for secrets only: "<email>" is a placeholder, not a field.
+    return new_key, is_personal_key(key) or is_sensitive_key(new_key)
 
 
 def _key_info_uncached(key: str) -> tuple[str, bool]:
     new_key = scrub_text(key)
-    return new_key, is_sensitive_key(key) or is_sensitive_key(new_key)
+    # The scrubbed key is checked for secrets only: "<email>" is a placeholder, not a field.
+    return new_key, is_personal_key(key) or is_sensitive_key(new_key)
 
 
 def _scrub(value: Any, depth: int, active: set[int]) -> Any:

@@ -33,7 +33,8 @@ import os
 import sys
 import threading
 import weakref
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -146,11 +147,32 @@ def _finish(session: Session) -> bool:
     return True
 
 
-def _record(name: str, session: Session) -> None:
-    # Imported here: the logging pipeline itself asks this module for the current session.
-    from sounding.collection.log import record_session_event
+#: ``emit(name, fields)``: how session events are recorded; the logging pipeline registers
+#: itself (:func:`set_event_recorder`) when it is imported, so this module never imports it.
+SessionEmit = Callable[[str, Mapping[str, Any]], None]
+_recorder: SessionEmit | None = None
+# Session events from before the pipeline registered (bounded; an overflow is counted).
+_pending: deque[tuple[str, dict[str, Any]]] = deque(maxlen=64)
 
-    record_session_event(name, session.fields())
+
+def set_event_recorder(emit: SessionEmit | None) -> None:
+    """Record the default manager's session events with ``emit(name, fields)``; events that
+    waited for a recorder are handed to it now, in order."""
+    global _recorder
+    _recorder = emit
+    while emit is not None and _pending:
+        name, fields = _pending.popleft()
+        emit(name, fields)
+
+
+def _record(name: str, session: Session) -> None:
+    emit = _recorder
+    if emit is not None:
+        emit(name, session.fields())
+        return
+    if len(_pending) == _pending.maxlen:
+        health.count("session.dropped")
+    _pending.append((name, session.fields()))
 
 
 _managers: weakref.WeakSet[SessionManager] = weakref.WeakSet()
@@ -161,11 +183,14 @@ class SessionManager:
 
     The module-level functions (:func:`start_session`, :func:`current_session`, ...) use the
     process-wide manager that the logging pipeline reads; create your own only to manage
-    sessions apart from it (tests). With ``record_events=False`` no events are recorded.
+    sessions apart from it (tests). With ``record_events=False`` no events are recorded;
+    ``emit(name, fields)`` records them some other way (by default they go to the logging
+    pipeline, which registers itself with :func:`set_event_recorder`).
     """
 
-    def __init__(self, *, record_events: bool = True) -> None:
+    def __init__(self, *, record_events: bool = True, emit: SessionEmit | None = None) -> None:
         self._record_events = record_events
+        self._emit_fn = emit
         self._lock = threading.RLock()
         self._process: Session | None = None
         self._parent: Session | None = None
@@ -335,7 +360,10 @@ class SessionManager:
         if not self._record_events:
             return
         try:
-            _record(name, session)
+            if self._emit_fn is not None:
+                self._emit_fn(name, session.fields())
+            else:
+                _record(name, session)
         except Exception as exc:  # session bookkeeping never breaks the host
             health.failure("session.record", exc)
 

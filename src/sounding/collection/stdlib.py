@@ -11,7 +11,10 @@ event key              from the record
 ``timestamp``          ``record.created``
 ``level``              the level name (custom levels round down: 25 is ``info``)
 ``logger``             ``record.name``
-``event``              the formatted message, ``record.getMessage()``
+``event``              the message template, ``record.msg`` (``"query failed: %s"``), not
+                       the formatted message: names stay few and carry no identifiers
+``message``            the formatted message, ``record.getMessage()`` (scrubbed), when it
+                       differs from the template
 ``category``           ``extra={"category": ...}``, else ``"system"``
 ``exc_type/exc_info``  from ``exc_info``: the type name and the scrubbed traceback
 other fields           every ``extra={...}`` key; ``stack_info`` when given
@@ -97,6 +100,10 @@ class SoundingHandler(logging.Handler):
             return
         _busy.active = True
         try:
+            template = record.msg
+            if not isinstance(template, str):
+                # logger.error(exc) and friends: the object's text is a message, not a name.
+                template = f"<{type(template).__name__}>"
             try:
                 message = record.getMessage()
             except Exception as exc:  # arguments that do not fit the format: keep the record
@@ -107,11 +114,13 @@ class SoundingHandler(logging.Handler):
                 for key, value in record.__dict__.items()
                 if key not in _STANDARD_ATTRS and not key.startswith("_")
             }
+            if message != template:
+                fields.setdefault("message", message)
             if record.stack_info:
                 fields["stack_info"] = record.stack_info
             record_event(
                 record.levelno,
-                message,
+                template,
                 logger=name,
                 category=getattr(record, "category", None),
                 fields=fields,
@@ -126,15 +135,31 @@ class SoundingHandler(logging.Handler):
 
 
 def install_logging_handler(
-    level: int | str = logging.NOTSET, logger: logging.Logger | str | None = None
+    level: int | str = logging.NOTSET,
+    logger: logging.Logger | str | None = None,
+    *,
+    set_logger_level: bool = False,
 ) -> SoundingHandler:
     """Attach a :class:`SoundingHandler` to ``logger`` (the root logger by default) and
     return it; calling it again returns the handler already there, with the new level.
 
-    The logger's own level is left alone: with the root logger at its default ``WARNING``,
-    ``info`` records reach no handler until the application lowers it
-    (``logging.getLogger().setLevel(logging.INFO)``).
+    A handler only sees records that its logger lets through: with the root logger at its
+    default ``WARNING``, ``info`` records reach no handler. By default the logger's own level
+    is left alone (the application owns it; ``logging.getLogger().setLevel(logging.INFO)``);
+    with ``set_logger_level=True`` a logger whose effective level is above ``level`` is
+    lowered to it, so that ``install_logging_handler("info", set_logger_level=True)`` records
+    ``info`` and above. Otherwise, when the logger would hide records the handler asks for,
+    this is counted as ``log.handler_level_hidden`` (see ``sounding status``).
+
+    >>> import logging
+    >>> demo = logging.getLogger("demo.bridge")
+    >>> handler = install_logging_handler("info", demo, set_logger_level=True)
+    >>> logging.getLevelName(demo.level)
+    'INFO'
+    >>> demo.removeHandler(handler)
     """
+    if not isinstance(set_logger_level, bool):
+        raise InvalidTypeError("set_logger_level", set_logger_level, "True or False")
     if logger is None or isinstance(logger, str):
         target = logging.getLogger(logger)
     elif isinstance(logger, logging.Logger):
@@ -142,6 +167,11 @@ def install_logging_handler(
     else:
         raise InvalidTypeError("logger", logger, "a logging.Logger, a logger name or None")
     number = _level_number(level)
+    if number and target.getEffectiveLevel() > number:
+        if set_logger_level:
+            target.setLevel(number)
+        else:
+            health.count("log.handler_level_hidden")
     for handler in target.handlers:
         if isinstance(handler, SoundingHandler):
             handler.setLevel(number)

@@ -35,17 +35,22 @@ from __future__ import annotations
 import functools
 import inspect
 import math
-import re
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any, Final, ParamSpec, TypeVar, cast, overload
 
 from sounding.collection import metrics as _metrics
+from sounding.collection.naming import check_operation_name, operation_name_for
+from sounding.collection.severity import check_classify, check_ok_exceptions, exception_outcome
 from sounding.core import clock as _clock
 from sounding.core import health
 from sounding.core.clock import get_clock
-from sounding.core.exceptions import InvalidNameError, InvalidTypeError, InvalidValueError
+from sounding.core.exceptions import (
+    InvalidTypeError,
+    InvalidValueError,
+    MetricTypeConflictError,
+)
 from sounding.core.types import EventCategory
 
 __all__ = ["PerformanceTimer", "operation_name_for", "track_execution_time"]
@@ -53,47 +58,11 @@ __all__ = ["PerformanceTimer", "operation_name_for", "track_execution_time"]
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_PART_BAD: Final = re.compile(r"[^A-Za-z0-9_]+")
 _LOGGER_NAME: Final = "sounding.timing"
 
 
-def operation_name_for(fn: Callable[..., Any]) -> str:
-    """The default operation name of ``fn``: ``module.qualname`` made a valid metric name.
-
-    >>> def handler(): pass
-    >>> operation_name_for(handler)
-    'sounding.collection.timing.handler'
-    """
-    module = getattr(fn, "__module__", None) or ""
-    qualname = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
-    if not isinstance(qualname, str):
-        qualname = type(fn).__name__
-    parts = []
-    for raw in f"{module}.{qualname}".split("."):
-        part = _PART_BAD.sub("_", raw).strip("_")
-        if part:
-            parts.append(part)
-    if not parts:
-        parts = ["operation"]
-    if not parts[0][0].isalpha():
-        parts[0] = "op_" + parts[0]
-    name = ".".join(parts)
-    # Leave room for the ".duration" suffix within the metric name limit.
-    limit = _metrics.MAX_NAME_LENGTH - len(".duration")
-    return name if len(name) <= limit else name[-limit:].lstrip("._") or "operation"
-
-
 def _check_operation(name: object) -> str:
-    if not isinstance(name, str):
-        raise InvalidTypeError("operation_name", name, "a str such as 'recorder.export'")
-    if len(name) > _metrics.MAX_NAME_LENGTH - len(".duration"):
-        raise InvalidNameError(
-            "operation_name",
-            name,
-            f"at most {_metrics.MAX_NAME_LENGTH - len('.duration')} characters",
-        )
-    _metrics.validate_name(name, "operation_name")
-    return name
+    return check_operation_name(name, ".duration")
 
 
 def _check_threshold(threshold_ms: object) -> float | None:
@@ -135,8 +104,10 @@ class _Operation:
         "_registry",
         "_slow",
         "_slow_tags",
+        "classify",
         "log_result",
         "name",
+        "ok_exceptions",
         "plain",
         "tags",
         "threshold_ms",
@@ -148,8 +119,12 @@ class _Operation:
         threshold_ms: float | None,
         tags: dict[str, str],
         log_result: bool,
+        ok_exceptions: tuple[type[BaseException], ...] = (),
+        classify: Callable[[BaseException], str | None] | None = None,
     ) -> None:
         self.name = name
+        self.ok_exceptions = ok_exceptions
+        self.classify = classify
         self.threshold_ms = threshold_ms
         self.tags = tags
         self.log_result = log_result
@@ -188,21 +163,35 @@ class _Operation:
             self._completed(elapsed_ms, "ok", None)
 
     def observe_error(self, elapsed_ms: float, exc: BaseException) -> None:
-        """Record a run that raised ``exc``: tagged with its type name, never its message."""
+        """Record a run that raised ``exc``: tagged with its type name, never its message.
+
+        An exception that is not a failure (an exit with code 0, ``ok_exceptions``, or as the
+        classifier says) is a successful run; a user error has ``status=user_error``.
+        """
+        try:
+            outcome = exception_outcome(exc, self.ok_exceptions, self.classify)
+        except Exception as failure:
+            health.failure("timing.outcome", failure)
+            outcome = "error"
+        if outcome == "ok":
+            self.observe_ok(elapsed_ms)
+            return
         if self._registry is not _metrics._registry or self._hist is None:
             self._resolve()
         hist = cast(_metrics.Histogram, self._hist)
         exc_type = type(exc).__name__
-        tags = self._error_tags.get(exc_type)
+        status = "error" if outcome == "error" else "user_error"
+        key = exc_type if status == "error" else f"{exc_type}:user"
+        tags = self._error_tags.get(key)
         if tags is None:
-            tags = {**self.tags, "status": "error", "exc_type": exc_type}
+            tags = {**self.tags, "status": status, "exc_type": exc_type}
             if len(self._error_tags) < 64:
-                self._error_tags[exc_type] = tags
+                self._error_tags[key] = tags
         hist.observe(elapsed_ms, tags)
         if self.threshold_ms is not None and elapsed_ms > self.threshold_ms:
-            self._slow_run(elapsed_ms, "error", exc_type)
+            self._slow_run(elapsed_ms, status, exc_type)
         if self.log_result:
-            self._completed(elapsed_ms, "error", exc_type)
+            self._completed(elapsed_ms, status, exc_type)
 
     def _slow_run(self, elapsed_ms: float, status: str, exc_type: str | None) -> None:
         slow = self._slow
@@ -312,6 +301,9 @@ def track_execution_time(
     operation_name: str | None = None,
     threshold_ms: float | None = None,
     log_result: bool = False,
+    *,
+    ok_exceptions: type[BaseException] | tuple[type[BaseException], ...] = (),
+    classify: Callable[[BaseException], str | None] | None = None,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 
 
@@ -319,6 +311,9 @@ def track_execution_time(
     operation_name: str | Callable[..., Any] | None = None,
     threshold_ms: float | None = None,
     log_result: bool = False,
+    *,
+    ok_exceptions: type[BaseException] | tuple[type[BaseException], ...] = (),
+    classify: Callable[[BaseException], str | None] | None = None,
 ) -> Any:
     """Time every call of a function or coroutine function (seed Day 1).
 
@@ -330,12 +325,22 @@ def track_execution_time(
         @track_execution_time("recorder.export", threshold_ms=250, log_result=True)
         async def export(path): ...
 
+        @track_execution_time(operation_name="cli.run", ok_exceptions=(click.exceptions.Exit,))
+        def run(): ...
+
     ``operation_name`` defaults to the function's ``module.qualname`` made a valid metric
     name. A bad name, a negative or non-numeric ``threshold_ms`` or a generator function
     raise at decoration time (:class:`~sounding.exceptions.InvalidNameError`,
     :class:`~sounding.exceptions.InvalidValueError`,
     :class:`~sounding.exceptions.InvalidTypeError`). See the module docs for what is recorded.
+
+    ``ok_exceptions`` and ``classify`` say which exceptions are not failures, as for
+    :func:`~sounding.collection.boundary.operation_boundary`: such a run is ``status=ok``; a user
+    error (``classify`` answering ``"user_error"``, a ``click.ClickException``) is
+    ``status=user_error``. An exit with code 0 is never an error.
     """
+    oks = check_ok_exceptions(ok_exceptions)
+    classifier = check_classify(classify)
     if callable(operation_name) and not isinstance(operation_name, str):
         # Used bare: @track_execution_time
         fn = operation_name
@@ -349,9 +354,29 @@ def track_execution_time(
         if not callable(fn):
             raise InvalidTypeError("function", fn, "a function or coroutine function")
         op_name = name if name is not None else operation_name_for(fn)
-        return _Operation(op_name, threshold, {}, log_result).wrap(fn)
+        return _Operation(op_name, threshold, {}, log_result, oks, classifier).wrap(fn)
 
     return decorate
+
+
+def _metric_histogram(timer: str, metric: object) -> _metrics.Histogram:
+    """The histogram ``<timer>.<metric>`` of :meth:`PerformanceTimer.add_metric`."""
+    if not isinstance(metric, str) or not metric:
+        raise InvalidTypeError("metric name", metric, "a non-empty str such as 'rows'")
+    name = _metrics.validate_name(f"{timer}.{metric}", "metric name")
+    try:
+        return _metrics.histogram(name)
+    except MetricTypeConflictError:
+        kinds = [
+            i.metric_type.value for i in _metrics.get_registry().instruments() if i.name == name
+        ]
+        kind = kinds[0] if kinds else "another kind"
+        raise MetricTypeConflictError(
+            "metric name",
+            metric,
+            f"a name whose metric {name!r} is not already a {kind} (timer metrics are "
+            "histograms); rename the metric or the other instrument",
+        ) from None
 
 
 class PerformanceTimer:
@@ -369,7 +394,12 @@ class PerformanceTimer:
     value)`` attaches a number to this run: it is kept in ``metrics`` and, when the block
     ends, observed in the histogram ``<timer name>.<metric name>`` with the timer's tags.
     One instance times one block at a time; as a decorator it times every call separately.
-    ``name``, ``threshold_ms`` and ``tags`` are checked here and raise when invalid.
+    ``name``, ``threshold_ms`` and ``tags`` are checked here and raise when invalid, and so
+    are the names of ``metrics=("rows",)`` declared up front: ``<timer name>.rows`` must be a
+    valid name not already used by a metric of another kind (a counter ``import.rows``
+    against the histogram this timer would make), else
+    :class:`~sounding.exceptions.MetricTypeConflictError` is raised at once.
+    ``ok_exceptions`` and ``classify`` work as for :func:`track_execution_time`.
     """
 
     __slots__ = ("_op", "_start", "_stop", "metrics")
@@ -381,12 +411,26 @@ class PerformanceTimer:
         tags: Mapping[str, Any] | None = None,
         *,
         log_result: bool = False,
+        metrics: tuple[str, ...] | list[str] = (),
+        ok_exceptions: type[BaseException] | tuple[type[BaseException], ...] = (),
+        classify: Callable[[BaseException], str | None] | None = None,
     ) -> None:
         if not isinstance(log_result, bool):
             raise InvalidTypeError("log_result", log_result, "True or False")
         self._op = _Operation(
-            _check_operation(name), _check_threshold(threshold_ms), _check_tags(tags), log_result
+            _check_operation(name),
+            _check_threshold(threshold_ms),
+            _check_tags(tags),
+            log_result,
+            check_ok_exceptions(ok_exceptions),
+            check_classify(classify),
         )
+        declared: object = metrics
+        if isinstance(declared, str) or not isinstance(declared, (tuple, list)):
+            raise InvalidTypeError("metrics", metrics, "a tuple of metric names such as ('rows',)")
+        for metric in metrics:
+            # Declared metrics are checked now: a clash fails here, not when a block ends.
+            _metric_histogram(self._op.name, metric)
         self._start: float | None = None
         self._stop: float | None = None
         #: numbers attached with :meth:`add_metric` during the current (or last) run
@@ -417,7 +461,7 @@ class PerformanceTimer:
         try:
             if not isinstance(name, str) or not name:
                 raise InvalidTypeError("metric name", name, "a non-empty str")
-            _metrics.validate_name(f"{self._op.name}.{name}", "metric name")
+            _metric_histogram(self._op.name, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise InvalidTypeError(f"metric {name!r}", value, "an int or float")
             if not math.isfinite(value):
@@ -452,7 +496,7 @@ class PerformanceTimer:
         if self.metrics:
             for metric, value in self.metrics.items():
                 try:
-                    _metrics.histogram(f"{op.name}.{metric}").observe(value, op.tags or None)
+                    _metric_histogram(op.name, metric).observe(value, op.tags or None)
                 except Exception as failure:
                     health.failure("timing.add_metric", failure)
 

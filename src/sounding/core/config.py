@@ -31,7 +31,6 @@ version once it configures (:func:`is_configured` tells which mode is on).
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import re
 import stat
@@ -99,7 +98,13 @@ def _check(ok: bool, field_name: str, value: Any, allowed: str) -> None:
 
 
 def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    # Exact comparisons: NaN, infinities and ints beyond float range (10**400) fail, and
+    # nothing is converted, so nothing can overflow.
+    return (
+        isinstance(v, (int, float))
+        and not isinstance(v, bool)
+        and -sys.float_info.max <= v <= sys.float_info.max
+    )
 
 
 @dataclass(frozen=True)
@@ -485,6 +490,11 @@ def _build(
     if data_dir is UNSET or data_dir is None:
         data_dir = _default_data_dir(app_name, env)
     _check(isinstance(data_dir, (str, os.PathLike)), src("data_dir"), data_dir, "a path")
+    try:
+        encodable = b"\0" not in os.fsencode(data_dir)
+    except (UnicodeEncodeError, TypeError, ValueError):
+        encodable = False
+    _check(encodable, src("data_dir"), data_dir, "a path the file system can encode (no NUL)")
     data_dir = Path(data_dir).expanduser()
 
     # Telemetry level: the app asks, the user's environment may only lower it.

@@ -193,6 +193,7 @@ def filter_event(event: Any, hint: Any = None) -> dict[str, Any] | None:
         if exc is not None and getattr(exc, _SENT, False):
             health.count("sentry.duplicate")
             return None
+        _strip_frames(event)
         out: dict[str, Any] = {}
         for key, value in event.items():
             if key not in ALLOWED_EVENT_KEYS:
@@ -209,6 +210,30 @@ def filter_event(event: Any, hint: Any = None) -> dict[str, Any] | None:
     except Exception as failure:
         health.failure("sentry.filter", failure)
         return None
+
+
+_SOURCE_CONTEXT_KEYS: Final = ("pre_context", "context_line", "post_context", "vars")
+
+
+def _strip_frames(event: dict[str, Any]) -> None:
+    """Frames keep no source lines and no absolute path (no working directory, no home)."""
+    from sounding.collection.errors import relative_path
+
+    holders = [event.get("exception"), event.get("threads")]
+    for holder in holders:
+        values = holder.get("values") if isinstance(holder, dict) else None
+        for value in values if isinstance(values, list) else ():
+            trace = value.get("stacktrace") if isinstance(value, dict) else None
+            frames = trace.get("frames") if isinstance(trace, dict) else None
+            for frame in frames if isinstance(frames, list) else ():
+                if not isinstance(frame, dict):
+                    continue
+                for key in _SOURCE_CONTEXT_KEYS:
+                    frame.pop(key, None)
+                for key in ("abs_path", "filename"):
+                    path = frame.get(key)
+                    if isinstance(path, str):
+                        frame[key] = relative_path(path)
 
 
 def _hint_exception(hint: Any) -> BaseException | None:
@@ -854,6 +879,8 @@ def _init(
         auto_enabling_integrations=False,
         integrations=[*_safe_integrations(), *integrations],
         include_local_variables=False,
+        # No source lines and no working directory leave the machine (frames are relative).
+        include_source_context=False,
         server_name="",
         send_client_reports=False,
         auto_session_tracking=False,

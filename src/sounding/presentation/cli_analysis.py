@@ -142,7 +142,7 @@ def changes(
         {
             "metric": metric,
             "stat": stat,
-            "time": iso(c.timestamp),
+            "time": None if c.timestamp is None else iso(c.timestamp),
             "index": c.index,
             "before": c.before,
             "after": c.after,

@@ -497,8 +497,9 @@ def status(ctx: click.Context, fmt: str) -> None:
         "sends_now": WOULD_SEND[settings.telemetry_level],
         "would_send_if_enabled": {lv.value: WOULD_SEND[lv] for lv in TelemetryLevel},
         "always_scrubbed": "e-mail and IP addresses, user names in home paths, the OS user "
-        "and host names, credentials in URLs, card numbers, secret tokens and keys, values "
-        "under sensitive keys",
+        "and host names (also in file names), credentials in URLs, card numbers, phone "
+        "numbers, MAC addresses, IBANs, SSNs, secret tokens and keys, values under sensitive "
+        "and personal keys",
         "outbox": _outbox_count(data_dir),
         "user_choice": _user_choice(data_dir, local),
         "metrics": [],

@@ -279,7 +279,7 @@ def _change_points(
     if len(present) < 12:
         return ()
     try:
-        found = detect_change_points(values)
+        found = [c.index for c in detect_change_points(values)]
     except (ValueError, TypeError):
         return ()
     out = []

@@ -67,7 +67,11 @@ def resolve_path(path_or_dir: str | os.PathLike[str]) -> Path:
     means ``<dir>/telemetry.db``; anything else is the file itself.
     """
     p = Path(path_or_dir).expanduser()
-    if p.is_dir() or (not p.exists() and p.suffix.lower() not in _DB_SUFFIXES):
+    try:
+        is_dir, exists = p.is_dir(), p.exists()
+    except (OSError, ValueError):  # a name too long, a NUL byte: opening it will say so
+        is_dir = exists = False
+    if is_dir or (not exists and p.suffix.lower() not in _DB_SUFFIXES):
         return p / DB_NAME
     return p
 
@@ -247,12 +251,19 @@ def move_aside(path: Path, reason: BaseException | str) -> Path:
     return target
 
 
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a name too long, a NUL byte
+        return False
+
+
 def _open_once(
     path: Path, *, create: bool, cache: SketchCache, timeout: float = BUSY_TIMEOUT
 ) -> sqlite3.Connection:
     if create:
         _ensure_file(path)
-    elif not path.is_file():
+    elif not _is_file(path):
         raise StoreError(
             f"no sounding store at {path}: nothing has been recorded there yet "
             "(check --data-dir / SOUNDING_DATA_DIR)"
