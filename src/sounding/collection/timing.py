@@ -379,6 +379,47 @@ def _metric_histogram(timer: str, metric: object) -> _metrics.Histogram:
         ) from None
 
 
+#: Checked settings -> their _Operation, so that a timer created per call skips the checks
+#: and the instrument lookups. Keys carry the value types (``True == 1`` must not let an
+#: invalid ``log_result=1`` through); tags are cached only when every key and value is a str.
+_OPERATIONS: dict[tuple[Any, ...], _Operation] = {}
+_MAX_OPERATIONS: Final = 1024
+
+
+def _operation_key(
+    name: object, threshold_ms: object, tags: object, log_result: object
+) -> tuple[Any, ...] | None:
+    if type(name) is not str or (log_result is not False and log_result is not True):
+        return None
+    if threshold_ms is not None and type(threshold_ms) not in (float, int):
+        return None
+    if tags is None:
+        if threshold_ms is None:  # the common call: the key PerformanceTimer looks up inline
+            return (name, log_result)
+        return (name, threshold_ms, type(threshold_ms), log_result)
+    if type(tags) is not dict:
+        return None
+    for k, v in tags.items():
+        if type(k) is not str or type(v) is not str:
+            return None
+    return (name, threshold_ms, type(threshold_ms), log_result, *tags.items())
+
+
+def _cached_operation(
+    name: object, threshold_ms: object, tags: object, log_result: object
+) -> _Operation | None:
+    key = _operation_key(name, threshold_ms, tags, log_result)
+    return None if key is None else _OPERATIONS.get(key)
+
+
+def _remember_operation(
+    name: object, threshold_ms: object, tags: object, log_result: object, op: _Operation
+) -> None:
+    key = _operation_key(name, threshold_ms, tags, log_result)
+    if key is not None and len(_OPERATIONS) < _MAX_OPERATIONS:
+        _OPERATIONS[key] = op
+
+
 class PerformanceTimer:
     """Time a block: a sync and async context manager, and a decorator (seed Day 1).
 
@@ -415,22 +456,40 @@ class PerformanceTimer:
         ok_exceptions: type[BaseException] | tuple[type[BaseException], ...] = (),
         classify: Callable[[BaseException], str | None] | None = None,
     ) -> None:
-        if not isinstance(log_result, bool):
-            raise InvalidTypeError("log_result", log_result, "True or False")
-        self._op = _Operation(
-            _check_operation(name),
-            _check_threshold(threshold_ms),
-            _check_tags(tags),
-            log_result,
-            check_ok_exceptions(ok_exceptions),
-            check_classify(classify),
-        )
-        declared: object = metrics
-        if isinstance(declared, str) or not isinstance(declared, (tuple, list)):
-            raise InvalidTypeError("metrics", metrics, "a tuple of metric names such as ('rows',)")
-        for metric in metrics:
-            # Declared metrics are checked now: a clash fails here, not when a block ends.
-            _metric_histogram(self._op.name, metric)
+        # Created per call, as the docs show it: the checked settings and resolved instruments
+        # are shared by every timer with the same settings (an _Operation holds no run state).
+        # Only the plain form is cached; outcome options go through the full checks.
+        plain = type(ok_exceptions) is tuple and not ok_exceptions and classify is None
+        op = None
+        if plain:
+            op = (
+                _OPERATIONS.get((name, log_result))
+                if tags is None and threshold_ms is None and type(name) is str
+                else _cached_operation(name, threshold_ms, tags, log_result)
+            )
+        if op is None or op.log_result is not log_result:
+            if not isinstance(log_result, bool):
+                raise InvalidTypeError("log_result", log_result, "True or False")
+            op = _Operation(
+                _check_operation(name),
+                _check_threshold(threshold_ms),
+                _check_tags(tags),
+                log_result,
+                check_ok_exceptions(ok_exceptions),
+                check_classify(classify),
+            )
+            if plain:
+                _remember_operation(name, threshold_ms, tags, log_result, op)
+        self._op = op
+        if type(metrics) is not tuple or metrics:
+            declared: object = metrics
+            if isinstance(declared, str) or not isinstance(declared, (tuple, list)):
+                raise InvalidTypeError(
+                    "metrics", metrics, "a tuple of metric names such as ('rows',)"
+                )
+            for metric in metrics:
+                # Declared metrics are checked now: a clash fails here, not when a block ends.
+                _metric_histogram(self._op.name, metric)
         self._start: float | None = None
         self._stop: float | None = None
         #: numbers attached with :meth:`add_metric` during the current (or last) run
@@ -474,10 +533,10 @@ class PerformanceTimer:
         if self.metrics:  # a new run starts with no metrics (an empty dict can be kept)
             self.metrics = {}
         self._stop = None
-        self._start = get_clock().monotonic()
+        self._start = _clock._clock.monotonic()
 
     def _end(self, exc: BaseException | None) -> None:
-        stop = get_clock().monotonic()
+        stop = _clock._clock.monotonic()
         start = self._start if self._start is not None else stop
         self._stop = stop
         # Time can go backwards on an injected clock; a duration never does.
@@ -501,7 +560,11 @@ class PerformanceTimer:
                     health.failure("timing.add_metric", failure)
 
     def __enter__(self) -> PerformanceTimer:
-        self._begin()
+        # _begin inlined: a timer created per call pays for every call made here.
+        if self.metrics:
+            self.metrics = {}
+        self._stop = None
+        self._start = _clock._clock.monotonic()
         return self
 
     def __exit__(
@@ -510,6 +573,25 @@ class PerformanceTimer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if exc is None and not self.metrics:
+            # The common run, _end's fast path inlined.
+            stop = self._stop = _clock._clock.monotonic()
+            op = self._op
+            ok = op._ok
+            start = self._start
+            if (
+                op.plain
+                and ok is not None
+                and start is not None
+                and op._registry is _metrics._registry
+            ):
+                elapsed_ms = (stop - start) * 1000.0
+                try:
+                    ok.observe(elapsed_ms if elapsed_ms > 0.0 else 0.0)
+                except Exception as failure:
+                    health.failure("timing.record", failure)
+                return
+            self._stop = None
         self._end(exc)
 
     async def __aenter__(self) -> PerformanceTimer:

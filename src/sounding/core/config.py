@@ -298,6 +298,8 @@ class Settings:
     #: whether the application configured sounding (``configure()``, or a setting naming
     #: where); until then nothing is written (library mode)
     configured: bool = False
+    #: push exporters (``sounding.exporters``) or their TOML tables (``type = "remote-write"``)
+    exporters: tuple[Any, ...] = ()
 
     @property
     def store_path(self) -> Path:
@@ -390,6 +392,7 @@ _FIELDS = {
     "forward_to_logging",
     "debug",
     "telemetry_echo",
+    "exporters",
 }
 
 #: Environment variables that name where data goes: any of them ends library mode.
@@ -610,6 +613,16 @@ def _build(
         explicit or file_path is not None or any(env.get(name) for name in _WHERE_ENV)
     )
 
+    exporters = pick("exporters")
+    exporters = () if exporters is UNSET or exporters is None else exporters
+    _check(
+        isinstance(exporters, (list, tuple))
+        and all(isinstance(e, Mapping) or hasattr(type(e), "destination") for e in exporters),
+        "exporters",
+        exporters,
+        "a list of sounding.exporters exporters (or TOML tables with type and url)",
+    )
+
     return Settings(
         app_name=app_name,
         app_version=app_version,
@@ -632,6 +645,7 @@ def _build(
         config_file=file_path,
         debug=debug,
         configured=configured,
+        exporters=tuple(exporters),
     )
 
 

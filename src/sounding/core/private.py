@@ -24,7 +24,6 @@ run-time callers that already count ``OSError`` count these too.
 from __future__ import annotations
 
 import os
-import secrets
 import stat
 from pathlib import Path
 
@@ -131,7 +130,8 @@ def write_private(path: str | os.PathLike[str], data: bytes) -> None:
     """Replace ``path`` with ``data`` atomically, as a new ``0600`` file (an existing file's
     looser mode is not kept, and a symlink at ``path`` is replaced, not followed)."""
     p = Path(path)
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    # os.urandom, as secrets.token_hex does: importing secrets pulls in hmac and OpenSSL.
+    tmp = p.with_name(f".{p.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     fd = open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
     try:
         with os.fdopen(fd, "wb") as fh:

@@ -21,9 +21,11 @@ import math
 import struct
 import zlib
 from array import array
+from bisect import bisect_right
 from collections import Counter
-from collections.abc import Iterable
-from itertools import accumulate
+from collections.abc import Iterable, Mapping
+from itertools import accumulate, repeat
+from operator import add, mul, sub
 
 __all__ = ["DEFAULT_RELATIVE_ACCURACY", "QuantileSketch"]
 
@@ -36,11 +38,25 @@ MAX_BUCKETS = 4096
 
 _HEADER = struct.Struct("<Bd")  # format version, relative accuracy
 _STATS = struct.Struct("<qdddq")  # count, sum, min, max, zero count
-_SIZES = struct.Struct("<IIB")  # positive buckets, negative buckets, 64-bit counts flag
+_SIZES = struct.Struct("<IIB")  # format 2: positive buckets, negative buckets, 64-bit counts
+#: format 3: positive and negative buckets, their first indices, the gap and count typecodes,
+#: whether the arrays are zlib-compressed (only from _COMPRESS_FROM bytes)
+_SIZES3 = struct.Struct("<IIiiccB")
+_COMPRESS_FROM = 64
+_CODES = (("B", 0xFF), ("H", 0xFFFF), ("I", 0xFFFFFFFF), ("Q", 0xFFFFFFFFFFFFFFFF))
 
 
-def _deltas(keys: list[int]) -> list[int]:
-    return [b - a for a, b in zip([0, *keys], keys, strict=False)]
+def _narrowest(largest: int) -> str:
+    """The ``array`` typecode of the narrowest unsigned type that holds ``largest``."""
+    for code, top in _CODES:
+        if largest <= top:
+            return code
+    raise ValueError(f"a bucket count of {largest} does not fit in 64 bits")
+
+
+def _deltas(keys: list[int]) -> Iterable[int]:
+    # In C: each key minus the one before it (the first minus 0).
+    return map(sub, keys, [0, *keys])
 
 
 def _encode_varint(n: int, out: bytearray) -> None:
@@ -69,6 +85,21 @@ def _decode_varint(data: bytes, pos: int) -> tuple[int, int]:
     return (n >> 1) ^ -(n & 1), pos
 
 
+_new_counter = Counter.__new__
+#: relative accuracy -> (gamma, log(gamma), 1 / log(gamma)): sketches are created per interval.
+_CONSTANTS: dict[float, tuple[float, float, float]] = {}
+
+
+def _add_counts(store: Counter[int], other: Mapping[int, int]) -> None:
+    """``store += other`` bucket by bucket, in C (``Counter.update`` loops in Python)."""
+    if not store:
+        dict.update(store, other)
+        return
+    keys = list(other)
+    totals = map(add, map(store.get, keys, repeat(0)), other.values())
+    dict.update(store, zip(keys, totals, strict=True))
+
+
 class QuantileSketch:
     """Log-bucket quantile sketch with count, sum, min and max.
 
@@ -77,6 +108,7 @@ class QuantileSketch:
     """
 
     __slots__ = (
+        "_cdf",
         "_inv_log_gamma",
         "_log_gamma",
         "count",
@@ -91,17 +123,25 @@ class QuantileSketch:
     )
 
     def __init__(self, relative_accuracy: float = DEFAULT_RELATIVE_ACCURACY) -> None:
-        if not 0.0 < relative_accuracy < 1.0:
-            raise ValueError(
-                f"relative_accuracy={relative_accuracy!r} is not allowed: "
-                "a number strictly between 0 and 1"
-            )
+        consts = _CONSTANTS.get(relative_accuracy)
+        if consts is None:
+            if not 0.0 < relative_accuracy < 1.0:
+                raise ValueError(
+                    f"relative_accuracy={relative_accuracy!r} is not allowed: "
+                    "a number strictly between 0 and 1"
+                )
+            gamma = (1.0 + relative_accuracy) / (1.0 - relative_accuracy)
+            consts = (gamma, math.log(gamma), 1.0 / math.log(gamma))
+            if len(_CONSTANTS) < 64:
+                _CONSTANTS[relative_accuracy] = consts
         self.relative_accuracy = relative_accuracy
-        self.gamma = (1.0 + relative_accuracy) / (1.0 - relative_accuracy)
-        self._log_gamma = math.log(self.gamma)
-        self._inv_log_gamma = 1.0 / self._log_gamma
-        self.positive: Counter[int] = Counter()
-        self.negative: Counter[int] = Counter()
+        self.gamma, self._log_gamma, self._inv_log_gamma = consts
+        #: sorted positive indices and their running counts, kept until the next change
+        self._cdf: tuple[list[int], list[int]] | None = None
+        # Counter.__new__ gives the same empty Counter as Counter() without the two Python
+        # calls of Counter.__init__ (a sketch is created per interval and per stored row read).
+        self.positive: Counter[int] = _new_counter(Counter)
+        self.negative: Counter[int] = _new_counter(Counter)
         self.zero_count = 0
         self.count = 0
         self.sum = 0.0
@@ -111,6 +151,7 @@ class QuantileSketch:
     # -- adding -------------------------------------------------------------------------
     def add(self, value: float, weight: int = 1) -> None:
         """Count ``value`` ``weight`` times. NaN and infinities are the caller's to reject."""
+        self._cdf = None
         if value > MIN_INDEXABLE:
             self.positive[math.ceil(math.log(value) * self._inv_log_gamma)] += weight
         elif value < -MIN_INDEXABLE:
@@ -129,6 +170,7 @@ class QuantileSketch:
         vals = list(values)
         if not vals:
             return
+        self._cdf = None
         try:
             total = math.fsum(vals)
         except OverflowError:  # finite values whose sum is not: the sum is infinite
@@ -137,17 +179,19 @@ class QuantileSketch:
         log = math.log
         ceil = math.ceil
         lo = MIN_INDEXABLE
-        pos = [v for v in vals if v > lo]
-        if len(pos) == len(vals):
-            self.positive.update([ceil(log(v) * k) for v in pos])
+        mn = min(vals)
+        if mn > lo:
+            # All positive (durations): the index of every value computed by a chain of C
+            # iterators, counted by Counter's C loop; no Python-level loop at all.
+            self.positive.update(map(ceil, map(mul, map(log, vals), repeat(k))))
         else:
+            pos = [v for v in vals if v > lo]
             self.positive.update([ceil(log(v) * k) for v in pos])
             neg = [v for v in vals if v < -lo]
             self.negative.update([ceil(log(-v) * k) for v in neg])
             self.zero_count += len(vals) - len(pos) - len(neg)
         self.count += len(vals)
         self.sum += total
-        mn = min(vals)
         mx = max(vals)
         if mn < self.min:
             self.min = mn
@@ -164,8 +208,10 @@ class QuantileSketch:
             )
         if other.count == 0:
             return
-        self.positive.update(other.positive)
-        self.negative.update(other.negative)
+        self._cdf = None
+        _add_counts(self.positive, other.positive)
+        if other.negative:
+            _add_counts(self.negative, other.negative)
         self.zero_count += other.zero_count
         self.count += other.count
         self.sum += other.sum
@@ -214,24 +260,31 @@ class QuantileSketch:
             return self.min if self.count == 1 or q <= 0.5 else self.max
         rank = q * (self.count - 1)
         seen = 0
-        value = self.max
-        for idx in sorted(self.negative, reverse=True):
-            seen += self.negative[idx]
-            if seen > rank:
-                value = -self._value(idx)
-                break
-        else:
-            seen += self.zero_count
-            if seen > rank:
-                value = 0.0
-            else:
-                for idx in sorted(self.positive):
-                    seen += self.positive[idx]
-                    if seen > rank:
-                        value = self._value(idx)
-                        break
-        # A bucket's midpoint may lie outside what was observed: never report that.
-        return min(max(value, self.min), self.max)
+        neg = self.negative
+        if neg:
+            keys = sorted(neg, reverse=True)
+            cum = list(accumulate(map(neg.__getitem__, keys)))
+            i = bisect_right(cum, rank)
+            if i < len(keys):
+                value = -self._value(keys[i])
+                # A bucket's midpoint may lie outside what was observed: never report that.
+                return min(max(value, self.min), self.max)
+            seen = cum[-1]
+        seen += self.zero_count
+        if seen > rank:
+            return min(max(0.0, self.min), self.max)
+        cdf = self._cdf
+        if cdf is None:
+            # Sorted once per change: a report asks several quantiles of one sketch.
+            pos = self.positive
+            keys = sorted(pos)
+            cdf = self._cdf = (keys, list(accumulate(map(pos.__getitem__, keys))))
+        keys, cum = cdf
+        # The first bucket whose running total (after the negatives and zeros) passes rank.
+        i = bisect_right(cum, rank - seen)
+        if i < len(keys):
+            return min(max(self._value(keys[i]), self.min), self.max)
+        return self.max
 
     def quantiles(self, qs: Iterable[float]) -> list[float | None]:
         """Several quantiles at once."""
@@ -251,17 +304,28 @@ class QuantileSketch:
     def to_bytes(self) -> bytes:
         """A compact binary form: delta-encoded bucket indices and counts, zlib-compressed.
 
-        Encoding and decoding run in C (``array``, ``itertools.accumulate``, ``zlib``), so a
-        sketch of a few hundred buckets round-trips in tens of microseconds.
+        Format 3: each store's first index, then the gaps between indices and the counts as
+        arrays of the narrowest unsigned type that holds them (one byte each, usually),
+        zlib-compressed from 64 bytes (a sketch of a few values is stored as it is).
+        Encoding and decoding run in C (``array``, ``map``, ``itertools.accumulate``,
+        ``zlib``).
         """
-        pos_keys = sorted(k for k, c in self.positive.items() if c)
-        neg_keys = sorted(k for k, c in self.negative.items() if c)
-        counts = [self.positive[k] for k in pos_keys] + [self.negative[k] for k in neg_keys]
-        wide = bool(counts) and max(counts) > 0xFFFFFFFF
-        body = array("i", _deltas(pos_keys))
-        body.extend(_deltas(neg_keys))
-        payload = body.tobytes() + array("Q" if wide else "I", counts).tobytes()
-        out = bytearray(_HEADER.pack(2, self.relative_accuracy))
+        positive, negative = self.positive, self.negative
+        pos_keys = sorted(positive) if 0 not in positive.values() else sorted(+positive)
+        neg_keys = (
+            [] if not negative
+            else sorted(negative) if 0 not in negative.values() else sorted(+negative)
+        )  # fmt: skip
+        counts = list(map(positive.__getitem__, pos_keys))
+        if neg_keys:
+            counts.extend(map(negative.__getitem__, neg_keys))
+        gaps = list(map(sub, pos_keys[1:], pos_keys))
+        if neg_keys:
+            gaps.extend(map(sub, neg_keys[1:], neg_keys))
+        gap_code = _narrowest(max(gaps) if gaps else 0)
+        count_code = _narrowest(max(counts) if counts else 0)
+        payload = array(gap_code, gaps).tobytes() + array(count_code, counts).tobytes()
+        out = bytearray(_HEADER.pack(3, self.relative_accuracy))
         out += _STATS.pack(
             self.count,
             self.sum,
@@ -269,8 +333,24 @@ class QuantileSketch:
             self.max if self.count else 0.0,
             self.zero_count,
         )
-        out += _SIZES.pack(len(pos_keys), len(neg_keys), 1 if wide else 0)
-        out += zlib.compress(payload, 1)
+        packed = len(payload) >= _COMPRESS_FROM
+        out += _SIZES3.pack(
+            len(pos_keys),
+            len(neg_keys),
+            pos_keys[0] if pos_keys else 0,
+            neg_keys[0] if neg_keys else 0,
+            gap_code.encode(),
+            count_code.encode(),
+            1 if packed else 0,
+        )
+        if packed:
+            # A 512-byte window and a small memory level: the payload is a few hundred bytes,
+            # and zlib.compress's default state costs more to set up than to use.
+            z = zlib.compressobj(1, zlib.DEFLATED, 9, 4)
+            out += z.compress(payload)
+            out += z.flush()
+        else:  # a few buckets: zlib would only add its header, checksum and time
+            out += payload
         return bytes(out)
 
     @classmethod
@@ -279,7 +359,7 @@ class QuantileSketch:
         malformed input."""
         try:
             version, accuracy = _HEADER.unpack_from(data, 0)
-            if version not in (1, 2):
+            if version not in (1, 2, 3):
                 raise ValueError(f"unknown sketch format version {version}")
             sk = cls(accuracy)
             pos = _HEADER.size
@@ -294,6 +374,27 @@ class QuantileSketch:
                         c, pos = _decode_varint(data, pos)
                         prev += delta
                         store[prev] = c
+            elif version == 3:
+                n_pos, n_neg, first_pos, first_neg, gap_code, count_code, packed = (
+                    _SIZES3.unpack_from(data, pos)
+                )
+                payload = data[pos + _SIZES3.size :]
+                if packed:
+                    payload = zlib.decompress(payload)
+                gaps = array(gap_code.decode())
+                n_gaps = max(n_pos - 1, 0) + max(n_neg - 1, 0)
+                gaps.frombytes(payload[: gaps.itemsize * n_gaps])
+                counts = array(count_code.decode())
+                counts.frombytes(payload[gaps.itemsize * n_gaps :])
+                if len(gaps) != n_gaps or len(counts) != n_pos + n_neg:
+                    raise ValueError("bucket arrays do not match their sizes")
+                split = max(n_pos - 1, 0)
+                if n_pos:
+                    pos_idx = accumulate(gaps[:split], initial=first_pos)
+                    dict.update(sk.positive, zip(pos_idx, counts[:n_pos], strict=True))
+                if n_neg:
+                    neg_idx = accumulate(gaps[split:], initial=first_neg)
+                    dict.update(sk.negative, zip(neg_idx, counts[n_pos:], strict=True))
             else:
                 n_pos, n_neg, wide = _SIZES.unpack_from(data, pos)
                 payload = zlib.decompress(data[pos + _SIZES.size :])
@@ -305,7 +406,7 @@ class QuantileSketch:
                     raise ValueError("bucket arrays do not match their sizes")
                 sk.positive.update(dict(zip(accumulate(keys[:n_pos]), counts[:n_pos], strict=True)))
                 sk.negative.update(dict(zip(accumulate(keys[n_pos:]), counts[n_pos:], strict=True)))
-        except (struct.error, IndexError, zlib.error) as exc:
+        except (struct.error, IndexError, zlib.error, ValueError, TypeError) as exc:
             raise ValueError(f"malformed sketch bytes: {exc}") from exc
         sk.count = count
         sk.sum = total

@@ -31,7 +31,6 @@ import contextlib
 import functools
 import math
 import os
-import sqlite3
 import threading
 import warnings
 from collections.abc import Callable, Sequence
@@ -44,6 +43,7 @@ from sounding.core import health
 from sounding.core.config import get_settings, on_configure, request_telemetry_level
 from sounding.core.exceptions import ConfigurationError, InvalidTypeError, InvalidValueError
 from sounding.core.types import TelemetryLevel
+from sounding.storage.outbox import Outbox as _StorageOutbox
 
 if TYPE_CHECKING:
     from sounding.collection.errors import ErrorReport
@@ -285,131 +285,14 @@ def outbox_path(settings: Settings | None = None) -> Path:
     return (settings or get_settings()).data_dir / "outbox.db"
 
 
-class Outbox:
-    """A bounded SQLite queue of serialized envelopes (file mode 0600).
-
-    Rows are written before sending and deleted when the server accepted them; when more
-    than ``max_items`` wait, the oldest are dropped and counted (``sentry.outbox.dropped``).
-    Every method is safe to call from any thread and never raises (failures are counted).
-    """
+class Outbox(_StorageOutbox):
+    """The Sentry envelopes' durable queue: :class:`sounding.storage.outbox.Outbox` counting
+    its failures and drops under ``sentry.outbox.*``."""
 
     def __init__(self, path: str | os.PathLike[str], max_items: int = DEFAULT_MAX_QUEUED) -> None:
-        self.path = Path(path)
-        self.max_items = max_items
-        self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
-        self._closed = False
-
-    def _connect(self) -> sqlite3.Connection | None:
-        if self._conn is not None or self._closed:
-            return self._conn
-        try:
-            # Create the file ourselves so it is private from the first byte (no symlinks).
-            from sounding.core.private import ensure_private_file
-
-            ensure_private_file(self.path)
-            conn = sqlite3.connect(
-                self.path, timeout=1.0, check_same_thread=False, isolation_level=None
-            )
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS outbox ("
-                " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-                " created REAL NOT NULL,"
-                " attempts INTEGER NOT NULL DEFAULT 0,"
-                " envelope BLOB NOT NULL)"
-            )
-            self._conn = conn
-        except Exception as failure:
-            health.failure("sentry.outbox.open", failure)
-            self._closed = True
-        return self._conn
-
-    def put(self, data: bytes) -> int | None:
-        """Keep ``data``; returns its row id, or ``None`` if it could not be kept."""
-        if len(data) > MAX_ENVELOPE_BYTES:
-            health.count("sentry.outbox.too_large")
-            return None
-        with self._lock:
-            conn = self._connect()
-            if conn is None:
-                return None
-            try:
-                from sounding.core.clock import get_clock
-
-                cur = conn.execute(
-                    "INSERT INTO outbox (created, envelope) VALUES (?, ?)",
-                    (get_clock().time(), sqlite3.Binary(data)),
-                )
-                row = cur.lastrowid
-                (n,) = conn.execute("SELECT COUNT(*) FROM outbox").fetchone()
-                over = int(n) - self.max_items
-                if over > 0:
-                    conn.execute(
-                        "DELETE FROM outbox WHERE id IN "
-                        "(SELECT id FROM outbox ORDER BY id LIMIT ?)",
-                        (over,),
-                    )
-                    health.count("sentry.outbox.dropped", over)
-                return row
-            except Exception as failure:
-                health.failure("sentry.outbox.write", failure)
-                return None
-
-    def pending(self, exclude: Sequence[int] = ()) -> list[tuple[int, bytes]]:
-        """Waiting envelopes, oldest first, except the rows in ``exclude``."""
-        with self._lock:
-            conn = self._connect()
-            if conn is None:
-                return []
-            try:
-                rows = conn.execute("SELECT id, envelope FROM outbox ORDER BY id").fetchall()
-            except Exception as failure:
-                health.failure("sentry.outbox.read", failure)
-                return []
-        skip = set(exclude)
-        return [(int(i), bytes(d)) for i, d in rows if i not in skip]
-
-    def delete(self, row: int) -> None:
-        """Forget a row (sent, or rejected for good)."""
-        with self._lock:
-            conn = self._connect()
-            if conn is None:
-                return
-            try:
-                conn.execute("DELETE FROM outbox WHERE id = ?", (row,))
-            except Exception as failure:
-                health.failure("sentry.outbox.write", failure)
-
-    def failed(self, row: int) -> None:
-        """Count a failed attempt on a row."""
-        with self._lock:
-            conn = self._connect()
-            if conn is None:
-                return
-            try:
-                conn.execute("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?", (row,))
-            except Exception as failure:
-                health.failure("sentry.outbox.write", failure)
-
-    def __len__(self) -> int:
-        with self._lock:
-            conn = self._connect()
-            if conn is None:
-                return 0
-            try:
-                return int(conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
-            except Exception as failure:
-                health.failure("sentry.outbox.read", failure)
-                return 0
-
-    def close(self) -> None:
-        """Close the connection; later calls do nothing (idempotent)."""
-        with self._lock:
-            self._closed = True
-            conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                conn.close()
+        super().__init__(
+            path, max_items, health_prefix="sentry.outbox", max_item_bytes=MAX_ENVELOPE_BYTES
+        )
 
 
 # ---------------------------------------------------------------------------------------

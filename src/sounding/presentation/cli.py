@@ -573,6 +573,10 @@ from sounding.presentation.cli_main import register as register_main_commands  #
 
 register_main_commands(main)
 
+from sounding.presentation.cli_fleet import register as register_fleet  # noqa: E402
+
+register_fleet(main)
+
 from sounding.presentation.cli_telemetry import register as register_telemetry  # noqa: E402
 
 register_telemetry(main)

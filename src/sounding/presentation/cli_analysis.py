@@ -174,9 +174,20 @@ def changes(
     help="Send notifications when evaluating (default: MetricsConfig.enable_alerts).",
 )
 @format_option("table", "json")
+@click.option(
+    "--export", "export_to", type=click.Choice(["prometheus"]), default=None,
+    help="Write the rules as a Prometheus rule file (stdout, or -o FILE).",
+)
+@click.option("-o", "--output", default=None, metavar="FILE", help="With --export: the file.")
 @click.pass_context
 def alerts(
-    ctx: click.Context, rules_file: Path | None, do_evaluate: bool, notify: bool | None, fmt: str
+    ctx: click.Context,
+    rules_file: Path | None,
+    do_evaluate: bool,
+    notify: bool | None,
+    fmt: str,
+    export_to: str | None = None,
+    output: str | None = None,
 ) -> None:
     """List alert rules and their state, or evaluate them with --evaluate.
 
@@ -186,6 +197,7 @@ def alerts(
     \b
     Example:
       sounding alerts --rules alerts.toml --evaluate --format json
+      sounding alerts --export prometheus -o sounding.rules.yml
     """
     from sounding.analysis import (
         AlertRule,
@@ -212,6 +224,11 @@ def alerts(
             f"{state.resolved_data_dir() / 'alerts.toml'} (or pass --rules FILE)",
             err=True,
         )
+        return
+    if export_to is not None:
+        from sounding.presentation.cli_fleet import export_rules
+
+        export_rules(ctx, rules, output)
         return
     states = SQLiteAlertStateStore(store.path)
     ctx.call_on_close(states.close)

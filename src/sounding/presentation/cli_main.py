@@ -541,6 +541,9 @@ def status(ctx: click.Context, fmt: str) -> None:
                 info["sends_now"] = WOULD_SEND.get(
                     TelemetryLevel(level), info["sends_now"]
                 )
+    from sounding.exporters.status import exporter_status
+
+    info["exporters"] = exporter_status(settings, data_dir)
     if fmt == "json":
         click.echo(json.dumps(info, indent=2))
         return
@@ -612,6 +615,10 @@ def _print_status(info: dict[str, Any]) -> None:
         ", ".join(f"{k}: {v:g}" for k, v in dropped.items()) if dropped else "nothing",
         "yellow" if dropped else "green",
     )
+    from sounding.exporters.status import status_lines
+
+    for key, value in status_lines(info["exporters"]):
+        row(key, value)
     con.print(t)
     if info["metrics"]:
         m = Table(title=Text("Collected metrics"), title_justify="left")

@@ -18,7 +18,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -125,9 +125,27 @@ def canonical_tags(tags: TagKey | Mapping[str, str]) -> str:
     return json.dumps([[str(k), str(v)] for k, v in pairs], separators=(",", ":"))
 
 
+#: One encoder for every event (``json.dumps`` with options builds a new one per call).
+#: ASCII output (the default), so its text needs no UTF-8 check before SQLite.
+_FIELDS_ENCODER = json.JSONEncoder(default=repr, separators=(",", ":"))
+_encode_fields: Callable[[Any], str] = _FIELDS_ENCODER.encode
+# JSONEncoder.encode builds a C encoder per call (as in collection/jsonl.py, build it once).
+# No circular check: a self-referencing value raises RecursionError, handled below.
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+if _c_make_encoder is not None:
+    _c_fields = _c_make_encoder(
+        None, repr, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True
+    )
+
+    def _encode_fields_fast(fields: Any) -> str:
+        return "".join(_c_fields(fields, 0))
+
+    _encode_fields = _encode_fields_fast
+
+
 def _json_fields(fields: dict[str, Any]) -> str:
     try:
-        return json.dumps(fields, default=repr, separators=(",", ":"))
+        return _encode_fields(fields)
     except (TypeError, ValueError, RecursionError):
         # Non-string keys or self-referencing values: fall back field by field.
         safe: dict[str, Any] = {}
@@ -585,25 +603,37 @@ class SQLiteSink:
         rows: list[tuple[Any, ...]] = []
         starts: list[tuple[Any, ...]] = []
         ends: list[tuple[Any, ...]] = []
+        # Level, category, name, logger and session repeat across a batch: check each once.
+        texts: dict[Any, str] = {}
+
+        def text(value: object) -> str:
+            try:
+                return texts[value]
+            except (KeyError, TypeError):
+                safe = _safe_text(value)
+                if len(texts) < 4096 and type(value) is str:
+                    texts[value] = safe
+                return safe
+
         for ev in events:
             ts = _finite(ev.get("timestamp"))
             if ts is None:
                 health.count("storage.event_timestamp_replaced")
                 ts = get_clock().time()
             fields = {str(k): v for k, v in ev.items() if k not in _CORE_EVENT_KEYS}
-            level = _safe_text(ev.get("level", "info"))
-            category = _safe_text(ev.get("category", ""))
-            name = _safe_text(ev.get("event", ""))
-            session = _safe_text(ev.get("session_id", ""))
+            level = text(ev.get("level", "info"))
+            category = text(ev.get("category", ""))
+            name = text(ev.get("event", ""))
+            session = text(ev.get("session_id", ""))
             rows.append(
                 (
                     ts,
                     level,
                     category,
                     name,
-                    _safe_text(ev.get("logger", "")),
+                    text(ev.get("logger", "")),
                     session,
-                    _safe_text(_json_fields(fields)),
+                    _json_fields(fields),  # ASCII JSON: always valid UTF-8
                 )
             )
             if category == "session" and session:
