@@ -423,3 +423,10 @@ def test_status_shows_and_purge_removes_the_users_choice(filled: Path) -> None:
     result = run("--data-dir", str(filled), "purge", "--yes")
     assert "  consent.json" in result.output
     assert not (filled / "consent.json").exists()
+
+
+def test_dashboard_tag_with_an_unknown_key_fails(filled: Path) -> None:
+    """dashboard --tag with a tag key no series has exits 2 naming it."""
+    ok = run("--data-dir", str(filled), "dashboard", "--tag", "nosuch=1")
+    assert ok.exit_code == 2
+    assert "no tag key 'nosuch'" in ok.stderr

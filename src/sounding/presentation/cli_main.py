@@ -294,10 +294,10 @@ def dashboard(
 
     store = _open(ctx)
     names = list(metrics) or None
-    extra = _view_filters(store, metrics, tags, build_model)
+    tag_filter = _view_filters(store, metrics, tags)
 
     def load() -> Any:
-        return build_model(store, since=since, names=names, by=by, **extra)
+        return build_model(store, since=since, names=names, tags=tag_filter, by=by)
 
     model = load()
     if fmt == "json":
@@ -318,24 +318,20 @@ def dashboard(
 
 
 def _view_filters(
-    store: Store, metrics: tuple[str, ...], tags: tuple[str, ...], builder: Any
-) -> dict[str, Any]:
-    """Check ``--metric`` and ``--tag`` against the store (typos fail, listing what exists)
-    and return the builder's tag filter argument."""
-    import inspect
-
+    store: Store, metrics: tuple[str, ...], tags: tuple[str, ...]
+) -> dict[str, str] | None:
+    """Check ``--metric`` and ``--tag`` against the store (typos fail, listing what exists);
+    the tag filter the view applies (``None`` without ``--tag``)."""
     from sounding.presentation.output import parse_tags, require_metric, require_tags
 
     for name in metrics:
         require_metric(store, name)
     tag_filter = parse_tags(tags)
     if not tag_filter:
-        return {}
+        return None
     names = list(metrics) or sorted({s.name for s in store.series()})
     require_tags(store, names, tag_filter)
-    if "tags" not in inspect.signature(builder).parameters:
-        raise click.UsageError("--tag is not supported by this view yet")
-    return {"tags": tag_filter}
+    return tag_filter
 
 
 def _model_json(model: Any) -> dict[str, Any]:
@@ -383,8 +379,8 @@ def report(
     from sounding.presentation.report import build_report
 
     store = _open(ctx)
-    extra = _view_filters(store, metrics, tags, build_report)
-    html_text = build_report(store, since=since, names=list(metrics) or None, **extra)
+    tag_filter = _view_filters(store, metrics, tags)
+    html_text = build_report(store, since=since, names=list(metrics) or None, tags=tag_filter)
     if str(output) == "-":
         click.echo(html_text, nl=False)
         return
