@@ -56,6 +56,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from sounding.analysis._counts import count_segmentation, is_sparse_counts
 from sounding.analysis._inputs import prepare
 from sounding.analysis._robust import MAD_SCALE, choose_transform, diff_sigma, median, robust_sigma
 from sounding.core.exceptions import InvalidTypeError, InvalidValueError
@@ -737,6 +738,10 @@ def detect_change_points(
     if n > QUADRATIC_LIMIT and chosen != "binseg":
         chosen = "binseg"
     ts = None if all_ts is None else [all_ts[i] for i in positions]
+    if chosen != "edivisive" and transform.lower() == "auto" and is_sparse_counts(raw):
+        # Mostly-zero counters: a Poisson likelihood ratio, penalty scaled by the dispersion.
+        found, fn, beta = count_segmentation(raw, ts, min_size, penalty_factor)
+        return _finish(found, fn, beta, raw, raw, positions, ts, min_size, means=True)
     fwd, _ = choose_transform(transform.lower(), raw)  # offline: the whole series decides
     x = [fwd(v) for v in raw]
     largest = max(abs(v) for v in x)
@@ -766,6 +771,26 @@ def detect_change_points(
             fn = _cost_function(z, cost)
     if chosen == "edivisive":
         beta = _DEFAULT_PENALTY["meanvar"] * math.log(n)
+    return _finish(found, fn, beta, z, raw, positions, ts, min_size)
+
+
+def _mean(x: Sequence[float]) -> float:
+    return round(sum(x) / len(x), 6)
+
+
+def _finish(
+    found: list[int],
+    fn: Callable[[int, int], float],
+    beta: float,
+    z: list[float],
+    raw: list[float],
+    positions: list[int],
+    ts: list[float] | None,
+    min_size: int,
+    means: bool = False,
+) -> list[ChangePoint]:
+    """Scores, the merge of changes closer than two minimum segments, the results."""
+    n = len(raw)
     scores = _scores(z, found, fn, beta)
     # A transition spread over a few points (a ramp-up, a straggler) reads as two changes
     # a segment apart: keep the stronger of changes closer than two minimum segments.
@@ -779,14 +804,16 @@ def detect_change_points(
         else:
             k += 1
     bounds = [0, *found, n]
+    # Sparse counts: the medians are both 0, the mean rates say what changed.
+    level = _mean if means else median
     out: list[ChangePoint] = []
     for k, t in enumerate(found):
         out.append(
             ChangePoint(
                 index=positions[t],
                 timestamp=None if ts is None else ts[t],
-                before=median(raw[bounds[k] : t]),
-                after=median(raw[t : bounds[k + 2]]),
+                before=level(raw[bounds[k] : t]),
+                after=level(raw[t : bounds[k + 2]]),
                 score=round(scores[k], 6),
             )
         )
