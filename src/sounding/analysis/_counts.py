@@ -23,7 +23,7 @@ __all__ = ["COUNT_PENALTY", "count_segmentation", "is_sparse_counts"]
 
 COUNT_PENALTY = 2.5  # x log n x phi: chi-squared(1) tail of about 1e-6 at n = 4,000
 _BLOCK = 12  # points per block for the dispersion (an hour at 5-minute steps)
-_PROFILE_PRIOR = 20.0  # pseudo-counts shrinking each hour of the day towards the mean rate
+_PROFILE_PRIOR = 2.0  # pseudo-counts shrinking each hour of the day towards the mean rate
 _OUTLIER_TAIL = 1e-4
 _DAY = 86400.0
 
