@@ -11,7 +11,7 @@ length, events and labelling rule (``telemetry._one``), so the tables line up:
 ``throughput``  Poisson-lognormal counts (log-sd 0.1-0.4), two daily harmonics, a level per
                 weekday (x0.85-1.15) and per weekend day (x0.3-0.9), base 1-2000
 ``errors``      Poisson counts at 0.02-0.5 per interval that follow a daily traffic curve
-``cpu``         an additive daily sine plus Student-t (4 df) noise, rounded to 1 %
+``cpu``         CPU % at 5-30 with a daily sine plus Student-t (4 df) noise, rounded to 1
 ``queue``       a small queue (0.3-4) with a daily profile, Poisson noise
 ``cron``        a base with 15-minute spikes x2-x4 (two points) and a 6-hourly batch x1.5-x3
 ``launches``    zero until a launch, then a lognormal gauge (memory, 50-5000) with a daily bump
@@ -116,9 +116,9 @@ class _Errors(_Family):
 class _Cpu(_Family):
     def __init__(self, rng: np.random.Generator) -> None:
         super().__init__(rng)
-        level = rng.uniform(10, 70)
-        self.noise = rng.uniform(1.0, 5.0)
-        self.mu = level + rng.uniform(2, 15) * np.sin(2 * np.pi * (_T - rng.random()))
+        level = rng.uniform(5, 30)  # x3 stays below the 100 % ceiling
+        self.noise = level * rng.uniform(0.05, 0.15)
+        self.mu = level * (1 + rng.uniform(0.05, 0.25) * np.sin(2 * np.pi * (_T - rng.random())))
 
     def sd(self, mu: np.ndarray, vf: np.ndarray) -> np.ndarray:
         return np.asarray(np.sqrt(2 * self.noise**2 * vf + 1 / 12))
