@@ -65,3 +65,29 @@ def test_daily_profile_of_sparse_counter_is_not_read_as_changes() -> None:
     ts = [1.7e9 + 300.0 * i for i in range(4 * 288)]
     x = [_poisson(rng, 0.3 * (1 + 0.9 * math.sin(2 * math.pi * (t % 86400) / 86400))) for t in ts]
     assert detect_change_points(x, ts) == []
+
+
+def _weekly_series(step_at: int | None, seed: int) -> tuple[list[float], list[float]]:
+    rng = random.Random(seed)
+    level = [1.3, 1.0, 0.9, 1.1, 0.8, 0.5, 0.35]  # Monday .. Sunday
+    start = 1793577600.0  # a Monday 00:00 UTC
+    ts = [start + 3600.0 * i for i in range(14 * 24)]
+    x = [
+        100.0 * level[i // 24 % 7] * (2.0 if step_at is not None and i >= step_at else 1.0)
+        + rng.gauss(0, 3)
+        for i in range(len(ts))
+    ]
+    return x, ts
+
+
+def test_consistent_day_of_week_levels_are_not_read_as_changes() -> None:
+    """Two weeks with a level per weekday (Mondays busy, Sundays quiet) give no change."""
+    x, ts = _weekly_series(None, 1)
+    assert detect_change_points(x, ts) == []
+
+
+def test_step_on_top_of_day_of_week_levels_is_still_found() -> None:
+    """A doubling on day 9 is found although the weekday levels are modelled."""
+    x, ts = _weekly_series(9 * 24 + 12, 2)
+    cps = detect_change_points(x, ts)
+    assert any(abs(c.index - (9 * 24 + 12)) <= 3 for c in cps)
