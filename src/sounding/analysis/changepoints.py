@@ -88,9 +88,10 @@ class ChangePoint:
     ``index`` is the first index of the new segment in the caller's ``values``;
     ``timestamp`` its float epoch seconds (UTC) when timestamps were given, else ``None``.
     ``before``/``after`` are the medians of the segments before and after it (original
-    units; for a sparse counter, whose medians are both 0, their mean rates). ``score`` is the evidence for the change: the drop in segmentation cost it
-    brings, in units of the penalty (> 1 for a kept change; always finite, also for a change
-    from a constant history, whose variance is floored at 1 % of the noise variance).
+    units; for a sparse counter, whose medians are both 0, their mean rates). ``score`` is
+    the evidence for the change: the drop in segmentation cost it brings, in units of the
+    penalty (> 1 for a kept change; always finite, also for a change from a constant
+    history, whose variance is floored at 1 % of the noise variance).
     """
 
     index: int
@@ -781,8 +782,10 @@ def detect_change_points(
     ts = None if all_ts is None else [all_ts[i] for i in positions]
     if chosen != "edivisive" and transform.lower() == "auto" and is_sparse_counts(raw):
         # Mostly-zero counters: a Poisson likelihood ratio, penalty scaled by the dispersion.
-        found, fn, beta = count_segmentation(raw, ts, min_size, penalty_factor)
-        return _finish(found, fn, beta, raw, raw, positions, ts, min_size, means=True)
+        counted, count_cost, count_beta = count_segmentation(raw, ts, min_size, penalty_factor)
+        return _finish(
+            counted, count_cost, count_beta, raw, raw, positions, ts, min_size, means=True
+        )
     fwd, _ = choose_transform(transform.lower(), raw)  # offline: the whole series decides
     x = [fwd(v) for v in raw]
     largest = max(abs(v) for v in x)

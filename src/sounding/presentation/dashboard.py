@@ -955,4 +955,3 @@ def live(
         except KeyboardInterrupt:
             pass
     return drawn
-
