@@ -615,7 +615,9 @@ _config.on_configure(_set_gate)
 
 
 def _level_method(logger: StructuredLogger, levelno: int, name: str) -> _LevelMethod:
-    def method(event: str, *, category: EventCategory | str | None = None, **fields: Any) -> None:
+    def method(
+        event: str, *, category: EventCategory | str | None = None, **fields: Any
+    ) -> None:
         if _gate <= levelno:
             _log(logger, levelno, event, category, fields)
 

@@ -254,7 +254,9 @@ class Instrument(ABC, Generic[Cell]):
                 self._by_raw[raw] = cell
         return cell
 
-    def _overflowed(self, tags: Mapping[str, object], raw: tuple[Any, ...]) -> Cell | None:
+    def _overflowed(
+        self, tags: Mapping[str, object], raw: tuple[Any, ...]
+    ) -> Cell | None:
         """Past the limit: the series for ``raw`` without the privacy check, or ``None``.
 
         A new series cannot be created any more, so a value that is not an existing series
@@ -832,7 +834,8 @@ class Registry:
             raise MetricTypeConflictError(
                 "name",
                 name,
-                f"a name not already used by a {inst.metric_type.value} (asked for a {kind.value})",
+                f"a name not already used by a {inst.metric_type.value} "
+                f"(asked for a {kind.value})",
             )
         return inst
 
@@ -887,7 +890,9 @@ class Registry:
             if agg.sketch is not None:
                 agg.sketch.add(value)
 
-    def record_many(self, snapshots: Iterable[MetricSnapshot], interval: int | None = None) -> int:
+    def record_many(
+        self, snapshots: Iterable[MetricSnapshot], interval: int | None = None
+    ) -> int:
         """Ingest many snapshots like :meth:`record`, all or nothing; returns how many.
 
         Every snapshot is checked as :meth:`record` checks it, but each distinct name and tag

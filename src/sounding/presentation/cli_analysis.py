@@ -175,10 +175,7 @@ def changes(
 )
 @format_option("table", "json")
 @click.option(
-    "--export",
-    "export_to",
-    type=click.Choice(["prometheus"]),
-    default=None,
+    "--export", "export_to", type=click.Choice(["prometheus"]), default=None,
     help="Write the rules as a Prometheus rule file (stdout, or -o FILE).",
 )
 @click.option("-o", "--output", default=None, metavar="FILE", help="With --export: the file.")

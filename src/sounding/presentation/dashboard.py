@@ -955,3 +955,4 @@ def live(
         except KeyboardInterrupt:
             pass
     return drawn
+

@@ -384,7 +384,7 @@ def render_report(
     out.append("<h2>Errors</h2>")
     if model.errors:
         rows = "".join(
-            f'<tr><td><code>{_e(er.exc_type)}</code></td><td class="n">{er.count}</td>'
+            f"<tr><td><code>{_e(er.exc_type)}</code></td><td class=\"n\">{er.count}</td>"
             f"<td>{_e(_when(er.last_seen))}</td><td>{_e(er.example or '')}</td></tr>"
             for er in model.errors
         )
