@@ -25,6 +25,7 @@ COUNT_PENALTY = 2.5  # x log n x phi: chi-squared(1) tail of about 1e-6 at n = 4
 _BLOCK = 12  # points per block for the dispersion (an hour at 5-minute steps)
 _PROFILE_PRIOR = 2.0  # pseudo-counts shrinking each hour of the day towards the mean rate
 _OUTLIER_TAIL = 1e-4
+_LOCAL = 72  # half-width of the local rate for capping bursts (6 h at 5-minute steps)
 _DAY = 86400.0
 
 
@@ -112,6 +113,28 @@ def _dispersion(x: list[float], e: list[float]) -> float:
     return max(1.0, min(sum(keep) / len(keep), 50.0))
 
 
+def _cap_bursts(raw: list[float], phi: float) -> list[float]:
+    """Cap each count at the Poisson ``_OUTLIER_TAIL`` quantile of three times the
+    dispersed local rate (the larger of the series' rate and that of the surrounding
+    ``2 x _LOCAL + 1`` points), so a burst is an outlier while a real rise keeps its counts."""
+    n = len(raw)
+    cs = [0.0]
+    for v in raw:
+        cs.append(cs[-1] + v)
+    overall = cs[-1] / n
+    caps: dict[float, float] = {}
+    out = []
+    for i, v in enumerate(raw):
+        a, b = max(0, i - _LOCAL), min(n, i + _LOCAL + 1)
+        lam = max(overall, (cs[b] - cs[a]) / (b - a))
+        key = float(f"{3.0 * lam * phi:.2g}")
+        cap = caps.get(key)
+        if cap is None:
+            cap = caps[key] = float(max(1, _poisson_quantile(key, _OUTLIER_TAIL)))
+        out.append(v if v <= cap else cap)
+    return out
+
+
 def count_segmentation(
     raw: list[float], ts: list[float] | None, min_size: int, factor: float | None
 ) -> tuple[list[int], Callable[[int, int], float], float]:
@@ -119,14 +142,12 @@ def count_segmentation(
 
     Returns the change indices, the segment cost function (for scores) and the penalty.
     Isolated bursts are capped first (at the Poisson 1e-4 quantile of three times the
-    overdispersed mean rate), so a one-off spike is an outlier, not two change points.
+    overdispersed local rate), so a one-off spike is an outlier, not two change points.
     """
     n = len(raw)
     e = _profile(raw, ts)
     phi = _dispersion(raw, e)
-    rate = sum(raw) / n
-    cap = float(max(1, _poisson_quantile(3.0 * rate * phi, _OUTLIER_TAIL)))
-    x = [min(v, cap) for v in raw]
+    x = _cap_bursts(raw, phi)
     s_cum = [0.0]
     e_cum = [0.0]
     for v, w in zip(x, e, strict=True):
