@@ -248,6 +248,7 @@ def _quote(text: str) -> str:
 
 @click.command()
 @click.option("--since", default="7d", show_default=True, help="Window start: 7d, 24h, ISO 8601.")
+@click.option("--by", default=None, metavar="KEY", help="Break each metric down by tag KEY.")
 @click.option(
     "--live",
     "live_mode",
@@ -268,6 +269,7 @@ def _quote(text: str) -> str:
 def dashboard(
     ctx: click.Context,
     since: str,
+    by: str | None,
     live_mode: bool,
     metrics: tuple[str, ...],
     tags: tuple[str, ...],
@@ -283,6 +285,7 @@ def dashboard(
     Examples:
       sounding dashboard
       sounding dashboard --since 14d --metric recorder.export.duration
+      sounding dashboard --metric recorder.export.duration --by app_version
       sounding --data-dir ./data dashboard --live
     """
     from rich.console import Console
@@ -294,11 +297,11 @@ def dashboard(
     extra = _view_filters(store, metrics, tags, build_model)
 
     def load() -> Any:
-        return build_model(store, since=since, names=names, **extra)
+        return build_model(store, since=since, names=names, by=by, **extra)
 
     model = load()
     if fmt == "json":
-        click.echo(json.dumps(_model_json(model), indent=2, default=str))
+        click.echo(json.dumps(model.as_dict(), indent=2, default=str))
         return
     if fmt == "csv":
         # One row per metric, with the model's scalar fields (JSON has everything).
