@@ -79,6 +79,15 @@ def test_a_library_that_records_writes_no_file_for_a_host_that_never_configured(
     assert _files(home) == []
 
 
+def test_a_rejected_value_in_library_mode_leaves_no_side_file(tmp_path: Path) -> None:
+    """Counts of rejected values in library mode are not spilled to disk at exit either."""
+    home = tmp_path / "home"
+    home.mkdir()
+    proc = _run(LIBRARY + "\nsounding.gauge('lib.temp').set(10**400)\n", home)
+    assert proc.returncode == 0, proc.stderr
+    assert _files(home) == []
+
+
 def test_a_sounding_data_dir_setting_ends_library_mode(tmp_path: Path) -> None:
     """SOUNDING_DATA_DIR names where data goes: then the same script records to disk."""
     home = tmp_path / "home"

@@ -330,8 +330,10 @@ def _factor(rng: np.random.Generator) -> float:
     return float(rng.uniform(0.5, 0.8) if rng.random() < 0.4 else rng.uniform(1.25, 3.0))
 
 
-def _one(rng: np.random.Generator, family: str, idx: int) -> TelemetrySeries:
-    fam: _Family = _CLASSES[family](rng)
+def _one(
+    rng: np.random.Generator, family: str, idx: int, classes: dict[str, Any] | None = None
+) -> TelemetrySeries:
+    fam: _Family = (_CLASSES if classes is None else classes)[family](rng)
     ts = [START + i * STEP for i in range(N)]
     out = TelemetrySeries(f"{family}-{idx}", family, ts, [])
     mult = np.ones(N)

@@ -263,6 +263,10 @@ class Runtime:
             counts["shutdown.events_unsaved"] = len(events)
         if not counts:
             return
+        if not get_settings().configured and self._sink_override is None:
+            # Library mode: the application never said where data goes, so nothing is
+            # written, not even this count (a library must leave no file behind).
+            return
         try:
             from sounding.storage import unsaved
 

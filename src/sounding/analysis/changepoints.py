@@ -21,7 +21,9 @@ a variance-stabilising transform chosen on the whole series (counts, durations);
 timestamps spanning two days the time-of-day profile is removed (and, with a week, a clear
 weekend level); isolated outliers are clipped with a Hampel filter (centred window of 11
 points, 5 robust standard deviations); the series is standardised with a robust noise estimate
-from first differences, so the same penalty suits every scale.
+from first differences, so the same penalty suits every scale. A sparse counter (mostly 0
+and 1, such as errors) has no such scale: ``binseg`` and ``pelt`` then segment it with the
+Poisson deviance, the penalty scaled by the counts' measured dispersion (``_counts``).
 
 The penalty is ``penalty_factor x log(n)`` (10 log n by default, 12 for ``"linear"``), times
 the long-run variance factor of the noise (``(1 + rho) / (1 - rho)`` for AR(1) noise: the null
@@ -56,6 +58,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from sounding.analysis._counts import count_segmentation, is_sparse_counts
 from sounding.analysis._inputs import prepare
 from sounding.analysis._robust import MAD_SCALE, choose_transform, diff_sigma, median, robust_sigma
 from sounding.core.exceptions import InvalidTypeError, InvalidValueError
@@ -85,9 +88,10 @@ class ChangePoint:
     ``index`` is the first index of the new segment in the caller's ``values``;
     ``timestamp`` its float epoch seconds (UTC) when timestamps were given, else ``None``.
     ``before``/``after`` are the medians of the segments before and after it (original
-    units). ``score`` is the evidence for the change: the drop in segmentation cost it
-    brings, in units of the penalty (> 1 for a kept change; always finite, also for a change
-    from a constant history, whose variance is floored at 1 % of the noise variance).
+    units; for a sparse counter, whose medians are both 0, their mean rates). ``score`` is
+    the evidence for the change: the drop in segmentation cost it brings, in units of the
+    penalty (> 1 for a kept change; always finite, also for a change from a constant
+    history, whose variance is floored at 1 % of the noise variance).
     """
 
     index: int
@@ -495,7 +499,46 @@ def _deseasonalise(y: list[float], ts: list[float] | None) -> list[float]:
     ]
     if ts[-1] - ts[0] < 7 * _DAY:
         return out
-    return _remove_weekend(out, day, slot)
+    out = _remove_weekend(out, day, slot)
+    if ts[-1] - ts[0] < 14 * _DAY - 2 * width:
+        return out
+    return _remove_weekday(out, day)
+
+
+_WEEKDAY_F = 7.0  # about the 1 % point of F(6, 7): two weeks, seven day-of-week means
+
+
+def _remove_weekday(out: list[float], day: list[int]) -> list[float]:
+    """Remove a day-of-week level (Mondays busier than Thursdays) with two weeks or more,
+    only when it is consistent: the spread of the seven day-of-week means against the
+    disagreement of the same weekday across weeks (a one-way F statistic) beyond
+    ``_WEEKDAY_F``. A step or a drift makes the weeks disagree, so it is not absorbed."""
+    by_day: dict[int, list[float]] = {}
+    for d, v in zip(day, out, strict=True):
+        by_day.setdefault(d, []).append(v)
+    full = max(len(v) for v in by_day.values())
+    level = {
+        d: median(vs) for d, vs in by_day.items() if len(vs) >= full // 2 and max(vs) > min(vs)
+    }
+    first, last = min(by_day), max(by_day)
+    groups: dict[int, list[float]] = {}
+    for d, lv in level.items():
+        # Against the mean of a whole week around the day (each weekday once), so a step
+        # elsewhere in the series does not move it.
+        s = min(max(d - 3, first), last - 6)
+        week = [level[e] for e in range(s, s + 7) if e in level]
+        if len(week) == 7:
+            groups.setdefault((d + 3) % 7, []).append(lv - sum(week) / 7)
+    if len(groups) < 7 or any(len(g) < 2 for g in groups.values()):
+        return out
+    means = {w: sum(g) / len(g) for w, g in groups.items()}
+    grand = sum(means.values()) / 7
+    reps = sum(len(g) for g in groups.values())
+    within = sum((v - means[w]) ** 2 for w, g in groups.items() for v in g) / (reps - 7)
+    between = sum(len(g) * (means[w] - grand) ** 2 for w, g in groups.items()) / 6
+    if within <= 0 or between / within < _WEEKDAY_F:
+        return out
+    return [v - (means[(d + 3) % 7] - grand) for d, v in zip(day, out, strict=True)]
 
 
 def _remove_weekend(out: list[float], day: list[int], slot: list[int]) -> list[float]:
@@ -737,6 +780,12 @@ def detect_change_points(
     if n > QUADRATIC_LIMIT and chosen != "binseg":
         chosen = "binseg"
     ts = None if all_ts is None else [all_ts[i] for i in positions]
+    if chosen != "edivisive" and transform.lower() == "auto" and is_sparse_counts(raw):
+        # Mostly-zero counters: a Poisson likelihood ratio, penalty scaled by the dispersion.
+        counted, count_cost, count_beta = count_segmentation(raw, ts, min_size, penalty_factor)
+        return _finish(
+            counted, count_cost, count_beta, raw, raw, positions, ts, min_size, means=True
+        )
     fwd, _ = choose_transform(transform.lower(), raw)  # offline: the whole series decides
     x = [fwd(v) for v in raw]
     largest = max(abs(v) for v in x)
@@ -766,6 +815,26 @@ def detect_change_points(
             fn = _cost_function(z, cost)
     if chosen == "edivisive":
         beta = _DEFAULT_PENALTY["meanvar"] * math.log(n)
+    return _finish(found, fn, beta, z, raw, positions, ts, min_size)
+
+
+def _mean(x: Sequence[float]) -> float:
+    return round(sum(x) / len(x), 6)
+
+
+def _finish(
+    found: list[int],
+    fn: Callable[[int, int], float],
+    beta: float,
+    z: list[float],
+    raw: list[float],
+    positions: list[int],
+    ts: list[float] | None,
+    min_size: int,
+    means: bool = False,
+) -> list[ChangePoint]:
+    """Scores, the merge of changes closer than two minimum segments, the results."""
+    n = len(raw)
     scores = _scores(z, found, fn, beta)
     # A transition spread over a few points (a ramp-up, a straggler) reads as two changes
     # a segment apart: keep the stronger of changes closer than two minimum segments.
@@ -779,14 +848,16 @@ def detect_change_points(
         else:
             k += 1
     bounds = [0, *found, n]
+    # Sparse counts: the medians are both 0, the mean rates say what changed.
+    level = _mean if means else median
     out: list[ChangePoint] = []
     for k, t in enumerate(found):
         out.append(
             ChangePoint(
                 index=positions[t],
                 timestamp=None if ts is None else ts[t],
-                before=median(raw[bounds[k] : t]),
-                after=median(raw[t : bounds[k + 2]]),
+                before=level(raw[bounds[k] : t]),
+                after=level(raw[t : bounds[k + 2]]),
                 score=round(scores[k], 6),
             )
         )

@@ -507,31 +507,25 @@ def change_points_of(
     *,
     method: str | None = None,
 ) -> tuple[ChangePoint, ...]:
-    """Regime starts in a trend, with the median level of the segments before and after."""
-    present = [(i, v) for i, v in enumerate(values) if v is not None and math.isfinite(v)]
+    """Regime starts in a trend, as the detector reports them (its levels and score).
+
+    ``before``/``after`` are the detector's: the medians of the segments either side (for a
+    sparse counter, whose medians are both 0, their mean rates), so every view shows the
+    numbers ``detect_change_points`` gives.
+    """
+    present = [v for v in values if v is not None and math.isfinite(v)]
     if len(present) < 12:
         return ()
-    # The grid's times let a detector that takes them remove the daily (and weekly) profile;
-    # one that does not is called without. It may hand back indices or change-point objects.
+    # The grid's times let the detector remove the daily (and weekly) profile.
     times = [start + i * step for i in range(len(values))]
-    detect: Any = detect_change_points
-    try:
-        raw: Sequence[Any] = detect(values, times, method=method)
-    except TypeError:
-        raw = detect(values, method=method)
-    found = [c if isinstance(c, int) else int(c.index) for c in raw]
     out = []
-    bounds = [0, *found, len(values)]
-    for k, idx in enumerate(found):
-        before = [v for i, v in present if bounds[k] <= i < idx]
-        after = [v for i, v in present if idx <= i < bounds[k + 2]]
-        if not (before and after):
-            continue
-        b, a = statistics.median(before), statistics.median(after)
+    for c in detect_change_points(values, timestamps=times, method=method):
+        b, a = c.before, c.after
         # Levels within the sketch's 1 % relative error of each other are not a change.
         if abs(a - b) <= _SAME_LEVEL * max(abs(a), abs(b)):
             continue
-        out.append(ChangePoint(idx, start + idx * step, b, a))
+        ts = c.timestamp if c.timestamp is not None else start + c.index * step
+        out.append(ChangePoint(c.index, ts, b, a, c.score))
     return tuple(out)
 
 
