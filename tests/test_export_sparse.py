@@ -29,7 +29,7 @@ def bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
     assert buckets[-1][0] == float("inf")
     total = buckets[-1][1]
     rank = q * total
-    b = next(i for i, (_, c) in enumerate(buckets[:-1] + [(0.0, total)]) if c >= rank)
+    b = next(i for i, (_, c) in enumerate([*buckets[:-1], (0.0, total)]) if c >= rank)
     if b == len(buckets) - 1:
         return buckets[-2][0]
     if b == 0 and buckets[0][0] <= 0:
@@ -144,7 +144,8 @@ def test_engines_answer_the_same_for_sparse_and_full_buckets(
         for instance, sparse in (("sparse", True), ("full", False)):
             exp = RemoteWriteExporter(engine.write_url, instance=instance, sparse_buckets=sparse)
             report = deliver(exp, conn, since=start - 1)
-            assert report.stopped == "done" and report.refused_samples == 0, report
+            assert report.stopped == "done", report
+            assert report.refused_samples == 0, report
             sent[instance] = report.samples
     finally:
         conn.close()
