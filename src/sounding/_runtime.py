@@ -421,9 +421,11 @@ class Runtime:
                     # in memory (bounded, drops counted) until it does; write nothing.
                     _metrics.get_registry().roll(now)
                     return False
-                self._inflight = (_metrics.get_registry().collect(now), [])
-                self._inflight = (self._inflight[0], _events.drain())
-                metrics, events = self._inflight
+                metrics: list[IntervalAggregate] = []
+                self._inflight = (metrics, [])
+                _metrics.get_registry().collect_into(metrics, now)
+                self._inflight = (metrics, _events.drain())
+                events = self._inflight[1]
                 for output in list(self._outputs):
                     try:
                         output(events)

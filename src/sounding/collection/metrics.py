@@ -698,6 +698,26 @@ _KINDS: Final[dict[MetricType, type[Instrument[Any]]]] = {
 MAX_CLOSED: Final = 20_000
 
 
+def _hold_signals() -> set[int] | None:
+    """Block SIGINT and SIGTERM in the main thread; the previous mask, or None if not held."""
+    if threading.current_thread() is not threading.main_thread():
+        return None  # Python runs signal handlers in the main thread only.
+    import signal
+
+    if not hasattr(signal, "pthread_sigmask"):
+        return None
+    try:
+        return signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGINT, signal.SIGTERM))
+    except (OSError, ValueError):
+        return None
+
+
+def _release_signals(previous: set[int]) -> None:
+    import signal
+
+    signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 class Registry:
     """All instruments of a process, plus values recorded at their own timestamps.
 
@@ -980,10 +1000,30 @@ class Registry:
         interval still open at ``now`` is handed over as far as it got (the store merges the
         rest into the same bucket later). Default tags are added here.
         """
-        self.roll(now)
-        # What an interrupted collect (a Ctrl-C) had already taken comes back next time.
-        out, self._unreturned = self._unreturned, []
+        out: list[IntervalAggregate] = []
         try:
+            self.collect_into(out, now)
+        except BaseException:
+            # What an interrupted collect had already taken comes back next time.
+            self._unreturned = out + self._unreturned
+            raise
+        return out
+
+    def collect_into(self, out: list[IntervalAggregate], now: float | None = None) -> None:
+        """:meth:`collect`, appending to the caller's list ``out``.
+
+        The runtime passes a list it already holds as "in flight", so an interrupt after this
+        returns (a Ctrl-C, a SIGTERM handler calling ``sys.exit``) cannot lose a series. In the
+        main thread SIGINT and SIGTERM are held while series are taken (a handler running
+        between taking a series and keeping it would lose that series); they are delivered as
+        soon as it is done.
+        """
+        held = _hold_signals()
+        try:
+            self.roll(now)
+            start = len(out)
+            out.extend(self._unreturned)
+            self._unreturned = []
             with self._roll_lock:
                 out.extend(self._closed)
                 self._closed = []
@@ -995,14 +1035,13 @@ class Registry:
             with self._lock:
                 out.extend(self._history.values())
                 self._history.clear()
-        except BaseException:
-            self._unreturned = out
-            raise
-        if self._defaults:
-            with_defaults = self.with_defaults
-            for agg in out:
-                agg.tags = with_defaults(agg.tags)
-        return out
+            if self._defaults:
+                with_defaults = self.with_defaults
+                for agg in out[start:]:
+                    agg.tags = with_defaults(agg.tags)
+        finally:
+            if held is not None:
+                _release_signals(held)
 
     def mark_start(self, when: float | None = None) -> None:
         """Roll over to the interval of ``when`` (default: now) if time has left the current
