@@ -248,36 +248,6 @@ class BucketGrid:
             out.append(run)
         return first, out
 
-
-    def sparse(self, sketch: QuantileSketch) -> tuple[list[int], list[int]]:
-        """``(positions, counts)``: the cumulative buckets ``histogram_quantile`` reads, and
-        only those (position ``len(self)`` is ``+Inf``, always present).
-
-        A boundary is kept when its bucket holds values or the bucket above it does: the
-        quantile falls in the first bucket whose cumulative count reaches the rank (one that
-        holds values) and interpolates from the boundary just below it. Every other boundary
-        repeats its neighbours' count (empty buckets below the data, between its modes, and
-        the cumulative duplicates of the total above it) and changes no quantile. Slot counts
-        of a running total only grow, so a boundary once kept stays kept.
-        """
-        held = self.held(sketch)
-        positions: list[int] = []
-        counts: list[int] = []
-        run = 0
-        kept = -1
-        for k in sorted(held):
-            if k > 0 and kept != k - 1:
-                positions.append(k - 1)
-                counts.append(run)
-            run += held[k]
-            positions.append(k)
-            counts.append(run)
-            kept = k
-        if kept != len(self.indices):
-            positions.append(len(self.indices))
-            counts.append(run)
-        return positions, counts
-
     def held(self, sketch: QuantileSketch) -> dict[int, int]:
         """The slots that hold values and their counts (see :meth:`slots`), computed from
         the sketch's buckets alone (no pass over the empty slots)."""

@@ -21,7 +21,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from sounding.core.config import get_settings
-from sounding.core.exceptions import InvalidTypeError, InvalidValueError
+from sounding.core.exceptions import InvalidValueError
 from sounding.core.sketch import QuantileSketch
 from sounding.core.types import MetricType
 from sounding.exporters._common import AUTO, check_common, group_intervals, policy
@@ -56,12 +56,10 @@ class RemoteWriteExporter:
     sends VictoriaMetrics' sparse ``vmrange`` buckets instead of ``le`` (only the ranges that
     hold observations: far fewer series; VictoriaMetrics only); ``"native"`` sends Prometheus
     native histograms (schema 6; needs ``--enable-feature=native-histograms``, and Prometheus
-    2.42 accepts them only for recent data, not back-fill). With ``le`` buckets,
-    ``sparse_buckets`` (default) sends only the boundaries ``histogram_quantile`` reads
-    (those of buckets that hold values and the one just below each): the empty buckets and
-    the cumulative duplicates of the total are left out, a few times fewer series and the
-    same quantiles (see :meth:`BucketGrid.sparse`); ``False`` sends every boundary from the
-    lowest bucket that holds values up to ``+Inf``.
+    2.42 accepts them only for recent data, not back-fill). ``le`` buckets are sent from
+    the empty boundary just below the lowest bucket that holds values up to ``+Inf``: the
+    cumulative duplicates above the data must stay, or a ``sum by (le)`` across installs or
+    tags misses their counts (see docs/fleet.md).
     """
 
     def __init__(
@@ -75,7 +73,6 @@ class RemoteWriteExporter:
         bucket_range: tuple[float, float] = (0.01, 60_000.0),
         bucket_step: int = 2,
         histogram_format: str = "le",
-        sparse_buckets: bool = True,
         timeout: float = 10.0,
         include_internal: bool = False,
         transport: Transport | None = None,
@@ -96,9 +93,6 @@ class RemoteWriteExporter:
                 "native histograms, live data only)",
             )
         self.histogram_format = histogram_format
-        if not isinstance(sparse_buckets, bool):
-            raise InvalidTypeError("sparse_buckets", sparse_buckets, "True or False")
-        self.sparse_buckets = sparse_buckets
         self._instance = instance
         self._tags = tags
         self._job = job
@@ -210,19 +204,14 @@ class RemoteWriteExporter:
                         got.append((ts, float(c)))
                 _sum_count(series, prom, labels, ts, total, factor)
                 continue
-            if self.sparse_buckets:
-                positions, cum = self.grid.sparse(sk)
-            else:
-                first, cum = self.grid.cumulative(sk)
-                positions = list(range(first, first + len(cum)))
+            first, cum = self.grid.cumulative(sk)
             keys = bucket_keys.get(key)
             if keys is None:
                 bucket = ("__name__", prom + "_bucket")
                 keys = bucket_keys[key] = [
                     (bucket, *_with_le(labels, le)) for le in self._le(factor)
                 ]
-            for pos, c in zip(positions, cum, strict=True):
-                k = keys[pos]
+            for k, c in zip(keys[first:], cum, strict=True):
                 got = series.get(k)
                 if got is None:
                     got = series[k] = []
