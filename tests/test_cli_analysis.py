@@ -63,12 +63,15 @@ def run(cli: click.Group, store_dir: Path, *args: str) -> click.testing.Result:
 
 
 def test_baseline_json(cli: click.Group, store_dir: Path) -> None:
-    """``baseline --format json`` gives p50/p95/p99/count/spread of the 7-day window."""
+    """``baseline --format json`` gives the statistic, p50/p95/p99, count and spread of the
+    7 days before "now" (the last day)."""
     res = run(cli, store_dir, "baseline", "app.latency", "--format", "json")
     assert res.exit_code == 0, res.output
     (row,) = json.loads(res.output)
     assert row["metric"] == "app.latency"
-    assert row["count"] == 7 * 24 * 40
+    assert row["stat"] == "p95"
+    assert row["baseline_count"] == 7 * 24 * 40
+    assert row["baseline"] == pytest.approx(row["p95"])
     assert row["p50"] < row["p95"] < row["p99"]
     assert row["spread"] > 0
 
@@ -79,7 +82,7 @@ def test_baseline_by_version_table(cli: click.Group, store_dir: Path) -> None:
     assert res.exit_code == 0, res.output
     assert "1.0" in res.output
     assert "2.0" in res.output
-    assert "baseline of app.latency by app_version" in res.output
+    assert "baseline of app.latency (p95) by app_version" in res.output
 
 
 def test_changes_json(cli: click.Group, store_dir: Path) -> None:
@@ -135,13 +138,14 @@ def test_alerts_without_rules(cli: click.Group, store_dir: Path) -> None:
 
 
 def test_alerts_evaluate_persists_state(cli: click.Group, store_dir: Path) -> None:
-    """``alerts --evaluate`` moves the state, which ``alerts`` then lists."""
+    """``alerts --evaluate`` moves the state, which ``alerts`` then lists; it exits 1 while
+    a rule is firing."""
     (store_dir / "alerts.toml").write_text(
         '[[alerts]]\nname = "slow"\nmetric = "app.latency"\nstat = "p95"\n'
         'threshold = 120\nwindow = "1h"\n'
     )
     res = run(cli, store_dir, "alerts", "--evaluate", "--no-notify", "--format", "json")
-    assert res.exit_code == 0, res.output
+    assert res.exit_code == 1, res.output
     (row,) = json.loads(res.output)
     assert (row["rule"], row["previous"], row["status"], row["notification"], row["sent"]) == (
         "slow",
@@ -174,5 +178,65 @@ def test_every_command_has_help_with_an_example(cli: click.Group, command: click
     """Each command's --help shows an example."""
     res = CliRunner().invoke(cli, [str(command.name), "--help"])
     assert res.exit_code == 0
-    assert "Example:" in res.output
+    assert "Example" in res.output
     assert f"sounding {command.name}" in res.output
+
+
+def test_alerts_evaluate_exits_0_when_nothing_fires(cli: click.Group, store_dir: Path) -> None:
+    """A rule that does not breach: --evaluate exits 0."""
+    (store_dir / "alerts.toml").write_text(
+        '[[alerts]]\nname = "ok"\nmetric = "app.latency"\nthreshold = 10000\nwindow = "1h"\n'
+    )
+    res = run(cli, store_dir, "alerts", "--evaluate", "--no-notify")
+    assert res.exit_code == 0, res.output
+    assert "inactive" in res.output
+
+
+def test_alerts_notify_through_a_webhook_from_alerts_toml(
+    cli: click.Group, store_dir: Path
+) -> None:
+    """A [[notify]] webhook in alerts.toml receives the firing notification as JSON."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    received: list[dict[str, object]] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append(json.loads(body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/hook"
+        (store_dir / "alerts.toml").write_text(
+            '[[alerts]]\nname = "slow"\nmetric = "app.latency"\nthreshold = 120\n'
+            f'window = "1h"\n\n[[notify]]\ntype = "webhook"\nurl = "{url}"\nretries = 0\n'
+        )
+        res = run(cli, store_dir, "alerts", "--evaluate", "--notify", "--format", "json")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert res.exit_code == 1, res.output
+    (row,) = json.loads(res.output)
+    assert row["sent"] is True
+    assert [(r["kind"], r["rule"]) for r in received] == [("firing", "slow")]
+
+
+def test_bad_notify_table_names_the_key(cli: click.Group, store_dir: Path) -> None:
+    """An unknown sink type in alerts.toml is a clean error naming notify[0].type."""
+    (store_dir / "alerts.toml").write_text(
+        '[[alerts]]\nname = "slow"\nmetric = "app.latency"\nthreshold = 120\n\n'
+        '[[notify]]\ntype = "pager"\n'
+    )
+    res = run(cli, store_dir, "alerts", "--evaluate")
+    assert res.exit_code == 2, res.output
+    assert "notify[0].type" in res.output
+    assert "Traceback" not in res.output

@@ -441,3 +441,10 @@ def test_purge_lists_and_removes_the_exporter_files(filled: Path) -> None:
         assert f"  {name}\n" in result.output
     assert not filled.exists()
     assert install_id(filled) != pseudonym  # a purged install gets a new pseudonym
+
+
+def test_dashboard_tag_with_an_unknown_key_fails(filled: Path) -> None:
+    """dashboard --tag with a tag key no series has exits 2 naming it."""
+    ok = run("--data-dir", str(filled), "dashboard", "--tag", "nosuch=1")
+    assert ok.exit_code == 2
+    assert "no tag key 'nosuch'" in ok.stderr

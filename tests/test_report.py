@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html.parser
 import random
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 
 import sounding
 from sounding import MetricSnapshot, MetricType
+from sounding.analysis.overview import Windows
 from sounding.core.config import MetricsConfig
 from sounding.presentation.dashboard import (
     ChangePoint,
@@ -32,7 +34,7 @@ HOSTILE = '<script>document.title="pwned"</script><img src=x onerror="alert(1)">
 #: The only elements a report may contain.
 ALLOWED_TAGS = {
     "html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "div", "section",
-    "code", "span", "strong", "ul", "li", "table", "tr", "th", "td", "footer", "svg", "rect",
+    "code", "span", "strong", "ul", "li", "table", "tr", "th", "td", "footer", "br", "svg", "rect",
     "line", "text", "polyline", "circle",
 }  # fmt: skip
 
@@ -103,13 +105,14 @@ def test_report_has_a_chart_per_metric_with_bands_markers_and_alerts(report_html
     """Each metric gets an SVG chart; the regressed one has a baseline band, a change point,
     the alert threshold line, and is listed among the regressions."""
     tags = _structure(report_html).tags
-    assert tags.count("svg") == 3  # app.failures, app.op.duration, app.requests
+    # app.failures, app.op.duration, app.requests; the legend's swatches are not charts.
+    assert report_html.count('role="img"') == 3
     assert tags.count("polyline") >= 2
     # app.failures only happened now: it has no baseline to draw.
     assert report_html.count('class="baseline-band"') == 2
     assert 'class="change-point"' in report_html
     assert 'class="alert-threshold"' in report_html
-    assert "1 regression(s) past ±20%" in report_html
+    assert "1 regression(s) past ±20 %" in report_html
     assert "FIRING" in report_html
 
 
@@ -135,15 +138,17 @@ def test_render_never_leaks_markup(
     event-handler attributes."""
     row = MetricRow(
         name=name, metric_type=MetricType.HISTOGRAM, unit=unit, description=desc, series=1,
-        count=10, total=100.0, rate_per_hour=1.0, p50=1.0, p95=2.0, p99=3.0, headline="p95",
+        count=10, total=100.0, rate_per_hour=1.0, p50=1.0, p95=2.0, p99=3.0, stat="p95",
         current=2.0, baseline=1.0, baseline_count=10, change=1.0, flagged=True,
-        spark=(1.0, None, 2.0, 3.0), spark_start=0.0, spark_step=3600.0,
-        change_points=(ChangePoint(name, 7200.0, 1.0, 2.5),),
+        trend=(1.0, None, 2.0, 3.0), trend_start=0.0, trend_step=3600.0,
+        change_points=(ChangePoint(2, 7200.0, 1.0, 2.5),),
     )  # fmt: skip
     model = DashboardModel(
-        data_dir=data_dir, start=0.0, end=14400.0, current_start=10800.0, baseline_start=0.0,
+        data_dir=data_dir,
+        windows=Windows(
+            start=0.0, end=14400.0, current_start=10800.0, baseline_start=0.0, baseline_end=10800.0
+        ),
         threshold_percent=20.0, rows=(row,), errors=(ErrorRow(exc, 3, 100.0, example),),
-        change_points=row.change_points,
     )  # fmt: skip
     parsed = _structure(render_report(model))
     assert set(parsed.tags) <= ALLOWED_TAGS
@@ -162,9 +167,9 @@ def test_chart_of_a_series_without_data_says_so() -> None:
     """A chart whose window holds no values shows a note instead of a line."""
     row = MetricRow(
         name="x", metric_type=MetricType.GAUGE, unit="", description="", series=1, count=0,
-        total=None, rate_per_hour=None, p50=None, p95=None, p99=None, headline="avg",
+        total=None, rate_per_hour=None, p50=None, p95=None, p99=None, stat="avg",
         current=None, baseline=None, baseline_count=0, change=None, flagged=False,
-        spark=(None, None), spark_start=0.0, spark_step=60.0,
+        trend=(None, None), trend_start=0.0, trend_step=60.0,
     )  # fmt: skip
     model = DashboardModel.empty(data_dir="/d", start=0.0, end=120.0)
     svg = chart_svg(row, model)
@@ -219,7 +224,7 @@ def test_report_renders_in_chromium_with_a_clean_console(
     page.write_text(report_html, encoding="utf-8")
     dom, log = _open_in_chromium(page, tmp_path / "profile")
     assert _console_lines(log, page) == []
-    assert dom.count("<svg") == 3
+    assert dom.count('role="img"') == 3
     assert dom.count("<polyline") >= 2
     assert "<title>sounding report</title>" in dom
     assert "pwned" not in dom.split("</title>")[0]
@@ -242,9 +247,9 @@ def test_chart_coordinates_are_always_finite(
     finite: no NaN or infinity reaches the SVG."""
     row = MetricRow(
         name="m", metric_type=MetricType.GAUGE, unit="", description="", series=1, count=1,
-        total=None, rate_per_hour=None, p50=None, p95=None, p99=None, headline="avg",
+        total=None, rate_per_hour=None, p50=None, p95=None, p99=None, stat="avg",
         current=None, baseline=baseline, baseline_count=1, change=None, flagged=False,
-        spark=tuple(values), spark_start=0.0, spark_step=60.0,
+        trend=tuple(values), trend_start=0.0, trend_step=60.0,
     )  # fmt: skip
     model = DashboardModel.empty(data_dir="/d", start=0.0, end=60.0 * len(values))
     svg = chart_svg(row, model, alert=baseline)
@@ -269,4 +274,50 @@ def test_versions_are_compared_in_natural_order(data_dir: Path) -> None:
         page = build_report(store, now=NOW, since="7d")
     table = page.split("<h2>By app version</h2>")[1].split("</table>")[0]
     assert table.index("<code>1.9</code>") < table.index("<code>1.10</code>")
-    assert "+50%" in table
+    assert "+50 %" in table
+
+
+def test_report_has_a_legend_ticks_and_hover_values(report_html: str) -> None:
+    """A legend names the band, the baseline, the threshold and change points; x ticks are
+    readable dates inside the window; every drawn point carries its value in a <title>."""
+    assert 'class="legend"' in report_html
+    for words in ("baseline (dashed)", "threshold band", "alert threshold", "change point"):
+        assert words in report_html
+    ticks = re.findall(r'<text class="x-tick"[^>]*>([^<]+)</text>', report_html)
+    assert ticks
+    assert all(re.fullmatch(r"[A-Z][a-z]{2} \d\d|\d\d:\d\d", t) for t in ticks)
+    assert "Jan 26" in ticks  # inside the 7-day window ending 2026-02-01
+    assert "Jan 20" not in ticks  # before it
+    hovers = re.findall(r'<circle class="point"[^>]*><title>([^<]+)</title>', report_html)
+    assert hovers
+    assert all(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ: (p95|rate|avg) ", h) for h in hovers)
+
+
+def test_y_ticks_are_round_values(report_html: str) -> None:
+    """The y axis of the latency chart is labelled at round milliseconds."""
+    svg = report_html.split('aria-label="app.op.duration: p95 per interval"')[1]
+    svg = svg.split("</svg>")[0]
+    labels = re.findall(r'text-anchor="end" fill="#5b6475">([^<]+)</text>', svg)
+    assert labels
+    assert all(re.fullmatch(r"\d+(0|5) ms|0 ms", label) for label in labels), labels
+
+
+def test_a_failure_counter_going_down_is_not_red() -> None:
+    """Fallbacks that fell are shown as better (green), never with the regression colour."""
+    row = MetricRow(
+        name="app.save.fallbacks", metric_type=MetricType.COUNTER, unit="", description="",
+        series=1, count=3, total=3.0, rate_per_hour=0.1, p50=None, p95=None, p99=None,
+        stat="rate", current=0.1, baseline=0.5, baseline_count=80, change=-0.8,
+        flagged=False, polarity="up", verdict="better", trend=(0.5, 0.1),
+        trend_start=0.0, trend_step=3600.0,
+    )  # fmt: skip
+    model = DashboardModel(
+        data_dir="/d",
+        windows=Windows(
+            start=0.0, end=7200.0, current_start=3600.0, baseline_start=0.0, baseline_end=3600.0
+        ),
+        threshold_percent=20.0, rows=(row,),
+    )  # fmt: skip
+    page = render_report(model)
+    assert '<span class="down">-80 %</span>' in page
+    assert 'class="up"' not in page

@@ -582,3 +582,19 @@ def test_read_only_open_reports_corruption_without_moving(tmp_path: Path) -> Non
     with pytest.raises(StoreError, match="damaged"):
         open_store(tmp_path, read_only=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["telemetry.db"]
+
+
+def test_filtered_view_sees_only_matching_series(path: Path) -> None:
+    """store.filtered(tags) filters queries, distributions, records and series lists."""
+    write(path, [counter("c", T0, 1.0, (("k", "a"),)), counter("c", T0, 2.0, (("k", "b"),)),
+                 hist("h", T0, [1.0, 2.0])])  # fmt: skip
+    with open_store(path) as store:
+        view = store.filtered({"k": "b"})
+        assert [s.name for s in view.series()] == ["c"]
+        [p] = view.query("c", start=T0, end=T0 + 60)
+        assert p.value == 2.0
+        assert view.query("c", start=T0, end=T0 + 60, tags={"k": "a"}) == []
+        assert [r.sum for r in view.records("c")] == [2.0]
+        assert view.distribution("h", start=T0, end=T0 + 60).count == 0
+        view.close()  # the base store stays open
+        assert store.query("c", start=T0, end=T0 + 60)[0].value == 3.0

@@ -28,6 +28,7 @@ __all__ = [
     "NotificationSink",
     "WebhookError",
     "WebhookNotifier",
+    "load_sinks",
 ]
 
 logger = logging.getLogger("sounding.alerts")
@@ -258,3 +259,59 @@ def _seconds(value: object, most: float) -> bool:
         and not isinstance(value, bool)
         and 0 <= value <= most  # exact comparisons: NaN and huge ints fail, never overflow
     )
+
+
+#: Keys of a ``[[notify]]`` table in ``alerts.toml``.
+_SINK_KEYS = {
+    "log": {"type"},
+    "webhook": {"type", "url", "timeout", "total_timeout", "retries", "backoff", "headers"},
+}
+
+
+def load_sinks(path: str | Any) -> list[NotificationSink]:
+    """The notification sinks of the ``[[notify]]`` tables of a TOML file (top level, under
+    ``[sounding]`` or ``[tool.sounding]``), the file that holds the ``[[alerts]]``::
+
+        [[notify]]
+        type = "webhook"
+        url = "https://hooks.example.com/sounding"
+        timeout = 5
+        retries = 2
+        headers = { Authorization = "Bearer ..." }
+
+        [[notify]]
+        type = "log"          # the stdlib logger "sounding.alerts"
+
+    No ``[[notify]]`` table: an empty list (the evaluator then logs). Raises
+    :class:`~sounding.core.exceptions.ConfigurationError` naming the file, the table and
+    the key.
+    """
+    from sounding.core.config import load_toml
+    from sounding.core.exceptions import ConfigurationError
+
+    data = load_toml(path)
+    tables = data.get("notify", [])
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise ConfigurationError(f"{path}: notify", tables, "an array of tables ([[notify]])")
+    sinks: list[NotificationSink] = []
+    for i, table in enumerate(tables):
+        where = f"{path}: notify[{i}]"
+        kind = table.get("type")
+        if kind not in _SINK_KEYS:
+            raise ConfigurationError(f"{where}.type", kind, "'webhook' or 'log'")
+        unknown = sorted(set(table) - _SINK_KEYS[kind])
+        if unknown:
+            allowed = "one of " + ", ".join(sorted(_SINK_KEYS[kind]))
+            raise ConfigurationError(f"{where}.{unknown[0]}", table[unknown[0]], allowed)
+        if kind == "log":
+            sinks.append(LogNotifier())
+            continue
+        options = {k: v for k, v in table.items() if k not in ("type", "url")}
+        try:
+            sinks.append(WebhookNotifier(table.get("url"), **options))
+        except (InvalidValueError, InvalidTypeError, TypeError) as exc:
+            field_name = getattr(exc, "field", "url")
+            value = getattr(exc, "value", None)
+            allowed = getattr(exc, "allowed", str(exc))
+            raise ConfigurationError(f"{where}.{field_name}", value, allowed) from None
+    return sinks

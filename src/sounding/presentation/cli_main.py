@@ -248,6 +248,7 @@ def _quote(text: str) -> str:
 
 @click.command()
 @click.option("--since", default="7d", show_default=True, help="Window start: 7d, 24h, ISO 8601.")
+@click.option("--by", default=None, metavar="KEY", help="Break each metric down by tag KEY.")
 @click.option(
     "--live",
     "live_mode",
@@ -268,6 +269,7 @@ def _quote(text: str) -> str:
 def dashboard(
     ctx: click.Context,
     since: str,
+    by: str | None,
     live_mode: bool,
     metrics: tuple[str, ...],
     tags: tuple[str, ...],
@@ -283,6 +285,7 @@ def dashboard(
     Examples:
       sounding dashboard
       sounding dashboard --since 14d --metric recorder.export.duration
+      sounding dashboard --metric recorder.export.duration --by app_version
       sounding --data-dir ./data dashboard --live
     """
     from rich.console import Console
@@ -291,14 +294,14 @@ def dashboard(
 
     store = _open(ctx)
     names = list(metrics) or None
-    extra = _view_filters(store, metrics, tags, build_model)
+    tag_filter = _view_filters(store, metrics, tags)
 
     def load() -> Any:
-        return build_model(store, since=since, names=names, **extra)
+        return build_model(store, since=since, names=names, tags=tag_filter, by=by)
 
     model = load()
     if fmt == "json":
-        click.echo(json.dumps(_model_json(model), indent=2, default=str))
+        click.echo(json.dumps(model.as_dict(), indent=2, default=str))
         return
     if fmt == "csv":
         # One row per metric, with the model's scalar fields (JSON has everything).
@@ -315,24 +318,20 @@ def dashboard(
 
 
 def _view_filters(
-    store: Store, metrics: tuple[str, ...], tags: tuple[str, ...], builder: Any
-) -> dict[str, Any]:
-    """Check ``--metric`` and ``--tag`` against the store (typos fail, listing what exists)
-    and return the builder's tag filter argument."""
-    import inspect
-
+    store: Store, metrics: tuple[str, ...], tags: tuple[str, ...]
+) -> dict[str, str] | None:
+    """Check ``--metric`` and ``--tag`` against the store (typos fail, listing what exists);
+    the tag filter the view applies (``None`` without ``--tag``)."""
     from sounding.presentation.output import parse_tags, require_metric, require_tags
 
     for name in metrics:
         require_metric(store, name)
     tag_filter = parse_tags(tags)
     if not tag_filter:
-        return {}
+        return None
     names = list(metrics) or sorted({s.name for s in store.series()})
     require_tags(store, names, tag_filter)
-    if "tags" not in inspect.signature(builder).parameters:
-        raise click.UsageError("--tag is not supported by this view yet")
-    return {"tags": tag_filter}
+    return tag_filter
 
 
 def _model_json(model: Any) -> dict[str, Any]:
@@ -380,8 +379,8 @@ def report(
     from sounding.presentation.report import build_report
 
     store = _open(ctx)
-    extra = _view_filters(store, metrics, tags, build_report)
-    html_text = build_report(store, since=since, names=list(metrics) or None, **extra)
+    tag_filter = _view_filters(store, metrics, tags)
+    html_text = build_report(store, since=since, names=list(metrics) or None, tags=tag_filter)
     if str(output) == "-":
         click.echo(html_text, nl=False)
         return

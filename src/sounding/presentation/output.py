@@ -201,7 +201,7 @@ def require_tags(
     for info in series:
         for k, v in info.tags.items():
             values.setdefault(k, set()).add(v)
-    what = ", ".join(names)
+    what = ", ".join(names) if len(names) <= 3 else f"any of the {len(names)} metrics"
 
     def known_keys() -> str:
         return ", ".join(sorted(values)) if values else "none (its series have no tags)"

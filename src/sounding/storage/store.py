@@ -435,6 +435,16 @@ class Store:
                 out.append(SeriesInfo(int(sid), n, MetricType(t), unit, desc, tag_dict))
         return out
 
+    def filtered(self, tags: Mapping[str, str]) -> Store:
+        """A view of this store that sees only the series whose tags include every pair of
+        ``tags``: its queries, distributions, records and series lists are filtered (events
+        and sessions are not: they carry no metric tags). It shares this store's
+        connection; closing it does nothing, closing this store ends both.
+
+        ``sounding dashboard --tag`` and ``report --tag`` hand such a view to the views.
+        """
+        return _FilteredStore(self, _check_tags(tags))
+
     # -- metric queries --------------------------------------------------------------------
     def _times(self, start: TimeLike | None, end: TimeLike | None) -> tuple[float | None, float]:
         """Parse ``start``/``end`` (validated before anything is read)."""
@@ -981,6 +991,34 @@ def align(t: float, step: float) -> float:
     """
     offset = _MONDAY if step % _WEEK == 0 else 0.0
     return math.floor((t - offset) / step) * step + offset
+
+
+class _FilteredStore(Store):
+    """:meth:`Store.filtered`: every series lookup also requires the view's tags."""
+
+    def __init__(self, base: Store, tags: dict[str, str]) -> None:
+        # Share the connection, lock and sketch cache: one store, seen through a filter.
+        self.__dict__.update(base.__dict__)
+        self._base = base
+        self._filter = tags
+
+    def series(
+        self, name: str | None = None, tags: Mapping[str, str] | None = None
+    ) -> list[SeriesInfo]:
+        """Stored series that also carry every tag of the view."""
+        asked = _check_tags(tags)
+        if any(self._filter.get(k, v) != v for k, v in asked.items()):
+            return []  # the same key asked with another value: nothing can match both
+        return super().series(name, {**self._filter, **asked})
+
+    def _check_open(self) -> None:
+        self._base._check_open()
+
+    def close(self) -> None:
+        """Nothing to close: the store this view was made from owns the connection."""
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r}, tags={self._filter!r})"
 
 
 def _chunks(ids: list[int]) -> Iterator[list[int]]:
