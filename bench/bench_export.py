@@ -88,6 +88,18 @@ def main() -> None:
         )
         vm_note = ""
         if url:
+            # The command a user runs: a fresh interpreter, the CLI's imports, the push.
+            t0 = time.perf_counter()
+            done = subprocess.run(
+                [sys.executable, "-m", "sounding", "--data-dir", str(data), "push",
+                 "remote-write", url, "--since", "30d", "--instance", "bench-cli"],
+                capture_output=True, text=True, check=False,
+            )  # fmt: skip
+            ok = "ok" if done.returncode == 0 else f"FAILED {done.stderr.strip()[-200:]}"
+            print(
+                f"- `sounding push remote-write --since 30d` (new process): "
+                f"{time.perf_counter() - t0:.2f} s wall, {ok}  target < 5 s"
+            )
             vexp = RemoteWriteExporter(url, instance="bench-vmrange", histogram_format="vmrange")
             t0 = time.perf_counter()
             vrep = deliver(vexp, conn, since=0.0)

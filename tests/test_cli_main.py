@@ -425,6 +425,24 @@ def test_status_shows_and_purge_removes_the_users_choice(filled: Path) -> None:
     assert not (filled / "consent.json").exists()
 
 
+def test_purge_lists_and_removes_the_exporter_files(filled: Path) -> None:
+    """The exporters' install-id and export.lock are listed by purge and deleted with the rest."""
+    from sounding.exporters._convert import install_id
+    from sounding.storage.outbox import ExportLock
+
+    pseudonym = install_id(filled)
+    lock = ExportLock(filled)
+    assert lock.acquire()
+    lock.release()
+    (filled / f".install-id.{os.getpid()}").write_text("left by a crash\n")
+    result = run("--data-dir", str(filled), "purge", "--yes")
+    assert result.exit_code == 0, result.output
+    for name in ("install-id", "export.lock", f".install-id.{os.getpid()}"):
+        assert f"  {name}\n" in result.output
+    assert not filled.exists()
+    assert install_id(filled) != pseudonym  # a purged install gets a new pseudonym
+
+
 def test_dashboard_tag_with_an_unknown_key_fails(filled: Path) -> None:
     """dashboard --tag with a tag key no series has exits 2 naming it."""
     ok = run("--data-dir", str(filled), "dashboard", "--tag", "nosuch=1")

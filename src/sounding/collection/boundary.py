@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
 import math
 import random as _random_module
 import time
@@ -50,6 +49,7 @@ from operator import is_
 from types import TracebackType
 from typing import Any, Final, TypeVar, cast, overload
 
+from sounding.collection import _wrap
 from sounding.collection import errors as _errors
 from sounding.collection import metrics as _metrics
 from sounding.collection.naming import check_operation_name, operation_name_for
@@ -494,54 +494,29 @@ class OperationBoundary:
 
     # -- decorator ----------------------------------------------------------------------
     def __call__(self, fn: F) -> F:
-        if not callable(fn):
-            raise InvalidTypeError("function", fn, "a function or coroutine function")
-        if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
-            raise InvalidTypeError(
-                "function",
-                fn,
-                "a function or coroutine function, not a generator (the boundary would only "
-                "cover creating it); decorate the function that consumes it",
-            )
+        _wrap.reject_generator(
+            fn,
+            "not a generator (the boundary would only cover creating it); decorate the "
+            "function that consumes it",
+        )
         if self.operation_name is None:
             # Each decorated function gets its own boundary (and metric names).
             return OperationBoundary(_name_for(fn), **self._settings())(fn)
-        if inspect.iscoroutinefunction(fn):
-            if self.retry_if_result is not None:
-                return cast(F, self._wrap_async_results(fn))
-            return cast(F, self._wrap_async(fn))
         if self.retry_if_result is not None:
+            if _wrap.is_async(fn):
+                return cast(F, self._wrap_async_results(fn))
             return cast(F, self._wrap_sync_results(fn))
-        return cast(F, self._wrap_sync(fn))
+        return cast(
+            F, _wrap.guarded(fn, self._ok, self._recover_sync, self._recover_async, self._cancelled)
+        )
 
-    def _wrap_sync(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        boundary = self
-
-        @functools.wraps(fn)
-        def bounded(*args: Any, **kwargs: Any) -> Any:
-            # The clock is looked up per call so that set_clock() applies to defined functions.
-            mono = _clock_module._clock.monotonic
-            start = mono()
-            try:
-                result = fn(*args, **kwargs)
-            except Exception as e:
-                exc: Exception = e
-            except BaseException as e:
-                boundary._cancelled(start, e)
-                raise
-            else:
-                # The success path: one increment and one observation, nothing else.
-                inst = boundary._instruments
-                if inst is None or inst.registry is not _metrics._registry:
-                    inst = boundary._inst()
-                inst.attempts.inc()
-                elapsed = mono() - start
-                # Time can go backwards on some clocks; never record a negative duration.
-                inst.duration_ok.observe(elapsed * 1e3 if elapsed > 0.0 else 0.0)
-                return result
-            return boundary._recover_sync(fn, args, kwargs, exc, start)
-
-        return bounded
+    def _ok(self, seconds: float) -> None:
+        # The success path: one increment and one observation, nothing else.
+        inst = self._instruments
+        if inst is None or inst.registry is not _metrics._registry:
+            inst = self._inst()
+        inst.attempts.inc()
+        inst.duration_ok.observe(seconds * 1e3)
 
     def _recover_sync(
         self,
@@ -610,32 +585,6 @@ class OperationBoundary:
         inst = self._inst()
         inst.attempts.inc()
         inst.duration_ok.observe(max(get_clock().monotonic() - start, 0.0) * 1e3)
-
-    def _wrap_async(self, fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-        boundary = self
-
-        @functools.wraps(fn)
-        async def bounded(*args: Any, **kwargs: Any) -> Any:
-            mono = _clock_module._clock.monotonic
-            # Time the await, not the creation of the coroutine (prometheus_client #535).
-            start = mono()
-            try:
-                result = await fn(*args, **kwargs)
-            except Exception as e:
-                exc: Exception = e
-            except BaseException as e:
-                boundary._cancelled(start, e)
-                raise
-            else:
-                inst = boundary._instruments
-                if inst is None or inst.registry is not _metrics._registry:
-                    inst = boundary._inst()
-                inst.attempts.inc()
-                inst.duration_ok.observe(max(mono() - start, 0.0) * 1e3)
-                return result
-            return await boundary._recover_async(fn, args, kwargs, exc, start)
-
-        return bounded
 
     async def _recover_async(
         self,

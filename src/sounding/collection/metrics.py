@@ -22,17 +22,16 @@ wrong types) are dropped and counted, never raised (except in strict test mode).
 
 from __future__ import annotations
 
-import functools
-import inspect
 import math
 import re
 import sys
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any, Final, Generic, ParamSpec, TypeVar, cast
 
+from sounding.collection import _wrap
 from sounding.core import clock as _clock
 from sounding.core import health
 from sounding.core.clock import get_clock, on_clock_change
@@ -260,9 +259,7 @@ class Instrument(ABC, Generic[Cell]):
                 self._by_raw[raw] = cell
         return cell
 
-    def _overflowed(
-        self, tags: Mapping[str, object], raw: tuple[Any, ...]
-    ) -> Cell | None:
+    def _overflowed(self, tags: Mapping[str, object], raw: tuple[Any, ...]) -> Cell | None:
         """Past the limit: the series for ``raw`` without the privacy check, or ``None``.
 
         A new series cannot be created any more, so a value that is not an existing series
@@ -579,28 +576,19 @@ class _Timer(AbstractContextManager["_Timer"]):
         self._hist.observe(elapsed, self._tags)
 
     def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
-        hist, tags = self._hist, self._tags
-        if inspect.iscoroutinefunction(fn):
-            afn = cast(Callable[P, Awaitable[Any]], fn)
+        _wrap.reject_generator(
+            fn, "not a generator: time the code that consumes it (with `with h.time():`)"
+        )
+        observe, tags, scale = self._hist.observe, self._tags, self._scale
 
-            @functools.wraps(fn)
-            async def atimed(*args: P.args, **kwargs: P.kwargs) -> Any:
-                # Time the await, not the creation of the coroutine (prometheus_client #535).
-                with _Timer(hist, tags):
-                    return await afn(*args, **kwargs)
+        def ok(seconds: float) -> None:
+            observe(seconds * scale, tags)
 
-            return cast(Callable[P, R], atimed)
+        def failed(seconds: float, exc: BaseException) -> None:
+            # A failed call took its time too (as prometheus_client's time() records it).
+            observe(seconds * scale, tags)
 
-        @functools.wraps(fn)
-        def timed(*args: P.args, **kwargs: P.kwargs) -> R:
-            clock = get_clock()
-            start = clock.monotonic()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                hist.observe(max(clock.monotonic() - start, 0.0) * hist._time_scale, tags)
-
-        return timed
+        return _wrap.timed(fn, ok, failed)
 
 
 _TIME_SCALES: Final = {"ms": 1e3, "us": 1e6, "µs": 1e6, "ns": 1e9, "min": 1 / 60}
@@ -873,8 +861,7 @@ class Registry:
             raise MetricTypeConflictError(
                 "name",
                 name,
-                f"a name not already used by a {inst.metric_type.value} "
-                f"(asked for a {kind.value})",
+                f"a name not already used by a {inst.metric_type.value} (asked for a {kind.value})",
             )
         return inst
 
@@ -929,9 +916,7 @@ class Registry:
             if agg.sketch is not None:
                 agg.sketch.add(value)
 
-    def record_many(
-        self, snapshots: Iterable[MetricSnapshot], interval: int | None = None
-    ) -> int:
+    def record_many(self, snapshots: Iterable[MetricSnapshot], interval: int | None = None) -> int:
         """Ingest many snapshots like :meth:`record`, all or nothing; returns how many.
 
         Every snapshot is checked as :meth:`record` checks it, but each distinct name and tag

@@ -32,14 +32,13 @@ timed.
 
 from __future__ import annotations
 
-import functools
-import inspect
 import math
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Final, ParamSpec, TypeVar, cast, overload
 
+from sounding.collection import _wrap
 from sounding.collection import metrics as _metrics
 from sounding.collection.naming import check_operation_name, operation_name_for
 from sounding.collection.severity import check_classify, check_ok_exceptions, exception_outcome
@@ -228,61 +227,28 @@ class _Operation:
             health.failure("timing.record", failure)
 
     def wrap(self, fn: Callable[P, R]) -> Callable[P, R]:
-        """``fn`` timed as this operation (sync or async)."""
-        if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
-            raise InvalidTypeError(
-                "function",
-                fn,
-                "a function or coroutine function; a generator's time is spent while it is "
-                "iterated, so time the code that consumes it (with PerformanceTimer)",
-            )
+        """``fn`` timed as this operation (sync or async, see :mod:`._wrap`)."""
+        _wrap.reject_generator(
+            fn,
+            "not a generator: a generator's time is spent while it is iterated, so time the "
+            "code that consumes it (with PerformanceTimer)",
+        )
         op = self
-        if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
-            getattr(fn, "__call__", None)  # noqa: B004 - async callable objects
-        ):
-            afn = cast(Callable[P, Awaitable[Any]], fn)
 
-            @functools.wraps(fn)
-            async def atimed(*args: P.args, **kwargs: P.kwargs) -> Any:
-                clock = get_clock()
-                start = clock.monotonic()
-                try:
-                    # The await is inside the timed region (prometheus_client issue 535).
-                    result = await afn(*args, **kwargs)
-                except BaseException as exc:
-                    # Time can go backwards on an injected clock; a duration never does.
-                    op.record(max(clock.monotonic() - start, 0.0) * 1000.0, exc)
-                    raise
-                op.record(max(clock.monotonic() - start, 0.0) * 1000.0, None)
-                return result
-
-            return cast(Callable[P, R], atimed)
-
-        @functools.wraps(fn)
-        def timed(*args: P.args, **kwargs: P.kwargs) -> R:
-            # Read the clock module's attribute rather than call get_clock(): this wrapper is
-            # the path the overhead budget is measured on.
-            clock = _clock._clock
-            start = clock.monotonic()
-            try:
-                result = fn(*args, **kwargs)
-            except BaseException as exc:
-                op.record(max(clock.monotonic() - start, 0.0) * 1000.0, exc)
-                raise
-            elapsed = (clock.monotonic() - start) * 1000.0
-            if elapsed < 0.0:
-                elapsed = 0.0
+        def ok(seconds: float) -> None:
             try:
                 # Inlined observe_ok for the common case; _ok is set whenever _registry is.
                 if op.plain and op._registry is _metrics._registry:
-                    op._ok.observe(elapsed)  # type: ignore[union-attr]
+                    op._ok.observe(seconds * 1000.0)  # type: ignore[union-attr]
                 else:
-                    op.observe_ok(elapsed)
+                    op.observe_ok(seconds * 1000.0)
             except Exception as failure:
                 health.failure("timing.record", failure)
-            return result
 
-        return timed
+        def failed(seconds: float, exc: BaseException) -> None:
+            op.record(seconds * 1000.0, exc)
+
+        return _wrap.timed(fn, ok, failed)
 
 
 def _logger() -> Any:

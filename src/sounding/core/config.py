@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from sounding.core import consent_choice
 from sounding.core.exceptions import ConfigurationError
 from sounding.core.types import TelemetryLevel
 
@@ -516,12 +517,10 @@ def _build(
             level, reason = user, f"lowered by SOUNDING_TELEMETRY={user.value}"
     # The user's choice stored by the consent helper (``sounding telemetry ...``) also only
     # lowers; while the first-run notice is on screen nothing is sent at all.
-    from sounding.core import consent
-
-    choice = consent.read_choice(data_dir)
+    choice = consent_choice.read_choice(data_dir)
     if choice is not None and choice.level.rank < level.rank:
         level, reason = choice.level, f"lowered by the user's choice ({choice.level.value})"
-    if consent.notice_shown_this_run() and level is not TelemetryLevel.OFF:
+    if consent_choice.notice_shown_this_run() and level is not TelemetryLevel.OFF:
         level, reason = TelemetryLevel.OFF, "first run: nothing is sent while the notice shows"
     dnt = env.get("DO_NOT_TRACK")
     if dnt is not None and _truthy_env(dnt):

@@ -24,7 +24,6 @@ import math
 import os
 import re
 import secrets
-from bisect import bisect_left
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -223,35 +222,48 @@ class BucketGrid:
     def slots(self, sketch: QuantileSketch) -> list[int]:
         """Counts per slot: slot ``k`` holds values in ``(bounds[k-1], bounds[k]]`` (slot 0
         also zero and negative values, the last slot values above the grid)."""
-        n = len(self.indices)
-        slots = [0] * (n + 1)
-        slots[0] += sketch.zero_count + sum(sketch.negative.values())
-        same = abs(sketch.gamma - self.gamma) < 1e-12
-        for j, c in sketch.positive.items():
-            idx = j if same else math.ceil(math.log(sketch.gamma**j) / self._lg)
-            slots[bisect_left(self.indices, idx)] += c
+        slots = [0] * (len(self.indices) + 1)
+        for k, c in self.held(sketch).items():
+            slots[k] += c
         return slots
 
     def cumulative(self, sketch: QuantileSketch) -> tuple[int, list[int]]:
         """``(first, counts)``: cumulative counts at each boundary from index ``first`` on
-        (earlier boundaries hold zero), the last entry being ``+Inf`` (the total)."""
+        (earlier boundaries hold zero), the last entry being ``+Inf`` (the total).
+
+        ``first`` is the empty boundary just below the first bucket that holds values (or 0):
+        ``histogram_quantile`` takes a bucket's lower bound from the boundary below it, and
+        reads 0 for the lowest one it is given."""
+        slots = self.slots(sketch)
         n = len(self.indices)
-        slots = [0] * (n + 1)
-        low_side = sketch.zero_count + sum(sketch.negative.values())
-        slots[0] += low_side
-        same = abs(sketch.gamma - self.gamma) < 1e-12
-        for j, c in sketch.positive.items():
-            idx = j if same else math.ceil(math.log(sketch.gamma**j) / self._lg)
-            slots[bisect_left(self.indices, idx)] += c
         first = 0
         while first < n and slots[first] == 0:
             first += 1
+        if first > 0:
+            first -= 1
         out = []
         run = sum(slots[:first])
         for c in slots[first:]:
             run += c
             out.append(run)
         return first, out
+
+    def held(self, sketch: QuantileSketch) -> dict[int, int]:
+        """The slots that hold values and their counts (see :meth:`slots`), computed from
+        the sketch's buckets alone (no pass over the empty slots)."""
+        out: dict[int, int] = {}
+        low = sketch.zero_count + sum(sketch.negative.values())
+        if low:
+            out[0] = low
+        i0, step, n = self.indices[0], self.step, len(self.indices)
+        same = abs(sketch.gamma - self.gamma) < 1e-12
+        for j, c in sketch.positive.items():
+            idx = j if same else math.ceil(math.log(sketch.gamma**j) / self._lg)
+            # The first grid index >= idx: indices are i0 + k * step.
+            pos = -((i0 - idx) // step)
+            pos = 0 if pos < 0 else n if pos > n else pos
+            out[pos] = out.get(pos, 0) + c
+        return out
 
 
 def _fmt(v: float) -> str:

@@ -56,7 +56,10 @@ class RemoteWriteExporter:
     sends VictoriaMetrics' sparse ``vmrange`` buckets instead of ``le`` (only the ranges that
     hold observations: far fewer series; VictoriaMetrics only); ``"native"`` sends Prometheus
     native histograms (schema 6; needs ``--enable-feature=native-histograms``, and Prometheus
-    2.42 accepts them only for recent data, not back-fill).
+    2.42 accepts them only for recent data, not back-fill). ``le`` buckets are sent from
+    the empty boundary just below the lowest bucket that holds values up to ``+Inf``: the
+    cumulative duplicates above the data must stay, or a ``sum by (le)`` across installs or
+    tags misses their counts (see docs/fleet.md).
     """
 
     def __init__(

@@ -405,9 +405,9 @@ def sounding_files(data_dir: Path) -> list[Path]:
     """The files sounding keeps in ``data_dir``: the store (with its WAL, its alert state
     and any corrupt copies moved aside), the outbox of unsent error reports, the event log
     and its backups, the counts an exit could not store (``unsaved.*.json``), the identifier
-    salt, the demo's marker and the ``alerts.toml`` the demo
-    wrote. Other files (an ``alerts.toml`` you wrote included) are never listed, never
-    purged."""
+    salt, the exporters' files (``install-id``, ``export.lock``; their cursors live in the
+    store), the demo's marker and the ``alerts.toml`` the demo wrote. Other files (an
+    ``alerts.toml`` you wrote included) are never listed, never purged."""
     if not data_dir.is_dir():
         return []
     demo_dir = (data_dir / "SOUNDING_DEMO").is_file()
@@ -415,8 +415,9 @@ def sounding_files(data_dir: Path) -> list[Path]:
     for p in sorted(data_dir.iterdir()):
         n = p.name
         if (
-            n.startswith((_STORE_FILE, "outbox.db", "events.jsonl."))
+            n.startswith((_STORE_FILE, "outbox.db", "events.jsonl.", ".install-id."))
             or n in ("events.jsonl", "salt", "SOUNDING_DEMO", "consent.json")
+            or n in ("install-id", "export.lock")
             or (n.startswith(("unsaved.", ".claimed.")) and n.endswith(".json"))
             or (demo_dir and n == "alerts.toml")
         ) and (p.is_file() or p.is_symlink()):
