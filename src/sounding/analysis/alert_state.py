@@ -110,6 +110,25 @@ CREATE TABLE IF NOT EXISTS alert_state(
 """
 
 
+_SELECT = "SELECT rule, series, status, since, active_since, value, evaluated_at FROM alert_state"
+
+
+def read_states(conn: sqlite3.Connection, rule: str | None = None) -> list[AlertState]:
+    """The states kept in ``conn``'s ``alert_state`` table (of one rule), sorted by rule and
+    series, read without writing anything: no table is created and no file touched, so a
+    read-only store (``mode=ro``) or a copy can be listed. No table: no states."""
+    try:
+        if rule is None:
+            rows = conn.execute(_SELECT + " ORDER BY rule, series").fetchall()
+        else:
+            rows = conn.execute(_SELECT + " WHERE rule = ? ORDER BY series", (rule,)).fetchall()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return []
+        raise StoreError(f"cannot read alert state: {exc}") from exc
+    return [SQLiteAlertStateStore._row(r) for r in rows]
+
+
 class SQLiteAlertStateStore:
     """Alert states in the table ``alert_state`` of a SQLite file (created if missing).
 

@@ -162,6 +162,8 @@ class Windows:
     ) -> Windows:
         """The windows of an overview of ``start .. end`` (see the module docstring);
         ``min_step`` is the width of the store's finest rows (no interval is finer)."""
+        from sounding.storage.store import align
+
         days = MetricsConfig().baseline_window_days if baseline_days is None else baseline_days
         current = end - min(_DAY, (end - start) / 4.0)
         if step is None:
@@ -171,14 +173,14 @@ class Windows:
             unit = max(float(min_step), 1.0)
             step = max(1, math.ceil(step / unit - 1e-9)) * unit
             # Never more intervals than asked for (the store would coarsen them anyway).
-            n = math.ceil((end - math.floor(start / step) * step) / step)
+            n = math.ceil((end - align(start, step)) / step)
             if n > points:
                 step *= math.ceil(n / points)
-            origin = math.floor(start / step) * step
+            origin = align(start, step)
             n = max(1, math.ceil((end - origin) / step))
             while n > points:  # alignment can add one interval
                 step *= 2
-                origin = math.floor(start / step) * step
+                origin = align(start, step)
                 n = max(1, math.ceil((end - origin) / step))
         return cls(
             start=start,
@@ -209,14 +211,18 @@ def _grid(
     """``(origin, step, n)``: at most ``points`` intervals of a :data:`NICE_STEPS` length
     (whole multiples of ``min_step``, the store's finest rows) covering the window, aligned
     to multiples of ``step`` since the epoch as the store aligns them (the first may begin a
-    little before ``start``)."""
+    little before ``start``; weeks begin on Monday 00:00 UTC, as ISO weeks do). The grid
+    depends only on the window's length and on the UTC clock, not on the second "now" is,
+    so the same question asked a minute later gets the same intervals."""
+    from sounding.storage.store import align
+
     unit = max(float(min_step), 1.0)
     steps = sorted({math.ceil(s / unit - 1e-9) * unit for s in NICE_STEPS})
     # Windows of years: plain whole days.
     steps.append(math.ceil((end - start) / max(points - 1, 1) / _DAY) * _DAY)
     origin, step, n = 0.0, steps[-1], 1
     for step in steps:
-        origin = math.floor(start / step) * step
+        origin = align(start, step)
         n = math.ceil((end - origin) / step)
         if n <= points:
             break
@@ -270,6 +276,9 @@ class MetricRow:
     trend_step: float = 0.0
     change_points: tuple[ChangePoint, ...] = ()
     groups: tuple[GroupRow, ...] = ()
+    #: Where the metric's first stored data starts (``None``: unknown); rates count from
+    #: here when it is later than the window's start.
+    first_data: float | None = None
 
     @property
     def headline(self) -> str:
@@ -401,6 +410,14 @@ class Overview:
         """Start of the baseline (it ends where "now" starts)."""
         return self.windows.baseline_start
 
+    def rates_since(self) -> float | None:
+        """Where the rates' "now" begins when the first data came after
+        :attr:`current_start` (a brand-new app), else ``None``: views say so."""
+        firsts = [r.first_data for r in self.rows if r.stat == "rate" and r.first_data]
+        if not firsts or min(firsts) <= self.windows.current_start:
+            return None
+        return min(firsts)
+
     def recent_changes(self) -> list[tuple[MetricRow, ChangePoint]]:
         """Every metric's change points with their row (its name, statistic and unit),
         newest first."""
@@ -418,12 +435,16 @@ class Overview:
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-friendly dict: the numbers every view shows, the windows, the statistics."""
+        from sounding.storage.times import iso
+
         data = asdict(self)
         data["windows"] = {**self.windows.as_dict(), **asdict(self.windows)}
         for row, src in zip(data["rows"], self.rows, strict=True):
             row["metric_type"] = src.metric_type.value
             row["stat_unit"] = src.stat_unit
             row["change_points"] = [{**cp.as_dict(), "stat": src.stat} for cp in src.change_points]
+        since = self.rates_since()
+        data["rates_since"] = None if since is None else iso(since)
         data["change_points"] = [
             {"metric": r.name, "stat": r.stat, **cp.as_dict()} for r, cp in self.recent_changes()
         ]
@@ -450,19 +471,28 @@ def _value(
     end: float,
     tags: Mapping[str, str] | None,
     by: str | None = None,
+    first: float | None = None,
 ) -> dict[str | None, tuple[float | None, int]]:
     """``stat`` of ``name`` over ``start .. end``: ``{group: (value, observations)}``.
 
-    A rate is per hour over the whole range (counters: what was added; others: how many
-    observations).
+    A rate is per hour (counters: what was added; others: how many observations) over the
+    range from ``first`` (the metric's first data) if that is later than ``start``: a
+    brand-new app's one run in 30 minutes is 2/h, not 1/24 of it over the whole day.
     """
     if stat == "rate":
         base = "sum" if mtype is MetricType.COUNTER else "count"
-        hours = max((end - start) / 3600.0, 1e-9)
+        hours = _hours(start, end, first)
         pts = store.query(name, start, end, tags, group_by=by, stat=base)
         return {p.group: (float(p.value) / hours, int(p.count)) for p in pts}
     pts = store.query(name, start, end, tags, group_by=by, stat=store_stat(stat))
     return {p.group: (None if p.value is None else float(p.value), int(p.count)) for p in pts}
+
+
+def _hours(start: float, end: float, first: float | None) -> float:
+    """Hours from ``start`` (or the first data, when later) to ``end``: a rate's
+    denominator."""
+    begin = start if first is None else min(max(start, first), end)
+    return max((end - begin) / 3600.0, 1e-9)
 
 
 def _trend(
@@ -472,8 +502,10 @@ def _trend(
     stat: str,
     w: Windows,
     tags: Mapping[str, str] | None,
+    first: float | None = None,
 ) -> tuple[float | None, ...]:
-    """``stat`` per interval of the trend grid, ``None`` where nothing was recorded."""
+    """``stat`` per interval of the trend grid, ``None`` where nothing was recorded (a rate
+    in the interval holding the first data counts from there)."""
     rate = stat == "rate"
     base = ("sum" if mtype is MetricType.COUNTER else "count") if rate else store_stat(stat)
     points = store.query(name, w.trend_origin, w.end, tags, interval=w.trend_step, stat=base)
@@ -484,9 +516,9 @@ def _trend(
         if 0 <= i < w.trend_points and p.value is not None:
             value = float(p.value)
             if rate:
-                value /= max((p.end.timestamp() - begin) / 3600.0, 1e-9)
+                value /= _hours(begin, p.end.timestamp(), first)
             slots[i] = value
-    if rate and mtype is MetricType.COUNTER:
+    if mtype is MetricType.COUNTER and stat in ("rate", "sum"):
         # Between the first and the last data an interval without increments counted 0;
         # before and after, nothing was recorded at all.
         seen = [i for i, v in enumerate(slots) if v is not None]
@@ -506,12 +538,14 @@ def change_points_of(
     step: float,
     *,
     method: str | None = None,
+    scale: float = 1.0,
 ) -> tuple[ChangePoint, ...]:
     """Regime starts in a trend, as the detector reports them (its levels and score).
 
     ``before``/``after`` are the detector's: the medians of the segments either side (for a
     sparse counter, whose medians are both 0, their mean rates), so every view shows the
-    numbers ``detect_change_points`` gives.
+    numbers ``detect_change_points`` gives, times ``scale`` (a counter's counts per interval
+    are given to the detector, so that its count model applies, and read back per hour).
     """
     present = [v for v in values if v is not None and math.isfinite(v)]
     if len(present) < 12:
@@ -525,7 +559,7 @@ def change_points_of(
         if abs(a - b) <= _SAME_LEVEL * max(abs(a), abs(b)):
             continue
         ts = c.timestamp if c.timestamp is not None else start + c.index * step
-        out.append(ChangePoint(c.index, ts, b, a, c.score))
+        out.append(ChangePoint(c.index, ts, b * scale, a * scale, c.score))
     return tuple(out)
 
 
@@ -556,12 +590,14 @@ def metric_row(
     info = infos[0]
     mtype = info.metric_type
     chosen = default_stat(mtype) if stat is None else stat
-    cur, cur_n = _value(store, name, mtype, chosen, w.current_start, w.end, tags).get(
+    # Rates count from the first data: a brand-new app has not been running all window.
+    first = store.first_data(name, tags or None)
+    cur, cur_n = _value(store, name, mtype, chosen, w.current_start, w.end, tags, None, first).get(
         None, (None, 0)
     )
-    base, base_n = _value(store, name, mtype, chosen, w.baseline_start, w.baseline_end, tags).get(
-        None, (None, 0)
-    )
+    base, base_n = _value(
+        store, name, mtype, chosen, w.baseline_start, w.baseline_end, tags, None, first
+    ).get(None, (None, 0))
     if (
         mtype is MetricType.COUNTER
         and chosen in ("rate", "sum")
@@ -570,7 +606,7 @@ def metric_row(
     ):
         # The counter exists and nothing was added since "now" began: that is zero.
         cur = 0.0
-    hours = max((w.end - w.current_start) / 3600.0, 1e-9)
+    hours = _hours(w.current_start, w.end, first)
     p50 = p95 = p99 = None
     total: float | None = None
     if mtype in _DISTRIBUTIONS:
@@ -589,7 +625,7 @@ def metric_row(
         count, rate = cur_n, None
     if mtype is MetricType.COUNTER and chosen in ("rate", "sum"):
         # Counts of increments are not observations: judge by the totals.
-        base_hours = (w.baseline_end - w.baseline_start) / 3600.0
+        base_hours = _hours(w.baseline_start, w.baseline_end, first)
         base_total = (base or 0.0) * (base_hours if chosen == "rate" else 1.0)
         totals = (int(total or 0), int(base_total))
     else:
@@ -597,11 +633,13 @@ def metric_row(
     change = _relative(cur, base)
     worse_when = polarity(name, mtype, chosen)
     verdict = _verdict(change, threshold, worse_when)
-    trend = _trend(store, name, mtype, chosen, w, tags)
+    trend = _trend(store, name, mtype, chosen, w, tags, first)
     groups: tuple[GroupRow, ...] = ()
     if by is not None and any(by in i.tags for i in infos):
-        now_g = _value(store, name, mtype, chosen, w.current_start, w.end, tags, by)
-        base_g = _value(store, name, mtype, chosen, w.baseline_start, w.baseline_end, tags, by)
+        now_g = _value(store, name, mtype, chosen, w.current_start, w.end, tags, by, first)
+        base_g = _value(
+            store, name, mtype, chosen, w.baseline_start, w.baseline_end, tags, by, first
+        )
         keys = sorted(set(now_g) | set(base_g), key=lambda g: (g is None, g or ""))
         groups = tuple(
             GroupRow(
@@ -637,12 +675,56 @@ def metric_row(
         trend=trend,
         trend_start=w.trend_origin,
         trend_step=w.trend_step,
-        # Usage counts follow the day and the week: unless asked for (``stat``), their
-        # "regimes" are mostly on/off cycles, not changes.
-        change_points=()
-        if mtype is MetricType.COUNTER and worse_when == "none" and stat is None
-        else change_points_of(name, chosen, trend, w.trend_origin, w.trend_step, method=method),
+        change_points=_changes(
+            store, name, mtype, chosen, w, tags, first, trend, worse_when, threshold, method
+        ),
         groups=groups,
+        first_data=first,
+    )
+
+
+def _changes(
+    store: Store,
+    name: str,
+    mtype: MetricType,
+    stat: str,
+    w: Windows,
+    tags: Mapping[str, str] | None,
+    first: float | None,
+    trend: tuple[float | None, ...],
+    worse_when: str,
+    threshold: float,
+    method: str | None,
+) -> tuple[ChangePoint, ...]:
+    """The change points of one metric's trend.
+
+    A counter's rate is segmented on its counts per whole interval (integers, so that the
+    detector's count model applies to sparse counters; the interval still running is left
+    out, its count is not comparable), with the grid's times so that the detector removes
+    the time-of-day profile; the levels are read back per hour. A usage counter (no
+    direction is bad) follows the day: only level shifts of at least ``threshold`` percent,
+    the dashboard's, count as changes, not the wobble the profile leaves.
+    """
+    if not (mtype is MetricType.COUNTER and stat == "rate"):
+        return change_points_of(name, stat, trend, w.trend_origin, w.trend_step, method=method)
+    counts = list(_trend(store, name, mtype, "sum", w, tags, first))
+    if counts and w.trend_origin + len(counts) * w.trend_step > w.end:
+        counts.pop()
+    found = change_points_of(
+        name, stat, counts, w.trend_origin, w.trend_step, method=method,
+        scale=3600.0 / w.trend_step,
+    )  # fmt: skip
+    if worse_when != "none":
+        return found
+    # Segments of whole days average the daily cycle out; a shorter one is mostly a part of
+    # the day the profile did not remove (sparse counts shrink it towards the mean).
+    bounds = [w.trend_origin, *(c.timestamp or 0.0 for c in found)]
+    bounds.append(w.trend_origin + len(counts) * w.trend_step)
+    return tuple(
+        c
+        for i, c in enumerate(found)
+        if abs(c.after - c.before) * 100.0 >= threshold * abs(c.before or 1e-9)
+        and min(bounds[i + 1] - bounds[i], bounds[i + 2] - bounds[i + 1]) >= _DAY
     )
 
 
@@ -765,62 +847,56 @@ def alert_rows(
 ) -> list[AlertRow]:
     """Every rule with its persisted state, or with what the rule evaluator says now (on a
     fresh state) when it was never evaluated. Firing first, then in rule order."""
-    from sounding.analysis.alert_state import MemoryAlertStateStore, SQLiteAlertStateStore
+    from sounding.analysis.alert_state import MemoryAlertStateStore, read_states
     from sounding.analysis.alerts import evaluate
 
     rules = list(rules)
     if not rules:
         return []
-    # Only read states that exist: looking must not add a table to the user's store.
-    has_states = store.connection.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alert_state'"
-    ).fetchone()
-    states = SQLiteAlertStateStore(store.path) if has_states else None
+    # Read the states through the store's own connection (read-only when the store was
+    # opened to read): listing never creates a table, a file or a journal.
+    all_states = read_states(store.connection)
     unit_of = dict(units or {})
     if not unit_of:
         unit_of = {i.name: i.unit for i in store.series()}
     out: list[AlertRow] = []
     source = store_value_source(store)
-    try:
-        for rule in rules:
-            unit = rule_unit(rule.stat, unit_of.get(rule.metric, ""))
-            common: dict[str, Any] = {
-                "name": rule.name, "metric": rule.metric, "stat": rule.stat, "op": rule.op,
-                "threshold": rule.threshold, "unit": unit, "kind": rule.kind,
-                "window": rule.window,
-            }  # fmt: skip
-            known = [] if states is None else states.states(rule.name)
-            for st in known:
-                out.append(
-                    AlertRow(
-                        **common,
-                        status=st.status.value,
-                        value=st.value,
-                        since=st.since,
-                        evaluated=True,
-                        series=st.series,
-                        evaluated_at=st.evaluated_at,
-                    )
+    for rule in rules:
+        unit = rule_unit(rule.stat, unit_of.get(rule.metric, ""))
+        common: dict[str, Any] = {
+            "name": rule.name, "metric": rule.metric, "stat": rule.stat, "op": rule.op,
+            "threshold": rule.threshold, "unit": unit, "kind": rule.kind,
+            "window": rule.window,
+        }  # fmt: skip
+        known = [s for s in all_states if s.rule == rule.name]
+        for st in known:
+            out.append(
+                AlertRow(
+                    **common,
+                    status=st.status.value,
+                    value=st.value,
+                    since=st.since,
+                    evaluated=True,
+                    series=st.series,
+                    evaluated_at=st.evaluated_at,
                 )
-            if known:
-                continue
-            results = evaluate(
-                [rule], source, now=now, state_store=MemoryAlertStateStore(), sinks=[],
-                enable_alerts=False,
-            )  # fmt: skip
-            for r in results:
-                out.append(
-                    AlertRow(
-                        **common,
-                        status=r.status.value,
-                        value=r.value,
-                        series=r.series,
-                        evaluated_at=now,
-                    )
+            )
+        if known:
+            continue
+        results = evaluate(
+            [rule], source, now=now, state_store=MemoryAlertStateStore(), sinks=[],
+            enable_alerts=False,
+        )  # fmt: skip
+        for r in results:
+            out.append(
+                AlertRow(
+                    **common,
+                    status=r.status.value,
+                    value=r.value,
+                    series=r.series,
+                    evaluated_at=now,
                 )
-    finally:
-        if states is not None:
-            states.close()
+            )
     out.sort(key=lambda a: not a.firing)
     return out
 

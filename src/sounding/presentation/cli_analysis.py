@@ -79,8 +79,10 @@ def _overview(
 
 def _windows_line(model: Overview) -> str:
     w = model.windows
+    since = model.rates_since()
+    first = "" if since is None else f" (rates since the first data, {when(since)})"
     return (
-        f"now {when(w.current_start)} → {when(w.end)}; baseline "
+        f"now {when(w.current_start)} → {when(w.end)}{first}; baseline "
         f"{when(w.baseline_start)} → {when(w.baseline_end)}"
     )
 
@@ -168,6 +170,7 @@ def baseline(
         ]
     rows: list[dict[str, Any]] = []
     table_rows: list[dict[str, Any]] = []
+    rate_start = model.rates_since()
     for group, base, now, base_n, now_n, change in groups:
         b = sketches.get(group)
         data = {
@@ -188,6 +191,7 @@ def baseline(
             "baseline_end": iso(w.baseline_end),
             "now_start": iso(w.current_start),
             "now_end": iso(w.end),
+            "rate_start": None if rate_start is None else iso(rate_start),
         }
         rows.append(data)
         table_rows.append(
@@ -282,16 +286,22 @@ def changes(
             "change_percent": c.percent,
             "window_start": iso(model.windows.start),
             "window_end": iso(model.windows.end),
+            "grid_start": iso(model.windows.trend_origin),
             "interval_seconds": model.windows.trend_step,
         }
         for c in found
     ]
     w = model.windows
-    where = f"{used} per {format_value(w.trend_step, 's')}, {when(w.start)} → {when(w.end)}"
+    # The grid's first interval (aligned to UTC multiples of the step), not the window's
+    # second: the same question a minute later shows the same intervals.
+    where = f"{used} per {format_value(w.trend_step, 's')}, {when(w.trend_origin)} → {when(w.end)}"
     if not rows and fmt == "table":
         hint = ""
         if row is not None and row.polarity == "none" and stat is None and row.stat == "rate":
-            hint = "; a usage counter follows the day, so it is not segmented unless --stat asks"
+            hint = (
+                "; a usage counter follows the day: only level shifts of "
+                f"{model.threshold_percent:g} % or more count"
+            )
         click.echo(f"no change points in {metric} ({where}){hint}", err=True)
         return
     table_rows = [

@@ -144,6 +144,10 @@ def _header(model: Overview, width: int | None) -> Any:
     head.append("\n")
     head.append(f"window   {when(w.start)} → {when(w.end)}\n")
     head.append(f"now      {when(w.current_start)} → {when(w.end)}\n")
+    since = model.rates_since()
+    if since is not None:
+        # A brand-new app: rates count their hours from its first data, not from "now".
+        head.append(f"rates    since the first data, {when(since)}\n")
     head.append(
         f"baseline {when(w.baseline_start)} → {when(w.baseline_end)}; "
         f"flagged when worse by {model.threshold_percent:g} %"

@@ -436,7 +436,13 @@ def render_report(
         f"<h1>{_e(title)}</h1>",
         f'<p class="meta">Data: <code>{_e(model.data_dir)}</code> · window '
         f"{_e(_when(model.start))} → {_e(_when(model.end))} · now = since "
-        f"{_e(_when(model.current_start))} · baseline {_e(_when(model.baseline_start))} → "
+        f"{_e(_when(model.current_start))}"
+        + (
+            ""
+            if model.rates_since() is None
+            else f" (rates since the first data, {_e(_when(model.rates_since() or 0.0))})"
+        )
+        + f" · baseline {_e(_when(model.baseline_start))} → "
         f"{_e(_when(model.current_start))} · a metric is flagged when its statistic got "
         f"worse by {model.threshold_percent:g} %</p>",
     ]

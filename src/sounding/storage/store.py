@@ -689,12 +689,16 @@ class Store:
                     acc = accs[key] = _Acc()
                 acc.add(row, self._sketches if with_sketch else None)
         base_tags = _check_tags(tags)
+        # A rate's seconds start at the first data: a brand-new app's one run in 30 minutes
+        # is one per half hour, not one per --since.
+        first = self._first_data([x.id for x in series]) if stat_name == "rate" else None
         points: list[QueryPoint] = []
         for (idx, group), acc in sorted(
             accs.items(), key=lambda kv: (kv[0][0], kv[0][1] is None, kv[0][1] or "")
         ):
             lo, hi = slots[idx]
-            value = _stat_value(acc, stat_name, q, mtype, hi - lo)
+            seconds = hi - (lo if first is None else min(max(lo, first), hi))
+            value = _stat_value(acc, stat_name, q, mtype, seconds)
             if value is None:
                 continue
             point_tags = dict(base_tags)
