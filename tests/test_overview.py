@@ -330,8 +330,8 @@ def test_tag_filter_in_the_overview_and_report(demo: DemoResult) -> None:
 
 
 def test_usage_counters_are_not_segmented_unless_asked(demo: DemoResult) -> None:
-    """A usage counter's day/night cycle gives no change points by default; asking for its
-    statistic explicitly draws the same trend."""
+    """A usage counter's day/night cycle gives no change points; asking for its statistic
+    explicitly draws the same trend."""
     with open_store(demo.data_dir) as store:
         default = build_overview(store, now=NOW, names=["recorder.recordings"])
         asked = build_overview(store, now=NOW, names=["recorder.recordings"], stat="rate")

@@ -87,6 +87,7 @@ def test_new_app_rate_counts_from_the_first_data(tmp_path: Path, at_now: None) -
         # The store's rate (per second) over a whole --since agrees.
         (point,) = store.query("app.runs", NOW - 30 * DAY, NOW, stat="rate")
         assert point.value == pytest.approx(1 / 1800)
+        assert point.timestamp.timestamp() == NOW - 1800  # the row says where it counts from
         page = build_report(store, now=NOW)
         text = render_text(build_model(store, now=NOW), width=80)
     assert "rates since the first data" in page

@@ -697,8 +697,10 @@ class Store:
             accs.items(), key=lambda kv: (kv[0][0], kv[0][1] is None, kv[0][1] or "")
         ):
             lo, hi = slots[idx]
-            seconds = hi - (lo if first is None else min(max(lo, first), hi))
-            value = _stat_value(acc, stat_name, q, mtype, seconds)
+            since = lo if first is None else min(max(lo, first), hi)
+            value = _stat_value(acc, stat_name, q, mtype, hi - since)
+            if step is None:
+                lo = since  # a whole-range rate's row says where its seconds start
             if value is None:
                 continue
             point_tags = dict(base_tags)
