@@ -261,8 +261,8 @@ def _usage(rng: random.Random, days: int, per_hour: float, shift_at: float | Non
 def test_counter_changes_find_level_shifts_not_day_night(
     tmp_path: Path, at_now: None, per_hour: float
 ) -> None:
-    """A usage counter's day/night cycle gives no change points by default; the same cycle
-    tripled from day 5 gives one near it, with levels per hour (sparse and busy counters)."""
+    """Segmented on its rate (counts, Poisson model), a usage counter's day/night cycle gives
+    no change point; the same cycle tripled from day 5 gives one near it, per hour."""
     rng = random.Random(7)
     shift = NOW - 2 * DAY
     found = {}
@@ -270,7 +270,7 @@ def test_counter_changes_find_level_shifts_not_day_night(
         d = tmp_path / label
         _record(d, [("app.uses", MetricType.COUNTER, 1.0, t) for t in _usage(rng, 7, per_hour, at)])
         with open_store(d) as store:
-            row = build_overview(store, now=NOW, include=()).row("app.uses")
+            row = build_overview(store, now=NOW, include=(), stat="rate").row("app.uses")
         assert row is not None
         assert row.polarity == "none"
         found[label] = row.change_points
@@ -284,3 +284,23 @@ def test_counter_changes_find_level_shifts_not_day_night(
     # Levels are per hour: between the night's and three times the day's rate.
     assert 0.0 <= cp.before <= per_hour * 1.5
     assert cp.after <= 3 * per_hour * 1.5
+
+
+def test_detector_count_model_on_request() -> None:
+    """`transform="counts"` segments busy counts (median well above 1) with the Poisson
+    model and finds a tripled level near where it starts; non-integers fall back to auto."""
+    from sounding.analysis import detect_change_points
+
+    rng = random.Random(0)
+    step = 7200.0
+    times = [NOW - 7 * DAY + i * step for i in range(84)]
+    counts = []
+    for i, t in enumerate(times):
+        day = 7 <= (t % DAY) / 3600 < 22
+        counts.append(float(_poisson(rng, (8.0 if day else 0.8) * (3 if i >= 60 else 1))))
+    found = detect_change_points(counts, timestamps=times, transform="counts")
+    assert [c.index for c in found if abs(c.index - 60) <= 4], found
+    halves = [c / 2 + 0.25 for c in counts]
+    assert detect_change_points(halves, timestamps=times, transform="counts") == (
+        detect_change_points(halves, timestamps=times)
+    )

@@ -56,7 +56,7 @@ import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from sounding.analysis._counts import count_segmentation, is_sparse_counts
 from sounding.analysis._inputs import prepare
@@ -711,6 +711,9 @@ def _edivisive(
     return sorted(found)
 
 
+_TRANSFORMS: Final = ("auto", "none", "log", "sqrt", "counts")
+
+
 def detect_change_points(
     values: object,
     timestamps: object | None = None,
@@ -737,7 +740,10 @@ def detect_change_points(
     to ``"binseg"``. ``cost`` and ``penalty_factor`` apply to ``binseg``/``pelt``,
     ``sig_level``, ``permutations`` and ``seed`` to E-divisive; ``ramps`` merges staircases
     into ramps; ``transform`` is the variance-stabilising transform (``"auto"``, ``"none"``,
-    ``"log"``, ``"sqrt"``; see :func:`~sounding.analysis.detect_deviations`).
+    ``"log"``, ``"sqrt"``; see :func:`~sounding.analysis.detect_deviations`), or ``"counts"``:
+    ``values`` are event counts per interval, segmented with the Poisson count model whatever
+    their level (``"auto"`` uses it for mostly-zero counts only; non-integer values fall back
+    to ``"auto"``).
 
     >>> [c.index for c in detect_change_points(
     ...     [1.0, 1.1, 0.9, 1.0, 1.05] * 8 + [3.0, 3.1, 2.9, 3.0, 3.05] * 8, method="PELT")]
@@ -750,8 +756,8 @@ def detect_change_points(
     if not isinstance(cost, str) or cost.lower() not in _DEFAULT_PENALTY:
         raise InvalidValueError("cost", cost, "'meanvar', 'mean' or 'linear'")
     cost = cost.lower()
-    if not isinstance(transform, str) or transform.lower() not in ("auto", "none", "log", "sqrt"):
-        raise InvalidValueError("transform", transform, "one of auto, none, log, sqrt")
+    if not isinstance(transform, str) or transform.lower() not in _TRANSFORMS:
+        raise InvalidValueError("transform", transform, "one of " + ", ".join(_TRANSFORMS))
     if not isinstance(min_size, int) or isinstance(min_size, bool):
         raise InvalidTypeError("min_size", min_size, "an integer >= 2")
     if min_size < 2:
@@ -780,13 +786,18 @@ def detect_change_points(
     if n > QUADRATIC_LIMIT and chosen != "binseg":
         chosen = "binseg"
     ts = None if all_ts is None else [all_ts[i] for i in positions]
-    if chosen != "edivisive" and transform.lower() == "auto" and is_sparse_counts(raw):
-        # Mostly-zero counters: a Poisson likelihood ratio, penalty scaled by the dispersion.
+    counts = transform.lower() == "counts" and all(v >= 0 and v == math.floor(v) for v in raw)
+    if chosen != "edivisive" and (
+        counts or (transform.lower() == "auto" and is_sparse_counts(raw))
+    ):
+        # Mostly-zero counters, or counts asked for: a Poisson likelihood ratio, the penalty
+        # scaled by the dispersion, the time-of-day profile as the exposure.
         counted, count_cost, count_beta = count_segmentation(raw, ts, min_size, penalty_factor)
         return _finish(
             counted, count_cost, count_beta, raw, raw, positions, ts, min_size, means=True
         )
-    fwd, _ = choose_transform(transform.lower(), raw)  # offline: the whole series decides
+    # Offline: the whole series decides (counts that are not counts: as "auto").
+    fwd, _ = choose_transform("auto" if transform.lower() == "counts" else transform.lower(), raw)
     x = [fwd(v) for v in raw]
     largest = max(abs(v) for v in x)
     if largest > 1e100:

@@ -539,6 +539,7 @@ def change_points_of(
     *,
     method: str | None = None,
     scale: float = 1.0,
+    transform: str = "auto",
 ) -> tuple[ChangePoint, ...]:
     """Regime starts in a trend, as the detector reports them (its levels and score).
 
@@ -553,7 +554,7 @@ def change_points_of(
     # The grid's times let the detector remove the daily (and weekly) profile.
     times = [start + i * step for i in range(len(values))]
     out = []
-    for c in detect_change_points(values, timestamps=times, method=method):
+    for c in detect_change_points(values, timestamps=times, method=method, transform=transform):
         b, a = c.before, c.after
         # Levels within the sketch's 1 % relative error of each other are not a change.
         if abs(a - b) <= _SAME_LEVEL * max(abs(a), abs(b)):
@@ -675,7 +676,12 @@ def metric_row(
         trend=trend,
         trend_start=w.trend_origin,
         trend_step=w.trend_step,
-        change_points=_changes(
+        # Usage counts follow the day and the week: unless asked for (``stat``), their
+        # "regimes" are mostly weekday/weekend cycles (the weekly profile cannot be removed
+        # from a week of data), not changes.
+        change_points=()
+        if mtype is MetricType.COUNTER and worse_when == "none" and stat is None
+        else _changes(
             store, name, mtype, chosen, w, tags, first, trend, worse_when, threshold, method
         ),
         groups=groups,
@@ -698,9 +704,10 @@ def _changes(
 ) -> tuple[ChangePoint, ...]:
     """The change points of one metric's trend.
 
-    A counter's rate is segmented on its counts per whole interval (integers, so that the
-    detector's count model applies to sparse counters; the interval still running is left
-    out, its count is not comparable), with the grid's times so that the detector removes
+    A counter's rate is segmented on its counts per whole interval with the detector's
+    Poisson count model (``transform="counts"``; counts are not Gaussian, and the profile of
+    the day is their exposure; the interval still running is left out, its count is not
+    comparable), with the grid's times so that the detector removes
     the time-of-day profile; the levels are read back per hour. A usage counter (no
     direction is bad) follows the day: only level shifts of at least ``threshold`` percent,
     the dashboard's, count as changes, not the wobble the profile leaves.
@@ -712,7 +719,7 @@ def _changes(
         counts.pop()
     found = change_points_of(
         name, stat, counts, w.trend_origin, w.trend_step, method=method,
-        scale=3600.0 / w.trend_step,
+        scale=3600.0 / w.trend_step, transform="counts",
     )  # fmt: skip
     if worse_when != "none":
         return found

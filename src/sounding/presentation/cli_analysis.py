@@ -299,8 +299,8 @@ def changes(
         hint = ""
         if row is not None and row.polarity == "none" and stat is None and row.stat == "rate":
             hint = (
-                "; a usage counter follows the day: only level shifts of "
-                f"{model.threshold_percent:g} % or more count"
+                "; a usage counter follows the day and the week, so it is segmented only "
+                "when --stat asks (e.g. --stat rate)"
             )
         click.echo(f"no change points in {metric} ({where}){hint}", err=True)
         return
