@@ -425,6 +425,8 @@ def render_report(
     :func:`build_report` reads from the store for metrics recorded under several versions).
     """
     alerts = {a.metric: a.threshold for a in model.alerts if a.threshold is not None}
+    since = model.rates_since()  # a brand-new app: rates count from its first data
+    rates_since = "" if since is None else f" (rates since the first data, {_e(_when(since))})"
     out = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -436,13 +438,8 @@ def render_report(
         f"<h1>{_e(title)}</h1>",
         f'<p class="meta">Data: <code>{_e(model.data_dir)}</code> · window '
         f"{_e(_when(model.start))} → {_e(_when(model.end))} · now = since "
-        f"{_e(_when(model.current_start))}"
-        + (
-            ""
-            if model.rates_since() is None
-            else f" (rates since the first data, {_e(_when(model.rates_since() or 0.0))})"
-        )
-        + f" · baseline {_e(_when(model.baseline_start))} → "
+        f"{_e(_when(model.current_start))}{rates_since} · baseline "
+        f"{_e(_when(model.baseline_start))} → "
         f"{_e(_when(model.current_start))} · a metric is flagged when its statistic got "
         f"worse by {model.threshold_percent:g} %</p>",
     ]
