@@ -82,6 +82,15 @@ class _LazyPattern:
         return getattr(compiled, name)
 
 
+def _is_compiled(pattern: object) -> bool:
+    """Whether a deferred pattern has been compiled yet (tests of the import cost)."""
+    try:
+        object.__getattribute__(pattern, "sub")
+    except AttributeError:
+        return False
+    return True
+
+
 def _compile(pattern: AnyStr, flags: int = 0) -> re.Pattern[AnyStr]:
     """``re.compile``, deferred to the pattern's first use (see :class:`_LazyPattern`)."""
     return cast("re.Pattern[AnyStr]", _LazyPattern(pattern, flags))
