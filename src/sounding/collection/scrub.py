@@ -73,7 +73,7 @@ class _LazyPattern:
     __slots__ = ("_args", *_PATTERN_METHODS)
 
     def __init__(self, pattern: str | bytes, flags: int) -> None:
-        self._args = (pattern, flags)
+        self._args: tuple[Any, int] = (pattern, flags)
 
     def __getattr__(self, name: str) -> Any:
         compiled = re.compile(*self._args)
@@ -94,6 +94,7 @@ def _is_compiled(pattern: object) -> bool:
 def _compile(pattern: AnyStr, flags: int = 0) -> re.Pattern[AnyStr]:
     """``re.compile``, deferred to the pattern's first use (see :class:`_LazyPattern`)."""
     return cast("re.Pattern[AnyStr]", _LazyPattern(pattern, flags))
+
 
 #: what a value under a sensitive key, or a secret value in text, becomes
 REDACTED = "<redacted>"

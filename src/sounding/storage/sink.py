@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import random
 import sqlite3
 import threading
 import time
@@ -433,6 +432,8 @@ class SQLiteSink:
                         # The transaction was rolled back, so cached ids may be stale.
                         self._series.clear()
                         self._types.clear()
+                        import random  # only on contention: a short process never needs it
+
                         time.sleep(random.uniform(0.005, 0.05))
                         continue
                     self._drop_connection()
