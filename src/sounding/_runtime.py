@@ -22,6 +22,7 @@ not fit lands in part; what does not land is counted in a side file next to the 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import math
 import os
 import re
@@ -475,7 +476,7 @@ class Runtime:
                     if self._abandoned:
                         return False  # exit counted all of it already
                     for slot in slots:
-                        slot.keep(metrics, events, MAX_PENDING)
+                        slot.keep(metrics, events, None)  # bounded if it is not written
                     self._inflight = ([], [])
                 ok = True
                 for slot in slots:
@@ -521,6 +522,7 @@ class Runtime:
         count) the rest."""
         output = slot.output
         if deadline is None and get_clock().monotonic() < slot.retry_at:
+            slot.keep([], [], MAX_PENDING)
             return False  # failed recently: wait before trying again
         with self._spill_lock:
             # (If exit has abandoned this flush, the slot is empty and the loop stops.)
@@ -537,7 +539,8 @@ class Runtime:
             events = sorted(events, key=lambda e: _LEVEL_RANK.get(str(e.get("level")), 5))
             size = EXIT_CHUNK
         n, total = len(metrics), len(metrics) + len(events)
-        lock = self._sql_lock if slot is self._primary else slot.lock
+        # fork() waits on the store's lock; the other outputs are serialised by the flush lock.
+        lock = self._sql_lock if slot is self._primary else contextlib.nullcontext()
         # Aggregates then events, `size` items per write (a small flush is one write).
         for i in range(0, total, size):
             rest = (metrics[min(i, n) :], events[max(i - n, 0) :])

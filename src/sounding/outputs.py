@@ -22,7 +22,6 @@ retry) or return ``False`` ("not now": kept, not counted again); it never sees t
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
@@ -259,7 +258,6 @@ class Slot:
         self.inflight: tuple[list[IntervalAggregate], list[Event]] = ([], [])
         #: Monotonic instant before which a failed output is not written again (outside exit).
         self.retry_at = 0.0
-        self.lock = threading.Lock()
 
     @property
     def name(self) -> str:
@@ -271,12 +269,17 @@ class Slot:
         """Whether this output is the store (what it cannot write is counted as unsaved)."""
         return isinstance(self.output, (StoreOutput, SinkOutput))
 
-    def keep(self, metrics: list[IntervalAggregate], events: list[Event], limit: int) -> None:
-        """Add to the retry buffer, dropping (and counting) the oldest beyond ``limit``."""
+    def keep(
+        self, metrics: list[IntervalAggregate], events: list[Event], limit: int | None
+    ) -> None:
+        """Add to the retry buffer, dropping (and counting) the oldest beyond ``limit``
+        (``None``: a fresh batch about to be written, not bounded yet)."""
         if metrics and getattr(self.output, "wants_metrics", True):
             self.pending_metrics.extend(metrics)
         if events and getattr(self.output, "wants_events", True):
             self.pending_events.extend(events)
+        if limit is None:
+            return
         over_m = len(self.pending_metrics) - limit
         if over_m > 0:
             del self.pending_metrics[:over_m]
