@@ -86,7 +86,7 @@ def test_a_failing_output_keeps_its_batch_and_does_not_hold_back_the_store() -> 
 def test_an_output_that_stays_down_drops_and_counts_under_its_own_name(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Each output's retry buffer is bounded; its drops are output.<name>.dropped, not the store's."""
+    """An output's retry buffer is bounded; its drops count as output.<name>.dropped."""
     monkeypatch.setattr(_runtime, "MAX_PENDING", 5)
     rt = _runtime.get_runtime()
     with capture() as sink:

@@ -1,14 +1,16 @@
-"""The runtime: the background writer that moves aggregates and events to the sink.
+"""The runtime: the composition root that moves aggregates and events to the outputs.
 
 A daemon thread, started lazily when the first instrument or logger is created, wakes at
 every aggregation-interval boundary (wall clock), collects closed intervals from the
-registry and drains the event buffer, and hands both to the sink in one call (one SQLite
-transaction). :func:`flush` does the same synchronously. At exit a flush runs with a bounded
+registry and drains the event buffer, and hands both to every output built from the settings
+(:mod:`sounding.outputs`: ``events.jsonl``, then the SQLite store, one transaction per
+chunk), each with its own retry buffer. :func:`flush` does the same synchronously. At exit a flush runs with a bounded
 time budget (``Settings.shutdown_timeout``). After ``fork()`` the child starts clean: its own
 thread, its own connection, no copy of the parent's pending data.
 
-Failures never reach the host: a sink that raises is counted (``storage.write``), its batch is
-kept for retry (bounded; anything dropped is counted) and written at the next flush. A
+Failures never reach the host: an output that raises is counted (``storage.write`` for the
+store), its batch is kept in that output's retry buffer (bounded; drops are counted as
+``output.<name>.dropped``) and written at a later flush; the other outputs go on. A
 ``SystemExit`` or ``KeyboardInterrupt`` arriving during a flush is never swallowed: the batch
 is kept (for the exit flush) and the exception goes on.
 
