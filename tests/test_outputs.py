@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from sounding.core import health
 from sounding.core.exceptions import InvalidTypeError
 from sounding.core.types import Event, IntervalAggregate
 from sounding.outputs import JsonlOutput, Output, StoreOutput
-from sounding.storage import open_store
+from sounding.storage import open_store, unsaved
 from sounding.testing import ManualClock, MemorySink, capture
 
 
@@ -54,11 +55,11 @@ def _total(metrics: Sequence[IntervalAggregate], name: str) -> float:
 def test_the_store_and_the_jsonl_file_are_the_outputs_built_from_settings(
     tmp_path: Path,
 ) -> None:
-    """Configured, the runtime writes to events.jsonl and the store; local recording off, none."""
+    """Configured, the runtime writes to the store and events.jsonl; local recording off, none."""
     sounding.configure(data_dir=tmp_path / "d")
     rt = _runtime.get_runtime()
     built = rt.outputs()
-    assert [type(o) for o in built] == [JsonlOutput, StoreOutput]
+    assert [type(o) for o in built] == [StoreOutput, JsonlOutput]
     assert all(isinstance(o, Output) for o in built)
     sounding.configure(data_dir=tmp_path / "d", local_recording=False)
     assert rt.outputs() == []
@@ -163,3 +164,39 @@ def test_add_output_refuses_what_is_neither_an_output_nor_callable() -> None:
     """add_output(42) raises sounding's TypeError naming the argument."""
     with pytest.raises(InvalidTypeError, match=r"add_output\(output\)=42"):
         _runtime.get_runtime().add_output(42)  # type: ignore[arg-type]
+
+
+class SlowOutput(RecordingOutput):
+    """An output whose every write takes ``delay`` seconds (a slow endpoint)."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(name="slow")
+        self.delay = delay
+
+    def write(
+        self,
+        metrics: Sequence[IntervalAggregate],
+        events: Sequence[Event],
+        deadline: float | None,
+    ) -> bool:
+        time.sleep(self.delay)
+        return super().write(metrics, events, deadline)
+
+
+def test_the_exit_budget_is_shared_and_every_event_is_written_or_counted(
+    data_dir: Path,
+) -> None:
+    """A slow output spends the exit budget; what it and the store miss is counted, not lost."""
+    total = 2000
+    rt = _runtime.get_runtime()
+    sink = MemorySink()
+    rt.set_sink(sink)
+    slow = SlowOutput(delay=0.2)
+    rt.add_output(slow)
+    for i in range(total):
+        events.emit({"event": f"e{i}", "timestamp": 1.0})
+    sounding.shutdown(timeout=0.5)
+    assert len(slow.events) < total  # the budget ended before the slow output finished
+    assert len(slow.events) + health.counts().get("output.slow.dropped", 0) >= total
+    unsaved_events = unsaved.peek(data_dir).get("shutdown.events_unsaved", 0)
+    assert len(sink.events) + unsaved_events >= total

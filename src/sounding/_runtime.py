@@ -3,9 +3,10 @@
 A daemon thread, started lazily when the first instrument or logger is created, wakes at
 every aggregation-interval boundary (wall clock), collects closed intervals from the
 registry and drains the event buffer, and hands both to every output built from the settings
-(:mod:`sounding.outputs`: ``events.jsonl``, then the SQLite store, one transaction per
-chunk), each with its own retry buffer. :func:`flush` does the same synchronously. At exit a flush runs with a bounded
-time budget (``Settings.shutdown_timeout``). After ``fork()`` the child starts clean: its own
+(:mod:`sounding.outputs`: the SQLite store, one transaction per chunk, then
+``events.jsonl`` and those added), each with its own retry buffer. :func:`flush` does the
+same synchronously. At exit a flush runs with a bounded time budget
+(``Settings.shutdown_timeout``). After ``fork()`` the child starts clean: its own
 thread, its own connection, no copy of the parent's pending data.
 
 Failures never reach the host: an output that raises is counted (``storage.write`` for the
@@ -171,13 +172,14 @@ class Runtime:
         return [slot.output for slot in self._slots(get_settings())]
 
     def _slots(self, settings: Settings) -> list[Slot]:
-        slots = list(self._added)
+        # The store first: at exit the budget goes to it before the others.
+        slots: list[Slot] = []
         if self._sink_override is not None:
             slots.append(self._primary)
         elif settings.local_recording:
-            slots.append(self._jsonl)
             slots.append(self._primary)
-        return slots
+            slots.append(self._jsonl)
+        return slots + self._added
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -319,7 +321,7 @@ class Runtime:
             health.failure("shutdown.unsaved", exc)
 
     def _all_slots(self) -> list[Slot]:
-        return [*self._added, self._jsonl, self._primary]
+        return [self._primary, self._jsonl, *self._added]
 
     def _give_up(self, slot: Slot, metrics: list[IntervalAggregate], events: list[Event]) -> None:
         """Exit: what ``slot`` could not write is counted (the store's in the side file)."""
