@@ -132,15 +132,17 @@ def test_a_failed_jsonl_file_waits_its_retry_time_then_writes_the_kept_events(
 
 
 def test_what_an_output_still_holds_at_exit_is_counted() -> None:
-    """At shutdown, an output's unwritten items are counted as output.<name>.dropped."""
+    """At shutdown an output's unwritten items are counted (output.<name>.dropped); it is closed."""
     rt = _runtime.get_runtime()
     sink = MemorySink()
     rt.set_sink(sink)
-    rt.add_output(RecordingOutput(name="never", failures=10**6))
+    never = RecordingOutput(name="never", failures=10**6)
+    rt.add_output(never)
     for i in range(3):
         events.emit({"event": f"e{i}", "timestamp": 1.0})
     sounding.shutdown(timeout=2)
     assert health.counts()["output.never.dropped"] == 3
+    assert never.closed
     assert [e["event"] for e in sink.events] == ["e0", "e1", "e2"]
 
 

@@ -223,7 +223,7 @@ class Runtime:
             try:
                 self.flush(deadline=deadline)
                 self._spill_pending()
-                self._close_sink()
+                self._close_sink(added=True)
             finally:
                 done.set()
 
@@ -285,7 +285,7 @@ class Runtime:
         finally:
             self._flush_lock.release()
             self._spill_pending()
-            self._close_sink()
+            self._close_sink(added=True)
 
     def _unsent_health(self) -> bool:
         return any(total > self._health_sent.get(k, 0) for k, total in health.counts().items())
@@ -413,8 +413,14 @@ class Runtime:
         self._health_sent = {}
 
     # -- flushing -------------------------------------------------------------------------
-    def _close_sink(self) -> None:
-        """Close the outputs built from the settings (the next write reopens them)."""
+    def _close_sink(self, added: bool = False) -> None:
+        """Close the outputs built from the settings, with ``added`` also those added (the
+        next write reopens them)."""
+        for slot in self._added if added else []:
+            try:
+                slot.output.close()
+            except Exception as exc:
+                health.failure(f"output.{slot.name}.close", exc)
         try:
             self._jsonl.output.close()
         except Exception as exc:
@@ -501,14 +507,15 @@ class Runtime:
                 return  # exit has counted it already
             metrics, events = self._inflight
             self._inflight = ([], [])
-        if not metrics and not events:
-            return
-        try:
-            slots = self._slots(get_settings())
-        except Exception:
-            slots = [self._primary]
-        for slot in slots:
-            slot.keep(metrics, events, MAX_PENDING)
+            if not metrics and not events:
+                return
+            try:
+                slots = self._slots(get_settings())
+            except Exception:
+                slots = [self._primary]
+            # Under the lock: an exit counting what is left sees it in the retry buffers.
+            for slot in slots:
+                slot.keep(metrics, events, MAX_PENDING)
 
     def _keep_slot(self, slot: Slot) -> None:
         """What ``slot`` had in flight goes back to the front of its retry buffer."""
@@ -519,7 +526,7 @@ class Runtime:
             slot.inflight = ([], [])
             rest_m, rest_e = slot.pending_metrics, slot.pending_events
             slot.pending_metrics, slot.pending_events = [], []
-        slot.keep(metrics + rest_m, events + rest_e, MAX_PENDING)
+            slot.keep(metrics + rest_m, events + rest_e, MAX_PENDING)
 
     def _write(self, slot: Slot, deadline: float | None) -> bool:
         """Hand ``slot``'s retry buffer to its output in chunks; keep (or at the deadline,
