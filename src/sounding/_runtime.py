@@ -152,20 +152,21 @@ class Runtime:
 
     def add_output(self, output: Output | Callable[[list[Event]], object]) -> None:
         """Also hand every flush to ``output``: an :class:`~sounding.outputs.Output`, or a
-        callable that takes the events (e.g. a :class:`JsonlWriter`)."""
-        with self._flush_lock:
-            for slot in self._added:
-                known = slot.output
-                if known is output or getattr(known, "fn", None) is output:
-                    return
-            if isinstance(output, Output):
-                self._added.append(Slot(output))
-            elif callable(output):
-                self._added.append(Slot(CallableOutput(output)))
-            else:
-                raise InvalidTypeError(
-                    "add_output(output)", output, "an Output or a callable(events)"
-                )
+        callable that takes the events (e.g. a :class:`JsonlWriter`).
+
+        Never waits for a flush in progress: the next flush sees the new output."""
+        for slot in self._added:
+            known = slot.output
+            if known is output or getattr(known, "fn", None) is output:
+                return
+        if isinstance(output, Output):
+            slot = Slot(output)
+        elif callable(output):
+            slot = Slot(CallableOutput(output))
+        else:
+            raise InvalidTypeError("add_output(output)", output, "an Output or a callable(events)")
+        with self._state_lock:
+            self._added = [*self._added, slot]  # a new list: a flush iterating keeps its own
 
     def outputs(self) -> list[Output]:
         """The outputs the next flush writes to, in order."""
