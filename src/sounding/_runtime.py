@@ -1,14 +1,17 @@
-"""The runtime: the background writer that moves aggregates and events to the sink.
+"""The runtime: the composition root that moves aggregates and events to the outputs.
 
 A daemon thread, started lazily when the first instrument or logger is created, wakes at
 every aggregation-interval boundary (wall clock), collects closed intervals from the
-registry and drains the event buffer, and hands both to the sink in one call (one SQLite
-transaction). :func:`flush` does the same synchronously. At exit a flush runs with a bounded
-time budget (``Settings.shutdown_timeout``). After ``fork()`` the child starts clean: its own
+registry and drains the event buffer, and hands both to every output built from the settings
+(:mod:`sounding.outputs`: the SQLite store, one transaction per chunk, then
+``events.jsonl`` and those added), each with its own retry buffer. :func:`flush` does the
+same synchronously. At exit a flush runs with a bounded time budget
+(``Settings.shutdown_timeout``). After ``fork()`` the child starts clean: its own
 thread, its own connection, no copy of the parent's pending data.
 
-Failures never reach the host: a sink that raises is counted (``storage.write``), its batch is
-kept for retry (bounded; anything dropped is counted) and written at the next flush. A
+Failures never reach the host: an output that raises is counted (``storage.write`` for the
+store), its batch is kept in that output's retry buffer (bounded; drops are counted as
+``output.<name>.dropped``) and written at a later flush; the other outputs go on. A
 ``SystemExit`` or ``KeyboardInterrupt`` arriving during a flush is never swallowed: the batch
 is kept (for the exit flush) and the exception goes on.
 
@@ -22,6 +25,7 @@ not fit lands in part; what does not land is counted in a side file next to the 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import math
 import os
 import re
@@ -32,12 +36,20 @@ from collections.abc import Callable
 
 from sounding.collection import events as _events
 from sounding.collection import metrics as _metrics
-from sounding.collection.jsonl import JsonlWriter
 from sounding.collection.sink import Sink
 from sounding.core import health
 from sounding.core.clock import get_clock
 from sounding.core.config import Settings, before_configure, get_settings, on_configure
+from sounding.core.exceptions import InvalidTypeError
 from sounding.core.types import Event, IntervalAggregate, MetricType
+from sounding.outputs import (
+    CallableOutput,
+    JsonlOutput,
+    Output,
+    SinkOutput,
+    Slot,
+    StoreOutput,
+)
 
 __all__ = ["Runtime", "flush", "get_runtime", "shutdown"]
 
@@ -61,7 +73,7 @@ _KIND_RE = re.compile(r"[^A-Za-z0-9_.]+")
 
 
 class Runtime:
-    """Owns the writer thread, the sink and the retry buffers of one process."""
+    """Owns the writer thread and the outputs (each with its retry buffer) of one process."""
 
     def __init__(self) -> None:
         self._pid = os.getpid()
@@ -69,16 +81,16 @@ class Runtime:
         self._state_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self._sink: Sink | None = None
         self._sink_override: Sink | None = None
-        self._jsonl: JsonlWriter | None = None
-        self._outputs: list[Callable[[list[Event]], None]] = []
-        self._pending_metrics: list[IntervalAggregate] = []
-        self._pending_events: list[Event] = []
+        #: The outputs built from the settings: the store (or the sink set in its place,
+        #: sharing its retry buffer) and the JSON-lines file; then those added.
+        self._store = StoreOutput()
+        self._primary = Slot(self._store)
+        self._jsonl = Slot(JsonlOutput())
+        self._added: list[Slot] = []
         self._health_sent: dict[str, int] = {}
         self._atexit_registered = False
         self._manual = False
-        self._sink_retry_at = 0.0
         #: The monotonic instant the whole exit must be done by (set when exit starts).
         self._exit_deadline: float | None = None
         self._exiting = False
@@ -86,10 +98,8 @@ class Runtime:
         self._fork_locked = False
         #: Held around every call into the SQLite sink (one chunk), and by fork().
         self._sql_lock = threading.Lock()
-        #: Set in a child forked while the parent was inside SQLite: never touch SQLite.
-        self._sqlite_unsafe = False
-        #: What the flush in progress has taken but not yet stored: counted if exit
-        #: abandons that flush.
+        #: What the flush in progress has taken but not yet handed to the outputs: counted
+        #: if exit abandons that flush.
         self._inflight: tuple[list[IntervalAggregate], list[Event]] = ([], [])
         #: Set when exit counted a still-running flush as lost: that flush must stop.
         self._abandoned = False
@@ -124,16 +134,53 @@ class Runtime:
             self._stop_thread(timeout=1.0)
 
     def set_sink(self, sink: Sink | None) -> Sink | None:
-        """Use ``sink`` instead of the SQLite store (``None`` restores the default)."""
+        """Use ``sink`` instead of the SQLite store (``None`` restores the default).
+
+        The sink takes over the store's retry buffer: what the store could not write yet
+        goes to the sink, and back.
+        """
         with self._flush_lock:
             previous = self._sink_override
             self._sink_override = sink
+            self._primary.output = self._store if sink is None else SinkOutput(sink)
             return previous
 
-    def add_output(self, output: Callable[[list[Event]], None]) -> None:
-        """Also hand every flushed batch of events to ``output`` (e.g. the JSON-lines file)."""
-        if output not in self._outputs:
-            self._outputs.append(output)
+    @property
+    def _sink(self) -> Sink | None:
+        """The open SQLite store, if any."""
+        return self._store.sink
+
+    def add_output(self, output: Output | Callable[[list[Event]], object]) -> None:
+        """Also hand every flush to ``output``: an :class:`~sounding.outputs.Output`, or a
+        callable that takes the events (e.g. a :class:`JsonlWriter`).
+
+        Never waits for a flush in progress: the next flush sees the new output."""
+        for slot in self._added:
+            known = slot.output
+            if known is output or getattr(known, "fn", None) is output:
+                return
+        if isinstance(output, Output):
+            slot = Slot(output)
+        elif callable(output):
+            slot = Slot(CallableOutput(output))
+        else:
+            raise InvalidTypeError("add_output(output)", output, "an Output or a callable(events)")
+        with self._state_lock:
+            self._added = [*self._added, slot]  # a new list: a flush iterating keeps its own
+
+    def outputs(self) -> list[Output]:
+        """The outputs the next flush writes to, in order."""
+        return [slot.output for slot in self._slots(get_settings())]
+
+    def _slots(self, settings: Settings) -> list[Slot]:
+        # The store first: at exit the budget goes to it before the others.
+        slots: list[Slot] = []
+        if self._sink_override is not None:
+            slots.append(self._primary)
+        elif settings.local_recording:
+            slots.append(self._primary)
+            slots.append(self._jsonl)
+        return slots + self._added
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -177,7 +224,7 @@ class Runtime:
             try:
                 self.flush(deadline=deadline)
                 self._spill_pending()
-                self._close_sink()
+                self._close_sink(added=True)
             finally:
                 done.set()
 
@@ -195,8 +242,8 @@ class Runtime:
         return True
 
     def _set_sink_deadline(self, deadline: float | None) -> None:
-        for sink in (self._sink, self._sink_override):
-            setter = getattr(sink, "set_deadline", None)
+        for output in [self._store, self._primary.output] + [s.output for s in self._added]:
+            setter = getattr(output, "set_deadline", None)
             if setter is not None:
                 try:
                     setter(deadline)
@@ -239,7 +286,7 @@ class Runtime:
         finally:
             self._flush_lock.release()
             self._spill_pending()
-            self._close_sink()
+            self._close_sink(added=True)
 
     def _unsent_health(self) -> bool:
         return any(total > self._health_sent.get(k, 0) for k, total in health.counts().items())
@@ -274,11 +321,26 @@ class Runtime:
         except Exception as exc:
             health.failure("shutdown.unsaved", exc)
 
+    def _all_slots(self) -> list[Slot]:
+        return [self._primary, self._jsonl, *self._added]
+
+    def _give_up(self, slot: Slot, metrics: list[IntervalAggregate], events: list[Event]) -> None:
+        """Exit: what ``slot`` could not write is counted (the store's in the side file)."""
+        if slot.is_store:
+            self._spill(metrics, events)
+        else:
+            slot.count_dropped(len(metrics), len(events))
+
     def _spill_pending(self) -> None:
         if self._abandoned:
             return
-        metrics, events = self._pending_metrics, self._pending_events
-        self._pending_metrics, self._pending_events = [], []
+        for slot in self._all_slots():
+            metrics, events = slot.pending_metrics, slot.pending_events
+            slot.pending_metrics, slot.pending_events = [], []
+            if slot is not self._primary:
+                self._give_up(slot, metrics, events)
+        metrics, events = self._primary.pending_metrics, self._primary.pending_events
+        self._primary.pending_metrics, self._primary.pending_events = [], []
         now = get_clock().time()
         self._spill(metrics + self._health_aggregates(now, now), events)
 
@@ -290,11 +352,16 @@ class Runtime:
             self._abandoned = True
             inflight_m, inflight_e = self._inflight
             self._inflight = ([], [])
-        self._spill(
-            self._pending_metrics + inflight_m + collected,
-            self._pending_events + inflight_e + _events.drain(),
-        )
-        self._pending_metrics, self._pending_events = [], []
+            taken = []
+            for slot in self._all_slots():
+                kept_m, kept_e = slot.inflight
+                taken.append((slot, slot.pending_metrics + kept_m, slot.pending_events + kept_e))
+                slot.inflight = ([], [])
+                slot.pending_metrics, slot.pending_events = [], []
+        # Not handed to any output yet: the store's (the side file counts it).
+        self._spill(inflight_m + collected, inflight_e + _events.drain())
+        for slot, metrics, events in taken:
+            self._give_up(slot, metrics, events)
         now = get_clock().time()
         self._spill(self._health_aggregates(now, now), [])
 
@@ -326,12 +393,12 @@ class Runtime:
         self._stop = threading.Event()
         # The parent's connection must not be used, nor closed, from the child (closing runs
         # SQLite's clean-up on the parent's WAL): keep it referenced, never touched again.
-        if self._sink is not None:
-            _inherited.append(self._sink)
-        self._sink = None
+        inherited = self._store.forget()
+        if inherited is not None:
+            _inherited.append(inherited)
         # Forked while another thread was inside SQLite (its mutexes may be held forever
         # in this process): no SQLite here; counted at exit instead of hanging.
-        self._sqlite_unsafe = not self._fork_locked and self._sink_override is None
+        self._store.unsafe = not self._fork_locked and self._sink_override is None
         self._fork_locked = False
         self._sql_lock = threading.Lock()
         self._spill_lock = threading.Lock()
@@ -339,51 +406,31 @@ class Runtime:
         self._inflight = ([], [])
         self._exiting = False
         self._exit_deadline = None
-        self._jsonl = None
-        self._pending_metrics = []
-        self._pending_events = []
+        jsonl = self._jsonl.output
+        if isinstance(jsonl, JsonlOutput):
+            jsonl.forget()
+        for slot in self._all_slots():
+            slot.clear()
         self._health_sent = {}
 
     # -- flushing -------------------------------------------------------------------------
-    def _get_sink(self, settings: Settings) -> Sink | None:
-        if self._sink_override is not None:
-            return self._sink_override
-        if not settings.local_recording:
-            return None
-        if self._sqlite_unsafe:
-            health.count("fork.store_unavailable")
-            return None
-        if self._sink is None:
-            now = get_clock().monotonic()
-            if now < self._sink_retry_at:
-                return None
+    def _close_sink(self, added: bool = False) -> None:
+        """Close the outputs built from the settings, with ``added`` also those added (the
+        next write reopens them)."""
+        for slot in self._added if added else []:
             try:
-                from sounding.storage import SQLiteSink
-
-                self._sink = SQLiteSink(settings.store_path, settings.metrics)
+                slot.output.close()
             except Exception as exc:
-                # Try again later rather than on every flush.
-                self._sink_retry_at = now + 30.0
-                health.failure("storage.open", exc)
-                return None
-        return self._sink
-
-    def _jsonl_writer(self) -> JsonlWriter:
-        if self._jsonl is None:
-            self._jsonl = JsonlWriter()
-        return self._jsonl
-
-    def _close_sink(self) -> None:
-        jsonl, self._jsonl = self._jsonl, None
-        if jsonl is not None:
-            jsonl.close()
-        sink, self._sink = self._sink, None
-        if sink is not None:
-            try:
-                with self._sql_lock:
-                    sink.close()
-            except Exception as exc:
-                health.failure("storage.close", exc)
+                health.failure(f"output.{slot.name}.close", exc)
+        try:
+            self._jsonl.output.close()
+        except Exception as exc:
+            health.failure("log.file", exc)
+        try:
+            with self._sql_lock:
+                self._store.close()
+        except Exception as exc:
+            health.failure("storage.close", exc)
 
     def _health_aggregates(self, start: float, end: float) -> list[IntervalAggregate]:
         out = []
@@ -409,14 +456,15 @@ class Runtime:
     def flush(self, deadline: float | None = None) -> bool:
         """Write everything aggregated or logged so far. Never raises (except strict mode).
 
-        Returns ``True`` when everything reached the sink (or there was nothing to write).
-        With a ``deadline`` (``time.monotonic()``, the exit budget) the batch is written in
-        chunks until then and the rest is counted as unsaved.
+        Returns ``True`` when everything reached every output (or there was nothing to
+        write). With a ``deadline`` (``time.monotonic()``, the exit budget) each output is
+        written in chunks until then and the rest is counted (the store's as unsaved).
         """
         with self._flush_lock:
-            # self._inflight is what this flush has taken from the registry, the buffer and
-            # the retry lists but not stored yet: kept if anything, even a KeyboardInterrupt,
+            # self._inflight is what this flush has taken from the registry and the buffer
+            # but not handed to the outputs yet: kept if anything, even a KeyboardInterrupt,
             # stops the flush half-way (updated with single assignments, no call between).
+            # Once handed over, each output's slot keeps its own share.
             try:
                 settings = get_settings()
                 now = get_clock().time()
@@ -430,37 +478,21 @@ class Runtime:
                 _metrics.get_registry().collect_into(metrics, now)
                 self._inflight = (metrics, _events.drain())
                 events = self._inflight[1]
-                for output in list(self._outputs):
-                    try:
-                        output(events)
-                    except Exception as exc:
-                        health.failure("events.output", exc)
                 self._claim_unsaved(settings)
                 metrics.extend(self._health_aggregates(now, now))
-                if events and settings.local_recording and self._sink_override is None:
-                    self._jsonl_writer().write(events)
-                sink = self._get_sink(settings)
-                if sink is None:
-                    if not settings.local_recording:
-                        self._inflight = ([], [])
-                        return True
-                    self._keep_inflight()
-                    return False
+                slots = self._slots(settings)
                 if deadline is not None:
                     self._set_sink_deadline(deadline)
-                batch_m = self._pending_metrics + metrics
-                batch_e = self._pending_events + events
-                self._pending_metrics, self._pending_events, self._inflight = (
-                    [],
-                    [],
-                    (
-                        batch_m,
-                        batch_e,
-                    ),
-                )
-                if not batch_m and not batch_e:
-                    return True
-                return self._write(sink, batch_m, batch_e, deadline)
+                with self._spill_lock:
+                    if self._abandoned:
+                        return False  # exit counted all of it already
+                    for slot in slots:
+                        slot.keep(metrics, events, None)  # bounded if it is not written
+                    self._inflight = ([], [])
+                ok = True
+                for slot in slots:
+                    ok = self._write(slot, deadline) and ok
+                return ok
             except Exception as exc:
                 self._keep_inflight()
                 health.failure("flush", exc)
@@ -470,21 +502,48 @@ class Runtime:
                 raise
 
     def _keep_inflight(self) -> None:
+        """The flush stopped before handing its batch over: the outputs keep it for retry."""
         with self._spill_lock:
             if self._abandoned:
                 return  # exit has counted it already
             metrics, events = self._inflight
             self._inflight = ([], [])
-        self._keep(metrics, events)
+            if not metrics and not events:
+                return
+            try:
+                slots = self._slots(get_settings())
+            except Exception:
+                slots = [self._primary]
+            # Under the lock: an exit counting what is left sees it in the retry buffers.
+            for slot in slots:
+                slot.keep(metrics, events, MAX_PENDING)
 
-    def _write(
-        self,
-        sink: Sink,
-        metrics: list[IntervalAggregate],
-        events: list[Event],
-        deadline: float | None,
-    ) -> bool:
-        """Hand the batch to ``sink`` in chunks; keep (or at the deadline, count) the rest."""
+    def _keep_slot(self, slot: Slot) -> None:
+        """What ``slot`` had in flight goes back to the front of its retry buffer."""
+        with self._spill_lock:
+            if self._abandoned:
+                return  # exit has counted it already
+            metrics, events = slot.inflight
+            slot.inflight = ([], [])
+            rest_m, rest_e = slot.pending_metrics, slot.pending_events
+            slot.pending_metrics, slot.pending_events = [], []
+            slot.keep(metrics + rest_m, events + rest_e, MAX_PENDING)
+
+    def _write(self, slot: Slot, deadline: float | None) -> bool:
+        """Hand ``slot``'s retry buffer to its output in chunks; keep (or at the deadline,
+        count) the rest."""
+        output = slot.output
+        if deadline is None and get_clock().monotonic() < slot.retry_at:
+            slot.keep([], [], MAX_PENDING)
+            return False  # failed recently: wait before trying again
+        with self._spill_lock:
+            # (If exit has abandoned this flush, the slot is empty and the loop stops.)
+            metrics, events = slot.pending_metrics, slot.pending_events
+            slot.pending_metrics, slot.pending_events = [], []
+            slot.inflight = (metrics, events)
+        if not metrics and not events:
+            slot.inflight = ([], [])
+            return True
         size = CHUNK
         if deadline is not None:
             # Most valuable first: aggregates (many values each), then the worst events; and
@@ -492,6 +551,8 @@ class Runtime:
             events = sorted(events, key=lambda e: _LEVEL_RANK.get(str(e.get("level")), 5))
             size = EXIT_CHUNK
         n, total = len(metrics), len(metrics) + len(events)
+        # fork() waits on the store's lock; the other outputs are serialised by the flush lock.
+        lock = self._sql_lock if slot is self._primary else contextlib.nullcontext()
         # Aggregates then events, `size` items per write (a small flush is one write).
         for i in range(0, total, size):
             rest = (metrics[min(i, n) :], events[max(i - n, 0) :])
@@ -499,37 +560,50 @@ class Runtime:
                 if self._abandoned:
                     return False  # exit gave up on this flush and counted all of it
                 if deadline is not None and time.monotonic() >= deadline:
-                    self._spill(*rest)
-                    self._inflight = ([], [])
-                    health.failure(
-                        "shutdown.timeout", message="exit budget spent; the rest was counted"
-                    )
+                    slot.inflight = ([], [])
+                    self._give_up(slot, *rest)
+                    if slot.is_store:
+                        health.failure(
+                            "shutdown.timeout", message="exit budget spent; the rest was counted"
+                        )
                     return False
-                self._inflight = rest
+                slot.inflight = rest
             try:
-                with self._sql_lock:
-                    sink.write(
+                with lock:
+                    stored = output.write(
                         metrics[i : min(i + size, n)],
                         events[max(i - n, 0) : max(i + size - n, 0)],
+                        deadline,
                     )
             except Exception as exc:
-                self._keep_inflight()
-                health.failure("storage.write", exc)
+                self._failed(slot)
+                health.failure(str(getattr(output, "failure_kind", f"output.{slot.name}")), exc)
                 return False
             except BaseException:
-                # A signal may land after the commit: then this chunk is stored; the flush
-                # keeps the rest (self._inflight) and lets the exception go on.
-                landed = getattr(sink, "landed", None)
+                # A signal may land after the commit: then this chunk is stored; the output
+                # keeps the rest and the exception goes on.
+                landed = getattr(output, "landed", None)
                 try:
-                    stored = bool(landed()) if landed is not None else False
+                    done = bool(landed()) if landed is not None else False
                 except Exception:
-                    stored = False
-                if stored:
+                    done = False
+                if done:
                     j = i + size
-                    self._inflight = (metrics[min(j, n) :], events[max(j - n, 0) :])
+                    slot.inflight = (metrics[min(j, n) :], events[max(j - n, 0) :])
+                self._keep_slot(slot)
                 raise
-        self._inflight = ([], [])
+            if not stored:
+                self._failed(slot)
+                return False
+        slot.inflight = ([], [])
+        slot.retry_at = 0.0
         return True
+
+    def _failed(self, slot: Slot) -> None:
+        self._keep_slot(slot)
+        delay = float(getattr(slot.output, "retry_delay", 0.0) or 0.0)
+        if delay > 0:
+            slot.retry_at = get_clock().monotonic() + delay
 
     def _claim_unsaved(self, settings: Settings) -> None:
         """Once per process: take the counts an earlier process could not store."""
@@ -544,33 +618,25 @@ class Runtime:
         except Exception as exc:
             health.failure("storage.unsaved", exc)
 
-    def _keep(self, metrics: list[IntervalAggregate], events: list[Event]) -> None:
-        self._pending_metrics.extend(metrics)
-        self._pending_events.extend(events)
-        over = len(self._pending_metrics) - MAX_PENDING
-        if over > 0:
-            del self._pending_metrics[:over]
-            health.count("metrics.dropped", over)
-        over = len(self._pending_events) - MAX_PENDING
-        if over > 0:
-            del self._pending_events[:over]
-            health.count("events.dropped", over)
-
     def pending(self) -> tuple[int, int]:
-        """Aggregates and events waiting for a retry."""
-        return len(self._pending_metrics), len(self._pending_events)
+        """Aggregates and events waiting for a retry, over all outputs."""
+        slots = self._all_slots()
+        return (
+            sum(len(s.pending_metrics) for s in slots),
+            sum(len(s.pending_events) for s in slots),
+        )
 
     def reset(self) -> None:
         """Stop the thread, drop pending data and close the sink (tests)."""
         self._stop_thread(timeout=1.0)
         self._close_sink()
-        self._sink_override = None
-        self._pending_metrics = []
-        self._pending_events = []
+        self.set_sink(None)
+        for slot in self._all_slots():
+            slot.clear()
+        self._store.retry_at = 0.0
         self._health_sent = {}
-        self._outputs = []
+        self._added = []
         self._manual = False
-        self._sink_retry_at = 0.0
         self._exit_deadline = None
         self._exiting = False
         self._claimed = False

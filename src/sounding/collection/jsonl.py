@@ -143,11 +143,12 @@ class JsonlWriter:
         """The file written to (the settings' ``log_path`` unless a path was given)."""
         return self._path if self._path is not None else get_settings().log_path
 
-    def write(self, events: Sequence[Event]) -> None:
+    def write(self, events: Sequence[Event]) -> bool:
         """Append ``events``, one JSON line each, rotating first if the file would grow past
-        the limit. Never raises (failures are counted as ``log.file``)."""
+        the limit. Never raises (failures are counted as ``log.file``); ``False`` when the
+        batch was not written."""
         if not events:
-            return
+            return True
         try:
             text = "\n".join([dumps_event(e) for e in events]) + "\n"
             try:
@@ -176,6 +177,8 @@ class JsonlWriter:
                     _unlock(fh)
         except Exception as exc:
             health.failure("log.file", exc)
+            return False
+        return True
 
     def __call__(self, events: list[Event]) -> None:
         """Same as :meth:`write`, so a writer can be registered as a runtime output."""
