@@ -109,6 +109,11 @@ _KEEP_ACCEPTED = 2  # residuals of an accepted step kept (a recurring level chan
 _NEW_NOISE = 3.0  # a new regime this many scales noisier resets the history
 _SHIFT = 12  # points in the shift channel's mean (an hour at 5 minutes)
 _WEEK = 7 * 86400.0
+_FOLDS = (24, 12, 8, 6, 4, 3, 2, 1)  # candidate periods (hours), a day first (wins ties)
+_FOLD_BIN = 1200.0  # phase bins of 20 minutes for the period detection
+_FOLD_DAYS = 3  # days of shifts the period is detected from
+_FOLD_TOL = 0.95  # a shorter period explaining this share of the best one's is chosen
+_FOLD_MIN = 0.2  # share of the variance a period must explain (adjusted) to be used
 
 
 @dataclass(frozen=True)
@@ -250,7 +255,7 @@ class _History:
     also keeps them per hour of the day, so novelty is judged against the same time of day
     (a nightly job is normal at night, not at noon)."""
 
-    __slots__ = ("all", "bins", "limit", "s1", "s2", "span")
+    __slots__ = ("all", "bins", "fold", "limit", "next_fold", "s1", "s2", "span")
 
     def __init__(self, span: float | None, limit: int, by_time: bool = False) -> None:
         self.span = span
@@ -259,6 +264,54 @@ class _History:
         self.bins = [_Sorted() for _ in range(_BINS)] if span is not None and by_time else []
         self.s1 = 0.0
         self.s2 = 0.0
+        self.fold = _BINS  # the detected period in hours (a divisor of a day)
+        self.next_fold = -math.inf
+
+    def update_fold(self, key: float) -> None:
+        """Detect the series' period among the divisors of a day (1, 2, 3, 4, 6, 8, 12 or
+        24 hours) from the last three days of residuals: the one whose phase explains most
+        of their variance, adjusted for the number of phase bins (omega squared), when it
+        explains at least ``_FOLD_MIN`` of it (the shortest within ``_FOLD_TOL`` of the best); a
+        day otherwise. A 6-hourly batch is then
+        normal at each of its four times of day after one day, not after four."""
+        self.next_fold = key + _DAY
+        items = self.all.items
+        dead = self.all.dead
+        since = key - _FOLD_DAYS * _DAY
+        vals: list[tuple[float, float]] = []
+        for j in range(len(items) - 1, -1, -1):
+            k, v = items[j]
+            if k < since:
+                break
+            if k not in dead:
+                vals.append((k, v))
+        n = len(vals)
+        if n < 2 * _DAY / _FOLD_BIN:
+            return
+        mean = sum(v for _, v in vals) / n
+        sst = sum((v - mean) * (v - mean) for _, v in vals)
+        if sst <= 0:
+            return
+        scores: list[tuple[int, float]] = []
+        for hours in _FOLDS:
+            width = hours * 3600.0
+            groups: dict[int, list[float]] = {}
+            for k, v in vals:
+                g = groups.setdefault(int(k % width // _FOLD_BIN), [0.0, 0.0])
+                g[0] += v
+                g[1] += 1.0
+            ssb = sum(g[0] * g[0] / g[1] for g in groups.values()) - n * mean * mean
+            m = len(groups)
+            if m < 2 or n <= m:
+                continue
+            msw = max(sst - ssb, 0.0) / (n - m)
+            scores.append((hours, (ssb - (m - 1) * msw) / (sst + msw)))
+        top = max((w for _, w in scores), default=-math.inf)
+        self.fold = _BINS
+        if top >= _FOLD_MIN:
+            # The shortest period that explains nearly as much as the best (parsimony: a
+            # 6-hourly pattern explains as much folded by 24 h, by chance a little more).
+            self.fold = min(h for h, w in scores if w >= _FOLD_TOL * top)
 
     @property
     def sorted(self) -> list[float]:
@@ -324,8 +377,10 @@ class _History:
         if by_time and self.bins and len(self.all.items) >= _BINS:
             b = self._bin(key)
             pool: list[float] = []
-            for d in (-1, 0, 1):
-                srt = self.bins[(b + d) % _BINS].sorted
+            fold = self.fold
+            near = {(b + d + j * fold) % _BINS for j in range(_BINS // fold) for d in (-1, 0, 1)}
+            for c in near:
+                srt = self.bins[c].sorted
                 pool.extend(srt[:_GAP_RANK])
                 pool.extend(srt[-_GAP_RANK:])
             items = self.all.items
@@ -597,6 +652,8 @@ def detect_deviations(
                 scale_s = floor / 2  # a median of quantized values moves in half steps
             zs = (sh - med_s) / scale_s
             if abs(zs) >= shift_threshold:
+                if shifts.bins and key >= shifts.next_fold:
+                    shifts.update_fold(key)
                 shift_dir = shifts.novelty(sh, scale_s, margin * _SHIFT_MARGIN, key)
                 if shift_dir and shift_dir * zs < 0:
                     shift_dir = 0
