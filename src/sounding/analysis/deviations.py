@@ -111,6 +111,7 @@ _SHIFT = 12  # points in the shift channel's mean (an hour at 5 minutes)
 _WEEK = 7 * 86400.0
 _FOLDS = (24, 12, 8, 6, 4, 3, 2, 1)  # candidate periods (hours), a day first (wins ties)
 _FOLD_BIN = 1200.0  # phase bins of 20 minutes for the period detection
+_FOLD_EVERY = 6 * 3600.0  # the period is re-detected at most this often (seconds)
 _FOLD_DAYS = 3  # days of shifts the period is detected from
 _FOLD_TOL = 0.95  # a shorter period explaining this share of the best one's is chosen
 _FOLD_MIN = 0.2  # share of the variance a period must explain (adjusted) to be used
@@ -274,7 +275,7 @@ class _History:
         explains at least ``_FOLD_MIN`` of it (the shortest within ``_FOLD_TOL`` of the best); a
         day otherwise. A 6-hourly batch is then
         normal at each of its four times of day after one day, not after four."""
-        self.next_fold = key + _DAY
+        self.next_fold = key + _FOLD_EVERY
         items = self.all.items
         dead = self.all.dead
         since = key - _FOLD_DAYS * _DAY
@@ -292,16 +293,24 @@ class _History:
         sst = sum((v - mean) * (v - mean) for _, v in vals)
         if sst <= 0:
             return
+        # One pass into 20-minute bins of the day; a shorter period merges them.
+        fine = int(_DAY // _FOLD_BIN)
+        sums = [0.0] * fine
+        counts = [0] * fine
+        for k, v in vals:
+            g = int(k % _DAY // _FOLD_BIN)
+            sums[g] += v
+            counts[g] += 1
         scores: list[tuple[int, float]] = []
         for hours in _FOLDS:
-            width = hours * 3600.0
-            groups: dict[int, list[float]] = {}
-            for k, v in vals:
-                g = groups.setdefault(int(k % width // _FOLD_BIN), [0.0, 0.0])
-                g[0] += v
-                g[1] += 1.0
-            ssb = sum(g[0] * g[0] / g[1] for g in groups.values()) - n * mean * mean
-            m = len(groups)
+            width = int(hours * 3600.0 // _FOLD_BIN)
+            gs = [0.0] * width
+            gc = [0] * width
+            for g in range(fine):
+                gs[g % width] += sums[g]
+                gc[g % width] += counts[g]
+            ssb = sum(a * a / c for a, c in zip(gs, gc, strict=True) if c) - n * mean * mean
+            m = sum(1 for c in gc if c)
             if m < 2 or n <= m:
                 continue
             msw = max(sst - ssb, 0.0) / (n - m)
