@@ -107,6 +107,7 @@ _RECENT = 24  # recent residuals always in the novelty comparison (two hours at 
 _RANK = 2  # novelty: beyond the second most extreme residual of the history
 _KEEP_ACCEPTED = 2  # residuals of an accepted step kept (a recurring level change is learned)
 _NEW_NOISE = 3.0  # a new regime this many scales noisier resets the history
+_SQRT6 = math.sqrt(6.0)
 _SHIFT = 12  # points in the shift channel's mean (an hour at 5 minutes)
 _WEEK = 7 * 86400.0
 _FOLDS = (24, 12, 8, 6, 4, 3, 2, 1)  # candidate periods (hours), a day first (wins ties)
@@ -657,8 +658,12 @@ def detect_deviations(
         # the point channel does not; the channel needs a spread to calibrate against.
         if sh == sh and hs >= 3 and srt_s[(3 * hs) // 4] > srt_s[hs // 4]:
             med_s, scale_s = shifts.centre_scale()
-            if scale_s < floor / 2:
-                scale_s = floor / 2  # a median of quantized values moves in half steps
+            # Two medians of values rounded to a step each carry a rounding error of sd
+            # step / sqrt(12): their difference has sd step / sqrt(6), the least its scale
+            # can be (a one-step move of the hour's median on small counts is not news).
+            q_sd = floor / _RES_FLOOR / _SQRT6
+            if scale_s < q_sd:
+                scale_s = q_sd
             zs = (sh - med_s) / scale_s
             if abs(zs) >= shift_threshold:
                 if shifts.bins and key >= shifts.next_fold:
