@@ -37,7 +37,11 @@ scale and the gap to the eighth (capped at four scales: a heavy tail widens its 
 The *shift channel*: the median of the last hour (12 points) against the median of the two
 hours before, scored against its own history (``shift_threshold``) and novel against the same
 time of day on earlier days (so a step too small for any single point is seen within the hour,
-and a nightly job is normal at night but not at noon). Both also need the change to be at least
+and a nightly job is normal at night but not at noon); its scale is at least the rounding sd
+of a difference of two medians (a resolution step / sqrt(6)). A period shorter than a day
+(1-12 hours: a 6-hourly batch) is detected from the shifts themselves (omega squared of their
+phase, re-detected every 6 hours) and "the same time of day" becomes the same phase of it.
+Both also need the change to be at least
 ``min_relative_change`` of ``max(|baseline|, resolution)`` in the original units (a change of
 one count at zero is a change, a change of 0.001 on a level of 100 is not).
 
@@ -271,11 +275,11 @@ class _History:
 
     def update_fold(self, key: float) -> None:
         """Detect the series' period among the divisors of a day (1, 2, 3, 4, 6, 8, 12 or
-        24 hours) from the last three days of residuals: the one whose phase explains most
-        of their variance, adjusted for the number of phase bins (omega squared), when it
-        explains at least ``_FOLD_MIN`` of it (the shortest within ``_FOLD_TOL`` of the best); a
-        day otherwise. A 6-hourly batch is then
-        normal at each of its four times of day after one day, not after four."""
+        24 hours) from the last three days of residuals: each is scored by the share of
+        their variance its phase explains, adjusted for its number of phase bins (omega
+        squared); the shortest within ``_FOLD_TOL`` of the best is used when the best
+        explains at least ``_FOLD_MIN``, else a day. A 6-hourly batch is then normal at
+        each of its four times of day after one day, not after four."""
         self.next_fold = key + _FOLD_EVERY
         items = self.all.items
         dead = self.all.dead
