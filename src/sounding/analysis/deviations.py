@@ -275,11 +275,11 @@ class _History:
 
     def update_fold(self, key: float) -> None:
         """Detect the series' period among the divisors of a day (1, 2, 3, 4, 6, 8, 12 or
-        24 hours) from the last three days of residuals: each is scored by the share of
-        their variance its phase explains, adjusted for its number of phase bins (omega
-        squared); the shortest within ``_FOLD_TOL`` of the best is used when the best
-        explains at least ``_FOLD_MIN``, else a day. A 6-hourly batch is then normal at
-        each of its four times of day after one day, not after four."""
+        24 hours) seen at least twice in the last three days of residuals: each is scored
+        by the share of their variance its phase explains, adjusted for its number of
+        phase bins (omega squared); the shortest within ``_FOLD_TOL`` of the best is used
+        when the best explains at least ``_FOLD_MIN``, else a day. A 6-hourly batch is then
+        normal at each of its four times of day after one day, not after four."""
         self.next_fold = key + _FOLD_EVERY
         items = self.all.items
         dead = self.all.dead
@@ -307,7 +307,10 @@ class _History:
             sums[g] += v
             counts[g] += 1
         scores: list[tuple[int, float]] = []
+        covered = key - vals[-1][0]
         for hours in _FOLDS:
+            if covered < 2 * hours * 3600.0 - _FOLD_BIN:
+                continue  # a period must have been seen twice (shifts are autocorrelated)
             width = int(hours * 3600.0 // _FOLD_BIN)
             gs = [0.0] * width
             gc = [0] * width
