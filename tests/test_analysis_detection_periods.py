@@ -95,3 +95,17 @@ def test_small_counts_median_moving_one_step_is_not_an_alert() -> None:
         ]
         found += len(detect_deviations(values, _times(n)))
     assert found <= 2  # six with the former floor (a quarter step)
+
+
+def test_small_counts_hour_median_one_count_down_is_not_an_alert() -> None:
+    """Counts around 1.5: the hour's median dropping one count (a coarser step) is not news."""
+    n = 7 * _DAY_POINTS
+    down = 0
+    for seed in range(4):
+        rng = random.Random(seed)
+        values = [
+            _poisson(1.5 * (1 + 0.3 * math.sin(2 * math.pi * i / _DAY_POINTS)), rng)
+            for i in range(n)
+        ]
+        down += sum(e.direction == "down" for e in detect_deviations(values, _times(n)))
+    assert down <= 2  # five when the floor used the step above the level

@@ -668,7 +668,13 @@ def detect_deviations(
             # Two medians of values rounded to a step each carry a rounding error of sd
             # step / sqrt(12): their difference has sd step / sqrt(6), the least its scale
             # can be (a one-step move of the hour's median on small counts is not news).
+            # The step is the one in the direction of the move: through a square root or a
+            # log, one count down from a small level is a larger step than one count up.
             q_sd = floor / _RES_FLOOR / _SQRT6
+            if sh < med_s and res_prev != math.inf and base_orig - res_prev >= 0:
+                down = abs(fwd(base_orig) - fwd(base_orig - res_prev)) / _SQRT6
+                if down > q_sd:
+                    q_sd = down
             if scale_s < q_sd:
                 scale_s = q_sd
             zs = (sh - med_s) / scale_s
