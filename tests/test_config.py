@@ -193,3 +193,52 @@ def test_reset_forgets_configuration(tmp_path: Path) -> None:
     sounding.configure(app_name="temp", data_dir=tmp_path)
     sounding.reset()
     assert get_settings().app_name != "temp"
+
+
+@pytest.mark.parametrize(
+    ("xdg", "home"),
+    [(None, "/home/alice"), ("/srv/xdg", "/home/alice"), ("", "/root"), ("   ", "/home/bob")],
+)
+def test_default_data_dir_without_platformdirs_matches_it(
+    monkeypatch: pytest.MonkeyPatch, xdg: str | None, home: str
+) -> None:
+    """The Linux fast path for the data directory gives platformdirs' own answer."""
+    import sys
+
+    import platformdirs
+
+    from sounding.core import config
+
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.delenv("ANDROID_DATA", raising=False)
+    monkeypatch.setenv("HOME", home)
+    if xdg is None:
+        monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    else:
+        monkeypatch.setenv("XDG_DATA_HOME", xdg)
+    fast = config._xdg_data_home()
+    assert fast is not None
+    assert Path(fast) / "sounding" == Path(
+        platformdirs.user_data_dir("sounding", appauthor=False, ensure_exists=False)
+    )
+
+
+def test_default_data_dir_leaves_odd_environments_to_platformdirs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A relative XDG_DATA_HOME or HOME, or another platform, is not guessed."""
+    import sys
+
+    from sounding.core import config
+
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.delenv("ANDROID_DATA", raising=False)
+    monkeypatch.setenv("HOME", "/home/alice")
+    monkeypatch.setenv("XDG_DATA_HOME", "relative/dir")
+    assert config._xdg_data_home() is None
+    monkeypatch.delenv("XDG_DATA_HOME")
+    monkeypatch.setenv("HOME", "relative")
+    assert config._xdg_data_home() is None
+    monkeypatch.setenv("HOME", "/home/alice")
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert config._xdg_data_home() is None

@@ -57,3 +57,40 @@ def test_import_loads_no_heavy_module() -> None:
         [sys.executable, "-S", "-c", code], capture_output=True, text=True, env=env, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_first_counter_loads_no_exit_or_text_scrubbing_module(tmp_path: Path) -> None:
+    """A first counter imports neither the store, logging, getpass/socket nor compiles the
+    scrubber's text rules: those wait for the exit flush or the first scrubbed text."""
+    code = (
+        "import sys, sounding; sounding.counter('x').inc(); "
+        "from sounding.collection import scrub; "
+        "heavy = [m for m in ('sounding.storage', 'sounding.collection.log', 'logging', "
+        "'sqlite3', 'getpass', 'socket', 'click', 'rich', 'platformdirs', 'tempfile') "
+        "if m in sys.modules]; "
+        "compiled = [n for n in ('_PEM', '_TOKENS', '_PHONE', '_EMAIL_DOMAIN') "
+        "if not isinstance(getattr(scrub, n), scrub._LazyPattern) "
+        "or scrub._is_compiled(getattr(scrub, n))]; "
+        "print(heavy, compiled)"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(sounding.__file__).parents[1]),
+        "SOUNDING_DATA_DIR": str(tmp_path / "data"),
+    }
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert out.stdout.strip() == "[] []"
+
+
+def test_lazy_scrub_pattern_compiles_on_first_use() -> None:
+    """A deferred scrubber pattern behaves as the compiled one once used."""
+    from sounding.collection import scrub
+
+    lazy = scrub._compile(r"a(b+)", 0)
+    assert not scrub._is_compiled(lazy)
+    assert lazy.sub("x", "abbbc") == "xc"
+    assert scrub._is_compiled(lazy)
+    assert [m.group(1) for m in lazy.finditer("ab abb")] == ["b", "bb"]
+    assert lazy.pattern == "a(b+)"

@@ -37,7 +37,7 @@ from __future__ import annotations
 import functools
 import re
 import threading
-from typing import Any, TypeVar
+from typing import Any, AnyStr, TypeVar, cast
 
 from sounding.core import health
 
@@ -57,6 +57,44 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+_PATTERN_METHODS = ("search", "match", "fullmatch", "sub", "subn", "finditer", "findall", "split")
+
+
+class _LazyPattern:
+    """A regular expression compiled on its first use, not at import.
+
+    Compiling this module's rules costs more than the rest of the import chain of a first
+    counter, and a process that never scrubs text (it only counts) never needs them. The
+    first method looked up compiles the pattern and stores its bound methods in the slots,
+    so later calls cost what a compiled pattern's do.
+    """
+
+    __slots__ = ("_args", *_PATTERN_METHODS)
+
+    def __init__(self, pattern: str | bytes, flags: int) -> None:
+        self._args: tuple[Any, int] = (pattern, flags)
+
+    def __getattr__(self, name: str) -> Any:
+        compiled = re.compile(*self._args)
+        for method in _PATTERN_METHODS:
+            object.__setattr__(self, method, getattr(compiled, method))
+        return getattr(compiled, name)
+
+
+def _is_compiled(pattern: object) -> bool:
+    """Whether a deferred pattern has been compiled yet (tests of the import cost)."""
+    try:
+        object.__getattribute__(pattern, "sub")
+    except AttributeError:
+        return False
+    return True
+
+
+def _compile(pattern: AnyStr, flags: int = 0) -> re.Pattern[AnyStr]:
+    """``re.compile``, deferred to the pattern's first use (see :class:`_LazyPattern`)."""
+    return cast("re.Pattern[AnyStr]", _LazyPattern(pattern, flags))
+
 
 #: what a value under a sensitive key, or a secret value in text, becomes
 REDACTED = "<redacted>"
@@ -112,8 +150,8 @@ _NOT_SECRET_LAST_WORDS = frozenset(
         "valid", "invalid", "age", "name", "names", "version", "source",
     }
 )  # fmt: skip
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
-_SPLIT = re.compile(r"[^a-z0-9]+")
+_CAMEL = _compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_SPLIT = _compile(r"[^a-z0-9]+")
 
 
 def _key_words(key: str) -> list[str]:
@@ -253,17 +291,40 @@ def _is_specific_name(name: str) -> bool:
     )
 
 
-def _system_identity() -> _Identity:
-    # Imported here: socket alone costs more import time than this whole module.
-    import getpass
+def _system_user() -> str:
+    # getpass.getuser() without importing getpass (and termios with it): the same variables
+    # in the same order, then the password database.
+    import os
+
+    for var in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        user = os.environ.get(var)
+        if user:
+            return user
+    import pwd
+
+    return pwd.getpwuid(os.getuid())[0]
+
+
+def _system_host() -> str:
+    # socket.gethostname() is uname's node name on POSIX; socket alone costs more import time
+    # than this whole module, so it is imported only where uname is missing (Windows).
+    import os
+
+    uname = getattr(os, "uname", None)
+    if uname is not None:
+        return str(uname().nodename)
     import socket
 
+    return socket.gethostname()
+
+
+def _system_identity() -> _Identity:
     try:
-        user = getpass.getuser()
+        user = _system_user()
     except Exception:  # no user name (odd containers): nothing to scrub
         user = ""
     try:
-        host = socket.gethostname()
+        host = _system_host()
     except Exception:  # no host name: nothing to scrub
         host = ""
     return _Identity(user, host)
@@ -337,21 +398,21 @@ def reset_identity() -> None:
 # --------------------------------------------------------------------------------------
 
 _A = re.ASCII
-_PEM = re.compile(
+_PEM = _compile(
     r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"
     r"(?:.*?-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|.*)",
     re.DOTALL,
 )
 # Header lines whose whole value is a credential: redact to the end of the line.
-_HEADER = re.compile(
+_HEADER = _compile(
     r"(?<![\w-])((?:proxy-)?authorization|set-cookie|cookie|x-api-key|x-auth-token)"
     r"([\"']?[ \t]*:[ \t]*)(?![ \t]*<redacted>)[^\r\n]*",
     re.IGNORECASE,
 )
-_JWT = re.compile(
+_JWT = _compile(
     r"(?<![\w-])eyJ[\w-]{4,}\.eyJ[\w-]*\.[\w-]*|(?<![\w-])eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]+", _A
 )
-_TOKENS = re.compile(
+_TOKENS = _compile(
     r"(?:"
     r"(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|ABIA|ACCA)[A-Z0-9]{16}"
     r"|gh[pousr]_[A-Za-z0-9]{30,255}"
@@ -375,29 +436,29 @@ _TOKENS = re.compile(
     _A,
 )
 # Formats without a literal prefix, each found from a literal part with its own pre-check.
-_DISCORD = re.compile(
+_DISCORD = _compile(
     r"(?<![\w-])[MNO][A-Za-z0-9_-]{23,25}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,38}(?![\w-])", _A
 )
-_DISCORD_TRIGGER = re.compile(r"\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27}")
-_TELEGRAM = re.compile(r"(?<![\w:])\d{8,10}:[A-Za-z0-9_-]{35}(?![\w-])", _A)
-_TELEGRAM_TRIGGER = re.compile(r":[A-Za-z0-9_-]{35}")
-_MAILCHIMP = re.compile(r"(?<![\w-])[0-9a-f]{32}-us\d{1,2}(?![\w])", _A)
+_DISCORD_TRIGGER = _compile(r"\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27}")
+_TELEGRAM = _compile(r"(?<![\w:])\d{8,10}:[A-Za-z0-9_-]{35}(?![\w-])", _A)
+_TELEGRAM_TRIGGER = _compile(r":[A-Za-z0-9_-]{35}")
+_MAILCHIMP = _compile(r"(?<![\w-])[0-9a-f]{32}-us\d{1,2}(?![\w])", _A)
 # IBAN: country, check digits, 11-30 letters and digits, optionally in groups of four;
 # only a number whose ISO 7064 mod-97 check holds is taken.
-_IBAN = re.compile(
+_IBAN = _compile(
     r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?(?![A-Za-z0-9])",
     _A,
 )
 # US social security numbers: dashed anywhere (never area 000, 666 or 9xx, group 00 or
 # serial 0000), or after the word "SSN" with spaces or nothing between the parts.
-_SSN = re.compile(
+_SSN = _compile(
     r"(?<![\w-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\w-]|\.\d)"
     r"|(?<=\bSSN)([ #:]*)\d{3}[ ]?\d{2}[ ]?\d{4}(?!\w)",
     re.IGNORECASE | _A,
 )
 # MAC addresses: six pairs of hex digits joined by ":" or "-", or three groups of four
 # joined by "." (Cisco).
-_MAC = re.compile(
+_MAC = _compile(
     r"(?<![\w:.-])(?:[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){4}"
     r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4})(?![\w-]|[:.][0-9A-Fa-f])",
     _A,
@@ -405,7 +466,7 @@ _MAC = re.compile(
 # Phone numbers: E.164 ("+" and 8-15 digits, in groups or not), and the national forms of
 # the US, UK, France, Germany and India, which always have a separator inside (so plain
 # numbers, epoch timestamps, ports and ids are never taken for phones).
-_PHONE = re.compile(
+_PHONE = _compile(
     r"(?<![\w+])\+[1-9](?:[ .-]?\(?\d\)?){7,16}(?![\w]|[.,:/-]?\d)"  # E.164, "tel:+1..."
     r"|(?<![\w+.:/@#-])(?:"
     r"(?:1[ .-])?(?:\(\d{3}\)[ ]?|\d{3}[.-]|\d{3}[ ](?=\d{3}[ ]\d{4}))\d{3}[ .-]\d{4}"  # US
@@ -420,14 +481,14 @@ _PHONE = re.compile(
 
 # "Bearer x" / "Token x": x must look like a token (a digit or symbol, or long), so that
 # "Bearer authentication failed" stays readable. "Basic x": x must be base64 of "user:pass".
-_BEARER = re.compile(
+_BEARER = _compile(
     r"\b(Bearer|Token|Negotiate)([ \t]+)(?!<)([A-Za-z0-9._~+/-]+=*)", re.IGNORECASE | _A
 )
-_BASIC = re.compile(r"\b(Basic)([ \t]+)([A-Za-z0-9+/]{4,}={0,2})(?![\w+/=])", re.IGNORECASE | _A)
+_BASIC = _compile(r"\b(Basic)([ \t]+)([A-Za-z0-9+/]{4,}={0,2})(?![\w+/=])", re.IGNORECASE | _A)
 # Every pattern below is anchored on a literal ("://", "@", a separator) or bounded, so
 # no input makes a regex backtrack quadratically: this runs on arbitrary host data.
-_URL_USERINFO = re.compile(r"(?!<credentials>@)[^\s/?#@'\"<>]{1,256}@", _A)
-_QUERY_PARAM = re.compile(r"([?&;])([\w.-]{1,64})=([^&#;\s'\"<>]+)", _A)
+_URL_USERINFO = _compile(r"(?!<credentials>@)[^\s/?#@'\"<>]{1,256}@", _A)
+_QUERY_PARAM = _compile(r"([?&;])([\w.-]{1,64})=([^&#;\s'\"<>]+)", _A)
 _QUERY_WORDS = (
     "token", "key", "secret", "passw", "pwd", "sig", "auth", "code", "credential",
     "session", "sid", "otp", "ticket", "jwt",
@@ -435,8 +496,8 @@ _QUERY_WORDS = (
 # Free-text assignments: the key before a separator, read on the reversed text (optional
 # blanks, an optional closing quote, then the key's characters), must be sensitive
 # (is_sensitive_key); then _ASSIGN_VALUE reads the separator and the value.
-_KEY_REVERSED = re.compile(r"[ \t]*[\"']?([A-Za-z0-9_.-]{1,64})(?![A-Za-z0-9_.-])", _A)
-_ASSIGN_VALUE = re.compile(
+_KEY_REVERSED = _compile(r"[ \t]*[\"']?([A-Za-z0-9_.-]{1,64})(?![A-Za-z0-9_.-])", _A)
+_ASSIGN_VALUE = _compile(
     r"([\"']?[ \t]*(?:=>|:=|[:=])[ \t]*)"
     r"(\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'"
     r"|(?:(?:Bearer|Basic|Token)[ \t]+)?[^\s,;&'\"]+)",
@@ -444,47 +505,47 @@ _ASSIGN_VALUE = re.compile(
 )
 # E-mail addresses are found from each "@": the domain is matched forwards, the local part
 # (at most 64 characters, ending in a letter, digit or "_") backwards on the reversed text.
-_EMAIL_DOMAIN = re.compile(
+_EMAIL_DOMAIN = _compile(
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){1,126}[A-Za-z][A-Za-z0-9-]{0,61}"
     r"[A-Za-z0-9]|\[?(?:\d{1,3}\.){3}\d{1,3}\]?",
     _A,
 )
-_EMAIL_LOCAL_REVERSED = re.compile(r"[A-Za-z0-9_][A-Za-z0-9.!#$%*+?^_~-]{0,63}", _A)
+_EMAIL_LOCAL_REVERSED = _compile(r"[A-Za-z0-9_][A-Za-z0-9.!#$%*+?^_~-]{0,63}", _A)
 # Home directories: POSIX /home/NAME (also /var/home, /usr/home), macOS /Users/NAME,
 # Windows X:\Users\NAME and X:/Users/NAME (also with doubled backslashes, as in repr and
 # JSON), and ~NAME. Windows names may contain spaces when a separator follows.
-_POSIX_HOME = re.compile(r"(?:/var|/usr)?/home/(?!\.{1,2}(?:/|$))([^/\s:'\"<>]+)", _A)
-_MAC_HOME = re.compile(r"/Users/(?!(?:Shared|Guest)(?:/|$))([^/\s:'\"<>]+)", _A)
-_WIN_HOME = re.compile(
+_POSIX_HOME = _compile(r"(?:/var|/usr)?/home/(?!\.{1,2}(?:/|$))([^/\s:'\"<>]+)", _A)
+_MAC_HOME = _compile(r"/Users/(?!(?:Shared|Guest)(?:/|$))([^/\s:'\"<>]+)", _A)
+_WIN_HOME = _compile(
     r"\b[A-Za-z]:(\\{1,2}|/)(?:Users|Documents and Settings)(?:\\{1,2}|/)"
     r"(?!(?:Public|Default|Default User|All Users)(?:[\\/]|$))"
     r"(?:[^\\/:*?\"<>|\s]+(?: [^\\/:*?\"<>|\s]+)*(?=\\|/)|[^\\/:*?\"<>|\s]+)",
     re.IGNORECASE | _A,
 )
-_TILDE_USER = re.compile(r"(?<![\w~])~[A-Za-z_][\w.-]*(?=[/\\]|$)", _A)
-_IPV6_CANDIDATE = re.compile(
+_TILDE_USER = _compile(r"(?<![\w~])~[A-Za-z_][\w.-]*(?=[/\\]|$)", _A)
+_IPV6_CANDIDATE = _compile(
     r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}"
     r"(?:(?<=:)(?:\d{1,3}\.){3}\d{1,3})?(?:%[\w.-]+)?(?!\w|\.\d)",
     _A,
 )
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
-_IPV4 = re.compile(rf"(?<![\w.])({_OCTET}(?:\.{_OCTET}){{3}})(?![\w]|\.\d)", _A)
+_IPV4 = _compile(rf"(?<![\w.])({_OCTET}(?:\.{_OCTET}){{3}})(?![\w]|\.\d)", _A)
 # "v1.2.3.4", "version 1.2.3.4", "build: 1.2.3.4": a four-part version, not an address.
-_VERSION_BEFORE = re.compile(
+_VERSION_BEFORE = _compile(
     r"(?:\b[vV]|\b(?:version|release|ver|build|rev|python|pypy)[ \t:=]*)$",
     re.IGNORECASE | _A,
 )
-_DIGIT_RUN = re.compile(r"(?<![\w.-])\d(?:[ -]?\d){12,}(?![\w])", _A)
+_DIGIT_RUN = _compile(r"(?<![\w.-])\d(?:[ -]?\d){12,}(?![\w])", _A)
 _CARD_FIRST_DIGITS = frozenset("23456")
 
 
 # Cheap necessary conditions of the rules. sre scans fast only for a literal first character,
 # so these start with one ("A", ":", "."); everything else is a plain substring test.
-_AWS_GOOGLE_TRIGGER = re.compile(r"A(?:KIA|SIA|GPA|IDA|ROA|IPA|NPA|NVA|BIA|CCA|Iza)")
-_GITLAB_TRIGGER = re.compile(r"gl(?:pat|dt|ft|soat|rt|ptt|imt|agent|oas|cbt)-")
-_MAC_COLON_TRIGGER = re.compile(r":[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}:")
-_MAC_DASH_TRIGGER = re.compile(r"-[0-9A-Fa-f]{2}-[0-9A-Fa-f]{2}-[0-9A-Fa-f]{2}-")
-_MAC_DOT_TRIGGER = re.compile(r"\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}")
+_AWS_GOOGLE_TRIGGER = _compile(r"A(?:KIA|SIA|GPA|IDA|ROA|IPA|NPA|NVA|BIA|CCA|Iza)")
+_GITLAB_TRIGGER = _compile(r"gl(?:pat|dt|ft|soat|rt|ptt|imt|agent|oas|cbt)-")
+_MAC_COLON_TRIGGER = _compile(r":[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}:")
+_MAC_DASH_TRIGGER = _compile(r"-[0-9A-Fa-f]{2}-[0-9A-Fa-f]{2}-[0-9A-Fa-f]{2}-")
+_MAC_DOT_TRIGGER = _compile(r"\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}")
 
 
 def _may_hold_mac(s: str) -> bool:
@@ -496,8 +557,8 @@ def _may_hold_mac(s: str) -> bool:
 
 
 # An IPv6 address has "::" or, written out, at least five colons between hex groups.
-_IPV6_TRIGGER = re.compile(r":[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:")
-_IPV4_TRIGGER = re.compile(r"\.\d{1,3}\.\d{1,3}\.\d")
+_IPV6_TRIGGER = _compile(r":[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:")
+_IPV4_TRIGGER = _compile(r"\.\d{1,3}\.\d{1,3}\.\d")
 
 
 def _shape_table() -> bytes:
@@ -518,7 +579,7 @@ def _shape_table() -> bytes:
 # a dash, two digits") test it with a substring search on the shape, which is far cheaper
 # than a regex that cannot start from a literal.
 _SHAPE_TABLE = _shape_table()
-_CARD_RUN_BYTES = re.compile(rb"0[0 -]{11,}0")
+_CARD_RUN_BYTES = _compile(rb"0[0 -]{11,}0")
 _THIRTEEN_DIGITS = b"0" * 13
 
 
@@ -1115,9 +1176,9 @@ def scrub(value: T) -> T:
 # Metric tag values
 # --------------------------------------------------------------------------------------
 
-_TAG_DIGITS = re.compile(r"\d(?:[ -]?\d){12,18}")
+_TAG_DIGITS = _compile(r"\d(?:[ -]?\d){12,18}")
 # "bob@localhost", "team@corp": an address without a dotted domain; "react@18.2.0" is not.
-_TAG_ADDRESS = re.compile(r"[\w.+%~-]@[A-Za-z0-9.-]*[A-Za-z][A-Za-z0-9.-]*$")
+_TAG_ADDRESS = _compile(r"[\w.+%~-]@[A-Za-z0-9.-]*[A-Za-z][A-Za-z0-9.-]*$")
 
 
 def looks_personal(value: str) -> bool:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from sounding.core.sketch import QuantileSketch
 
 __all__ = [
@@ -111,6 +112,9 @@ class TelemetryLevel(str, enum.Enum):
 
 
 def _utc(ts: datetime | float | int) -> datetime:
+    # Imported here: only a MetricSnapshot needs it, not a process that only counts.
+    from datetime import datetime, timezone
+
     if isinstance(ts, datetime):
         return ts if ts.tzinfo is not None else ts.replace(tzinfo=timezone.utc)
     try:

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 # The writer is what a process that only records needs (its exit flush imports it); the
 # query side (store, times) loads on first access, so that flush does not pay for it.
-from sounding.storage._retention import MaintenanceReport
 from sounding.storage.migrations import Migrations
 from sounding.storage.sink import SQLiteSink
 
 _LAZY = {
+    "MaintenanceReport": "sounding.storage._retention",
     "STATS": "sounding.storage.store",
     "Distribution": "sounding.storage.store",
     "ExportRecord": "sounding.storage.store",
@@ -42,6 +42,7 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:
+    from sounding.storage._retention import MaintenanceReport
     from sounding.storage.store import (
         STATS,
         Distribution,

@@ -12,7 +12,6 @@ import os
 import sqlite3
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
 
 from sounding.core import health
@@ -20,6 +19,9 @@ from sounding.core.exceptions import StoreError
 from sounding.core.private import ensure_private_file, private_dir
 from sounding.core.sketch import DEFAULT_RELATIVE_ACCURACY, QuantileSketch
 from sounding.storage.migrations import STORAGE_MIGRATIONS
+
+#: Writers run maintenance at most this often (seconds).
+MAINTENANCE_EVERY = 600.0
 
 __all__ = [
     "BUSY_TIMEOUT",
@@ -269,6 +271,8 @@ def move_aside(path: Path, reason: BaseException | str) -> Path:
 
     Returns the new path. The stale ``-shm`` index is removed: it describes the old WAL.
     """
+    from datetime import datetime, timezone  # only for a corrupt store
+
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
     target = path.with_name(f"{path.name}.corrupt-{stamp}")
     try:

@@ -21,6 +21,7 @@ from sounding.storage._db import (
     DAY,
     HOUR,
     HOURLY_RETENTION_DAYS,
+    MAINTENANCE_EVERY,
     fine_resolutions,
     floor_to,
     get_meta,
@@ -29,9 +30,6 @@ from sounding.storage._db import (
 )
 
 __all__ = ["MAINTENANCE_EVERY", "MaintenanceReport", "cutoffs", "maintain"]
-
-#: Writers run maintenance at most this often (seconds).
-MAINTENANCE_EVERY = 600.0
 
 
 @dataclass(frozen=True)

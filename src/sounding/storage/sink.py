@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import random
 import sqlite3
 import threading
 import time
@@ -29,7 +28,7 @@ from sounding.core.exceptions import InvalidTypeError, StoreError
 from sounding.core.sketch import DEFAULT_RELATIVE_ACCURACY, QuantileSketch
 from sounding.core.types import Event, IntervalAggregate, TagKey
 from sounding.storage import _db
-from sounding.storage._retention import MAINTENANCE_EVERY, maintain
+from sounding.storage._db import MAINTENANCE_EVERY
 
 __all__ = ["SKETCH_CACHE_SIZE", "WRITE_RETRY_SECONDS", "SQLiteSink", "canonical_tags"]
 
@@ -433,6 +432,8 @@ class SQLiteSink:
                         # The transaction was rolled back, so cached ids may be stale.
                         self._series.clear()
                         self._types.clear()
+                        import random  # only on contention: a short process never needs it
+
                         time.sleep(random.uniform(0.005, 0.05))
                         continue
                     self._drop_connection()
@@ -757,6 +758,9 @@ class SQLiteSink:
             last = _db.get_meta(conn, "maintenance.last_run")
             if last is not None and now - float(last) < MAINTENANCE_EVERY:
                 return
+            # Imported here: a short process finds maintenance done recently and skips it.
+            from sounding.storage._retention import maintain
+
             maintain(conn, retention_days=self.metrics.retention_days, now=now)
         except (sqlite3.Error, ValueError) as exc:
             # The flush itself is committed; a failed clean-up is retried next time.
@@ -769,6 +773,8 @@ class SQLiteSink:
                 raise StoreError(f"the sink for {self.path} is closed")
             conn = self._connection()
             t = get_clock().time() if now is None else now
+            from sounding.storage._retention import maintain
+
             maintain(conn, retention_days=self.metrics.retention_days, now=t)
             self._last_maintenance = t
 
