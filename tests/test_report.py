@@ -321,3 +321,11 @@ def test_a_failure_counter_going_down_is_not_red() -> None:
     page = render_report(model)
     assert '<span class="down">-80 %</span>' in page
     assert 'class="up"' not in page
+
+
+def test_a_unit_that_only_looks_like_a_rate_is_written_plainly() -> None:
+    """A unit "/" or "/x" (not a rate unit) is written as a plain unit, never a KeyError."""
+    from sounding.presentation._format import format_value
+
+    assert format_value(1.0, "/") == "1 /"
+    assert format_value(0.5, "/s") == "0.5/s"

@@ -37,7 +37,11 @@ scale and the gap to the eighth (capped at four scales: a heavy tail widens its 
 The *shift channel*: the median of the last hour (12 points) against the median of the two
 hours before, scored against its own history (``shift_threshold``) and novel against the same
 time of day on earlier days (so a step too small for any single point is seen within the hour,
-and a nightly job is normal at night but not at noon). Both also need the change to be at least
+and a nightly job is normal at night but not at noon); its scale is at least the rounding sd
+of a difference of two medians (a resolution step / sqrt(6)). A period shorter than a day
+(1-12 hours: a 6-hourly batch) is detected from the shifts themselves (omega squared of their
+phase, re-detected every 6 hours) and "the same time of day" becomes the same phase of it.
+Both also need the change to be at least
 ``min_relative_change`` of ``max(|baseline|, resolution)`` in the original units (a change of
 one count at zero is a change, a change of 0.001 on a level of 100 is not).
 
@@ -107,8 +111,15 @@ _RECENT = 24  # recent residuals always in the novelty comparison (two hours at 
 _RANK = 2  # novelty: beyond the second most extreme residual of the history
 _KEEP_ACCEPTED = 2  # residuals of an accepted step kept (a recurring level change is learned)
 _NEW_NOISE = 3.0  # a new regime this many scales noisier resets the history
+_SQRT6 = math.sqrt(6.0)
 _SHIFT = 12  # points in the shift channel's mean (an hour at 5 minutes)
 _WEEK = 7 * 86400.0
+_FOLDS = (24, 12, 8, 6, 4, 3, 2, 1)  # candidate periods (hours), a day first (wins ties)
+_FOLD_BIN = 1200.0  # phase bins of 20 minutes for the period detection
+_FOLD_EVERY = 6 * 3600.0  # the period is re-detected at most this often (seconds)
+_FOLD_DAYS = 3  # days of shifts the period is detected from
+_FOLD_TOL = 0.95  # a shorter period explaining this share of the best one's is chosen
+_FOLD_MIN = 0.2  # share of the variance a period must explain (adjusted) to be used
 
 
 @dataclass(frozen=True)
@@ -250,7 +261,7 @@ class _History:
     also keeps them per hour of the day, so novelty is judged against the same time of day
     (a nightly job is normal at night, not at noon)."""
 
-    __slots__ = ("all", "bins", "limit", "s1", "s2", "span")
+    __slots__ = ("all", "bins", "fold", "limit", "next_fold", "s1", "s2", "span")
 
     def __init__(self, span: float | None, limit: int, by_time: bool = False) -> None:
         self.span = span
@@ -259,6 +270,65 @@ class _History:
         self.bins = [_Sorted() for _ in range(_BINS)] if span is not None and by_time else []
         self.s1 = 0.0
         self.s2 = 0.0
+        self.fold = _BINS  # the detected period in hours (a divisor of a day)
+        self.next_fold = -math.inf
+
+    def update_fold(self, key: float) -> None:
+        """Detect the series' period among the divisors of a day (1, 2, 3, 4, 6, 8, 12 or
+        24 hours) seen at least twice in the last three days of residuals: each is scored
+        by the share of their variance its phase explains, adjusted for its number of
+        phase bins (omega squared); the shortest within ``_FOLD_TOL`` of the best is used
+        when the best explains at least ``_FOLD_MIN``, else a day. A 6-hourly batch is then
+        normal at each of its four times of day after one day, not after four."""
+        self.next_fold = key + _FOLD_EVERY
+        items = self.all.items
+        dead = self.all.dead
+        since = key - _FOLD_DAYS * _DAY
+        vals: list[tuple[float, float]] = []
+        for j in range(len(items) - 1, -1, -1):
+            k, v = items[j]
+            if k < since:
+                break
+            if k not in dead:
+                vals.append((k, v))
+        n = len(vals)
+        if n < 2 * _DAY / _FOLD_BIN:
+            return
+        mean = sum(v for _, v in vals) / n
+        sst = sum((v - mean) * (v - mean) for _, v in vals)
+        if sst <= 0:
+            return
+        # One pass into 20-minute bins of the day; a shorter period merges them.
+        fine = int(_DAY // _FOLD_BIN)
+        sums = [0.0] * fine
+        counts = [0] * fine
+        for k, v in vals:
+            g = int(k % _DAY // _FOLD_BIN)
+            sums[g] += v
+            counts[g] += 1
+        scores: list[tuple[int, float]] = []
+        covered = key - vals[-1][0]
+        for hours in _FOLDS:
+            if covered < 2 * hours * 3600.0 - _FOLD_BIN:
+                continue  # a period must have been seen twice (shifts are autocorrelated)
+            width = int(hours * 3600.0 // _FOLD_BIN)
+            gs = [0.0] * width
+            gc = [0] * width
+            for g in range(fine):
+                gs[g % width] += sums[g]
+                gc[g % width] += counts[g]
+            ssb = sum(a * a / c for a, c in zip(gs, gc, strict=True) if c) - n * mean * mean
+            m = sum(1 for c in gc if c)
+            if m < 2 or n <= m:
+                continue
+            msw = max(sst - ssb, 0.0) / (n - m)
+            scores.append((hours, (ssb - (m - 1) * msw) / (sst + msw)))
+        top = max((w for _, w in scores), default=-math.inf)
+        self.fold = _BINS
+        if top >= _FOLD_MIN:
+            # The shortest period that explains nearly as much as the best (parsimony: a
+            # 6-hourly pattern explains as much folded by 24 h, by chance a little more).
+            self.fold = min(h for h, w in scores if w >= _FOLD_TOL * top)
 
     @property
     def sorted(self) -> list[float]:
@@ -324,8 +394,10 @@ class _History:
         if by_time and self.bins and len(self.all.items) >= _BINS:
             b = self._bin(key)
             pool: list[float] = []
-            for d in (-1, 0, 1):
-                srt = self.bins[(b + d) % _BINS].sorted
+            fold = self.fold
+            near = {(b + d + j * fold) % _BINS for j in range(_BINS // fold) for d in (-1, 0, 1)}
+            for c in near:
+                srt = self.bins[c].sorted
                 pool.extend(srt[:_GAP_RANK])
                 pool.extend(srt[-_GAP_RANK:])
             items = self.all.items
@@ -593,10 +665,22 @@ def detect_deviations(
         # the point channel does not; the channel needs a spread to calibrate against.
         if sh == sh and hs >= 3 and srt_s[(3 * hs) // 4] > srt_s[hs // 4]:
             med_s, scale_s = shifts.centre_scale()
-            if scale_s < floor / 2:
-                scale_s = floor / 2  # a median of quantized values moves in half steps
+            # Two medians of values rounded to a step each carry a rounding error of sd
+            # step / sqrt(12): their difference has sd step / sqrt(6), the least its scale
+            # can be (a one-step move of the hour's median on small counts is not news).
+            # The step is the one in the direction of the move: through a square root or a
+            # log, one count down from a small level is a larger step than one count up.
+            q_sd = floor / _RES_FLOOR / _SQRT6
+            if sh < med_s and res_prev != math.inf and base_orig - res_prev >= 0:
+                down = abs(fwd(base_orig) - fwd(base_orig - res_prev)) / _SQRT6
+                if down > q_sd:
+                    q_sd = down
+            if scale_s < q_sd:
+                scale_s = q_sd
             zs = (sh - med_s) / scale_s
             if abs(zs) >= shift_threshold:
+                if shifts.bins and key >= shifts.next_fold:
+                    shifts.update_fold(key)
                 shift_dir = shifts.novelty(sh, scale_s, margin * _SHIFT_MARGIN, key)
                 if shift_dir and shift_dir * zs < 0:
                     shift_dir = 0

@@ -29,11 +29,10 @@ def format_value(value: float | None, unit: str = "") -> str:
     >>> format_value(12345.0), format_value(None), format_value(3.0, "MB")
     ('12.3k', '-', '3 MB')
     """
-    if unit.startswith("/"):
-        # Per-time units follow the number directly: 8.25/h.
-        return formatting.format_rate(
-            None if value is None else value / _PER[unit], unit[1:] if unit in _PER else None
-        )
+    if unit in _PER:
+        # Per-time units follow the number directly: 8.25/h (any other unit, "/" included,
+        # is written as a plain unit).
+        return formatting.format_rate(None if value is None else value / _PER[unit], unit[1:])
     return formatting.format_value(value, unit)
 
 
