@@ -329,3 +329,10 @@ def test_a_unit_that_only_looks_like_a_rate_is_written_plainly() -> None:
 
     assert format_value(1.0, "/") == "1 /"
     assert format_value(0.5, "/s") == "0.5/s"
+
+
+def test_nice_ticks_survive_a_span_that_underflows() -> None:
+    """A span too small for round ticks (0 .. 5e-324) gives its two ends, never a math error."""
+    from sounding.presentation.report import nice_ticks
+
+    assert nice_ticks(0.0, 5e-324) == [0.0, 5e-324]

@@ -113,6 +113,9 @@ def nice_ticks(lo: float, hi: float, most: int = 5) -> list[float]:
     if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
         return [lo]
     raw = (hi - lo) / max(most - 1, 1)
+    if not raw >= 1e-300:
+        # A span too small for round ticks (it underflows, e.g. 0 .. 5e-324): the two ends.
+        return [lo, hi]
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
     first = math.floor(lo / step) * step
