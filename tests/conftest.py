@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 import sounding
 from sounding.testing import ManualClock, MemorySink, capture, reset, strict
+
+# CI (`.ci/run`) runs the property tests with a fixed seed so that a landing is decided by the
+# code, not by which examples a run happened to draw; run without HYPOTHESIS_PROFILE (the
+# default profile) to explore new examples. No deadline either way: the machines are shared.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("default", deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture(autouse=True)
