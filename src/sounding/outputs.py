@@ -102,7 +102,24 @@ class JsonlOutput:
         self.writer = None
 
 
-class StoreOutput:
+class _SinkCalls:
+    """Pass-through calls of an output backed by a :class:`Sink` (``self.sink``, or None)."""
+
+    sink: Sink | None
+
+    def set_deadline(self, deadline: float | None) -> None:
+        """Pass the exit deadline on, if the sink takes one (the store's lock wait ends there)."""
+        setter = getattr(self.sink, "set_deadline", None)
+        if setter is not None:
+            setter(deadline)
+
+    def landed(self) -> bool:
+        """Whether the sink's last write committed (asked when a signal interrupted it)."""
+        landed = getattr(self.sink, "landed", None)
+        return bool(landed()) if landed is not None else False
+
+
+class StoreOutput(_SinkCalls):
     """Aggregates and events into the SQLite store of the settings (one transaction each)."""
 
     name = "store"
@@ -150,17 +167,6 @@ class StoreOutput:
         sink.write(metrics, events)
         return True
 
-    def set_deadline(self, deadline: float | None) -> None:
-        """Pass the exit deadline to the open store (its lock wait ends there)."""
-        setter = getattr(self.sink, "set_deadline", None)
-        if setter is not None:
-            setter(deadline)
-
-    def landed(self) -> bool:
-        """Whether the last write committed (asked when a signal interrupted it)."""
-        landed = getattr(self.sink, "landed", None)
-        return bool(landed()) if landed is not None else False
-
     def close(self) -> None:
         """Close the store connection; the next write opens it again."""
         sink, self.sink = self.sink, None
@@ -174,7 +180,7 @@ class StoreOutput:
         return sink
 
 
-class SinkOutput:
+class SinkOutput(_SinkCalls):
     """A :class:`Sink` set with ``set_sink`` in place of the store (not closed here)."""
 
     name = "store"
@@ -184,7 +190,7 @@ class SinkOutput:
     wants_events = True
 
     def __init__(self, sink: Sink) -> None:
-        self.sink = sink
+        self.sink: Sink = sink
 
     def write(
         self,
@@ -195,17 +201,6 @@ class SinkOutput:
         """Hand the chunk to the sink."""
         self.sink.write(metrics, events)
         return True
-
-    def set_deadline(self, deadline: float | None) -> None:
-        """Pass the exit deadline on, if the sink takes one."""
-        setter = getattr(self.sink, "set_deadline", None)
-        if setter is not None:
-            setter(deadline)
-
-    def landed(self) -> bool:
-        """Whether the sink's last write committed."""
-        landed = getattr(self.sink, "landed", None)
-        return bool(landed()) if landed is not None else False
 
     def close(self) -> None:
         """Nothing: whoever set the sink closes it."""

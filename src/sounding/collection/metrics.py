@@ -793,13 +793,7 @@ class Registry:
             start, end = self._interval_start, self._interval_end
             self._step = step
             self._interval_start, self._interval_end = self._interval_of(now)
-            out: list[IntervalAggregate] = []
-            try:
-                for inst in self.instruments():
-                    inst._collect(start, end, out)
-            finally:
-                # An interrupt (Ctrl-C) mid-roll keeps what was already taken.
-                self._keep_closed(out)
+            self._close(start, end)
 
     def roll(self, now: float | None = None) -> bool:
         """Close the current interval if ``now`` (default: the clock) lies outside it.
@@ -816,14 +810,19 @@ class Registry:
                 return False
             # Time can go backwards (a clock set back): the new interval is the earlier one.
             self._interval_start, self._interval_end = self._interval_of(t)
-            out: list[IntervalAggregate] = []
-            try:
-                for inst in self.instruments():
-                    inst._collect(start, end, out)
-            finally:
-                # An interrupt (Ctrl-C) mid-roll keeps what was already taken.
-                self._keep_closed(out)
+            self._close(start, end)
         return True
+
+    def _close(self, start: float, end: float) -> None:
+        """Take every series of the interval ``start .. end`` into the closed list (the roll
+        lock is held)."""
+        out: list[IntervalAggregate] = []
+        try:
+            for inst in self.instruments():
+                inst._collect(start, end, out)
+        finally:
+            # An interrupt (Ctrl-C) mid-roll keeps what was already taken.
+            self._keep_closed(out)
 
     def _keep_closed(self, out: list[IntervalAggregate]) -> None:
         closed = self._closed

@@ -100,6 +100,28 @@ def _add_counts(store: Counter[int], other: Mapping[int, int]) -> None:
     dict.update(store, zip(keys, totals, strict=True))
 
 
+def _unpack_v3(data: bytes, pos: int) -> tuple[int, int, int, int, array[int], array[int]]:
+    """The bucket arrays of a version-3 sketch whose sizes start at ``pos``.
+
+    Returns the positive and negative bucket counts, the first index of each, the index gaps
+    and the bucket counts; raises ``ValueError`` when the arrays do not match their sizes.
+    """
+    n_pos, n_neg, first_pos, first_neg, gap_code, count_code, packed = _SIZES3.unpack_from(
+        data, pos
+    )
+    payload = data[pos + _SIZES3.size :]
+    if packed:
+        payload = zlib.decompress(payload)
+    gaps: array[int] = array(gap_code.decode())
+    n_gaps = max(n_pos - 1, 0) + max(n_neg - 1, 0)
+    gaps.frombytes(payload[: gaps.itemsize * n_gaps])
+    counts: array[int] = array(count_code.decode())
+    counts.frombytes(payload[gaps.itemsize * n_gaps :])
+    if len(gaps) != n_gaps or len(counts) != n_pos + n_neg:
+        raise ValueError("bucket arrays do not match their sizes")
+    return n_pos, n_neg, first_pos, first_neg, gaps, counts
+
+
 class QuantileSketch:
     """Log-bucket quantile sketch with count, sum, min and max.
 
@@ -239,19 +261,7 @@ class QuantileSketch:
             pos = _HEADER.size
             count, total, mn, mx, zero = _STATS.unpack_from(data, pos)
             pos += _STATS.size
-            n_pos, n_neg, first_pos, first_neg, gap_code, count_code, packed = (
-                _SIZES3.unpack_from(data, pos)
-            )
-            payload = data[pos + _SIZES3.size :]
-            if packed:
-                payload = zlib.decompress(payload)
-            gaps = array(gap_code.decode())
-            n_gaps = max(n_pos - 1, 0) + max(n_neg - 1, 0)
-            gaps.frombytes(payload[: gaps.itemsize * n_gaps])
-            counts = array(count_code.decode())
-            counts.frombytes(payload[gaps.itemsize * n_gaps :])
-            if len(gaps) != n_gaps or len(counts) != n_pos + n_neg:
-                raise ValueError("bucket arrays do not match their sizes")
+            n_pos, n_neg, first_pos, first_neg, gaps, counts = _unpack_v3(data, pos)
         except (struct.error, IndexError, zlib.error, TypeError) as exc:
             raise ValueError(f"malformed sketch bytes: {exc}") from exc
         if not count:
@@ -436,19 +446,7 @@ class QuantileSketch:
                         prev += delta
                         store[prev] = c
             elif version == 3:
-                n_pos, n_neg, first_pos, first_neg, gap_code, count_code, packed = (
-                    _SIZES3.unpack_from(data, pos)
-                )
-                payload = data[pos + _SIZES3.size :]
-                if packed:
-                    payload = zlib.decompress(payload)
-                gaps = array(gap_code.decode())
-                n_gaps = max(n_pos - 1, 0) + max(n_neg - 1, 0)
-                gaps.frombytes(payload[: gaps.itemsize * n_gaps])
-                counts = array(count_code.decode())
-                counts.frombytes(payload[gaps.itemsize * n_gaps :])
-                if len(gaps) != n_gaps or len(counts) != n_pos + n_neg:
-                    raise ValueError("bucket arrays do not match their sizes")
+                n_pos, n_neg, first_pos, first_neg, gaps, counts = _unpack_v3(data, pos)
                 split = max(n_pos - 1, 0)
                 if n_pos:
                     pos_idx = accumulate(gaps[:split], initial=first_pos)
