@@ -22,7 +22,6 @@ and count their own failures. These wrappers are the hot path the overhead budge
 from __future__ import annotations
 
 import functools
-import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar, cast
 
@@ -45,6 +44,8 @@ AsyncRecover = Callable[
 
 def is_async(fn: object) -> bool:
     """Whether calling ``fn`` returns a coroutine that has to be awaited to be timed."""
+    import inspect  # at decoration time: a process that only counts does not pay for it
+
     while isinstance(fn, functools.partial):
         fn = fn.func
     if inspect.iscoroutinefunction(fn):
@@ -62,6 +63,8 @@ def reject_generator(fn: object, advice: str) -> None:
     """
     if not callable(fn):
         raise InvalidTypeError("function", fn, "a function or coroutine function")
+    import inspect
+
     if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
         raise InvalidTypeError("function", fn, f"a function or coroutine function, {advice}")
 

@@ -59,7 +59,7 @@ from sounding.collection.session import get_session_manager
 from sounding.core import config as _config
 from sounding.core import health
 from sounding.core.clock import get_clock
-from sounding.core.config import LOG_LEVELS, Settings, get_settings
+from sounding.core.config import LOG_LEVELS, Resolved
 from sounding.core.exceptions import InvalidTypeError, InvalidValueError
 from sounding.core.types import Event, EventCategory
 
@@ -344,7 +344,7 @@ class _State:
 
     __slots__ = ("forward", "min_level", "record", "settings")
 
-    def __init__(self, settings: Settings | None) -> None:
+    def __init__(self, settings: Resolved | None) -> None:
         self.settings = settings
         # Without settings yet, let every call through to _log, which reads them.
         self.min_level = settings.log_level_no if settings is not None else 0
@@ -358,7 +358,7 @@ _state_lock = threading.Lock()
 
 def _current_state() -> _State:
     global _state
-    settings = get_settings()
+    settings = _config.current()
     state = _state
     if state.settings is settings:
         return state
@@ -606,12 +606,12 @@ class _LevelMethod(Protocol):
 _gate = 0
 
 
-def _set_gate(settings: Settings | None) -> None:
+def _set_gate(settings: Resolved | None) -> None:
     global _gate
     _gate = settings.log_level_no if settings is not None else 0
 
 
-_config.on_configure(_set_gate)
+_config.on_resolve(_set_gate)
 
 
 def _level_method(logger: StructuredLogger, levelno: int, name: str) -> _LevelMethod:

@@ -29,13 +29,13 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
-from typing import Any, Final, Generic, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, Generic, ParamSpec, TypeVar, cast
 
 from sounding.collection import _wrap
 from sounding.core import clock as _clock
 from sounding.core import health
 from sounding.core.clock import get_clock, on_clock_change
-from sounding.core.config import get_settings
+from sounding.core.config import current, get_settings
 from sounding.core.exceptions import (
     InvalidNameError,
     InvalidTypeError,
@@ -43,7 +43,10 @@ from sounding.core.exceptions import (
     MetricTypeConflictError,
 )
 from sounding.core.sketch import QuantileSketch
-from sounding.core.types import IntervalAggregate, MetricSnapshot, MetricType, TagKey
+from sounding.core.types import IntervalAggregate, MetricType, TagKey
+
+if TYPE_CHECKING:
+    from sounding.core.snapshot import MetricSnapshot
 
 __all__ = [
     "OVERFLOW_TAGS",
@@ -766,7 +769,7 @@ class Registry:
 
     def apply_settings(self) -> None:
         """Read default tags and limits from the current settings."""
-        s = get_settings()
+        s = current()
         self._defaults_dict = dict(s.default_tags)
         self._defaults = tuple(sorted(self._defaults_dict.items()))
         self.cardinality_limit = s.cardinality_limit
@@ -871,6 +874,8 @@ class Registry:
 
     def record(self, snapshot: MetricSnapshot, interval: int | None = None) -> None:
         """Ingest ``snapshot`` at its own timestamp, aggregated into its interval."""
+        from sounding.core.snapshot import MetricSnapshot  # a dataclass: not for counting
+
         if not isinstance(snapshot, MetricSnapshot):
             raise InvalidTypeError("snapshot", snapshot, "a sounding.MetricSnapshot")
         validate_name(snapshot.name, "snapshot.name")
@@ -923,6 +928,8 @@ class Registry:
         values of one series and interval are folded together at the end (a histogram's in
         one ``add_many``). The first invalid snapshot raises before anything is recorded.
         """
+        from sounding.core.snapshot import MetricSnapshot  # a dataclass: not for counting
+
         step = interval or get_settings().metrics.aggregation_interval
         floor = math.floor
         isfinite = math.isfinite

@@ -19,16 +19,19 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sounding.core import health
 from sounding.core.clock import get_clock
-from sounding.core.config import MetricsConfig, get_settings
+from sounding.core.config import MetricValues, current
 from sounding.core.exceptions import InvalidTypeError, StoreError
 from sounding.core.sketch import DEFAULT_RELATIVE_ACCURACY, QuantileSketch
 from sounding.core.types import Event, IntervalAggregate, TagKey
 from sounding.storage import _db
 from sounding.storage._db import MAINTENANCE_EVERY
+
+if TYPE_CHECKING:
+    from sounding.core.settings import MetricsConfig
 
 __all__ = ["SKETCH_CACHE_SIZE", "WRITE_RETRY_SECONDS", "SQLiteSink", "canonical_tags"]
 
@@ -258,7 +261,7 @@ def _record_app(conn: sqlite3.Connection) -> None:
     """Keep the writing application's name and telemetry level (and when that level was
     set) in the store, so ``sounding status`` says what the application runs with."""
     try:
-        settings = get_settings()
+        settings = current()
     except Exception:  # a broken configuration must not stop recording; doctor reports it
         return
     level = settings.telemetry_level.value
@@ -288,20 +291,25 @@ class SQLiteSink:
     def __init__(
         self,
         path: str | os.PathLike[str],
-        metrics: MetricsConfig | None = None,
+        metrics: MetricsConfig | MetricValues | None = None,
         *,
         max_bytes: int | None = None,
     ) -> None:
         if not isinstance(path, (str, os.PathLike)):
             raise InvalidTypeError("path", path, "a str or os.PathLike path")
-        if metrics is not None and not isinstance(metrics, MetricsConfig):
-            raise InvalidTypeError("metrics", metrics, "a MetricsConfig or None")
+        if metrics is not None and not isinstance(metrics, MetricValues):
+            from sounding.core.settings import MetricsConfig  # a dataclass: only when given
+
+            if not isinstance(metrics, MetricsConfig):
+                raise InvalidTypeError("metrics", metrics, "a MetricsConfig or None")
         if max_bytes is not None and (
             not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes < 4096
         ):
             raise InvalidTypeError("max_bytes", max_bytes, "None or an integer >= 4096")
         self.path: Path = _db.resolve_path(path)
-        self.metrics: MetricsConfig = metrics if metrics is not None else get_settings().metrics
+        self.metrics: MetricsConfig | MetricValues = (
+            metrics if metrics is not None else current().metrics
+        )
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
