@@ -12,13 +12,16 @@ import os
 import sqlite3
 from collections import OrderedDict
 from collections.abc import Callable
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sounding.core import health
 from sounding.core.exceptions import StoreError
-from sounding.core.private import ensure_private_file, private_dir
+from sounding.core.private import make_private_dir, make_private_file
 from sounding.core.sketch import DEFAULT_RELATIVE_ACCURACY, QuantileSketch
 from sounding.storage.migrations import STORAGE_MIGRATIONS
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 #: Writers run maintenance at most this often (seconds).
 MAINTENANCE_EVERY = 600.0
@@ -80,14 +83,28 @@ def resolve_path(path_or_dir: str | os.PathLike[str]) -> Path:
     An existing directory, or a path that does not end in ``.db``/``.sqlite``/``.sqlite3``,
     means ``<dir>/telemetry.db``; anything else is the file itself.
     """
-    p = Path(path_or_dir).expanduser()
-    try:
-        is_dir, exists = p.is_dir(), p.exists()
-    except (OSError, ValueError):  # a name too long, a NUL byte: opening it will say so
-        is_dir = exists = False
-    if is_dir or (not exists and p.suffix.lower() not in _DB_SUFFIXES):
-        return p / DB_NAME
+    from pathlib import Path
+
+    return Path(resolve(path_or_dir))
+
+
+def resolve(path_or_dir: str | os.PathLike[str]) -> str:
+    """:func:`resolve_path` as a string (os.path: the exit flush imports no pathlib)."""
+    p = os.path.expanduser(os.fspath(path_or_dir))
+    # os.path.isdir/exists are False on OSError and ValueError (a name too long, a NUL
+    # byte): opening it will say so.
+    if os.path.isdir(p) or (
+        not os.path.exists(p) and _suffix(p).lower() not in _DB_SUFFIXES
+    ):
+        return os.path.join(p, DB_NAME)
     return p
+
+
+def _suffix(path: str) -> str:
+    # Path.suffix: the last dot of the final component, unless it starts the name.
+    name = os.path.basename(path.rstrip(os.sep + (os.altsep or "")))
+    i = name.rfind(".")
+    return name[i:] if 0 < i < len(name) - 1 else ""
 
 
 def single_value_sketch(count: int, value: float | None) -> QuantileSketch:
@@ -150,15 +167,16 @@ def is_busy(exc: BaseException) -> bool:
     return "locked" in text or "busy" in text
 
 
-def _ensure_file(path: Path) -> None:
+def _ensure_file(path: str | os.PathLike[str]) -> None:
     """Create the directory (0700) and an empty file (0600) if they do not exist; refuse a
     symlink, a file of another user or a world-writable directory (core/private.py)."""
+    parent = os.path.dirname(os.fspath(path)) or os.curdir
     try:
-        private_dir(path.parent)
+        make_private_dir(parent)
     except OSError as exc:
-        raise StoreError(f"cannot create the store directory {path.parent}: {exc}") from exc
+        raise StoreError(f"cannot create the store directory {parent}: {exc}") from exc
     try:
-        ensure_private_file(path)
+        make_private_file(path)
     except OSError as exc:
         raise StoreError(f"cannot create the store file {path}: {exc}") from exc
 
@@ -266,13 +284,15 @@ def raise_interrupt(cache: SketchCache) -> None:
         raise exc
 
 
-def move_aside(path: Path, reason: BaseException | str) -> Path:
+def move_aside(where: str | os.PathLike[str], reason: BaseException | str) -> Path:
     """Rename a corrupt store (and its WAL) to ``<name>.corrupt-<UTC time>``; report it.
 
     Returns the new path. The stale ``-shm`` index is removed: it describes the old WAL.
     """
     from datetime import datetime, timezone  # only for a corrupt store
+    from pathlib import Path
 
+    path = Path(where)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
     target = path.with_name(f"{path.name}.corrupt-{stamp}")
     try:
@@ -298,15 +318,13 @@ def move_aside(path: Path, reason: BaseException | str) -> Path:
     return target
 
 
-def _is_file(path: Path) -> bool:
-    try:
-        return path.is_file()
-    except (OSError, ValueError):  # a name too long, a NUL byte
-        return False
+def _is_file(path: str | os.PathLike[str]) -> bool:
+    # False on OSError and ValueError (a name too long, a NUL byte).
+    return os.path.isfile(path)
 
 
 def _open_once(
-    path: Path, *, create: bool, cache: SketchCache, timeout: float = BUSY_TIMEOUT
+    path: str | os.PathLike[str], *, create: bool, cache: SketchCache, timeout: float = BUSY_TIMEOUT
 ) -> sqlite3.Connection:
     if create:
         _ensure_file(path)
@@ -317,7 +335,7 @@ def _open_once(
         )
     try:
         conn = sqlite3.connect(
-            str(path), timeout=timeout, isolation_level=None, check_same_thread=False
+            os.fspath(path), timeout=timeout, isolation_level=None, check_same_thread=False
         )
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open the store at {path}: {exc}") from exc
@@ -339,7 +357,11 @@ def _open_once(
 
 
 def connect(
-    path: Path, *, create: bool, cache: SketchCache | None = None, timeout: float = BUSY_TIMEOUT
+    path: str | os.PathLike[str],
+    *,
+    create: bool,
+    cache: SketchCache | None = None,
+    timeout: float = BUSY_TIMEOUT,
 ) -> tuple[sqlite3.Connection, Path | None]:
     """Open (and migrate) the store at ``path``; returns the connection and, when the file
     was corrupt and had to be moved aside, where it went.

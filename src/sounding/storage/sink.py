@@ -18,7 +18,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sounding.core import health
@@ -31,6 +30,8 @@ from sounding.storage import _db
 from sounding.storage._db import MAINTENANCE_EVERY
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from sounding.core.settings import MetricsConfig
 
 __all__ = ["SKETCH_CACHE_SIZE", "WRITE_RETRY_SECONDS", "SQLiteSink", "canonical_tags"]
@@ -306,7 +307,8 @@ class SQLiteSink:
             not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes < 4096
         ):
             raise InvalidTypeError("max_bytes", max_bytes, "None or an integer >= 4096")
-        self.path: Path = _db.resolve_path(path)
+        # A string: the exit flush of a short process imports no pathlib (see `path`).
+        self._file = _db.resolve(path)
         self.metrics: MetricsConfig | MetricValues = (
             metrics if metrics is not None else current().metrics
         )
@@ -356,11 +358,11 @@ class SQLiteSink:
             timeout = _db.BUSY_TIMEOUT
             if self.deadline is not None:
                 timeout = min(timeout, max(self.deadline - time.monotonic(), 0.0))
-            conn, moved = _db.connect(self.path, create=True, cache=self._cache, timeout=timeout)
+            conn, moved = _db.connect(self._file, create=True, cache=self._cache, timeout=timeout)
             if moved is not None:
                 self.recovered_from = moved
             try:
-                st = os.stat(self.path)
+                st = os.stat(self._file)
                 self._identity = (st.st_dev, st.st_ino)
                 # Short waits inside SQLite, so the retry loop below (with its deadline)
                 # decides how long a write may take, not a 5 s busy handler.
@@ -383,7 +385,7 @@ class SQLiteSink:
         if self._conn is None or self._identity is None:
             return
         try:
-            st = os.stat(self.path)
+            st = os.stat(self._file)
             same = (st.st_dev, st.st_ino) == self._identity
         except OSError:
             same = False
@@ -791,6 +793,13 @@ class SQLiteSink:
         with self._lock:
             self._closed = True
             self._drop_connection()
+
+    @property
+    def path(self) -> Path:
+        """The store file."""
+        from pathlib import Path
+
+        return Path(self._file)
 
     def __repr__(self) -> str:
         return f"SQLiteSink({str(self.path)!r})"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 
-from sounding.core.private import open_private, private_dir, write_private
+from sounding.core.private import make_private_dir, open_private, write_private
 
 __all__ = ["claim", "peek", "record"]
 
@@ -38,7 +38,7 @@ def record(data_dir: str | os.PathLike[str], counts: dict[str, int]) -> None:
     merged = _read(path)
     for k, v in counts.items():
         merged[k] = merged.get(k, 0) + v
-    private_dir(data_dir)
+    make_private_dir(data_dir)
     write_private(path, json.dumps(merged, sort_keys=True).encode("ascii"))
 
 
