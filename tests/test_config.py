@@ -250,11 +250,11 @@ def test_internal_metric_values_match_the_public_dataclass() -> None:
 
     from sounding.core.config import METRICS_FIELDS, MetricValues
 
-    assert METRICS_FIELDS == tuple(f.name for f in dataclasses.fields(MetricsConfig))
+    assert tuple(f.name for f in dataclasses.fields(MetricsConfig)) == METRICS_FIELDS
     assert MetricValues() == MetricValues.of(MetricsConfig())
-    with pytest.raises(ConfigurationError, match="MetricsConfig.retention_days"):
+    with pytest.raises(ConfigurationError, match=r"MetricsConfig\.retention_days"):
         MetricValues(retention_days=0)
-    with pytest.raises(ConfigurationError, match="metrics.nope"):
+    with pytest.raises(ConfigurationError, match=r"metrics\.nope"):
         MetricValues.from_mapping({"nope": 1})
 
 
@@ -267,12 +267,15 @@ def test_public_settings_are_dataclasses_built_from_the_resolved_view(tmp_path: 
 
     cfg = MetricsConfig(aggregation_interval=10)
     s = sounding.configure(data_dir=tmp_path / "d", metrics=cfg)
-    assert dataclasses.is_dataclass(s) and isinstance(s, sounding.Settings)
+    assert dataclasses.is_dataclass(s)
+    assert isinstance(s, sounding.Settings)
     assert s.metrics is cfg
-    assert s.data_dir == tmp_path / "d" and s.store_path == tmp_path / "d" / "telemetry.db"
+    assert s.data_dir == tmp_path / "d"
+    assert s.store_path == tmp_path / "d" / "telemetry.db"
     assert dataclasses.replace(s, app_name="other").app_name == "other"
     r = config.current()
-    assert r.data_dir == str(tmp_path / "d") and r.store_path == str(s.store_path)
+    assert r.data_dir == str(tmp_path / "d")
+    assert r.store_path == str(s.store_path)
     assert r.metrics.aggregation_interval == 10
     assert {f.name for f in dataclasses.fields(s)} == set(config.SETTINGS_FIELDS)
     assert all(

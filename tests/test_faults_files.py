@@ -222,7 +222,8 @@ def test_private_dir_creates_each_missing_parent_0700(
     finally:
         os.umask(old)
     assert made == Path(target[form])
-    assert _mode(tmp_path / "a") == 0o700 and _mode(tmp_path / "a" / "b") == 0o700
+    assert _mode(tmp_path / "a") == 0o700
+    assert _mode(tmp_path / "a" / "b") == 0o700
 
 
 @pytest.mark.parametrize(

@@ -38,6 +38,14 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
+from sounding.core._config_base import (
+    CONSENT_FILE,
+    LOG_LEVELS,
+    METRICS_FIELDS,
+    check_metrics,
+    is_number,
+)
+from sounding.core._config_base import check as _check
 from sounding.core.exceptions import ConfigurationError
 from sounding.core.types import TelemetryLevel
 
@@ -86,102 +94,7 @@ class _Unset:
 
 UNSET: Final = _Unset()
 
-# The stdlib logging levels, spelled out so importing config does not import logging.
-LOG_LEVELS: Final[dict[str, int]] = {
-    "debug": 10,
-    "info": 20,
-    "warning": 30,
-    "error": 40,
-    "critical": 50,
-}
-
 _APP_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-
-def _check(ok: bool, field_name: str, value: Any, allowed: str) -> None:
-    if not ok:
-        raise ConfigurationError(field_name, value, allowed)
-
-
-def _is_number(v: Any) -> bool:
-    # Exact comparisons: NaN, infinities and ints beyond float range (10**400) fail, and
-    # nothing is converted, so nothing can overflow.
-    return (
-        isinstance(v, (int, float))
-        and not isinstance(v, bool)
-        and -sys.float_info.max <= v <= sys.float_info.max
-    )
-
-
-def check_metrics(m: Any) -> None:
-    """Check the values of a :class:`MetricsConfig` (or :class:`MetricValues`) ``m``; raises
-    :class:`ConfigurationError` naming the first field that is wrong."""
-
-    def pos_int(name: str, minimum: int, unit: str) -> None:
-        v = getattr(m, name)
-        _check(
-            isinstance(v, int) and not isinstance(v, bool) and v >= minimum,
-            f"MetricsConfig.{name}",
-            v,
-            f"an integer >= {minimum} ({unit})",
-        )
-
-    pos_int("aggregation_interval", 1, "seconds")
-    _check(
-        m.aggregation_interval <= 86400,
-        "MetricsConfig.aggregation_interval",
-        m.aggregation_interval,
-        "at most 86400 seconds (one day)",
-    )
-    pos_int("retention_days", 1, "days")
-    pos_int("baseline_window_days", 1, "days")
-    pos_int("refresh_interval", 1, "seconds")
-    pos_int("max_data_points", 2, "points")
-    v = m.deviation_threshold_percent
-    _check(
-        _is_number(v) and v > 0,
-        "MetricsConfig.deviation_threshold_percent",
-        v,
-        "a finite number > 0 (percent)",
-    )
-    _check(
-        isinstance(m.enable_alerts, bool),
-        "MetricsConfig.enable_alerts",
-        m.enable_alerts,
-        "True or False",
-    )
-    _check(
-        isinstance(m.alert_thresholds, Mapping),
-        "MetricsConfig.alert_thresholds",
-        m.alert_thresholds,
-        "a mapping of metric name to a finite number",
-    )
-    for k, t in m.alert_thresholds.items():
-        _check(
-            isinstance(k, str) and bool(k),
-            "MetricsConfig.alert_thresholds key",
-            k,
-            "a non-empty metric name",
-        )
-        _check(
-            _is_number(t),
-            f"MetricsConfig.alert_thresholds[{k!r}]",
-            t,
-            "a finite number",
-        )
-
-
-#: The fields of :class:`MetricsConfig`, in the seed's order.
-METRICS_FIELDS: Final = (
-    "aggregation_interval",
-    "retention_days",
-    "baseline_window_days",
-    "deviation_threshold_percent",
-    "refresh_interval",
-    "max_data_points",
-    "enable_alerts",
-    "alert_thresholds",
-)
 
 
 class MetricValues:
@@ -724,7 +637,7 @@ def _build(
     def number(name: str, default: Any, cond: Callable[[Any], bool], allowed: str) -> Any:
         v = pick(name)
         v = default if v is UNSET else v
-        _check(_is_number(v) and cond(v), src(name), v, allowed)
+        _check(is_number(v) and cond(v), src(name), v, allowed)
         return v
 
     cardinality = number(
@@ -805,8 +718,6 @@ def _build(
     )
 
 
-#: The file in the data dir that keeps the user's consent choice (see ``consent_choice``).
-CONSENT_FILE: Final = "consent.json"
 
 
 def _stored_choice(data_dir: str) -> Any:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sounding.core import health
-from sounding.core.config import CONSENT_FILE
+from sounding.core._config_base import CONSENT_FILE
 from sounding.core.exceptions import ConfigurationError
 from sounding.core.types import TelemetryLevel
 

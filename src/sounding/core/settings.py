@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sounding.core.config import LOG_LEVELS, check_metrics
+from sounding.core._config_base import LOG_LEVELS, check_metrics
 from sounding.core.exceptions import ConfigurationError
 from sounding.core.types import TelemetryLevel
 

@@ -1,9 +1,9 @@
-"""Core value types: the seed's enums and dataclasses plus the records passed between layers.
+"""Core value types: the seed's enums plus the records passed between layers.
 
-:class:`MetricSnapshot` (a dataclass, as in the seed) lives in :mod:`sounding.core.snapshot`
-and is loaded on first access (PEP 562): ``dataclasses`` pulls in ``inspect``, ``ast`` and
-``dis``, several milliseconds of a short process that only counts. The records of the hot
-path (:class:`IntervalAggregate`) are plain ``__slots__`` classes for the same reason.
+:class:`MetricSnapshot` (a dataclass, as in the seed) lives in :mod:`sounding.core.snapshot`:
+``dataclasses`` pulls in ``inspect``, ``ast`` and ``dis``, several milliseconds of a short
+process that only counts. The records of the hot path (:class:`IntervalAggregate`) are plain
+``__slots__`` classes for the same reason.
 """
 
 from __future__ import annotations
@@ -17,14 +17,12 @@ if TYPE_CHECKING:
     from typing import Any
 
     from sounding.core.sketch import QuantileSketch
-    from sounding.core.snapshot import MetricSnapshot as MetricSnapshot
 
 __all__ = [
     "ErrorSeverity",
     "Event",
     "EventCategory",
     "IntervalAggregate",
-    "MetricSnapshot",
     "MetricType",
     "TagKey",
     "TelemetryLevel",
@@ -210,11 +208,3 @@ class IntervalAggregate:
                 d[f"p{round(q * 100)}"] = self.sketch.quantile(q)
         return d
 
-
-def __getattr__(name: str) -> object:
-    # PEP 562: the dataclass is built on first use, not by a process that only counts.
-    if name == "MetricSnapshot":
-        from sounding.core.snapshot import MetricSnapshot
-
-        return MetricSnapshot
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
