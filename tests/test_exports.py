@@ -110,6 +110,7 @@ _NOT_FOR_A_COUNTER = (
     "sounding.core.snapshot",
     "sounding.core.consent_choice",
     "sounding.collection.jsonl",
+    "sounding.core.sketch",
 )
 
 

@@ -69,7 +69,9 @@ _LEVEL_RANK = {"critical": 0, "error": 1, "warning": 2, "info": 3, "debug": 4}
 #: sleep runs on the monotonic clock, which stands still meanwhile), so observations after the
 #: jump are stamped with their own interval, not the one before it.
 CLOCK_CHECK_SECONDS = 5.0
-_KIND_RE = re.compile(r"[^A-Za-z0-9_.]+")
+#: What a health kind may not contain in a metric name (compiled by `re` on first use: most
+#: short processes have no health counts to store).
+_KIND_PATTERN = r"[^A-Za-z0-9_.]+"
 
 
 class Runtime:
@@ -439,7 +441,7 @@ class Runtime:
             if delta <= 0:
                 continue
             self._health_sent[kind] = total
-            name = "sounding.internal." + _KIND_RE.sub("_", kind).strip("._")
+            name = "sounding.internal." + re.sub(_KIND_PATTERN, "_", kind).strip("._")
             out.append(
                 IntervalAggregate(
                     name=name,

@@ -42,7 +42,6 @@ from sounding.core.exceptions import (
     InvalidValueError,
     MetricTypeConflictError,
 )
-from sounding.core.sketch import QuantileSketch
 from sounding.core.types import IntervalAggregate, MetricType, TagKey
 
 if TYPE_CHECKING:
@@ -177,6 +176,9 @@ class _SketchCell:
     __slots__ = ("buf", "sketch")
 
     def __init__(self) -> None:
+        # Imported here (struct, zlib, array): a process that only counts needs no sketch.
+        from sounding.core.sketch import QuantileSketch
+
         self.buf: list[float] = []
         self.sketch = QuantileSketch()
 
@@ -660,6 +662,8 @@ class Histogram(Instrument[_SketchCell]):
         sk = cell.sketch
         if sk.count == 0:
             return None
+        from sounding.core.sketch import QuantileSketch
+
         cell.sketch = QuantileSketch()
         try:
             return self._new(count=sk.count, sum=sk.sum, min=sk.min, max=sk.max, sketch=sk)
@@ -874,6 +878,7 @@ class Registry:
 
     def record(self, snapshot: MetricSnapshot, interval: int | None = None) -> None:
         """Ingest ``snapshot`` at its own timestamp, aggregated into its interval."""
+        from sounding.core.sketch import QuantileSketch
         from sounding.core.snapshot import MetricSnapshot  # a dataclass: not for counting
 
         if not isinstance(snapshot, MetricSnapshot):
@@ -928,6 +933,7 @@ class Registry:
         values of one series and interval are folded together at the end (a histogram's in
         one ``add_many``). The first invalid snapshot raises before anything is recorded.
         """
+        from sounding.core.sketch import QuantileSketch
         from sounding.core.snapshot import MetricSnapshot  # a dataclass: not for counting
 
         step = interval or get_settings().metrics.aggregation_interval

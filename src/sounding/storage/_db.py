@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING
 from sounding.core import health
 from sounding.core.exceptions import StoreError
 from sounding.core.private import make_private_dir, make_private_file
-from sounding.core.sketch import DEFAULT_RELATIVE_ACCURACY, QuantileSketch
 from sounding.storage.migrations import STORAGE_MIGRATIONS
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from sounding.core.sketch import QuantileSketch
 
 #: Writers run maintenance at most this often (seconds).
 MAINTENANCE_EVERY = 600.0
@@ -109,6 +110,8 @@ def _suffix(path: str) -> str:
 
 def single_value_sketch(count: int, value: float | None) -> QuantileSketch:
     """The sketch a :data:`SINGLE_VALUE` row stands for: ``count`` copies of ``value``."""
+    from sounding.core.sketch import DEFAULT_RELATIVE_ACCURACY, QuantileSketch
+
     sk = QuantileSketch(DEFAULT_RELATIVE_ACCURACY)
     if count > 0 and value is not None:
         sk.add(float(value), int(count))
@@ -212,6 +215,8 @@ class SketchCache:
         if hit is not None:
             self._items.move_to_end(data)
             return hit[0]
+        from sounding.core.sketch import QuantileSketch  # only for histograms
+
         sk = QuantileSketch.from_bytes(data)
         self.put(data, sk, owned=True)
         return sk
@@ -220,6 +225,8 @@ class SketchCache:
         """A sketch for ``data`` the caller may mutate (removed from the cache)."""
         hit = self._items.pop(data, None)
         if hit is None:
+            from sounding.core.sketch import QuantileSketch
+
             return QuantileSketch.from_bytes(data)
         sk, owned = hit
         return sk if owned else sk.copy()

@@ -24,7 +24,6 @@ from sounding.core import health
 from sounding.core.clock import get_clock
 from sounding.core.config import MetricValues, current
 from sounding.core.exceptions import InvalidTypeError, StoreError
-from sounding.core.sketch import DEFAULT_RELATIVE_ACCURACY, QuantileSketch
 from sounding.core.types import Event, IntervalAggregate, TagKey
 from sounding.storage import _db
 from sounding.storage._db import MAINTENANCE_EVERY
@@ -33,6 +32,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from sounding.core.settings import MetricsConfig
+    from sounding.core.sketch import QuantileSketch
 
 __all__ = ["SKETCH_CACHE_SIZE", "WRITE_RETRY_SECONDS", "SQLiteSink", "canonical_tags"]
 
@@ -236,9 +236,13 @@ class _Row:
         """Whether every observation of this row equals its ``min`` (stored without a
         sketch, as :data:`~sounding.storage._db.SINGLE_VALUE`)."""
         sk = self.sketch
+        if sk is None:
+            return False
+        # Here, not at import: a process that only counts never loads the sketch module.
+        from sounding.core.sketch import DEFAULT_RELATIVE_ACCURACY
+
         return (
-            sk is not None
-            and self.min is not None
+            self.min is not None
             and self.min == self.max
             and sk.count == self.count
             and sk.min == sk.max == self.min
