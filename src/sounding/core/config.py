@@ -50,7 +50,6 @@ from sounding.core.exceptions import ConfigurationError
 from sounding.core.types import TelemetryLevel
 
 if TYPE_CHECKING:
-
     from sounding.core.settings import MetricsConfig as MetricsConfig
     from sounding.core.settings import Settings as Settings
 
@@ -115,7 +114,7 @@ class MetricValues:
     refresh_interval: int
     max_data_points: int
     enable_alerts: bool
-    alert_thresholds: dict[str, float]
+    alert_thresholds: Mapping[str, float]
 
     def __init__(
         self,
@@ -135,8 +134,9 @@ class MetricValues:
         self.refresh_interval = refresh_interval
         self.max_data_points = max_data_points
         self.enable_alerts = enable_alerts
-        self.alert_thresholds = {} if alert_thresholds is None else alert_thresholds  # type: ignore[assignment]
+        self.alert_thresholds = {} if alert_thresholds is None else alert_thresholds
         check_metrics(self)
+        # A private copy, so later changes to the caller's dict do not leak in.
         self.alert_thresholds = dict(self.alert_thresholds)
 
     @classmethod
@@ -716,8 +716,6 @@ def _build(
         configured=configured,
         exporters=tuple(exporters),
     )
-
-
 
 
 def _stored_choice(data_dir: str) -> Any:

@@ -56,5 +56,3 @@ class MetricSnapshot:
     def epoch(self) -> float:
         """The timestamp as seconds since the epoch."""
         return self.timestamp.timestamp()
-
-

@@ -207,4 +207,3 @@ class IntervalAggregate:
             for q in (0.5, 0.95, 0.99):
                 d[f"p{round(q * 100)}"] = self.sketch.quantile(q)
         return d
-

@@ -94,9 +94,7 @@ def resolve(path_or_dir: str | os.PathLike[str]) -> str:
     p = os.path.expanduser(os.fspath(path_or_dir))
     # os.path.isdir/exists are False on OSError and ValueError (a name too long, a NUL
     # byte): opening it will say so.
-    if os.path.isdir(p) or (
-        not os.path.exists(p) and _suffix(p).lower() not in _DB_SUFFIXES
-    ):
+    if os.path.isdir(p) or (not os.path.exists(p) and _suffix(p).lower() not in _DB_SUFFIXES):
         return os.path.join(p, DB_NAME)
     return p
 
