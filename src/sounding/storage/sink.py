@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sqlite3
@@ -124,32 +123,56 @@ def canonical_tags(tags: TagKey | Mapping[str, str]) -> str:
     >>> canonical_tags({"b": "2", "a": "1"})
     '[["a","1"],["b","2"]]'
     """
-    pairs = sorted(tags.items()) if isinstance(tags, Mapping) else sorted(tags)
-    return json.dumps([[str(k), str(v)] for k, v in pairs], separators=(",", ":"))
+    items = sorted(tags.items()) if isinstance(tags, Mapping) else sorted(tags)
+    pairs = [(str(k), str(v)) for k, v in items]
+    if all(_plain(k) and _plain(v) for k, v in pairs):
+        # What json.dumps writes for such strings, without importing json (about 1 ms of a
+        # short process's exit flush): tags are usually plain ASCII names.
+        return "[" + ",".join([f'["{k}","{v}"]' for k, v in pairs]) + "]"
+    import json
+
+    return json.dumps([list(p) for p in pairs], separators=(",", ":"))
 
 
-#: One encoder for every event (``json.dumps`` with options builds a new one per call).
-#: ASCII output (the default), so its text needs no UTF-8 check before SQLite.
-_FIELDS_ENCODER = json.JSONEncoder(default=repr, separators=(",", ":"))
-_encode_fields: Callable[[Any], str] = _FIELDS_ENCODER.encode
-# JSONEncoder.encode builds a C encoder per call (as in collection/jsonl.py, build it once).
-# No circular check: a self-referencing value raises RecursionError, handled below.
-_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
-if _c_make_encoder is not None:
-    _c_fields = _c_make_encoder(
-        None, repr, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True
-    )
+def _plain(text: str) -> bool:
+    # json.dumps (ensure_ascii) writes printable ASCII other than quote and backslash as is.
+    return text.isascii() and text.isprintable() and '"' not in text and "\\" not in text
 
-    def _encode_fields_fast(fields: Any) -> str:
-        return "".join(_c_fields(fields, 0))
 
-    _encode_fields = _encode_fields_fast
+#: The events' JSON encoder, built by the first event (a process that only counts writes
+#: none and imports no json).
+_encode_fields: Callable[[Any], str] | None = None
+
+
+def _fields_encoder() -> Callable[[Any], str]:
+    global _encode_fields
+    import json
+
+    # One encoder for every event (``json.dumps`` with options builds a new one per call).
+    # ASCII output (the default), so its text needs no UTF-8 check before SQLite.
+    encode: Callable[[Any], str] = json.JSONEncoder(default=repr, separators=(",", ":")).encode
+    # JSONEncoder.encode builds a C encoder per call (as in collection/jsonl.py, build it
+    # once). No circular check: a self-referencing value raises RecursionError, handled below.
+    c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+    if c_make_encoder is not None:
+        c_fields = c_make_encoder(
+            None, repr, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True
+        )
+
+        def encode_fast(fields: Any) -> str:
+            return "".join(c_fields(fields, 0))
+
+        encode = encode_fast
+    _encode_fields = encode
+    return encode
 
 
 def _json_fields(fields: dict[str, Any]) -> str:
     try:
-        return _encode_fields(fields)
+        return (_encode_fields or _fields_encoder())(fields)
     except (TypeError, ValueError, RecursionError):
+        import json
+
         # Non-string keys or self-referencing values: fall back field by field.
         safe: dict[str, Any] = {}
         for k, v in fields.items():

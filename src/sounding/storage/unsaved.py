@@ -11,7 +11,6 @@ two processes never both count one) and stores the counts with its first flush, 
 
 from __future__ import annotations
 
-import json
 import os
 
 from sounding.core.private import make_private_dir, open_private, write_private
@@ -39,6 +38,8 @@ def record(data_dir: str | os.PathLike[str], counts: dict[str, int]) -> None:
     for k, v in counts.items():
         merged[k] = merged.get(k, 0) + v
     make_private_dir(data_dir)
+    import json  # only when something was lost: every process claims, few record
+
     write_private(path, json.dumps(merged, sort_keys=True).encode("ascii"))
 
 
@@ -51,6 +52,8 @@ def _read(path: str) -> dict[str, int]:
         raw = fh.read(_MAX_BYTES + 1)
     if len(raw) > _MAX_BYTES:
         return {}
+    import json
+
     try:
         data = json.loads(raw.decode("utf-8"))
     except ValueError:
