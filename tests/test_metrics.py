@@ -442,3 +442,19 @@ def test_locked_paths_aggregate_the_same(monkeypatch: pytest.MonkeyPatch) -> Non
     assert sink.count("lk.h") == 3 * 5_000 * 2
     assert sink.aggregates("lk.g")[0].max == 4_999
     assert health.counts()["metrics.invalid_value.lk.c"] == 1
+
+
+def test_interval_aggregates_compare_and_print_by_their_fields() -> None:
+    """IntervalAggregate is compared and shown by value, also from a subclass with slots."""
+    from sounding.core.types import IntervalAggregate, MetricType
+
+    class Tagged(IntervalAggregate):
+        __slots__ = ("extra",)
+
+    a = IntervalAggregate("a", MetricType.COUNTER, (("k", "v"),), 0.0, 60.0, count=2, sum=3.0)
+    b = Tagged("a", MetricType.COUNTER, (("k", "v"),), 0.0, 60.0, count=2, sum=3.0)
+    b.extra = 1
+    assert a == b
+    assert a != IntervalAggregate("a", MetricType.COUNTER, (("k", "v"),), 0.0, 60.0, count=2)
+    assert "sum=3.0" in repr(b)
+    assert "count=2" in repr(b)

@@ -171,7 +171,8 @@ class IntervalAggregate:
         self.description = description
 
     def _values(self) -> tuple[object, ...]:
-        return tuple(getattr(self, k) for k in self.__slots__)
+        # The fields of this class (a subclass's __slots__ name only its own additions).
+        return tuple(getattr(self, k) for k in IntervalAggregate.__slots__)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, IntervalAggregate):
@@ -181,7 +182,7 @@ class IntervalAggregate:
     __hash__ = None  # type: ignore[assignment]  # mutable, as a non-frozen dataclass
 
     def __repr__(self) -> str:
-        fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__)
+        fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in IntervalAggregate.__slots__)
         return f"{type(self).__name__}({fields})"
 
     @property
