@@ -554,32 +554,45 @@ class BoundGauge:
 
 
 class _Timer(AbstractContextManager["_Timer"]):
-    """Times a block or a function into a histogram (monotonic, clamped, async-aware)."""
+    """Times a block or a function into a histogram (monotonic, clamped, async-aware).
 
-    __slots__ = ("_hist", "_scale", "_start", "_tags", "elapsed")
+    Made by :meth:`Histogram.time` on every ``with h.time():``, so it has no ``__init__`` (a
+    class without one is created by C code) and its ``__exit__`` appends an untagged duration
+    to the series buffer itself instead of calling :meth:`Histogram.observe`.
+    """
 
-    def __init__(self, hist: Histogram, tags: Mapping[str, object] | None) -> None:
-        self._hist = hist
-        self._tags = tags
-        self._scale = hist._time_scale
-        self._start = 0.0
-        self.elapsed = 0.0
+    __slots__ = ("_hist", "_start", "_tags", "elapsed")
+
+    _hist: Histogram
+    _tags: Mapping[str, object] | None
+    _start: float
+    elapsed: float
 
     def __enter__(self) -> _Timer:
         self._start = _clock._clock.monotonic()
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        hist = self._hist
         # Time can go backwards on some clocks; never record a negative duration.
-        elapsed = (_clock._clock.monotonic() - self._start) * self._scale
+        elapsed = (_clock._clock.monotonic() - self._start) * hist._time_scale
         self.elapsed = elapsed = elapsed if elapsed > 0.0 else 0.0
-        self._hist.observe(elapsed, self._tags)
+        if self._tags is None and elapsed <= _MAX and LOCK_FREE:
+            # Histogram.observe inlined for the untagged series (a finite float from the
+            # clock needs no other check): one append, and a fold every _BATCH values.
+            cell = hist._default
+            buf = cell.buf
+            buf.append(elapsed)
+            if len(buf) >= _BATCH:
+                hist._fold(cell)
+        else:
+            hist.observe(elapsed, self._tags)
 
     def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
         _wrap.reject_generator(
             fn, "not a generator: time the code that consumes it (with `with h.time():`)"
         )
-        observe, tags, scale = self._hist.observe, self._tags, self._scale
+        observe, tags, scale = self._hist.observe, self._tags, self._hist._time_scale
 
         def ok(seconds: float) -> None:
             observe(seconds * scale, tags)
@@ -646,7 +659,11 @@ class Histogram(Instrument[_SketchCell]):
 
     def time(self, tags: Mapping[str, object] | None = None) -> _Timer:
         """Time a block (``with h.time():``) or a function (``@h.time()``)."""
-        return _Timer(self, tags)
+        timer = _Timer()
+        timer._hist = self
+        timer._tags = tags
+        timer.elapsed = 0.0
+        return timer
 
     def bind(self, **tags: object) -> BoundHistogram:
         """A histogram bound to fixed tags."""
