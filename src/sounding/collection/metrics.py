@@ -32,7 +32,6 @@ from contextlib import AbstractContextManager
 from typing import Any, Final, Generic, ParamSpec, TypeVar, cast
 
 from sounding.collection import _wrap
-from sounding.core import clock as _clock
 from sounding.core import health
 from sounding.core.clock import get_clock, on_clock_change
 from sounding.core.config import get_settings
@@ -87,6 +86,19 @@ _MAX: Final = sys.float_info.max
 LOCK_FREE: Final = sys.version_info >= (3, 11) and bool(
     getattr(sys, "_is_gil_enabled", lambda: True)()
 )
+
+
+#: The monotonic clock in use, followed through set_clock (one global load on the hot path
+#: instead of three lookups through the clock module).
+_mono: Callable[[], float] = get_clock().monotonic
+
+
+def _follow_clock() -> None:
+    global _mono
+    _mono = get_clock().monotonic
+
+
+on_clock_change(_follow_clock)
 
 
 def validate_name(name: object, what: str = "name") -> str:
@@ -569,13 +581,13 @@ class _Timer(AbstractContextManager["_Timer"]):
     elapsed: float
 
     def __enter__(self) -> _Timer:
-        self._start = _clock._clock.monotonic()
+        self._start = _mono()
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         hist = self._hist
         # Time can go backwards on some clocks; never record a negative duration.
-        elapsed = (_clock._clock.monotonic() - self._start) * hist._time_scale
+        elapsed = (_mono() - self._start) * hist._time_scale
         self.elapsed = elapsed = elapsed if elapsed > 0.0 else 0.0
         if self._tags is None and elapsed <= _MAX and LOCK_FREE:
             # Histogram.observe inlined for the untagged series (a finite float from the
