@@ -439,6 +439,9 @@ class PerformanceTimer:
 
     __slots__ = ("_metrics", "_op", "_start", "_stop")
 
+    #: the end of the last run, None while one runs (set with ``_start``, read only after it)
+    _stop: float | None
+
     def __init__(
         self,
         name: str,
