@@ -372,8 +372,8 @@ _OPERATIONS: dict[tuple[Any, ...], _Operation] = {}
 _MAX_OPERATIONS: Final = 1024
 #: ``PerformanceTimer(name)`` with every other argument left out: name -> its _Operation.
 _PLAIN: dict[str, _Operation] = {}
-_NO_METRICS: Final[tuple[str, ...]] = ()
-_NO_EXCEPTIONS: Final[tuple[type[BaseException], ...]] = ()
+#: The keyword-only arguments of PerformanceTimer (see its overloads).
+_TIMER_OPTIONS: Final = ("log_result", "metrics", "ok_exceptions", "classify")
 _MAX_FLOAT: Final = sys.float_info.max
 _BATCH: Final = _metrics._BATCH
 
@@ -442,6 +442,15 @@ class PerformanceTimer:
     #: the end of the last run, None while one runs (set with ``_start``, read only after it)
     _stop: float | None
 
+    @overload
+    def __init__(
+        self,
+        name: str,
+        threshold_ms: float | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> None: ...
+
+    @overload
     def __init__(
         self,
         name: str,
@@ -452,26 +461,40 @@ class PerformanceTimer:
         metrics: tuple[str, ...] | list[str] = (),
         ok_exceptions: type[BaseException] | tuple[type[BaseException], ...] = (),
         classify: Callable[[BaseException], str | None] | None = None,
+    ) -> None: ...
+
+    def __init__(
+        self,
+        name: str,
+        threshold_ms: float | None = None,
+        tags: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> None:
         # Created per call, as the docs show it: the checked settings and resolved instruments
         # are shared by every timer with the same settings (an _Operation holds no run state).
-        # ``PerformanceTimer("op")`` is one dict lookup; other plain forms a lookup on a key
-        # of the arguments; outcome options go through the full checks.
+        # ``PerformanceTimer("op")`` is one dict lookup (the keyword-only options arrive as
+        # ``options``, empty when none is given: no default to fill in or compare); other
+        # plain forms a lookup on a key of the arguments; outcome options the full checks.
         self._start: float | None = None
         self._metrics: dict[str, float] | None = None
-        if (
-            threshold_ms is None
-            and tags is None
-            and log_result is False
-            and metrics is _NO_METRICS
-            and ok_exceptions is _NO_EXCEPTIONS
-            and classify is None
-            and type(name) is str
-        ):
-            op = _PLAIN.get(name)
-            if op is not None:
-                self._op = op
+        if not options and threshold_ms is None and tags is None:
+            try:
+                self._op = _PLAIN[name]
                 return
+            except (KeyError, TypeError):  # not made yet (or unhashable): checked below
+                pass
+        for key in options:
+            if key not in _TIMER_OPTIONS:
+                raise InvalidTypeError(
+                    key,
+                    options[key],
+                    "one of the keyword arguments of PerformanceTimer: "
+                    + ", ".join(_TIMER_OPTIONS),
+                )
+        log_result = options.get("log_result", False)
+        metrics = options.get("metrics", ())
+        ok_exceptions = options.get("ok_exceptions", ())
+        classify = options.get("classify")
         plain = type(ok_exceptions) is tuple and not ok_exceptions and classify is None
         op = _cached_operation(name, threshold_ms, tags, log_result) if plain else None
         if op is None or op.log_result is not log_result:
