@@ -596,7 +596,7 @@ class _LevelMethod(Protocol):
     """The signature of ``debug``/``info``/``warning``/``error``/``critical``."""
 
     def __call__(
-        self, event: str, *, category: EventCategory | str | None = None, **fields: Any
+        self, event: str, /, *, category: EventCategory | str | None = None, **fields: Any
     ) -> None: ...
 
 
@@ -615,11 +615,12 @@ _config.on_configure(_set_gate)
 
 
 def _level_method(logger: StructuredLogger, levelno: int, name: str) -> _LevelMethod:
-    def method(
-        event: str, *, category: EventCategory | str | None = None, **fields: Any
-    ) -> None:
+    # ``event`` is positional-only and ``category`` travels in ``fields``: CPython then puts
+    # each keyword straight into the dict it builds for ``**fields`` without comparing it
+    # with parameter names, the only work a call below the level does besides one test.
+    def method(event: str, /, **fields: Any) -> None:
         if _gate <= levelno:
-            _log(logger, levelno, event, category, fields)
+            _log(logger, levelno, event, fields.pop("category", None), fields)
 
     method.__name__ = name
     method.__qualname__ = f"StructuredLogger.{name}"
