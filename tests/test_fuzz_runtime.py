@@ -161,8 +161,6 @@ def _calls() -> dict[str, Callable[[Any], object]]:
     }
 
 
-
-
 NAMES = [
     "counter.inc",
     "counter.inc tags",

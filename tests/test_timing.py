@@ -617,3 +617,30 @@ def test_declared_metric_names_must_be_names() -> None:
         PerformanceTimer("import.bad", metrics="rows")  # type: ignore[arg-type]
     with pytest.raises(InvalidNameError):
         PerformanceTimer("import.bad", metrics=("no spaces",))
+
+
+def test_timer_unknown_keyword_raises_naming_it() -> None:
+    """PerformanceTimer("op", threshold=5) raises InvalidTypeError naming 'threshold'."""
+    with pytest.raises(InvalidTypeError, match="threshold"):
+        PerformanceTimer("t.unknown_kw", threshold=5)  # type: ignore[call-overload]
+
+
+def test_timer_made_per_call_keeps_its_own_run(sink: MemorySink) -> None:
+    """Timers made per call with the same name share settings, not elapsed time or metrics."""
+    clock = set_clock(None)
+    manual = ManualClock()
+    set_clock(manual)
+    try:
+        with PerformanceTimer("t.per_call") as first:
+            manual.advance(0.5)
+            first.add_metric("rows", 3)
+        with PerformanceTimer("t.per_call") as second:
+            manual.advance(0.25)
+        sounding.flush()
+    finally:
+        set_clock(clock)
+    assert first.elapsed_ms == pytest.approx(500.0)
+    assert second.elapsed_ms == pytest.approx(250.0)
+    assert first.metrics == {"rows": 3}
+    assert second.metrics == {}
+    assert sink.count("t.per_call.duration", {"status": "ok"}) == 2

@@ -218,6 +218,8 @@ class Instrument(ABC, Generic[Cell]):
         # Raw tag items (in the caller's order) -> cell. Cells live as long as the instrument,
         # so a series is canonicalised and privacy-checked once, not on every call.
         self._by_raw: dict[Any, Cell] = {}
+        # The same for tags with a value that is not a str, keyed with the values' types.
+        self._by_typed: dict[Any, Cell] = {}
         # Canonical tags -> cell, at most `cardinality_limit` entries plus the overflow.
         self._cells: dict[TagKey, Cell] = {}
         self._tag_keys: set[tuple[Any, ...]] = set()
@@ -250,12 +252,22 @@ class Instrument(ABC, Generic[Cell]):
     ) -> Cell | None:
         """The cell for ``tags``, or ``None`` (counted) when the tags are unusable. ``raw``
         is ``tuple(tags.items())`` when the caller has it (and found no cell for it)."""
+        typed: tuple[Any, ...] | None = None
         try:
             if raw is None:
                 raw = tuple(tags.items())
                 cell = self._by_raw.get(raw)
                 if cell is not None:
                     return cell
+            for _, v in raw:
+                if type(v) is not str:
+                    # 1, True and 1.0 are equal keys but different tag values ("1", "True",
+                    # "1.0"): tags with a value that is not a str are cached with its type.
+                    typed = (raw, *map(type, tags.values()))
+                    cell = self._by_typed.get(typed)
+                    if cell is not None:
+                        return cell
+                    break
             if len(self._cells) > self._registry.cardinality_limit:
                 cell = self._overflowed(tags, raw)
                 if cell is not None:
@@ -267,7 +279,10 @@ class Instrument(ABC, Generic[Cell]):
         with self._lock:
             cell = self._series(canonical)
             # Bound the raw-key cache too: odd orderings of many tags must not grow it.
-            if len(self._by_raw) < 4 * self._registry.cardinality_limit:
+            if typed is not None:
+                if len(self._by_typed) < 4 * self._registry.cardinality_limit:
+                    self._by_typed[typed] = cell
+            elif len(self._by_raw) < 4 * self._registry.cardinality_limit:
                 self._by_raw[raw] = cell
         return cell
 

@@ -464,4 +464,3 @@ def run_demo(
     sounding.shutdown(timeout=5.0)
     result.wall_seconds = time.perf_counter() - wall_start
     return result
-
