@@ -69,10 +69,13 @@ _NAME_RE: Final = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
 _TAG_KEY_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]{0,63}$")
 MAX_NAME_LENGTH: Final = 200
 MAX_TAG_VALUE_LENGTH: Final = 200
+_MAX_LEN: Final = MAX_TAG_VALUE_LENGTH
 OVERFLOW_TAGS: Final[TagKey] = (("overflow", "true"),)
 _count_overflow = health.tally("metrics.cardinality_overflow")
 #: Observations buffered per histogram series before they are folded into the sketch.
 _BATCH: Final = 256
+#: Calls with other tags after which an instrument's remembered tags (``_last``) move on.
+_LAST_STRIKES: Final = 8
 _INF: Final = math.inf
 #: The largest finite float: plain ints and floats are range-checked against it exactly
 #: (``10**400 <= _MAX`` is False), so nothing that overflows a float reaches a cell.
@@ -225,6 +228,17 @@ class Instrument(ABC, Generic[Cell]):
         self._tag_keys: set[tuple[Any, ...]] = set()
         self._overflow_cell: Cell | None = None
         self._default: Cell = self._series(())
+        # The tags of a series used lately (a private copy, str values only) and its cell: a
+        # call with equal tags costs one dict comparison in C instead of building and hashing
+        # the tuple of items. Replaced after _LAST_STRIKES calls that found another series in
+        # _by_raw, so a series used most of the time keeps it. ``{}`` is the untagged series.
+        self._last: tuple[dict[str, object], Cell] = ({}, self._default)
+        self._strikes = 0
+        #: Past the limit (no series can be made any more): for each tag key of one-tag
+        #: series, the cells by the values they are known by (canonical, and as written when
+        #: cached). A one-tag call with such a key and a short str value is found there or is
+        #: an overflow, with no tuple of items built. None below the limit.
+        self._spill: dict[str, dict[str, Cell]] | None = None
 
     # -- series ---------------------------------------------------------------------------
     def _series(self, canonical: TagKey) -> Cell:
@@ -259,6 +273,10 @@ class Instrument(ABC, Generic[Cell]):
                 cell = self._by_raw.get(raw)
                 if cell is not None:
                     return cell
+            if len(self._cells) > self._registry.cardinality_limit:
+                cell = self._overflowed(tags, raw)  # str values only
+                if cell is not None:
+                    return cell
             for _, v in raw:
                 if type(v) is not str:
                     # 1, True and 1.0 are equal keys but different tag values ("1", "True",
@@ -268,10 +286,6 @@ class Instrument(ABC, Generic[Cell]):
                     if cell is not None:
                         return cell
                     break
-            if len(self._cells) > self._registry.cardinality_limit:
-                cell = self._overflowed(tags, raw)
-                if cell is not None:
-                    return cell
             canonical = self._canonical(tags)
         except Exception as exc:
             health.failure(f"metrics.invalid_tags.{self.name}", exc)
@@ -282,8 +296,10 @@ class Instrument(ABC, Generic[Cell]):
             if typed is not None:
                 if len(self._by_typed) < 4 * self._registry.cardinality_limit:
                     self._by_typed[typed] = cell
-            elif len(self._by_raw) < 4 * self._registry.cardinality_limit:
-                self._by_raw[raw] = cell
+            else:
+                if len(self._by_raw) < 4 * self._registry.cardinality_limit:
+                    self._by_raw[raw] = cell
+                self._last = (dict(raw), cell)
         return cell
 
     def _overflowed(self, tags: Mapping[str, object], raw: tuple[Any, ...]) -> Cell | None:
@@ -314,7 +330,23 @@ class Instrument(ABC, Generic[Cell]):
                 if cell is None:
                     cell = self._cells[OVERFLOW_TAGS] = self._cell_type()
         self._overflow_cell = cell
+        self._arm_spill()
         return cell
+
+    def _arm_spill(self) -> None:
+        """Index the one-tag series by value for the overflow path (see ``_spill``)."""
+        spill: dict[str, dict[str, Cell]] = {
+            keys[0]: {} for keys in self._tag_keys if len(keys) == 1
+        }
+        with self._lock:
+            for known in (list(self._cells.items()), list(self._by_raw.items())):
+                for tags, cell in known:
+                    if len(tags) == 1 and tags != OVERFLOW_TAGS:
+                        key, value = tags[0]
+                        values = spill.get(key)
+                        if values is not None and type(value) is str:
+                            values.setdefault(value, cell)
+        self._spill = spill
 
     def _bound_cell(self, tags: Mapping[str, object]) -> Cell:
         """Like :meth:`_cell_for` but raises: ``bind()`` is definition time."""
@@ -391,11 +423,37 @@ class Counter(Instrument[_CounterCell]):
             if tags is None:
                 cell = self._default
             else:
-                # Inlined cache hit of _cell_for: a call costs as much as the increment.
-                # get(), not [], so a miss (the cardinality-overflow path) raises nothing.
+                # Inlined cache hits of _cell_for (see _last): a call costs as much as the
+                # increment. get(), not [], so a miss (the cardinality-overflow path) raises
+                # nothing.
+                raw = None
+                found: _CounterCell | None = None
                 try:
-                    raw = tuple(tags.items())
-                    found = self._by_raw.get(raw)
+                    last = self._last
+                    if tags == last[0]:
+                        found = last[1]
+                    else:
+                        spill = self._spill
+                        if spill is not None and len(tags) == 1:  # past the limit
+                            key = next(iter(tags))
+                            v = tags[key]
+                            values = spill.get(key)
+                            if values is not None and type(v) is str and len(v) <= _MAX_LEN:
+                                found = values.get(v)
+                                if found is None:  # a new series as written: overflow
+                                    _count_overflow()
+                                    found = self._overflow_cell
+                        if found is None:
+                            raw = tuple(tags.items())
+                            found = self._by_raw.get(raw)
+                        if found is not None and found is not self._overflow_cell:
+                            # Another series than _last's: after _LAST_STRIKES, remember it.
+                            strikes = self._strikes + 1
+                            if strikes < _LAST_STRIKES:
+                                self._strikes = strikes
+                            else:
+                                self._strikes = 0
+                                self._last = (dict(tags), found)
                 except Exception:  # not a mapping: _cell_for counts it
                     raw = None
                     found = None
@@ -653,9 +711,34 @@ class Histogram(Instrument[_SketchCell]):
         if tags is None:
             cell: _SketchCell | None = self._default
         else:
-            try:
-                raw = tuple(tags.items())
-                cell = self._by_raw.get(raw)
+            raw = None
+            cell = None
+            try:  # as in Counter.inc
+                last = self._last
+                if tags == last[0]:
+                    cell = last[1]
+                else:
+                    spill = self._spill
+                    if spill is not None and len(tags) == 1:  # past the limit
+                        key = next(iter(tags))
+                        v = tags[key]
+                        values = spill.get(key)
+                        if values is not None and type(v) is str and len(v) <= _MAX_LEN:
+                            cell = values.get(v)
+                            if cell is None:  # a new series as written: overflow
+                                _count_overflow()
+                                cell = self._overflow_cell
+                    if cell is None:
+                        raw = tuple(tags.items())
+                        cell = self._by_raw.get(raw)
+                    if cell is not None and cell is not self._overflow_cell:
+                        # Another series than _last's: after _LAST_STRIKES, remember it.
+                        strikes = self._strikes + 1
+                        if strikes < _LAST_STRIKES:
+                            self._strikes = strikes
+                        else:
+                            self._strikes = 0
+                            self._last = (dict(tags), cell)
             except Exception:  # not a mapping: _cell_for counts it
                 raw = None
                 cell = None
@@ -813,6 +896,9 @@ class Registry:
         s = get_settings()
         self._defaults_dict = dict(s.default_tags)
         self._defaults = tuple(sorted(self._defaults_dict.items()))
+        if s.cardinality_limit != self.cardinality_limit:
+            for inst in list(self._instruments.values()):
+                inst._spill = None  # series may be made again (or fewer): full checks
         self.cardinality_limit = s.cardinality_limit
         step = s.metrics.aggregation_interval
         if step != self._step and hasattr(self, "_interval_start"):
