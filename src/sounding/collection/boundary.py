@@ -848,11 +848,9 @@ def operation_boundary(operation_name: Any = None, **options: Any) -> Any:
     # has to be compared. The typed signature is in the overloads above.
     if not options:
         try:
-            cached = _PLAIN_BOUNDARIES.get(operation_name)
-        except TypeError:  # unhashable: the checks below say what is wrong with it
-            cached = None
-        if cached is not None:
-            return cached
+            return _PLAIN_BOUNDARIES[operation_name]
+        except (KeyError, TypeError):  # not made yet (or unhashable): checked below
+            pass
     for key in options:
         if key not in _OPTION_DEFAULTS:
             raise InvalidTypeError(
