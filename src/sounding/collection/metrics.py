@@ -322,6 +322,8 @@ class Instrument(ABC, Generic[Cell]):
         _count_overflow()  # no lock on this path
         cell = self._overflow_cell
         if cell is not None:
+            if self._spill is None:  # the limit changed since: index the series again
+                self._arm_spill()
             return cell
         cell = self._cells.get(OVERFLOW_TAGS)
         if cell is None:
@@ -447,13 +449,14 @@ class Counter(Instrument[_CounterCell]):
                             raw = tuple(tags.items())
                             found = self._by_raw.get(raw)
                         if found is not None and found is not self._overflow_cell:
-                            # Another series than _last's: after _LAST_STRIKES, remember it.
+                            # Another series than _last's: after _LAST_STRIKES, remember it
+                            # (copied from what found it: the caller's dict may change).
                             strikes = self._strikes + 1
                             if strikes < _LAST_STRIKES:
                                 self._strikes = strikes
                             else:
                                 self._strikes = 0
-                                self._last = (dict(tags), found)
+                                self._last = (dict(raw) if raw is not None else {key: v}, found)
                 except Exception:  # not a mapping: _cell_for counts it
                     raw = None
                     found = None
@@ -732,13 +735,14 @@ class Histogram(Instrument[_SketchCell]):
                         raw = tuple(tags.items())
                         cell = self._by_raw.get(raw)
                     if cell is not None and cell is not self._overflow_cell:
-                        # Another series than _last's: after _LAST_STRIKES, remember it.
+                        # Another series than _last's: after _LAST_STRIKES, remember it
+                        # (copied from what found it: the caller's dict may change).
                         strikes = self._strikes + 1
                         if strikes < _LAST_STRIKES:
                             self._strikes = strikes
                         else:
                             self._strikes = 0
-                            self._last = (dict(tags), cell)
+                            self._last = (dict(raw) if raw is not None else {key: v}, cell)
             except Exception:  # not a mapping: _cell_for counts it
                 raw = None
                 cell = None
