@@ -93,7 +93,9 @@ def main() -> None:
         path30 = Path(tmp) / "telemetry-30d.db"
         fill(path30, days=30)
         with open_store(path30) as store:
-            report_model = best_ms(lambda: build_report(store, since="30d", now=NOW), repeat=3)
+            report_model = best_ms(
+                lambda: build_report(store, since="30d", now=NOW), repeat=3
+            )
         t0 = time.perf_counter()
         run_demo(days=14, seed=1, data_dir=Path(tmp) / "demo")
         demo_s = time.perf_counter() - t0

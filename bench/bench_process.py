@@ -162,9 +162,7 @@ def main() -> list[Row]:
         exits = []
         for _ in range(RUNS):
             err = _run([py, "-c", EXIT_PROBE], env)[2]
-            exits.extend(
-                float(line.split()[1]) for line in err.splitlines() if line.startswith("EXIT")
-            )
+            exits.extend(float(line.split()[1]) for line in err.splitlines() if line.startswith("EXIT"))
     bare_ms = whole["bare"][0] * 1e3
     rows = [
         Row(

@@ -81,7 +81,8 @@ def main() -> list[Row]:
             t["s"],
             {"ddsketch protobuf": t["ds"]},
             budget=1.0,
-            note=f"{len(ours_bytes):,} bytes vs {len(dd_bytes):,}; {ours.bucket_count} buckets",
+            note=f"{len(ours_bytes):,} bytes vs {len(dd_bytes):,}; "
+            f"{ours.bucket_count} buckets",
         ),
         Row("read back", t["r"], {"ddsketch protobuf": t["dr"]}, budget=1.0),
     ]

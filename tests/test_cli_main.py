@@ -71,7 +71,9 @@ def test_every_command_has_help_with_an_example(name: str) -> None:
 
 @pytest.mark.parametrize("name", ["dashboard", "report"])
 @pytest.mark.parametrize("state", ["missing", "empty", "file"])
-def test_reading_commands_explain_a_missing_store(tmp_path: Path, name: str, state: str) -> None:
+def test_reading_commands_explain_a_missing_store(
+    tmp_path: Path, name: str, state: str
+) -> None:
     """Without a store, dashboard and report fail with one helpful line and status 1."""
     target = tmp_path / "data"
     if state == "empty":
@@ -170,7 +172,9 @@ def test_report_writes_a_private_html_file(filled: Path, tmp_path: Path) -> None
 
 def test_status_reports_location_level_reason_and_drops(filled: Path) -> None:
     """status says where the data is, what is collected, the level and why, and the drops."""
-    result = run("--data-dir", str(filled), "status", "--format", "json", env={"DO_NOT_TRACK": "1"})
+    result = run(
+        "--data-dir", str(filled), "status", "--format", "json", env={"DO_NOT_TRACK": "1"}
+    )
     assert result.exit_code == 0, result.output
     info = json.loads(result.output)
     assert info["data_dir"] == str(filled)
@@ -191,13 +195,8 @@ def test_status_table_for_people(filled: Path) -> None:
     """The default output is a readable summary with the collected metrics."""
     result = run("--data-dir", str(filled), "status")
     assert result.exit_code == 0
-    for text in (
-        "Data directory",
-        "Remote telemetry",
-        "Dropped / failed",
-        "events_dropped: 4",
-        "app.op.duration",
-    ):
+    for text in ("Data directory", "Remote telemetry", "Dropped / failed", "events_dropped: 4",
+                 "app.op.duration"):
         assert text in result.output
 
 

@@ -125,14 +125,8 @@ def test_enabled_false_is_silent() -> None:
 
 @pytest.mark.parametrize(
     "dsn",
-    [
-        "not a dsn",
-        "ftp://key@host/1",
-        "https://host/1",
-        "https://key@host/project",
-        "https://key@host:99999/1",
-        "https://key@/1",
-    ],
+    ["not a dsn", "ftp://key@host/1", "https://host/1", "https://key@host/project",
+     "https://key@host:99999/1", "https://key@/1"],
 )
 @pytest.mark.parametrize("level", ["off", "error"])
 def test_a_malformed_dsn_raises_without_sentry_sdk(no_sdk: None, dsn: str, level: str) -> None:
@@ -250,9 +244,8 @@ def test_sounding_telemetry_sets_and_shows_the_choice(tmp_path: Path) -> None:
     assert _consent.read_choice(where).level is TelemetryLevel.OFF  # type: ignore[union-attr]
     result = runner.invoke(main, ["--data-dir", str(where), "telemetry", "error", "--echo"])
     assert "echo mode: on" in result.output
-    result = runner.invoke(
-        main, ["--data-dir", str(where), "telemetry", "status", "--format", "json"]
-    )
+    result = runner.invoke(main, ["--data-dir", str(where), "telemetry", "status",
+                                  "--format", "json"])
     info = json.loads(result.output)
     assert (info["choice"], info["echo"], info["choice_source"]) == ("error", True, "user")
     s = sounding.configure(data_dir=where, telemetry_level="all")

@@ -53,23 +53,13 @@ def _fill(data_dir: Path) -> None:
         sounding.record(MetricSnapshot(MetricType.GAUGE, "app.queue", 4.0, t0 + 5))
     for i in range(5):
         sounding.record(
-            MetricSnapshot(
-                MetricType.COUNTER,
-                "app.failures",
-                1.0,
-                NOW - 3 * HOUR - i * 60,
-                {"exc_type": "TimeoutError"},
-            )
+            MetricSnapshot(MetricType.COUNTER, "app.failures", 1.0, NOW - 3 * HOUR - i * 60,
+                           {"exc_type": "TimeoutError"})
         )
     for i in range(2):
         sounding.record(
-            MetricSnapshot(
-                MetricType.COUNTER,
-                "app.failures",
-                1.0,
-                NOW - 2 * HOUR - i * 60,
-                {"exc_type": MARKUP_ERROR},
-            )
+            MetricSnapshot(MetricType.COUNTER, "app.failures", 1.0, NOW - 2 * HOUR - i * 60,
+                           {"exc_type": MARKUP_ERROR})
         )
     sounding.record(
         MetricSnapshot(MetricType.COUNTER, "sounding.internal.storage_write", 3.0, NOW - HOUR)

@@ -33,11 +33,8 @@ def test_example_runs(where: str, code: str, data_dir: Path) -> None:
 def test_every_doc_is_linked_from_the_index() -> None:
     """docs/index.md links every page in docs/."""
     index = (ROOT / "docs" / "index.md").read_text(encoding="utf-8")
-    missing = [
-        p.name
-        for p in (ROOT / "docs").glob("*.md")
-        if p.name != "index.md" and f"({p.name})" not in index
-    ]
+    missing = [p.name for p in (ROOT / "docs").glob("*.md") if p.name != "index.md"
+               and f"({p.name})" not in index]
     assert missing == []
 
 

@@ -33,26 +33,11 @@ def write(path: Path, n: int, start: float = T0) -> None:
         t = start + i * STEP
         sk = QuantileSketch()
         sk.add_many([10.0, 20.0, 30.0])
-        aggs.append(
-            IntervalAggregate(
-                "jobs", MetricType.COUNTER, (("kind", "a"),), t, t + STEP, count=1, sum=1.0
-            )
-        )
-        aggs.append(
-            IntervalAggregate(
-                "job.duration",
-                MetricType.HISTOGRAM,
-                (("kind", "a"),),
-                t,
-                t + STEP,
-                count=3,
-                sum=60.0,
-                min=10.0,
-                max=30.0,
-                sketch=sk,
-                unit="ms",
-            )
-        )
+        aggs.append(IntervalAggregate("jobs", MetricType.COUNTER, (("kind", "a"),), t, t + STEP,
+                                      count=1, sum=1.0))
+        aggs.append(IntervalAggregate("job.duration", MetricType.HISTOGRAM, (("kind", "a"),), t,
+                                      t + STEP, count=3, sum=60.0, min=10.0, max=30.0, sketch=sk,
+                                      unit="ms"))
     sink = SQLiteSink(path)
     sink.write(aggs, [])
     sink.close()
@@ -105,11 +90,8 @@ def test_ms_histogram_in_seconds_on_fixed_grid(conn: sqlite3.Connection) -> None
     deliver(exporter(t), conn, since=T0 - 1, until=T0 + 3600)
     req = decoded(t, 0)
     names = {dict(k)["__name__"] for k in req}
-    assert {
-        "job_duration_seconds_bucket",
-        "job_duration_seconds_sum",
-        "job_duration_seconds_count",
-    } <= names
+    assert {"job_duration_seconds_bucket", "job_duration_seconds_sum",
+            "job_duration_seconds_count"} <= names
     sums = [s for k, s in req.items() if dict(k)["__name__"] == "job_duration_seconds_sum"]
     assert sums[0][-1][1] == pytest.approx(0.6)
     inf = [s for k, s in req.items() if dict(k).get("le") == "+Inf"]
@@ -160,14 +142,7 @@ def test_permanent_refusal_is_counted_and_skipped(
     """A 4xx (not 429) or Prometheus' 500 "too old sample" is counted, not retried forever."""
     t = FakeTransport([Response(status, body)])
     before = health.counts().get("export.refused", 0)
-    r = deliver(
-        exporter(
-            t,
-        ),
-        conn,
-        since=T0 - 1,
-        batch_size=4,
-    )
+    r = deliver(exporter(t, ), conn, since=T0 - 1, batch_size=4)
     assert r.refused_samples > 0
     assert r.stopped == "done"
     assert len(t.requests) > 1  # the next batches went on
@@ -223,15 +198,8 @@ def test_tag_allowlist_folds_series(tmp_path: Path) -> None:
     """Tags outside the allowlist never leave; their series are summed together."""
     path = tmp_path / "telemetry.db"
     aggs = [
-        IntervalAggregate(
-            "jobs",
-            MetricType.COUNTER,
-            (("kind", k), ("user_group", g)),
-            T0,
-            T0 + STEP,
-            count=1,
-            sum=v,
-        )
+        IntervalAggregate("jobs", MetricType.COUNTER, (("kind", k), ("user_group", g)), T0,
+                          T0 + STEP, count=1, sum=v)
         for k, g, v in (("a", "x", 1.0), ("a", "y", 2.0), ("b", "x", 4.0))
     ]
     sink = SQLiteSink(path)
@@ -260,14 +228,9 @@ def test_default_instance_is_random_install_id(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "arg"),
-    [
-        ({"url": "ftp://x"}, "url"),
-        ({"timeout": 0}, "timeout"),
-        ({"headers": {"a": 1}}, "headers"),
-        ({"bucket_step": 0}, "bucket_step"),
-        ({"bucket_range": (5, 1)}, "bucket_range"),
-        ({"instance": 3}, "instance"),
-    ],
+    [({"url": "ftp://x"}, "url"), ({"timeout": 0}, "timeout"), ({"headers": {"a": 1}}, "headers"),
+     ({"bucket_step": 0}, "bucket_step"), ({"bucket_range": (5, 1)}, "bucket_range"),
+     ({"instance": 3}, "instance")],
 )
 def test_misuse_raises_naming_the_argument(kwargs: dict[str, object], arg: str) -> None:
     """Bad exporter arguments raise sounding's errors naming the argument."""

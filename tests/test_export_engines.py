@@ -37,23 +37,14 @@ def record_install(data_dir: Path, seed: int, mu: float, sigma: float, start: fl
         tags = (("app_version", "1.0"), ("route", "save"))
         aggs.append(
             IntervalAggregate(
-                "request.duration",
-                MetricType.HISTOGRAM,
-                tags,
-                t0,
-                t0 + STEP,
-                count=len(values),
-                sum=sum(values),
-                min=min(values),
-                max=max(values),
-                sketch=sk,
-                unit="ms",
+                "request.duration", MetricType.HISTOGRAM, tags, t0, t0 + STEP,
+                count=len(values), sum=sum(values), min=min(values), max=max(values),
+                sketch=sk, unit="ms",
             )
         )
         aggs.append(
-            IntervalAggregate(
-                "requests", MetricType.COUNTER, tags, t0, t0 + STEP, count=hits, sum=float(hits)
-            )
+            IntervalAggregate("requests", MetricType.COUNTER, tags, t0, t0 + STEP,
+                              count=hits, sum=float(hits))
         )
     sink.write(aggs, [])
     sink.close()
@@ -302,7 +293,8 @@ def test_configured_exporters_from_the_public_api(
     assert float(res[0]["value"][1]) == 3 * 60
     for q in (0.5, 0.95, 0.99):
         promql = (
-            f"histogram_quantile({q}, sum by (le) (last_over_time(op_duration_seconds_bucket[2h])))"
+            f"histogram_quantile({q}, sum by (le) "
+            "(last_over_time(op_duration_seconds_bucket[2h])))"
         )
         got = float(wait_for(victoria, promql, at)[0]["value"][1])
         want = merged.quantile(q)

@@ -61,7 +61,7 @@ def exposition(d: Path, openmetrics: bool = False) -> str:
 def test_collector_names_units_and_types(data: Path) -> None:
     """Counters end in _total, ms histograms are in seconds, MB gauges in bytes."""
     text = exposition(data)
-    assert "# TYPE exports_total counter" in text
+    assert '# TYPE exports_total counter' in text
     assert 'exports_total{app_version="1.0"} 7.0' in text
     assert 'memory_bytes{app_version="1.0"} 3e+06' in text
     assert "# TYPE export_duration_seconds histogram" in text
@@ -108,7 +108,9 @@ def test_real_prometheus_scrapes_serve_metrics(data: Path, tmp_path: Path) -> No
                 time.sleep(0.3)
             assert res
             assert float(res[0]["value"][1]) == 7.0
-            q = eng.scalar("histogram_quantile(0.5, sum by (le) (export_duration_seconds_bucket))")
+            q = eng.scalar(
+                "histogram_quantile(0.5, sum by (le) (export_duration_seconds_bucket))"
+            )
             assert q == pytest.approx(0.050, rel=0.015)
         finally:
             eng.proc.terminate()
@@ -128,9 +130,9 @@ def test_alert_rules_pass_promtool(data: Path, tmp_path: Path) -> None:
         '[[alerts]]\nname = "slow export"\nmetric = "export.duration"\nstat = "p95"\n'
         'op = ">"\nthreshold = 500\nfor = "5m"\nkeep_firing_for = "10m"\n'
         '[[alerts]]\nname = "few exports"\nmetric = "exports"\nstat = "count"\nop = "<"\n'
-        "threshold = 1\n"
+        'threshold = 1\n'
         '[[alerts]]\nname = "memory"\nmetric = "memory"\nstat = "max"\nop = ">"\n'
-        "threshold = 500\n"
+        'threshold = 500\n'
         '[[alerts]]\nname = "odd"\nmetric = "export.duration"\nkind = "deviation"\nop = ">"\n'
     )
     out = tmp_path / "sounding.rules.yml"

@@ -74,13 +74,8 @@ def test_level_all_sends_aggregates_from_the_store(data_dir: Path) -> None:
 
 @pytest.mark.parametrize(
     ("level", "env"),
-    [
-        ("error", {}),
-        ("crash", {}),
-        ("off", {}),
-        ("all", {"DO_NOT_TRACK": "1"}),
-        ("all", {"SOUNDING_TELEMETRY": "error"}),
-    ],
+    [("error", {}), ("crash", {}), ("off", {}), ("all", {"DO_NOT_TRACK": "1"}),
+     ("all", {"SOUNDING_TELEMETRY": "error"})],
 )
 def test_below_all_or_opted_out_opens_no_socket(
     listener: socket.socket, monkeypatch: pytest.MonkeyPatch, level: str, env: dict[str, str]
@@ -241,7 +236,9 @@ def test_shutdown_delivers_what_closed_since_the_last_cycle(data_dir: Path) -> N
     assert [v for _, v in total] == [1.0, 2.0, 3.0, 4.0, 5.0]
 
 
-def test_first_cycle_runs_soon_after_start(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_first_cycle_runs_soon_after_start(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The thread delivers the backlog shortly after it starts, without waiting an interval."""
     from sounding.testing import ManualClock, simulated_time
 

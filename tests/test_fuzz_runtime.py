@@ -161,6 +161,8 @@ def _calls() -> dict[str, Callable[[Any], object]]:
     }
 
 
+
+
 NAMES = [
     "counter.inc",
     "counter.inc tags",

@@ -45,9 +45,8 @@ def _files(root: Path) -> list[str]:
 
 def _run(code: str, home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, *args, "-c", textwrap.dedent(code)]
-        if not args
-        else [sys.executable, *args],
+        [sys.executable, *args, "-c", textwrap.dedent(code)] if not args else
+        [sys.executable, *args],
         env={**_clean_env(home), **env},
         capture_output=True,
         text=True,

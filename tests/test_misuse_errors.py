@@ -39,13 +39,9 @@ CASES: list[tuple[str, str, Callable[[Any], object]]] = [
         lambda st: sounding.track_execution_time(threshold_ms=10**400),
     ),
     ("rules_from_config('x')", "metrics", lambda st: rules_from_config("x")),  # type: ignore[arg-type]
-    (
-        "record value 10**400",
-        "snapshot.value",
-        lambda st: sounding.record(
-            MetricSnapshot(MetricType.GAUGE, "a.b", 10**400, 0.0)  # type: ignore[arg-type]
-        ),
-    ),
+    ("record value 10**400", "snapshot.value", lambda st: sounding.record(
+        MetricSnapshot(MetricType.GAUGE, "a.b", 10**400, 0.0)  # type: ignore[arg-type]
+    )),
 ]
 
 

@@ -82,7 +82,9 @@ def test_boundary_cache_still_rejects_misuse() -> None:
         operation_boundary("t.misuse", max_retries=True)
 
 
-def test_boundary_nested_blocks_keep_their_own_start(sink: MemorySink, clock: ManualClock) -> None:
+def test_boundary_nested_blocks_keep_their_own_start(
+    sink: MemorySink, clock: ManualClock
+) -> None:
     """Nested blocks of one boundary, and a task created inside them, time themselves."""
     b = operation_boundary("t.nest")
 

@@ -207,12 +207,15 @@ def _console_lines(log: str, page: Path) -> list[str]:
 
 
 @pytest.mark.needs_extras
-def test_report_renders_in_chromium_with_a_clean_console(report_html: str, tmp_path: Path) -> None:
+def test_report_renders_in_chromium_with_a_clean_console(
+    report_html: str, tmp_path: Path
+) -> None:
     """Chromium loads the report: every chart is in the DOM, nothing ran, the console is
     empty (a control page proves console messages would be seen)."""
     control = tmp_path / "control.html"
     control.write_text(
-        '<!DOCTYPE html><html><body><script>console.error("control-error")</script></body></html>'
+        '<!DOCTYPE html><html><body><script>console.error("control-error")</script>'
+        "</body></html>"
     )
     _, log = _open_in_chromium(control, tmp_path / "profile")
     assert any("control-error" in line for line in _console_lines(log, control))

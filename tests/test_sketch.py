@@ -111,11 +111,8 @@ def test_bucket_count_is_bounded() -> None:
     sk.add_many([10.0**e for e in range(-9, 300, 1)] * 3)
     sk.add_many([1.0001**i for i in range(0, 200_000, 7)])
     assert len(sk.positive) <= MAX_BUCKETS
-    assert within(
-        sk.quantile(0.99),
-        [10.0**e for e in range(-9, 300)] * 3 + [1.0001**i for i in range(0, 200_000, 7)],
-        0.99,
-    )
+    assert within(sk.quantile(0.99), [10.0**e for e in range(-9, 300)] * 3
+                  + [1.0001**i for i in range(0, 200_000, 7)], 0.99)
 
 
 def _truncated() -> bytes:

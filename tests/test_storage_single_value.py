@@ -109,7 +109,8 @@ def test_single_value_rows_store_no_sketch_blob(tmp_path: Path) -> None:
             ).fetchall()
         )
         two = conn.execute(
-            "SELECT count(*) FROM points WHERE resolution = 60 AND count = 2 AND length(sketch) > 0"
+            "SELECT count(*) FROM points WHERE resolution = 60 AND count = 2 "
+            "AND length(sketch) > 0"
         ).fetchone()[0]
     finally:
         conn.close()
@@ -233,7 +234,9 @@ def test_a_migrated_store_records_its_schema_version_in_the_header(tmp_path: Pat
     _write(path, [[hist(T0, [1.0])]])
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(STORAGE_MIGRATIONS.names)
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(
+            STORAGE_MIGRATIONS.names
+        )
     finally:
         conn.close()
     old = tmp_path / "old.db"

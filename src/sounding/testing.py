@@ -60,7 +60,9 @@ class MemorySink:
         self.closed = True
 
     # -- reading helpers ------------------------------------------------------------------
-    def aggregates(self, name: str, tags: dict[str, str] | None = None) -> list[IntervalAggregate]:
+    def aggregates(
+        self, name: str, tags: dict[str, str] | None = None
+    ) -> list[IntervalAggregate]:
         """Aggregates of metric ``name`` whose tags include ``tags``."""
         want = set((tags or {}).items())
         return [a for a in self.metrics if a.name == name and want <= set(a.tags)]

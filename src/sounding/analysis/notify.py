@@ -162,9 +162,8 @@ def _check_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
             raise InvalidTypeError("headers", {key: value}, "a mapping of str to str")
         if not key or any(c in key for c in "\r\n\0:") or any(c in value for c in "\r\n\0"):
             raise InvalidValueError(
-                "headers",
-                {key: value},
-                "names and values without CR, LF or NUL (and names without ':')",
+                "headers", {key: value}, "names and values without CR, LF or NUL (and names "
+                "without ':')"
             )
         out[key] = value
     return out
@@ -219,9 +218,9 @@ class WebhookNotifier:
 
     def send(self, notification: Notification) -> None:
         """POST the notification; raises :class:`WebhookError` when every attempt failed."""
-        body = json.dumps(_strict(notification.as_dict()), default=repr, allow_nan=False).encode(
-            "utf-8"
-        )
+        body = json.dumps(
+            _strict(notification.as_dict()), default=repr, allow_nan=False
+        ).encode("utf-8")
         deadline = time.monotonic() + self.total_timeout
         last: BaseException | None = None
         for attempt in range(self.retries + 1):

@@ -58,7 +58,9 @@ def _record(exc: BaseException | None, where: str) -> None:
         health.failure("errors.crash", failure)
 
 
-def _sys_hook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+def _sys_hook(
+    exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
+) -> None:
     _record(exc, "main")
     previous = _previous_sys or sys.__excepthook__
     previous(exc_type, exc, tb)

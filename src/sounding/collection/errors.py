@@ -407,10 +407,8 @@ class SentryContext:
     def set_metric(self, name: str, value: float) -> None:
         """Attach a measurement (a finite number) to the error report of this block."""
         number: float | None = None
-        if (
-            isinstance(name, str)
-            and isinstance(value, (int, float))
-            and not isinstance(value, bool)
+        if isinstance(name, str) and isinstance(value, (int, float)) and not isinstance(
+            value, bool
         ):
             try:
                 number = float(value)  # an int beyond float range overflows: refused

@@ -629,7 +629,9 @@ def _build(
         debug = _truthy_env(env["SOUNDING_DEBUG"])
     debug = False if debug is UNSET else debug
     _check(isinstance(debug, bool), "debug", debug, "True or False")
-    configured = explicit or file_path is not None or any(env.get(name) for name in _WHERE_ENV)
+    configured = (
+        explicit or file_path is not None or any(env.get(name) for name in _WHERE_ENV)
+    )
 
     exporters = pick("exporters")
     exporters = () if exporters is UNSET or exporters is None else exporters

@@ -565,7 +565,8 @@ def _not_started(why: str, warn: bool = True) -> bool:
     if warn and why not in _state.warned_not_started:
         _state.warned_not_started.add(why)
         warnings.warn(
-            f"sounding: remote error reporting not started: {why}; errors are recorded locally",
+            f"sounding: remote error reporting not started: {why}; errors are recorded "
+            "locally",
             RuntimeWarning,
             stacklevel=3,
         )

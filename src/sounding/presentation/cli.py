@@ -98,10 +98,8 @@ def _as_typed(ctx: click.Context, exc: Exception) -> Exception:
         return exc
     option = OPTION_NAMES.get(exc.field)
     name = ctx.invoked_subcommand
-    command = (
-        None
-        if name is None or not isinstance(ctx.command, click.Group)
-        else (ctx.command.commands.get(name))
+    command = None if name is None or not isinstance(ctx.command, click.Group) else (
+        ctx.command.commands.get(name)
     )
     if option is None or command is None:
         return exc
@@ -312,7 +310,9 @@ def _event_records(events: Iterable[dict[str, Any]], fmt: str) -> tuple[Any, lis
     """
     if fmt.lower() == "csv":
         return _event_rows(events), _EVENT_COLUMNS
-    rows = [{**{k: ev.get(k) for k in _EVENT_COLUMNS if k != "fields"}, **ev} for ev in events]
+    rows = [
+        {**{k: ev.get(k) for k in _EVENT_COLUMNS if k != "fields"}, **ev} for ev in events
+    ]
     keys: list[str] = [k for k in _EVENT_COLUMNS if k != "fields"]
     for row in rows:
         keys.extend(k for k in row if k not in keys)

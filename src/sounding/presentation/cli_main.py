@@ -544,7 +544,9 @@ def status(ctx: click.Context, fmt: str) -> None:
                     None if set_at is None else format_time(float(set_at), local=local)
                 )
                 # What the application runs with is what it sends, not this shell's settings.
-                info["sends_now"] = WOULD_SEND.get(TelemetryLevel(level), info["sends_now"])
+                info["sends_now"] = WOULD_SEND.get(
+                    TelemetryLevel(level), info["sends_now"]
+                )
     from sounding.exporters.status import exporter_status
 
     info["exporters"] = exporter_status(settings, data_dir)
@@ -579,14 +581,10 @@ def _print_status(info: dict[str, Any]) -> None:
     row("App", info["app_name"])
     row("Data directory", info["data_dir"])
     if info["exists"]:
-        row(
-            "Store",
-            f"{info['store']} ({_human_bytes(info['size_bytes'])} in {len(info['files'])} file(s))",
-        )
-        row(
-            "Recorded",
-            f"{len(info['metrics'])} metrics, {info['events']} events, {info['sessions']} sessions",
-        )
+        row("Store", f"{info['store']} ({_human_bytes(info['size_bytes'])} in "
+            f"{len(info['files'])} file(s))")
+        row("Recorded", f"{len(info['metrics'])} metrics, {info['events']} events, "
+            f"{info['sessions']} sessions")
         row("Time span", f"{info['oldest'] or '-'} to {info['newest'] or '-'}")
     else:
         row("Store", "none yet (nothing recorded in this directory)", "yellow")
@@ -614,9 +612,8 @@ def _print_status(info: dict[str, Any]) -> None:
             + ("; echo: prints what would be sent" if choice["echo"] else ""),
         )
     if info["outbox"] is not None:
-        row(
-            "Outbox", f"{info['outbox']} unsent error report(s)", "yellow" if info["outbox"] else ""
-        )
+        row("Outbox", f"{info['outbox']} unsent error report(s)",
+            "yellow" if info["outbox"] else "")
     row("Always scrubbed", info["always_scrubbed"])
     dropped = info["dropped"]
     row(
@@ -724,12 +721,8 @@ def run_checks(data_dir: Path) -> list[Check]:
             )
     if not settings.local_recording:
         checks.append(
-            Check(
-                "local recording",
-                "warn",
-                "off (SOUNDING_LOCAL=0 or configure)",
-                "unset SOUNDING_LOCAL to record locally again",
-            )
+            Check("local recording", "warn", "off (SOUNDING_LOCAL=0 or configure)",
+                  "unset SOUNDING_LOCAL to record locally again")
         )
     if not data_dir.exists():
         checks.append(
@@ -743,12 +736,8 @@ def run_checks(data_dir: Path) -> list[Check]:
         return checks
     if not data_dir.is_dir():
         checks.append(
-            Check(
-                "data directory",
-                "fail",
-                f"{data_dir} is not a directory",
-                f"move the file away: mv {data_dir} {data_dir}.bak",
-            )
+            Check("data directory", "fail", f"{data_dir} is not a directory",
+                  f"move the file away: mv {data_dir} {data_dir}.bak")
         )
         return checks
     mode = _mode(data_dir)
@@ -765,30 +754,21 @@ def run_checks(data_dir: Path) -> list[Check]:
         )
     elif mode & 0o077:
         checks.append(
-            Check(
-                "data directory",
-                "warn",
-                f"{data_dir} is readable by others ({mode:o})",
-                f"chmod 700 {data_dir}",
-            )
+            Check("data directory", "warn", f"{data_dir} is readable by others ({mode:o})",
+                  f"chmod 700 {data_dir}")
         )
     else:
         checks.append(Check("data directory", "ok", f"{data_dir} ({mode:o})"))
     free = shutil.disk_usage(data_dir).free
     if free < 50 * 1024 * 1024:
         checks.append(
-            Check(
-                "disk space",
-                "warn",
-                f"only {_human_bytes(free)} free",
-                "free some space; writes fail (counted, not raised) when the disk is full",
-            )
+            Check("disk space", "warn", f"only {_human_bytes(free)} free",
+                  "free some space; writes fail (counted, not raised) when the disk is full")
         )
     store_path = data_dir / _STORE_FILE
     if not store_path.exists():
-        checks.append(
-            Check("store", "warn", "no telemetry.db yet", "run the instrumented app once")
-        )
+        checks.append(Check("store", "warn", "no telemetry.db yet",
+                            "run the instrumented app once"))
     else:
         checks.extend(_store_checks(store_path))
     corrupt = sorted(data_dir.glob(_STORE_FILE + ".corrupt*"))
@@ -809,9 +789,8 @@ def _store_checks(path: Path) -> list[Check]:
     out: list[Check] = []
     mode = _mode(path)
     if mode & 0o077:
-        out.append(
-            Check("store permissions", "warn", f"{path.name} is {mode:o}", f"chmod 600 {path}")
-        )
+        out.append(Check("store permissions", "warn", f"{path.name} is {mode:o}",
+                         f"chmod 600 {path}"))
     from sounding.core.exceptions import StoreError
     from sounding.storage import open_store
 
@@ -822,13 +801,9 @@ def _store_checks(path: Path) -> list[Check]:
     except (sqlite3.Error, StoreError) as exc:
         return [
             *out,
-            Check(
-                "store integrity",
-                "fail",
-                f"cannot read {path}: {exc}",
-                "move it aside (mv telemetry.db telemetry.db.bad); a fresh store is created "
-                "on the next run",
-            ),
+            Check("store integrity", "fail", f"cannot read {path}: {exc}",
+                  "move it aside (mv telemetry.db telemetry.db.bad); a fresh store is created "
+                  "on the next run"),
         ]
     if result != ["ok"]:
         # One finding per line: SQLite reports each damaged page or index on its own.
@@ -918,3 +893,4 @@ def register(group: click.Group) -> click.Group:
     for command in COMMANDS:
         group.add_command(command)
     return group
+

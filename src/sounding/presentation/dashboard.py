@@ -290,7 +290,9 @@ def _alerts_table(model: Overview) -> Any:
         t.add_row(
             *_cells(
                 stored_text(a.name),
-                stored_text(f"{a.metric} {a.stat} {a.op} {format_value(a.threshold, a.unit)}"),
+                stored_text(
+                    f"{a.metric} {a.stat} {a.op} {format_value(a.threshold, a.unit)}"
+                ),
                 format_value(a.value, a.unit),
                 Text(a.status.upper() if a.firing else a.status, style=style),
                 when(a.since) if a.evaluated else "not evaluated",

@@ -464,3 +464,4 @@ def run_demo(
     sounding.shutdown(timeout=5.0)
     result.wall_seconds = time.perf_counter() - wall_start
     return result
+

@@ -231,7 +231,9 @@ class SketchCache:
         self._items.clear()
 
 
-def _configure(conn: sqlite3.Connection, cache: SketchCache, timeout: float = BUSY_TIMEOUT) -> None:
+def _configure(
+    conn: sqlite3.Connection, cache: SketchCache, timeout: float = BUSY_TIMEOUT
+) -> None:
     conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
     mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
     if mode is None or str(mode[0]).lower() != "wal":
