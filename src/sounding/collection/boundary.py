@@ -532,12 +532,24 @@ class OperationBoundary:
         )
 
     def _ok(self, seconds: float) -> None:
-        # The success path: one increment and one observation, nothing else.
+        # The success path: one increment and one observation, nothing else (inlined into
+        # the cells as in __exit__; ``seconds`` is >= 0 from the clock).
         inst = self._instruments
         if inst is None or inst.registry is not _metrics._registry:
             inst = self._inst()
-        inst.attempts.inc()
-        inst.duration_ok.observe(seconds * 1e3)
+        elapsed = seconds * 1e3
+        if inst.fast and elapsed <= _MAX_FLOAT:
+            counted = inst.attempts_cell
+            counted.total += 1
+            counted.n += 1
+            cell = inst.duration_ok_cell
+            buf = cell.buf
+            buf.append(elapsed)
+            if len(buf) >= _BATCH:
+                inst.duration._fold(cell)
+        else:
+            inst.attempts.inc()
+            inst.duration_ok.observe(elapsed)
 
     def _recover_sync(
         self,

@@ -680,10 +680,19 @@ class _Timer(AbstractContextManager["_Timer"]):
         _wrap.reject_generator(
             fn, "not a generator: time the code that consumes it (with `with h.time():`)"
         )
-        observe, tags, scale = self._hist.observe, self._tags, self._hist._time_scale
+        hist, tags, scale = self._hist, self._tags, self._hist._time_scale
+        observe = hist.observe
 
         def ok(seconds: float) -> None:
-            observe(seconds * scale, tags)
+            value = seconds * scale
+            if tags is None and value <= _MAX and LOCK_FREE:  # as in __exit__
+                cell = hist._default
+                buf = cell.buf
+                buf.append(value)
+                if len(buf) >= _BATCH:
+                    hist._fold(cell)
+            else:
+                observe(value, tags)
 
         def failed(seconds: float, exc: BaseException) -> None:
             # A failed call took its time too (as prometheus_client's time() records it).

@@ -257,11 +257,17 @@ class _Operation:
 
         def ok(seconds: float) -> None:
             try:
-                # Inlined observe_ok for the common case; _ok is set whenever _registry is.
-                if op.plain and op._registry is _metrics._registry:
-                    op._ok.observe(seconds * 1000.0)  # type: ignore[union-attr]
+                # Inlined observe_ok and BoundHistogram.observe for the common case (see
+                # PerformanceTimer.__exit__; ``seconds`` is >= 0 from the clock).
+                elapsed_ms = seconds * 1000.0
+                if op._fast is _metrics._registry and elapsed_ms <= _MAX_FLOAT:
+                    cell = op._ok_cell
+                    buf = cell.buf
+                    buf.append(elapsed_ms)
+                    if len(buf) >= _BATCH:
+                        cast(_metrics.Histogram, op._hist)._fold(cell)
                 else:
-                    op.observe_ok(seconds * 1000.0)
+                    op.observe_ok(elapsed_ms)
             except Exception as failure:
                 health.failure("timing.record", failure)
 
