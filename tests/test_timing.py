@@ -644,3 +644,22 @@ def test_timer_made_per_call_keeps_its_own_run(sink: MemorySink) -> None:
     assert first.metrics == {"rows": 3}
     assert second.metrics == {}
     assert sink.count("t.per_call.duration", {"status": "ok"}) == 2
+
+
+def test_threshold_timer_after_registry_reset_still_reports_slow_runs(clock: ManualClock) -> None:
+    """A timer with a threshold, made per call across a registry reset, still counts slow runs."""
+
+    @track_execution_time("app.slow_after_reset", threshold_ms=100)
+    def work() -> None:
+        clock.advance(0.5)
+
+    with PerformanceTimer("app.block_after_reset", threshold_ms=100):
+        clock.advance(0.01)
+    reset_registry()  # the registry is None until its next use
+    with capture(clock) as sink:
+        with PerformanceTimer("app.block_after_reset", threshold_ms=100):
+            clock.advance(0.5)
+        work()
+        assert sounding.flush()
+        assert sink.total("app.block_after_reset.slow") == 1
+        assert sink.total("app.slow_after_reset.slow") == 1

@@ -57,6 +57,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 _LOGGER_NAME: Final = "sounding.timing"
+_NOT_FAST: Final = object()
 
 
 #: The monotonic clock in use, followed through set_clock (one global load on the hot path
@@ -145,8 +146,9 @@ class _Operation:
         self.plain = threshold_ms is None and not log_result
         self._registry: Any = None
         #: the registry while a successful run is one append to ``_ok_cell``'s buffer (a plain
-        #: operation, lock-free instruments), else None: one identity test on the hot path
-        self._fast: Any = None
+        #: operation, lock-free instruments), else a marker that is never the registry (not
+        #: None: the registry is None between a reset and its next use): one identity test
+        self._fast: Any = _NOT_FAST
         self._hist: _metrics.Histogram | None = None
         self._ok: _metrics.BoundHistogram | None = None
         self._ok_cell: Any = None
@@ -167,7 +169,7 @@ class _Operation:
         self._ok_cell = ok._cell
         self._slow = None
         self._registry = registry
-        self._fast = registry if self.plain and _metrics.LOCK_FREE else None
+        self._fast = registry if self.plain and _metrics.LOCK_FREE else _NOT_FAST
         return ok
 
     def observe_ok(self, elapsed_ms: float) -> None:
