@@ -299,7 +299,8 @@ class Instrument(ABC, Generic[Cell]):
             else:
                 if len(self._by_raw) < 4 * self._registry.cardinality_limit:
                     self._by_raw[raw] = cell
-                self._last = (dict(raw), cell)
+                if cell is not self._cells.get(OVERFLOW_TAGS):  # a series of its own
+                    self._last = (dict(raw), cell)
         return cell
 
     def _overflowed(self, tags: Mapping[str, object], raw: tuple[Any, ...]) -> Cell | None:
