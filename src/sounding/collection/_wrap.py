@@ -30,6 +30,18 @@ from sounding.core.exceptions import InvalidTypeError
 
 __all__ = ["guarded", "is_async", "reject_generator", "timed"]
 
+#: The monotonic clock in use, followed through set_clock(); each call reads it once and
+#: uses that clock for its start and end.
+_mono: Callable[[], float] = _clock.get_clock().monotonic
+
+
+def _follow_clock() -> None:
+    global _mono
+    _mono = _clock.get_clock().monotonic
+
+
+_clock.on_clock_change(_follow_clock)
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -81,7 +93,7 @@ def timed(
 
         @functools.wraps(fn)
         async def atimed(*args: P.args, **kwargs: P.kwargs) -> Any:
-            mono = _clock._clock.monotonic
+            mono = _mono
             start = mono()
             try:
                 # The await is inside the timed region (prometheus_client issue 535).
@@ -98,7 +110,7 @@ def timed(
 
     @functools.wraps(fn)
     def timed_call(*args: P.args, **kwargs: P.kwargs) -> R:
-        mono = _clock._clock.monotonic
+        mono = _mono
         start = mono()
         try:
             result = fn(*args, **kwargs)
@@ -129,7 +141,7 @@ def guarded(
 
         @functools.wraps(fn)
         async def abounded(*args: Any, **kwargs: Any) -> Any:
-            mono = _clock._clock.monotonic
+            mono = _mono
             start = mono()
             try:
                 # Time the await, not the creation of the coroutine (prometheus_client #535).
@@ -150,7 +162,7 @@ def guarded(
 
     @functools.wraps(fn)
     def bounded(*args: Any, **kwargs: Any) -> Any:
-        mono = _clock._clock.monotonic
+        mono = _mono
         start = mono()
         try:
             result = fn(*args, **kwargs)
