@@ -753,7 +753,8 @@ class Registry:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._instruments: dict[str, Instrument[Any]] = {}
-        self._history: dict[tuple[str, MetricType, TagKey, float], IntervalAggregate] = {}
+        #: Intervals of :meth:`record` and :meth:`record_many`, by name, tags and start.
+        self._history: dict[tuple[str, TagKey, float], IntervalAggregate] = {}
         self._unreturned: list[IntervalAggregate] = []
         self._closed: list[IntervalAggregate] = []
         self._roll_lock = threading.Lock()
@@ -890,7 +891,8 @@ class Registry:
         step = interval or get_settings().metrics.aggregation_interval
         ts = snapshot.epoch
         start = math.floor(ts / step) * step
-        key = (snapshot.name, kind, tags, float(start))
+        # A name has one type per registry: the name, tags and start identify the interval.
+        key = (snapshot.name, tags, float(start))
         with self._lock:
             agg = self._history.get(key)
             if agg is None:
@@ -922,94 +924,12 @@ class Registry:
         set is validated and privacy-checked once per call (the verdict is reused), and the
         values of one series and interval are folded together at the end (a histogram's in
         one ``add_many``). The first invalid snapshot raises before anything is recorded.
+        See :mod:`sounding.collection._bulk`.
         """
+        from sounding.collection import _bulk
+
         step = interval or get_settings().metrics.aggregation_interval
-        floor = math.floor
-        isfinite = math.isfinite
-        insts: dict[tuple[str, MetricType], Instrument[Any]] = {}
-        canon: dict[tuple[Instrument[Any], tuple[tuple[Any, Any], ...]], TagKey] = {}
-        pending: dict[tuple[str, MetricType, TagKey, float], list[float]] = {}
-        counter_kind = MetricType.COUNTER  # an enum attribute costs a lookup per access
-        n = 0
-        for snapshot in snapshots:
-            if type(snapshot) is not MetricSnapshot and not isinstance(snapshot, MetricSnapshot):
-                raise InvalidTypeError("snapshot", snapshot, "a sounding.MetricSnapshot")
-            name = snapshot.name
-            kind = snapshot.metric_type
-            try:
-                inst = insts[(name, kind)]
-            except (KeyError, TypeError):
-                validate_name(name, "snapshot.name")
-                inst = insts[(name, kind)] = self.get(kind, name)
-            value = snapshot.value
-            if type(value) is not float or not isfinite(value):
-                # As record() checks it: ints within float range and float subclasses (numpy)
-                # become floats; bools, NaN, infinities and anything else are refused.
-                raw = value
-                checked = (
-                    _number(raw)
-                    if isinstance(raw, (int, float)) and not isinstance(raw, bool)
-                    else None
-                )
-                if checked is None:
-                    raise InvalidValueError("snapshot.value", raw, "a finite number")
-                value = checked
-            if kind is counter_kind and value < 0:
-                raise InvalidValueError("snapshot.value", value, "a number >= 0 for a counter")
-            raw_tags = snapshot.tags
-            try:
-                tags = canon[(inst, tuple(raw_tags.items()))]
-            except (KeyError, TypeError, AttributeError):
-                if not isinstance(raw_tags, Mapping):
-                    raise InvalidTypeError(
-                        "snapshot.tags", raw_tags, "a dict of str to str"
-                    ) from None
-                tags = inst._canonical(raw_tags)  # default tags are added at collection
-                try:
-                    if len(canon) < 65536:
-                        canon[(inst, tuple(raw_tags.items()))] = tags
-                except TypeError:  # unhashable values: checked every time
-                    pass
-            start = float(floor(snapshot.epoch / step) * step)
-            key = (name, kind, tags, start)
-            values = pending.get(key)
-            if values is None:
-                pending[key] = [value]
-            else:
-                values.append(value)
-            n += 1
-        with self._lock:
-            for key, values in pending.items():
-                name, kind, tags, start = key
-                agg = self._history.get(key)
-                if agg is None:
-                    inst = insts[(name, kind)]
-                    agg = IntervalAggregate(
-                        name=name,
-                        metric_type=kind,
-                        tags=tags,
-                        start=start,
-                        end=start + step,
-                        unit=inst.unit,
-                        description=inst.description,
-                    )
-                    if kind in (MetricType.HISTOGRAM, MetricType.SUMMARY):
-                        agg.sketch = QuantileSketch()
-                    self._history[key] = agg
-                lo = min(values)
-                hi = max(values)
-                agg.count += len(values)
-                agg.sum += math.fsum(values) if len(values) > 1 else values[0]
-                agg.min = lo if agg.min is None else min(agg.min, lo)
-                agg.max = hi if agg.max is None else max(agg.max, hi)
-                if kind is MetricType.GAUGE:
-                    agg.last = values[-1]
-                if agg.sketch is not None:
-                    if len(values) == 1:
-                        agg.sketch.add(values[0])
-                    else:
-                        agg.sketch.add_many(values)
-        return n
+        return _bulk.record_many(self, snapshots, step)
 
     def collect(self, now: float | None = None) -> list[IntervalAggregate]:
         """Everything aggregated since the last collect; resets series.
@@ -1054,9 +974,17 @@ class Registry:
                 out.extend(self._history.values())
                 self._history.clear()
             if self._defaults:
+                # Once per tag set: a bulk import hands over many intervals of few series.
+                merged: dict[TagKey, TagKey] = {}
                 with_defaults = self.with_defaults
                 for agg in out[start:]:
-                    agg.tags = with_defaults(agg.tags)
+                    tags = agg.tags
+                    try:
+                        agg.tags = merged[tags]
+                    except KeyError:
+                        agg.tags = merged[tags] = with_defaults(tags)
+                    except TypeError:  # not hashable (a sink's own aggregates)
+                        agg.tags = with_defaults(tags)
         finally:
             if held is not None:
                 _release_signals(held)

@@ -1,0 +1,313 @@
+"""Bulk import: what :meth:`Registry.record_many <sounding.collection.metrics.Registry>` does.
+
+A bulk import is many snapshots of few series, so the work is arranged by column and by
+series, not by snapshot: types, values and interval starts are checked and computed with C
+iterators (``map``, ``set``, ``zip``), snapshots are grouped per series and interval with
+dicts, and each distinct name and tag set is validated and privacy-checked once. Anything
+unusual (a subclass of ``MetricSnapshot``, a value that is not a float or an int, a tag value
+that is not a ``str``, a negative counter value, ...) sends the whole call through the careful
+loop, which checks snapshot by snapshot in order, so the first invalid snapshot is the one
+that raises, and nothing is recorded before every snapshot has passed.
+
+The intervals go into the registry series by series, each in time order: the runtime writes
+them in chunks, and a chunk that holds whole series touches each of their hourly and daily
+rows once, where a chunk of a time-ordered import touches every series' rows in every chunk.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from itertools import chain, count, islice, repeat
+from operator import attrgetter, is_, itemgetter, methodcaller, mul, ne, truediv
+from typing import TYPE_CHECKING, Any, Final
+
+from sounding.core._gc import paused
+from sounding.core.exceptions import InvalidTypeError, InvalidValueError
+from sounding.core.sketch import QuantileSketch, single_value_sketch
+from sounding.core.types import IntervalAggregate, MetricType, TagKey
+
+if TYPE_CHECKING:
+    from sounding.collection.metrics import Instrument, Registry
+
+__all__ = ["record_many"]
+
+_NAME: Final = attrgetter("name")
+_KIND: Final = attrgetter("metric_type")
+_VALUE: Final = attrgetter("value")
+_EPOCH: Final = attrgetter("epoch")
+_TIMESTAMP: Final = attrgetter("timestamp")
+#: ``MetricSnapshot.epoch`` of a snapshot whose ``timestamp`` this is.
+_STAMP_EPOCH: Final = methodcaller("timestamp")
+_TAGS: Final = attrgetter("tags")
+_ITEMS: Final = methodcaller("items")
+_FIRST: Final = itemgetter(0)
+#: Enum members hash with a Python-level ``__hash__``: the columns key on their ids instead.
+_KIND_BY_ID: Final = {id(kind): kind for kind in MetricType}
+_NUMBER_TYPES: Final = frozenset((float, int))
+_DISTRIBUTIONS: Final = (MetricType.HISTOGRAM, MetricType.SUMMARY)
+#: Distinct raw tag sets remembered by the careful loop (beyond it they are checked each time).
+_CANON_LIMIT: Final = 65536
+
+#: One series of an import: name, type, canonical tags and its instrument, by the key its
+#: snapshots were grouped on.
+_Series = dict[Any, tuple[str, MetricType, TagKey, "Instrument[Any]"]]
+#: (series key, interval start) -> the values, in input order (a bare float when every group
+#: of the call has one value).
+_Groups = dict[tuple[Any, float], Any]
+
+
+class _Unusual(Exception):
+    """The column checks met something they do not decide: the careful loop does."""
+
+
+def record_many(registry: Registry, snapshots: Iterable[Any], step: float) -> int:
+    """Ingest ``snapshots`` into ``registry`` at intervals of ``step`` seconds; how many."""
+    snaps = snapshots if type(snapshots) is list else list(snapshots)
+    if not snaps:
+        return 0
+    with paused():
+        try:
+            series, groups, single = _by_columns(registry, snaps, step)
+        except Exception:
+            # Whatever stopped the column checks, the careful loop raises for the first
+            # invalid snapshot (or, if every snapshot is valid after all, records them).
+            series, groups = _careful(registry, snaps, step)
+            single = False
+        _add(registry, series, groups, single, step)
+    return len(snaps)
+
+
+def _tag_ids(tag_maps: list[dict[Any, Any]]) -> tuple[list[Any], tuple[str, ...] | None]:
+    """A hashable identity of each snapshot's tags, and the tag keys when every snapshot has
+    the same ones (the identity is then the values in that order, else the items)."""
+    first = tag_maps[0]
+    keys = tuple(first)
+    if set(map(len, tag_maps)) == {len(keys)} and all(type(k) is str for k in keys):
+        if not keys:
+            return [()] * len(tag_maps), keys
+        try:
+            return list(map(itemgetter(*keys), tag_maps)), keys
+        except KeyError:
+            pass
+    return list(map(tuple, map(_ITEMS, tag_maps))), None
+
+
+def _starts(snaps: list[Any], step: float) -> list[float]:
+    """Each snapshot's interval start, ``float(floor(epoch / step) * step)``."""
+    stamps = list(map(_TIMESTAMP, snaps))
+    # Many series share each timestamp (one row of an export): compute each once.
+    distinct = dict.fromkeys(stamps)
+    if len(distinct) * 2 > len(stamps):
+        stamps = list(map(_EPOCH, snaps))
+        distinct = {}
+    else:
+        keys = list(distinct)
+        distinct = dict(zip(keys, map(_STAMP_EPOCH, keys), strict=True))
+    epochs = stamps if not distinct else map(distinct.__getitem__, stamps)
+    return list(map(float, map(mul, map(math.floor, map(truediv, epochs, repeat(step))),
+                               repeat(step))))  # fmt: skip
+
+
+def _by_columns(
+    registry: Registry, snaps: list[Any], step: float
+) -> tuple[_Series, _Groups, bool]:
+    """Series and groups of a call whose snapshots are all plain and valid; raises
+    otherwise (:class:`_Unusual` or what a check raised)."""
+    from sounding.collection.metrics import validate_name
+    from sounding.core.types import MetricSnapshot
+
+    if set(map(type, snaps)) != {MetricSnapshot}:
+        raise _Unusual
+    values = list(map(_VALUE, snaps))
+    value_types = set(map(type, values))
+    if value_types != {float}:
+        if not value_types <= _NUMBER_TYPES:
+            raise _Unusual  # bools, Decimals, numpy scalars: converted one by one
+        values = list(map(float, values))  # an int beyond float range raises
+    if not all(map(math.isfinite, values)):
+        raise _Unusual
+    tag_maps = list(map(_TAGS, snaps))
+    if set(map(type, tag_maps)) != {dict}:
+        raise _Unusual
+    tag_ids, tag_keys = _tag_ids(tag_maps)
+    kinds = list(map(_KIND, snaps))
+    kind0 = kinds[0]
+    if type(kind0) is not MetricType:
+        raise _Unusual
+    names = list(map(_NAME, snaps))
+    name0 = names[0]
+    one_metric = all(map(is_, kinds, repeat(kind0))) and set(names) == {name0}
+    keys: list[Any] = (
+        tag_ids if one_metric else list(zip(names, map(id, kinds), tag_ids, strict=True))
+    )
+    if kind0 is MetricType.COUNTER or not one_metric:
+        counter = MetricType.COUNTER
+        for kind, value in zip(kinds, values, strict=True):
+            if value < 0 and kind is counter:
+                raise _Unusual
+    # A small int per series: the groups below hash (int, float) pairs, not tag tuples.
+    index: dict[Any, int] = {}
+    sids = list(map(index.setdefault, keys, count()))
+    series: _Series = {}
+    insts: dict[tuple[str, int], Instrument[Any]] = {}
+    for key, sid in index.items():
+        if one_metric:
+            name, kind, tid = name0, kind0, key
+        else:
+            name, kind_id, tid = key
+            kind = _KIND_BY_ID[kind_id]
+        if tag_keys is None:
+            raw = dict(tid)
+        elif len(tag_keys) == 1:
+            raw = {tag_keys[0]: tid}
+        else:
+            raw = dict(zip(tag_keys, tid, strict=True))
+        if set(map(type, raw.values())) - {str} or set(map(type, raw)) - {str}:
+            # 1 == 1.0 == True: grouping on such values could mix their series.
+            raise _Unusual
+        inst = insts.get((name, id(kind)))
+        if inst is None:
+            validate_name(name, "snapshot.name")
+            inst = insts[(name, id(kind))] = registry.get(kind, name)
+        # Default tags are added at collection, as for live observations.
+        series[sid] = (name, kind, inst._canonical(raw), inst)
+    pairs = list(zip(sids, _starts(snaps, step), strict=True))
+    groups: _Groups = dict(zip(pairs, values, strict=True))
+    if len(groups) == len(pairs):
+        return series, groups, True  # one value per series and interval (sparse)
+    lists: defaultdict[tuple[Any, float], list[float]] = defaultdict(list)
+    for pair, value in zip(pairs, values, strict=True):
+        lists[pair].append(value)
+    return series, lists, False
+
+
+def _careful(registry: Registry, snaps: list[Any], step: float) -> tuple[_Series, _Groups]:
+    """Series and groups, checking snapshot by snapshot as :meth:`Registry.record` does;
+    raises for the first invalid one."""
+    from sounding.collection.metrics import _number, validate_name
+    from sounding.core.types import MetricSnapshot
+
+    floor = math.floor
+    isfinite = math.isfinite
+    insts: dict[tuple[Any, Any], Instrument[Any]] = {}
+    canon: dict[tuple[Any, ...], TagKey] = {}
+    series: _Series = {}
+    groups: _Groups = {}
+    for snapshot in snaps:
+        if not isinstance(snapshot, MetricSnapshot):
+            raise InvalidTypeError("snapshot", snapshot, "a sounding.MetricSnapshot")
+        name = snapshot.name
+        kind = snapshot.metric_type
+        try:
+            inst = insts[(name, kind)]
+        except (KeyError, TypeError):
+            validate_name(name, "snapshot.name")
+            inst = insts[(name, kind)] = registry.get(kind, name)
+        value = snapshot.value
+        if type(value) is not float or not isfinite(value):
+            # As record() checks it: ints within float range and float subclasses (numpy)
+            # become floats; bools, NaN, infinities and anything else are refused.
+            raw = value
+            number = isinstance(raw, (int, float)) and not isinstance(raw, bool)
+            checked = _number(raw) if number else None
+            if checked is None:
+                raise InvalidValueError("snapshot.value", raw, "a finite number")
+            value = checked
+        if kind is MetricType.COUNTER and value < 0:
+            raise InvalidValueError("snapshot.value", value, "a number >= 0 for a counter")
+        raw_tags = snapshot.tags
+        try:
+            tags = canon[(inst, tuple(raw_tags.items()))]
+        except (KeyError, TypeError, AttributeError):
+            if not isinstance(raw_tags, Mapping):
+                raise InvalidTypeError("snapshot.tags", raw_tags, "a dict of str to str") from None
+            tags = inst._canonical(raw_tags)
+            items = tuple(raw_tags.items())
+            # Only str values are remembered: 1, 1.0 and True are equal keys but not tags.
+            if len(canon) < _CANON_LIMIT and all(type(v) is str for _, v in items):
+                try:
+                    canon[(inst, items)] = tags
+                except TypeError:  # unhashable values: checked every time
+                    pass
+        start = float(floor(snapshot.epoch / step) * step)
+        skey = (inst.name, tags)
+        if skey not in series:
+            series[skey] = (inst.name, inst.metric_type, tags, inst)
+        values = groups.get((skey, start))
+        if values is None:
+            groups[(skey, start)] = [value]
+        else:
+            values.append(value)
+    return series, groups
+
+
+def _series_major(keys: list[tuple[Any, float]], series: _Series) -> list[tuple[Any, float]]:
+    """``keys`` with each series' keys together (in their order), series in order of first
+    appearance."""
+    firsts = list(map(_FIRST, keys))
+    if sum(map(ne, firsts, islice(firsts, 1, None))) < len(series):
+        return keys  # already together: one change of series fewer than there are series
+    by_series: dict[Any, list[tuple[Any, float]]] = {skey: [] for skey in series}
+    for key in keys:
+        by_series[key[0]].append(key)
+    return list(chain.from_iterable(by_series.values()))
+
+
+def _add(
+    registry: Registry, series: _Series, groups: _Groups, single: bool, step: float
+) -> None:
+    """Fold ``groups`` into the registry's intervals, series by series."""
+    keys = _series_major(list(groups), series)
+    meta = {
+        skey: (name, kind, tags, inst.unit, inst.description, kind in _DISTRIBUTIONS,
+               kind is MetricType.GAUGE)
+        for skey, (name, kind, tags, inst) in series.items()
+    }  # fmt: skip
+    history = registry._history
+    new = IntervalAggregate
+    one = single_value_sketch
+    with registry._lock:
+        if single:
+            for key in keys:
+                skey, start = key
+                name, kind, tags, unit, description, dist, gauge = meta[skey]
+                hkey = (name, tags, start)
+                v = groups[key]
+                if hkey in history:
+                    _fold(history[hkey], [v])
+                    continue
+                history[hkey] = new(
+                    name, kind, tags, start, start + step, 1, 0.0 + v, v, v,
+                    v if gauge else None, one(v) if dist else None, unit, description,
+                )  # fmt: skip
+            return
+        for key in keys:
+            skey, start = key
+            name, kind, tags, unit, description, dist, _ = meta[skey]
+            hkey = (name, tags, start)
+            agg = history.get(hkey)
+            if agg is None:
+                agg = history[hkey] = new(
+                    name, kind, tags, start, start + step, unit=unit, description=description,
+                    sketch=QuantileSketch() if dist else None,
+                )  # fmt: skip
+            _fold(agg, groups[key])
+
+
+def _fold(agg: IntervalAggregate, values: list[float]) -> None:
+    """Add ``values`` (one series and interval, in input order) to ``agg``."""
+    lo = min(values)
+    hi = max(values)
+    agg.count += len(values)
+    agg.sum += math.fsum(values) if len(values) > 1 else values[0]
+    agg.min = lo if agg.min is None else min(agg.min, lo)
+    agg.max = hi if agg.max is None else max(agg.max, hi)
+    if agg.metric_type is MetricType.GAUGE:
+        agg.last = values[-1]
+    if agg.sketch is not None:
+        if len(values) == 1:
+            agg.sketch.add(values[0])
+        else:
+            agg.sketch.add_many(values)
