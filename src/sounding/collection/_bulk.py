@@ -21,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from itertools import chain, count, islice, repeat
 from operator import attrgetter, is_, itemgetter, methodcaller, mul, ne, truediv
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from sounding.core._gc import paused
 from sounding.core.exceptions import InvalidTypeError, InvalidValueError
@@ -31,7 +31,7 @@ from sounding.core.types import IntervalAggregate, MetricType, TagKey
 if TYPE_CHECKING:
     from sounding.collection.metrics import Instrument, Registry
 
-__all__ = ["record_many"]
+__all__ = ["OneValueInterval", "record_many"]
 
 _NAME: Final = attrgetter("name")
 _KIND: Final = attrgetter("metric_type")
@@ -56,6 +56,35 @@ _Series = dict[Any, tuple[str, MetricType, TagKey, "Instrument[Any]"]]
 #: (series key, interval start) -> the values, in input order (a bare float when every group
 #: of the call has one value).
 _Groups = dict[tuple[Any, float], Any]
+
+
+_UNBUILT: Final[Any] = object()
+
+
+class OneValueInterval(IntervalAggregate):
+    """An interval of a histogram or summary that saw one observation (its ``min``), whose
+    sketch is built on first use.
+
+    A sparse import makes one per observation; a writer that knows the class (the SQLite
+    store) stores it without ever building the sketch (``lazy`` says it is not built yet).
+    Anything else reads ``sketch`` as usual and gets the same sketch as
+    ``QuantileSketch().add(min)`` would have made.
+    """
+
+    __slots__ = ("_sketch", "lazy")
+
+    @property  # type: ignore[override, unused-ignore]
+    def sketch(self) -> QuantileSketch | None:
+        """The interval's sketch (built now if it was not yet)."""
+        sk = self._sketch
+        if sk is _UNBUILT:
+            sk = self.sketch = single_value_sketch(cast(float, self.min))
+        return sk  # type: ignore[no-any-return, unused-ignore]
+
+    @sketch.setter
+    def sketch(self, value: QuantileSketch | None) -> None:
+        self._sketch = value
+        self.lazy = value is _UNBUILT
 
 
 class _Unusual(Exception):
@@ -267,7 +296,8 @@ def _add(
     }  # fmt: skip
     history = registry._history
     new = IntervalAggregate
-    one = single_value_sketch
+    one = OneValueInterval
+    unbuilt = _UNBUILT
     with registry._lock:
         if single:
             for key in keys:
@@ -275,13 +305,19 @@ def _add(
                 name, kind, tags, unit, description, dist, gauge = meta[skey]
                 hkey = (name, tags, start)
                 v = groups[key]
-                if hkey in history:
-                    _fold(history[hkey], [v])
-                    continue
-                history[hkey] = new(
-                    name, kind, tags, start, start + step, 1, 0.0 + v, v, v,
-                    v if gauge else None, one(v) if dist else None, unit, description,
-                )  # fmt: skip
+                agg = history.get(hkey)
+                if agg is not None:
+                    _fold(agg, [v])
+                elif dist:
+                    history[hkey] = one(
+                        name, kind, tags, start, start + step, 1, 0.0 + v, v, v, None, unbuilt,
+                        unit, description,
+                    )  # fmt: skip
+                else:
+                    history[hkey] = new(
+                        name, kind, tags, start, start + step, 1, 0.0 + v, v, v,
+                        v if gauge else None, None, unit, description,
+                    )  # fmt: skip
             return
         for key in keys:
             skey, start = key

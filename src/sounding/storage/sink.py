@@ -19,10 +19,12 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import reduce
+from itertools import repeat
 from operator import add
 from pathlib import Path
 from typing import Any
 
+from sounding.collection._bulk import OneValueInterval
 from sounding.core import health
 from sounding.core._gc import paused
 from sounding.core.clock import get_clock
@@ -658,10 +660,33 @@ class SQLiteSink:
                 sids.append(None)
                 missing.append(i)
         if missing:
-            batch = [metrics[i] for i in missing]
-            keys = self._prefetch_series(conn, batch)
-            for i, agg, key in zip(missing, batch, keys, strict=True):
-                sid = sids[i] = self._series_id(conn, agg, key)
+            # Each new series once (a chunk of an import holds many intervals of each).
+            first: dict[Any, IntervalAggregate] = {}
+            for i in missing:
+                agg = metrics[i]
+                try:
+                    first.setdefault((agg.name, agg.tags, id(agg.metric_type)), agg)
+                except TypeError:
+                    first[i] = agg
+            batch = list(first.values())
+            found = dict(
+                zip(first, map(self._series_id, repeat(conn), batch,
+                               self._prefetch_series(conn, batch)), strict=True)
+            )  # fmt: skip
+            for i in missing:
+                agg = metrics[i]
+                try:
+                    key: Any = (agg.name, agg.tags, id(agg.metric_type))
+                    sid = found[key]
+                except TypeError:
+                    key = i
+                    sid = found[key]
+                if sid is None and first[key] is not agg:
+                    # Not stored (a type conflict): each such aggregate is counted.
+                    sid = self._series_id(
+                        conn, agg, (_safe_text(agg.name), self._tags_json(agg.tags))
+                    )
+                sids[i] = sid
                 if sid is not None and len(known) < 65536:
                     try:
                         known[(agg.name, agg.tags)] = (sid, agg.metric_type)
@@ -694,6 +719,7 @@ class SQLiteSink:
         buckets: dict[Any, tuple[float, ...] | None] = {}
         floor = math.floor
         accuracy = DEFAULT_RELATIVE_ACCURACY
+        one_value = OneValueInterval
         deadline = self.deadline
         for i, agg in enumerate(metrics):
             if deadline is not None and not i & 63 and time.monotonic() > deadline:
@@ -714,17 +740,26 @@ class SQLiteSink:
             if lv is None:
                 health.count("storage.invalid_aggregate")
                 continue
-            sk = agg.sketch
-            if (
-                quick_ok
-                and sk is not None
-                and agg.count == 1
-                and sk.count == 1
-                and agg.last is None
-                and sk.relative_accuracy == accuracy
-            ):
-                v = sk.min
-                if agg.sum == v and agg.min == v and agg.max == v and -_INF < v < _INF:
+            if quick_ok:
+                # A one-observation histogram interval: its value, or None.
+                if type(agg) is one_value and agg.lazy:
+                    v = agg.min  # its sketch is not built (and need not be)
+                else:
+                    sk = agg.sketch
+                    v = (
+                        sk.min
+                        if sk is not None and sk.count == 1 and sk.relative_accuracy == accuracy
+                        else None
+                    )
+                if (
+                    v is not None
+                    and agg.count == 1
+                    and agg.last is None
+                    and agg.sum == v
+                    and agg.min == v
+                    and agg.max == v
+                    and -_INF < v < _INF
+                ):
                     key = (sid, fine, lv[0])
                     if key not in quick and key not in merged:
                         quick[key] = v
