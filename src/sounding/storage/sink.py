@@ -649,16 +649,28 @@ class SQLiteSink:
         known = self._known
         sids: list[int | None] = []
         missing: list[int] = []
+        name: object = None
+        tags: object = None
+        kind: object = None
+        sid: int | None = None
         for i, agg in enumerate(metrics):
+            if agg.tags is tags and agg.name is name and agg.metric_type is kind:
+                # The same series as the one before (a chunk of an import holds runs).
+                sids.append(sid)
+                if sid is None:
+                    missing.append(i)
+                continue
+            name, tags, kind = agg.name, agg.tags, agg.metric_type
             try:
                 hit = known.get((agg.name, agg.tags))
             except TypeError:  # unhashable tags (a sink's own aggregates)
                 hit = None
             if hit is not None and hit[1] is agg.metric_type:
-                sids.append(hit[0])
+                sid = hit[0]
             else:
-                sids.append(None)
+                sid = None
                 missing.append(i)
+            sids.append(sid)
         if missing:
             # Each new series once (a chunk of an import holds many intervals of each).
             first: dict[Any, IntervalAggregate] = {}
@@ -720,6 +732,10 @@ class SQLiteSink:
         floor = math.floor
         accuracy = DEFAULT_RELATIVE_ACCURACY
         one_value = OneValueInterval
+        run_sid: int | None = None
+        run_hour = run_day = -_INF
+        hourly: list[float] = []
+        daily: list[float] = []
         deadline = self.deadline
         for i, agg in enumerate(metrics):
             if deadline is not None and not i & 63 and time.monotonic() > deadline:
@@ -763,12 +779,16 @@ class SQLiteSink:
                     key = (sid, fine, lv[0])
                     if key not in quick and key not in merged:
                         quick[key] = v
-                        for rkey in ((sid, hour, lv[1]), (sid, day, lv[2])):
-                            vals = quick_roll.get(rkey)
-                            if vals is None:
-                                quick_roll[rkey] = [v]
-                            else:
-                                vals.append(v)
+                        # Consecutive intervals of a series share their hour and day.
+                        if sid != run_sid or lv[1] != run_hour:
+                            run_hour = lv[1]
+                            hourly = quick_roll.setdefault((sid, hour, run_hour), [])
+                        if sid != run_sid or lv[2] != run_day:
+                            run_day = lv[2]
+                            daily = quick_roll.setdefault((sid, day, run_day), [])
+                        run_sid = sid
+                        hourly.append(v)
+                        daily.append(v)
                         continue
             parsed = _Row(agg, agg.start)  # once, then copied or merged into each level
             for res, bucket in zip(levels, lv, strict=True):
