@@ -43,6 +43,7 @@ _STAMP_EPOCH: Final = methodcaller("timestamp")
 _TAGS: Final = attrgetter("tags")
 _ITEMS: Final = methodcaller("items")
 _FIRST: Final = itemgetter(0)
+_SECOND: Final = itemgetter(1)
 #: Enum members hash with a Python-level ``__hash__``: the columns key on their ids instead.
 _KIND_BY_ID: Final = {id(kind): kind for kind in MetricType}
 _NUMBER_TYPES: Final = frozenset((float, int))
@@ -72,6 +73,34 @@ class OneValueInterval(IntervalAggregate):
     """
 
     __slots__ = ("_sketch", "lazy")
+
+    def __init__(
+        self,
+        name: str,
+        metric_type: MetricType,
+        tags: TagKey,
+        start: float,
+        end: float,
+        value: float,
+        unit: str = "",
+        description: str = "",
+    ) -> None:
+        # The fields one by one (not the base class's __init__): the sketch stays unbuilt
+        # without a call of its setter, at the cost of an aggregate per observation.
+        self.name = name
+        self.metric_type = metric_type
+        self.tags = tags
+        self.start = start
+        self.end = end
+        self.count = 1
+        self.sum = 0.0 + value
+        self.min = value
+        self.max = value
+        self.last = None
+        self._sketch = _UNBUILT
+        self.lazy = True
+        self.unit = unit
+        self.description = description
 
     @property  # type: ignore[override, unused-ignore]
     def sketch(self) -> QuantileSketch | None:
@@ -297,27 +326,31 @@ def _add(
     history = registry._history
     new = IntervalAggregate
     one = OneValueInterval
-    unbuilt = _UNBUILT
     with registry._lock:
         if single:
+            if not history and len({(m[0], m[2]) for m in meta.values()}) == len(meta):
+                # Nothing to merge into: no interval is there yet, and no two series of the
+                # call are the same series (tags written in another order).
+                history.update(
+                    [((m[0], m[2], start), one(m[0], m[1], m[2], start, start + step, v, m[3], m[4])
+                      if m[5] else _new_single(m, start, start + step, v))
+                     for start, v, m in zip(map(_SECOND, keys), map(groups.__getitem__, keys),
+                                            map(meta.__getitem__, map(_FIRST, keys)),
+                                            strict=True)]
+                )  # fmt: skip
+                return
             for key in keys:
                 skey, start = key
-                name, kind, tags, unit, description, dist, gauge = meta[skey]
-                hkey = (name, tags, start)
+                m = meta[skey]
+                hkey = (m[0], m[2], start)
                 v = groups[key]
                 agg = history.get(hkey)
                 if agg is not None:
                     _fold(agg, [v])
-                elif dist:
-                    history[hkey] = one(
-                        name, kind, tags, start, start + step, 1, 0.0 + v, v, v, None, unbuilt,
-                        unit, description,
-                    )  # fmt: skip
+                elif m[5]:
+                    history[hkey] = one(m[0], m[1], m[2], start, start + step, v, m[3], m[4])
                 else:
-                    history[hkey] = new(
-                        name, kind, tags, start, start + step, 1, 0.0 + v, v, v,
-                        v if gauge else None, None, unit, description,
-                    )  # fmt: skip
+                    history[hkey] = _new_single(m, start, start + step, v)
             return
         for key in keys:
             skey, start = key
@@ -330,6 +363,15 @@ def _add(
                     sketch=QuantileSketch() if dist else None,
                 )  # fmt: skip
             _fold(agg, groups[key])
+
+
+def _new_single(meta: tuple[Any, ...], start: float, end: float, v: float) -> IntervalAggregate:
+    """The interval of a counter or gauge series that saw one value."""
+    name, kind, tags, unit, description, _, gauge = meta
+    return IntervalAggregate(
+        name, kind, tags, start, end, 1, 0.0 + v, v, v, v if gauge else None, None, unit,
+        description,
+    )  # fmt: skip
 
 
 def _fold(agg: IntervalAggregate, values: list[float]) -> None:
