@@ -152,20 +152,22 @@ def _tag_ids(tag_maps: list[dict[Any, Any]]) -> tuple[list[Any], tuple[str, ...]
     return list(map(tuple, map(_ITEMS, tag_maps))), None
 
 
-def _starts(snaps: list[Any], step: float) -> list[float]:
-    """Each snapshot's interval start, ``float(floor(epoch / step) * step)``."""
+def _starts(snaps: list[Any], step: float) -> tuple[list[float], int]:
+    """Each snapshot's interval start, ``float(floor(epoch / step) * step)``, and at most how
+    many distinct starts there are."""
     stamps = list(map(_TIMESTAMP, snaps))
     # Many series share each timestamp (one row of an export): compute each once.
     distinct = dict.fromkeys(stamps)
     if len(distinct) * 2 > len(stamps):
-        stamps = list(map(_EPOCH, snaps))
-        distinct = {}
-    else:
-        keys = list(distinct)
-        distinct = dict(zip(keys, map(_STAMP_EPOCH, keys), strict=True))
-    epochs = stamps if not distinct else map(distinct.__getitem__, stamps)
-    return list(map(float, map(mul, map(math.floor, map(truediv, epochs, repeat(step))),
-                               repeat(step))))  # fmt: skip
+        epochs = map(_EPOCH, snaps)
+        return list(map(float, map(mul, map(math.floor, map(truediv, epochs, repeat(step))),
+                                   repeat(step)))), len(stamps)  # fmt: skip
+    keys = list(distinct)
+    epochs = map(_STAMP_EPOCH, keys)
+    firsts = map(float, map(mul, map(math.floor, map(truediv, epochs, repeat(step))),
+                            repeat(step)))  # fmt: skip
+    distinct = dict(zip(keys, firsts, strict=True))
+    return list(map(distinct.__getitem__, stamps)), len(set(distinct.values()))
 
 
 def _by_columns(
@@ -190,19 +192,20 @@ def _by_columns(
     if set(map(type, tag_maps)) != {dict}:
         raise _Unusual
     tag_ids, tag_keys = _tag_ids(tag_maps)
-    kinds = list(map(_KIND, snaps))
-    kind0 = kinds[0]
+    name0, kind0 = snaps[0].name, snaps[0].metric_type
     if type(kind0) is not MetricType:
         raise _Unusual
-    names = list(map(_NAME, snaps))
-    name0 = names[0]
-    one_metric = all(map(is_, kinds, repeat(kind0))) and set(names) == {name0}
-    keys: list[Any] = (
-        tag_ids if one_metric else list(zip(names, map(id, kinds), tag_ids, strict=True))
-    )
+    # Usually one metric: then the tags alone tell the series apart.
+    one_metric = all(map(is_, map(_KIND, snaps), repeat(kind0))) and set(map(_NAME, snaps)) == {
+        name0
+    }
+    keys: list[Any] = tag_ids
+    if not one_metric:
+        names = map(_NAME, snaps)
+        keys = list(zip(names, map(id, map(_KIND, snaps)), tag_ids, strict=True))
     if kind0 is MetricType.COUNTER or not one_metric:
         counter = MetricType.COUNTER
-        for kind, value in zip(kinds, values, strict=True):
+        for kind, value in zip(map(_KIND, snaps), values, strict=True):
             if value < 0 and kind is counter:
                 raise _Unusual
     # A small int per series: the groups below hash (int, float) pairs, not tag tuples.
@@ -231,10 +234,12 @@ def _by_columns(
             inst = insts[(name, id(kind))] = registry.get(kind, name)
         # Default tags are added at collection, as for live observations.
         series[sid] = (name, kind, inst._canonical(raw), inst)
-    pairs = list(zip(sids, _starts(snaps, step), strict=True))
-    groups: _Groups = dict(zip(pairs, values, strict=True))
-    if len(groups) == len(pairs):
-        return series, groups, True  # one value per series and interval (sparse)
+    starts, intervals = _starts(snaps, step)
+    pairs = list(zip(sids, starts, strict=True))
+    if len(series) * intervals >= len(pairs):  # else a series has two values in an interval
+        groups: _Groups = dict(zip(pairs, values, strict=True))
+        if len(groups) == len(pairs):
+            return series, groups, True  # one value per series and interval (sparse)
     lists: defaultdict[tuple[Any, float], list[float]] = defaultdict(list)
     for pair, value in zip(pairs, values, strict=True):
         lists[pair].append(value)
@@ -376,6 +381,13 @@ def _new_single(meta: tuple[Any, ...], start: float, end: float, v: float) -> In
 
 def _fold(agg: IntervalAggregate, values: list[float]) -> None:
     """Add ``values`` (one series and interval, in input order) to ``agg``."""
+    sk = agg.sketch
+    if sk is not None and agg.count == 0 and sk.count == 0 and len(values) > 1:
+        # A new interval: the sketch's count, sum, min and max are the interval's (the
+        # same fsum), so the values are walked once, not twice.
+        sk.add_many(values)
+        agg.count, agg.sum, agg.min, agg.max = sk.count, sk.sum, sk.min, sk.max
+        return
     lo = min(values)
     hi = max(values)
     agg.count += len(values)
