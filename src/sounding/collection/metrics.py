@@ -977,14 +977,19 @@ class Registry:
                 # Once per tag set: a bulk import hands over many intervals of few series.
                 merged: dict[TagKey, TagKey] = {}
                 with_defaults = self.with_defaults
+                last: object = None
+                full: TagKey = ()
                 for agg in out[start:]:
                     tags = agg.tags
-                    try:
-                        agg.tags = merged[tags]
-                    except KeyError:
-                        agg.tags = merged[tags] = with_defaults(tags)
-                    except TypeError:  # not hashable (a sink's own aggregates)
-                        agg.tags = with_defaults(tags)
+                    if tags is not last:  # (runs of one series share their tags object)
+                        last = tags
+                        try:
+                            full = merged[tags]
+                        except KeyError:
+                            full = merged[tags] = with_defaults(tags)
+                        except TypeError:  # not hashable (a sink's own aggregates)
+                            full = with_defaults(tags)
+                    agg.tags = full
         finally:
             if held is not None:
                 _release_signals(held)
