@@ -732,6 +732,7 @@ class SQLiteSink:
         floor = math.floor
         accuracy = DEFAULT_RELATIVE_ACCURACY
         one_value = OneValueInterval
+        inf = _INF
         run_sid: int | None = None
         run_hour = run_day = -_INF
         hourly: list[float] = []
@@ -757,36 +758,39 @@ class SQLiteSink:
                 health.count("storage.invalid_aggregate")
                 continue
             if quick_ok:
-                # A one-observation histogram interval: its value, or None.
+                # A one-observation histogram interval (a sparse series' minute)?
                 if type(agg) is one_value and agg.lazy:
                     v = agg.min  # its sketch is not built (and need not be)
                 else:
                     sk = agg.sketch
-                    v = (
-                        sk.min
-                        if sk is not None and sk.count == 1 and sk.relative_accuracy == accuracy
-                        else None
-                    )
+                    v = None
+                    if sk is not None and sk.count == 1 and sk.relative_accuracy == accuracy:
+                        v = sk.min
                 if (
                     v is not None
                     and agg.count == 1
-                    and agg.last is None
                     and agg.sum == v
-                    and agg.min == v
                     and agg.max == v
-                    and -_INF < v < _INF
+                    and agg.min == v
+                    and agg.last is None
+                    and -inf < v < inf
                 ):
-                    key = (sid, fine, lv[0])
+                    fb, hb, db = lv
+                    key = (sid, fine, fb)
                     if key not in quick and key not in merged:
                         quick[key] = v
                         # Consecutive intervals of a series share their hour and day.
-                        if sid != run_sid or lv[1] != run_hour:
-                            run_hour = lv[1]
-                            hourly = quick_roll.setdefault((sid, hour, run_hour), [])
-                        if sid != run_sid or lv[2] != run_day:
-                            run_day = lv[2]
-                            daily = quick_roll.setdefault((sid, day, run_day), [])
-                        run_sid = sid
+                        if sid != run_sid:
+                            run_sid, run_hour, run_day = sid, hb, db
+                            hourly = quick_roll.setdefault((sid, hour, hb), [])
+                            daily = quick_roll.setdefault((sid, day, db), [])
+                        else:
+                            if hb != run_hour:
+                                run_hour = hb
+                                hourly = quick_roll.setdefault((sid, hour, hb), [])
+                            if db != run_day:
+                                run_day = db
+                                daily = quick_roll.setdefault((sid, day, db), [])
                         hourly.append(v)
                         daily.append(v)
                         continue
@@ -815,13 +819,12 @@ class SQLiteSink:
                 row.add_values(vals)
         stored = self._stored(conn, merged, quick)
         if quick:
-            new = [(*key, v) for key, v in quick.items() if key not in stored]
-            if len(new) < len(quick):
+            if any(key[1] == fine for key in stored):
                 # Rows already in the file: merged with them the general way.
-                for key, v in quick.items():
-                    if key in stored:
-                        merged[key] = _Row.of_values([v])
-            conn.executemany(_INSERT_ONE, new)
+                for key in [key for key in quick if key in stored]:
+                    merged[key] = _Row.of_values([quick.pop(key)])
+            # (sid, resolution, bucket) + (value,), built in C
+            conn.executemany(_INSERT_ONE, map(tuple.__add__, quick, zip(quick.values())))
         if merged:
             conn.executemany(_UPSERT, self._rows(merged, stored))
 
