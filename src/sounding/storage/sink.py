@@ -17,10 +17,11 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import reduce
-from itertools import repeat
-from operator import add
+from itertools import compress, groupby, islice, pairwise, repeat
+from itertools import count as counting
+from operator import add, attrgetter, itemgetter, mul, ne, truediv
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,18 @@ _INSERT_ONE = (
     "VALUES (?, ?, ?, 1, ?, X'')"
 )
 _INF = math.inf
+_AGG_NAME = attrgetter("name")
+_AGG_TAGS = attrgetter("tags")
+_AGG_KIND = attrgetter("metric_type")
+_AGG_LAZY = attrgetter("lazy")
+_AGG_MIN = attrgetter("min")
+_AGG_MAX = attrgetter("max")
+_AGG_SUM = attrgetter("sum")
+_AGG_COUNT = attrgetter("count")
+_AGG_LAST = attrgetter("last")
+_AGG_START = attrgetter("start")
+_FIRST = itemgetter(0)
+_SECOND = itemgetter(1)
 
 #: Rows whose stored sketch is read per statement (3 parameters each, well under SQLite's
 #: limit of 999 on old builds).
@@ -641,70 +654,143 @@ class SQLiteSink:
             _db.rollback(conn)
             raise
 
-    def _sids(
+    def _runs(
         self, conn: sqlite3.Connection, metrics: Sequence[IntervalAggregate]
-    ) -> list[int | None]:
-        """Each aggregate's series id (``None``: not stored, counted); unknown series are
-        looked up and created."""
+    ) -> list[tuple[int, int, int | None]]:
+        """``(first, end, series id)`` of each run of consecutive aggregates of one series
+        (``None``: not stored, counted per aggregate); unknown series are looked up and
+        created, each once."""
+        idents = list(zip(map(_AGG_NAME, metrics), map(_AGG_TAGS, metrics),
+                          map(_AGG_KIND, metrics), strict=True))  # fmt: skip
+        # Where the series changes (compared in C; a run shares its name and tags objects).
+        cuts = [0, *compress(counting(1), map(ne, idents, islice(idents, 1, None))), len(metrics)]
         known = self._known
-        sids: list[int | None] = []
+        runs: list[tuple[int, int, int | None]] = []
         missing: list[int] = []
-        name: object = None
-        tags: object = None
-        kind: object = None
-        sid: int | None = None
-        for i, agg in enumerate(metrics):
-            if agg.tags is tags and agg.name is name and agg.metric_type is kind:
-                # The same series as the one before (a chunk of an import holds runs).
-                sids.append(sid)
-                if sid is None:
-                    missing.append(i)
-                continue
-            name, tags, kind = agg.name, agg.tags, agg.metric_type
+        for lo, hi in pairwise(cuts):
+            agg = metrics[lo]
             try:
                 hit = known.get((agg.name, agg.tags))
             except TypeError:  # unhashable tags (a sink's own aggregates)
                 hit = None
             if hit is not None and hit[1] is agg.metric_type:
-                sid = hit[0]
+                runs.append((lo, hi, hit[0]))
             else:
-                sid = None
-                missing.append(i)
-            sids.append(sid)
-        if missing:
-            # Each new series once (a chunk of an import holds many intervals of each).
-            first: dict[Any, IntervalAggregate] = {}
-            for i in missing:
-                agg = metrics[i]
+                missing.append(len(runs))
+                runs.append((lo, hi, None))
+        if not missing:
+            return runs
+        # Each new series once (runs of one series may be apart).
+        first: dict[Any, IntervalAggregate] = {}
+        for r in missing:
+            agg = metrics[runs[r][0]]
+            try:
+                first.setdefault((agg.name, agg.tags, id(agg.metric_type)), agg)
+            except TypeError:
+                first[r] = agg
+        batch = list(first.values())
+        found = dict(
+            zip(first, map(self._series_id, repeat(conn), batch,
+                           self._prefetch_series(conn, batch)), strict=True)
+        )  # fmt: skip
+        for r in missing:
+            lo, hi, _ = runs[r]
+            agg = metrics[lo]
+            try:
+                key: Any = (agg.name, agg.tags, id(agg.metric_type))
+                sid = found[key]
+            except TypeError:
+                key = r
+                sid = found[key]
+            if sid is None:
+                # Not stored (a type conflict): each such aggregate is counted.
+                for i in range(lo, hi):
+                    if first[key] is not metrics[i]:
+                        other = metrics[i]
+                        self._series_id(
+                            conn, other, (_safe_text(other.name), self._tags_json(other.tags))
+                        )
+                continue
+            runs[r] = (lo, hi, sid)
+            if len(known) < 65536:
                 try:
-                    first.setdefault((agg.name, agg.tags, id(agg.metric_type)), agg)
+                    known[(agg.name, agg.tags)] = (sid, agg.metric_type)
                 except TypeError:
-                    first[i] = agg
-            batch = list(first.values())
-            found = dict(
-                zip(first, map(self._series_id, repeat(conn), batch,
-                               self._prefetch_series(conn, batch)), strict=True)
-            )  # fmt: skip
-            for i in missing:
-                agg = metrics[i]
-                try:
-                    key: Any = (agg.name, agg.tags, id(agg.metric_type))
-                    sid = found[key]
-                except TypeError:
-                    key = i
-                    sid = found[key]
-                if sid is None and first[key] is not agg:
-                    # Not stored (a type conflict): each such aggregate is counted.
-                    sid = self._series_id(
-                        conn, agg, (_safe_text(agg.name), self._tags_json(agg.tags))
-                    )
-                sids[i] = sid
-                if sid is not None and len(known) < 65536:
-                    try:
-                        known[(agg.name, agg.tags)] = (sid, agg.metric_type)
-                    except TypeError:
-                        pass
-        return sids
+                    pass
+        return runs
+
+    def _each(
+        self,
+        metrics: Sequence[IntervalAggregate],
+        runs: list[tuple[int, int, int | None]],
+        fine: int,
+        quick_ok: bool,
+        quick: dict[tuple[int, int, float], float],
+        quick_roll: dict[tuple[int, int, float], list[float]],
+        merged: dict[tuple[int, int, float], _Row],
+    ) -> Iterator[tuple[int, IntervalAggregate, int]]:
+        """The aggregates to merge one by one, with their index and series id: those of
+        runs of one-observation intervals are taken by :meth:`_quick_run` instead."""
+        deadline = self.deadline
+        taken: set[int] = set()
+        for lo, hi, sid in runs:
+            if sid is None:
+                continue
+            if quick_ok and hi - lo >= 8:
+                if deadline is not None and time.monotonic() > deadline:
+                    raise StoreError(f"the exit budget ran out writing to {self.path}")
+                run = metrics[lo:hi]
+                if self._quick_run(run, sid, fine, quick, quick_roll, merged, taken):
+                    continue
+            for i in range(lo, hi):
+                yield i, metrics[i], sid
+
+    @staticmethod
+    def _quick_run(
+        run: Sequence[IntervalAggregate],
+        sid: int,
+        fine: int,
+        quick: dict[tuple[int, int, float], float],
+        quick_roll: dict[tuple[int, int, float], list[float]],
+        merged: dict[tuple[int, int, float], _Row],
+        taken: set[int],
+    ) -> bool:
+        """Take a run of one series' one-observation histogram intervals whose sketches are
+        not built, column by column; ``False`` (nothing taken) unless every interval of it
+        is one and has a finest row of its own. ``taken``: the series with rows in
+        ``quick`` already."""
+        if set(map(type, run)) != {OneValueInterval} or not all(map(_AGG_LAZY, run)):
+            return False
+        values = list(map(_AGG_MIN, run))
+        starts = list(map(_AGG_START, run))
+        if (
+            set(map(_AGG_COUNT, run)) != {1}
+            or set(map(_AGG_LAST, run)) != {None}
+            or list(map(_AGG_SUM, run)) != values
+            or list(map(_AGG_MAX, run)) != values
+            or not all(map(math.isfinite, values))
+            or not all(map(math.isfinite, starts))
+        ):
+            return False
+
+        def buckets(res: int) -> list[float]:
+            return list(map(mul, map(math.floor, map(truediv, starts, repeat(res))), repeat(res)))
+
+        finest = buckets(fine)
+        if len(set(finest)) != len(finest):
+            return False  # two intervals in one finest row: merged one by one
+        keys = list(zip(repeat(sid), repeat(fine), finest))
+        if sid in taken and not quick.keys().isdisjoint(keys):
+            return False
+        if merged and any(map(merged.__contains__, keys)):
+            return False
+        taken.add(sid)
+        quick.update(zip(keys, values, strict=True))
+        for res in (_db.HOUR, _db.DAY):
+            # Runs of equal buckets (the run is usually in time order).
+            for bucket, group in groupby(zip(buckets(res), values, strict=True), _FIRST):
+                quick_roll.setdefault((sid, res, bucket), []).extend(map(_SECOND, group))
+        return True
 
     def _write_metrics(
         self, conn: sqlite3.Connection, metrics: Sequence[IntervalAggregate]
@@ -722,7 +808,7 @@ class SQLiteSink:
         # With a finest resolution of an hour or a day the finest row is a rollup row.
         quick_ok = fine not in _db.ROLLUP_RESOLUTIONS
         levels = (fine, hour, day) if quick_ok else tuple(sorted({fine, hour, day}))
-        sids = self._sids(conn, metrics)
+        runs = self._runs(conn, metrics)
         merged: dict[tuple[int, int, float], _Row] = {}
         #: finest key -> value of a one-observation histogram interval
         quick: dict[tuple[int, int, float], float] = {}
@@ -738,13 +824,10 @@ class SQLiteSink:
         hourly: list[float] = []
         daily: list[float] = []
         deadline = self.deadline
-        for i, agg in enumerate(metrics):
+        for i, agg, sid in self._each(metrics, runs, fine, quick_ok, quick, quick_roll, merged):
             if deadline is not None and not i & 63 and time.monotonic() > deadline:
                 # Many short statements: the progress handler never sees a long one.
                 raise StoreError(f"the exit budget ran out writing to {self.path}")
-            sid = sids[i]
-            if sid is None:
-                continue
             try:
                 lv = buckets[agg.start]
             except (KeyError, TypeError):
