@@ -19,8 +19,8 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from itertools import chain, count, islice, repeat
-from operator import attrgetter, is_, itemgetter, methodcaller, mul, ne, truediv
+from itertools import count, repeat
+from operator import add, attrgetter, is_, itemgetter, methodcaller, mul, truediv
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from sounding.core._gc import paused
@@ -42,8 +42,6 @@ _TIMESTAMP: Final = attrgetter("timestamp")
 _STAMP_EPOCH: Final = methodcaller("timestamp")
 _TAGS: Final = attrgetter("tags")
 _ITEMS: Final = methodcaller("items")
-_FIRST: Final = itemgetter(0)
-_SECOND: Final = itemgetter(1)
 #: Enum members hash with a Python-level ``__hash__``: the columns key on their ids instead.
 _KIND_BY_ID: Final = {id(kind): kind for kind in MetricType}
 _NUMBER_TYPES: Final = frozenset((float, int))
@@ -306,77 +304,59 @@ def _careful(registry: Registry, snaps: list[Any], step: float) -> tuple[_Series
     return series, groups
 
 
-def _series_major(keys: list[tuple[Any, float]], series: _Series) -> list[tuple[Any, float]]:
-    """``keys`` with each series' keys together (in their order), series in order of first
-    appearance."""
-    firsts = list(map(_FIRST, keys))
-    if sum(map(ne, firsts, islice(firsts, 1, None))) < len(series):
-        return keys  # already together: one change of series fewer than there are series
-    by_series: dict[Any, list[tuple[Any, float]]] = {skey: [] for skey in series}
-    for key in keys:
-        by_series[key[0]].append(key)
-    return list(chain.from_iterable(by_series.values()))
+def _by_series(groups: _Groups) -> dict[Any, tuple[list[float], list[Any]]]:
+    """The starts and values of ``groups``, per series (in order of first appearance), each
+    series' in its order (usually time)."""
+    out: dict[Any, tuple[list[float], list[Any]]] = {}
+    for (sid, start), values in groups.items():
+        try:
+            starts, vals = out[sid]
+        except KeyError:
+            starts, vals = out[sid] = ([], [])
+        starts.append(start)
+        vals.append(values)
+    return out
 
 
-def _add(
-    registry: Registry, series: _Series, groups: _Groups, single: bool, step: float
-) -> None:
+def _add(registry: Registry, series: _Series, groups: _Groups, single: bool, step: float) -> None:
     """Fold ``groups`` into the registry's intervals, series by series."""
-    keys = _series_major(list(groups), series)
-    meta = {
-        skey: (name, kind, tags, inst.unit, inst.description, kind in _DISTRIBUTIONS,
-               kind is MetricType.GAUGE)
-        for skey, (name, kind, tags, inst) in series.items()
-    }  # fmt: skip
     history = registry._history
-    new = IntervalAggregate
-    one = OneValueInterval
     with registry._lock:
-        if single:
-            if not history and len({(m[0], m[2]) for m in meta.values()}) == len(meta):
-                # Nothing to merge into: no interval is there yet, and no two series of the
-                # call are the same series (tags written in another order).
-                history.update(
-                    [((m[0], m[2], start), one(m[0], m[1], m[2], start, start + step, v, m[3], m[4])
-                      if m[5] else _new_single(m, start, start + step, v))
-                     for start, v, m in zip(map(_SECOND, keys), map(groups.__getitem__, keys),
-                                            map(meta.__getitem__, map(_FIRST, keys)),
-                                            strict=True)]
+        for sid, (starts, values) in _by_series(groups).items():
+            name, kind, tags, inst = series[sid]
+            unit, description = inst.unit, inst.description
+            intervals = history.get((name, tags))
+            if intervals is None:
+                intervals = history[(name, tags)] = {}
+            ends = map(add, starts, repeat(step))
+            if single and not intervals and kind in _DISTRIBUTIONS:
+                # A new series of one-observation intervals: built in C, sketches later.
+                intervals.update(
+                    zip(starts, map(OneValueInterval, repeat(name), repeat(kind), repeat(tags),
+                                    starts, ends, values, repeat(unit), repeat(description)),
+                        strict=True)
                 )  # fmt: skip
-                return
-            for key in keys:
-                skey, start = key
-                m = meta[skey]
-                hkey = (m[0], m[2], start)
-                v = groups[key]
-                agg = history.get(hkey)
+                continue
+            gauge = kind is MetricType.GAUGE
+            dist = kind in _DISTRIBUTIONS
+            for start, end, vals in zip(starts, ends, values, strict=True):
+                agg = intervals.get(start)
                 if agg is not None:
-                    _fold(agg, [v])
-                elif m[5]:
-                    history[hkey] = one(m[0], m[1], m[2], start, start + step, v, m[3], m[4])
+                    _fold(agg, [vals] if single else vals)
+                elif single:
+                    v = vals
+                    intervals[start] = (
+                        OneValueInterval(name, kind, tags, start, end, v, unit, description)
+                        if dist
+                        else IntervalAggregate(name, kind, tags, start, end, 1, 0.0 + v, v, v,
+                                               v if gauge else None, None, unit, description)
+                    )  # fmt: skip
                 else:
-                    history[hkey] = _new_single(m, start, start + step, v)
-            return
-        for key in keys:
-            skey, start = key
-            name, kind, tags, unit, description, dist, _ = meta[skey]
-            hkey = (name, tags, start)
-            agg = history.get(hkey)
-            if agg is None:
-                agg = history[hkey] = new(
-                    name, kind, tags, start, start + step, unit=unit, description=description,
-                    sketch=QuantileSketch() if dist else None,
-                )  # fmt: skip
-            _fold(agg, groups[key])
-
-
-def _new_single(meta: tuple[Any, ...], start: float, end: float, v: float) -> IntervalAggregate:
-    """The interval of a counter or gauge series that saw one value."""
-    name, kind, tags, unit, description, _, gauge = meta
-    return IntervalAggregate(
-        name, kind, tags, start, end, 1, 0.0 + v, v, v, v if gauge else None, None, unit,
-        description,
-    )  # fmt: skip
+                    agg = intervals[start] = IntervalAggregate(
+                        name, kind, tags, start, end, unit=unit, description=description,
+                        sketch=QuantileSketch() if dist else None,
+                    )  # fmt: skip
+                    _fold(agg, vals)
 
 
 def _fold(agg: IntervalAggregate, values: list[float]) -> None:

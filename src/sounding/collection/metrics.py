@@ -753,8 +753,8 @@ class Registry:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._instruments: dict[str, Instrument[Any]] = {}
-        #: Intervals of :meth:`record` and :meth:`record_many`, by name, tags and start.
-        self._history: dict[tuple[str, TagKey, float], IntervalAggregate] = {}
+        #: Intervals of :meth:`record` and :meth:`record_many`: by name and tags, then start.
+        self._history: dict[tuple[str, TagKey], dict[float, IntervalAggregate]] = {}
         self._unreturned: list[IntervalAggregate] = []
         self._closed: list[IntervalAggregate] = []
         self._roll_lock = threading.Lock()
@@ -891,10 +891,12 @@ class Registry:
         step = interval or get_settings().metrics.aggregation_interval
         ts = snapshot.epoch
         start = math.floor(ts / step) * step
-        # A name has one type per registry: the name, tags and start identify the interval.
-        key = (snapshot.name, tags, float(start))
         with self._lock:
-            agg = self._history.get(key)
+            # A name has one type per registry: name and tags identify the series.
+            series = self._history.get((snapshot.name, tags))
+            if series is None:
+                series = self._history[(snapshot.name, tags)] = {}
+            agg = series.get(float(start))
             if agg is None:
                 agg = IntervalAggregate(
                     name=snapshot.name,
@@ -907,7 +909,7 @@ class Registry:
                 )
                 if kind in (MetricType.HISTOGRAM, MetricType.SUMMARY):
                     agg.sketch = QuantileSketch()
-                self._history[key] = agg
+                series[float(start)] = agg
             agg.count += 1
             agg.sum += value
             agg.min = value if agg.min is None else min(agg.min, value)
@@ -971,7 +973,8 @@ class Registry:
                     except Exception as exc:  # never lose the other instruments' data
                         health.failure(f"metrics.collect.{inst.name}", exc)
             with self._lock:
-                out.extend(self._history.values())
+                for series in self._history.values():
+                    out.extend(series.values())
                 self._history.clear()
             if self._defaults:
                 # Once per tag set: a bulk import hands over many intervals of few series.
