@@ -93,7 +93,7 @@ def _live(tmp: Path, series: int, minutes: int, per_minute: int) -> float:
     from sounding.testing import ManualClock
 
     rng = random.Random(7)
-    values = [rng.lognormvariate(0, 1) for _ in range(per_minute * series)]
+    values = [rng.lognormvariate(0, 1) for _ in range(minutes * per_minute * series)]
     tags = [{"route": f"r{s}", "region": "eu"} for s in range(series)]
     best = float("inf")
     for i in range(3):
@@ -104,10 +104,11 @@ def _live(tmp: Path, series: int, minutes: int, per_minute: int) -> float:
         hist = sounding.histogram("live.latency")
         sounding.flush()
         t0 = time.perf_counter()
-        for _ in range(minutes):
+        for m in range(minutes):
             observe = hist.observe
             for k in range(per_minute):
-                row = values[k * series : (k + 1) * series]
+                first = (m * per_minute + k) * series
+                row = values[first : first + series]
                 for v, t in zip(row, tags, strict=True):
                     observe(v, tags=t)
             clock.advance(60)

@@ -728,6 +728,7 @@ class SQLiteSink:
         quick: dict[tuple[int, int, float], float],
         quick_roll: dict[tuple[int, int, float], list[float]],
         merged: dict[tuple[int, int, float], _Row],
+        ranges: list[tuple[int, int, float, float]],
     ) -> Iterator[tuple[int, IntervalAggregate, int]]:
         """The aggregates to merge one by one, with their index and series id: those of
         runs of one-observation intervals are taken by :meth:`_quick_run` instead."""
@@ -740,7 +741,7 @@ class SQLiteSink:
                 if deadline is not None and time.monotonic() > deadline:
                     raise StoreError(f"the exit budget ran out writing to {self.path}")
                 run = metrics[lo:hi]
-                if self._quick_run(run, sid, fine, quick, quick_roll, merged, taken):
+                if self._quick_run(run, sid, fine, quick, quick_roll, merged, taken, ranges):
                     continue
             for i in range(lo, hi):
                 yield i, metrics[i], sid
@@ -754,11 +755,12 @@ class SQLiteSink:
         quick_roll: dict[tuple[int, int, float], list[float]],
         merged: dict[tuple[int, int, float], _Row],
         taken: set[int],
+        ranges: list[tuple[int, int, float, float]],
     ) -> bool:
         """Take a run of one series' one-observation histogram intervals whose sketches are
         not built, column by column; ``False`` (nothing taken) unless every interval of it
         is one and has a finest row of its own. ``taken``: the series with rows in
-        ``quick`` already."""
+        ``quick`` already; ``ranges`` gets the run's range of finest buckets."""
         if set(map(type, run)) != {OneValueInterval} or not all(map(_AGG_LAZY, run)):
             return False
         values = list(map(_AGG_MIN, run))
@@ -786,6 +788,7 @@ class SQLiteSink:
             return False
         taken.add(sid)
         quick.update(zip(keys, values, strict=True))
+        ranges.append((sid, fine, min(finest), max(finest)))
         for res in (_db.HOUR, _db.DAY):
             # Runs of equal buckets (the run is usually in time order).
             for bucket, group in groupby(zip(buckets(res), values, strict=True), _FIRST):
@@ -819,12 +822,16 @@ class SQLiteSink:
         accuracy = DEFAULT_RELATIVE_ACCURACY
         one_value = OneValueInterval
         inf = _INF
+        #: finest keys of ``quick`` taken one by one, and bucket ranges of those taken by run
+        quick_keys: list[tuple[int, int, float]] = []
+        ranges: list[tuple[int, int, float, float]] = []
         run_sid: int | None = None
         run_hour = run_day = -_INF
         hourly: list[float] = []
         daily: list[float] = []
         deadline = self.deadline
-        for i, agg, sid in self._each(metrics, runs, fine, quick_ok, quick, quick_roll, merged):
+        each = self._each(metrics, runs, fine, quick_ok, quick, quick_roll, merged, ranges)
+        for i, agg, sid in each:
             if deadline is not None and not i & 63 and time.monotonic() > deadline:
                 # Many short statements: the progress handler never sees a long one.
                 raise StoreError(f"the exit budget ran out writing to {self.path}")
@@ -862,6 +869,7 @@ class SQLiteSink:
                     key = (sid, fine, fb)
                     if key not in quick and key not in merged:
                         quick[key] = v
+                        quick_keys.append(key)
                         # Consecutive intervals of a series share their hour and day.
                         if sid != run_sid:
                             run_sid, run_hour, run_day = sid, hb, db
@@ -900,7 +908,7 @@ class SQLiteSink:
                 if row.max is None or hi > row.max:
                     row.max = hi
                 row.add_values(vals)
-        stored = self._stored(conn, merged, quick)
+        stored = self._stored(conn, merged, quick_keys, ranges)
         if quick:
             if any(key[1] == fine for key in stored):
                 # Rows already in the file: merged with them the general way.
@@ -915,29 +923,17 @@ class SQLiteSink:
         self,
         conn: sqlite3.Connection,
         merged: dict[tuple[int, int, float], _Row],
-        quick: dict[tuple[int, int, float], float],
+        keys: list[tuple[int, int, float]],
+        ranges: list[tuple[int, int, float, float]],
     ) -> dict[tuple[int, int, float], tuple[bytes | None, int, float | None, float | None]]:
         """The stored rows the batch's histogram rows merge into: ``(blob, count, min,
-        one-observation value)`` by key. Rows of ``merged`` are read by key; the finest rows
-        of ``quick`` by a range per run of keys of one series (usually none is stored)."""
+        one-observation value)`` by key. Rows of ``merged`` and ``keys`` are read by key; the
+        finest rows of runs of one-observation intervals by their ``ranges`` of buckets
+        (usually none is stored)."""
         stored: dict[
             tuple[int, int, float], tuple[bytes | None, int, float | None, float | None]
         ] = {}
-        keys = [k for k, row in merged.items() if row.sketch is not None or row.vals]
-        ranges: list[tuple[int, int, float, float]] = []
-        run: list[Any] | None = None
-        for sid, res, bucket in quick:
-            if run is not None and run[0] == sid:
-                if bucket < run[2]:
-                    run[2] = bucket
-                elif bucket > run[3]:
-                    run[3] = bucket
-                continue
-            if run is not None:
-                ranges.append((run[0], run[1], run[2], run[3]))
-            run = [sid, res, bucket, bucket]
-        if run is not None:
-            ranges.append((run[0], run[1], run[2], run[3]))
+        keys = [*(k for k, row in merged.items() if row.sketch is not None or row.vals), *keys]
         select = (
             "SELECT p.series_id, p.resolution, p.bucket_start, p.sketch, p.count, p.min, p.sum "
             "FROM k CROSS JOIN points AS p ON p.series_id = k.s AND p.resolution = k.r AND "
@@ -982,6 +978,28 @@ class SQLiteSink:
         rollups = _db.ROLLUP_RESOLUTIONS
         out: list[tuple[Any, ...]] = []
         for key, row in merged.items():
+            if row.sketch is None and row.vals:
+                old = stored.get(key)
+                if old is not None and old[0]:
+                    # One-observation values into a stored sketch (a live flush's hourly and
+                    # daily rows): added to it directly, no sketch of their own.
+                    total = cache.take(old[0])
+                    total.add_many(row.vals)
+                    row.vals = None
+                    merged_blob = total.to_bytes()
+                    cache.put(merged_blob, total, owned=True)
+                    out.append((*key, *row.values(), merged_blob))
+                    continue
+                if row.min == row.max and row.count == len(row.vals):
+                    # All one value (a constant series): stored without a sketch, as below
+                    # for single(), unless the stored row holds other values.
+                    if old is None and row.count == 1:
+                        out.append((*key, 1, row.sum, None, None, row.last, row.last_time,
+                                    single))  # fmt: skip
+                        continue
+                    if old is None or (old[0] == single and old[2] == row.min):
+                        out.append((*key, *row.values(), single))
+                        continue
             row.settle()
             sk = row.sketch
             old = None if sk is None else stored.get(key)
