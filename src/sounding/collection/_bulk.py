@@ -21,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from itertools import count, repeat
 from operator import add, attrgetter, is_, itemgetter, methodcaller, mul, truediv
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, Protocol, cast
 
 from sounding.core._gc import paused
 from sounding.core.exceptions import InvalidTypeError, InvalidValueError
@@ -29,7 +29,33 @@ from sounding.core.sketch import QuantileSketch, single_value_sketch
 from sounding.core.types import IntervalAggregate, MetricType, TagKey
 
 if TYPE_CHECKING:
-    from sounding.collection.metrics import Instrument, Registry
+    import threading
+    from collections.abc import Callable
+
+
+class _Instrument(Protocol):
+    """What an import needs of an instrument (:class:`~sounding.collection.metrics.Instrument`)."""
+
+    name: str
+    unit: str
+    description: str
+    metric_type: MetricType
+
+    def _canonical(self, tags: Mapping[str, object]) -> TagKey: ...
+
+
+class _Registry(Protocol):
+    """What an import needs of the registry (:class:`~sounding.collection.metrics.Registry`:
+    it calls in with itself and its checks, so this module never imports it)."""
+
+    _lock: threading.Lock
+    _history: dict[tuple[str, TagKey], dict[float, IntervalAggregate]]
+
+    def get(self, kind: MetricType, name: str) -> Any: ...
+
+
+#: ``validate_name(name, what)`` and ``_number(value)`` of the metrics module.
+_Checks = tuple["Callable[[object, str], str]", "Callable[[object], float | None]"]
 
 __all__ = ["OneValueInterval", "record_many"]
 
@@ -51,7 +77,7 @@ _CANON_LIMIT: Final = 65536
 
 #: One series of an import: name, type, canonical tags and its instrument, by the key its
 #: snapshots were grouped on.
-_Series = dict[Any, tuple[str, MetricType, TagKey, "Instrument[Any]"]]
+_Series = dict[Any, tuple[str, MetricType, TagKey, _Instrument]]
 #: (series key, interval start) -> the values, in input order (a bare float when every group
 #: of the call has one value).
 _Groups = dict[tuple[Any, float], Any]
@@ -118,18 +144,23 @@ class _Unusual(Exception):
     """The column checks met something they do not decide: the careful loop does."""
 
 
-def record_many(registry: Registry, snapshots: Iterable[Any], step: float) -> int:
-    """Ingest ``snapshots`` into ``registry`` at intervals of ``step`` seconds; how many."""
+def record_many(
+    registry: _Registry, snapshots: Iterable[Any], step: float, checks: _Checks
+) -> int:
+    """Ingest ``snapshots`` into ``registry`` at intervals of ``step`` seconds; how many.
+
+    ``checks`` are the metrics module's ``validate_name`` and ``_number``.
+    """
     snaps = snapshots if type(snapshots) is list else list(snapshots)
     if not snaps:
         return 0
     with paused():
         try:
-            series, groups, single = _by_columns(registry, snaps, step)
+            series, groups, single = _by_columns(registry, snaps, step, checks)
         except Exception:
             # Whatever stopped the column checks, the careful loop raises for the first
             # invalid snapshot (or, if every snapshot is valid after all, records them).
-            series, groups = _careful(registry, snaps, step)
+            series, groups = _careful(registry, snaps, step, checks)
             single = False
         _add(registry, series, groups, single, step)
     return len(snaps)
@@ -169,13 +200,13 @@ def _starts(snaps: list[Any], step: float) -> tuple[list[float], int]:
 
 
 def _by_columns(
-    registry: Registry, snaps: list[Any], step: float
+    registry: _Registry, snaps: list[Any], step: float, checks: _Checks
 ) -> tuple[_Series, _Groups, bool]:
     """Series and groups of a call whose snapshots are all plain and valid; raises
     otherwise (:class:`_Unusual` or what a check raised)."""
-    from sounding.collection.metrics import validate_name
     from sounding.core.types import MetricSnapshot
 
+    validate_name = checks[0]
     if set(map(type, snaps)) != {MetricSnapshot}:
         raise _Unusual
     values = list(map(_VALUE, snaps))
@@ -210,7 +241,7 @@ def _by_columns(
     index: dict[Any, int] = {}
     sids = list(map(index.setdefault, keys, count()))
     series: _Series = {}
-    insts: dict[tuple[str, int], Instrument[Any]] = {}
+    insts: dict[tuple[str, int], _Instrument] = {}
     for key, sid in index.items():
         if one_metric:
             name, kind, tid = name0, kind0, key
@@ -244,15 +275,17 @@ def _by_columns(
     return series, lists, False
 
 
-def _careful(registry: Registry, snaps: list[Any], step: float) -> tuple[_Series, _Groups]:
+def _careful(
+    registry: _Registry, snaps: list[Any], step: float, checks: _Checks
+) -> tuple[_Series, _Groups]:
     """Series and groups, checking snapshot by snapshot as :meth:`Registry.record` does;
     raises for the first invalid one."""
-    from sounding.collection.metrics import _number, validate_name
     from sounding.core.types import MetricSnapshot
 
+    validate_name, _number = checks
     floor = math.floor
     isfinite = math.isfinite
-    insts: dict[tuple[Any, Any], Instrument[Any]] = {}
+    insts: dict[tuple[Any, Any], _Instrument] = {}
     canon: dict[tuple[Any, ...], TagKey] = {}
     series: _Series = {}
     groups: _Groups = {}
@@ -318,7 +351,9 @@ def _by_series(groups: _Groups) -> dict[Any, tuple[list[float], list[Any]]]:
     return out
 
 
-def _add(registry: Registry, series: _Series, groups: _Groups, single: bool, step: float) -> None:
+def _add(
+    registry: _Registry, series: _Series, groups: _Groups, single: bool, step: float
+) -> None:
     """Fold ``groups`` into the registry's intervals, series by series."""
     history = registry._history
     with registry._lock:

@@ -931,7 +931,7 @@ class Registry:
         from sounding.collection import _bulk
 
         step = interval or get_settings().metrics.aggregation_interval
-        return _bulk.record_many(self, snapshots, step)
+        return _bulk.record_many(self, snapshots, step, (validate_name, _number))
 
     def collect(self, now: float | None = None) -> list[IntervalAggregate]:
         """Everything aggregated since the last collect; resets series.
