@@ -244,3 +244,13 @@ def test_the_gc_pause_nests_and_restores_what_it_found() -> None:
         assert not gc.isenabled()  # the host had it off: it stays off
     finally:
         gc.enable()
+
+
+def test_a_huge_int_observation_is_stored_as_a_float(tmp_path: Path) -> None:
+    """One int observation beyond SQLite's INTEGER (a sketch minimum) lands as a REAL row."""
+    _start(tmp_path / "big", ManualClock(T0 + 120))
+    sounding.histogram("bulk.big").observe(10**300)
+    assert sounding.flush()
+    with open_store(tmp_path / "big") as store:
+        [point] = store.query("bulk.big", T0, T0 + 3600, stat="max")
+    assert point.value == 1e300

@@ -770,6 +770,7 @@ class SQLiteSink:
             or set(map(_AGG_LAST, run)) != {None}
             or list(map(_AGG_SUM, run)) != values
             or list(map(_AGG_MAX, run)) != values
+            or set(map(type, values)) != {float}
             or not all(map(math.isfinite, values))
             or not all(map(math.isfinite, starts))
         ):
@@ -857,7 +858,7 @@ class SQLiteSink:
                     if sk is not None and sk.count == 1 and sk.relative_accuracy == accuracy:
                         v = sk.min
                 if (
-                    v is not None
+                    type(v) is float  # (an int sketch minimum, a huge one, is converted below)
                     and agg.count == 1
                     and agg.sum == v
                     and agg.max == v
