@@ -15,6 +15,7 @@ import json
 import math
 import os
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -23,18 +24,19 @@ from itertools import compress, groupby, islice, pairwise, repeat
 from itertools import count as counting
 from operator import add, attrgetter, itemgetter, mul, ne, truediv
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sounding.collection._bulk import OneValueInterval
 from sounding.core import health
 from sounding.core._gc import paused
 from sounding.core.clock import get_clock
 from sounding.core.config import MetricsConfig, get_settings
 from sounding.core.exceptions import InvalidTypeError, StoreError
-from sounding.core.sketch import DEFAULT_RELATIVE_ACCURACY, QuantileSketch
 from sounding.core.types import Event, IntervalAggregate, MetricType, TagKey
 from sounding.storage import _db
 from sounding.storage._db import MAINTENANCE_EVERY
+
+if TYPE_CHECKING:
+    from sounding.core.sketch import QuantileSketch
 
 __all__ = ["SKETCH_CACHE_SIZE", "WRITE_RETRY_SECONDS", "SQLiteSink", "canonical_tags"]
 
@@ -78,6 +80,24 @@ _INSERT_ONE = (
     "VALUES (?, ?, ?, 1, ?, X'')"
 )
 _INF = math.inf
+_ACCURACY: list[float] = []
+
+
+def _default_accuracy() -> float:
+    """The sketches' default relative accuracy (the sketch module is imported by the first
+    histogram row: a process that only counts never loads it)."""
+    if not _ACCURACY:
+        from sounding.core.sketch import DEFAULT_RELATIVE_ACCURACY
+
+        _ACCURACY.append(DEFAULT_RELATIVE_ACCURACY)
+    return _ACCURACY[0]
+
+
+def _one_value_type() -> type | None:
+    """:class:`~sounding.collection._bulk.OneValueInterval`, if a bulk import loaded it (else
+    no aggregate can be one)."""
+    bulk = sys.modules.get("sounding.collection._bulk")
+    return None if bulk is None else getattr(bulk, "OneValueInterval", None)
 _AGG_NAME = attrgetter("name")
 _AGG_TAGS = attrgetter("tags")
 _AGG_KIND = attrgetter("metric_type")
@@ -264,7 +284,7 @@ class _Row:
             if mine is None and not self.vals:
                 self.sketch = osk
                 return
-            accuracy = DEFAULT_RELATIVE_ACCURACY if mine is None else mine.relative_accuracy
+            accuracy = _default_accuracy() if mine is None else mine.relative_accuracy
             if osk.count == 1 and osk.min == osk.max and osk.relative_accuracy == accuracy:
                 # One observation (sparse data): added with the others when written.
                 self.add_values([osk.min])
@@ -293,6 +313,8 @@ class _Row:
             return
         self.vals = None
         if self.sketch is None:
+            from sounding.core.sketch import QuantileSketch
+
             self.sketch = QuantileSketch()
         elif not self.owned:
             self.sketch = self.sketch.copy()
@@ -309,7 +331,7 @@ class _Row:
             and self.min == self.max
             and sk.count == self.count
             and sk.min == sk.max == self.min
-            and sk.relative_accuracy == DEFAULT_RELATIVE_ACCURACY
+            and sk.relative_accuracy == _default_accuracy()
         )
 
     def values(self) -> tuple[Any, ...]:
@@ -761,7 +783,7 @@ class SQLiteSink:
         not built, column by column; ``False`` (nothing taken) unless every interval of it
         is one and has a finest row of its own. ``taken``: the series with rows in
         ``quick`` already; ``ranges`` gets the run's range of finest buckets."""
-        if set(map(type, run)) != {OneValueInterval} or not all(map(_AGG_LAZY, run)):
+        if set(map(type, run)) != {_one_value_type()} or not all(map(_AGG_LAZY, run)):
             return False
         values = list(map(_AGG_MIN, run))
         starts = list(map(_AGG_START, run))
@@ -820,8 +842,8 @@ class SQLiteSink:
         quick_roll: dict[tuple[int, int, float], list[float]] = {}
         buckets: dict[Any, tuple[float, ...] | None] = {}
         floor = math.floor
-        accuracy = DEFAULT_RELATIVE_ACCURACY
-        one_value = OneValueInterval
+        accuracy: float | None = None  # (looked up by the first sketch)
+        one_value = _one_value_type()
         inf = _INF
         #: finest keys of ``quick`` taken one by one, and bucket ranges of those taken by run
         quick_keys: list[tuple[int, int, float]] = []
@@ -850,13 +872,16 @@ class SQLiteSink:
                 continue
             if quick_ok:
                 # A one-observation histogram interval (a sparse series' minute)?
-                if type(agg) is one_value and agg.lazy:
+                if type(agg) is one_value and agg.lazy:  # type: ignore[attr-defined]
                     v = agg.min  # its sketch is not built (and need not be)
                 else:
                     sk = agg.sketch
                     v = None
-                    if sk is not None and sk.count == 1 and sk.relative_accuracy == accuracy:
-                        v = sk.min
+                    if sk is not None and sk.count == 1:
+                        if accuracy is None:
+                            accuracy = _default_accuracy()
+                        if sk.relative_accuracy == accuracy:
+                            v = sk.min
                 if (
                     type(v) is float  # (an int sketch minimum, a huge one, is converted below)
                     and agg.count == 1
