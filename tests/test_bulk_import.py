@@ -158,9 +158,31 @@ def _mixed_kinds() -> list[sounding.MetricSnapshot]:
     return out
 
 
+class _Snapshot(sounding.MetricSnapshot):
+    """A subclass (an application's own snapshot type)."""
+
+
+class _Float(float):
+    """A float subclass (as numpy's float64 is)."""
+
+
+def _unusual() -> list[sounding.MetricSnapshot]:
+    """What the careful loop takes: float subclasses, int tag values, a subclass of the
+    snapshot, one tag set in two orders."""
+    out: list[sounding.MetricSnapshot] = []
+    for i in range(30):
+        t = datetime.fromtimestamp(T0 + 20 * i, timezone.utc)
+        out.append(sounding.MetricSnapshot("histogram", "bulk.u", _Float(i % 5 / 4 + 1), t,
+                                           {"code": 200 + i % 2}))  # type: ignore[arg-type,dict-item]
+        out.append(_Snapshot("gauge", "bulk.v", float(i), t, {"a": "1", "b": "2"}))  # type: ignore[arg-type]
+        out.append(sounding.MetricSnapshot("gauge", "bulk.v", float(-i), t, {"b": "2", "a": "1"}))  # type: ignore[arg-type]
+    return out
+
+
 @pytest.mark.parametrize(
     "snaps",
     [
+        pytest.param(_unusual(), id="unusual"),
         pytest.param(_mixed_kinds(), id="kinds"),
         pytest.param(_snapshots(_observations("sparse")), id="sparse"),
         pytest.param(_snapshots(_observations("mixed")), id="mixed"),
@@ -181,7 +203,7 @@ def test_record_many_hands_over_what_record_does(
     # record() adds a minute's values one by one, record_many with fsum (as it always did).
     assert [g[7] for g in got] == pytest.approx([e[7] for e in expected], rel=1e-12)
     assert [g[8:] for g in got] == [e[8:] for e in expected]  # the same buckets
-    assert len(got) >= 40
+    assert len(got) >= 20
 
 
 def test_tag_values_that_compare_equal_stay_separate_series(sink: MemorySink) -> None:

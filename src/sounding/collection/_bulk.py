@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     import threading
     from collections.abc import Callable
 
+__all__ = ["OneValueInterval", "record_many"]
+
 
 class _Instrument(Protocol):
     """What an import needs of an instrument (:class:`~sounding.collection.metrics.Instrument`)."""
@@ -56,8 +58,6 @@ class _Registry(Protocol):
 
 #: ``validate_name(name, what)`` and ``_number(value)`` of the metrics module.
 _Checks = tuple["Callable[[object, str], str]", "Callable[[object], float | None]"]
-
-__all__ = ["OneValueInterval", "record_many"]
 
 _NAME: Final = attrgetter("name")
 _KIND: Final = attrgetter("metric_type")
@@ -109,8 +109,8 @@ class OneValueInterval(IntervalAggregate):
         unit: str = "",
         description: str = "",
     ) -> None:
-        # The fields one by one (not the base class's __init__): the sketch stays unbuilt
-        # without a call of its setter, at the cost of an aggregate per observation.
+        # The fields one by one, not the base class's __init__: the sketch stays unbuilt
+        # without a call of its setter (a sparse import makes one of these per observation).
         self.name = name
         self.metric_type = metric_type
         self.tags = tags
