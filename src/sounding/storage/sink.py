@@ -18,11 +18,12 @@ import sqlite3
 import sys
 import threading
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import reduce
 from itertools import compress, groupby, islice, pairwise, repeat
 from itertools import count as counting
-from operator import add, attrgetter, itemgetter, mul, ne, truediv
+from operator import add, attrgetter, itemgetter, le, mul, ne, truediv
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -812,8 +813,24 @@ class SQLiteSink:
         taken.add(sid)
         quick.update(zip(keys, values, strict=True))
         ranges.append((sid, fine, min(finest), max(finest)))
+        if (
+            set(map(type, starts)) == {float}
+            and all(map(float.is_integer, starts))
+            and all(map(le, starts, islice(starts, 1, None)))
+        ):
+            # In time order, at whole seconds (an interval start): each hour's and day's values
+            # are a slice, found by bisection (floor(start / res) is exact for such starts).
+            n = len(starts)
+            for res in (_db.HOUR, _db.DAY):
+                i = 0
+                while i < n:
+                    bucket = math.floor(starts[i] / res) * res
+                    j = bisect_left(starts, bucket + res, i)
+                    quick_roll.setdefault((sid, res, bucket), []).extend(values[i:j])
+                    i = j
+            return True
         for res in (_db.HOUR, _db.DAY):
-            # Runs of equal buckets (the run is usually in time order).
+            # Runs of equal buckets.
             for bucket, group in groupby(zip(buckets(res), values, strict=True), _FIRST):
                 quick_roll.setdefault((sid, res, bucket), []).extend(map(_SECOND, group))
         return True
