@@ -276,3 +276,50 @@ def test_a_huge_int_observation_is_stored_as_a_float(tmp_path: Path) -> None:
     with open_store(tmp_path / "big") as store:
         [point] = store.query("bulk.big", T0, T0 + 3600, stat="max")
     assert point.value == 1e300
+
+
+@pytest.mark.parametrize(
+    ("offset", "backwards"),
+    [(0.0, False), (0.0, True), (0.5, False)],
+    ids=["in-order", "backwards", "fractional-starts"],
+)
+def test_runs_of_one_value_intervals_are_stored_as_built_ones(
+    tmp_path: Path, offset: float, backwards: bool
+) -> None:
+    """A run of unbuilt one-value intervals writes the same rows as the same intervals with
+    their sketches built (the one-by-one path), whatever their order and starts."""
+    import sqlite3
+
+    from sounding.core.config import MetricsConfig
+    from sounding.core.types import IntervalAggregate, MetricType
+    from sounding.storage import SQLiteSink
+
+    set_clock(ManualClock(T0 + 3 * 86400))
+    rng = random.Random(5)
+    starts = [T0 + 60 * i + offset for i in range(400)]
+    if backwards:
+        starts.reverse()
+    values = [round(rng.lognormvariate(0, 1), 4) for _ in starts]
+    kind, tags = MetricType.HISTOGRAM, (("route", "r1"),)
+    pairs = list(zip(starts, values, strict=True))
+    lazy = [OneValueInterval("bulk.w", kind, tags, s, s + 60, v) for s, v in pairs]
+    built = [
+        IntervalAggregate("bulk.w", kind, tags, s, s + 60, 1, v, v, v,
+                          sketch=single_value_sketch(v))
+        for s, v in pairs
+    ]  # fmt: skip
+    rows = []
+    for name, aggs in (("lazy", lazy), ("built", built)):
+        sink = SQLiteSink(tmp_path / f"{name}.db", MetricsConfig())
+        sink.write(aggs[:150], [])
+        sink.write(aggs[150:], [])  # the second batch merges into stored hours and days
+        sink.close()
+        conn = sqlite3.connect(tmp_path / f"{name}.db")
+        rows.append(conn.execute(
+            "SELECT resolution, bucket_start, count, sum, min, max, last, sketch FROM points "
+            "ORDER BY resolution, bucket_start"
+        ).fetchall())  # fmt: skip
+        conn.close()
+    assert all(isinstance(a, OneValueInterval) and a.lazy for a in lazy)  # never built
+    assert rows[0] == rows[1]
+    assert len(rows[0]) > 400
