@@ -900,7 +900,7 @@ class SQLiteSink:
                         if sk.relative_accuracy == accuracy:
                             v = sk.min
                 if (
-                    type(v) is float  # (an int sketch minimum, a huge one, is converted below)
+                    type(v) is float  # (an int minimum, 10**300 say, goes the general way)
                     and agg.count == 1
                     and agg.sum == v
                     and agg.max == v
