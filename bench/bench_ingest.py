@@ -8,6 +8,11 @@ privacy checks, the aggregation and the write are all included. The peer is what
 do by hand: one raw row per observation, ``executemany`` in one transaction. Budgets: at
 least 1 M observations/s dense (many per series and minute) and 300 k/s sparse (one per
 series and minute).
+
+For the writer's normal path there is also "observe() + flush()": live observations into the
+same series, flushed at every interval as the background writer does (a manual clock moves
+a minute between flushes), per observation; no budget of its own, it is there so a faster
+import is never paid for by the live path.
 """
 
 from __future__ import annotations
@@ -80,6 +85,41 @@ def _raw(tmp: Path, snaps: list) -> float:  # type: ignore[type-arg]
     return best
 
 
+def _live(tmp: Path, series: int, minutes: int, per_minute: int) -> float:
+    """Seconds for ``observe()`` of every value plus a ``flush()`` per interval (best of 3)."""
+    import sounding
+    from sounding import _runtime
+    from sounding.core.clock import set_clock
+    from sounding.testing import ManualClock
+
+    rng = random.Random(7)
+    values = [rng.lognormvariate(0, 1) for _ in range(minutes * per_minute * series)]
+    tags = [{"route": f"r{s}", "region": "eu"} for s in range(series)]
+    best = float("inf")
+    for i in range(3):
+        clock = ManualClock(time.time() // 86400 * 86400 - 2 * 86400)
+        set_clock(clock)
+        sounding.configure(data_dir=tmp / f"live{series}-{per_minute}-{i}")
+        _runtime.get_runtime().set_manual(True)
+        hist = sounding.histogram("live.latency")
+        sounding.flush()
+        t0 = time.perf_counter()
+        for m in range(minutes):
+            observe = hist.observe
+            for k in range(per_minute):
+                first = (m * per_minute + k) * series
+                row = values[first : first + series]
+                for v, t in zip(row, tags, strict=True):
+                    observe(v, tags=t)
+            clock.advance(60)
+            if not sounding.flush():
+                raise RuntimeError("flush failed")
+        best = min(best, time.perf_counter() - t0)
+        sounding.reset()
+    set_clock(None)
+    return best
+
+
 def main() -> list[Row]:
     """Time dense and sparse imports and print the rows."""
     rows = []
@@ -100,6 +140,19 @@ def main() -> list[Row]:
                     limit=limit,
                     note=f"{1e9 / ours:,.0f} obs/s (raw rows {1e9 / raw:,.0f}/s); {series} "
                     f"series x {per_minute} obs/min, {len(snaps):,} observations",
+                )
+            )
+        for label, (series, minutes, per_minute) in (
+            ("dense", (20, 10, 1000)),
+            ("sparse", (100, 60, 1)),
+        ):
+            live = _live(tmp, series, minutes, per_minute) / (series * minutes * per_minute) * 1e9
+            rows.append(
+                Row(
+                    f"observe()+flush(), {label}",
+                    live,
+                    note=f"{series} series x {per_minute} obs/min, a flush per minute "
+                    f"({minutes} minutes)",
                 )
             )
     print_table("Bulk import to disk (per observation)", rows, unit="ns/obs")

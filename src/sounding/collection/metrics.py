@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Final, Generic, ParamSpec, TypeVar, cast
 from sounding.collection import _wrap
 from sounding.core import health
 from sounding.core.clock import get_clock, on_clock_change
-from sounding.core.config import current, get_settings
+from sounding.core.config import current
 from sounding.core.exceptions import (
     InvalidNameError,
     InvalidTypeError,
@@ -901,7 +901,8 @@ class Registry:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._instruments: dict[str, Instrument[Any]] = {}
-        self._history: dict[tuple[str, MetricType, TagKey, float], IntervalAggregate] = {}
+        #: Intervals of :meth:`record` and :meth:`record_many`: by name and tags, then start.
+        self._history: dict[tuple[str, TagKey], dict[float, IntervalAggregate]] = {}
         self._unreturned: list[IntervalAggregate] = []
         self._closed: list[IntervalAggregate] = []
         self._roll_lock = threading.Lock()
@@ -1041,12 +1042,15 @@ class Registry:
             raise InvalidTypeError("snapshot.tags", snapshot.tags, "a dict of str to str")
         inst = self.get(kind, snapshot.name)
         tags = inst._canonical(snapshot.tags)
-        step = interval or get_settings().metrics.aggregation_interval
+        step = interval or current().metrics.aggregation_interval
         ts = snapshot.epoch
         start = math.floor(ts / step) * step
-        key = (snapshot.name, kind, tags, float(start))
         with self._lock:
-            agg = self._history.get(key)
+            # A name has one type per registry: name and tags identify the series.
+            series = self._history.get((snapshot.name, tags))
+            if series is None:
+                series = self._history[(snapshot.name, tags)] = {}
+            agg = series.get(float(start))
             if agg is None:
                 agg = IntervalAggregate(
                     name=snapshot.name,
@@ -1059,7 +1063,7 @@ class Registry:
                 )
                 if kind in (MetricType.HISTOGRAM, MetricType.SUMMARY):
                     agg.sketch = QuantileSketch()
-                self._history[key] = agg
+                series[float(start)] = agg
             agg.count += 1
             agg.sum += value
             agg.min = value if agg.min is None else min(agg.min, value)
@@ -1076,97 +1080,12 @@ class Registry:
         set is validated and privacy-checked once per call (the verdict is reused), and the
         values of one series and interval are folded together at the end (a histogram's in
         one ``add_many``). The first invalid snapshot raises before anything is recorded.
+        See :mod:`sounding.collection._bulk`.
         """
-        from sounding.core.sketch import QuantileSketch
-        from sounding.core.snapshot import MetricSnapshot  # a dataclass: not for counting
+        from sounding.collection import _bulk
 
-        step = interval or get_settings().metrics.aggregation_interval
-        floor = math.floor
-        isfinite = math.isfinite
-        insts: dict[tuple[str, MetricType], Instrument[Any]] = {}
-        canon: dict[tuple[Instrument[Any], tuple[tuple[Any, Any], ...]], TagKey] = {}
-        pending: dict[tuple[str, MetricType, TagKey, float], list[float]] = {}
-        counter_kind = MetricType.COUNTER  # an enum attribute costs a lookup per access
-        n = 0
-        for snapshot in snapshots:
-            if type(snapshot) is not MetricSnapshot and not isinstance(snapshot, MetricSnapshot):
-                raise InvalidTypeError("snapshot", snapshot, "a sounding.MetricSnapshot")
-            name = snapshot.name
-            kind = snapshot.metric_type
-            try:
-                inst = insts[(name, kind)]
-            except (KeyError, TypeError):
-                validate_name(name, "snapshot.name")
-                inst = insts[(name, kind)] = self.get(kind, name)
-            value = snapshot.value
-            if type(value) is not float or not isfinite(value):
-                # As record() checks it: ints within float range and float subclasses (numpy)
-                # become floats; bools, NaN, infinities and anything else are refused.
-                raw = value
-                checked = (
-                    _number(raw)
-                    if isinstance(raw, (int, float)) and not isinstance(raw, bool)
-                    else None
-                )
-                if checked is None:
-                    raise InvalidValueError("snapshot.value", raw, "a finite number")
-                value = checked
-            if kind is counter_kind and value < 0:
-                raise InvalidValueError("snapshot.value", value, "a number >= 0 for a counter")
-            raw_tags = snapshot.tags
-            try:
-                tags = canon[(inst, tuple(raw_tags.items()))]
-            except (KeyError, TypeError, AttributeError):
-                if not isinstance(raw_tags, Mapping):
-                    raise InvalidTypeError(
-                        "snapshot.tags", raw_tags, "a dict of str to str"
-                    ) from None
-                tags = inst._canonical(raw_tags)  # default tags are added at collection
-                try:
-                    if len(canon) < 65536:
-                        canon[(inst, tuple(raw_tags.items()))] = tags
-                except TypeError:  # unhashable values: checked every time
-                    pass
-            start = float(floor(snapshot.epoch / step) * step)
-            key = (name, kind, tags, start)
-            values = pending.get(key)
-            if values is None:
-                pending[key] = [value]
-            else:
-                values.append(value)
-            n += 1
-        with self._lock:
-            for key, values in pending.items():
-                name, kind, tags, start = key
-                agg = self._history.get(key)
-                if agg is None:
-                    inst = insts[(name, kind)]
-                    agg = IntervalAggregate(
-                        name=name,
-                        metric_type=kind,
-                        tags=tags,
-                        start=start,
-                        end=start + step,
-                        unit=inst.unit,
-                        description=inst.description,
-                    )
-                    if kind in (MetricType.HISTOGRAM, MetricType.SUMMARY):
-                        agg.sketch = QuantileSketch()
-                    self._history[key] = agg
-                lo = min(values)
-                hi = max(values)
-                agg.count += len(values)
-                agg.sum += math.fsum(values) if len(values) > 1 else values[0]
-                agg.min = lo if agg.min is None else min(agg.min, lo)
-                agg.max = hi if agg.max is None else max(agg.max, hi)
-                if kind is MetricType.GAUGE:
-                    agg.last = values[-1]
-                if agg.sketch is not None:
-                    if len(values) == 1:
-                        agg.sketch.add(values[0])
-                    else:
-                        agg.sketch.add_many(values)
-        return n
+        step = interval or current().metrics.aggregation_interval
+        return _bulk.record_many(self, snapshots, step, (validate_name, _number))
 
     def collect(self, now: float | None = None) -> list[IntervalAggregate]:
         """Everything aggregated since the last collect; resets series.
@@ -1208,12 +1127,26 @@ class Registry:
                     except Exception as exc:  # never lose the other instruments' data
                         health.failure(f"metrics.collect.{inst.name}", exc)
             with self._lock:
-                out.extend(self._history.values())
+                for series in self._history.values():
+                    out.extend(series.values())
                 self._history.clear()
             if self._defaults:
+                # Once per tag set: a bulk import hands over many intervals of few series.
+                merged: dict[TagKey, TagKey] = {}
                 with_defaults = self.with_defaults
+                last: object = None
+                full: TagKey = ()
                 for agg in out[start:]:
-                    agg.tags = with_defaults(agg.tags)
+                    tags = agg.tags
+                    if tags is not last:  # (runs of one series share their tags object)
+                        last = tags
+                        try:
+                            full = merged[tags]
+                        except KeyError:
+                            full = merged[tags] = with_defaults(tags)
+                        except TypeError:  # not hashable (a sink's own aggregates)
+                            full = with_defaults(tags)
+                    agg.tags = full
         finally:
             if held is not None:
                 _release_signals(held)

@@ -14,16 +14,23 @@ from __future__ import annotations
 import math
 import os
 import sqlite3
+import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from bisect import bisect_left
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import reduce
+from itertools import compress, groupby, islice, pairwise, repeat
+from itertools import count as counting
+from operator import add, attrgetter, itemgetter, le, mul, ne, truediv
 from typing import TYPE_CHECKING, Any
 
 from sounding.core import health
+from sounding.core._gc import paused
 from sounding.core.clock import get_clock
 from sounding.core.config import MetricValues, current
 from sounding.core.exceptions import InvalidTypeError, StoreError
-from sounding.core.types import Event, IntervalAggregate, TagKey
+from sounding.core.types import Event, IntervalAggregate, MetricType, TagKey
 from sounding.storage import _db
 from sounding.storage._db import MAINTENANCE_EVERY
 
@@ -67,6 +74,44 @@ ON CONFLICT (series_id, resolution, bucket_start) DO UPDATE SET
                      THEN excluded.last_time ELSE last_time END,
     sketch = coalesce(excluded.sketch, sketch)
 """
+
+#: A new finest row of one observation: its value is the sum, min and max stay NULL and
+#: the sketch is the empty blob (:data:`~sounding.storage._db.SINGLE_VALUE`).
+_INSERT_ONE = (
+    "INSERT INTO points (series_id, resolution, bucket_start, count, sum, sketch) "
+    "VALUES (?, ?, ?, 1, ?, X'')"
+)
+_INF = math.inf
+_ACCURACY: list[float] = []
+
+
+def _default_accuracy() -> float:
+    """The sketches' default relative accuracy (the sketch module is imported by the first
+    histogram row: a process that only counts never loads it)."""
+    if not _ACCURACY:
+        from sounding.core.sketch import DEFAULT_RELATIVE_ACCURACY
+
+        _ACCURACY.append(DEFAULT_RELATIVE_ACCURACY)
+    return _ACCURACY[0]
+
+
+def _one_value_type() -> type | None:
+    """:class:`~sounding.collection._bulk.OneValueInterval`, if a bulk import loaded it (else
+    no aggregate can be one)."""
+    bulk = sys.modules.get("sounding.collection._bulk")
+    return None if bulk is None else getattr(bulk, "OneValueInterval", None)
+_AGG_NAME = attrgetter("name")
+_AGG_TAGS = attrgetter("tags")
+_AGG_KIND = attrgetter("metric_type")
+_AGG_LAZY = attrgetter("lazy")
+_AGG_MIN = attrgetter("min")
+_AGG_MAX = attrgetter("max")
+_AGG_SUM = attrgetter("sum")
+_AGG_COUNT = attrgetter("count")
+_AGG_LAST = attrgetter("last")
+_AGG_START = attrgetter("start")
+_FIRST = itemgetter(0)
+_SECOND = itemgetter(1)
 
 #: Rows whose stored sketch is read per statement (3 parameters each, well under SQLite's
 #: limit of 999 on old builds).
@@ -196,9 +241,14 @@ def _opt_text(value: Any) -> str | None:
 
 
 class _Row:
-    """One points row being built from the aggregates of a batch."""
+    """One points row being built from the aggregates of a batch.
 
-    __slots__ = ("count", "last", "last_time", "max", "min", "owned", "sketch", "sum")
+    One-observation contributions to a row that already has a sketch are kept in ``vals``
+    and added in one ``add_many`` when the row is written (:meth:`settle`): an hourly or
+    daily row of a sparse series takes dozens of them per batch.
+    """
+
+    __slots__ = ("count", "last", "last_time", "max", "min", "owned", "sketch", "sum", "vals")
 
     def __init__(self, agg: IntervalAggregate, start: float) -> None:
         self.count = int(agg.count)
@@ -211,6 +261,20 @@ class _Row:
         sk = agg.sketch
         self.sketch: QuantileSketch | None = sk if sk is not None and sk.count > 0 else None
         self.owned = False  # the sketch is the caller's until we copy it to merge into
+        self.vals: list[float] | None = None
+
+    @classmethod
+    def of_values(cls, vals: list[float]) -> _Row:
+        """A histogram row of one-observation aggregates with these (finite) values."""
+        new = cls.__new__(cls)
+        new.count = len(vals)
+        new.sum = reduce(add, vals, 0.0)  # in order, as merging them one by one adds
+        new.min = min(vals)
+        new.max = max(vals)
+        new.last = new.last_time = None
+        new.sketch, new.owned = None, False
+        new.vals = vals
+        return new
 
     def clone(self) -> _Row:
         """A copy sharing the (not owned) sketch: the same aggregate at another level."""
@@ -218,6 +282,7 @@ class _Row:
         new.count, new.sum, new.min, new.max = self.count, self.sum, self.min, self.max
         new.last, new.last_time = self.last, self.last_time
         new.sketch, new.owned = self.sketch, False
+        new.vals = None if self.vals is None else list(self.vals)
         return new
 
     def merge(self, agg: IntervalAggregate, start: float) -> None:
@@ -237,23 +302,50 @@ class _Row:
             and (self.last_time is None or other.last_time >= self.last_time)
         ):
             self.last, self.last_time = other.last, other.last_time
-        if other.sketch is not None:
-            if self.sketch is None:
-                self.sketch = other.sketch
+        if other.vals:
+            self.add_values(other.vals)
+        osk = other.sketch
+        if osk is not None:
+            mine = self.sketch
+            if mine is None and not self.vals:
+                self.sketch = osk
+                return
+            accuracy = _default_accuracy() if mine is None else mine.relative_accuracy
+            if osk.count == 1 and osk.min == osk.max and osk.relative_accuracy == accuracy:
+                # One observation (sparse data): added with the others when written.
+                self.add_values([osk.min])
             else:
+                self.settle()
+                mine = self.sketch
+                if mine is None:  # (settle made one from the pending values)
+                    self.sketch = osk
+                    return
                 if not self.owned:
-                    self.sketch = self.sketch.copy()
+                    mine = self.sketch = mine.copy()
                     self.owned = True
-                osk = other.sketch
-                if (
-                    osk.count == 1
-                    and osk.min == osk.max
-                    and osk.relative_accuracy == self.sketch.relative_accuracy
-                ):
-                    # One observation (sparse data): adding it is O(1), merging O(buckets).
-                    self.sketch.add(osk.min)
-                else:
-                    self.sketch.merge(osk)
+                mine.merge(osk)
+
+    def add_values(self, vals: list[float]) -> None:
+        """Count ``vals`` (one observation each) in this row's sketch when it is written."""
+        if self.vals is None:
+            self.vals = list(vals)
+        else:
+            self.vals.extend(vals)
+
+    def settle(self) -> None:
+        """Add the pending one-observation values to the sketch (an owned copy)."""
+        vals = self.vals
+        if not vals:
+            return
+        self.vals = None
+        if self.sketch is None:
+            from sounding.core.sketch import QuantileSketch
+
+            self.sketch = QuantileSketch()
+        elif not self.owned:
+            self.sketch = self.sketch.copy()
+        self.owned = True
+        self.sketch.add_many(vals)
 
     def single(self) -> bool:
         """Whether every observation of this row equals its ``min`` (stored without a
@@ -261,28 +353,17 @@ class _Row:
         sk = self.sketch
         if sk is None:
             return False
-        # Here, not at import: a process that only counts never loads the sketch module.
-        from sounding.core.sketch import DEFAULT_RELATIVE_ACCURACY
-
         return (
             self.min is not None
             and self.min == self.max
             and sk.count == self.count
             and sk.min == sk.max == self.min
-            and sk.relative_accuracy == DEFAULT_RELATIVE_ACCURACY
+            and sk.relative_accuracy == _default_accuracy()
         )
 
-    def values(self, cache: _db.SketchCache, fresh: list[bytes]) -> tuple[Any, ...]:
-        blob = None
-        if self.sketch is not None:
-            blob = self.sketch.to_bytes()
-            if blob not in cache:
-                # The UPSERT would decode these bytes to merge them: hand it the sketch
-                # (a copy when it is the caller's, who may change it later).
-                sk = self.sketch if self.owned else self.sketch.copy()
-                cache.put(blob, sk, owned=True)
-                fresh.append(blob)
-        return (self.count, self.sum, self.min, self.max, self.last, self.last_time, blob)
+    def values(self) -> tuple[Any, ...]:
+        """The row's columns from ``count`` to ``last_time`` (the sketch apart)."""
+        return (self.count, self.sum, self.min, self.max, self.last, self.last_time)
 
 
 def _record_app(conn: sqlite3.Connection) -> None:
@@ -360,6 +441,9 @@ class SQLiteSink:
         self._writes = 0
         self._setup_pending = False
         self._tag_text: dict[TagKey, str] = {}
+        #: (name, tags) as an aggregate carries them -> (series id, type): the batch's
+        #: series found without building their stored keys (cleared with ``_series``).
+        self._known: dict[tuple[str, TagKey], tuple[int, MetricType]] = {}
 
     def landed(self) -> bool:
         """Whether the last :meth:`write` committed (asked after it was interrupted)."""
@@ -423,9 +507,13 @@ class SQLiteSink:
             )
             self._drop_connection()
 
-    def _drop_connection(self) -> None:
+    def _forget_series(self) -> None:
         self._series.clear()
         self._types.clear()
+        self._known.clear()
+
+    def _drop_connection(self) -> None:
+        self._forget_series()
         self._identity = None
         if self._conn is not None:
             try:
@@ -459,16 +547,14 @@ class SQLiteSink:
                     break
                 except sqlite3.OperationalError as exc:
                     if self._cache.interrupted is not None:
-                        self._series.clear()
-                        self._types.clear()
+                        self._forget_series()
                         _db.raise_interrupt(self._cache)
                     if self.deadline is not None:
                         deadline = min(deadline, self.deadline)
                     if _db.is_busy(exc) and time.monotonic() < deadline:
                         # Another writer holds the lock beyond the busy timeout: back off.
                         # The transaction was rolled back, so cached ids may be stale.
-                        self._series.clear()
-                        self._types.clear()
+                        self._forget_series()
                         import random  # only on contention: a short process never needs it
 
                         time.sleep(random.uniform(0.005, 0.05))
@@ -492,8 +578,7 @@ class SQLiteSink:
                     raise
                 except BaseException:
                     # Caches may name series whose insert was rolled back.
-                    self._series.clear()
-                    self._types.clear()
+                    self._forget_series()
                     self._cache.interrupted = None
                     raise
             self._maybe_maintain(conn)
@@ -605,46 +690,15 @@ class SQLiteSink:
         metrics: Sequence[IntervalAggregate],
         events: Sequence[Event],
     ) -> None:
-        fine = self.metrics.aggregation_interval
-        levels = sorted({fine, *_db.ROLLUP_RESOLUTIONS})
         conn.execute("BEGIN IMMEDIATE")
         try:
             setup = self._setup_pending
             if setup:
-                _db.add_fine_resolution(conn, fine)
+                _db.add_fine_resolution(conn, self.metrics.aggregation_interval)
                 _record_app(conn)
-            # Merge the batch in memory first, so a bucket touched by many aggregates (the
-            # hourly and daily rows, history imports) costs one UPSERT, not one per aggregate.
-            keys = self._prefetch_series(conn, metrics)
-            merged: dict[tuple[int, int, float], _Row] = {}
-            deadline = self.deadline
-            for i, agg in enumerate(metrics):
-                if deadline is not None and not i & 63 and time.monotonic() > deadline:
-                    # Many short statements: the progress handler never sees a long one.
-                    raise StoreError(f"the exit budget ran out writing to {self.path}")
-                sid = self._series_id(conn, agg, keys[i])
-                if sid is None:
-                    continue
-                start = _finite(agg.start)
-                if start is None:
-                    health.count("storage.invalid_aggregate")
-                    continue
-                parsed = _Row(agg, start)  # once, then copied or merged into each level
-                for res in levels:
-                    key = (sid, res, math.floor(start / res) * res)
-                    row = merged.get(key)
-                    if row is None:
-                        merged[key] = parsed.clone()
-                    else:
-                        row.merge_row(parsed)
-            fresh: list[bytes] = []
-            try:
-                if merged:
-                    conn.executemany(_UPSERT, self._rows(conn, merged, fresh))
-            finally:
-                # This batch's own sketches are never merged into again; keep the room for
-                # the merged rows the next flush will add to.
-                self._cache.discard(fresh)
+            if metrics:
+                with paused():  # a backlog builds many small objects, none in a cycle
+                    self._write_metrics(conn, metrics)
             if events:
                 self._write_events(conn, events)
             _db.set_meta(conn, "write.token", self._token)
@@ -655,11 +709,337 @@ class SQLiteSink:
             _db.rollback(conn)
             raise
 
-    def _rows(
+    def _runs(
+        self, conn: sqlite3.Connection, metrics: Sequence[IntervalAggregate]
+    ) -> list[tuple[int, int, int | None]]:
+        """``(first, end, series id)`` of each run of consecutive aggregates of one series
+        (``None``: not stored, counted per aggregate); unknown series are looked up and
+        created, each once."""
+        idents = list(zip(map(_AGG_NAME, metrics), map(_AGG_TAGS, metrics),
+                          map(_AGG_KIND, metrics), strict=True))  # fmt: skip
+        # Where the series changes (compared in C; a run shares its name and tags objects).
+        cuts = [0, *compress(counting(1), map(ne, idents, islice(idents, 1, None))), len(metrics)]
+        known = self._known
+        runs: list[tuple[int, int, int | None]] = []
+        missing: list[int] = []
+        for lo, hi in pairwise(cuts):
+            agg = metrics[lo]
+            try:
+                hit = known.get((agg.name, agg.tags))
+            except TypeError:  # unhashable tags (a sink's own aggregates)
+                hit = None
+            if hit is not None and hit[1] is agg.metric_type:
+                runs.append((lo, hi, hit[0]))
+            else:
+                missing.append(len(runs))
+                runs.append((lo, hi, None))
+        if not missing:
+            return runs
+        # Each new series once (runs of one series may be apart).
+        first: dict[Any, IntervalAggregate] = {}
+        for r in missing:
+            agg = metrics[runs[r][0]]
+            try:
+                first.setdefault((agg.name, agg.tags, id(agg.metric_type)), agg)
+            except TypeError:
+                first[r] = agg
+        batch = list(first.values())
+        found = dict(
+            zip(first, map(self._series_id, repeat(conn), batch,
+                           self._prefetch_series(conn, batch)), strict=True)
+        )  # fmt: skip
+        for r in missing:
+            lo, hi, _ = runs[r]
+            agg = metrics[lo]
+            try:
+                key: Any = (agg.name, agg.tags, id(agg.metric_type))
+                sid = found[key]
+            except TypeError:
+                key = r
+                sid = found[key]
+            if sid is None:
+                # Not stored (a type conflict): each such aggregate is counted.
+                for i in range(lo, hi):
+                    if first[key] is not metrics[i]:
+                        other = metrics[i]
+                        self._series_id(
+                            conn, other, (_safe_text(other.name), self._tags_json(other.tags))
+                        )
+                continue
+            runs[r] = (lo, hi, sid)
+            if len(known) < 65536:
+                try:
+                    known[(agg.name, agg.tags)] = (sid, agg.metric_type)
+                except TypeError:
+                    pass
+        return runs
+
+    def _each(
+        self,
+        metrics: Sequence[IntervalAggregate],
+        runs: list[tuple[int, int, int | None]],
+        fine: int,
+        quick_ok: bool,
+        quick: dict[tuple[int, int, float], float],
+        quick_roll: dict[tuple[int, int, float], list[float]],
+        merged: dict[tuple[int, int, float], _Row],
+        ranges: list[tuple[int, int, float, float]],
+    ) -> Iterator[tuple[int, IntervalAggregate, int]]:
+        """The aggregates to merge one by one, with their index and series id: those of
+        runs of one-observation intervals are taken by :meth:`_quick_run` instead."""
+        deadline = self.deadline
+        taken: set[int] = set()
+        for lo, hi, sid in runs:
+            if sid is None:
+                continue
+            if quick_ok and hi - lo >= 8:
+                if deadline is not None and time.monotonic() > deadline:
+                    raise StoreError(f"the exit budget ran out writing to {self.path}")
+                run = metrics[lo:hi]
+                if self._quick_run(run, sid, fine, quick, quick_roll, merged, taken, ranges):
+                    continue
+            for i in range(lo, hi):
+                yield i, metrics[i], sid
+
+    @staticmethod
+    def _quick_run(
+        run: Sequence[IntervalAggregate],
+        sid: int,
+        fine: int,
+        quick: dict[tuple[int, int, float], float],
+        quick_roll: dict[tuple[int, int, float], list[float]],
+        merged: dict[tuple[int, int, float], _Row],
+        taken: set[int],
+        ranges: list[tuple[int, int, float, float]],
+    ) -> bool:
+        """Take a run of one series' one-observation histogram intervals whose sketches are
+        not built, column by column; ``False`` (nothing taken) unless every interval of it
+        is one and has a finest row of its own. ``taken``: the series with rows in
+        ``quick`` already; ``ranges`` gets the run's range of finest buckets."""
+        if set(map(type, run)) != {_one_value_type()} or not all(map(_AGG_LAZY, run)):
+            return False
+        values = list(map(_AGG_MIN, run))
+        starts = list(map(_AGG_START, run))
+        if (
+            set(map(_AGG_COUNT, run)) != {1}
+            or set(map(_AGG_LAST, run)) != {None}
+            or list(map(_AGG_SUM, run)) != values
+            or list(map(_AGG_MAX, run)) != values
+            or set(map(type, values)) != {float}
+            or not all(map(math.isfinite, values))
+            or not all(map(math.isfinite, starts))
+        ):
+            return False
+
+        def buckets(res: int) -> list[float]:
+            return list(map(mul, map(math.floor, map(truediv, starts, repeat(res))), repeat(res)))
+
+        finest = buckets(fine)
+        if len(set(finest)) != len(finest):
+            return False  # two intervals in one finest row: merged one by one
+        keys = list(zip(repeat(sid), repeat(fine), finest))
+        if sid in taken and not quick.keys().isdisjoint(keys):
+            return False
+        if merged and any(map(merged.__contains__, keys)):
+            return False
+        taken.add(sid)
+        quick.update(zip(keys, values, strict=True))
+        ranges.append((sid, fine, min(finest), max(finest)))
+        if (
+            set(map(type, starts)) == {float}
+            and all(map(float.is_integer, starts))
+            and all(map(le, starts, islice(starts, 1, None)))
+        ):
+            # In time order, at whole seconds (an interval start): each hour's and day's values
+            # are a slice, found by bisection (floor(start / res) is exact for such starts).
+            n = len(starts)
+            for res in (_db.HOUR, _db.DAY):
+                i = 0
+                while i < n:
+                    bucket = math.floor(starts[i] / res) * res
+                    j = bisect_left(starts, bucket + res, i)
+                    quick_roll.setdefault((sid, res, bucket), []).extend(values[i:j])
+                    i = j
+            return True
+        for res in (_db.HOUR, _db.DAY):
+            # Runs of equal buckets.
+            for bucket, group in groupby(zip(buckets(res), values, strict=True), _FIRST):
+                quick_roll.setdefault((sid, res, bucket), []).extend(map(_SECOND, group))
+        return True
+
+    def _write_metrics(
+        self, conn: sqlite3.Connection, metrics: Sequence[IntervalAggregate]
+    ) -> None:
+        """Merge the aggregates into their finest, hourly and daily rows and write them.
+
+        The batch is merged in memory first, so a bucket touched by many aggregates (the
+        hourly and daily rows, history imports) costs one statement, not one per aggregate.
+        A one-observation histogram interval (a sparse series' minute) takes a shorter way:
+        no row object, its value added to the hourly and daily sketches in one ``add_many``,
+        and, when its finest row is new, a plain INSERT of four values.
+        """
+        fine = self.metrics.aggregation_interval
+        hour, day = _db.HOUR, _db.DAY
+        # With a finest resolution of an hour or a day the finest row is a rollup row.
+        quick_ok = fine not in _db.ROLLUP_RESOLUTIONS
+        levels = (fine, hour, day) if quick_ok else tuple(sorted({fine, hour, day}))
+        runs = self._runs(conn, metrics)
+        merged: dict[tuple[int, int, float], _Row] = {}
+        #: finest key -> value of a one-observation histogram interval
+        quick: dict[tuple[int, int, float], float] = {}
+        #: hourly / daily key -> those values, in order
+        quick_roll: dict[tuple[int, int, float], list[float]] = {}
+        buckets: dict[Any, tuple[float, ...] | None] = {}
+        floor = math.floor
+        accuracy: float | None = None  # (looked up by the first sketch)
+        one_value = _one_value_type()
+        inf = _INF
+        #: finest keys of ``quick`` taken one by one, and bucket ranges of those taken by run
+        quick_keys: list[tuple[int, int, float]] = []
+        ranges: list[tuple[int, int, float, float]] = []
+        run_sid: int | None = None
+        run_hour = run_day = -_INF
+        hourly: list[float] = []
+        daily: list[float] = []
+        deadline = self.deadline
+        each = self._each(metrics, runs, fine, quick_ok, quick, quick_roll, merged, ranges)
+        for i, agg, sid in each:
+            if deadline is not None and not i & 63 and time.monotonic() > deadline:
+                # Many short statements: the progress handler never sees a long one.
+                raise StoreError(f"the exit budget ran out writing to {self.path}")
+            try:
+                lv = buckets[agg.start]
+            except (KeyError, TypeError):
+                start = _finite(agg.start)
+                lv = None if start is None else tuple(floor(start / res) * res for res in levels)
+                try:
+                    buckets[agg.start] = lv
+                except TypeError:
+                    pass
+            if lv is None:
+                health.count("storage.invalid_aggregate")
+                continue
+            if quick_ok:
+                # A one-observation histogram interval (a sparse series' minute)?
+                if type(agg) is one_value and agg.lazy:  # type: ignore[attr-defined]
+                    v = agg.min  # its sketch is not built (and need not be)
+                else:
+                    sk = agg.sketch
+                    v = None
+                    if sk is not None and sk.count == 1:
+                        if accuracy is None:
+                            accuracy = _default_accuracy()
+                        if sk.relative_accuracy == accuracy:
+                            v = sk.min
+                if (
+                    type(v) is float  # (an int minimum, 10**300 say, goes the general way)
+                    and agg.count == 1
+                    and agg.sum == v
+                    and agg.max == v
+                    and agg.min == v
+                    and agg.last is None
+                    and -inf < v < inf
+                ):
+                    fb, hb, db = lv
+                    key = (sid, fine, fb)
+                    if key not in quick and key not in merged:
+                        quick[key] = v
+                        quick_keys.append(key)
+                        # Consecutive intervals of a series share their hour and day.
+                        if sid != run_sid:
+                            run_sid, run_hour, run_day = sid, hb, db
+                            hourly = quick_roll.setdefault((sid, hour, hb), [])
+                            daily = quick_roll.setdefault((sid, day, db), [])
+                        else:
+                            if hb != run_hour:
+                                run_hour = hb
+                                hourly = quick_roll.setdefault((sid, hour, hb), [])
+                            if db != run_day:
+                                run_day = db
+                                daily = quick_roll.setdefault((sid, day, db), [])
+                        hourly.append(v)
+                        daily.append(v)
+                        continue
+            parsed = _Row(agg, agg.start)  # once, then copied or merged into each level
+            for res, bucket in zip(levels, lv, strict=True):
+                key = (sid, res, bucket)
+                row = merged.get(key)
+                if row is None:
+                    if key not in quick:
+                        merged[key] = parsed.clone()
+                        continue
+                    row = merged[key] = _Row.of_values([quick.pop(key)])
+                row.merge_row(parsed)
+        for rkey, vals in quick_roll.items():
+            row = merged.get(rkey)
+            if row is None:
+                merged[rkey] = _Row.of_values(vals)
+            else:
+                row.count += len(vals)
+                row.sum = reduce(add, vals, row.sum)
+                lo, hi = min(vals), max(vals)
+                if row.min is None or lo < row.min:
+                    row.min = lo
+                if row.max is None or hi > row.max:
+                    row.max = hi
+                row.add_values(vals)
+        stored = self._stored(conn, merged, quick_keys, ranges)
+        if quick:
+            if any(key[1] == fine for key in stored):
+                # Rows already in the file: merged with them the general way.
+                for key in [key for key in quick if key in stored]:
+                    merged[key] = _Row.of_values([quick.pop(key)])
+            # (sid, resolution, bucket) + (value,), built in C
+            conn.executemany(_INSERT_ONE, map(tuple.__add__, quick, zip(quick.values())))
+        if merged:
+            conn.executemany(_UPSERT, self._rows(merged, stored))
+
+    def _stored(
         self,
         conn: sqlite3.Connection,
         merged: dict[tuple[int, int, float], _Row],
-        fresh: list[bytes],
+        keys: list[tuple[int, int, float]],
+        ranges: list[tuple[int, int, float, float]],
+    ) -> dict[tuple[int, int, float], tuple[bytes | None, int, float | None, float | None]]:
+        """The stored rows the batch's histogram rows merge into: ``(blob, count, min,
+        one-observation value)`` by key. Rows of ``merged`` and ``keys`` are read by key; the
+        finest rows of runs of one-observation intervals by their ``ranges`` of buckets
+        (usually none is stored)."""
+        stored: dict[
+            tuple[int, int, float], tuple[bytes | None, int, float | None, float | None]
+        ] = {}
+        keys = [*(k for k, row in merged.items() if row.sketch is not None or row.vals), *keys]
+        select = (
+            "SELECT p.series_id, p.resolution, p.bucket_start, p.sketch, p.count, p.min, p.sum "
+            "FROM k CROSS JOIN points AS p ON p.series_id = k.s AND p.resolution = k.r AND "
+        )
+        for batch, width, cond in (
+            (keys, 3, "p.bucket_start = k.b"),
+            (ranges, 4, "p.bucket_start BETWEEN k.b AND k.e"),
+        ):
+            names = "(s, r, b)" if width == 3 else "(s, r, b, e)"
+            one = "(" + ", ".join(["?"] * width) + ")"
+            step = _SKETCH_READ_BATCH * 3 // width
+            for i in range(0, len(batch), step):
+                part = batch[i : i + step]
+                # A join on the primary key: "(a, b, c) IN (VALUES ...)" scans the whole table.
+                sql = (
+                    f"WITH k {names} AS (VALUES " + ",".join([one] * len(part)) + ") "
+                    + select + cond
+                )
+                params = [v for k in part for v in k]
+                for sid, res, bucket, blob, count, mn, total in conn.execute(sql, params):
+                    old_blob = None if blob is None else bytes(blob)
+                    mn, one_value = _db.single_min(old_blob, int(count), mn, total)
+                    stored[(int(sid), int(res), float(bucket))] = (
+                        old_blob, int(count), mn, one_value
+                    )  # fmt: skip
+        return stored
+
+    def _rows(
+        self,
+        merged: dict[tuple[int, int, float], _Row],
+        stored: dict[tuple[int, int, float], tuple[bytes | None, int, float | None, float | None]],
     ) -> list[tuple[Any, ...]]:
         """UPSERT parameters, with each sketch already merged into the stored one.
 
@@ -668,30 +1048,37 @@ class SQLiteSink:
         (SQLite would report "user-defined function raised exception"), and the writer makes
         one read per few hundred rows instead of one callback per row.
         """
-        keys = [k for k, row in merged.items() if row.sketch is not None]
-        stored: dict[
-            tuple[int, int, float], tuple[bytes | None, int, float | None, float | None]
-        ] = {}
-        for i in range(0, len(keys), _SKETCH_READ_BATCH):
-            part = keys[i : i + _SKETCH_READ_BATCH]
-            # A join on the primary key: "(a, b, c) IN (VALUES ...)" scans the whole table.
-            sql = (
-                "WITH k (s, r, b) AS (VALUES "
-                + ",".join(["(?, ?, ?)"] * len(part))
-                + ") SELECT p.series_id, p.resolution, p.bucket_start, p.sketch, p.count, "
-                "p.min, p.sum FROM k CROSS JOIN points AS p ON p.series_id = k.s "
-                "AND p.resolution = k.r AND p.bucket_start = k.b"
-            )
-            params = [v for k in part for v in k]
-            for sid, res, bucket, blob, count, mn, total in conn.execute(sql, params):
-                old_blob = None if blob is None else bytes(blob)
-                mn, one = _db.single_min(old_blob, int(count), mn, total)
-                stored[(int(sid), int(res), float(bucket))] = (old_blob, int(count), mn, one)
         single = _db.SINGLE_VALUE
+        cache = self._cache
+        rollups = _db.ROLLUP_RESOLUTIONS
         out: list[tuple[Any, ...]] = []
         for key, row in merged.items():
-            old = None if row.sketch is None else stored.get((key[0], key[1], float(key[2])))
-            if row.sketch is not None and row.single():
+            if row.sketch is None and row.vals:
+                old = stored.get(key)
+                if old is not None and old[0]:
+                    # One-observation values into a stored sketch (a live flush's hourly and
+                    # daily rows): added to it directly, no sketch of their own.
+                    total = cache.take(old[0])
+                    total.add_many(row.vals)
+                    row.vals = None
+                    merged_blob = total.to_bytes()
+                    cache.put(merged_blob, total, owned=True)
+                    out.append((*key, *row.values(), merged_blob))
+                    continue
+                if row.min == row.max and row.count == len(row.vals):
+                    # All one value (a constant series): stored without a sketch, as below
+                    # for single(), unless the stored row holds other values.
+                    if old is None and row.count == 1:
+                        out.append((*key, 1, row.sum, None, None, row.last, row.last_time,
+                                    single))  # fmt: skip
+                        continue
+                    if old is None or (old[0] == single and old[2] == row.min):
+                        out.append((*key, *row.values(), single))
+                        continue
+            row.settle()
+            sk = row.sketch
+            old = None if sk is None else stored.get(key)
+            if sk is not None and row.single():
                 # One value (a sparse series' minute): no sketch blob, unless the stored row
                 # holds other values.
                 if old is None and row.count == 1:
@@ -701,12 +1088,10 @@ class SQLiteSink:
                     continue
                 if old is not None and old[0] == single and old[2] == row.min:
                     # The stored min may be NULL (one observation): give the UPSERT it.
-                    out.append((*key, row.count, row.sum, row.min, row.max, row.last,
-                                row.last_time, single))  # fmt: skip
+                    out.append((*key, *row.values(), single))
                     continue
                 if old is None:
-                    out.append((*key, row.count, row.sum, row.min, row.max, row.last,
-                                row.last_time, single))  # fmt: skip
+                    out.append((*key, *row.values(), single))
                     continue
             if old is not None and old[0] == single and old[3] is not None:
                 # A stored one-observation row keeps no min/max: the UPSERT must not lose
@@ -715,17 +1100,24 @@ class SQLiteSink:
                 v = old[3]
                 row.min = v if mn is None or v < mn else mn
                 row.max = v if mx is None or v > mx else mx
-            *vals, blob = row.values(self._cache, fresh)
-            if blob is not None and old is not None and old[0] is not None:
-                if old[0] == single:
-                    # The stored row is single-valued: it becomes a real sketch now.
-                    sk = _db.single_value_sketch(old[1], old[2])
-                    sk.merge(self._cache.read(blob))
-                    blob = sk.to_bytes()
-                    self._cache.put(blob, sk, owned=True)
+            blob = None
+            if sk is not None:
+                if old is not None and old[0] is not None:
+                    if old[0] == single:
+                        # The stored row is single-valued: it becomes a real sketch now.
+                        total = _db.single_value_sketch(old[1], old[2])
+                    else:
+                        total = cache.take(old[0])
+                    total.merge(sk)
+                    blob = total.to_bytes()
+                    cache.put(blob, total, owned=True)
                 else:
-                    blob = self._cache.merge(old[0], blob)
-            out.append((*key, *vals, blob))
+                    blob = sk.to_bytes()
+                    if key[1] in rollups:
+                        # The next flush merges into this row: keep it decoded (a copy when
+                        # it is the caller's, who may change it later).
+                        cache.put(blob, sk if row.owned else sk.copy(), owned=True)
+            out.append((*key, *row.values(), blob))
         return out
 
     def _write_events(self, conn: sqlite3.Connection, events: Sequence[Event]) -> None:

@@ -1,0 +1,418 @@
+"""Bulk import: what :meth:`Registry.record_many <sounding.collection.metrics.Registry>` does.
+
+A bulk import is many snapshots of few series, so the work is arranged by column and by
+series, not by snapshot: types, values and interval starts are checked and computed with C
+iterators (``map``, ``set``, ``zip``), snapshots are grouped per series and interval with
+dicts, and each distinct name and tag set is validated and privacy-checked once. Anything
+unusual (a subclass of ``MetricSnapshot``, a value that is not a float or an int, a tag value
+that is not a ``str``, a negative counter value, ...) sends the whole call through the careful
+loop, which checks snapshot by snapshot in order, so the first invalid snapshot is the one
+that raises, and nothing is recorded before every snapshot has passed.
+
+The intervals go into the registry series by series, each in time order: the runtime writes
+them in chunks, and a chunk that holds whole series touches each of their hourly and daily
+rows once, where a chunk of a time-ordered import touches every series' rows in every chunk.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from itertools import count, repeat
+from operator import add, attrgetter, is_, itemgetter, methodcaller, mul, truediv
+from typing import TYPE_CHECKING, Any, Final, Protocol, cast
+
+from sounding.core._gc import paused
+from sounding.core.exceptions import InvalidTypeError, InvalidValueError
+from sounding.core.sketch import QuantileSketch, single_value_sketch
+from sounding.core.types import IntervalAggregate, MetricType, TagKey
+
+if TYPE_CHECKING:
+    import threading
+    from collections.abc import Callable
+
+__all__ = ["OneValueInterval", "record_many"]
+
+
+class _Instrument(Protocol):
+    """What an import needs of an instrument (:class:`~sounding.collection.metrics.Instrument`)."""
+
+    name: str
+    unit: str
+    description: str
+    metric_type: MetricType
+
+    def _canonical(self, tags: Mapping[str, object]) -> TagKey: ...
+
+
+class _Registry(Protocol):
+    """What an import needs of the registry (:class:`~sounding.collection.metrics.Registry`:
+    it calls in with itself and its checks, so this module never imports it)."""
+
+    _lock: threading.Lock
+    _history: dict[tuple[str, TagKey], dict[float, IntervalAggregate]]
+
+    def get(self, kind: MetricType, name: str) -> Any: ...
+
+
+#: ``validate_name(name, what)`` and ``_number(value)`` of the metrics module.
+_Checks = tuple["Callable[[object, str], str]", "Callable[[object], float | None]"]
+
+_NAME: Final = attrgetter("name")
+_KIND: Final = attrgetter("metric_type")
+_VALUE: Final = attrgetter("value")
+_EPOCH: Final = attrgetter("epoch")
+_TIMESTAMP: Final = attrgetter("timestamp")
+#: ``MetricSnapshot.epoch`` of a snapshot whose ``timestamp`` this is.
+_STAMP_EPOCH: Final = methodcaller("timestamp")
+_TAGS: Final = attrgetter("tags")
+_ITEMS: Final = methodcaller("items")
+#: Enum members hash with a Python-level ``__hash__``: the columns key on their ids instead.
+_KIND_BY_ID: Final = {id(kind): kind for kind in MetricType}
+_NUMBER_TYPES: Final = frozenset((float, int))
+_DISTRIBUTIONS: Final = (MetricType.HISTOGRAM, MetricType.SUMMARY)
+#: Distinct raw tag sets remembered by the careful loop (beyond it they are checked each time).
+_CANON_LIMIT: Final = 65536
+
+#: One series of an import: name, type, canonical tags and its instrument, by the key its
+#: snapshots were grouped on.
+_Series = dict[Any, tuple[str, MetricType, TagKey, _Instrument]]
+#: (series key, interval start) -> the values, in input order (a bare float when every group
+#: of the call has one value).
+_Groups = dict[tuple[Any, float], Any]
+
+
+_UNBUILT: Final[Any] = object()
+
+
+class OneValueInterval(IntervalAggregate):
+    """An interval of a histogram or summary that saw one observation (its ``min``), whose
+    sketch is built on first use.
+
+    A sparse import makes one per observation; a writer that knows the class (the SQLite
+    store) stores it without ever building the sketch (``lazy`` says it is not built yet).
+    Anything else reads ``sketch`` as usual and gets the same sketch as
+    ``QuantileSketch().add(min)`` would have made.
+    """
+
+    __slots__ = ("_sketch", "lazy")
+
+    def __init__(
+        self,
+        name: str,
+        metric_type: MetricType,
+        tags: TagKey,
+        start: float,
+        end: float,
+        value: float,
+        unit: str = "",
+        description: str = "",
+    ) -> None:
+        # The fields one by one, not the base class's __init__: the sketch stays unbuilt
+        # without a call of its setter (a sparse import makes one of these per observation).
+        self.name = name
+        self.metric_type = metric_type
+        self.tags = tags
+        self.start = start
+        self.end = end
+        self.count = 1
+        self.sum = 0.0 + value
+        self.min = value
+        self.max = value
+        self.last = None
+        self._sketch = _UNBUILT
+        self.lazy = True
+        self.unit = unit
+        self.description = description
+
+    @property  # type: ignore[override, unused-ignore]
+    def sketch(self) -> QuantileSketch | None:
+        """The interval's sketch (built now if it was not yet)."""
+        sk = self._sketch
+        if sk is _UNBUILT:
+            sk = self.sketch = single_value_sketch(cast(float, self.min))
+        return sk  # type: ignore[no-any-return, unused-ignore]
+
+    @sketch.setter
+    def sketch(self, value: QuantileSketch | None) -> None:
+        self._sketch = value
+        self.lazy = value is _UNBUILT
+
+
+class _Unusual(Exception):
+    """The column checks met something they do not decide: the careful loop does."""
+
+
+def record_many(
+    registry: _Registry, snapshots: Iterable[Any], step: float, checks: _Checks
+) -> int:
+    """Ingest ``snapshots`` into ``registry`` at intervals of ``step`` seconds; how many.
+
+    ``checks`` are the metrics module's ``validate_name`` and ``_number``.
+    """
+    snaps = snapshots if type(snapshots) is list else list(snapshots)
+    if not snaps:
+        return 0
+    with paused():
+        try:
+            series, groups, single = _by_columns(registry, snaps, step, checks)
+        except Exception:
+            # Whatever stopped the column checks, the careful loop raises for the first
+            # invalid snapshot (or, if every snapshot is valid after all, records them).
+            series, groups = _careful(registry, snaps, step, checks)
+            single = False
+        _add(registry, series, groups, single, step)
+    return len(snaps)
+
+
+def _tag_ids(tag_maps: list[dict[Any, Any]]) -> tuple[list[Any], tuple[str, ...] | None]:
+    """A hashable identity of each snapshot's tags, and the tag keys when every snapshot has
+    the same ones (the identity is then the values in that order, else the items)."""
+    first = tag_maps[0]
+    keys = tuple(first)
+    if set(map(len, tag_maps)) == {len(keys)} and all(type(k) is str for k in keys):
+        if not keys:
+            return [()] * len(tag_maps), keys
+        try:
+            return list(map(itemgetter(*keys), tag_maps)), keys
+        except KeyError:
+            pass
+    return list(map(tuple, map(_ITEMS, tag_maps))), None
+
+
+def _starts(snaps: list[Any], step: float) -> tuple[list[float], int]:
+    """Each snapshot's interval start, ``float(floor(epoch / step) * step)``, and at most how
+    many distinct starts there are."""
+    stamps = list(map(_TIMESTAMP, snaps))
+    # Many series share each timestamp (one row of an export): compute each once.
+    distinct = dict.fromkeys(stamps)
+    if len(distinct) * 2 > len(stamps):
+        epochs = map(_EPOCH, snaps)
+        return list(map(float, map(mul, map(math.floor, map(truediv, epochs, repeat(step))),
+                                   repeat(step)))), len(stamps)  # fmt: skip
+    keys = list(distinct)
+    epochs = map(_STAMP_EPOCH, keys)
+    firsts = map(float, map(mul, map(math.floor, map(truediv, epochs, repeat(step))),
+                            repeat(step)))  # fmt: skip
+    distinct = dict(zip(keys, firsts, strict=True))
+    return list(map(distinct.__getitem__, stamps)), len(set(distinct.values()))
+
+
+def _by_columns(
+    registry: _Registry, snaps: list[Any], step: float, checks: _Checks
+) -> tuple[_Series, _Groups, bool]:
+    """Series and groups of a call whose snapshots are all plain and valid; raises
+    otherwise (:class:`_Unusual` or what a check raised)."""
+    from sounding.core.snapshot import MetricSnapshot
+
+    validate_name = checks[0]
+    if set(map(type, snaps)) != {MetricSnapshot}:
+        raise _Unusual
+    values = list(map(_VALUE, snaps))
+    value_types = set(map(type, values))
+    if value_types != {float}:
+        if not value_types <= _NUMBER_TYPES:
+            raise _Unusual  # bools, Decimals, numpy scalars: converted one by one
+        values = list(map(float, values))  # an int beyond float range raises
+    if not all(map(math.isfinite, values)):
+        raise _Unusual
+    tag_maps = list(map(_TAGS, snaps))
+    if set(map(type, tag_maps)) != {dict}:
+        raise _Unusual
+    tag_ids, tag_keys = _tag_ids(tag_maps)
+    name0, kind0 = snaps[0].name, snaps[0].metric_type
+    if type(kind0) is not MetricType:
+        raise _Unusual
+    # Usually one metric: then the tags alone tell the series apart.
+    one_metric = all(map(is_, map(_KIND, snaps), repeat(kind0))) and set(map(_NAME, snaps)) == {
+        name0
+    }
+    keys: list[Any] = tag_ids
+    if not one_metric:
+        names = map(_NAME, snaps)
+        keys = list(zip(names, map(id, map(_KIND, snaps)), tag_ids, strict=True))
+    if kind0 is MetricType.COUNTER or not one_metric:
+        counter = MetricType.COUNTER
+        for kind, value in zip(map(_KIND, snaps), values, strict=True):
+            if value < 0 and kind is counter:
+                raise _Unusual
+    # A small int per series: the groups below hash (int, float) pairs, not tag tuples.
+    index: dict[Any, int] = {}
+    sids = list(map(index.setdefault, keys, count()))
+    series: _Series = {}
+    insts: dict[tuple[str, int], _Instrument] = {}
+    for key, sid in index.items():
+        if one_metric:
+            name, kind, tid = name0, kind0, key
+        else:
+            name, kind_id, tid = key
+            kind = _KIND_BY_ID[kind_id]
+        if tag_keys is None:
+            raw = dict(tid)
+        elif len(tag_keys) == 1:
+            raw = {tag_keys[0]: tid}
+        else:
+            raw = dict(zip(tag_keys, tid, strict=True))
+        if set(map(type, raw.values())) - {str} or set(map(type, raw)) - {str}:
+            # 1 == 1.0 == True: grouping on such values could mix their series.
+            raise _Unusual
+        inst = insts.get((name, id(kind)))
+        if inst is None:
+            validate_name(name, "snapshot.name")
+            inst = insts[(name, id(kind))] = registry.get(kind, name)
+        # Default tags are added at collection, as for live observations.
+        series[sid] = (name, kind, inst._canonical(raw), inst)
+    starts, intervals = _starts(snaps, step)
+    pairs = list(zip(sids, starts, strict=True))
+    if len(series) * intervals >= len(pairs):  # else a series has two values in an interval
+        groups: _Groups = dict(zip(pairs, values, strict=True))
+        if len(groups) == len(pairs):
+            return series, groups, True  # one value per series and interval (sparse)
+    lists: defaultdict[tuple[Any, float], list[float]] = defaultdict(list)
+    for pair, value in zip(pairs, values, strict=True):
+        lists[pair].append(value)
+    return series, lists, False
+
+
+def _careful(
+    registry: _Registry, snaps: list[Any], step: float, checks: _Checks
+) -> tuple[_Series, _Groups]:
+    """Series and groups, checking snapshot by snapshot as :meth:`Registry.record` does;
+    raises for the first invalid one."""
+    from sounding.core.snapshot import MetricSnapshot
+
+    validate_name, _number = checks
+    floor = math.floor
+    isfinite = math.isfinite
+    insts: dict[tuple[Any, Any], _Instrument] = {}
+    canon: dict[tuple[Any, ...], TagKey] = {}
+    series: _Series = {}
+    groups: _Groups = {}
+    for snapshot in snaps:
+        if not isinstance(snapshot, MetricSnapshot):
+            raise InvalidTypeError("snapshot", snapshot, "a sounding.MetricSnapshot")
+        name = snapshot.name
+        kind = snapshot.metric_type
+        try:
+            inst = insts[(name, kind)]
+        except (KeyError, TypeError):
+            validate_name(name, "snapshot.name")
+            inst = insts[(name, kind)] = registry.get(kind, name)
+        value = snapshot.value
+        if type(value) is not float or not isfinite(value):
+            # As record() checks it: ints within float range and float subclasses (numpy)
+            # become floats; bools, NaN, infinities and anything else are refused.
+            raw = value
+            number = isinstance(raw, (int, float)) and not isinstance(raw, bool)
+            checked = _number(raw) if number else None
+            if checked is None:
+                raise InvalidValueError("snapshot.value", raw, "a finite number")
+            value = checked
+        if kind is MetricType.COUNTER and value < 0:
+            raise InvalidValueError("snapshot.value", value, "a number >= 0 for a counter")
+        raw_tags = snapshot.tags
+        try:
+            tags = canon[(inst, tuple(raw_tags.items()))]
+        except (KeyError, TypeError, AttributeError):
+            if not isinstance(raw_tags, Mapping):
+                raise InvalidTypeError("snapshot.tags", raw_tags, "a dict of str to str") from None
+            tags = inst._canonical(raw_tags)
+            items = tuple(raw_tags.items())
+            # Only str values are remembered: 1, 1.0 and True are equal keys but not tags.
+            if len(canon) < _CANON_LIMIT and all(type(v) is str for _, v in items):
+                try:
+                    canon[(inst, items)] = tags
+                except TypeError:  # unhashable values: checked every time
+                    pass
+        start = float(floor(snapshot.epoch / step) * step)
+        skey = (inst.name, tags)
+        if skey not in series:
+            series[skey] = (inst.name, inst.metric_type, tags, inst)
+        values = groups.get((skey, start))
+        if values is None:
+            groups[(skey, start)] = [value]
+        else:
+            values.append(value)
+    return series, groups
+
+
+def _by_series(groups: _Groups) -> dict[Any, tuple[list[float], list[Any]]]:
+    """The starts and values of ``groups``, per series (in order of first appearance), each
+    series' in its order (usually time)."""
+    out: dict[Any, tuple[list[float], list[Any]]] = {}
+    for (sid, start), values in groups.items():
+        try:
+            starts, vals = out[sid]
+        except KeyError:
+            starts, vals = out[sid] = ([], [])
+        starts.append(start)
+        vals.append(values)
+    return out
+
+
+def _add(
+    registry: _Registry, series: _Series, groups: _Groups, single: bool, step: float
+) -> None:
+    """Fold ``groups`` into the registry's intervals, series by series."""
+    history = registry._history
+    with registry._lock:
+        for sid, (starts, values) in _by_series(groups).items():
+            name, kind, tags, inst = series[sid]
+            unit, description = inst.unit, inst.description
+            intervals = history.get((name, tags))
+            if intervals is None:
+                intervals = history[(name, tags)] = {}
+            ends = map(add, starts, repeat(step))
+            if single and not intervals and kind in _DISTRIBUTIONS:
+                # A new series of one-observation intervals: built in C, sketches later.
+                intervals.update(
+                    zip(starts, map(OneValueInterval, repeat(name), repeat(kind), repeat(tags),
+                                    starts, ends, values, repeat(unit), repeat(description)),
+                        strict=True)
+                )  # fmt: skip
+                continue
+            gauge = kind is MetricType.GAUGE
+            dist = kind in _DISTRIBUTIONS
+            for start, end, vals in zip(starts, ends, values, strict=True):
+                agg = intervals.get(start)
+                if agg is not None:
+                    _fold(agg, [vals] if single else vals)
+                elif single:
+                    v = vals
+                    intervals[start] = (
+                        OneValueInterval(name, kind, tags, start, end, v, unit, description)
+                        if dist
+                        else IntervalAggregate(name, kind, tags, start, end, 1, 0.0 + v, v, v,
+                                               v if gauge else None, None, unit, description)
+                    )  # fmt: skip
+                else:
+                    agg = intervals[start] = IntervalAggregate(
+                        name, kind, tags, start, end, unit=unit, description=description,
+                        sketch=QuantileSketch() if dist else None,
+                    )  # fmt: skip
+                    _fold(agg, vals)
+
+
+def _fold(agg: IntervalAggregate, values: list[float]) -> None:
+    """Add ``values`` (one series and interval, in input order) to ``agg``."""
+    sk = agg.sketch
+    if sk is not None and agg.count == 0 and sk.count == 0 and len(values) > 1:
+        # A new interval: the sketch's count, sum, min and max are the interval's (the
+        # same fsum), so the values are walked once, not twice.
+        sk.add_many(values)
+        agg.count, agg.sum, agg.min, agg.max = sk.count, sk.sum, sk.min, sk.max
+        return
+    lo = min(values)
+    hi = max(values)
+    agg.count += len(values)
+    agg.sum += math.fsum(values) if len(values) > 1 else values[0]
+    agg.min = lo if agg.min is None else min(agg.min, lo)
+    agg.max = hi if agg.max is None else max(agg.max, hi)
+    if agg.metric_type is MetricType.GAUGE:
+        agg.last = values[-1]
+    if agg.sketch is not None:
+        if len(values) == 1:
+            agg.sketch.add(values[0])
+        else:
+            agg.sketch.add_many(values)

@@ -1,0 +1,325 @@
+"""Bulk import (record_many): the same store, aggregates and checks as observing live."""
+
+from __future__ import annotations
+
+import gc
+import random
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+import sounding
+from sounding import _runtime
+from sounding.collection._bulk import OneValueInterval
+from sounding.core._gc import paused
+from sounding.core.clock import set_clock
+from sounding.core.sketch import QuantileSketch, single_value_sketch
+from sounding.storage import open_store
+from sounding.testing import ManualClock, MemorySink, capture, reset
+
+T0 = datetime(2026, 3, 2, tzinfo=timezone.utc).timestamp()
+MINUTES = 150
+NAME = "bulk.latency"
+
+#: (series, values per minute) -> how each minute's count is drawn
+SHAPES = {
+    "sparse": (16, lambda rng: 1),  # 2,400 intervals: more than one write (runtime.CHUNK)
+    "dense": (3, lambda rng: 25),
+    "mixed": (6, lambda rng: rng.choice((0, 1, 1, 2, 3))),
+}
+
+
+def _observations(shape: str) -> list[tuple[float, str, float]]:
+    """(time, route, value) in time order, series interleaved as an export has them."""
+    series, per_minute = SHAPES[shape]
+    rng = random.Random(11)
+    out = []
+    for m in range(MINUTES):
+        for s in range(series):
+            n = per_minute(rng)
+            for k in range(n):
+                t = T0 + m * 60 + k * 60 / max(n, 1)
+                # Some minutes repeat one value: single-valued rows with a count above one.
+                v = 2.5 if (m + s) % 13 == 0 else round(rng.lognormvariate(0, 1), 6)
+                out.append((t, f"r{s}", v))
+    out.sort(key=lambda o: o[0])
+    return out
+
+
+def _snapshots(obs: list[tuple[float, str, float]]) -> list[sounding.MetricSnapshot]:
+    return [
+        sounding.MetricSnapshot("histogram", NAME, v, datetime.fromtimestamp(t, timezone.utc),
+                                {"route": route, "region": "eu"})
+        for t, route, v in obs
+    ]  # fmt: skip
+
+
+def _start(data_dir: Path, clock: ManualClock) -> None:
+    reset()
+    set_clock(clock)
+    sounding.configure(app_name="bulk", data_dir=data_dir)
+    _runtime.get_runtime().set_manual(True)
+
+
+def _live(data_dir: Path, obs: list[tuple[float, str, float]]) -> None:
+    """Observe each value at its time, flushing every interval as the writer does."""
+    clock = ManualClock(T0)
+    _start(data_dir, clock)
+    hist = sounding.histogram(NAME)
+    minute = T0
+    for t, route, v in obs:
+        while t >= minute + 60:
+            minute += 60
+            clock.set(minute)
+            assert sounding.flush()
+        clock.set(t)
+        hist.observe(v, tags={"route": route, "region": "eu"})
+    clock.set(minute + 60)
+    assert sounding.flush()
+
+
+def _bulk(data_dir: Path, obs: list[tuple[float, str, float]]) -> None:
+    _start(data_dir, ManualClock(T0 + MINUTES * 60 + 60))
+    assert sounding.record_many(_snapshots(obs)) == len(obs)
+    assert sounding.flush()
+
+
+def _answers(data_dir: Path) -> dict[tuple[object, ...], list[tuple[float, float | None]]]:
+    end = T0 + MINUTES * 60 + 60
+    out = {}
+    with open_store(data_dir) as store:
+        for stat in ("count", "sum", "min", "max", "p95", "p50"):
+            for interval in (None, 60, 3600, 86400):
+                for group_by in (None, "route"):
+                    pts = store.query(NAME, T0, end, interval=interval, stat=stat,
+                                      group_by=group_by)  # fmt: skip
+                    out[(stat, interval, group_by)] = [
+                        (p.start, p.group, p.value) for p in pts  # type: ignore[misc]
+                    ]
+    return out
+
+
+def _same(got: dict[tuple[object, ...], list], want: dict[tuple[object, ...], list]) -> None:  # type: ignore[type-arg]
+    assert got.keys() == want.keys()
+    for key, points in want.items():
+        if key[0] == "sum":
+            # The same values summed in another order (per interval, then per batch).
+            assert [(s, g) for s, g, _ in got[key]] == [(s, g) for s, g, _ in points], key
+            assert [v for *_, v in got[key]] == pytest.approx([v for *_, v in points], rel=1e-12)
+        else:
+            assert got[key] == points, key
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_bulk_import_reads_back_as_live_observations(tmp_path: Path, shape: str) -> None:
+    """Counts, sums, min, max, p50 and p95 at every resolution equal the live writer's."""
+    obs = _observations(shape)
+    _live(tmp_path / "live", obs)
+    _bulk(tmp_path / "bulk", obs)
+    want = _answers(tmp_path / "live")
+    assert len(want[("count", 60, "route")]) > 100
+    _same(_answers(tmp_path / "bulk"), want)
+
+
+def test_bulk_import_into_stored_rows_merges_with_them(tmp_path: Path) -> None:
+    """An import into minutes, hours and days the store already holds adds to those rows."""
+    obs = _observations("mixed")
+    early, late = obs[::2], obs[1::2]
+    _live(tmp_path / "live", obs)
+    clock = ManualClock(T0 + MINUTES * 60 + 60)
+    _start(tmp_path / "both", clock)
+    sounding.record_many(_snapshots(early))
+    assert sounding.flush()
+    sounding.record_many(_snapshots(late))
+    assert sounding.flush()
+    _same(_answers(tmp_path / "both"), _answers(tmp_path / "live"))
+
+
+def _view(sink: MemorySink) -> list[tuple[object, ...]]:
+    sounding.flush()
+    return sorted(
+        (a.name, a.tags, a.start, a.count, a.min, a.max, a.last, a.sum,
+         None if a.sketch is None else a.sketch.quantiles((0.01, 0.25, 0.5, 0.95, 0.99)),
+         a.sketch)
+        for a in sink.metrics
+        if a.name.startswith("bulk.")
+    )  # fmt: skip
+
+
+def _mixed_kinds() -> list[sounding.MetricSnapshot]:
+    when = [datetime.fromtimestamp(T0 + 60 * i, timezone.utc) for i in range(40)]
+    out = []
+    for i, t in enumerate(when):
+        out.append(sounding.MetricSnapshot("histogram", "bulk.h", 0.5 + i % 7, t, {"a": "x"}))
+        out.append(sounding.MetricSnapshot("summary", "bulk.s", -1.0 * (i % 3), t))
+        out.append(sounding.MetricSnapshot("gauge", "bulk.g", float(i % 4), t, {"q": "1"}))
+        out.append(sounding.MetricSnapshot("counter", "bulk.c", i % 2, t, {"b": "y", "a": "x"}))
+    return out
+
+
+class _Snapshot(sounding.MetricSnapshot):
+    """A subclass (an application's own snapshot type)."""
+
+
+class _Float(float):
+    """A float subclass (as numpy's float64 is)."""
+
+
+def _unusual() -> list[sounding.MetricSnapshot]:
+    """What the careful loop takes: float subclasses, int tag values, a subclass of the
+    snapshot, one tag set in two orders."""
+    out: list[sounding.MetricSnapshot] = []
+    for i in range(30):
+        t = datetime.fromtimestamp(T0 + 20 * i, timezone.utc)
+        out.append(sounding.MetricSnapshot("histogram", "bulk.u", _Float(i % 5 / 4 + 1), t,
+                                           {"code": 200 + i % 2}))  # type: ignore[arg-type,dict-item]
+        out.append(_Snapshot("gauge", "bulk.v", float(i), t, {"a": "1", "b": "2"}))  # type: ignore[arg-type]
+        out.append(sounding.MetricSnapshot("gauge", "bulk.v", float(-i), t, {"b": "2", "a": "1"}))  # type: ignore[arg-type]
+    return out
+
+
+@pytest.mark.parametrize(
+    "snaps",
+    [
+        pytest.param(_unusual(), id="unusual"),
+        pytest.param(_mixed_kinds(), id="kinds"),
+        pytest.param(_snapshots(_observations("sparse")), id="sparse"),
+        pytest.param(_snapshots(_observations("mixed")), id="mixed"),
+    ],
+)
+def test_record_many_hands_over_what_record_does(
+    clock: ManualClock, snaps: list[sounding.MetricSnapshot]
+) -> None:
+    """Every aggregate (counts, sums, extremes, last values, sketches) equals record()'s."""
+    with capture(clock) as one_by_one:
+        for s in snaps:
+            sounding.record(s)
+        expected = _view(one_by_one)
+    with capture(clock) as bulk:
+        assert sounding.record_many(iter(snaps)) == len(snaps)
+        got = _view(bulk)
+    assert [g[:7] for g in got] == [e[:7] for e in expected]
+    # record() adds a minute's values one by one, record_many with fsum (as it always did).
+    assert [g[7] for g in got] == pytest.approx([e[7] for e in expected], rel=1e-12)
+    assert [g[8:] for g in got] == [e[8:] for e in expected]  # the same buckets
+    assert len(got) >= 20
+
+
+def test_tag_values_that_compare_equal_stay_separate_series(sink: MemorySink) -> None:
+    """Tag values 1, 1.0 and True are equal as keys but give the series "1", "1.0", "True"."""
+    t = datetime.fromtimestamp(T0, timezone.utc)
+    snaps = [
+        sounding.MetricSnapshot("counter", "bulk.codes", 1, t, {"code": value})  # type: ignore[dict-item]
+        for value in (1, 1.0, True, "1")
+    ]
+    sounding.record_many(snaps)
+    sounding.flush()
+    got = sorted((dict(a.tags)["code"], a.count) for a in sink.aggregates("bulk.codes"))
+    assert got == [("1", 2), ("1.0", 1), ("True", 1)]
+
+
+def test_a_sparse_histogram_interval_builds_its_sketch_when_read(sink: MemorySink) -> None:
+    """A one-observation interval's sketch is built on first use and equals add()'s."""
+    t = datetime.fromtimestamp(T0, timezone.utc)
+    sounding.record_many([sounding.MetricSnapshot("histogram", "bulk.one", 3.25, t)])
+    sounding.flush()
+    (agg,) = sink.aggregates("bulk.one")
+    assert isinstance(agg, OneValueInterval)
+    assert agg.lazy
+    expected = QuantileSketch()
+    expected.add(3.25)
+    assert agg.sketch == expected
+    assert not agg.lazy
+    assert agg.sketch is not None
+    assert agg.sketch.to_bytes() == expected.to_bytes()
+    assert (agg.count, agg.sum, agg.min, agg.max) == (1, 3.25, 3.25, 3.25)
+
+
+@pytest.mark.parametrize("value", [3.25, -0.75, 0.0, 1e-12, 1e300])
+@pytest.mark.parametrize("weight", [1, 7])
+def test_single_value_sketch_equals_adding_the_value(value: float, weight: int) -> None:
+    """single_value_sketch(v, w) is QuantileSketch() plus add(v, w), to the byte."""
+    expected = QuantileSketch()
+    expected.add(value, weight)
+    got = single_value_sketch(value, weight)
+    assert got == expected
+    assert got.to_bytes() == expected.to_bytes()
+    assert (got.count, got.sum, got.min, got.max) == (weight, value * weight, value, value)
+    got.add(value * 2)  # a real, independent sketch
+    assert got.count == weight + 1
+    assert expected.count == weight
+
+
+def test_the_gc_pause_nests_and_restores_what_it_found() -> None:
+    """The collector is off inside (nested) pauses and back as it was after the last one."""
+    assert gc.isenabled()
+    with paused():
+        with paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with paused():
+            pass
+        assert not gc.isenabled()  # the host had it off: it stays off
+    finally:
+        gc.enable()
+
+
+def test_a_huge_int_observation_is_stored_as_a_float(tmp_path: Path) -> None:
+    """One int observation beyond SQLite's INTEGER (a sketch minimum) lands as a REAL row."""
+    _start(tmp_path / "big", ManualClock(T0 + 120))
+    sounding.histogram("bulk.big").observe(10**300)
+    assert sounding.flush()
+    with open_store(tmp_path / "big") as store:
+        [point] = store.query("bulk.big", T0, T0 + 3600, stat="max")
+    assert point.value == 1e300
+
+
+@pytest.mark.parametrize(
+    ("offset", "backwards"),
+    [(0.0, False), (0.0, True), (0.5, False)],
+    ids=["in-order", "backwards", "fractional-starts"],
+)
+def test_runs_of_one_value_intervals_are_stored_as_built_ones(
+    tmp_path: Path, offset: float, backwards: bool
+) -> None:
+    """A run of unbuilt one-value intervals writes the same rows as the same intervals with
+    their sketches built (the one-by-one path), whatever their order and starts."""
+    import sqlite3
+
+    from sounding.core.config import MetricsConfig
+    from sounding.core.types import IntervalAggregate, MetricType
+    from sounding.storage import SQLiteSink
+
+    set_clock(ManualClock(T0 + 3 * 86400))
+    rng = random.Random(5)
+    starts = [T0 + 60 * i + offset for i in range(400)]
+    if backwards:
+        starts.reverse()
+    values = [round(rng.lognormvariate(0, 1), 4) for _ in starts]
+    kind, tags = MetricType.HISTOGRAM, (("route", "r1"),)
+    pairs = list(zip(starts, values, strict=True))
+    lazy = [OneValueInterval("bulk.w", kind, tags, s, s + 60, v) for s, v in pairs]
+    built = [
+        IntervalAggregate("bulk.w", kind, tags, s, s + 60, 1, v, v, v,
+                          sketch=single_value_sketch(v))
+        for s, v in pairs
+    ]  # fmt: skip
+    rows = []
+    for name, aggs in (("lazy", lazy), ("built", built)):
+        sink = SQLiteSink(tmp_path / f"{name}.db", MetricsConfig())
+        sink.write(aggs[:150], [])
+        sink.write(aggs[150:], [])  # the second batch merges into stored hours and days
+        sink.close()
+        conn = sqlite3.connect(tmp_path / f"{name}.db")
+        rows.append(conn.execute(
+            "SELECT resolution, bucket_start, count, sum, min, max, last, sketch FROM points "
+            "ORDER BY resolution, bucket_start"
+        ).fetchall())  # fmt: skip
+        conn.close()
+    assert all(isinstance(a, OneValueInterval) and a.lazy for a in lazy)  # never built
+    assert rows[0] == rows[1]
+    assert len(rows[0]) > 400
