@@ -61,7 +61,16 @@ class Engine:
         params = {"query": promql}
         if at is not None:
             params["time"] = f"{at:.3f}"
-        status, body = _get(self.base + "/api/v1/query?" + urllib.parse.urlencode(params))
+        url = self.base + "/api/v1/query?" + urllib.parse.urlencode(params)
+        status, body = _get(url)
+        for _ in range(5):
+            # Prometheus answers 422 "cannot populate chunk ... not found" now and then while
+            # its head memory-maps chunks of samples just written (a race on the server, not
+            # in what was written); the same query a moment later succeeds.
+            if status != 422 or b"cannot populate chunk" not in body:
+                break
+            time.sleep(0.2)
+            status, body = _get(url)
         data = json.loads(body or b"{}")
         if status != 200 or data.get("status") != "success":
             raise AssertionError(f"{self.kind} query {promql!r} failed: {status} {body[:300]!r}")
