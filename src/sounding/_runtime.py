@@ -557,11 +557,15 @@ class Runtime:
         lock = self._sql_lock if slot is self._primary else contextlib.nullcontext()
         # Aggregates then events, `size` items per write (a small flush is one write).
         for i in range(0, total, size):
-            rest = (metrics[min(i, n) :], events[max(i - n, 0) :])
             with self._spill_lock:
                 if self._abandoned:
                     return False  # exit gave up on this flush and counted all of it
+                # In flight: the rest of the batch, by offsets (not a copy per chunk).
+                if i == 0:
+                    slot.inflight = (metrics, events)  # (the events sorted for exit)
+                slot.inflight_done = (min(i, n), max(i - n, 0))
                 if deadline is not None and time.monotonic() >= deadline:
+                    rest = slot.inflight
                     slot.inflight = ([], [])
                     self._give_up(slot, *rest)
                     if slot.is_store:
@@ -569,7 +573,6 @@ class Runtime:
                             "shutdown.timeout", message="exit budget spent; the rest was counted"
                         )
                     return False
-                slot.inflight = rest
             try:
                 with lock:
                     stored = output.write(
@@ -591,7 +594,7 @@ class Runtime:
                     done = False
                 if done:
                     j = i + size
-                    slot.inflight = (metrics[min(j, n) :], events[max(j - n, 0) :])
+                    slot.inflight_done = (min(j, n), max(j - n, 0))
                 self._keep_slot(slot)
                 raise
             if not stored:
