@@ -68,6 +68,8 @@ _TIMESTAMP: Final = attrgetter("timestamp")
 _STAMP_EPOCH: Final = methodcaller("timestamp")
 _TAGS: Final = attrgetter("tags")
 _ITEMS: Final = methodcaller("items")
+_FIRST: Final = itemgetter(0)
+_SECOND: Final = itemgetter(1)
 #: Enum members hash with a Python-level ``__hash__``: the columns key on their ids instead.
 _KIND_BY_ID: Final = {id(kind): kind for kind in MetricType}
 _NUMBER_TYPES: Final = frozenset((float, int))
@@ -270,8 +272,8 @@ def _by_columns(
         if len(groups) == len(pairs):
             return series, groups, True  # one value per series and interval (sparse)
     lists: defaultdict[tuple[Any, float], list[float]] = defaultdict(list)
-    for pair, value in zip(pairs, values, strict=True):
-        lists[pair].append(value)
+    # lists[pair].append(value) for each snapshot, in C (append returns None: any() runs on).
+    any(map(list.append, map(lists.__getitem__, pairs), values))
     return series, lists, False
 
 
@@ -340,15 +342,14 @@ def _careful(
 def _by_series(groups: _Groups) -> dict[Any, tuple[list[float], list[Any]]]:
     """The starts and values of ``groups``, per series (in order of first appearance), each
     series' in its order (usually time)."""
-    out: dict[Any, tuple[list[float], list[Any]]] = {}
-    for (sid, start), values in groups.items():
-        try:
-            starts, vals = out[sid]
-        except KeyError:
-            starts, vals = out[sid] = ([], [])
-        starts.append(start)
-        vals.append(values)
-    return out
+    starts: defaultdict[Any, list[float]] = defaultdict(list)
+    values: defaultdict[Any, list[Any]] = defaultdict(list)
+    keys = list(groups)
+    sids = list(map(_FIRST, keys))
+    # starts[sid].append(start) and values[sid].append(group), in C (see _by_columns).
+    any(map(list.append, map(starts.__getitem__, sids), map(_SECOND, keys)))
+    any(map(list.append, map(values.__getitem__, sids), groups.values()))
+    return {sid: (first, values[sid]) for sid, first in starts.items()}
 
 
 def _add(

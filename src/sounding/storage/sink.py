@@ -48,6 +48,11 @@ WRITE_RETRY_SECONDS = 15.0
 #: (3 per histogram series and flush, so full use up to ~170 histogram series; a few MB).
 SKETCH_CACHE_SIZE = 512
 
+#: A write of at least this many aggregates (a chunk of a bulk import or a backlog) pauses
+#: the cyclic garbage collector while it builds its rows; a live flush does not (see
+#: docs/performance.md: it gains nothing measurable there).
+GC_PAUSE_AGGREGATES = 1000
+
 #: SQLite's own busy wait on the writer's connection (ms); the retry loop does the rest.
 _WRITER_BUSY_MS = 200
 
@@ -696,9 +701,11 @@ class SQLiteSink:
             if setup:
                 _db.add_fine_resolution(conn, self.metrics.aggregation_interval)
                 _record_app(conn)
-            if metrics:
-                with paused():  # a backlog builds many small objects, none in a cycle
+            if len(metrics) >= GC_PAUSE_AGGREGATES:
+                with paused():  # a bulk chunk builds many small objects, none in a cycle
                     self._write_metrics(conn, metrics)
+            elif metrics:
+                self._write_metrics(conn, metrics)
             if events:
                 self._write_events(conn, events)
             _db.set_meta(conn, "write.token", self._token)
