@@ -6,6 +6,7 @@ import gc
 import random
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -323,3 +324,60 @@ def test_runs_of_one_value_intervals_are_stored_as_built_ones(
     assert all(isinstance(a, OneValueInterval) and a.lazy for a in lazy)  # never built
     assert rows[0] == rows[1]
     assert len(rows[0]) > 400
+
+
+class _SecondWriteFails:
+    """An output that stores every chunk but the second one it is handed."""
+
+    name = "second"
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.stored: list[str] = []
+
+    def write(self, metrics: list[Any], events: list[Any], deadline: float | None) -> bool:
+        self.calls += 1
+        if self.calls == 2:
+            raise OSError("down for one write")
+        self.stored.extend(dict(agg.tags)["i"] for agg in metrics)
+        return True
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_write_in_chunks_keeps_exactly_the_unstored_rest_for_retry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A chunk failing mid-batch leaves the rest (not the stored chunk) for the next flush."""
+    monkeypatch.setattr(_runtime, "CHUNK", 5)
+    rt = _runtime.get_runtime()
+    out = _SecondWriteFails()
+    with capture():
+        rt.add_output(out)
+        c = sounding.counter("bulk.chunks")
+        for i in range(12):
+            c.inc(tags={"i": f"{i:02d}"})
+        sounding.flush()
+        first = list(out.stored)
+        assert rt.pending()[0] == 12 - len(first)
+        sounding.flush()
+    assert len(first) == 5
+    assert sorted(out.stored) == [f"{i:02d}" for i in range(12)]  # each stored once
+
+
+def test_the_in_flight_rest_follows_the_stored_offsets() -> None:
+    """Slot.inflight is the batch past inflight_done; setting a new batch starts it at 0."""
+    from sounding.outputs import Slot
+
+    slot = Slot(_SecondWriteFails())  # type: ignore[arg-type]
+    metrics: list[Any] = list(range(6))
+    events: list[Any] = [{"e": 1}, {"e": 2}]
+    slot.inflight = (metrics, events)
+    assert slot.inflight == (metrics, events)
+    slot.inflight_done = (4, 0)
+    assert slot.inflight == ([4, 5], events)
+    slot.inflight_done = (6, 1)
+    assert slot.inflight == ([], [{"e": 2}])
+    slot.inflight = ([], [])
+    assert slot.inflight_done == (0, 0)
