@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import random
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -381,3 +382,46 @@ def test_the_in_flight_rest_follows_the_stored_offsets() -> None:
     assert slot.inflight == ([], [{"e": 2}])
     slot.inflight = ([], [])
     assert slot.inflight_done == (0, 0)
+
+
+def _one_value_run(n: int, first: float) -> list[OneValueInterval]:
+    """``n`` one-observation minutes of one histogram series from ``first``."""
+    from sounding.core.types import MetricType
+
+    tags = (("route", "a"),)
+    return [
+        OneValueInterval(NAME, MetricType.HISTOGRAM, tags, first + 60 * i, first + 60 * i + 60,
+                         float(i % 7))
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def test_a_bulk_write_leaves_foreign_keys_on_and_refuses_unknown_series(tmp_path: Path) -> None:
+    """A bulk chunk checks its series itself: a stale cached id raises, no orphan rows."""
+    from sounding.core.exceptions import StoreError
+    from sounding.storage.sink import BULK_WRITE_AGGREGATES, SQLiteSink
+
+    sink = SQLiteSink(tmp_path / "t.db")
+    first = time.time() // 86400 * 86400 - 3 * 86400  # recent: retention keeps the rows
+    sink.write(_one_value_run(BULK_WRITE_AGGREGATES, first), [])
+    conn = sink._conn
+    assert conn is not None
+    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    ((sid, kind),) = sink._known.values()
+    sink._known = dict.fromkeys(sink._known, (sid + 1000, kind))  # a stale cache
+    later = first + 86400
+    with pytest.raises(StoreError, match="not in the store"):
+        sink.write(_one_value_run(BULK_WRITE_AGGREGATES, later), [])
+    sink.write(_one_value_run(BULK_WRITE_AGGREGATES, later), [])  # ids looked up again
+    conn = sink._conn
+    assert conn is not None
+    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    orphans = conn.execute(
+        "SELECT count(*) FROM points WHERE series_id NOT IN (SELECT id FROM series)"
+    ).fetchone()[0]
+    finest = conn.execute(
+        "SELECT count(*) FROM points WHERE series_id = ? AND resolution = 60", (sid,)
+    ).fetchone()[0]
+    sink.close()
+    assert orphans == 0
+    assert finest == 2 * BULK_WRITE_AGGREGATES

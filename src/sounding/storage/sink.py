@@ -49,9 +49,10 @@ WRITE_RETRY_SECONDS = 15.0
 SKETCH_CACHE_SIZE = 512
 
 #: A write of at least this many aggregates (a chunk of a bulk import or a backlog) pauses
-#: the cyclic garbage collector while it builds its rows; a live flush does not (see
-#: docs/performance.md: it gains nothing measurable there).
-GC_PAUSE_AGGREGATES = 1000
+#: the cyclic garbage collector while it builds its rows, and checks its series once instead
+#: of SQLite's foreign key per row; a live flush does neither (see docs/performance.md: the
+#: pause gains nothing measurable there).
+BULK_WRITE_AGGREGATES = 1000
 
 #: SQLite's own busy wait on the writer's connection (ms); the retry loop does the rest.
 _WRITER_BUSY_MS = 200
@@ -695,26 +696,52 @@ class SQLiteSink:
         metrics: Sequence[IntervalAggregate],
         events: Sequence[Event],
     ) -> None:
-        conn.execute("BEGIN IMMEDIATE")
+        bulk = len(metrics) >= BULK_WRITE_AGGREGATES
+        if bulk:
+            # SQLite would look up each new row's series (its foreign key): a bulk chunk
+            # checks its few series once instead (_write_metrics). Outside a transaction,
+            # where the pragma takes effect.
+            conn.execute("PRAGMA foreign_keys = OFF")
         try:
-            setup = self._setup_pending
-            if setup:
-                _db.add_fine_resolution(conn, self.metrics.aggregation_interval)
-                _record_app(conn)
-            if len(metrics) >= GC_PAUSE_AGGREGATES:
-                with paused():  # a bulk chunk builds many small objects, none in a cycle
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                setup = self._setup_pending
+                if setup:
+                    _db.add_fine_resolution(conn, self.metrics.aggregation_interval)
+                    _record_app(conn)
+                if bulk:
+                    with paused():  # a bulk chunk builds many small objects, none in a cycle
+                        self._write_metrics(conn, metrics, check_series=True)
+                elif metrics:
                     self._write_metrics(conn, metrics)
-            elif metrics:
-                self._write_metrics(conn, metrics)
-            if events:
-                self._write_events(conn, events)
-            _db.set_meta(conn, "write.token", self._token)
-            conn.execute("COMMIT")
-            if setup:
-                self._setup_pending = False
-        except BaseException:
-            _db.rollback(conn)
-            raise
+                if events:
+                    self._write_events(conn, events)
+                _db.set_meta(conn, "write.token", self._token)
+                conn.execute("COMMIT")
+                if setup:
+                    self._setup_pending = False
+            except BaseException:
+                _db.rollback(conn)
+                raise
+        finally:
+            if bulk:
+                conn.execute("PRAGMA foreign_keys = ON")
+
+    def _check_series(self, conn: sqlite3.Connection, sids: set[int]) -> None:
+        """Raise :class:`StoreError` unless every id in ``sids`` is a stored series (what the
+        foreign key checks per row); the caller drops its cached ids and the batch is
+        written again later."""
+        wanted = sorted(sids)
+        found = 0
+        for i in range(0, len(wanted), _SKETCH_READ_BATCH):
+            part = wanted[i : i + _SKETCH_READ_BATCH]
+            sql = "SELECT count(*) FROM series WHERE id IN (" + ",".join("?" * len(part)) + ")"
+            found += int(conn.execute(sql, part).fetchone()[0])
+        if found != len(wanted):
+            raise StoreError(
+                f"{len(wanted) - found} series of this write are not in the store at "
+                f"{self.path} (cached ids of a rolled-back or replaced store)"
+            )
 
     def _runs(
         self, conn: sqlite3.Connection, metrics: Sequence[IntervalAggregate]
@@ -875,7 +902,10 @@ class SQLiteSink:
         return True
 
     def _write_metrics(
-        self, conn: sqlite3.Connection, metrics: Sequence[IntervalAggregate]
+        self,
+        conn: sqlite3.Connection,
+        metrics: Sequence[IntervalAggregate],
+        check_series: bool = False,
     ) -> None:
         """Merge the aggregates into their finest, hourly and daily rows and write them.
 
@@ -883,7 +913,8 @@ class SQLiteSink:
         hourly and daily rows, history imports) costs one statement, not one per aggregate.
         A one-observation histogram interval (a sparse series' minute) takes a shorter way:
         no row object, its value added to the hourly and daily sketches in one ``add_many``,
-        and, when its finest row is new, a plain INSERT of four values.
+        and, when its finest row is new, a plain INSERT of four values. ``check_series``: the
+        connection's foreign keys are off, check the batch's series here.
         """
         fine = self.metrics.aggregation_interval
         hour, day = _db.HOUR, _db.DAY
@@ -891,6 +922,8 @@ class SQLiteSink:
         quick_ok = fine not in _db.ROLLUP_RESOLUTIONS
         levels = (fine, hour, day) if quick_ok else tuple(sorted({fine, hour, day}))
         runs = self._runs(conn, metrics)
+        if check_series:
+            self._check_series(conn, {sid for _, _, sid in runs if sid is not None})
         merged: dict[tuple[int, int, float], _Row] = {}
         #: finest key -> value of a one-observation histogram interval
         quick: dict[tuple[int, int, float], float] = {}
