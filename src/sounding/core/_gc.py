@@ -8,7 +8,10 @@ Reference counting frees the acyclic objects either way; what the pause defers i
 collection of cycles made meanwhile (by any thread), which runs as soon as the pause ends.
 
 Nested and concurrent pauses share one count: the collector is enabled again when the last
-one ends, and only if it was enabled when the first one began.
+one ends, and only if it was enabled when the first one began. The switch is process-wide,
+so it is used only where it clearly pays: ``record_many`` and a store write of a bulk chunk
+(see "The GC pause" in docs/performance.md; a host's own ``gc.disable()`` during a pause is
+undone when the pause ends).
 """
 
 from __future__ import annotations
