@@ -83,6 +83,8 @@ _Series = dict[Any, tuple[str, MetricType, TagKey, _Instrument]]
 #: (series key, interval start) -> the values, in input order (a bare float when every group
 #: of the call has one value).
 _Groups = dict[tuple[Any, float], Any]
+#: series key -> its interval starts and their values (or groups of values), in input order.
+_BySeries = dict[Any, tuple[list[float], list[Any]]]
 
 
 _UNBUILT: Final[Any] = object()
@@ -158,13 +160,13 @@ def record_many(
         return 0
     with paused():
         try:
-            series, groups, single = _by_columns(registry, snaps, step, checks)
+            series, by_series, single = _by_columns(registry, snaps, step, checks)
         except Exception:
             # Whatever stopped the column checks, the careful loop raises for the first
             # invalid snapshot (or, if every snapshot is valid after all, records them).
             series, groups = _careful(registry, snaps, step, checks)
-            single = False
-        _add(registry, series, groups, single, step)
+            by_series, single = _by_series(groups), False
+        _add(registry, series, by_series, single, step)
     return len(snaps)
 
 
@@ -203,9 +205,10 @@ def _starts(snaps: list[Any], step: float) -> tuple[list[float], int]:
 
 def _by_columns(
     registry: _Registry, snaps: list[Any], step: float, checks: _Checks
-) -> tuple[_Series, _Groups, bool]:
-    """Series and groups of a call whose snapshots are all plain and valid; raises
-    otherwise (:class:`_Unusual` or what a check raised)."""
+) -> tuple[_Series, _BySeries, bool]:
+    """Series and their groups of a call whose snapshots are all plain and valid (``True``:
+    one value per series and interval); raises otherwise (:class:`_Unusual` or what a
+    check raised)."""
     from sounding.core.snapshot import MetricSnapshot
 
     validate_name = checks[0]
@@ -266,15 +269,20 @@ def _by_columns(
         # Default tags are added at collection, as for live observations.
         series[sid] = (name, kind, inst._canonical(raw), inst)
     starts, intervals = _starts(snaps, step)
-    pairs = list(zip(sids, starts, strict=True))
-    if len(series) * intervals >= len(pairs):  # else a series has two values in an interval
-        groups: _Groups = dict(zip(pairs, values, strict=True))
-        if len(groups) == len(pairs):
-            return series, groups, True  # one value per series and interval (sparse)
+    if len(series) * intervals >= len(starts):  # else a series has two values in an interval
+        # Maybe one value per series and interval (sparse): split by series, in C
+        # (list.append returns None, so any() runs to the end), then check each series'
+        # starts are distinct.
+        firsts: defaultdict[Any, list[float]] = defaultdict(list)
+        vals: defaultdict[Any, list[float]] = defaultdict(list)
+        any(map(list.append, map(firsts.__getitem__, sids), starts))
+        any(map(list.append, map(vals.__getitem__, sids), values))
+        if all(len(set(st)) == len(st) for st in firsts.values()):
+            return series, {sid: (st, vals[sid]) for sid, st in firsts.items()}, True
     lists: defaultdict[tuple[Any, float], list[float]] = defaultdict(list)
-    # lists[pair].append(value) for each snapshot, in C (append returns None: any() runs on).
-    any(map(list.append, map(lists.__getitem__, pairs), values))
-    return series, lists, False
+    # lists[(sid, start)].append(value) for each snapshot, in C.
+    any(map(list.append, map(lists.__getitem__, zip(sids, starts, strict=True)), values))
+    return series, _by_series(lists), False
 
 
 def _careful(
@@ -339,7 +347,7 @@ def _careful(
     return series, groups
 
 
-def _by_series(groups: _Groups) -> dict[Any, tuple[list[float], list[Any]]]:
+def _by_series(groups: _Groups) -> _BySeries:
     """The starts and values of ``groups``, per series (in order of first appearance), each
     series' in its order (usually time)."""
     starts: defaultdict[Any, list[float]] = defaultdict(list)
@@ -353,12 +361,12 @@ def _by_series(groups: _Groups) -> dict[Any, tuple[list[float], list[Any]]]:
 
 
 def _add(
-    registry: _Registry, series: _Series, groups: _Groups, single: bool, step: float
+    registry: _Registry, series: _Series, by_series: _BySeries, single: bool, step: float
 ) -> None:
-    """Fold ``groups`` into the registry's intervals, series by series."""
+    """Fold each series' groups into the registry's intervals, series by series."""
     history = registry._history
     with registry._lock:
-        for sid, (starts, values) in _by_series(groups).items():
+        for sid, (starts, values) in by_series.items():
             name, kind, tags, inst = series[sid]
             unit, description = inst.unit, inst.description
             intervals = history.get((name, tags))
