@@ -868,7 +868,17 @@ class SQLiteSink:
         def buckets(res: int) -> list[float]:
             return list(map(mul, map(math.floor, map(truediv, starts, repeat(res))), repeat(res)))
 
-        finest = buckets(fine)
+        # In time order at whole seconds (interval starts): each hour's and day's values are
+        # a slice, found by bisection below (floor(start / res) is exact for such starts).
+        ordered = (
+            set(map(type, starts)) == {float}
+            and all(map(float.is_integer, starts))
+            and all(map(le, starts, islice(starts, 1, None)))
+        )
+        if ordered and all(map(float.is_integer, map(truediv, starts, repeat(fine)))):
+            finest = starts  # each start is its finest bucket (the usual import)
+        else:
+            finest = buckets(fine)
         if len(set(finest)) != len(finest):
             return False  # two intervals in one finest row: merged one by one
         keys = list(zip(repeat(sid), repeat(fine), finest))
@@ -879,13 +889,7 @@ class SQLiteSink:
         taken.add(sid)
         quick.update(zip(keys, values, strict=True))
         ranges.append((sid, fine, min(finest), max(finest)))
-        if (
-            set(map(type, starts)) == {float}
-            and all(map(float.is_integer, starts))
-            and all(map(le, starts, islice(starts, 1, None)))
-        ):
-            # In time order, at whole seconds (an interval start): each hour's and day's values
-            # are a slice, found by bisection (floor(start / res) is exact for such starts).
+        if ordered:
             n = len(starts)
             for res in (_db.HOUR, _db.DAY):
                 i = 0
