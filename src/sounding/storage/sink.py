@@ -106,9 +106,7 @@ def _one_value_type() -> type | None:
     no aggregate can be one)."""
     bulk = sys.modules.get("sounding.collection._bulk")
     return None if bulk is None else getattr(bulk, "OneValueInterval", None)
-_AGG_NAME = attrgetter("name")
-_AGG_TAGS = attrgetter("tags")
-_AGG_KIND = attrgetter("metric_type")
+_AGG_IDENT = attrgetter("name", "tags", "metric_type")
 _AGG_LAZY = attrgetter("lazy")
 _AGG_MIN = attrgetter("min")
 _AGG_MAX = attrgetter("max")
@@ -749,8 +747,7 @@ class SQLiteSink:
         """``(first, end, series id)`` of each run of consecutive aggregates of one series
         (``None``: not stored, counted per aggregate); unknown series are looked up and
         created, each once."""
-        idents = list(zip(map(_AGG_NAME, metrics), map(_AGG_TAGS, metrics),
-                          map(_AGG_KIND, metrics), strict=True))  # fmt: skip
+        idents = list(map(_AGG_IDENT, metrics))
         # Where the series changes (compared in C; a run shares its name and tags objects).
         cuts = [0, *compress(counting(1), map(ne, idents, islice(idents, 1, None))), len(metrics)]
         known = self._known
