@@ -8,6 +8,14 @@ two sketches adds their bucket counts, so percentiles over any range are exact u
 whatever the resolution the intervals were stored at (see Masson, Rim & Lee, "DDSketch",
 VLDB 2019).
 
+Two representations hold the counts. Values added one by one or in batches go into a
+``Counter`` per sign (cheap to update from C iterators). Merged sketches, and sketches read
+from bytes, are held as *lanes*: one Python integer per sign in which bucket ``lo + j``
+owns bits ``64 j .. 64 j + 63``. Adding two such integers adds every bucket at once (a
+single C loop over machine words), so merging a sketch, and merging the bytes of a stored
+one, costs the same whatever its counts are and little per bucket. The ``positive`` and
+``negative`` Counters a reader sees fold the lanes in when asked.
+
 >>> s = QuantileSketch()
 >>> for v in range(1, 1001):
 ...     s.add(float(v))
@@ -19,12 +27,13 @@ from __future__ import annotations
 
 import math
 import struct
+import sys
 import zlib
 from array import array
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from itertools import accumulate, repeat
+from itertools import accumulate, compress, repeat
 from operator import add, mul, sub
 
 __all__ = ["DEFAULT_RELATIVE_ACCURACY", "QuantileSketch"]
@@ -35,6 +44,13 @@ MIN_INDEXABLE = 1e-9
 #: At most this many buckets per sign; beyond it the lowest buckets are collapsed, which
 #: affects only the smallest quantiles (as in DDSketch's collapsing lowest dense store).
 MAX_BUCKETS = 4096
+#: The widest run of buckets (lowest to highest index, empty ones included) held as lanes:
+#: 64 kB per sign. A wider sketch (values spanning many decades, few of them) stays in its
+#: Counters and is serialised in format 3.
+MAX_SPAN = 8192
+#: Lanes are 64 bits: while a sketch counts fewer observations than this, no bucket sum can
+#: carry into its neighbour (the serialised count is a signed 64-bit integer anyway).
+_LANE_LIMIT = 1 << 63
 
 _HEADER = struct.Struct("<Bd")  # format version, relative accuracy
 _STATS = struct.Struct("<qdddq")  # count, sum, min, max, zero count
@@ -42,8 +58,14 @@ _SIZES = struct.Struct("<IIB")  # format 2: positive buckets, negative buckets, 
 #: format 3: positive and negative buckets, their first indices, the gap and count typecodes,
 #: whether the arrays are zlib-compressed (only from _COMPRESS_FROM bytes)
 _SIZES3 = struct.Struct("<IIiiccB")
+#: format 4: the first index and the length of each sign's run of buckets, the bytes per
+#: count of each (1, 2, 4 or 8; positive in the low nibble), whether the runs are deflated
+_SIZES4 = struct.Struct("<iIiIBB")
 _COMPRESS_FROM = 64
 _CODES = (("B", 0xFF), ("H", 0xFFFF), ("I", 0xFFFFFFFF), ("Q", 0xFFFFFFFFFFFFFFFF))
+_LITTLE = sys.byteorder == "little"
+#: (lowest index, lanes) of an empty store
+_NO_LANES = (0, 0)
 
 
 def _narrowest(largest: int) -> str:
@@ -122,23 +144,110 @@ def _unpack_v3(data: bytes, pos: int) -> tuple[int, int, int, int, array[int], a
     return n_pos, n_neg, first_pos, first_neg, gaps, counts
 
 
+# -- lanes: a run of bucket counts as one integer, 64 bits per bucket -----------------------
+def _span(lanes: int) -> int:
+    """How many buckets the lanes reach (up to the highest non-empty one)."""
+    return (lanes.bit_length() + 63) >> 6
+
+
+def _lanes_of(store: Mapping[int, int]) -> tuple[int, int] | None:
+    """``(lowest index, lanes)`` holding ``store``'s counts, or ``None`` when its run of
+    buckets is wider than :data:`MAX_SPAN`."""
+    if not store:
+        return _NO_LANES
+    lo = min(store)
+    hi = max(store)
+    if hi - lo >= MAX_SPAN:
+        return None
+    # In C: every index of the run looked up (0 when empty), packed as 64-bit words.
+    words = array("Q", list(map(store.get, range(lo, hi + 1), repeat(0))))
+    if not _LITTLE:
+        words.byteswap()
+    return lo, int.from_bytes(words, "little")
+
+
+def _add_lanes(lo: int, lanes: int, lo2: int, lanes2: int) -> tuple[int, int]:
+    """Two runs of lanes added bucket by bucket (aligned on their lowest indices)."""
+    if not lanes:
+        return lo2, lanes2
+    if not lanes2:
+        return lo, lanes
+    if lo2 >= lo:
+        return lo, lanes + (lanes2 << ((lo2 - lo) << 6))
+    return lo2, (lanes << ((lo - lo2) << 6)) + lanes2
+
+
+def _words(lanes: int) -> array[int]:
+    """The lanes as an ``array('Q')`` of bucket counts, lowest index first."""
+    words: array[int] = array("Q")
+    if lanes:
+        words.frombytes(lanes.to_bytes(_span(lanes) << 3, "little"))
+        if not _LITTLE:
+            words.byteswap()
+    return words
+
+
+def _trim(lo: int, lanes: int) -> tuple[int, int]:
+    """The same run without its empty lowest buckets (the highest are never kept)."""
+    if not lanes:
+        return _NO_LANES
+    skip = ((lanes & -lanes).bit_length() - 1) >> 6
+    return (lo + skip, lanes >> (skip << 6)) if skip else (lo, lanes)
+
+
+def _width(raw: bytes, n: int, bound: int) -> int:
+    """Bytes per count (1, 2, 4 or 8) that hold every 64-bit little-endian word of ``raw``
+    (``n`` of them, none above ``bound``)."""
+    if bound < 0x100:
+        return 1
+    top = 1 if bound < 0x10000 else 3 if bound < 0x100000000 else 7
+    zeros = bytes(n)
+    for plane in range(top, 0, -1):  # the highest byte plane that is not all zero
+        if raw[plane::8] != zeros:
+            return 2 if plane == 1 else 4 if plane <= 3 else 8
+    return 1
+
+
+def _unpack_run(data: bytes, pos: int, n: int, width: int) -> tuple[int, int]:
+    """Lanes from ``n`` counts stored as ``width`` byte planes at ``pos``; the end."""
+    if width not in (1, 2, 4, 8):
+        raise ValueError(f"a count width of {width} bytes")
+    end = pos + n * width
+    if end > len(data):
+        raise ValueError("bucket counts are shorter than their sizes")
+    if not n:
+        return 0, end
+    if width == 1 and n == 1:
+        return data[pos], end
+    # In C: byte plane ``b`` of every count goes to byte ``b`` of its 64-bit word.
+    words = bytearray(n << 3)
+    for plane in range(width):
+        words[plane::8] = data[pos + plane * n : pos + (plane + 1) * n]
+    return int.from_bytes(words, "little"), end
+
+
 class QuantileSketch:
     """Log-bucket quantile sketch with count, sum, min and max.
 
-    ``add`` is O(1); ``merge`` is O(buckets); memory is O(log(max/min) / relative_accuracy),
-    bounded by :data:`MAX_BUCKETS` per sign.
+    ``add`` is O(1); ``merge`` is O(buckets) in C; memory is
+    O(log(max/min) / relative_accuracy), bounded by :data:`MAX_BUCKETS` per sign.
+    ``positive`` and ``negative`` map bucket indices to counts (read them, do not change
+    them: change the sketch through ``add``, ``add_many`` and ``merge``).
     """
 
     __slots__ = (
+        "_bytes",
         "_cdf",
         "_inv_log_gamma",
+        "_lanes",
         "_log_gamma",
+        "_neg",
+        "_pend",
+        "_pos",
         "count",
         "gamma",
         "max",
         "min",
-        "negative",
-        "positive",
         "relative_accuracy",
         "sum",
         "zero_count",
@@ -158,26 +267,98 @@ class QuantileSketch:
                 _CONSTANTS[relative_accuracy] = consts
         self.relative_accuracy = relative_accuracy
         self.gamma, self._log_gamma, self._inv_log_gamma = consts
-        #: sorted positive indices and their running counts, kept until the next change
-        self._cdf: tuple[list[int], list[int]] | None = None
         # Counter.__new__ gives the same empty Counter as Counter() without the two Python
         # calls of Counter.__init__ (a sketch is created per interval and per stored row read).
-        self.positive: Counter[int] = _new_counter(Counter)
-        self.negative: Counter[int] = _new_counter(Counter)
+        self._pos: Counter[int] = _new_counter(Counter)
+        self._neg: Counter[int] = _new_counter(Counter)
+        #: counts merged in as lanes and not yet in the Counters: (pos lo, pos lanes, neg lo,
+        #: neg lanes); the sketch holds the Counters plus these
+        self._pend: tuple[int, int, int, int] | None = None
+        # Kept until the next change: all the counts as lanes (``None`` when too wide to
+        # hold as lanes), the running totals a quantile bisects, and the serialised bytes.
+        self._lanes: tuple[int, int, int, int] | None = None
+        self._cdf: tuple[int, list[int], int, list[int]] | None = None
+        self._bytes: bytes | None = None
         self.zero_count = 0
         self.count = 0
         self.sum = 0.0
         self.min = math.inf
         self.max = -math.inf
 
+    # -- the two representations ----------------------------------------------------------
+    @property
+    def positive(self) -> Counter[int]:
+        """Counts of positive values by bucket index."""
+        if self._pend is not None:
+            self._settle()
+        return self._pos
+
+    @property
+    def negative(self) -> Counter[int]:
+        """Counts of negative values by bucket index of their magnitude."""
+        if self._pend is not None:
+            self._settle()
+        return self._neg
+
+    def _settle(self) -> None:
+        """Fold the pending lanes into the Counters (the counts do not change)."""
+        pend, self._pend = self._pend, None
+        if pend is not None:
+            self._settle_lanes(pend)
+
+    def _settle_lanes(self, lanes: tuple[int, int, int, int]) -> None:
+        for lo, run, store in ((lanes[0], lanes[1], self._pos), (lanes[2], lanes[3], self._neg)):
+            if run:
+                words = _words(run)
+                # In C: the indices of the non-empty buckets and their counts.
+                pairs = zip(compress(range(lo, lo + len(words)), words), filter(None, words))
+                if store:
+                    _add_counts(store, dict(pairs))
+                else:
+                    dict.update(store, pairs)
+
+    def _all_lanes(self) -> tuple[int, int, int, int] | None:
+        """Every count as lanes (kept until the next change), or ``None`` when a sign's run
+        of buckets is wider than :data:`MAX_SPAN`."""
+        lanes = self._lanes
+        if lanes is not None:
+            return lanes
+        pos = _lanes_of(self._pos) if self._pos else _NO_LANES
+        neg = _lanes_of(self._neg) if self._neg else _NO_LANES
+        if pos is None or neg is None:
+            return None
+        pend = self._pend
+        if pend is not None:
+            pos = _add_lanes(*pos, pend[0], pend[1])
+            neg = _add_lanes(*neg, pend[2], pend[3])
+            if _span(pos[1]) > MAX_SPAN or _span(neg[1]) > MAX_SPAN:
+                return None
+        lanes = self._lanes = (*pos, *neg)
+        return lanes
+
+    def _take_lanes(self, lanes: tuple[int, int, int, int], count: int) -> None:
+        """Add ``lanes`` (``count`` observations) to this sketch's counts."""
+        if self.count + count >= _LANE_LIMIT:  # a bucket could carry: count in the Counters
+            self._settle()
+            self._settle_lanes(lanes)
+            return
+        pend = self._pend
+        if pend is None:
+            self._pend = lanes
+        else:
+            self._pend = (
+                *_add_lanes(pend[0], pend[1], lanes[0], lanes[1]),
+                *_add_lanes(pend[2], pend[3], lanes[2], lanes[3]),
+            )
+
     # -- adding -------------------------------------------------------------------------
     def add(self, value: float, weight: int = 1) -> None:
         """Count ``value`` ``weight`` times. NaN and infinities are the caller's to reject."""
-        self._cdf = None
+        self._lanes = self._cdf = self._bytes = None
         if value > MIN_INDEXABLE:
-            self.positive[math.ceil(math.log(value) * self._inv_log_gamma)] += weight
+            self._pos[math.ceil(math.log(value) * self._inv_log_gamma)] += weight
         elif value < -MIN_INDEXABLE:
-            self.negative[math.ceil(math.log(-value) * self._inv_log_gamma)] += weight
+            self._neg[math.ceil(math.log(-value) * self._inv_log_gamma)] += weight
         else:
             self.zero_count += weight
         self.count += weight
@@ -192,7 +373,7 @@ class QuantileSketch:
         vals = list(values)
         if not vals:
             return
-        self._cdf = None
+        self._lanes = self._cdf = self._bytes = None
         try:
             total = math.fsum(vals)
         except OverflowError:  # finite values whose sum is not: the sum is infinite
@@ -205,12 +386,12 @@ class QuantileSketch:
         if mn > lo:
             # All positive (durations): the index of every value computed by a chain of C
             # iterators, counted by Counter's C loop; no Python-level loop at all.
-            self.positive.update(map(ceil, map(mul, map(log, vals), repeat(k))))
+            self._pos.update(map(ceil, map(mul, map(log, vals), repeat(k))))
         else:
             pos = [v for v in vals if v > lo]
-            self.positive.update([ceil(log(v) * k) for v in pos])
+            self._pos.update([ceil(log(v) * k) for v in pos])
             neg = [v for v in vals if v < -lo]
-            self.negative.update([ceil(log(-v) * k) for v in neg])
+            self._neg.update([ceil(log(-v) * k) for v in neg])
             self.zero_count += len(vals) - len(pos) - len(neg)
         self.count += len(vals)
         self.sum += total
@@ -230,10 +411,14 @@ class QuantileSketch:
             )
         if other.count == 0:
             return
-        self._cdf = None
-        _add_counts(self.positive, other.positive)
-        if other.negative:
-            _add_counts(self.negative, other.negative)
+        lanes = other._all_lanes()  # before this sketch changes: ``other`` may be ``self``
+        self._lanes = self._cdf = self._bytes = None
+        if lanes is not None:
+            self._take_lanes(lanes, other.count)
+        else:
+            _add_counts(self._pos, other.positive)
+            if other.negative:
+                _add_counts(self._neg, other.negative)
         self.zero_count += other.zero_count
         self.count += other.count
         self.sum += other.sum
@@ -244,11 +429,11 @@ class QuantileSketch:
     def merge_bytes(self, data: bytes) -> None:
         """Merge the sketch serialised in ``data`` (:meth:`to_bytes`) into this one without
         building it first: a query merging thousands of stored sketches skips one object
-        and two dict copies per row. Raises ``ValueError`` on malformed input or another
-        accuracy."""
+        per row, and the counts of format 4 are added as lanes. Raises ``ValueError`` on
+        malformed input or another accuracy."""
         try:
             version, accuracy = _HEADER.unpack_from(data, 0)
-            if version != 3:
+            if version not in (3, 4):
                 self.merge(QuantileSketch.from_bytes(data))
                 return
             if accuracy != self.relative_accuracy and not math.isclose(
@@ -261,26 +446,32 @@ class QuantileSketch:
             pos = _HEADER.size
             count, total, mn, mx, zero = _STATS.unpack_from(data, pos)
             pos += _STATS.size
-            n_pos, n_neg, first_pos, first_neg, gaps, counts = _unpack_v3(data, pos)
+            if version == 4:
+                lanes = _unpack_v4(data, pos)
+            else:
+                n_pos, n_neg, first_pos, first_neg, gaps, counts = _unpack_v3(data, pos)
         except (struct.error, IndexError, zlib.error, TypeError) as exc:
             raise ValueError(f"malformed sketch bytes: {exc}") from exc
         if not count:
             return
-        self._cdf = None
-        split = max(n_pos - 1, 0)
-        if n_pos:
-            keys = list(accumulate(gaps[:split], initial=first_pos))
-            store = self.positive
-            if store:
-                totals = map(add, map(store.get, keys, repeat(0)), counts[:n_pos])
+        self._lanes = self._cdf = self._bytes = None
+        if version == 4:
+            self._take_lanes(lanes, count)
+        else:
+            split = max(n_pos - 1, 0)
+            if n_pos:
+                keys = list(accumulate(gaps[:split], initial=first_pos))
+                store = self._pos
+                if store:
+                    totals = map(add, map(store.get, keys, repeat(0)), counts[:n_pos])
+                    dict.update(store, zip(keys, totals, strict=True))
+                else:
+                    dict.update(store, zip(keys, counts[:n_pos], strict=True))
+            if n_neg:
+                keys = list(accumulate(gaps[split:], initial=first_neg))
+                store = self._neg
+                totals = map(add, map(store.get, keys, repeat(0)), counts[n_pos:])
                 dict.update(store, zip(keys, totals, strict=True))
-            else:
-                dict.update(store, zip(keys, counts[:n_pos], strict=True))
-        if n_neg:
-            keys = list(accumulate(gaps[split:], initial=first_neg))
-            store = self.negative
-            totals = map(add, map(store.get, keys, repeat(0)), counts[n_pos:])
-            dict.update(store, zip(keys, totals, strict=True))
         self.zero_count += zero
         self.count += count
         self.sum += total
@@ -297,7 +488,15 @@ class QuantileSketch:
         return new
 
     def _collapse(self) -> None:
-        for store in (self.positive, self.negative):
+        pend = self._pend
+        if pend is not None:
+            if (
+                len(self._pos) + _span(pend[1]) <= MAX_BUCKETS
+                and len(self._neg) + _span(pend[3]) <= MAX_BUCKETS
+            ):
+                return
+            self._settle()
+        for store in (self._pos, self._neg):
             if len(store) > MAX_BUCKETS:
                 keys = sorted(store)
                 # Positive: collapse the smallest magnitudes. Negative store is indexed by
@@ -311,6 +510,36 @@ class QuantileSketch:
     def _value(self, index: int) -> float:
         # The point of bucket ``index`` that is within relative_accuracy of both its ends.
         return 2.0 * math.exp(index * self._log_gamma) / (self.gamma + 1.0)
+
+    def _running_totals(self) -> tuple[int, list[int], int, list[int]]:
+        """(lowest positive index, running totals of the positive buckets upwards, highest
+        negative index, running totals of the negative buckets from the most negative
+        value up); kept until the next change (a report asks several quantiles)."""
+        cdf = self._cdf
+        if cdf is not None:
+            return cdf
+        lanes = self._all_lanes()
+        if lanes is not None:
+            pos_lo, pos_lanes, neg_lo, neg_lanes = lanes
+            neg = _words(neg_lanes)
+            neg.reverse()
+            pos_cum = list(accumulate(_words(pos_lanes)))
+            cdf = (pos_lo, pos_cum, neg_lo + len(neg) - 1, list(accumulate(neg)))
+        else:  # too wide for lanes: the buckets themselves, with their gaps
+            pos, negs = self.positive, self.negative
+            pos_keys = sorted(pos)
+            neg_keys = sorted(negs, reverse=True)
+            pos_lo = pos_keys[0] if pos_keys else 0
+            neg_hi = neg_keys[0] if neg_keys else 0
+            pos_cum = [0] * (pos_keys[-1] - pos_lo + 1) if pos_keys else []
+            neg_cum = [0] * (neg_hi - neg_keys[-1] + 1) if neg_keys else []
+            for k in pos_keys:
+                pos_cum[k - pos_lo] = pos[k]
+            for k in neg_keys:
+                neg_cum[neg_hi - k] = negs[k]
+            cdf = (pos_lo, list(accumulate(pos_cum)), neg_hi, list(accumulate(neg_cum)))
+        self._cdf = cdf
+        return cdf
 
     def quantile(self, q: float) -> float | None:
         """The ``q``-quantile (0 <= q <= 1), or ``None`` for an empty sketch.
@@ -331,30 +560,23 @@ class QuantileSketch:
             return self.min if self.count == 1 or q <= 0.5 else self.max
         rank = q * (self.count - 1)
         seen = 0
-        neg = self.negative
-        if neg:
-            keys = sorted(neg, reverse=True)
-            cum = list(accumulate(map(neg.__getitem__, keys)))
-            i = bisect_right(cum, rank)
-            if i < len(keys):
-                value = -self._value(keys[i])
+        pos_lo, pos_cum, neg_hi, neg_cum = self._running_totals()
+        if neg_cum:
+            # The first bucket whose running total passes rank (an empty bucket never does:
+            # its total equals the one before it).
+            i = bisect_right(neg_cum, rank)
+            if i < len(neg_cum):
+                value = -self._value(neg_hi - i)
                 # A bucket's midpoint may lie outside what was observed: never report that.
                 return min(max(value, self.min), self.max)
-            seen = cum[-1]
+            seen = neg_cum[-1]
         seen += self.zero_count
         if seen > rank:
             return min(max(0.0, self.min), self.max)
-        cdf = self._cdf
-        if cdf is None:
-            # Sorted once per change: a report asks several quantiles of one sketch.
-            pos = self.positive
-            keys = sorted(pos)
-            cdf = self._cdf = (keys, list(accumulate(map(pos.__getitem__, keys))))
-        keys, cum = cdf
         # The first bucket whose running total (after the negatives and zeros) passes rank.
-        i = bisect_right(cum, rank - seen)
-        if i < len(keys):
-            return min(max(self._value(keys[i]), self.min), self.max)
+        i = bisect_right(pos_cum, rank - seen)
+        if i < len(pos_cum):
+            return min(max(self._value(pos_lo + i), self.min), self.max)
         return self.max
 
     def quantiles(self, qs: Iterable[float]) -> list[float | None]:
@@ -373,20 +595,73 @@ class QuantileSketch:
 
     # -- serialisation ------------------------------------------------------------------
     def to_bytes(self) -> bytes:
-        """A compact binary form: delta-encoded bucket indices and counts, zlib-compressed.
+        """A compact binary form, kept until the sketch changes.
 
-        Format 3: each store's first index, then the gaps between indices and the counts as
-        arrays of the narrowest unsigned type that holds them (one byte each, usually),
-        zlib-compressed from 64 bytes (a sketch of a few values is stored as it is).
-        Encoding and decoding run in C (``array``, ``map``, ``itertools.accumulate``,
-        ``zlib``).
+        Format 4: count, sum, min, max and the zero count, then each sign's run of buckets
+        from its lowest to its highest non-empty index as one count per bucket (empty ones
+        as 0), in the fewest bytes per count that hold the largest (one, usually), stored
+        byte plane by byte plane; deflated (zlib level 1, raw) only when that pays: wide
+        counts, whose high planes are mostly zero, or runs with many empty buckets.
+        Encoding and decoding are a few C calls each (``int.to_bytes``, slicing, ``zlib``).
+        A sketch whose run is wider than :data:`MAX_SPAN` is written in format 3.
         """
+        out = self._bytes
+        if out is not None:
+            return out
+        lanes = self._all_lanes()
+        out = self._to_bytes_v3() if lanes is None else self._to_bytes_v4(lanes)
+        self._bytes = out
+        return out
+
+    def _stats(self) -> bytes:
+        return _STATS.pack(
+            self.count,
+            self.sum,
+            self.min if self.count else 0.0,
+            self.max if self.count else 0.0,
+            self.zero_count,
+        )
+
+    def _to_bytes_v4(self, lanes: tuple[int, int, int, int]) -> bytes:
+        pos_lo, pos_lanes = _trim(lanes[0], lanes[1])
+        neg_lo, neg_lanes = _trim(lanes[2], lanes[3])
+        n_pos, n_neg = _span(pos_lanes), _span(neg_lanes)
+        raw_pos = pos_lanes.to_bytes(n_pos << 3, "little")
+        raw_neg = neg_lanes.to_bytes(n_neg << 3, "little")
+        w_pos = _width(raw_pos, n_pos, self.count)
+        w_neg = _width(raw_neg, n_neg, self.count) if n_neg else 1
+        # Byte planes (all the low bytes, then the next ones): deflate finds the zero runs.
+        payload = b"".join(
+            [raw_pos[p::8] for p in range(w_pos)] + [raw_neg[p::8] for p in range(w_neg)]
+        )
+        packed = False
+        if len(payload) >= _COMPRESS_FROM and (
+            w_pos > 1 or w_neg > 1 or payload.count(0) * 4 >= len(payload)
+        ):
+            # Raw deflate (no header, no checksum), a 512-byte window and a small memory
+            # level: zlib's default state costs more to set up than the payload to deflate.
+            z = zlib.compressobj(1, zlib.DEFLATED, -9, 4)
+            deflated = z.compress(payload) + z.flush()
+            if len(deflated) < len(payload):
+                payload, packed = deflated, True
+        return b"".join(
+            (
+                _HEADER.pack(4, self.relative_accuracy),
+                self._stats(),
+                _SIZES4.pack(
+                    pos_lo, n_pos, neg_lo, n_neg, w_pos | w_neg << 4, 1 if packed else 0
+                ),
+                payload,
+            )
+        )
+
+    def _to_bytes_v3(self) -> bytes:
+        """Format 3: each store's first index, then the gaps between indices and the counts
+        as arrays of the narrowest unsigned type that holds them, zlib-compressed from 64
+        bytes (for sketches too wide for format 4's runs)."""
         positive, negative = self.positive, self.negative
-        pos_keys = sorted(positive) if 0 not in positive.values() else sorted(+positive)
-        neg_keys = (
-            [] if not negative
-            else sorted(negative) if 0 not in negative.values() else sorted(+negative)
-        )  # fmt: skip
+        pos_keys = sorted(+positive)
+        neg_keys = sorted(+negative) if negative else []
         counts = list(map(positive.__getitem__, pos_keys))
         if neg_keys:
             counts.extend(map(negative.__getitem__, neg_keys))
@@ -397,13 +672,7 @@ class QuantileSketch:
         count_code = _narrowest(max(counts) if counts else 0)
         payload = array(gap_code, gaps).tobytes() + array(count_code, counts).tobytes()
         out = bytearray(_HEADER.pack(3, self.relative_accuracy))
-        out += _STATS.pack(
-            self.count,
-            self.sum,
-            self.min if self.count else 0.0,
-            self.max if self.count else 0.0,
-            self.zero_count,
-        )
+        out += self._stats()
         packed = len(payload) >= _COMPRESS_FROM
         out += _SIZES3.pack(
             len(pos_keys),
@@ -415,8 +684,6 @@ class QuantileSketch:
             1 if packed else 0,
         )
         if packed:
-            # A 512-byte window and a small memory level: the payload is a few hundred bytes,
-            # and zlib.compress's default state costs more to set up than to use.
             z = zlib.compressobj(1, zlib.DEFLATED, 9, 4)
             out += z.compress(payload)
             out += z.flush()
@@ -426,18 +693,26 @@ class QuantileSketch:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> QuantileSketch:
-        """Inverse of :meth:`to_bytes` (also reads format 1). Raises ``ValueError`` on
-        malformed input."""
+        """Inverse of :meth:`to_bytes` (reads every format written so far, 1 to 4). Raises
+        ``ValueError`` on malformed input."""
         try:
             version, accuracy = _HEADER.unpack_from(data, 0)
-            if version not in (1, 2, 3):
+            if version not in (1, 2, 3, 4):
                 raise ValueError(f"unknown sketch format version {version}")
             sk = cls(accuracy)
             pos = _HEADER.size
             count, total, mn, mx, zero = _STATS.unpack_from(data, pos)
             pos += _STATS.size
-            if version == 1:
-                for store in (sk.positive, sk.negative):
+            if version == 4:
+                lanes = _unpack_v4(data, pos)
+                if lanes[1] or lanes[3]:
+                    sk._pend = lanes
+                if count < _LANE_LIMIT:
+                    sk._lanes = lanes
+                # Written by this version: reading back and writing again costs nothing.
+                sk._bytes = bytes(data)
+            elif version == 1:
+                for store in (sk._pos, sk._neg):
                     n, pos = _decode_varint(data, pos)
                     prev = 0
                     for _ in range(n):
@@ -450,10 +725,10 @@ class QuantileSketch:
                 split = max(n_pos - 1, 0)
                 if n_pos:
                     pos_idx = accumulate(gaps[:split], initial=first_pos)
-                    dict.update(sk.positive, zip(pos_idx, counts[:n_pos], strict=True))
+                    dict.update(sk._pos, zip(pos_idx, counts[:n_pos], strict=True))
                 if n_neg:
                     neg_idx = accumulate(gaps[split:], initial=first_neg)
-                    dict.update(sk.negative, zip(neg_idx, counts[n_pos:], strict=True))
+                    dict.update(sk._neg, zip(neg_idx, counts[n_pos:], strict=True))
             else:
                 n_pos, n_neg, wide = _SIZES.unpack_from(data, pos)
                 payload = zlib.decompress(data[pos + _SIZES.size :])
@@ -463,8 +738,8 @@ class QuantileSketch:
                 counts.frombytes(payload[4 * (n_pos + n_neg) :])
                 if len(keys) != n_pos + n_neg or len(counts) != n_pos + n_neg:
                     raise ValueError("bucket arrays do not match their sizes")
-                sk.positive.update(dict(zip(accumulate(keys[:n_pos]), counts[:n_pos], strict=True)))
-                sk.negative.update(dict(zip(accumulate(keys[n_pos:]), counts[n_pos:], strict=True)))
+                sk._pos.update(dict(zip(accumulate(keys[:n_pos]), counts[:n_pos], strict=True)))
+                sk._neg.update(dict(zip(accumulate(keys[n_pos:]), counts[n_pos:], strict=True)))
         except (struct.error, IndexError, zlib.error, ValueError, TypeError) as exc:
             raise ValueError(f"malformed sketch bytes: {exc}") from exc
         sk.count = count
@@ -493,3 +768,20 @@ class QuantileSketch:
             f"QuantileSketch(count={self.count}, min={self.min if self.count else None}, "
             f"max={self.max if self.count else None}, buckets={self.bucket_count})"
         )
+
+
+def _unpack_v4(data: bytes, pos: int) -> tuple[int, int, int, int]:
+    """The lanes of a version-4 sketch whose sizes start at ``pos``: (positive lo, lanes,
+    negative lo, lanes). Raises ``ValueError`` when the runs do not match their sizes."""
+    pos_lo, n_pos, neg_lo, n_neg, widths, packed = _SIZES4.unpack_from(data, pos)
+    if n_pos > MAX_SPAN or n_neg > MAX_SPAN:
+        raise ValueError("a run of buckets longer than format 4 allows")
+    pos += _SIZES4.size
+    if packed:
+        data = zlib.decompress(data[pos:], -15)
+        pos = 0
+    pos_lanes, pos = _unpack_run(data, pos, n_pos, widths & 0xF)
+    neg_lanes, pos = _unpack_run(data, pos, n_neg, widths >> 4)
+    if pos != len(data):
+        raise ValueError("bucket counts do not match their sizes")
+    return pos_lo, pos_lanes, neg_lo, neg_lanes
