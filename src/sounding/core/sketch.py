@@ -311,7 +311,8 @@ class QuantileSketch:
             if run:
                 words = _words(run)
                 # In C: the indices of the non-empty buckets and their counts.
-                pairs = zip(compress(range(lo, lo + len(words)), words), filter(None, words))
+                keys = compress(range(lo, lo + len(words)), words)
+                pairs = zip(keys, filter(None, words), strict=True)
                 if store:
                     _add_counts(store, dict(pairs))
                 else:
@@ -431,27 +432,30 @@ class QuantileSketch:
         building it first: a query merging thousands of stored sketches skips one object
         per row, and the counts of format 4 are added as lanes. Raises ``ValueError`` on
         malformed input or another accuracy."""
+        old = False
         try:
             version, accuracy = _HEADER.unpack_from(data, 0)
-            if version not in (3, 4):
-                self.merge(QuantileSketch.from_bytes(data))
-                return
-            if accuracy != self.relative_accuracy and not math.isclose(
-                accuracy, self.relative_accuracy
-            ):
-                raise ValueError(
-                    f"cannot merge sketches of relative accuracy {accuracy} "
-                    f"into {self.relative_accuracy}: accuracies must match"
-                )
             pos = _HEADER.size
             count, total, mn, mx, zero = _STATS.unpack_from(data, pos)
             pos += _STATS.size
-            if version == 4:
+            if version not in (3, 4):
+                old = True
+            elif version == 4:
                 lanes = _unpack_v4(data, pos)
             else:
                 n_pos, n_neg, first_pos, first_neg, gaps, counts = _unpack_v3(data, pos)
-        except (struct.error, IndexError, zlib.error, TypeError) as exc:
+        except (struct.error, IndexError, zlib.error, ValueError, TypeError) as exc:
             raise ValueError(f"malformed sketch bytes: {exc}") from exc
+        if old:  # formats 1 and 2: decoded first (from_bytes raises on malformed bytes)
+            self.merge(QuantileSketch.from_bytes(data))
+            return
+        if accuracy != self.relative_accuracy and not math.isclose(
+            accuracy, self.relative_accuracy
+        ):
+            raise ValueError(
+                f"cannot merge sketches of relative accuracy {accuracy} "
+                f"into {self.relative_accuracy}: accuracies must match"
+            )
         if not count:
             return
         self._lanes = self._cdf = self._bytes = None
@@ -600,8 +604,8 @@ class QuantileSketch:
         Format 4: count, sum, min, max and the zero count, then each sign's run of buckets
         from its lowest to its highest non-empty index as one count per bucket (empty ones
         as 0), in the fewest bytes per count that hold the largest (one, usually), stored
-        byte plane by byte plane; deflated (zlib level 1, raw) only when that pays: wide
-        counts, whose high planes are mostly zero, or runs with many empty buckets.
+        byte plane by byte plane (the high planes of wide counts are mostly zero); from 64
+        bytes deflated (zlib level 1, raw), unless that would not make it smaller.
         Encoding and decoding are a few C calls each (``int.to_bytes``, slicing, ``zlib``).
         A sketch whose run is wider than :data:`MAX_SPAN` is written in format 3.
         """
@@ -635,9 +639,7 @@ class QuantileSketch:
             [raw_pos[p::8] for p in range(w_pos)] + [raw_neg[p::8] for p in range(w_neg)]
         )
         packed = False
-        if len(payload) >= _COMPRESS_FROM and (
-            w_pos > 1 or w_neg > 1 or payload.count(0) * 4 >= len(payload)
-        ):
+        if len(payload) >= _COMPRESS_FROM:
             # Raw deflate (no header, no checksum), a 512-byte window and a small memory
             # level: zlib's default state costs more to set up than the payload to deflate.
             z = zlib.compressobj(1, zlib.DEFLATED, -9, 4)
