@@ -66,6 +66,8 @@ _CODES = (("B", 0xFF), ("H", 0xFFFF), ("I", 0xFFFFFFFF), ("Q", 0xFFFFFFFFFFFFFFF
 _LITTLE = sys.byteorder == "little"
 #: (lowest index, lanes) of an empty store
 _NO_LANES = (0, 0)
+#: running totals per sign: (indices or None for a run, first index, totals), twice
+_Totals = tuple[list[int] | None, int, list[int], list[int] | None, int, list[int]]
 
 
 def _narrowest(largest: int) -> str:
@@ -150,17 +152,20 @@ def _span(lanes: int) -> int:
     return (lanes.bit_length() + 63) >> 6
 
 
-def _lanes_of(store: Mapping[int, int]) -> tuple[int, int] | None:
+def _lanes_of(store: Mapping[int, int], bounds: tuple[int, int] | None) -> tuple[int, int] | None:
     """``(lowest index, lanes)`` holding ``store``'s counts, or ``None`` when its run of
-    buckets is wider than :data:`MAX_SPAN`."""
+    buckets is wider than :data:`MAX_SPAN`. ``bounds``: no index of ``store`` is outside
+    them, when known (saves two passes over the indices)."""
     if not store:
         return _NO_LANES
-    lo = min(store)
-    hi = max(store)
+    lo, hi = (min(store), max(store)) if bounds is None else bounds
     if hi - lo >= MAX_SPAN:
-        return None
+        return None if bounds is None else _lanes_of(store, None)
     # In C: every index of the run looked up (0 when empty), packed as 64-bit words.
-    words = array("Q", list(map(store.get, range(lo, hi + 1), repeat(0))))
+    counts = list(map(store.get, range(lo, hi + 1), repeat(0)))
+    if bounds is not None and len(counts) - counts.count(0) != len(store):
+        return _lanes_of(store, None)  # an index outside the bounds: never drop it
+    words = array("Q", counts)
     if not _LITTLE:
         words.byteswap()
     return lo, int.from_bytes(words, "little")
@@ -208,6 +213,60 @@ def _width(raw: bytes, n: int, bound: int) -> int:
     return 1
 
 
+#: one sign's run of buckets as format 4 stores it: first index, length, bytes per count,
+#: the counts as byte planes (all the low bytes, then the next ones: deflate finds the runs
+#: of zeros in the high planes)
+_Run = tuple[int, int, int, bytes]
+_EMPTY_RUN: _Run = (0, 0, 1, b"")
+
+
+def _run_of(store: Mapping[int, int], bounds: tuple[int, int] | None) -> _Run | None:
+    """``store``'s run of buckets (``None`` when wider than :data:`MAX_SPAN`); ``bounds``
+    as for :func:`_lanes_of`."""
+    if not store:
+        return _EMPTY_RUN
+    lo, hi = (min(store), max(store)) if bounds is None else bounds
+    if hi - lo >= MAX_SPAN:
+        return None if bounds is None else _run_of(store, None)
+    counts = list(map(store.get, range(lo, hi + 1), repeat(0)))
+    if bounds is not None and len(counts) - counts.count(0) != len(store):
+        return _run_of(store, None)  # an index outside the bounds: never drop it
+    if not counts[0] or not counts[-1]:  # collapsed below the bounds, or an emptied bucket
+        first = next((i for i, c in enumerate(counts) if c), None)
+        if first is None:
+            return _EMPTY_RUN
+        last = len(counts) - next(i for i, c in enumerate(reversed(counts)) if c)
+        counts = counts[first:last]
+        lo += first
+    n = len(counts)
+    try:
+        return lo, n, 1, bytes(counts)  # in C, and raises when a count needs more bytes
+    except ValueError:
+        pass
+    for code, width in (("H", 2), ("I", 4), ("Q", 8)):
+        try:
+            words = array(code, counts)
+        except OverflowError:
+            continue
+        if words.itemsize != width:  # "I" is 4 bytes wide where Python runs, but check
+            words = array("Q", counts)
+            width = 8
+        if not _LITTLE:
+            words.byteswap()
+        raw = words.tobytes()
+        return lo, n, width, b"".join([raw[p::width] for p in range(width)])
+    raise ValueError("a bucket count does not fit in 64 bits")
+
+
+def _run_of_lanes(lo: int, lanes: int, bound: int) -> _Run:
+    """The run of buckets held in ``lanes`` (no count above ``bound``)."""
+    lo, lanes = _trim(lo, lanes)
+    n = _span(lanes)
+    raw = lanes.to_bytes(n << 3, "little")
+    width = _width(raw, n, bound)
+    return lo, n, width, b"".join([raw[p::8] for p in range(width)])
+
+
 def _unpack_run(data: bytes, pos: int, n: int, width: int) -> tuple[int, int]:
     """Lanes from ``n`` counts stored as ``width`` byte planes at ``pos``; the end."""
     if width not in (1, 2, 4, 8):
@@ -244,6 +303,7 @@ class QuantileSketch:
         "_neg",
         "_pend",
         "_pos",
+        "_pos_keys",
         "count",
         "gamma",
         "max",
@@ -271,13 +331,15 @@ class QuantileSketch:
         # calls of Counter.__init__ (a sketch is created per interval and per stored row read).
         self._pos: Counter[int] = _new_counter(Counter)
         self._neg: Counter[int] = _new_counter(Counter)
+        #: no index of ``_pos`` lies outside these, when known (``None``: not known)
+        self._pos_keys: tuple[int, int] | None = None
         #: counts merged in as lanes and not yet in the Counters: (pos lo, pos lanes, neg lo,
         #: neg lanes); the sketch holds the Counters plus these
         self._pend: tuple[int, int, int, int] | None = None
         # Kept until the next change: all the counts as lanes (``None`` when too wide to
         # hold as lanes), the running totals a quantile bisects, and the serialised bytes.
         self._lanes: tuple[int, int, int, int] | None = None
-        self._cdf: tuple[int, list[int], int, list[int]] | None = None
+        self._cdf: _Totals | None = None
         self._bytes: bytes | None = None
         self.zero_count = 0
         self.count = 0
@@ -310,6 +372,8 @@ class QuantileSketch:
         for lo, run, store in ((lanes[0], lanes[1], self._pos), (lanes[2], lanes[3], self._neg)):
             if run:
                 words = _words(run)
+                if store is self._pos:
+                    self._pos_keys = (lo, lo + len(words) - 1) if not store else None
                 # In C: the indices of the non-empty buckets and their counts.
                 keys = compress(range(lo, lo + len(words)), words)
                 pairs = zip(keys, filter(None, words), strict=True)
@@ -324,8 +388,8 @@ class QuantileSketch:
         lanes = self._lanes
         if lanes is not None:
             return lanes
-        pos = _lanes_of(self._pos) if self._pos else _NO_LANES
-        neg = _lanes_of(self._neg) if self._neg else _NO_LANES
+        pos = _lanes_of(self._pos, self._pos_keys) if self._pos else _NO_LANES
+        neg = _lanes_of(self._neg, None) if self._neg else _NO_LANES
         if pos is None or neg is None:
             return None
         pend = self._pend
@@ -357,7 +421,11 @@ class QuantileSketch:
         """Count ``value`` ``weight`` times. NaN and infinities are the caller's to reject."""
         self._lanes = self._cdf = self._bytes = None
         if value > MIN_INDEXABLE:
-            self._pos[math.ceil(math.log(value) * self._inv_log_gamma)] += weight
+            index = math.ceil(math.log(value) * self._inv_log_gamma)
+            self._pos[index] += weight
+            bounds = self._pos_keys
+            if bounds is not None and not bounds[0] <= index <= bounds[1]:
+                self._pos_keys = (min(bounds[0], index), max(bounds[1], index))
         elif value < -MIN_INDEXABLE:
             self._neg[math.ceil(math.log(-value) * self._inv_log_gamma)] += weight
         else:
@@ -384,11 +452,21 @@ class QuantileSketch:
         ceil = math.ceil
         lo = MIN_INDEXABLE
         mn = min(vals)
+        mx = max(vals)
         if mn > lo:
             # All positive (durations): the index of every value computed by a chain of C
             # iterators, counted by Counter's C loop; no Python-level loop at all.
+            # The lowest and highest index are those of the smallest and largest value (the
+            # same arithmetic, monotonic), so the bounds of the indices come for free.
+            low, high = ceil(log(mn) * k), ceil(log(mx) * k)
+            bounds = self._pos_keys
+            if not self._pos:
+                self._pos_keys = (low, high)
+            elif bounds is not None:
+                self._pos_keys = (min(bounds[0], low), max(bounds[1], high))
             self._pos.update(map(ceil, map(mul, map(log, vals), repeat(k))))
         else:
+            self._pos_keys = None
             pos = [v for v in vals if v > lo]
             self._pos.update([ceil(log(v) * k) for v in pos])
             neg = [v for v in vals if v < -lo]
@@ -396,7 +474,6 @@ class QuantileSketch:
             self.zero_count += len(vals) - len(pos) - len(neg)
         self.count += len(vals)
         self.sum += total
-        mx = max(vals)
         if mn < self.min:
             self.min = mn
         if mx > self.max:
@@ -417,6 +494,7 @@ class QuantileSketch:
         if lanes is not None:
             self._take_lanes(lanes, other.count)
         else:
+            self._pos_keys = None
             _add_counts(self._pos, other.positive)
             if other.negative:
                 _add_counts(self._neg, other.negative)
@@ -464,6 +542,7 @@ class QuantileSketch:
         else:
             split = max(n_pos - 1, 0)
             if n_pos:
+                self._pos_keys = None
                 keys = list(accumulate(gaps[:split], initial=first_pos))
                 store = self._pos
                 if store:
@@ -515,33 +594,37 @@ class QuantileSketch:
         # The point of bucket ``index`` that is within relative_accuracy of both its ends.
         return 2.0 * math.exp(index * self._log_gamma) / (self.gamma + 1.0)
 
-    def _running_totals(self) -> tuple[int, list[int], int, list[int]]:
-        """(lowest positive index, running totals of the positive buckets upwards, highest
-        negative index, running totals of the negative buckets from the most negative
-        value up); kept until the next change (a report asks several quantiles)."""
+    def _running_totals(self) -> _Totals:
+        """The running totals a quantile bisects, kept until the next change (a report asks
+        several quantiles of one sketch): per sign, the bucket indices (``None`` for a run
+        from ``first``) and the totals, positive buckets upwards and negative ones from the
+        most negative value up."""
         cdf = self._cdf
         if cdf is not None:
             return cdf
-        lanes = self._all_lanes()
+        lanes = self._lanes
+        if lanes is None and (self._pend is not None or not self._pos):
+            lanes = self._all_lanes()
         if lanes is not None:
             pos_lo, pos_lanes, neg_lo, neg_lanes = lanes
             neg = _words(neg_lanes)
             neg.reverse()
             pos_cum = list(accumulate(_words(pos_lanes)))
-            cdf = (pos_lo, pos_cum, neg_lo + len(neg) - 1, list(accumulate(neg)))
-        else:  # too wide for lanes: the buckets themselves, with their gaps
+            cdf = (None, pos_lo, pos_cum, None, neg_lo + len(neg) - 1, list(accumulate(neg)))
+        else:
+            # Only added values (in the Counters), or too wide for lanes: sorting the indices
+            # costs less than gathering the run of buckets as lanes.
             pos, negs = self.positive, self.negative
             pos_keys = sorted(pos)
             neg_keys = sorted(negs, reverse=True)
-            pos_lo = pos_keys[0] if pos_keys else 0
-            neg_hi = neg_keys[0] if neg_keys else 0
-            pos_cum = [0] * (pos_keys[-1] - pos_lo + 1) if pos_keys else []
-            neg_cum = [0] * (neg_hi - neg_keys[-1] + 1) if neg_keys else []
-            for k in pos_keys:
-                pos_cum[k - pos_lo] = pos[k]
-            for k in neg_keys:
-                neg_cum[neg_hi - k] = negs[k]
-            cdf = (pos_lo, list(accumulate(pos_cum)), neg_hi, list(accumulate(neg_cum)))
+            cdf = (
+                pos_keys,
+                0,
+                list(accumulate(map(pos.__getitem__, pos_keys))),
+                neg_keys,
+                0,
+                list(accumulate(map(negs.__getitem__, neg_keys))),
+            )
         self._cdf = cdf
         return cdf
 
@@ -564,13 +647,13 @@ class QuantileSketch:
             return self.min if self.count == 1 or q <= 0.5 else self.max
         rank = q * (self.count - 1)
         seen = 0
-        pos_lo, pos_cum, neg_hi, neg_cum = self._running_totals()
+        pos_keys, pos_lo, pos_cum, neg_keys, neg_hi, neg_cum = self._running_totals()
         if neg_cum:
             # The first bucket whose running total passes rank (an empty bucket never does:
             # its total equals the one before it).
             i = bisect_right(neg_cum, rank)
             if i < len(neg_cum):
-                value = -self._value(neg_hi - i)
+                value = -self._value(neg_hi - i if neg_keys is None else neg_keys[i])
                 # A bucket's midpoint may lie outside what was observed: never report that.
                 return min(max(value, self.min), self.max)
             seen = neg_cum[-1]
@@ -580,7 +663,8 @@ class QuantileSketch:
         # The first bucket whose running total (after the negatives and zeros) passes rank.
         i = bisect_right(pos_cum, rank - seen)
         if i < len(pos_cum):
-            return min(max(self._value(pos_lo + i), self.min), self.max)
+            index = pos_lo + i if pos_keys is None else pos_keys[i]
+            return min(max(self._value(index), self.min), self.max)
         return self.max
 
     def quantiles(self, qs: Iterable[float]) -> list[float | None]:
@@ -612,8 +696,18 @@ class QuantileSketch:
         out = self._bytes
         if out is not None:
             return out
-        lanes = self._all_lanes()
-        out = self._to_bytes_v3() if lanes is None else self._to_bytes_v4(lanes)
+        runs: tuple[_Run | None, _Run | None] = (None, None)
+        if self._pend is None and self._lanes is None:  # only added values: no lanes needed
+            runs = (_run_of(self._pos, self._pos_keys), _run_of(self._neg, None))
+        else:
+            lanes = self._all_lanes()
+            if lanes is not None:
+                runs = (
+                    _run_of_lanes(lanes[0], lanes[1], self.count),
+                    _run_of_lanes(lanes[2], lanes[3], self.count),
+                )
+        pos, neg = runs
+        out = self._to_bytes_v3() if pos is None or neg is None else self._to_bytes_v4(pos, neg)
         self._bytes = out
         return out
 
@@ -626,18 +720,8 @@ class QuantileSketch:
             self.zero_count,
         )
 
-    def _to_bytes_v4(self, lanes: tuple[int, int, int, int]) -> bytes:
-        pos_lo, pos_lanes = _trim(lanes[0], lanes[1])
-        neg_lo, neg_lanes = _trim(lanes[2], lanes[3])
-        n_pos, n_neg = _span(pos_lanes), _span(neg_lanes)
-        raw_pos = pos_lanes.to_bytes(n_pos << 3, "little")
-        raw_neg = neg_lanes.to_bytes(n_neg << 3, "little")
-        w_pos = _width(raw_pos, n_pos, self.count)
-        w_neg = _width(raw_neg, n_neg, self.count) if n_neg else 1
-        # Byte planes (all the low bytes, then the next ones): deflate finds the zero runs.
-        payload = b"".join(
-            [raw_pos[p::8] for p in range(w_pos)] + [raw_neg[p::8] for p in range(w_neg)]
-        )
+    def _to_bytes_v4(self, pos: _Run, neg: _Run) -> bytes:
+        payload = pos[3] + neg[3]
         packed = False
         if len(payload) >= _COMPRESS_FROM:
             # Raw deflate (no header, no checksum), a 512-byte window and a small memory
@@ -650,9 +734,7 @@ class QuantileSketch:
             (
                 _HEADER.pack(4, self.relative_accuracy),
                 self._stats(),
-                _SIZES4.pack(
-                    pos_lo, n_pos, neg_lo, n_neg, w_pos | w_neg << 4, 1 if packed else 0
-                ),
+                _SIZES4.pack(pos[0], pos[1], neg[0], neg[1], pos[2] | neg[2] << 4, packed),
                 payload,
             )
         )
