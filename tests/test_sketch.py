@@ -375,3 +375,32 @@ def test_malformed_format_4_raises_value_error(bad: bytes) -> None:
         QuantileSketch.from_bytes(bad)
     with pytest.raises(ValueError, match="sketch"):
         QuantileSketch().merge_bytes(bad)
+
+
+def test_reading_a_merged_sketch_never_changes_it() -> None:
+    """positive/negative of a merged sketch are read without touching its state, and the
+    buckets it reports follow later changes."""
+    a, b = QuantileSketch(), QuantileSketch()
+    a.add_many([-2.0, 1.0, 2.0, 2.0])
+    b.add_many([2.0, 8.0])
+    merged = QuantileSketch()
+    merged.merge(a)
+    merged.merge(b)
+    data = merged.to_bytes()
+    seen = dict(merged.positive)
+    assert sum(seen.values()) == 5
+    assert sum(merged.negative.values()) == 1
+    assert merged.to_bytes() is data
+    merged.add(8.0)
+    assert sum(merged.positive.values()) == 6
+    merged.merge(merged)
+    assert sum(merged.positive.values()) == 12
+    assert merged.count == 14
+
+
+def test_wrong_index_bounds_never_drop_a_bucket() -> None:
+    """Bounds noted for the indices are checked before use: a bucket outside them is kept."""
+    sk = QuantileSketch()
+    sk.add_many([1.0, 2.0, 4.0])
+    sk._pos_keys = (sk._pos_keys[0] + 1, sk._pos_keys[1])  # type: ignore[index]
+    assert QuantileSketch.from_bytes(sk.to_bytes()) == sk

@@ -285,6 +285,20 @@ def _unpack_run(data: bytes, pos: int, n: int, width: int) -> tuple[int, int]:
     return int.from_bytes(words, "little"), end
 
 
+def _fold_lanes(lanes: tuple[int, int, int, int], pos: Counter[int], neg: Counter[int]) -> None:
+    """Add the counts in ``lanes`` to the Counters ``pos`` and ``neg``."""
+    for lo, run, store in ((lanes[0], lanes[1], pos), (lanes[2], lanes[3], neg)):
+        if run:
+            words = _words(run)
+            # In C: the indices of the non-empty buckets and their counts.
+            keys = compress(range(lo, lo + len(words)), words)
+            pairs = zip(keys, filter(None, words), strict=True)
+            if store:
+                _add_counts(store, dict(pairs))
+            else:
+                dict.update(store, pairs)
+
+
 class QuantileSketch:
     """Log-bucket quantile sketch with count, sum, min and max.
 
@@ -304,6 +318,7 @@ class QuantileSketch:
         "_pend",
         "_pos",
         "_pos_keys",
+        "_view",
         "count",
         "gamma",
         "max",
@@ -341,6 +356,7 @@ class QuantileSketch:
         self._lanes: tuple[int, int, int, int] | None = None
         self._cdf: _Totals | None = None
         self._bytes: bytes | None = None
+        self._view: tuple[Counter[int], Counter[int]] | None = None
         self.zero_count = 0
         self.count = 0
         self.sum = 0.0
@@ -351,16 +367,26 @@ class QuantileSketch:
     @property
     def positive(self) -> Counter[int]:
         """Counts of positive values by bucket index."""
-        if self._pend is not None:
-            self._settle()
-        return self._pos
+        return self._pos if self._pend is None else self._counters()[0]
 
     @property
     def negative(self) -> Counter[int]:
         """Counts of negative values by bucket index of their magnitude."""
-        if self._pend is not None:
-            self._settle()
-        return self._neg
+        return self._neg if self._pend is None else self._counters()[1]
+
+    def _counters(self) -> tuple[Counter[int], Counter[int]]:
+        # Reading never changes the sketch (threads may read one sketch at once): the
+        # Counters with the lanes folded in are new ones, kept until the next change.
+        view = self._view
+        if view is None:
+            pos: Counter[int] = _new_counter(Counter)
+            neg: Counter[int] = _new_counter(Counter)
+            dict.update(pos, self._pos)
+            dict.update(neg, self._neg)
+            if self._pend is not None:
+                _fold_lanes(self._pend, pos, neg)
+            view = self._view = (pos, neg)
+        return view
 
     def _settle(self) -> None:
         """Fold the pending lanes into the Counters (the counts do not change)."""
@@ -369,18 +395,10 @@ class QuantileSketch:
             self._settle_lanes(pend)
 
     def _settle_lanes(self, lanes: tuple[int, int, int, int]) -> None:
-        for lo, run, store in ((lanes[0], lanes[1], self._pos), (lanes[2], lanes[3], self._neg)):
-            if run:
-                words = _words(run)
-                if store is self._pos:
-                    self._pos_keys = (lo, lo + len(words) - 1) if not store else None
-                # In C: the indices of the non-empty buckets and their counts.
-                keys = compress(range(lo, lo + len(words)), words)
-                pairs = zip(keys, filter(None, words), strict=True)
-                if store:
-                    _add_counts(store, dict(pairs))
-                else:
-                    dict.update(store, pairs)
+        if lanes[1]:
+            lo = lanes[0]
+            self._pos_keys = (lo, lo + _span(lanes[1]) - 1) if not self._pos else None
+        _fold_lanes(lanes, self._pos, self._neg)
 
     def _all_lanes(self) -> tuple[int, int, int, int] | None:
         """Every count as lanes (kept until the next change), or ``None`` when a sign's run
@@ -419,7 +437,7 @@ class QuantileSketch:
     # -- adding -------------------------------------------------------------------------
     def add(self, value: float, weight: int = 1) -> None:
         """Count ``value`` ``weight`` times. NaN and infinities are the caller's to reject."""
-        self._lanes = self._cdf = self._bytes = None
+        self._lanes = self._cdf = self._bytes = self._view = None
         if value > MIN_INDEXABLE:
             index = math.ceil(math.log(value) * self._inv_log_gamma)
             self._pos[index] += weight
@@ -442,7 +460,7 @@ class QuantileSketch:
         vals = list(values)
         if not vals:
             return
-        self._lanes = self._cdf = self._bytes = None
+        self._lanes = self._cdf = self._bytes = self._view = None
         try:
             total = math.fsum(vals)
         except OverflowError:  # finite values whose sum is not: the sum is infinite
@@ -489,8 +507,10 @@ class QuantileSketch:
             )
         if other.count == 0:
             return
-        lanes = other._all_lanes()  # before this sketch changes: ``other`` may be ``self``
-        self._lanes = self._cdf = self._bytes = None
+        if other is self:
+            other = self.copy()
+        lanes = other._all_lanes()
+        self._lanes = self._cdf = self._bytes = self._view = None
         if lanes is not None:
             self._take_lanes(lanes, other.count)
         else:
@@ -536,7 +556,7 @@ class QuantileSketch:
             )
         if not count:
             return
-        self._lanes = self._cdf = self._bytes = None
+        self._lanes = self._cdf = self._bytes = self._view = None
         if version == 4:
             self._take_lanes(lanes, count)
         else:
