@@ -404,3 +404,37 @@ def test_wrong_index_bounds_never_drop_a_bucket() -> None:
     sk.add_many([1.0, 2.0, 4.0])
     sk._pos_keys = (sk._pos_keys[0] + 1, sk._pos_keys[1])  # type: ignore[index]
     assert QuantileSketch.from_bytes(sk.to_bytes()) == sk
+
+
+def test_assigning_the_counters_replaces_the_buckets() -> None:
+    """Assigning positive/negative (what a fast constructor does, even on an instance made
+    without __init__) replaces those buckets and forgets bytes and quantiles kept before."""
+    from collections import Counter
+
+    merged = QuantileSketch()
+    for values in ([1.0, 2.0], [-3.0, 4.0]):
+        part = QuantileSketch()
+        part.add_many(values)
+        merged.merge(part)
+    before = merged.to_bytes()
+    merged.positive = Counter({35: 4})
+    assert dict(merged.positive) == {35: 4}
+    assert sum(merged.negative.values()) == 1  # the merged negative bucket is kept
+    assert merged.to_bytes() != before
+    assert QuantileSketch.from_bytes(merged.to_bytes()).positive == Counter({35: 4})
+
+    expected = QuantileSketch()
+    expected.add(2.0, 3)
+    bare: QuantileSketch = object.__new__(QuantileSketch)
+    bare.relative_accuracy = expected.relative_accuracy
+    bare.gamma, bare._log_gamma, bare._inv_log_gamma = (
+        expected.gamma, expected._log_gamma, expected._inv_log_gamma,
+    )  # fmt: skip
+    bare.positive = Counter(expected.positive)
+    bare.negative = Counter()
+    bare.zero_count, bare.count, bare.sum, bare.min, bare.max = 0, 3, 6.0, 2.0, 2.0
+    assert bare.to_bytes() == expected.to_bytes()
+    assert bare.quantile(0.5) == expected.quantile(0.5)
+    bare.merge(expected)
+    assert bare.count == 6
+    assert sum(bare.positive.values()) == 6

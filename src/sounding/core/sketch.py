@@ -369,10 +369,32 @@ class QuantileSketch:
         """Counts of positive values by bucket index."""
         return self._pos if self._pend is None else self._counters()[0]
 
+    @positive.setter
+    def positive(self, store: Counter[int]) -> None:
+        self._replace(store, None)
+
     @property
     def negative(self) -> Counter[int]:
         """Counts of negative values by bucket index of their magnitude."""
         return self._neg if self._pend is None else self._counters()[1]
+
+    @negative.setter
+    def negative(self, store: Counter[int]) -> None:
+        self._replace(None, store)
+
+    def _replace(self, pos: Counter[int] | None, neg: Counter[int] | None) -> None:
+        # Assigning a Counter (a fast constructor does) replaces that sign's buckets and
+        # forgets everything derived. ``_pend`` is unset on an instance made without
+        # ``__init__`` (``object.__new__``): these assignments then set every slot.
+        if getattr(self, "_pend", None) is not None:
+            self._settle()
+        self._pend = None
+        if pos is not None:
+            self._pos = pos
+            self._pos_keys = None
+        if neg is not None:
+            self._neg = neg
+        self._lanes = self._cdf = self._bytes = self._view = None
 
     def _counters(self) -> tuple[Counter[int], Counter[int]]:
         # Reading never changes the sketch (threads may read one sketch at once): the
