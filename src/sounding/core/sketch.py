@@ -186,7 +186,7 @@ def _words(lanes: int) -> array[int]:
     """The lanes as an ``array('Q')`` of bucket counts, lowest index first."""
     words: array[int] = array("Q")
     if lanes:
-        words.frombytes(lanes.to_bytes(_span(lanes) << 3, "little"))
+        words.frombytes(lanes.to_bytes(((lanes.bit_length() + 63) >> 6) << 3, "little"))
         if not _LITTLE:
             words.byteswap()
     return words
@@ -615,9 +615,11 @@ class QuantileSketch:
     def _collapse(self) -> None:
         pend = self._pend
         if pend is not None:
+            # At most MAX_BUCKETS buckets when the Counter and the lanes' run together are
+            # no longer (bits: 64 per bucket of the run).
             if (
-                len(self._pos) + _span(pend[1]) <= MAX_BUCKETS
-                and len(self._neg) + _span(pend[3]) <= MAX_BUCKETS
+                pend[1].bit_length() <= (MAX_BUCKETS - len(self._pos)) << 6
+                and pend[3].bit_length() <= (MAX_BUCKETS - len(self._neg)) << 6
             ):
                 return
             self._settle()
