@@ -200,17 +200,17 @@ def _trim(lo: int, lanes: int) -> tuple[int, int]:
     return (lo + skip, lanes >> (skip << 6)) if skip else (lo, lanes)
 
 
-def _width(raw: bytes, n: int, bound: int) -> int:
+def _width(raw: bytes, n: int) -> int:
     """Bytes per count (1, 2, 4 or 8) that hold every 64-bit little-endian word of ``raw``
-    (``n`` of them, none above ``bound``)."""
-    if bound < 0x100:
-        return 1
-    top = 1 if bound < 0x10000 else 3 if bound < 0x100000000 else 7
+    (``n`` of them)."""
     zeros = bytes(n)
-    for plane in range(top, 0, -1):  # the highest byte plane that is not all zero
-        if raw[plane::8] != zeros:
-            return 2 if plane == 1 else 4 if plane <= 3 else 8
-    return 1
+    # The highest byte plane that is not all zero (read from the words themselves, not
+    # from a bound such as the count: a wrong bound would cut counts short).
+    if raw[4::8] != zeros or raw[5::8] != zeros or raw[6::8] != zeros or raw[7::8] != zeros:
+        return 8
+    if raw[2::8] != zeros or raw[3::8] != zeros:
+        return 4
+    return 2 if raw[1::8] != zeros else 1
 
 
 #: one sign's run of buckets as format 4 stores it: first index, length, bytes per count,
@@ -258,12 +258,12 @@ def _run_of(store: Mapping[int, int], bounds: tuple[int, int] | None) -> _Run | 
     raise ValueError("a bucket count does not fit in 64 bits")
 
 
-def _run_of_lanes(lo: int, lanes: int, bound: int) -> _Run:
-    """The run of buckets held in ``lanes`` (no count above ``bound``)."""
+def _run_of_lanes(lo: int, lanes: int) -> _Run:
+    """The run of buckets held in ``lanes``."""
     lo, lanes = _trim(lo, lanes)
     n = _span(lanes)
     raw = lanes.to_bytes(n << 3, "little")
-    width = _width(raw, n, bound)
+    width = _width(raw, n)
     return lo, n, width, b"".join([raw[p::8] for p in range(width)])
 
 
@@ -746,10 +746,7 @@ class QuantileSketch:
         else:
             lanes = self._all_lanes()
             if lanes is not None:
-                runs = (
-                    _run_of_lanes(lanes[0], lanes[1], self.count),
-                    _run_of_lanes(lanes[2], lanes[3], self.count),
-                )
+                runs = (_run_of_lanes(lanes[0], lanes[1]), _run_of_lanes(lanes[2], lanes[3]))
         pos, neg = runs
         out = self._to_bytes_v3() if pos is None or neg is None else self._to_bytes_v4(pos, neg)
         self._bytes = out
