@@ -438,3 +438,15 @@ def test_assigning_the_counters_replaces_the_buckets() -> None:
     bare.merge(expected)
     assert bare.count == 6
     assert sum(bare.positive.values()) == 6
+
+
+def test_counts_past_64_bits_still_merge() -> None:
+    """A bucket count that does not fit a 64-bit lane is merged through the Counters."""
+    big = QuantileSketch()
+    big.add(2.0, weight=2**70)
+    into = QuantileSketch()
+    into.add(3.0)
+    into.merge(big)
+    assert into.count == 2**70 + 1
+    assert sorted(into.positive.values()) == [1, 2**70]
+    assert into.quantile(0.5) == pytest.approx(2.0, rel=0.01)

@@ -14,7 +14,8 @@ from bytes, are held as *lanes*: one Python integer per sign in which bucket ``l
 owns bits ``64 j .. 64 j + 63``. Adding two such integers adds every bucket at once (a
 single C loop over machine words), so merging a sketch, and merging the bytes of a stored
 one, costs the same whatever its counts are and little per bucket. The ``positive`` and
-``negative`` Counters a reader sees fold the lanes in when asked.
+``negative`` Counters a reader sees are built from both when asked (reading never changes
+the sketch).
 
 >>> s = QuantileSketch()
 >>> for v in range(1, 1001):
@@ -154,8 +155,8 @@ def _span(lanes: int) -> int:
 
 def _lanes_of(store: Mapping[int, int], bounds: tuple[int, int] | None) -> tuple[int, int] | None:
     """``(lowest index, lanes)`` holding ``store``'s counts, or ``None`` when its run of
-    buckets is wider than :data:`MAX_SPAN`. ``bounds``: no index of ``store`` is outside
-    them, when known (saves two passes over the indices)."""
+    buckets is wider than :data:`MAX_SPAN` or a count does not fit in 64 bits. ``bounds``:
+    no index of ``store`` is outside them, when known (saves two passes over the indices)."""
     if not store:
         return _NO_LANES
     lo, hi = (min(store), max(store)) if bounds is None else bounds
@@ -165,7 +166,10 @@ def _lanes_of(store: Mapping[int, int], bounds: tuple[int, int] | None) -> tuple
     counts = list(map(store.get, range(lo, hi + 1), repeat(0)))
     if bounds is not None and len(counts) - counts.count(0) != len(store):
         return _lanes_of(store, None)  # an index outside the bounds: never drop it
-    words = array("Q", counts)
+    try:
+        words = array("Q", counts)
+    except OverflowError:  # a count below 0 or past 64 bits: the Counters hold it
+        return None
     if not _LITTLE:
         words.byteswap()
     return lo, int.from_bytes(words, "little")
