@@ -195,6 +195,19 @@ _V3_PACKED = bytes.fromhex(
 )
 
 
+# The same two sketches as format 4 wrote them (pinned too: a later format must read them).
+_V4_WIDE = bytes.fromhex(
+    "047b14ae47e17a843f07000000000100006020a1070000c54200000000000014c00000000080842e41"
+    "0100000000000000bbfffffff9020000deffffff740000001801edceb10d00211003c139fa2ffa1b20"
+    "4508fd4eb8893dee59f7a65bf66f232222222222e271f3f8ffee8b8888d89b7d3e59e703"
+)
+_V4_PACKED = bytes.fromhex(
+    "047b14ae47e17a843fcb00000000000000000000000048a04000000000000000c06666666666663440"
+    "0000000000000000deffffffba00000023000000010000001101558881120030044247feff9b57e16e"
+    "23af1267263eef66fe60d3a36d690f3e9f752424df92d593226165e448a6411f18001f8aa1b452e102"
+)
+
+
 def _v3_wide_source() -> QuantileSketch:
     sk = QuantileSketch()
     sk.add_many([-5.0, -0.5, 0.0, 0.25, 3.0, 3.0, 1e6])
@@ -210,14 +223,20 @@ def _v3_packed_source() -> QuantileSketch:
 
 
 @pytest.mark.parametrize(
-    ("data", "source"), [(_V3_WIDE, _v3_wide_source), (_V3_PACKED, _v3_packed_source)]
+    ("data", "source", "version"),
+    [
+        (_V3_WIDE, _v3_wide_source, 3),
+        (_V3_PACKED, _v3_packed_source, 3),
+        (_V4_WIDE, _v3_wide_source, 4),
+        (_V4_PACKED, _v3_packed_source, 4),
+    ],
 )
-def test_format_3_bytes_still_decode(data: bytes, source: object) -> None:
-    """Format-3 bytes (uncompressed with 64-bit counts, and zlib-packed) read back, and
-    merge from bytes, to the sketch they were written from."""
+def test_stored_format_bytes_still_decode(data: bytes, source: object, version: int) -> None:
+    """Bytes of formats 3 and 4 as written (64-bit counts and negatives; deflated) read
+    back, and merge from bytes, to the sketch they were written from."""
     assert callable(source)
     expected = source()
-    assert data[0] == 3
+    assert data[0] == version
     back = QuantileSketch.from_bytes(data)
     assert back == expected
     assert (back.count, back.sum, back.min, back.max) == (
