@@ -469,3 +469,55 @@ def test_counts_past_64_bits_still_merge() -> None:
     assert into.count == 2**70 + 1
     assert sorted(into.positive.values()) == [1, 2**70]
     assert into.quantile(0.5) == pytest.approx(2.0, rel=0.01)
+
+
+_values = st.lists(
+    st.one_of(
+        st.floats(min_value=-1e4, max_value=1e4, allow_nan=False, allow_infinity=False),
+        st.floats(min_value=1e-3, max_value=1e3),
+        st.sampled_from([0.0, 1e300, 1e-8]),
+    ),
+    max_size=30,
+)
+_ops = st.lists(
+    st.tuples(st.sampled_from(["add", "add_many", "merge", "bytes", "read", "ask"]), _values),
+    max_size=12,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(_ops)
+def test_any_sequence_of_operations_matches_one_sketch_of_the_values(
+    ops: list[tuple[str, list[float]]],
+) -> None:
+    """Whatever mix of adding, merging (objects and bytes), reading back and asking in
+    between, the sketch holds the buckets and quantiles of all its values added directly."""
+    sk = QuantileSketch()
+    reference = QuantileSketch()
+    for op, values in ops:
+        part = QuantileSketch()
+        part.add_many(values)
+        if op == "add":
+            for v in values:
+                sk.add(v)
+        elif op == "add_many":
+            sk.add_many(values)
+        elif op == "merge":
+            sk.merge(part)
+        elif op == "bytes":
+            sk.merge_bytes(part.to_bytes())
+        elif op == "read":
+            sk.add_many(values)
+            sk = QuantileSketch.from_bytes(sk.to_bytes())
+        else:  # ask: quantiles and buckets read in between must not change what follows
+            sk.add_many(values)
+            sk.quantiles((0.1, 0.9))
+            assert sum(sk.positive.values()) + sum(sk.negative.values()) + sk.zero_count == (
+                sk.count
+            )
+        reference.add_many(values)
+    assert sk == reference
+    assert sk.count == reference.count
+    qs = (0.01, 0.2, 0.5, 0.8, 0.99)
+    assert sk.quantiles(qs) == reference.quantiles(qs)
+    assert QuantileSketch.from_bytes(sk.to_bytes()) == reference
