@@ -88,7 +88,7 @@ def main() -> list[Row]:
             t["q"],
             {"ddsketch": t["dq"]},
             budget=1.0,
-            note="buckets sorted once per change (a report asks p50, p95, p99)",
+            note="running totals kept until the next change (a report asks p50, p95, p99)",
         ),
         Row("merge two, then quantile(0.95)", t["mq"], {"ddsketch": t["dmq"]}, budget=1.0),
         Row("new sketch, merge two into it", t["m"], {"ddsketch": t["dm"]}, budget=1.0),

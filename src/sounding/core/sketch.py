@@ -306,8 +306,9 @@ def _fold_lanes(lanes: tuple[int, int, int, int], pos: Counter[int], neg: Counte
 class QuantileSketch:
     """Log-bucket quantile sketch with count, sum, min and max.
 
-    ``add`` is O(1); ``merge`` is O(buckets) in C; memory is
-    O(log(max/min) / relative_accuracy), bounded by :data:`MAX_BUCKETS` per sign.
+    ``add`` is O(1); ``merge`` adds lanes (an integer addition per sign, O(buckets) in
+    machine words); memory is O(log(max/min) / relative_accuracy), bounded by
+    :data:`MAX_BUCKETS` per sign.
     ``positive`` and ``negative`` map bucket indices to counts (read them, do not change
     them: change the sketch through ``add``, ``add_many`` and ``merge``).
     """
