@@ -217,6 +217,23 @@ def _width(raw: bytes, n: int) -> int:
     return 2 if raw[1::8] != zeros else 1
 
 
+def _unpack_v4(data: bytes, pos: int) -> tuple[int, int, int, int]:
+    """The lanes of a version-4 sketch whose sizes start at ``pos``: (positive lo, lanes,
+    negative lo, lanes). Raises ``ValueError`` when the runs do not match their sizes."""
+    pos_lo, n_pos, neg_lo, n_neg, widths, packed = _SIZES4.unpack_from(data, pos)
+    if n_pos > MAX_SPAN or n_neg > MAX_SPAN:
+        raise ValueError("a run of buckets longer than format 4 allows")
+    pos += _SIZES4.size
+    if packed:
+        data = zlib.decompress(data[pos:], -15)
+        pos = 0
+    pos_lanes, pos = _unpack_run(data, pos, n_pos, widths & 0xF)
+    neg_lanes, pos = _unpack_run(data, pos, n_neg, widths >> 4)
+    if pos != len(data):
+        raise ValueError("bucket counts do not match their sizes")
+    return pos_lo, pos_lanes, neg_lo, neg_lanes
+
+
 #: one sign's run of buckets as format 4 stores it: first index, length, bytes per count,
 #: the counts as byte planes (all the low bytes, then the next ones: deflate finds the runs
 #: of zeros in the high planes)
@@ -898,20 +915,3 @@ class QuantileSketch:
             f"QuantileSketch(count={self.count}, min={self.min if self.count else None}, "
             f"max={self.max if self.count else None}, buckets={self.bucket_count})"
         )
-
-
-def _unpack_v4(data: bytes, pos: int) -> tuple[int, int, int, int]:
-    """The lanes of a version-4 sketch whose sizes start at ``pos``: (positive lo, lanes,
-    negative lo, lanes). Raises ``ValueError`` when the runs do not match their sizes."""
-    pos_lo, n_pos, neg_lo, n_neg, widths, packed = _SIZES4.unpack_from(data, pos)
-    if n_pos > MAX_SPAN or n_neg > MAX_SPAN:
-        raise ValueError("a run of buckets longer than format 4 allows")
-    pos += _SIZES4.size
-    if packed:
-        data = zlib.decompress(data[pos:], -15)
-        pos = 0
-    pos_lanes, pos = _unpack_run(data, pos, n_pos, widths & 0xF)
-    neg_lanes, pos = _unpack_run(data, pos, n_neg, widths >> 4)
-    if pos != len(data):
-        raise ValueError("bucket counts do not match their sizes")
-    return pos_lo, pos_lanes, neg_lo, neg_lanes
