@@ -58,6 +58,9 @@ def main() -> list[Row]:
     changing.add_many(values)
     for v in values:
         dd_changing.add(v)
+    # A histogram folds its buffer into the sketch 256 values at a time.
+    batch = values[:256]
+    folding, dd_folding = QuantileSketch(), DDSketch(0.01)
     n = 200
     t = interleaved(
         {
@@ -76,6 +79,8 @@ def main() -> list[Row]:
                 dd_changing.add(1.5),
                 DDSketchProto.to_proto(dd_changing).SerializeToString(),
             ),
+            "f": lambda: folding.add_many(batch),
+            "df": lambda: [dd_folding.add(v) for v in batch],
             "qc": lambda: (changing.add(1.5), changing.quantile(0.95)),
             "dqc": lambda: (dd_changing.add(1.5), dd_changing.get_quantile_value(0.95)),
         },
@@ -101,6 +106,12 @@ def main() -> list[Row]:
             f"{ours.bucket_count} buckets",
         ),
         Row("read back", t["r"], {"ddsketch protobuf": t["dr"]}, budget=1.0),
+        Row(
+            "fold 256 values (add_many), per value",
+            t["f"] / len(batch),
+            {"ddsketch add()": t["df"] / len(batch)},
+            note="what a histogram pays per observation when its buffer is folded",
+        ),
         Row(
             "serialise after adding one value",
             t["sc"],
