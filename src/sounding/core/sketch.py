@@ -217,9 +217,9 @@ def _width(raw: bytes, n: int) -> int:
     return 2 if raw[1::8] != zeros else 1
 
 
-def _unpack_v4(data: bytes, pos: int) -> tuple[int, int, int, int]:
-    """The lanes of a version-4 sketch whose sizes start at ``pos``: (positive lo, lanes,
-    negative lo, lanes). Raises ``ValueError`` when the runs do not match their sizes."""
+def _v4_body(data: bytes, pos: int) -> tuple[int, int, int, int, int, bytes, int]:
+    """The sizes of a version-4 sketch whose sizes start at ``pos``, then the bytes holding
+    its counts (inflated when deflated) and where they start."""
     pos_lo, n_pos, neg_lo, n_neg, widths, packed = _SIZES4.unpack_from(data, pos)
     if n_pos > MAX_SPAN or n_neg > MAX_SPAN:
         raise ValueError("a run of buckets longer than format 4 allows")
@@ -227,6 +227,13 @@ def _unpack_v4(data: bytes, pos: int) -> tuple[int, int, int, int]:
     if packed:
         data = zlib.decompress(data[pos:], -15)
         pos = 0
+    return pos_lo, n_pos, neg_lo, n_neg, widths, data, pos
+
+
+def _unpack_v4(data: bytes, pos: int) -> tuple[int, int, int, int]:
+    """The lanes of a version-4 sketch whose sizes start at ``pos``: (positive lo, lanes,
+    negative lo, lanes). Raises ``ValueError`` when the runs do not match their sizes."""
+    pos_lo, n_pos, neg_lo, n_neg, widths, data, pos = _v4_body(data, pos)
     pos_lanes, pos = _unpack_run(data, pos, n_pos, widths & 0xF)
     neg_lanes, pos = _unpack_run(data, pos, n_neg, widths >> 4)
     if pos != len(data):
@@ -279,15 +286,6 @@ def _run_of(store: Mapping[int, int], bounds: tuple[int, int] | None) -> _Run | 
     raise ValueError("a bucket count does not fit in 64 bits")
 
 
-def _run_of_lanes(lo: int, lanes: int) -> _Run:
-    """The run of buckets held in ``lanes``."""
-    lo, lanes = _trim(lo, lanes)
-    n = _span(lanes)
-    raw = lanes.to_bytes(n << 3, "little")
-    width = _width(raw, n)
-    return lo, n, width, b"".join([raw[p::8] for p in range(width)])
-
-
 def _unpack_run(data: bytes, pos: int, n: int, width: int) -> tuple[int, int]:
     """Lanes from ``n`` counts stored as ``width`` byte planes at ``pos``; the end."""
     if width not in (1, 2, 4, 8):
@@ -320,6 +318,262 @@ def _fold_lanes(lanes: tuple[int, int, int, int], pos: Counter[int], neg: Counte
                 dict.update(store, pairs)
 
 
+# -- dense runs: a sign's counts in an array from its lowest to its highest index -----------
+#: array typecode of each count width in bytes
+_CODE_OF = {1: "B", 2: "H", 4: "I" if array("I").itemsize == 4 else "L", 8: "Q"}
+#: a sketch's counts as dense runs: (positive first index, counts, negative first index,
+#: counts), each count array of the narrowest unsigned type that holds its counts
+_Dense = tuple[int, "array[int]", int, "array[int]"]
+_EMPTY_DENSE: _Dense = (0, array("B"), 0, array("B"))
+#: ``_full`` of a sketch whose counts do not fit dense runs (too wide, or a count past 64
+#: bits): its Counters hold them
+_TOO_WIDE: _Dense = (0, array("B"), 0, array("B"))
+#: ``_cdf`` after one quantile of an unchanged sketch (found by a scan, nothing kept): the
+#: second builds the running totals
+_ASKED_ONCE: _Totals = (None, 0, [], None, 0, [])
+#: buckets summed per step when a quantile scans a run (then the buckets of one step)
+_CHUNK = 16
+#: at most this many one-byte counts are summed by one Adler-32 checksum (exact up to 257)
+_BYTE_CHUNK = 256
+_adler32 = zlib.adler32
+#: no lanes merged in (``_pend``)
+_NO_PEND = (0, 0, 0, 0)
+
+
+def _array_of_counts(counts: list[int]) -> array[int] | None:
+    """``counts`` as an array of the narrowest unsigned type that holds them; ``None`` when
+    one is below 0 or past 64 bits."""
+    try:
+        return array("B", bytes(counts))  # in C; raises when a count needs more than a byte
+    except ValueError:
+        pass
+    for width in (2, 4, 8):
+        try:
+            return array(_CODE_OF[width], counts)
+        except OverflowError:
+            continue
+    return None
+
+
+def _trim_array(lo: int, counts: array[int]) -> tuple[int, array[int]]:
+    """The run without empty buckets at either end (a bucket added with weight 0)."""
+    if not counts or (counts[0] and counts[-1]):
+        return lo, counts
+    used = [i for i, c in enumerate(counts) if c]
+    if not used:
+        return 0, array("B")
+    return lo + used[0], counts[used[0] : used[-1] + 1]
+
+
+def _array_of_store(
+    store: Mapping[int, int], bounds: tuple[int, int] | None
+) -> tuple[int, array[int]] | None:
+    """``store``'s counts as a dense run, or ``None`` when wider than :data:`MAX_SPAN` or a
+    count does not fit in 64 bits; ``bounds`` as for :func:`_lanes_of`."""
+    if not store:
+        return 0, array("B")
+    lo, hi = (min(store), max(store)) if bounds is None else bounds
+    if hi - lo >= MAX_SPAN:
+        return None if bounds is None else _array_of_store(store, None)
+    # In C: every index of the run looked up (0 when empty).
+    counts = list(map(store.get, range(lo, hi + 1), repeat(0)))
+    if bounds is not None and len(counts) - counts.count(0) != len(store):
+        return _array_of_store(store, None)  # an index outside the bounds: never drop it
+    arr = _array_of_counts(counts)
+    return None if arr is None else _trim_array(lo, arr)
+
+
+def _lanes_of_array(counts: array[int]) -> int:
+    """A dense run's counts as lanes (byte ``b`` of each count to byte ``b`` of its word)."""
+    if not counts:
+        return 0
+    if not _LITTLE:
+        counts = array(counts.typecode, counts)
+        counts.byteswap()
+    raw = counts.tobytes()
+    width = counts.itemsize
+    if width == 8:
+        return int.from_bytes(raw, "little")
+    words = bytearray(len(counts) << 3)
+    for plane in range(width):
+        words[plane::8] = raw[plane::width]
+    return int.from_bytes(words, "little")
+
+
+def _array_of_lanes(lo: int, lanes: int) -> tuple[int, array[int]]:
+    """The lanes as a dense run, without empty buckets at either end."""
+    if not lanes:
+        return 0, array("B")
+    n = _span(lanes)
+    raw = lanes.to_bytes(n << 3, "little")
+    skip = (len(raw) - len(raw.lstrip(b"\0"))) >> 3  # the empty lowest buckets
+    if skip:
+        raw = raw[skip << 3 :]
+        lo += skip
+        n -= skip
+    low = raw[0::8]
+    words = bytearray(len(raw))
+    words[0::8] = low
+    if words == raw:  # every byte but the lowest of each word is zero: one byte per count
+        return lo, array("B", low)
+    width = _width(raw, n)
+    counts: array[int] = array(_CODE_OF[width])
+    if width == 8:
+        counts.frombytes(raw)
+    else:
+        narrow = bytearray(n * width)
+        for plane in range(width):
+            narrow[plane::width] = raw[plane::8]
+        counts.frombytes(narrow)
+    if not _LITTLE:
+        counts.byteswap()
+    return lo, counts
+
+
+def _sum_run(
+    base: tuple[int, array[int]] | None,
+    store: Counter[int],
+    bounds: tuple[int, int] | None,
+    lanes: tuple[int, int] | None,
+) -> tuple[int, array[int]] | None:
+    """One sign's counts as a dense run: those of ``base`` (never changed), of ``store``
+    (``bounds`` as for :func:`_lanes_of`) and of ``lanes``; ``None`` when the run would be
+    wider than :data:`MAX_SPAN` or a count does not fit in 64 bits."""
+    if base is not None and not base[1]:
+        base = None
+    if lanes is not None and not lanes[1]:
+        lanes = None
+    if not store:
+        if lanes is None:
+            return base if base is not None else (0, array("B"))
+        if base is None:
+            return None if _span(lanes[1]) > MAX_SPAN else _array_of_lanes(*lanes)
+    elif base is None and lanes is None:
+        return _array_of_store(store, bounds)
+    elif lanes is None and base is not None and len(store) <= 32:
+        # A few buckets added since the last read: into a copy of the run, when inside it.
+        lo, counts = base[0], base[1][:]
+        n = len(counts)
+        try:
+            for key, c in store.items():
+                if not 0 <= key - lo < n:
+                    break
+                counts[key - lo] += c
+            else:
+                return lo, counts
+        except OverflowError:  # past the count width: summed as lanes below
+            pass
+    lo, total = _NO_LANES
+    if base is not None:
+        lo, total = base[0], _lanes_of_array(base[1])
+    if store:
+        more = _lanes_of(store, bounds)
+        if more is None:
+            return None
+        lo, total = _add_lanes(lo, total, *more)
+    if lanes is not None:
+        lo, total = _add_lanes(lo, total, *lanes)
+    lo, total = _trim(lo, total)
+    if _span(total) > MAX_SPAN:
+        return None
+    return _array_of_lanes(lo, total)
+
+
+def _run_of_array(lo: int, counts: array[int]) -> _Run:
+    """A dense run as format 4 stores it (the array's bytes, split into byte planes)."""
+    lo, counts = _trim_array(lo, counts)
+    if not counts:
+        return _EMPTY_RUN
+    if not _LITTLE:
+        counts = array(counts.typecode, counts)
+        counts.byteswap()
+    raw = counts.tobytes()
+    width = counts.itemsize
+    if width == 1:
+        return lo, len(counts), 1, raw
+    return lo, len(counts), width, b"".join([raw[p::width] for p in range(width)])
+
+
+def _array_of_run(data: bytes, pos: int, n: int, width: int) -> tuple[array[int], int]:
+    """A dense run from ``n`` counts stored as ``width`` byte planes at ``pos``; the end."""
+    if width not in (1, 2, 4, 8):
+        raise ValueError(f"a count width of {width} bytes")
+    end = pos + n * width
+    if end > len(data):
+        raise ValueError("bucket counts are shorter than their sizes")
+    if width == 1:
+        return array("B", data[pos:end]), end
+    narrow = bytearray(n * width)
+    for plane in range(width):
+        narrow[plane::width] = data[pos + plane * n : pos + (plane + 1) * n]
+    counts: array[int] = array(_CODE_OF[width])
+    counts.frombytes(narrow)
+    if not _LITTLE:
+        counts.byteswap()
+    return counts, end
+
+
+def _unpack_v4_dense(data: bytes, pos: int) -> _Dense:
+    """The dense runs of a version-4 sketch whose sizes start at ``pos``. Raises
+    ``ValueError`` when the runs do not match their sizes."""
+    pos_lo, n_pos, neg_lo, n_neg, widths, data, pos = _v4_body(data, pos)
+    pos_counts, pos = _array_of_run(data, pos, n_pos, widths & 0xF)
+    neg_counts, pos = _array_of_run(data, pos, n_neg, widths >> 4)
+    if pos != len(data):
+        raise ValueError("bucket counts do not match their sizes")
+    return pos_lo, pos_counts, neg_lo, neg_counts
+
+
+def _total(counts: array[int]) -> int:
+    """The sum of a run's counts (see :func:`_first_past` for one-byte counts)."""
+    if counts.itemsize != 1:
+        return sum(counts)
+    return sum(
+        (_adler32(counts[i : i + _BYTE_CHUNK]) & 0xFFFF) - 1
+        for i in range(0, len(counts), _BYTE_CHUNK)
+    )
+
+
+def _first_past(counts: array[int], rank: float) -> int:
+    """The first index of ``counts`` whose running total passes ``rank`` (>= 0), or
+    ``len(counts)``: chunk totals up to the chunk that passes, halved until a few counts
+    are left, then their running totals.
+
+    The total of at most 256 one-byte counts is read from their Adler-32 checksum, whose
+    low half is 1 plus the sum of the bytes modulo 65521 (RFC 1950): 256 * 255 + 1 is less,
+    so it is exact, and computed in C without a Python int per count."""
+    narrow = counts.itemsize == 1
+    size = _BYTE_CHUNK if narrow else _CHUNK * 4
+    seen = 0
+    n = len(counts)
+    for start in range(0, n, size):
+        end = min(start + size, n)
+        chunk = counts[start:end]
+        total = seen + ((_adler32(chunk) & 0xFFFF) - 1 if narrow else sum(chunk))
+        if total > rank:
+            break
+        seen = total
+    else:
+        return n
+    while end - start > _CHUNK:
+        mid = (start + end) >> 1
+        half = counts[start:mid]
+        total = seen + ((_adler32(half) & 0xFFFF) - 1 if narrow else sum(half))
+        if total > rank:
+            end = mid
+        else:
+            seen = total
+            start = mid
+    running = list(accumulate(counts[start:end], initial=seen))
+    return start + bisect_right(running, rank) - 1
+
+
+def _dict_of_run(lo: int, counts: array[int]) -> dict[int, int]:
+    """The non-empty buckets of a dense run (in C)."""
+    keys = compress(range(lo, lo + len(counts)), counts)
+    return dict(zip(keys, filter(None, counts), strict=True))
+
+
 class QuantileSketch:
     """Log-bucket quantile sketch with count, sum, min and max.
 
@@ -333,6 +587,8 @@ class QuantileSketch:
     __slots__ = (
         "_bytes",
         "_cdf",
+        "_dense",
+        "_full",
         "_inv_log_gamma",
         "_lanes",
         "_log_gamma",
@@ -340,6 +596,7 @@ class QuantileSketch:
         "_pend",
         "_pos",
         "_pos_keys",
+        "_sparse",
         "_view",
         "count",
         "gamma",
@@ -364,17 +621,27 @@ class QuantileSketch:
                 _CONSTANTS[relative_accuracy] = consts
         self.relative_accuracy = relative_accuracy
         self.gamma, self._log_gamma, self._inv_log_gamma = consts
+        # The counts are the sum of three parts. ``_dense``: a run of counts per sign in an
+        # array (what ``add`` updates in place, and what a read leaves behind). The Counters
+        # ``_pos`` and ``_neg``: values added in batches (counted by Counter's C loop), and
+        # every count of a sketch too wide for runs (``_sparse``). ``_pend``: lanes merged in.
         # Counter.__new__ gives the same empty Counter as Counter() without the two Python
         # calls of Counter.__init__ (a sketch is created per interval and per stored row read).
+        self._dense: _Dense | None = None
         self._pos: Counter[int] = _new_counter(Counter)
         self._neg: Counter[int] = _new_counter(Counter)
         #: no index of ``_pos`` lies outside these, when known (``None``: not known)
         self._pos_keys: tuple[int, int] | None = None
-        #: counts merged in as lanes and not yet in the Counters: (pos lo, pos lanes, neg lo,
-        #: neg lanes); the sketch holds the Counters plus these
+        #: counts merged in as lanes: (pos lo, pos lanes, neg lo, neg lanes)
         self._pend: tuple[int, int, int, int] | None = None
-        # Kept until the next change: all the counts as lanes (``None`` when too wide to
-        # hold as lanes), the running totals a quantile bisects, and the serialised bytes.
+        #: the Counters hold every count (the run of buckets is wider than MAX_SPAN, a count
+        #: is past 64 bits, or the lowest buckets were collapsed)
+        self._sparse = False
+        # Kept until the next change (a read sets them and changes nothing else, so threads
+        # may read one sketch at once): the three parts summed as dense runs (the next change
+        # starts from them), the counts as lanes, the running totals a quantile bisects, the
+        # serialised bytes and the Counters a reader sees.
+        self._full: _Dense | None = None
         self._lanes: tuple[int, int, int, int] | None = None
         self._cdf: _Totals | None = None
         self._bytes: bytes | None = None
@@ -385,11 +652,11 @@ class QuantileSketch:
         self.min = math.inf
         self.max = -math.inf
 
-    # -- the two representations ----------------------------------------------------------
+    # -- the representations -------------------------------------------------------------
     @property
     def positive(self) -> Counter[int]:
         """Counts of positive values by bucket index."""
-        return self._pos if self._pend is None else self._counters()[0]
+        return self._counters()[0]
 
     @positive.setter
     def positive(self, store: Counter[int]) -> None:
@@ -398,7 +665,7 @@ class QuantileSketch:
     @property
     def negative(self) -> Counter[int]:
         """Counts of negative values by bucket index of their magnitude."""
-        return self._neg if self._pend is None else self._counters()[1]
+        return self._counters()[1]
 
     @negative.setter
     def negative(self, store: Counter[int]) -> None:
@@ -406,68 +673,132 @@ class QuantileSketch:
 
     def _replace(self, pos: Counter[int] | None, neg: Counter[int] | None) -> None:
         # Assigning a Counter (a fast constructor does) replaces that sign's buckets and
-        # forgets everything derived. ``_pend`` is unset on an instance made without
+        # forgets everything derived. ``_sparse`` is unset on an instance made without
         # ``__init__`` (``object.__new__``): these assignments then set every slot.
-        if getattr(self, "_pend", None) is not None:
-            self._settle()
-        self._pend = None
-        if pos is not None:
-            self._pos = pos
-            self._pos_keys = None
-        if neg is not None:
-            self._neg = neg
+        keep: tuple[Counter[int], Counter[int]]
+        if getattr(self, "_sparse", None) is None:
+            keep = (_new_counter(Counter), _new_counter(Counter))
+        elif self._dense is None and self._pend is None:
+            keep = (self._pos, self._neg)
+        else:  # new Counters a reader may hold: copied
+            keep = tuple(Counter(c) for c in self._counters())  # type: ignore[assignment]
+        self._pos = keep[0] if pos is None else pos
+        self._neg = keep[1] if neg is None else neg
+        self._pos_keys = None
+        self._dense = self._pend = self._full = None
+        self._sparse = False
         self._lanes = self._cdf = self._bytes = self._view = None
 
     def _counters(self) -> tuple[Counter[int], Counter[int]]:
-        # Reading never changes the sketch (threads may read one sketch at once): the
-        # Counters with the lanes folded in are new ones, kept until the next change.
+        # Reading never changes the sketch: the Counters of a sketch whose counts are not
+        # all in its own Counters are new ones, kept until the next change.
         view = self._view
-        if view is None:
-            pos: Counter[int] = _new_counter(Counter)
-            neg: Counter[int] = _new_counter(Counter)
+        if view is not None:
+            return view
+        if self._dense is None and self._pend is None:
+            return self._pos, self._neg
+        pos: Counter[int] = _new_counter(Counter)
+        neg: Counter[int] = _new_counter(Counter)
+        full = self._full_dense()
+        if full is not None:
+            if full[1]:
+                dict.update(pos, _dict_of_run(full[0], full[1]))
+            if full[3]:
+                dict.update(neg, _dict_of_run(full[2], full[3]))
+        else:
             dict.update(pos, self._pos)
             dict.update(neg, self._neg)
+            dense = self._dense
+            if dense is not None:
+                _add_counts(pos, _dict_of_run(dense[0], dense[1]))
+                _add_counts(neg, _dict_of_run(dense[2], dense[3]))
             if self._pend is not None:
                 _fold_lanes(self._pend, pos, neg)
-            view = self._view = (pos, neg)
+        view = self._view = (pos, neg)
         return view
 
-    def _settle(self) -> None:
-        """Fold the pending lanes into the Counters (the counts do not change)."""
-        pend, self._pend = self._pend, None
-        if pend is not None:
-            self._settle_lanes(pend)
+    def _full_dense(self) -> _Dense | None:
+        """Every count as dense runs (kept until the next change), or ``None`` when they do
+        not fit runs (the Counters then hold them, with the other parts added)."""
+        if self._sparse:
+            return None
+        dense = self._dense
+        if self._pend is None and not self._pos and not self._neg:
+            return _EMPTY_DENSE if dense is None else dense
+        full = self._full
+        if full is None:
+            pend = self._pend
+            pos = neg = None
+            # Lanes would carry between buckets past 2**63 observations.
+            if self.count < _LANE_LIMIT:
+                pos = _sum_run(
+                    None if dense is None else (dense[0], dense[1]),
+                    self._pos,
+                    self._pos_keys,
+                    None if pend is None else (pend[0], pend[1]),
+                )
+                neg = _sum_run(
+                    None if dense is None else (dense[2], dense[3]),
+                    self._neg,
+                    None,
+                    None if pend is None else (pend[2], pend[3]),
+                )
+            full = _TOO_WIDE if pos is None or neg is None else (*pos, *neg)
+            self._full = full
+        return None if full is _TOO_WIDE else full
 
-    def _settle_lanes(self, lanes: tuple[int, int, int, int]) -> None:
-        if lanes[1]:
-            lo = lanes[0]
-            self._pos_keys = (lo, lo + _span(lanes[1]) - 1) if not self._pos else None
-        _fold_lanes(lanes, self._pos, self._neg)
+    def _changing(self) -> None:
+        """Before a change: start from the dense runs a read summed, if any, and forget
+        everything derived."""
+        full = self._full
+        if full is not None:
+            self._full = None
+            if full is _TOO_WIDE:
+                self._to_sparse()
+            else:
+                self._dense = full
+                self._pos = _new_counter(Counter)
+                self._neg = _new_counter(Counter)
+                self._pos_keys = self._pend = None
+        self._lanes = self._cdf = self._bytes = self._view = None
+
+    def _to_sparse(self) -> None:
+        """Move every count into the Counters, for good."""
+        dense, pend = self._dense, self._pend
+        self._dense = self._pend = self._full = None
+        self._pos_keys = None
+        self._sparse = True
+        if dense is not None:
+            _add_counts(self._pos, _dict_of_run(dense[0], dense[1]))
+            _add_counts(self._neg, _dict_of_run(dense[2], dense[3]))
+        if pend is not None:
+            _fold_lanes(pend, self._pos, self._neg)
 
     def _all_lanes(self) -> tuple[int, int, int, int] | None:
         """Every count as lanes (kept until the next change), or ``None`` when a sign's run
-        of buckets is wider than :data:`MAX_SPAN`."""
+        of buckets is wider than :data:`MAX_SPAN` or a count does not fit in 64 bits."""
         lanes = self._lanes
         if lanes is not None:
             return lanes
-        pos = _lanes_of(self._pos, self._pos_keys) if self._pos else _NO_LANES
-        neg = _lanes_of(self._neg, None) if self._neg else _NO_LANES
-        if pos is None or neg is None:
-            return None
-        pend = self._pend
-        if pend is not None:
-            pos = _add_lanes(*pos, pend[0], pend[1])
-            neg = _add_lanes(*neg, pend[2], pend[3])
-            if _span(pos[1]) > MAX_SPAN or _span(neg[1]) > MAX_SPAN:
+        full = self._full_dense()
+        if full is not None:
+            lanes = (full[0], _lanes_of_array(full[1]), full[2], _lanes_of_array(full[3]))
+        else:
+            positive, negative = self._counters()
+            pos = _lanes_of(positive, None)
+            neg = _lanes_of(negative, None)
+            if pos is None or neg is None:
                 return None
-        lanes = self._lanes = (*pos, *neg)
+            lanes = (*pos, *neg)
+        self._lanes = lanes
         return lanes
 
     def _take_lanes(self, lanes: tuple[int, int, int, int], count: int) -> None:
         """Add ``lanes`` (``count`` observations) to this sketch's counts."""
-        if self.count + count >= _LANE_LIMIT:  # a bucket could carry: count in the Counters
-            self._settle()
-            self._settle_lanes(lanes)
+        if self._sparse or self.count + count >= _LANE_LIMIT:  # could carry: the Counters
+            if not self._sparse:
+                self._to_sparse()
+            _fold_lanes(lanes, self._pos, self._neg)
             return
         pend = self._pend
         if pend is None:
@@ -481,15 +812,46 @@ class QuantileSketch:
     # -- adding -------------------------------------------------------------------------
     def add(self, value: float, weight: int = 1) -> None:
         """Count ``value`` ``weight`` times. NaN and infinities are the caller's to reject."""
-        self._lanes = self._cdf = self._bytes = self._view = None
+        if self._full is not None:
+            self._changing()
+        else:
+            self._lanes = self._cdf = self._bytes = self._view = None
         if value > MIN_INDEXABLE:
             index = math.ceil(math.log(value) * self._inv_log_gamma)
-            self._pos[index] += weight
-            bounds = self._pos_keys
-            if bounds is not None and not bounds[0] <= index <= bounds[1]:
-                self._pos_keys = (min(bounds[0], index), max(bounds[1], index))
+            dense = self._dense
+            counted = False
+            if dense is not None:
+                counts = dense[1]
+                i = index - dense[0]
+                if 0 <= i < len(counts):
+                    try:
+                        counts[i] += weight
+                        counted = True
+                    except OverflowError:  # past the count width: the Counter holds it
+                        pass
+            if not counted:
+                store = self._pos
+                bounds = self._pos_keys
+                if not store:
+                    self._pos_keys = (index, index)
+                elif bounds is not None and not bounds[0] <= index <= bounds[1]:
+                    self._pos_keys = (min(bounds[0], index), max(bounds[1], index))
+                store[index] += weight
         elif value < -MIN_INDEXABLE:
-            self._neg[math.ceil(math.log(-value) * self._inv_log_gamma)] += weight
+            index = math.ceil(math.log(-value) * self._inv_log_gamma)
+            dense = self._dense
+            counted = False
+            if dense is not None:
+                counts = dense[3]
+                i = index - dense[2]
+                if 0 <= i < len(counts):
+                    try:
+                        counts[i] += weight
+                        counted = True
+                    except OverflowError:
+                        pass
+            if not counted:
+                self._neg[index] += weight
         else:
             self.zero_count += weight
         self.count += weight
@@ -504,7 +866,10 @@ class QuantileSketch:
         vals = list(values)
         if not vals:
             return
-        self._lanes = self._cdf = self._bytes = self._view = None
+        if self._full is not None:
+            self._changing()
+        else:
+            self._lanes = self._cdf = self._bytes = self._view = None
         # A plain sum (a C loop): for a fold of a few hundred values its rounding error is
         # ~1e-14 of the total, and math.fsum's exact sum costs a quarter of add_many. Finite
         # values whose sum is not give an infinite sum, as repeated add() would.
@@ -554,14 +919,18 @@ class QuantileSketch:
         if other is self:
             other = self.copy()
         lanes = other._all_lanes()
-        self._lanes = self._cdf = self._bytes = self._view = None
+        if self._full is not None:
+            self._changing()
+        else:
+            self._lanes = self._cdf = self._bytes = self._view = None
         if lanes is not None:
             self._take_lanes(lanes, other.count)
         else:
+            positive, negative = other._counters()
             self._pos_keys = None
-            _add_counts(self._pos, other.positive)
-            if other.negative:
-                _add_counts(self._neg, other.negative)
+            _add_counts(self._pos, positive)
+            if negative:
+                _add_counts(self._neg, negative)
         self.zero_count += other.zero_count
         self.count += other.count
         self.sum += other.sum
@@ -600,7 +969,7 @@ class QuantileSketch:
             )
         if not count:
             return
-        self._lanes = self._cdf = self._bytes = self._view = None
+        self._changing()
         if version == 4:
             self._take_lanes(lanes, count)
         else:
@@ -635,16 +1004,23 @@ class QuantileSketch:
         return new
 
     def _collapse(self) -> None:
-        pend = self._pend
-        if pend is not None:
-            # At most MAX_BUCKETS buckets when the Counter and the lanes' run together are
-            # no longer (bits: 64 per bucket of the run).
-            if (
-                pend[1].bit_length() <= (MAX_BUCKETS - len(self._pos)) << 6
-                and pend[3].bit_length() <= (MAX_BUCKETS - len(self._neg)) << 6
+        if not self._sparse:
+            # At most MAX_BUCKETS buckets per sign when the parts together are no longer
+            # (bits: 64 per bucket of the lanes).
+            dense, pend = self._dense or _EMPTY_DENSE, self._pend or _NO_PEND
+            n_pos = len(dense[1]) + len(self._pos) + _span(pend[1])
+            if n_pos <= MAX_BUCKETS and len(dense[3]) + len(self._neg) + _span(pend[3]) <= (
+                MAX_BUCKETS
             ):
                 return
-            self._settle()
+            full = self._full_dense()
+            if full is not None and all(
+                len(c) - c.count(0) <= MAX_BUCKETS for c in (full[1], full[3])
+            ):
+                return
+            # Too many buckets: the lowest are collapsed in the Counters, which keep them.
+            self._changing()
+            self._to_sparse()
         for store in (self._pos, self._neg):
             if len(store) > MAX_BUCKETS:
                 keys = sorted(store)
@@ -660,27 +1036,24 @@ class QuantileSketch:
         # The point of bucket ``index`` that is within relative_accuracy of both its ends.
         return 2.0 * math.exp(index * self._log_gamma) / (self.gamma + 1.0)
 
-    def _running_totals(self) -> _Totals:
+    def _running_totals(self, full: _Dense | None) -> _Totals:
         """The running totals a quantile bisects, kept until the next change (a report asks
         several quantiles of one sketch): per sign, the bucket indices (``None`` for a run
         from ``first``) and the totals, positive buckets upwards and negative ones from the
         most negative value up."""
-        cdf = self._cdf
-        if cdf is not None:
-            return cdf
-        lanes = self._lanes
-        if lanes is None and (self._pend is not None or not self._pos):
-            lanes = self._all_lanes()
-        if lanes is not None:
-            pos_lo, pos_lanes, neg_lo, neg_lanes = lanes
-            neg = _words(neg_lanes)
-            neg.reverse()
-            pos_cum = list(accumulate(_words(pos_lanes)))
-            cdf = (None, pos_lo, pos_cum, None, neg_lo + len(neg) - 1, list(accumulate(neg)))
-        else:
-            # Only added values (in the Counters), or too wide for lanes: sorting the indices
-            # costs less than gathering the run of buckets as lanes.
-            pos, negs = self.positive, self.negative
+        if full is not None:
+            pos_lo, pos_counts, neg_lo, neg_counts = full
+            neg = neg_counts[::-1]
+            cdf: _Totals = (
+                None,
+                pos_lo,
+                list(accumulate(pos_counts)),
+                None,
+                neg_lo + len(neg) - 1,
+                list(accumulate(neg)),
+            )
+        else:  # too wide for runs: the indices sorted
+            pos, negs = self._counters()
             pos_keys = sorted(pos)
             neg_keys = sorted(negs, reverse=True)
             cdf = (
@@ -712,8 +1085,17 @@ class QuantileSketch:
             # min and max are the observations themselves: exact (nearest rank).
             return self.min if self.count == 1 or q <= 0.5 else self.max
         rank = q * (self.count - 1)
+        cdf = self._cdf
+        if cdf is None or cdf is _ASKED_ONCE:
+            full = self._full_dense()
+            if cdf is None and full is not None:
+                # The first question since a change: the runs are scanned (a chunk total at
+                # a time), the running totals are built when a second one is asked.
+                self._cdf = _ASKED_ONCE
+                return self._scan(full, rank)
+            cdf = self._running_totals(full)
+        pos_keys, pos_lo, pos_cum, neg_keys, neg_hi, neg_cum = cdf
         seen = 0
-        pos_keys, pos_lo, pos_cum, neg_keys, neg_hi, neg_cum = self._running_totals()
         if neg_cum:
             # The first bucket whose running total passes rank (an empty bucket never does:
             # its total equals the one before it).
@@ -731,6 +1113,25 @@ class QuantileSketch:
         if i < len(pos_cum):
             index = pos_lo + i if pos_keys is None else pos_keys[i]
             return min(max(self._value(index), self.min), self.max)
+        return self.max
+
+    def _scan(self, full: _Dense, rank: float) -> float:
+        """:meth:`quantile` without running totals: the same buckets, found by
+        :func:`_first_past`."""
+        pos_lo, pos_counts, neg_lo, neg_counts = full
+        seen = 0
+        if neg_counts:
+            i = _first_past(neg_counts[::-1], rank)
+            if i < len(neg_counts):
+                value = -self._value(neg_lo + len(neg_counts) - 1 - i)
+                return min(max(value, self.min), self.max)
+            seen = _total(neg_counts)
+        seen += self.zero_count
+        if seen > rank:
+            return min(max(0.0, self.min), self.max)
+        i = _first_past(pos_counts, rank - seen)
+        if i < len(pos_counts):
+            return min(max(self._value(pos_lo + i), self.min), self.max)
         return self.max
 
     def quantiles(self, qs: Iterable[float]) -> list[float | None]:
@@ -754,23 +1155,24 @@ class QuantileSketch:
         Format 4: count, sum, min, max and the zero count, then each sign's run of buckets
         from its lowest to its highest non-empty index as one count per bucket (empty ones
         as 0), in the fewest bytes per count that hold the largest (one, usually), stored
-        byte plane by byte plane (the high planes of wide counts are mostly zero); from 64
-        bytes deflated (zlib level 1, raw), unless that would not make it smaller.
-        Encoding and decoding are a few C calls each (``int.to_bytes``, slicing, ``zlib``).
+        byte plane by byte plane (the high planes of wide counts are mostly zero); deflated
+        (zlib level 1, raw) from 64 bytes when a quarter of them or more are zero and that
+        makes it smaller. The runs are the arrays the sketch counts in, so writing is
+        ``array.tobytes()`` and a header; reading back is ``array(bytes)``.
         A sketch whose run is wider than :data:`MAX_SPAN` is written in format 3.
         """
         out = self._bytes
         if out is not None:
             return out
-        runs: tuple[_Run | None, _Run | None] = (None, None)
-        if self._pend is None and self._lanes is None:  # only added values: no lanes needed
-            runs = (_run_of(self._pos, self._pos_keys), _run_of(self._neg, None))
+        full = self._full_dense()
+        if full is not None:
+            out = self._to_bytes_v4(
+                _run_of_array(full[0], full[1]), _run_of_array(full[2], full[3])
+            )
         else:
-            lanes = self._all_lanes()
-            if lanes is not None:
-                runs = (_run_of_lanes(lanes[0], lanes[1]), _run_of_lanes(lanes[2], lanes[3]))
-        pos, neg = runs
-        out = self._to_bytes_v3() if pos is None or neg is None else self._to_bytes_v4(pos, neg)
+            positive, negative = self._counters()
+            pos, neg = _run_of(positive, None), _run_of(negative, None)
+            out = self._to_bytes_v3() if pos is None or neg is None else self._to_bytes_v4(pos, neg)
         self._bytes = out
         return out
 
@@ -786,7 +1188,10 @@ class QuantileSketch:
     def _to_bytes_v4(self, pos: _Run, neg: _Run) -> bytes:
         payload = pos[3] + neg[3]
         packed = False
-        if len(payload) >= _COMPRESS_FROM:
+        if len(payload) >= _COMPRESS_FROM and payload.count(0) * 4 >= len(payload):
+            # Runs with few empty buckets (and narrow counts) gain little from deflate, which
+            # costs more than the rest of the write: it is tried when a quarter of the bytes
+            # are zero (sparse runs, the high planes of wide counts).
             # Raw deflate (no header, no checksum), a 512-byte window and a small memory
             # level: zlib's default state costs more to set up than the payload to deflate.
             z = zlib.compressobj(1, zlib.DEFLATED, -9, 4)
@@ -851,11 +1256,9 @@ class QuantileSketch:
             count, total, mn, mx, zero = _STATS.unpack_from(data, pos)
             pos += _STATS.size
             if version == 4:
-                lanes = _unpack_v4(data, pos)
-                if lanes[1] or lanes[3]:
-                    sk._pend = lanes
-                if count < _LANE_LIMIT:
-                    sk._lanes = lanes
+                dense = _unpack_v4_dense(data, pos)
+                if dense[1] or dense[3]:
+                    sk._dense = dense
                 # Written by this version: reading back and writing again costs nothing.
                 sk._bytes = bytes(data)
             elif version == 1:
