@@ -217,23 +217,36 @@ def _width(raw: bytes, n: int) -> int:
     return 2 if raw[1::8] != zeros else 1
 
 
-def _v4_body(data: bytes, pos: int) -> tuple[int, int, int, int, int, bytes, int]:
-    """The sizes of a version-4 sketch whose sizes start at ``pos``, then the bytes holding
-    its counts (inflated when deflated) and where they start."""
+def _v4_body(data: bytes, pos: int, version: int) -> tuple[int, int, int, int, int, bytes, int]:
+    """The sizes of a version-4 or -5 sketch whose sizes start at ``pos``, then the bytes
+    holding its counts as format 4 lays them out (inflated when deflated) and where they
+    start. Format 5 stores the lowest byte plane of each run first, as it is, then the
+    higher planes of both runs (deflated or not)."""
     pos_lo, n_pos, neg_lo, n_neg, widths, packed = _SIZES4.unpack_from(data, pos)
     if n_pos > MAX_SPAN or n_neg > MAX_SPAN:
         raise ValueError("a run of buckets longer than format 4 allows")
     pos += _SIZES4.size
-    if packed:
-        data = zlib.decompress(data[pos:], -15)
-        pos = 0
-    return pos_lo, n_pos, neg_lo, n_neg, widths, data, pos
+    if version == 4:
+        if packed:
+            data = zlib.decompress(data[pos:], -15)
+            pos = 0
+        return pos_lo, n_pos, neg_lo, n_neg, widths, data, pos
+    plain = pos + n_pos + n_neg
+    if plain > len(data):
+        raise ValueError("bucket counts are shorter than their sizes")
+    rest = zlib.decompress(data[plain:], -15) if packed else data[plain:]
+    split = n_pos * max((widths & 0xF) - 1, 0)  # the higher planes of the positive run
+    body = b"".join(
+        (data[pos : pos + n_pos], rest[:split], data[pos + n_pos : plain], rest[split:])
+    )
+    return pos_lo, n_pos, neg_lo, n_neg, widths, body, 0
 
 
-def _unpack_v4(data: bytes, pos: int) -> tuple[int, int, int, int]:
-    """The lanes of a version-4 sketch whose sizes start at ``pos``: (positive lo, lanes,
-    negative lo, lanes). Raises ``ValueError`` when the runs do not match their sizes."""
-    pos_lo, n_pos, neg_lo, n_neg, widths, data, pos = _v4_body(data, pos)
+def _unpack_v4(data: bytes, pos: int, version: int = 4) -> tuple[int, int, int, int]:
+    """The lanes of a version-4 (or -5) sketch whose sizes start at ``pos``: (positive lo,
+    lanes, negative lo, lanes). Raises ``ValueError`` when the runs do not match their
+    sizes."""
+    pos_lo, n_pos, neg_lo, n_neg, widths, data, pos = _v4_body(data, pos, version)
     pos_lanes, pos = _unpack_run(data, pos, n_pos, widths & 0xF)
     neg_lanes, pos = _unpack_run(data, pos, n_neg, widths >> 4)
     if pos != len(data):
@@ -331,10 +344,10 @@ _TOO_WIDE: _Dense = (0, array("B"), 0, array("B"))
 #: ``_cdf`` after one quantile of an unchanged sketch (found by a scan, nothing kept): the
 #: second builds the running totals
 _ASKED_ONCE: _Totals = (None, 0, [], None, 0, [])
-#: buckets summed per step when a quantile scans a run (then the buckets of one step)
+#: a quantile scans a run this many buckets at a time, halving the chunk that passes the
+#: rank down to at most _CHUNK buckets (summed by one Adler-32 checksum: at most 256)
+_BIG_CHUNK = 256
 _CHUNK = 16
-#: at most this many one-byte counts are summed by one Adler-32 checksum (exact up to 257)
-_BYTE_CHUNK = 256
 _adler32 = zlib.adler32
 #: no lanes merged in (``_pend``)
 _NO_PEND = (0, 0, 0, 0)
@@ -513,10 +526,10 @@ def _array_of_run(data: bytes, pos: int, n: int, width: int) -> tuple[array[int]
     return counts, end
 
 
-def _unpack_v4_dense(data: bytes, pos: int) -> _Dense:
-    """The dense runs of a version-4 sketch whose sizes start at ``pos``. Raises
+def _unpack_v4_dense(data: bytes, pos: int, version: int) -> _Dense:
+    """The dense runs of a version-4 or -5 sketch whose sizes start at ``pos``. Raises
     ``ValueError`` when the runs do not match their sizes."""
-    pos_lo, n_pos, neg_lo, n_neg, widths, data, pos = _v4_body(data, pos)
+    pos_lo, n_pos, neg_lo, n_neg, widths, data, pos = _v4_body(data, pos, version)
     pos_counts, pos = _array_of_run(data, pos, n_pos, widths & 0xF)
     neg_counts, pos = _array_of_run(data, pos, n_neg, widths >> 4)
     if pos != len(data):
@@ -524,32 +537,51 @@ def _unpack_v4_dense(data: bytes, pos: int) -> _Dense:
     return pos_lo, pos_counts, neg_lo, neg_counts
 
 
+#: a run's counts as byte planes, each with the shift of its byte (see :func:`_planes`)
+_Planes = list[tuple["bytes | array[int]", int]]
+
+
+def _planes(counts: array[int]) -> _Planes:
+    """The byte planes of ``counts`` (one-byte counts: the array itself), for
+    :func:`_sum_of`."""
+    width = counts.itemsize
+    if width == 1:
+        return [(counts, 0)]
+    raw = counts.tobytes()
+    return [(raw[p::width], (p if _LITTLE else width - 1 - p) << 3) for p in range(width)]
+
+
+def _sum_of(planes: _Planes, start: int, end: int) -> int:
+    """The sum of counts ``start`` to ``end`` (at most 256 of them), in C whatever their
+    number: the sum of at most 256 bytes is read from their Adler-32 checksum, whose low
+    half is 1 plus that sum modulo 65521 (RFC 1950). 256 * 255 + 1 is less, so it is exact,
+    and no Python int is made per count; wider counts are summed byte plane by plane."""
+    total = 0
+    for plane, shift in planes:
+        total += ((_adler32(plane[start:end]) & 0xFFFF) - 1) << shift
+    return total
+
+
 def _total(counts: array[int]) -> int:
-    """The sum of a run's counts (see :func:`_first_past` for one-byte counts)."""
-    if counts.itemsize != 1:
-        return sum(counts)
-    return sum(
-        (_adler32(counts[i : i + _BYTE_CHUNK]) & 0xFFFF) - 1
-        for i in range(0, len(counts), _BYTE_CHUNK)
-    )
+    """The sum of a run's counts."""
+    planes = _planes(counts)
+    n = len(counts)
+    return sum(_sum_of(planes, i, min(i + _BIG_CHUNK, n)) for i in range(0, n, _BIG_CHUNK))
 
 
 def _first_past(counts: array[int], rank: float) -> int:
     """The first index of ``counts`` whose running total passes ``rank`` (>= 0), or
-    ``len(counts)``: chunk totals up to the chunk that passes, halved until a few counts
-    are left, then their running totals.
-
-    The total of at most 256 one-byte counts is read from their Adler-32 checksum, whose
-    low half is 1 plus the sum of the bytes modulo 65521 (RFC 1950): 256 * 255 + 1 is less,
-    so it is exact, and computed in C without a Python int per count."""
-    narrow = counts.itemsize == 1
-    size = _BYTE_CHUNK if narrow else _CHUNK * 4
+    ``len(counts)``: chunk totals (:func:`_sum_of`) up to the chunk that passes, halved
+    until a few counts are left, then their running totals."""
+    planes = None if counts.itemsize == 1 else _planes(counts)
     seen = 0
     n = len(counts)
-    for start in range(0, n, size):
-        end = min(start + size, n)
-        chunk = counts[start:end]
-        total = seen + ((_adler32(chunk) & 0xFFFF) - 1 if narrow else sum(chunk))
+    for start in range(0, n, _BIG_CHUNK):
+        end = min(start + _BIG_CHUNK, n)
+        if planes is None:  # one-byte counts (most runs): the checksum inline
+            total = seen + (_adler32(counts[start:end]) & 0xFFFF) - 1
+        else:
+            total = seen + _sum_of(planes, start, end)
         if total > rank:
             break
         seen = total
@@ -557,8 +589,10 @@ def _first_past(counts: array[int], rank: float) -> int:
         return n
     while end - start > _CHUNK:
         mid = (start + end) >> 1
-        half = counts[start:mid]
-        total = seen + ((_adler32(half) & 0xFFFF) - 1 if narrow else sum(half))
+        if planes is None:
+            total = seen + (_adler32(counts[start:mid]) & 0xFFFF) - 1
+        else:
+            total = seen + _sum_of(planes, start, mid)
         if total > rank:
             end = mid
         else:
@@ -827,8 +861,8 @@ class QuantileSketch:
                     try:
                         counts[i] += weight
                         counted = True
-                    except OverflowError:  # past the count width: the Counter holds it
-                        pass
+                    except OverflowError:  # past the count width: a wider array
+                        counted = self._widen(1, i, weight)
             if not counted:
                 store = self._pos
                 bounds = self._pos_keys
@@ -848,8 +882,8 @@ class QuantileSketch:
                     try:
                         counts[i] += weight
                         counted = True
-                    except OverflowError:
-                        pass
+                    except OverflowError:  # past the count width: a wider array
+                        counted = self._widen(3, i, weight)
             if not counted:
                 self._neg[index] += weight
         else:
@@ -860,6 +894,23 @@ class QuantileSketch:
             self.min = value
         if value > self.max:
             self.max = value
+
+    def _widen(self, which: int, i: int, weight: int) -> bool:
+        """Add ``weight`` to count ``i`` of a dense run (``which``: 1 positive, 3 negative)
+        in a copy of the run wide enough for the new count; ``False`` when none is."""
+        dense = self._dense
+        assert dense is not None
+        counts = list(dense[1] if which == 1 else dense[3])
+        counts[i] += weight
+        wider = _array_of_counts(counts)
+        if wider is None:  # below 0 or past 64 bits: the Counter holds it
+            return False
+        self._dense = (
+            (dense[0], wider, dense[2], dense[3])
+            if which == 1
+            else (dense[0], dense[1], dense[2], wider)
+        )
+        return True
 
     def add_many(self, values: Iterable[float]) -> None:
         """Count every value in ``values`` (finite numbers); faster than repeated :meth:`add`."""
@@ -949,10 +1000,10 @@ class QuantileSketch:
             pos = _HEADER.size
             count, total, mn, mx, zero = _STATS.unpack_from(data, pos)
             pos += _STATS.size
-            if version not in (3, 4):
+            if version not in (3, 4, 5):
                 old = True
-            elif version == 4:
-                lanes = _unpack_v4(data, pos)
+            elif version != 3:
+                lanes = _unpack_v4(data, pos, version)
             else:
                 n_pos, n_neg, first_pos, first_neg, gaps, counts = _unpack_v3(data, pos)
         except (struct.error, IndexError, zlib.error, ValueError, TypeError) as exc:
@@ -970,7 +1021,7 @@ class QuantileSketch:
         if not count:
             return
         self._changing()
-        if version == 4:
+        if version != 3:
             self._take_lanes(lanes, count)
         else:
             split = max(n_pos - 1, 0)
@@ -1186,24 +1237,39 @@ class QuantileSketch:
         )
 
     def _to_bytes_v4(self, pos: _Run, neg: _Run) -> bytes:
+        """Format 4, or format 5 when counts wider than a byte sit in runs with few empty
+        buckets: deflate gains little on the lowest byte of such counts and costs most of
+        the write, so format 5 stores the lowest byte planes as they are and deflates only
+        the higher ones (mostly zeros)."""
+        version = 4
         payload = pos[3] + neg[3]
         packed = False
-        if len(payload) >= _COMPRESS_FROM and payload.count(0) * 4 >= len(payload):
-            # Runs with few empty buckets (and narrow counts) gain little from deflate, which
-            # costs more than the rest of the write: it is tried when a quarter of the bytes
-            # are zero (sparse runs, the high planes of wide counts).
+        if pos[2] | neg[2] == 1:
+            plain, rest = b"", payload
+        else:
+            plain = pos[3][: pos[1]] + neg[3][: neg[1]]
+            if plain.count(0) * 4 >= len(plain):
+                plain, rest = b"", payload  # sparse runs: all of it deflated
+            else:
+                version = 5
+                rest = pos[3][pos[1] :] + neg[3][neg[1] :]
+        # Runs with few empty buckets (and narrow counts) gain little from deflate, which
+        # costs more than the rest of the write: it is tried when a quarter of the bytes
+        # are zero (sparse runs, the high planes of wide counts).
+        if len(rest) >= _COMPRESS_FROM and rest.count(0) * 4 >= len(rest):
             # Raw deflate (no header, no checksum), a 512-byte window and a small memory
             # level: zlib's default state costs more to set up than the payload to deflate.
             z = zlib.compressobj(1, zlib.DEFLATED, -9, 4)
-            deflated = z.compress(payload) + z.flush()
-            if len(deflated) < len(payload):
-                payload, packed = deflated, True
+            deflated = z.compress(rest) + z.flush()
+            if len(deflated) < len(rest):
+                rest, packed = deflated, True
         return b"".join(
             (
-                _HEADER.pack(4, self.relative_accuracy),
+                _HEADER.pack(version, self.relative_accuracy),
                 self._stats(),
                 _SIZES4.pack(pos[0], pos[1], neg[0], neg[1], pos[2] | neg[2] << 4, packed),
-                payload,
+                plain,
+                rest,
             )
         )
 
@@ -1245,18 +1311,18 @@ class QuantileSketch:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> QuantileSketch:
-        """Inverse of :meth:`to_bytes` (reads every format written so far, 1 to 4). Raises
+        """Inverse of :meth:`to_bytes` (reads every format written so far, 1 to 5). Raises
         ``ValueError`` on malformed input."""
         try:
             version, accuracy = _HEADER.unpack_from(data, 0)
-            if version not in (1, 2, 3, 4):
+            if version not in (1, 2, 3, 4, 5):
                 raise ValueError(f"unknown sketch format version {version}")
             sk = cls(accuracy)
             pos = _HEADER.size
             count, total, mn, mx, zero = _STATS.unpack_from(data, pos)
             pos += _STATS.size
-            if version == 4:
-                dense = _unpack_v4_dense(data, pos)
+            if version >= 4:
+                dense = _unpack_v4_dense(data, pos, version)
                 if dense[1] or dense[3]:
                     sk._dense = dense
                 # Written by this version: reading back and writing again costs nothing.
