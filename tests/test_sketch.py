@@ -208,6 +208,25 @@ _V4_PACKED = bytes.fromhex(
 )
 
 
+# Format 5 (counts wider than a byte in a run with few empty buckets: the lowest byte plane
+# as it is, the higher ones deflated), as written when it was introduced.
+_V5_WIDE = bytes.fromhex(
+    "057b14ae47e17a843f17050000000000000000000000eea84000000000000008c0ec51b81e85eb1b40"
+    "0100000000000000000000006300000037000000010000001201010101010101010101010201010102"
+    "0101020102010201020102020102020201020202ea0202020302020203020203030203020303030303"
+    "0303030304030304030404030404040405040405040504050505050506050605060606060607060707"
+    "060202636020089809aac0af0000"
+)
+
+
+def _v5_wide_source() -> QuantileSketch:
+    sk = QuantileSketch()
+    sk.add_many([1.0 + i / 50 for i in range(300)])
+    sk.add_many([-3.0, -3.0, 0.0])
+    sk.add(2.0, weight=1000)
+    return sk
+
+
 def _v3_wide_source() -> QuantileSketch:
     sk = QuantileSketch()
     sk.add_many([-5.0, -0.5, 0.0, 0.25, 3.0, 3.0, 1e6])
@@ -229,10 +248,11 @@ def _v3_packed_source() -> QuantileSketch:
         (_V3_PACKED, _v3_packed_source, 3),
         (_V4_WIDE, _v3_wide_source, 4),
         (_V4_PACKED, _v3_packed_source, 4),
+        (_V5_WIDE, _v5_wide_source, 5),
     ],
 )
 def test_stored_format_bytes_still_decode(data: bytes, source: object, version: int) -> None:
-    """Bytes of formats 3 and 4 as written (64-bit counts and negatives; deflated) read
+    """Bytes of formats 3, 4 and 5 as written (64-bit counts and negatives; deflated) read
     back, and merge from bytes, to the sketch they were written from."""
     assert callable(source)
     expected = source()
