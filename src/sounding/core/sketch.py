@@ -573,15 +573,31 @@ def _first_past(counts: array[int], rank: float) -> int:
     """The first index of ``counts`` whose running total passes ``rank`` (>= 0), or
     ``len(counts)``: chunk totals (:func:`_sum_of`) up to the chunk that passes, halved
     until a few counts are left, then their running totals."""
-    planes = None if counts.itemsize == 1 else _planes(counts)
+    width = counts.itemsize
+    # One- and two-byte counts (nearly every run): the checksums inline.
+    low: bytes | array[int] = counts
+    high = b""
+    planes = None
+    if width == 2:
+        raw = counts.tobytes()
+        low, high = (raw[0::2], raw[1::2]) if _LITTLE else (raw[1::2], raw[0::2])
+    elif width != 1:
+        planes = _planes(counts)
     seen = 0
     n = len(counts)
     for start in range(0, n, _BIG_CHUNK):
         end = min(start + _BIG_CHUNK, n)
-        if planes is None:  # one-byte counts (most runs): the checksum inline
-            total = seen + (_adler32(counts[start:end]) & 0xFFFF) - 1
-        else:
+        if planes is not None:
             total = seen + _sum_of(planes, start, end)
+        elif width == 1:
+            total = seen + (_adler32(low[start:end]) & 0xFFFF) - 1
+        else:
+            total = (
+                seen
+                + (_adler32(low[start:end]) & 0xFFFF)
+                + ((_adler32(high[start:end]) & 0xFFFF) << 8)
+                - 257
+            )
         if total > rank:
             break
         seen = total
@@ -589,10 +605,17 @@ def _first_past(counts: array[int], rank: float) -> int:
         return n
     while end - start > _CHUNK:
         mid = (start + end) >> 1
-        if planes is None:
-            total = seen + (_adler32(counts[start:mid]) & 0xFFFF) - 1
-        else:
+        if planes is not None:
             total = seen + _sum_of(planes, start, mid)
+        elif width == 1:
+            total = seen + (_adler32(low[start:mid]) & 0xFFFF) - 1
+        else:
+            total = (
+                seen
+                + (_adler32(low[start:mid]) & 0xFFFF)
+                + ((_adler32(high[start:mid]) & 0xFFFF) << 8)
+                - 257
+            )
         if total > rank:
             end = mid
         else:
@@ -1058,7 +1081,17 @@ class QuantileSketch:
         if not self._sparse:
             # At most MAX_BUCKETS buckets per sign when the parts together are no longer
             # (bits: 64 per bucket of the lanes).
-            dense, pend = self._dense or _EMPTY_DENSE, self._pend or _NO_PEND
+            dense, pend = self._dense, self._pend
+            if dense is None:
+                if pend is None:
+                    if len(self._pos) <= MAX_BUCKETS and len(self._neg) <= MAX_BUCKETS:
+                        return
+                elif (
+                    pend[1].bit_length() <= (MAX_BUCKETS - len(self._pos)) << 6
+                    and pend[3].bit_length() <= (MAX_BUCKETS - len(self._neg)) << 6
+                ):
+                    return
+            dense, pend = dense or _EMPTY_DENSE, pend or _NO_PEND
             n_pos = len(dense[1]) + len(self._pos) + _span(pend[1])
             if n_pos <= MAX_BUCKETS and len(dense[3]) + len(self._neg) + _span(pend[3]) <= (
                 MAX_BUCKETS
@@ -1242,16 +1275,17 @@ class QuantileSketch:
         the write, so format 5 stores the lowest byte planes as they are and deflates only
         the higher ones (mostly zeros)."""
         version = 4
-        payload = pos[3] + neg[3]
         packed = False
+        plain = b""
         if pos[2] | neg[2] == 1:
-            plain, rest = b"", payload
+            rest = pos[3] + neg[3]
         else:
-            plain = pos[3][: pos[1]] + neg[3][: neg[1]]
-            if plain.count(0) * 4 >= len(plain):
-                plain, rest = b"", payload  # sparse runs: all of it deflated
+            low = pos[3][: pos[1]] + neg[3][: neg[1]]
+            if low.count(0) * 4 >= len(low):
+                rest = pos[3] + neg[3]  # sparse runs: all of it deflated
             else:
                 version = 5
+                plain = low
                 rest = pos[3][pos[1] :] + neg[3][neg[1] :]
         # Runs with few empty buckets (and narrow counts) gain little from deflate, which
         # costs more than the rest of the write: it is tried when a quarter of the bytes
