@@ -148,3 +148,23 @@ def test_malformed_format_5_raises_value_error(bad: bytes) -> None:
         QuantileSketch.from_bytes(bad)
     with pytest.raises(ValueError, match="sketch"):
         QuantileSketch().merge_bytes(bad)
+
+
+def test_a_merged_sketch_is_deflated_whenever_that_pays() -> None:
+    """A rollup (sketches merged, written once and kept) is deflated even when its run has
+    few empty buckets; the same counts added directly are written as they are."""
+    rng = random.Random(11)
+    values = [rng.lognormvariate(-3, 0.7) for _ in range(6_000)]
+    added = QuantileSketch()
+    added.add_many(values)
+    rollup = QuantileSketch()
+    for i in range(0, len(values), 100):
+        part = QuantileSketch()
+        part.add_many(values[i : i + 100])
+        rollup.merge_bytes(part.to_bytes())
+    assert rollup == added
+    head = 9 + 40 + 18
+    plain, packed = added.to_bytes(), rollup.to_bytes()
+    assert (plain[0], plain[head - 1], packed[0], packed[head - 1]) == (4, 0, 4, 1)
+    assert len(packed) < len(plain)
+    assert QuantileSketch.from_bytes(packed) == added

@@ -649,6 +649,7 @@ class QuantileSketch:
         "_inv_log_gamma",
         "_lanes",
         "_log_gamma",
+        "_merged",
         "_neg",
         "_pend",
         "_pos",
@@ -694,6 +695,9 @@ class QuantileSketch:
         #: the Counters hold every count (the run of buckets is wider than MAX_SPAN, a count
         #: is past 64 bits, or the lowest buckets were collapsed)
         self._sparse = False
+        #: counts were merged in (a rollup or a query's result, written once and kept):
+        #: deflated whenever that makes the bytes smaller
+        self._merged = False
         # Kept until the next change (a read sets them and changes nothing else, so threads
         # may read one sketch at once): the three parts summed as dense runs (the next change
         # starts from them), the counts as lanes, the running totals a quantile bisects, the
@@ -735,6 +739,7 @@ class QuantileSketch:
         keep: tuple[Counter[int], Counter[int]]
         if getattr(self, "_sparse", None) is None:
             keep = (_new_counter(Counter), _new_counter(Counter))
+            self._merged = False
         elif self._dense is None and self._pend is None:
             keep = (self._pos, self._neg)
         else:  # new Counters a reader may hold: copied
@@ -997,6 +1002,7 @@ class QuantileSketch:
             self._changing()
         else:
             self._lanes = self._cdf = self._bytes = self._view = None
+        self._merged = True
         if lanes is not None:
             self._take_lanes(lanes, other.count)
         else:
@@ -1044,6 +1050,7 @@ class QuantileSketch:
         if not count:
             return
         self._changing()
+        self._merged = True
         if version != 3:
             self._take_lanes(lanes, count)
         else:
@@ -1277,9 +1284,11 @@ class QuantileSketch:
         version = 4
         packed = False
         plain = b""
+        compact = self._merged
         if pos[2] | neg[2] == 1:
             rest = pos[3] + neg[3]
         else:
+            compact = False  # format 5 below is smaller than all of it deflated
             low = pos[3][: pos[1]] + neg[3][: neg[1]]
             if low.count(0) * 4 >= len(low):
                 rest = pos[3] + neg[3]  # sparse runs: all of it deflated
@@ -1287,13 +1296,17 @@ class QuantileSketch:
                 version = 5
                 plain = low
                 rest = pos[3][pos[1] :] + neg[3][neg[1] :]
-        # Runs with few empty buckets (and narrow counts) gain little from deflate, which
-        # costs more than the rest of the write: it is tried when a quarter of the bytes
-        # are zero (sparse runs, the high planes of wide counts).
-        if len(rest) >= _COMPRESS_FROM and rest.count(0) * 4 >= len(rest):
+        # Runs with few empty buckets (and narrow counts) gain a sixth or so from deflate,
+        # which costs more than the rest of the write: a sketch counted by ``add`` (written
+        # at every flush) tries it when a quarter of the bytes are zero (sparse runs, the
+        # high planes of wide counts), one that merged others (a rollup, written once and
+        # kept) whenever it has 64 bytes or more.
+        if len(rest) >= _COMPRESS_FROM and (compact or rest.count(0) * 4 >= len(rest)):
             # Raw deflate (no header, no checksum), a 512-byte window and a small memory
             # level: zlib's default state costs more to set up than the payload to deflate.
-            z = zlib.compressobj(1, zlib.DEFLATED, -9, 4)
+            # Huffman codes only (no string matching): counts repeat as single bytes, not as
+            # strings, so it is smaller than level 1's matches and costs less.
+            z = zlib.compressobj(1, zlib.DEFLATED, -9, 4, zlib.Z_HUFFMAN_ONLY)
             deflated = z.compress(rest) + z.flush()
             if len(deflated) < len(rest):
                 rest, packed = deflated, True
