@@ -1304,9 +1304,11 @@ class QuantileSketch:
         if len(rest) >= _COMPRESS_FROM and (compact or rest.count(0) * 4 >= len(rest)):
             # Raw deflate (no header, no checksum), a 512-byte window and a small memory
             # level: zlib's default state costs more to set up than the payload to deflate.
-            # Huffman codes only (no string matching): counts repeat as single bytes, not as
-            # strings, so it is smaller than level 1's matches and costs less.
-            z = zlib.compressobj(1, zlib.DEFLATED, -9, 4, zlib.Z_HUFFMAN_ONLY)
+            # Counts repeat as single bytes, not as strings: Huffman codes alone are smaller
+            # than level 1's matches and cost less; the high planes of format 5 are runs of
+            # zeros, which run-length matches shrink best.
+            strategy = zlib.Z_RLE if version == 5 else zlib.Z_HUFFMAN_ONLY
+            z = zlib.compressobj(1, zlib.DEFLATED, -9, 4, strategy)
             deflated = z.compress(rest) + z.flush()
             if len(deflated) < len(rest):
                 rest, packed = deflated, True
