@@ -266,6 +266,10 @@ def _run_of(store: Mapping[int, int], bounds: tuple[int, int] | None) -> _Run | 
     as for :func:`_lanes_of`."""
     if not store:
         return _EMPTY_RUN
+    if len(store) == 1:  # a single value (a sparse interval)
+        ((key, c),) = store.items()
+        if 0 < c < 256:
+            return key, 1, 1, bytes((c,))
     lo, hi = (min(store), max(store)) if bounds is None else bounds
     if hi - lo >= MAX_SPAN:
         return None if bounds is None else _run_of(store, None)
@@ -337,7 +341,10 @@ _CODE_OF = {1: "B", 2: "H", 4: "I" if array("I").itemsize == 4 else "L", 8: "Q"}
 #: a sketch's counts as dense runs: (positive first index, counts, negative first index,
 #: counts), each count array of the narrowest unsigned type that holds its counts
 _Dense = tuple[int, "array[int]", int, "array[int]"]
-_EMPTY_DENSE: _Dense = (0, array("B"), 0, array("B"))
+#: the run of a sign without buckets (never changed: ``add`` counts in a run only within
+#: it, and runs are copied before anything else adds to them)
+_NO_COUNTS = array("B")
+_EMPTY_DENSE: _Dense = (0, _NO_COUNTS, 0, _NO_COUNTS)
 #: ``_full`` of a sketch whose counts do not fit dense runs (too wide, or a count past 64
 #: bits): its Counters hold them
 _TOO_WIDE: _Dense = (0, array("B"), 0, array("B"))
@@ -349,6 +356,8 @@ _ASKED_ONCE: _Totals = (None, 0, [], None, 0, [])
 _BIG_CHUNK = 256
 _CHUNK = 16
 _adler32 = zlib.adler32
+#: at most this many buckets, only added, are written straight from the Counters
+_FEW = 8
 #: no lanes merged in (``_pend``)
 _NO_PEND = (0, 0, 0, 0)
 
@@ -530,6 +539,12 @@ def _unpack_v4_dense(data: bytes, pos: int, version: int) -> _Dense:
     """The dense runs of a version-4 or -5 sketch whose sizes start at ``pos``. Raises
     ``ValueError`` when the runs do not match their sizes."""
     pos_lo, n_pos, neg_lo, n_neg, widths, data, pos = _v4_body(data, pos, version)
+    if widths == 0x11:  # one byte per count (nearly every sketch): the arrays at once
+        mid = pos + n_pos
+        if mid + n_neg != len(data):
+            raise ValueError("bucket counts do not match their sizes")
+        pos_counts = array("B", data[pos:mid]) if n_pos else _NO_COUNTS
+        return pos_lo, pos_counts, neg_lo, array("B", data[mid:]) if n_neg else _NO_COUNTS
     pos_counts, pos = _array_of_run(data, pos, n_pos, widths & 0xF)
     neg_counts, pos = _array_of_run(data, pos, n_neg, widths >> 4)
     if pos != len(data):
@@ -736,19 +751,21 @@ class QuantileSketch:
         # Assigning a Counter (a fast constructor does) replaces that sign's buckets and
         # forgets everything derived. ``_sparse`` is unset on an instance made without
         # ``__init__`` (``object.__new__``): these assignments then set every slot.
-        keep: tuple[Counter[int], Counter[int]]
         if getattr(self, "_sparse", None) is None:
-            keep = (_new_counter(Counter), _new_counter(Counter))
-            self._merged = False
-        elif self._dense is None and self._pend is None:
-            keep = (self._pos, self._neg)
-        else:  # new Counters a reader may hold: copied
-            keep = tuple(Counter(c) for c in self._counters())  # type: ignore[assignment]
-        self._pos = keep[0] if pos is None else pos
-        self._neg = keep[1] if neg is None else neg
-        self._pos_keys = None
-        self._dense = self._pend = self._full = None
-        self._sparse = False
+            self._pos = _new_counter(Counter) if pos is None else pos
+            self._neg = _new_counter(Counter) if neg is None else neg
+            self._merged = self._sparse = False
+        else:
+            if self._dense is not None or self._pend is not None:
+                # Every count into new Counters (a reader may hold the view's: copied).
+                kept = self._counters()
+                self._pos, self._neg = Counter(kept[0]), Counter(kept[1])
+            if pos is not None:
+                self._pos = pos
+            if neg is not None:
+                self._neg = neg
+            self._sparse = False
+        self._pos_keys = self._dense = self._pend = self._full = None
         self._lanes = self._cdf = self._bytes = self._view = None
 
     def _counters(self) -> tuple[Counter[int], Counter[int]]:
@@ -1255,6 +1272,18 @@ class QuantileSketch:
         out = self._bytes
         if out is not None:
             return out
+        if (
+            self._dense is None
+            and self._pend is None
+            and len(self._pos) + len(self._neg) <= _FEW
+            and not self._sparse
+        ):
+            # A few buckets only added (a sparse interval, a single value): written from
+            # the Counters, with no runs to keep for a next change.
+            pos, neg = _run_of(self._pos, self._pos_keys), _run_of(self._neg, None)
+            if pos is not None and neg is not None:
+                out = self._bytes = self._to_bytes_v4(pos, neg)
+                return out
         full = self._full_dense()
         if full is not None:
             out = self._to_bytes_v4(
