@@ -8,14 +8,17 @@ two sketches adds their bucket counts, so percentiles over any range are exact u
 whatever the resolution the intervals were stored at (see Masson, Rim & Lee, "DDSketch",
 VLDB 2019).
 
-Two representations hold the counts. Values added one by one or in batches go into a
-``Counter`` per sign (cheap to update from C iterators). Merged sketches, and sketches read
-from bytes, are held as *lanes*: one Python integer per sign in which bucket ``lo + j``
-owns bits ``64 j .. 64 j + 63``. Adding two such integers adds every bucket at once (a
-single C loop over machine words), so merging a sketch, and merging the bytes of a stored
-one, costs the same whatever its counts are and little per bucket. The ``positive`` and
-``negative`` Counters a reader sees are built from both when asked (reading never changes
-the sketch).
+Three parts hold the counts. *Dense runs*: per sign, an array of counts from the lowest to
+the highest bucket, of the narrowest unsigned type that holds them; ``add`` counts in them
+in place, serialising writes their bytes and a quantile scans them. A ``Counter`` per sign:
+values added in batches (``add_many``, counted by Counter's C loop) until the next read,
+and every count of a sketch too wide for runs. *Lanes*, for merging: one Python integer
+per sign in which bucket ``lo + j`` owns bits ``64 j .. 64 j + 63``; adding two such
+integers adds every bucket at once (a single C loop over machine words), so merging a
+sketch, and merging the bytes of a stored one, costs little per bucket. A read sums the
+parts into new runs without changing them (threads may read one sketch at once) and the
+next change starts from those. The ``positive`` and ``negative`` Counters a reader sees
+are built when asked.
 
 >>> s = QuantileSketch()
 >>> for v in range(1, 1001):
@@ -1038,7 +1041,7 @@ class QuantileSketch:
     def merge_bytes(self, data: bytes) -> None:
         """Merge the sketch serialised in ``data`` (:meth:`to_bytes`) into this one without
         building it first: a query merging thousands of stored sketches skips one object
-        per row, and the counts of format 4 are added as lanes. Raises ``ValueError`` on
+        per row, and the counts of formats 4 and 5 are added as lanes. Raises ``ValueError`` on
         malformed input or another accuracy."""
         old = False
         try:
