@@ -168,3 +168,20 @@ def test_a_merged_sketch_is_deflated_whenever_that_pays() -> None:
     assert (plain[0], plain[head - 1], packed[0], packed[head - 1]) == (4, 0, 4, 1)
     assert len(packed) < len(plain)
     assert QuantileSketch.from_bytes(packed) == added
+
+
+def test_a_merged_sketch_counted_again_is_written_as_a_live_one() -> None:
+    """A merged sketch that is read and then added to (a live sketch again) is written as
+    one counted by add: not deflated when its run has few empty buckets."""
+    rng = random.Random(12)
+    merged = QuantileSketch()
+    part = QuantileSketch()
+    part.add_many([rng.lognormvariate(-3, 0.7) for _ in range(6_000)])
+    merged.merge(part)
+    head = 9 + 40 + 18
+    assert merged.to_bytes()[head - 1] == 1
+    merged.add(0.05)
+    assert merged.to_bytes()[head - 1] == 0
+    merged.add_many([0.05, 0.06])
+    assert merged.to_bytes()[head - 1] == 0
+    assert QuantileSketch.from_bytes(merged.to_bytes()) == merged

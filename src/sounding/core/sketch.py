@@ -713,8 +713,8 @@ class QuantileSketch:
         #: the Counters hold every count (the run of buckets is wider than MAX_SPAN, a count
         #: is past 64 bits, or the lowest buckets were collapsed)
         self._sparse = False
-        #: counts were merged in (a rollup or a query's result, written once and kept):
-        #: deflated whenever that makes the bytes smaller
+        #: the last changes were merges (a rollup or a query's result, written once and
+        #: kept): deflated whenever that makes the bytes smaller
         self._merged = False
         # Kept until the next change (a read sets them and changes nothing else, so threads
         # may read one sketch at once): the three parts summed as dense runs (the next change
@@ -835,6 +835,7 @@ class QuantileSketch:
         full = self._full
         if full is not None:
             self._full = None
+            self._merged = False  # read since the merge: a live sketch now (merge sets it)
             if full is _TOO_WIDE:
                 self._to_sparse()
             else:
@@ -969,6 +970,7 @@ class QuantileSketch:
             self._changing()
         else:
             self._lanes = self._cdf = self._bytes = self._view = None
+        self._merged = False
         # A plain sum (a C loop): for a fold of a few hundred values its rounding error is
         # ~1e-14 of the total, and math.fsum's exact sum costs a quarter of add_many. Finite
         # values whose sum is not give an infinite sum, as repeated add() would.
