@@ -1107,6 +1107,14 @@ class QuantileSketch:
         return new
 
     def _collapse(self) -> None:
+        pend = self._pend
+        if (
+            pend is not None  # the common case of a query merging rows: only lanes
+            and self._dense is None
+            and pend[1].bit_length() <= (MAX_BUCKETS - len(self._pos)) << 6
+            and pend[3].bit_length() <= (MAX_BUCKETS - len(self._neg)) << 6
+        ):
+            return
         if not self._sparse:
             # At most MAX_BUCKETS buckets per sign when the parts together are no longer
             # (bits: 64 per bucket of the lanes).
