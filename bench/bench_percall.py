@@ -9,11 +9,12 @@ Measured as a user pays it, each against its peer in the same run (interleaved):
   ``with Histogram.time():`` (budget 0.5x) and a ``tenacity.retry``-decorated call (0.1x).
 - ``with h.time():`` against prometheus_client's ``with h.time():`` (0.5x).
 - A counter call with a new tag value once the cardinality limit is reached: at most 1 µs
-  and at most 3x a call with known tags.
+  and at most 3x a call with known tags written the same way (a dict literal per call).
 """
 
 from __future__ import annotations
 
+import itertools
 import sys
 import tempfile
 from pathlib import Path
@@ -108,23 +109,30 @@ def main() -> list[Row]:
     ]
 
     # Cardinality overflow: fill the series to the limit, then every call brings a new value.
+    # Both calls are written alike, ``c.inc(1, {"user_tier": next(values)})``: the new values
+    # are made before the timing (formatting them is the benchmark's work, not sounding's),
+    # and the known value comes from an iterator too.
     limit = sounding.get_settings().cardinality_limit
     c = sounding.counter("bench.cardinality")
     for i in range(limit + 10):
         c.inc(1, {"user_tier": f"t{i}"})
-    fresh = iter(range(10**9))
+    repeat = 7
+    fresh = iter([f"n{i}" for i in range(n * repeat + 1)])
+    same = itertools.repeat("t5")
     known = {"user_tier": "t5"}
 
     def overflow() -> None:
-        c.inc(1, {"user_tier": f"n{next(fresh)}"})
+        c.inc(1, {"user_tier": next(fresh)})
 
     def known_tags() -> None:
+        c.inc(1, {"user_tier": next(same)})
+
+    def known_one_dict() -> None:
         c.inc(1, known)
 
-    def known_fresh_dict() -> None:
-        c.inc(1, {"user_tier": "t5"})
-
-    o = interleaved({"over": overflow, "known": known_tags, "fresh": known_fresh_dict}, number=n)
+    o = interleaved(
+        {"over": overflow, "known": known_tags, "one": known_one_dict}, number=n, repeat=repeat
+    )
     rows.append(
         Row(
             "new tag value past the limit",
@@ -132,7 +140,7 @@ def main() -> list[Row]:
             {"known tags": o["known"]},
             budget=3.0,
             limit=1000.0,
-            note=f"known tags in a dict literal: {o['fresh']:,.0f} ns",
+            note=f"known tags in one dict made once: {o['one']:,.0f} ns",
         )
     )
     print_table("Created per call, as the docs show them; cardinality overflow", rows)

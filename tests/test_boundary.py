@@ -843,3 +843,38 @@ def test_new_settings_are_checked_at_definition(kwargs: dict[str, Any], error: t
     """Bad predicates, deadlines, ok_exceptions and classifiers raise when defined."""
     with pytest.raises(error):
         operation_boundary("t.bad", retry_on_failure=True, **kwargs)
+
+
+def test_unknown_keyword_raises_naming_it() -> None:
+    """operation_boundary("op", retries=3) raises InvalidTypeError naming 'retries'."""
+    with pytest.raises(InvalidTypeError, match="retries"):
+        operation_boundary("t.unknown_kw", retries=3)
+
+
+def test_block_boundary_made_per_call_is_the_same_boundary() -> None:
+    """operation_boundary(name) without options gives one boundary; with options another."""
+    first = operation_boundary("t.per_call")
+    assert operation_boundary("t.per_call") is first
+    assert operation_boundary(operation_name="t.per_call") is first
+    other = operation_boundary("t.per_call", reraise=False)
+    assert other is not first
+    assert other.reraise is False
+    assert operation_boundary("t.per_call") is first
+
+
+def test_block_success_after_clock_change_uses_the_new_clock(sink: MemorySink) -> None:
+    """A `with` block times with the clock installed by set_clock, also after a change."""
+    from sounding.core.clock import set_clock
+
+    clock = ManualClock()
+    previous = set_clock(clock)
+    try:
+        with operation_boundary("t.clocked"):
+            clock.advance(0.25)
+        sounding.flush()
+    finally:
+        set_clock(previous)
+    durations = [a for a in sink.aggregates("t.clocked.duration") if a.count]
+    assert durations
+    assert durations[0].max == pytest.approx(250.0)
+    assert sink.total("t.clocked.attempts") == 1

@@ -242,3 +242,59 @@ def test_default_data_dir_leaves_odd_environments_to_platformdirs(
     monkeypatch.setenv("HOME", "/home/alice")
     monkeypatch.setattr(sys, "platform", "darwin")
     assert config._xdg_data_home() is None
+
+
+def test_internal_metric_values_match_the_public_dataclass() -> None:
+    """MetricValues (what sounding reads) has MetricsConfig's fields, defaults and checks."""
+    import dataclasses
+
+    from sounding.core.config import METRICS_FIELDS, MetricValues
+
+    assert tuple(f.name for f in dataclasses.fields(MetricsConfig)) == METRICS_FIELDS
+    assert MetricValues() == MetricValues.of(MetricsConfig())
+    with pytest.raises(ConfigurationError, match=r"MetricsConfig\.retention_days"):
+        MetricValues(retention_days=0)
+    with pytest.raises(ConfigurationError, match=r"metrics\.nope"):
+        MetricValues.from_mapping({"nope": 1})
+
+
+def test_public_settings_are_dataclasses_built_from_the_resolved_view(tmp_path: Path) -> None:
+    """get_settings()/configure() return the Settings dataclass (Path fields, the app's own
+    MetricsConfig), equal to the internal Resolved view sounding reads."""
+    import dataclasses
+
+    from sounding.core import config
+
+    cfg = MetricsConfig(aggregation_interval=10)
+    s = sounding.configure(data_dir=tmp_path / "d", metrics=cfg)
+    assert dataclasses.is_dataclass(s)
+    assert isinstance(s, sounding.Settings)
+    assert s.metrics is cfg
+    assert s.data_dir == tmp_path / "d"
+    assert s.store_path == tmp_path / "d" / "telemetry.db"
+    assert dataclasses.replace(s, app_name="other").app_name == "other"
+    r = config.current()
+    assert r.data_dir == str(tmp_path / "d")
+    assert r.store_path == str(s.store_path)
+    assert r.metrics.aggregation_interval == 10
+    assert {f.name for f in dataclasses.fields(s)} == set(config.SETTINGS_FIELDS)
+    assert all(
+        getattr(r, n) == getattr(s, n)
+        for n in config.SETTINGS_FIELDS
+        if n not in ("data_dir", "metrics", "config_file")
+    )
+    assert get_settings() is s  # built once per settings
+    with pytest.raises(AttributeError):
+        r.app_name = "x"
+
+
+def test_environment_override_of_metrics_reaches_public_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """SOUNDING_AGGREGATION_INTERVAL changes the values sounding reads and the public ones."""
+    from sounding.core import config
+
+    monkeypatch.setenv("SOUNDING_AGGREGATION_INTERVAL", "15")
+    s = sounding.configure(data_dir=tmp_path)
+    assert s.metrics == MetricsConfig(aggregation_interval=15)
+    assert config.current().metrics.aggregation_interval == 15

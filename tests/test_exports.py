@@ -94,3 +94,60 @@ def test_lazy_scrub_pattern_compiles_on_first_use() -> None:
     assert scrub._is_compiled(lazy)
     assert [m.group(1) for m in lazy.finditer("ab abb")] == ["b", "bb"]
     assert lazy.pattern == "a(b+)"
+
+
+#: What the first counter and its exit flush must not import (the public dataclasses, the
+#: settings' paths and the event log load on first use only).
+_NOT_FOR_A_COUNTER = (
+    "dataclasses",
+    "inspect",
+    "ast",
+    "dis",
+    "pathlib",
+    "urllib.parse",
+    "ipaddress",
+    "sounding.core.settings",
+    "sounding.core.snapshot",
+    "sounding.core.consent_choice",
+    "sounding.collection.jsonl",
+    "sounding.core.sketch",
+    "json",
+)
+
+
+def test_first_counter_and_its_exit_flush_load_no_dataclasses_nor_pathlib(
+    tmp_path: Path,
+) -> None:
+    """A process that counts once imports neither dataclasses/inspect, pathlib nor json, and
+    its exit flush still stores the count (the second process: the first one also runs the
+    store's maintenance)."""
+    code = (
+        "import atexit, sys\n"
+        f"unwanted = {_NOT_FOR_A_COUNTER!r}\n"
+        # Registered first, so it runs last: after sounding's exit flush.
+        "atexit.register(lambda: print('exit', [m for m in unwanted if m in sys.modules]))\n"
+        "import sounding\n"
+        "sounding.counter('x').inc()\n"
+        "print('run', [m for m in unwanted if m in sys.modules])\n"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(sounding.__file__).parents[1]),
+        "SOUNDING_DATA_DIR": str(tmp_path / "data"),
+    }
+    for _ in range(2):
+        out = subprocess.run(
+            [sys.executable, "-S", "-c", code], capture_output=True, text=True, env=env, check=True
+        )
+    assert out.stdout.splitlines() == ["run []", "exit []"]
+    import sqlite3
+
+    conn = sqlite3.connect(tmp_path / "data" / "telemetry.db")
+    try:
+        rows = conn.execute(
+            "SELECT sum(p.sum) FROM points p JOIN series s ON s.id = p.series_id "
+            "WHERE s.name = 'x' AND p.resolution = 60"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert rows == [(2.0,)]

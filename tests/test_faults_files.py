@@ -206,3 +206,41 @@ def test_bad_environment_values_name_their_variable(
     with pytest.raises(ConfigurationError) as info:
         sounding.get_settings()
     assert info.value.field == var
+
+
+@posix_only
+@pytest.mark.parametrize("form", ["absolute", "relative", "trailing slash"])
+def test_private_dir_creates_each_missing_parent_0700(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, form: str
+) -> None:
+    """Every missing directory is created 0700 (whatever the umask), absolute or relative."""
+    monkeypatch.chdir(tmp_path)
+    target = {"absolute": str(tmp_path / "a" / "b"), "relative": "a/b", "trailing slash": "a/b/"}
+    old = os.umask(0)
+    try:
+        made = private_dir(target[form])
+    finally:
+        os.umask(old)
+    assert made == Path(target[form])
+    assert _mode(tmp_path / "a") == 0o700
+    assert _mode(tmp_path / "a" / "b") == 0o700
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("dir-that-exists", "dir-that-exists/telemetry.db"),
+        ("new-dir", "new-dir/telemetry.db"),
+        ("store.db", "store.db"),
+        ("store.SQLITE3", "store.SQLITE3"),
+        ("new-dir/.db", "new-dir/.db/telemetry.db"),
+        ("name.", "name./telemetry.db"),
+    ],
+)
+def test_store_path_of_a_file_or_a_directory(tmp_path: Path, given: str, expected: str) -> None:
+    """A directory, or a name without a database suffix, means <dir>/telemetry.db."""
+    from sounding.storage import _db
+
+    (tmp_path / "dir-that-exists").mkdir()
+    assert _db.resolve(tmp_path / given) == str(tmp_path / expected)
+    assert _db.resolve_path(str(tmp_path / given)) == tmp_path / expected

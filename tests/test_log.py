@@ -593,3 +593,13 @@ def test_jsonl_as_runtime_output(tmp_path: Path, clock: ManualClock) -> None:
 def test_dumps_event_is_compact() -> None:
     """dumps_event writes compact JSON without escaping non-ASCII text."""
     assert dumps_event({"a": "é", "b": [1, 2]}) == '{"a":"é","b":[1,2]}'
+
+
+def test_a_field_named_event_is_kept_beside_the_event_name(sink: MemorySink) -> None:
+    """log.info("name", event=...) records the name and keeps the field as event_ (counted)."""
+    get_logger("recorder").info("recording.saved", event="user text", category="storage")
+    (event,) = recorded(sink)
+    assert event["event"] == "recording.saved"
+    assert event["event_"] == "user text"
+    assert event["category"] == "storage"
+    assert health.counts()["log.field_renamed"] == 1

@@ -83,6 +83,26 @@ def test_tag_order_does_not_split_series() -> None:
     assert len(sink.aggregates("t.order")) == 1
 
 
+def test_equal_tag_values_of_other_types_stay_separate_series() -> None:
+    """Tag values 1, True and 1.0 (equal as dict keys) land in series "1", "True", "1.0"."""
+    with capture() as sink:
+        c = sounding.counter("t.typed")
+        h = sounding.histogram("t.typed_h")
+        for _ in range(2):  # the second round goes through the caches
+            c.inc(1, {"n": 1})
+            c.inc(2, {"n": True})
+            c.inc(4, {"n": 1.0})
+            c.inc(8, {"n": "1"})
+            h.observe(5.0, {"n": True})
+            h.observe(7.0, {"n": 1})
+        sounding.flush()
+    assert sink.total("t.typed", {"n": "1"}) == 18
+    assert sink.total("t.typed", {"n": "True"}) == 4
+    assert sink.total("t.typed", {"n": "1.0"}) == 8
+    assert sink.count("t.typed_h", {"n": "True"}) == 2
+    assert sink.count("t.typed_h", {"n": "1"}) == 2
+
+
 def test_collect_resets_interval() -> None:
     """After a flush the next interval starts from zero."""
     with capture() as sink:
@@ -442,3 +462,19 @@ def test_locked_paths_aggregate_the_same(monkeypatch: pytest.MonkeyPatch) -> Non
     assert sink.count("lk.h") == 3 * 5_000 * 2
     assert sink.aggregates("lk.g")[0].max == 4_999
     assert health.counts()["metrics.invalid_value.lk.c"] == 1
+
+
+def test_interval_aggregates_compare_and_print_by_their_fields() -> None:
+    """IntervalAggregate is compared and shown by value, also from a subclass with slots."""
+    from sounding.core.types import IntervalAggregate, MetricType
+
+    class Tagged(IntervalAggregate):
+        __slots__ = ("extra",)
+
+    a = IntervalAggregate("a", MetricType.COUNTER, (("k", "v"),), 0.0, 60.0, count=2, sum=3.0)
+    b = Tagged("a", MetricType.COUNTER, (("k", "v"),), 0.0, 60.0, count=2, sum=3.0)
+    b.extra = 1
+    assert a == b
+    assert a != IntervalAggregate("a", MetricType.COUNTER, (("k", "v"),), 0.0, 60.0, count=2)
+    assert "sum=3.0" in repr(b)
+    assert "count=2" in repr(b)

@@ -362,3 +362,53 @@ def test_overflow_after_the_limit_keeps_every_increment(sink: MemorySink) -> Non
     assert sink.total("t.over2", {"overflow": "true"}) == 2 * (50 - 2)
     assert sum(a.count for a in sink.aggregates("t.over2h", {"overflow": "true"})) == 48
     assert health.counts()["metrics.cardinality_overflow"] == 2 * 48
+
+
+def test_remembered_tags_follow_a_mutated_dict_and_alternation(sink: MemorySink) -> None:
+    """A tags dict changed after a call, and tags alternating, still count in their series."""
+    c = sounding.counter("t.last")
+    h = sounding.histogram("t.last_h")
+    tags = {"tier": "a"}
+    c.inc(1, tags)
+    tags["tier"] = "b"  # the same dict object, now another series
+    c.inc(2, tags)
+    for i in range(40):  # alternating and runs longer than the remembering threshold
+        c.inc(1, {"tier": "a" if i % 2 else "b"})
+        c.inc(1, {"tier": "c"} if i < 20 else {"tier": "a"})
+        h.observe(float(i), {"tier": "a" if i < 30 else "b"})
+    c.inc(1, {})  # an empty dict is the untagged series
+    sounding.flush()
+    assert sink.total("t.last", {"tier": "a"}) == 1 + 20 + 20
+    assert sink.total("t.last", {"tier": "b"}) == 2 + 20
+    assert sink.total("t.last", {"tier": "c"}) == 20
+    assert sink.total("t.last") == 41 + 22 + 20 + 1  # and 1 untagged
+    assert sink.count("t.last_h", {"tier": "a"}) == 30
+    assert sink.count("t.last_h", {"tier": "b"}) == 10
+
+
+def test_overflow_index_keeps_known_series_and_resets_with_the_limit(sink: MemorySink) -> None:
+    """Past the limit known values count in their series, new ones and non-str ones overflow,
+    and a raised limit makes new series again."""
+    from sounding.core import health
+
+    sounding.configure(cardinality_limit=3)
+    c = sounding.counter("t.spill")
+    h = sounding.histogram("t.spill_h")
+    for tier in ("a", "b", "c", "d", "e"):
+        c.inc(tags={"tier": tier})
+        h.observe(1.0, {"tier": tier})
+    for _ in range(3):
+        c.inc(tags={"tier": "b"})  # known, through the overflow index
+        c.inc(tags={"tier": "z"})  # new: overflow
+        h.observe(2.0, {"tier": "a"})
+        h.observe(2.0, {"tier": "y"})
+    c.inc(tags={"tier": 5})  # not a str: the full checks (overflow as well)
+    sounding.configure(cardinality_limit=10)
+    c.inc(tags={"tier": "f"})  # room again: a series of its own
+    sounding.flush()
+    assert sink.total("t.spill", {"tier": "b"}) == 4
+    assert sink.total("t.spill", {"tier": "f"}) == 1
+    assert sink.total("t.spill", {"overflow": "true"}) == 2 + 3 + 1
+    assert sink.count("t.spill_h", {"tier": "a"}) == 4
+    assert sink.count("t.spill_h", {"overflow": "true"}) == 2 + 3
+    assert health.counts()["metrics.cardinality_overflow"] == 2 + 3 + 1 + 2 + 3

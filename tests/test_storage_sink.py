@@ -391,3 +391,39 @@ def test_stored_sketch_equals_union_of_flushes(tmp_path: Path, flushes: list[lis
     stored = _db.stored_sketch_bytes(blob, n, mn, total)  # type: ignore[arg-type]
     assert stored is not None
     assert QuantileSketch.from_bytes(stored) == expected
+
+
+@given(st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=4))
+def test_canonical_tags_is_the_json_of_the_sorted_pairs(tags: dict[str, str]) -> None:
+    """Tags are stored as json.dumps of their sorted pairs, whether or not json is used."""
+    from sounding.storage.sink import canonical_tags
+
+    expected = json.dumps([[k, v] for k, v in sorted(tags.items())], separators=(",", ":"))
+    assert canonical_tags(tags) == expected
+    assert canonical_tags(tuple(sorted(tags.items()))) == expected
+
+
+@given(st.lists(st.integers(min_value=0, max_value=10**6), max_size=5))
+def test_resolution_lists_are_written_and_read_as_json(values: list[int]) -> None:
+    """The stored list of resolutions is the JSON json.dumps writes, read back as json does."""
+    text = _db.int_list_json(values)
+    assert text == json.dumps(values)
+    assert _db._int_list(text) == json.loads(text)
+
+
+@pytest.mark.parametrize("raw", ["[05]", "[1_0]", "[+5]", "[1.5]", "[true]", "[٣]", "5", "[\x0c6]"])
+def test_unusual_resolution_lists_are_left_to_json(raw: str) -> None:
+    """Anything but a plain JSON list of integers is parsed by json (or refused), not guessed."""
+    assert _db._int_list(raw) is None
+
+
+def test_fine_resolutions_read_what_add_fine_resolution_wrote() -> None:
+    """Adding finest resolutions keeps a sorted list without the rollup resolutions."""
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    for r in (60, 10, 3600, 60):
+        _db.add_fine_resolution(conn, r)
+    assert _db.get_meta(conn, "resolutions") == "[10, 60]"
+    assert _db.fine_resolutions(conn) == [10, 60]
+    _db.set_meta(conn, "resolutions", "[ 30 , 5.0, 20 ]")  # not ours: json decides
+    assert _db.fine_resolutions(conn) == [20, 30]

@@ -17,7 +17,8 @@ from sounding.core.clock import set_clock
 from sounding.core.config import MetricsConfig
 from sounding.core.exceptions import InvalidTypeError, InvalidValueError, StoreError
 from sounding.core.sketch import QuantileSketch
-from sounding.core.types import IntervalAggregate, MetricSnapshot, MetricType, TagKey
+from sounding.core.snapshot import MetricSnapshot
+from sounding.core.types import IntervalAggregate, MetricType, TagKey
 from sounding.storage import QueryPoint, SQLiteSink, Store, open_store
 from sounding.storage.migrations import STORAGE_MIGRATIONS
 from sounding.storage.store import plan_ranges

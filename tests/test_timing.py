@@ -617,3 +617,49 @@ def test_declared_metric_names_must_be_names() -> None:
         PerformanceTimer("import.bad", metrics="rows")  # type: ignore[arg-type]
     with pytest.raises(InvalidNameError):
         PerformanceTimer("import.bad", metrics=("no spaces",))
+
+
+def test_timer_unknown_keyword_raises_naming_it() -> None:
+    """PerformanceTimer("op", threshold=5) raises InvalidTypeError naming 'threshold'."""
+    with pytest.raises(InvalidTypeError, match="threshold"):
+        PerformanceTimer("t.unknown_kw", threshold=5)  # type: ignore[call-overload]
+
+
+def test_timer_made_per_call_keeps_its_own_run(sink: MemorySink) -> None:
+    """Timers made per call with the same name share settings, not elapsed time or metrics."""
+    clock = set_clock(None)
+    manual = ManualClock()
+    set_clock(manual)
+    try:
+        with PerformanceTimer("t.per_call") as first:
+            manual.advance(0.5)
+            first.add_metric("rows", 3)
+        with PerformanceTimer("t.per_call") as second:
+            manual.advance(0.25)
+        sounding.flush()
+    finally:
+        set_clock(clock)
+    assert first.elapsed_ms == pytest.approx(500.0)
+    assert second.elapsed_ms == pytest.approx(250.0)
+    assert first.metrics == {"rows": 3}
+    assert second.metrics == {}
+    assert sink.count("t.per_call.duration", {"status": "ok"}) == 2
+
+
+def test_threshold_timer_after_registry_reset_still_reports_slow_runs(clock: ManualClock) -> None:
+    """A timer with a threshold, made per call across a registry reset, still counts slow runs."""
+
+    @track_execution_time("app.slow_after_reset", threshold_ms=100)
+    def work() -> None:
+        clock.advance(0.5)
+
+    with PerformanceTimer("app.block_after_reset", threshold_ms=100):
+        clock.advance(0.01)
+    reset_registry()  # the registry is None until its next use
+    with capture(clock) as sink:
+        with PerformanceTimer("app.block_after_reset", threshold_ms=100):
+            clock.advance(0.5)
+        work()
+        assert sounding.flush()
+        assert sink.total("app.block_after_reset.slow") == 1
+        assert sink.total("app.slow_after_reset.slow") == 1

@@ -28,7 +28,7 @@ _LAZY: dict[str, str] = {
     "ContextThreadPoolExecutor": "sounding.collection.context",
     "ErrorSeverity": "sounding.core.types",
     "EventCategory": "sounding.core.types",
-    "MetricSnapshot": "sounding.core.types",
+    "MetricSnapshot": "sounding.core.snapshot",
     "MetricType": "sounding.core.types",
     "MetricsConfig": "sounding.core.config",
     "PerformanceTimer": "sounding.collection.timing",
@@ -216,9 +216,9 @@ if TYPE_CHECKING:
     from sounding.core.config import configure as configure
     from sounding.core.config import get_settings as get_settings
     from sounding.core.config import is_configured as is_configured
+    from sounding.core.snapshot import MetricSnapshot as MetricSnapshot
     from sounding.core.types import ErrorSeverity as ErrorSeverity
     from sounding.core.types import EventCategory as EventCategory
-    from sounding.core.types import MetricSnapshot as MetricSnapshot
     from sounding.core.types import MetricType as MetricType
     from sounding.core.types import TelemetryLevel as TelemetryLevel
     from sounding.integrations.sentry import filter_event as filter_event

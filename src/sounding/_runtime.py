@@ -39,7 +39,7 @@ from sounding.collection import metrics as _metrics
 from sounding.collection.sink import Sink
 from sounding.core import health
 from sounding.core.clock import get_clock
-from sounding.core.config import Settings, before_configure, get_settings, on_configure
+from sounding.core.config import Resolved, before_configure, current, on_resolve
 from sounding.core.exceptions import InvalidTypeError
 from sounding.core.types import Event, IntervalAggregate, MetricType
 from sounding.outputs import (
@@ -69,7 +69,9 @@ _LEVEL_RANK = {"critical": 0, "error": 1, "warning": 2, "info": 3, "debug": 4}
 #: sleep runs on the monotonic clock, which stands still meanwhile), so observations after the
 #: jump are stamped with their own interval, not the one before it.
 CLOCK_CHECK_SECONDS = 5.0
-_KIND_RE = re.compile(r"[^A-Za-z0-9_.]+")
+#: What a health kind may not contain in a metric name (compiled by `re` on first use: most
+#: short processes have no health counts to store).
+_KIND_PATTERN = r"[^A-Za-z0-9_.]+"
 
 
 class Runtime:
@@ -170,9 +172,9 @@ class Runtime:
 
     def outputs(self) -> list[Output]:
         """The outputs the next flush writes to, in order."""
-        return [slot.output for slot in self._slots(get_settings())]
+        return [slot.output for slot in self._slots(current())]
 
-    def _slots(self, settings: Settings) -> list[Slot]:
+    def _slots(self, settings: Resolved) -> list[Slot]:
         # The store first: at exit the budget goes to it before the others.
         slots: list[Slot] = []
         if self._sink_override is not None:
@@ -184,7 +186,7 @@ class Runtime:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            interval = get_settings().metrics.aggregation_interval
+            interval = current().metrics.aggregation_interval
             now = get_clock().time()
             boundary = (math.floor(now / interval) + 1) * interval
             # Wake at the interval boundary; clamp so a stepped clock cannot spin or stall.
@@ -210,7 +212,7 @@ class Runtime:
 
         Returns ``True`` when the final flush completed in time. Idempotent.
         """
-        budget = get_settings().shutdown_timeout if timeout is None else timeout
+        budget = current().shutdown_timeout if timeout is None else timeout
         # One budget for the whole exit: the writer's join and the final flush share it.
         end = time.monotonic() + budget
         self._exit_deadline = end
@@ -310,14 +312,14 @@ class Runtime:
             counts["shutdown.events_unsaved"] = len(events)
         if not counts:
             return
-        if not get_settings().configured and self._sink_override is None:
+        if not current().configured and self._sink_override is None:
             # Library mode: the application never said where data goes, so nothing is
             # written, not even this count (a library must leave no file behind).
             return
         try:
             from sounding.storage import unsaved
 
-            unsaved.record(get_settings().data_dir, counts)
+            unsaved.record(current().data_dir, counts)
         except Exception as exc:
             health.failure("shutdown.unsaved", exc)
 
@@ -439,7 +441,7 @@ class Runtime:
             if delta <= 0:
                 continue
             self._health_sent[kind] = total
-            name = "sounding.internal." + _KIND_RE.sub("_", kind).strip("._")
+            name = "sounding.internal." + re.sub(_KIND_PATTERN, "_", kind).strip("._")
             out.append(
                 IntervalAggregate(
                     name=name,
@@ -466,7 +468,7 @@ class Runtime:
             # stops the flush half-way (updated with single assignments, no call between).
             # Once handed over, each output's slot keeps its own share.
             try:
-                settings = get_settings()
+                settings = current()
                 now = get_clock().time()
                 if not settings.configured and self._sink_override is None:
                     # Library mode: the application has not said where data goes. Keep it
@@ -511,7 +513,7 @@ class Runtime:
             if not metrics and not events:
                 return
             try:
-                slots = self._slots(get_settings())
+                slots = self._slots(current())
             except Exception:
                 slots = [self._primary]
             # Under the lock: an exit counting what is left sees it in the retry buffers.
@@ -605,7 +607,7 @@ class Runtime:
         if delay > 0:
             slot.retry_at = get_clock().monotonic() + delay
 
-    def _claim_unsaved(self, settings: Settings) -> None:
+    def _claim_unsaved(self, settings: Resolved) -> None:
         """Once per process: take the counts an earlier process could not store."""
         if self._claimed or not settings.local_recording or self._sink_override is not None:
             return
@@ -677,7 +679,7 @@ def shutdown(timeout: float | None = None) -> bool:
 def _before_configure() -> None:
     # Data recorded before a reconfiguration keeps the old default tags and destination;
     # data recorded in library mode waits for the application's settings instead.
-    if not get_settings().configured:
+    if not current().configured:
         return
     if _runtime._thread is not None or _metrics._registry is not None:
         _runtime.flush()
@@ -691,11 +693,11 @@ def _stop_exporters(timeout: float, final: bool = False) -> None:
         worker.stop(timeout, final=final)
 
 
-def _on_configure(settings: Settings) -> None:
+def _on_configure(settings: Resolved) -> None:
     if settings.exporters or "sounding.exporters._worker" in sys.modules:
         from sounding.exporters import _worker
 
-        _worker.apply_settings(settings)
+        _worker.apply_settings(settings.public())
     reg = _metrics._registry
     if reg is not None:
         reg.apply_settings()
@@ -717,7 +719,7 @@ def _after_fork() -> None:
 
 
 before_configure(_before_configure)
-on_configure(_on_configure)
+on_resolve(_on_configure)
 _metrics.on_first_use(_start_on_first_use)
 _events.on_first_emit(_start_on_first_use)
 

@@ -23,14 +23,16 @@ retry) or return ``False`` ("not now": kept, not counted again); it never sees t
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from sounding.collection.jsonl import JsonlWriter
 from sounding.collection.sink import Sink
 from sounding.core import health
 from sounding.core.clock import get_clock
-from sounding.core.config import get_settings
+from sounding.core.config import current
 from sounding.core.types import Event, IntervalAggregate
+
+if TYPE_CHECKING:
+    from sounding.collection.jsonl import JsonlWriter
 
 __all__ = ["CallableOutput", "JsonlOutput", "Output", "SinkOutput", "StoreOutput"]
 
@@ -88,6 +90,9 @@ class JsonlOutput:
         if not events:
             return True
         if self.writer is None:
+            # Imported here (json, pathlib): a process that only counts writes no events.
+            from sounding.collection.jsonl import JsonlWriter
+
             self.writer = JsonlWriter()
         return self.writer.write(events)
 
@@ -146,8 +151,7 @@ class StoreOutput(_SinkCalls):
             try:
                 from sounding.storage import SQLiteSink
 
-                settings = get_settings()
-                self.sink = SQLiteSink(settings.store_path, settings.metrics)
+                self.sink = SQLiteSink(current().store_path)
             except Exception as exc:
                 self.retry_at = now + STORE_OPEN_RETRY
                 health.failure("storage.open", exc)

@@ -22,7 +22,6 @@ and count their own failures. These wrappers are the hot path the overhead budge
 from __future__ import annotations
 
 import functools
-import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar, cast
 
@@ -30,6 +29,18 @@ from sounding.core import clock as _clock
 from sounding.core.exceptions import InvalidTypeError
 
 __all__ = ["guarded", "is_async", "reject_generator", "timed"]
+
+#: The monotonic clock in use, followed through set_clock(); each call reads it once and
+#: uses that clock for its start and end.
+_mono: Callable[[], float] = _clock.get_clock().monotonic
+
+
+def _follow_clock() -> None:
+    global _mono
+    _mono = _clock.get_clock().monotonic
+
+
+_clock.on_clock_change(_follow_clock)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -45,6 +56,8 @@ AsyncRecover = Callable[
 
 def is_async(fn: object) -> bool:
     """Whether calling ``fn`` returns a coroutine that has to be awaited to be timed."""
+    import inspect  # at decoration time: a process that only counts does not pay for it
+
     while isinstance(fn, functools.partial):
         fn = fn.func
     if inspect.iscoroutinefunction(fn):
@@ -62,6 +75,8 @@ def reject_generator(fn: object, advice: str) -> None:
     """
     if not callable(fn):
         raise InvalidTypeError("function", fn, "a function or coroutine function")
+    import inspect
+
     if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
         raise InvalidTypeError("function", fn, f"a function or coroutine function, {advice}")
 
@@ -78,7 +93,7 @@ def timed(
 
         @functools.wraps(fn)
         async def atimed(*args: P.args, **kwargs: P.kwargs) -> Any:
-            mono = _clock._clock.monotonic
+            mono = _mono
             start = mono()
             try:
                 # The await is inside the timed region (prometheus_client issue 535).
@@ -95,7 +110,7 @@ def timed(
 
     @functools.wraps(fn)
     def timed_call(*args: P.args, **kwargs: P.kwargs) -> R:
-        mono = _clock._clock.monotonic
+        mono = _mono
         start = mono()
         try:
             result = fn(*args, **kwargs)
@@ -126,7 +141,7 @@ def guarded(
 
         @functools.wraps(fn)
         async def abounded(*args: Any, **kwargs: Any) -> Any:
-            mono = _clock._clock.monotonic
+            mono = _mono
             start = mono()
             try:
                 # Time the await, not the creation of the coroutine (prometheus_client #535).
@@ -147,7 +162,7 @@ def guarded(
 
     @functools.wraps(fn)
     def bounded(*args: Any, **kwargs: Any) -> Any:
-        mono = _clock._clock.monotonic
+        mono = _mono
         start = mono()
         try:
             result = fn(*args, **kwargs)

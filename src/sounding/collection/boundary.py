@@ -64,9 +64,8 @@ from sounding.collection.severity import (
     set_severity,
     set_severity_classifier,
 )
-from sounding.core import clock as _clock_module
 from sounding.core import health
-from sounding.core.clock import get_clock
+from sounding.core.clock import get_clock, on_clock_change
 from sounding.core.config import UNSET
 from sounding.core.exceptions import InvalidTypeError, InvalidValueError
 from sounding.core.types import ErrorSeverity
@@ -95,6 +94,19 @@ sleep: Callable[[float], object] = time.sleep
 async_sleep: Callable[[float], Awaitable[object]] = asyncio.sleep
 #: Seam: the jitter source, a function returning a float in ``[0, 1)``.
 random: Callable[[], float] = _random_module.random
+
+#: The monotonic clock in use, followed through set_clock (one global load per block).
+_mono: Callable[[], float] = get_clock().monotonic
+
+
+def _follow_clock() -> None:
+    global _mono
+    _mono = get_clock().monotonic
+
+
+on_clock_change(_follow_clock)
+_MAX_FLOAT: Final = _metrics._MAX
+_BATCH: Final = _metrics._BATCH
 
 # ---------------------------------------------------------------------------------------
 # Backoff
@@ -178,10 +190,13 @@ class _Instruments:
 
     __slots__ = (
         "attempts",
+        "attempts_cell",
         "duration",
         "duration_ok",
+        "duration_ok_cell",
         "failures",
         "fallbacks",
+        "fast",
         "op",
         "registry",
         "retries",
@@ -204,6 +219,10 @@ class _Instruments:
             f"{op}.duration", unit="ms", description=f"duration of {op} (retries included)"
         )
         self.duration_ok = self.duration.bind(status="ok")
+        # What the success path of a `with` block updates directly (see __exit__).
+        self.attempts_cell = self.attempts._cell
+        self.duration_ok_cell = self.duration_ok._cell
+        self.fast = _metrics.LOCK_FREE
         # Created on the first user error: most operations never have one.
         self.user_errors: _metrics.Counter | None = None
 
@@ -304,6 +323,8 @@ class OperationBoundary:
         self._started: ContextVar[tuple[float, ...]] = ContextVar("sounding_boundary", default=())
         #: The start of the one `with` block using the fast slot (see __enter__), or None.
         self._slot: float | None = None
+        #: whether `with` may use it: a name and no retry (checked once, tested per block)
+        self._block_ok = operation_name is not None and not retry_on_failure
         if operation_name is not None:
             self._instruments = _Instruments(operation_name)
 
@@ -511,12 +532,24 @@ class OperationBoundary:
         )
 
     def _ok(self, seconds: float) -> None:
-        # The success path: one increment and one observation, nothing else.
+        # The success path: one increment and one observation, nothing else (inlined into
+        # the cells as in __exit__; ``seconds`` is >= 0 from the clock).
         inst = self._instruments
         if inst is None or inst.registry is not _metrics._registry:
             inst = self._inst()
-        inst.attempts.inc()
-        inst.duration_ok.observe(seconds * 1e3)
+        elapsed = seconds * 1e3
+        if inst.fast and elapsed <= _MAX_FLOAT:
+            counted = inst.attempts_cell
+            counted.total += 1
+            counted.n += 1
+            cell = inst.duration_ok_cell
+            buf = cell.buf
+            buf.append(elapsed)
+            if len(buf) >= _BATCH:
+                inst.duration._fold(cell)
+        else:
+            inst.attempts.inc()
+            inst.duration_ok.observe(elapsed)
 
     def _recover_sync(
         self,
@@ -653,17 +686,8 @@ class OperationBoundary:
 
     # -- context manager ----------------------------------------------------------------
     def __enter__(self) -> OperationBoundary:
-        if self.operation_name is None:
-            raise InvalidValueError(
-                "operation_name", None, "a name when operation_boundary is used with `with`"
-            )
-        if self.retry_on_failure:
-            raise InvalidValueError(
-                "retry_on_failure",
-                True,
-                "False when operation_boundary is used with `with` (a block cannot be re-run); "
-                "decorate a function to retry it",
-            )
+        if not self._block_ok:
+            self._refuse_block()
         # One block at a time keeps its start in a slot (no context variable to set); a block
         # entered while the slot is taken (nested, or another thread/task) pushes its start on
         # a stack per context, so one boundary object can be entered from many threads/tasks.
@@ -671,7 +695,7 @@ class OperationBoundary:
         # the GIL (LOCK_FREE) the test and the store of the slot cannot be interleaved.
         # A context that already has a stack (nested, or inherited by a task created inside
         # a block) keeps using it, so its exits stay paired with its enters.
-        start = _clock_module._clock.monotonic()
+        start = _mono()
         started = self._started
         stack = started.get()
         if self._slot is None and not stack and _metrics.LOCK_FREE:
@@ -680,13 +704,25 @@ class OperationBoundary:
             started.set((*stack, start))
         return self
 
+    def _refuse_block(self) -> None:
+        if self.operation_name is None:
+            raise InvalidValueError(
+                "operation_name", None, "a name when operation_boundary is used with `with`"
+            )
+        raise InvalidValueError(
+            "retry_on_failure",
+            True,
+            "False when operation_boundary is used with `with` (a block cannot be re-run); "
+            "decorate a function to retry it",
+        )
+
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool:
-        mono = _clock_module._clock.monotonic
+        stop = _mono()
         started = self._started
         stack = started.get()
         if stack:
@@ -695,15 +731,29 @@ class OperationBoundary:
         else:
             slot = self._slot
             self._slot = None
-            start = mono() if slot is None else slot
+            start = stop if slot is None else slot
         if exc is None:
-            # The success path, as in the decorator: one increment and one observation.
+            # The success path, as in the decorator: one increment and one observation, with
+            # BoundCounter.inc and BoundHistogram.observe inlined (1 and a finite float from
+            # the clock need no check) when the instruments are lock-free.
             inst = self._instruments
             if inst is None or inst.registry is not _metrics._registry:
                 inst = self._inst()
-            inst.attempts.inc()
-            elapsed = mono() - start
-            inst.duration_ok.observe(elapsed * 1e3 if elapsed > 0.0 else 0.0)
+            elapsed = (stop - start) * 1e3
+            if not elapsed > 0.0:
+                elapsed = 0.0
+            if inst.fast and elapsed <= _MAX_FLOAT:
+                counted = inst.attempts_cell
+                counted.total += 1
+                counted.n += 1
+                cell = inst.duration_ok_cell
+                buf = cell.buf
+                buf.append(elapsed)
+                if len(buf) >= _BATCH:
+                    inst.duration._fold(cell)
+            else:
+                inst.attempts.inc()
+                inst.duration_ok.observe(elapsed)
             return False
         if not isinstance(exc, Exception):
             self._cancelled(start, exc)
@@ -757,25 +807,7 @@ def operation_boundary(
 ) -> OperationBoundary: ...
 
 
-def operation_boundary(
-    operation_name: Any = None,
-    *,
-    retry_on_failure: bool = False,
-    max_retries: int = 3,
-    retry_delay: float = 1.0,
-    retry_backoff: float = 2.0,
-    max_delay: float = 30.0,
-    jitter: bool = True,
-    retry_exceptions: type[Exception] | tuple[type[Exception], ...] = (Exception,),
-    retry_if: Callable[[Exception], bool] | None = None,
-    retry_if_result: Callable[[Any], bool] | None = None,
-    deadline: float | None = None,
-    fallback_value: Any = UNSET,
-    reraise: Any = UNSET,
-    severity: ErrorSeverity | str | None = None,
-    ok_exceptions: type[BaseException] | tuple[type[BaseException], ...] = (),
-    classify: Callable[[BaseException], str | None] | None = None,
-) -> Any:
+def operation_boundary(operation_name: Any = None, **options: Any) -> Any:
     """Wrap a risky operation: metrics, a scrubbed error event, optional retry and fallback.
 
     Use it as ``@operation_boundary``, ``@operation_boundary("name", ...)`` on a function or
@@ -823,52 +855,53 @@ def operation_boundary(
     >>> flaky(), len(calls)
     ('ok', 3)
     """
-    # The call written per block, ``with operation_boundary("op"):``, is looked up before
-    # any dict is built. This tuple lists every keyword in the order of ``kwargs`` below; one
-    # missing makes the lengths differ, so this lookup misses (slower, never wrong).
-    cached = _BOUNDARIES.get(operation_name) if type(operation_name) is str else None
-    if cached is not None:
-        fast = (
-            retry_on_failure,
-            max_retries,
-            retry_delay,
-            retry_backoff,
-            max_delay,
-            jitter,
-            retry_exceptions,
-            fallback_value,
-            reraise,
-            severity,
-            retry_if,
-            retry_if_result,
-            deadline,
-            ok_exceptions,
-            classify,
-        )
-        if len(fast) == len(cached[0]) and all(map(is_, fast, cached[0])):
-            return cached[1]
-    kwargs: dict[str, Any] = {
-        "retry_on_failure": retry_on_failure,
-        "max_retries": max_retries,
-        "retry_delay": retry_delay,
-        "retry_backoff": retry_backoff,
-        "max_delay": max_delay,
-        "jitter": jitter,
-        "retry_exceptions": retry_exceptions,
-        "fallback_value": fallback_value,
-        "reraise": reraise,
-        "severity": severity,
-        "retry_if": retry_if,
-        "retry_if_result": retry_if_result,
-        "deadline": deadline,
-        "ok_exceptions": ok_exceptions,
-        "classify": classify,
-    }
+    # The call written per block, ``with operation_boundary("op"):``, is one dict lookup:
+    # the keyword arguments arrive as ``options`` (empty when none is given), so no default
+    # has to be compared. The typed signature is in the overloads above.
+    if not options:
+        try:
+            return _PLAIN_BOUNDARIES[operation_name]
+        except (KeyError, TypeError):  # not made yet (or unhashable): checked below
+            pass
+    for key in options:
+        if key not in _OPTION_DEFAULTS:
+            raise InvalidTypeError(
+                key,
+                options[key],
+                "one of the keyword arguments of operation_boundary: "
+                + ", ".join(_OPTION_DEFAULTS),
+            )
+    kwargs: dict[str, Any] = {**_OPTION_DEFAULTS, **options}
     if callable(operation_name) and not isinstance(operation_name, str):
         # Bare ``@operation_boundary``.
         return OperationBoundary(None, **kwargs)(operation_name)
-    return _boundary_for(operation_name, kwargs)
+    boundary = _boundary_for(operation_name, kwargs)
+    if not options and type(operation_name) is str and len(_PLAIN_BOUNDARIES) < _MAX_BOUNDARIES:
+        _PLAIN_BOUNDARIES[operation_name] = boundary
+    return boundary
 
+
+#: Every keyword argument of :func:`operation_boundary` and its default, in the order of the
+#: overload's signature (the cache below compares argument values in this order).
+_OPTION_DEFAULTS: Final[dict[str, Any]] = {
+    "retry_on_failure": False,
+    "max_retries": 3,
+    "retry_delay": 1.0,
+    "retry_backoff": 2.0,
+    "max_delay": 30.0,
+    "jitter": True,
+    "retry_exceptions": (Exception,),
+    "fallback_value": UNSET,
+    "reraise": UNSET,
+    "severity": None,
+    "retry_if": None,
+    "retry_if_result": None,
+    "deadline": None,
+    "ok_exceptions": (),
+    "classify": None,
+}
+#: ``operation_boundary(name)`` with no keyword argument: name -> its boundary.
+_PLAIN_BOUNDARIES: dict[str, OperationBoundary] = {}
 
 #: Operation name -> (the arguments it was created with, the boundary), so that
 #: ``with operation_boundary("op"):`` written per call skips the checks and the instrument

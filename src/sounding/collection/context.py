@@ -90,10 +90,13 @@ def _session_value(value: Any) -> str:
     return scrub_text(value)
 
 
-def bound_items() -> list[tuple[str, Any]]:
+def bound_items() -> list[tuple[str, Any]] | tuple[()]:
     """The ``(key, value)`` pairs bound in the current context (the log pipeline's fast path)."""
+    keys = _KEYS.get()
+    if not keys:
+        return ()  # nothing bound: no list to build
     out = []
-    for key in _KEYS.get():
+    for key in keys:
         value = _VARS[key].get()
         if value is not _UNBOUND:
             out.append((key, value))

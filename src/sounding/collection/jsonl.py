@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from sounding.core import health
-from sounding.core.config import get_settings
+from sounding.core.config import current
 from sounding.core.private import open_private, private_dir
 from sounding.core.types import Event
 
@@ -141,7 +141,7 @@ class JsonlWriter:
     @property
     def path(self) -> Path:
         """The file written to (the settings' ``log_path`` unless a path was given)."""
-        return self._path if self._path is not None else get_settings().log_path
+        return self._path if self._path is not None else Path(current().log_path)
 
     def write(self, events: Sequence[Event]) -> bool:
         """Append ``events``, one JSON line each, rotating first if the file would grow past
@@ -158,7 +158,7 @@ class JsonlWriter:
                 # in a valid UTF-8 file and the rest of the batch is kept.
                 data = text.encode("utf-8", "backslashreplace")
                 health.count("log.text_replaced")
-            settings = get_settings()
+            settings = current()
             max_bytes = (
                 self._max_bytes if self._max_bytes is not None else (settings.log_file_max_bytes)
             )

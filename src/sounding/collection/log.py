@@ -59,7 +59,7 @@ from sounding.collection.session import get_session_manager
 from sounding.core import config as _config
 from sounding.core import health
 from sounding.core.clock import get_clock
-from sounding.core.config import LOG_LEVELS, Settings, get_settings
+from sounding.core.config import LOG_LEVELS, Resolved
 from sounding.core.exceptions import InvalidTypeError, InvalidValueError
 from sounding.core.types import Event, EventCategory
 
@@ -222,8 +222,14 @@ def _scrubber() -> Any:
     return mod
 
 
+#: The key information of the values sounding generates itself (_TRUSTED_KEYS): not scrubbed.
+_SKIP: Final = ("", False)
+
+
 def _key_info(key: str) -> tuple[str, bool]:
     info = _key_cache.get(key)
+    if info is None and key in _TRUSTED_KEYS:
+        info = _key_cache[key] = _SKIP
     if info is None:
         mod = _scrubber()
         new_key = key if key in CORE_KEYS else mod.scrub_text(key)
@@ -237,6 +243,8 @@ def _key_info(key: str) -> tuple[str, bool]:
 
 def _scrub_text(text: str) -> str:
     result: str = _scrubber().scrub_text(text)
+    if result == text:
+        result = text  # the same object: scrub_event then leaves the value in place
     if len(text) <= _TEXT_CACHE_MAX_LEN:
         if len(_text_cache) >= _TEXT_CACHE_MAX:
             _text_cache.clear()
@@ -277,17 +285,20 @@ def scrub_event(event: Event) -> Event:
     renamed: list[tuple[str, str]] | None = None
     # Assigning to existing keys while iterating is allowed; only renames wait for the end.
     for key, value in event.items():
-        if key in _TRUSTED_KEYS:
-            continue
         info = key_cache.get(key)
         if info is None:
             info = _key_info(key)
+        if info is _SKIP:  # timestamp, level, session id
+            continue
         t = type(value)
         if info[1]:
             event[key] = mod.REDACTED
         elif t is str:
             cached = text_cache.get(value)
-            event[key] = cached if cached is not None else _scrub_text(value)
+            if cached is None:
+                event[key] = _scrub_text(value)
+            elif cached is not value:  # unchanged text is cached as itself
+                event[key] = cached
         elif t is float or t is int or t is bool or value is None:
             pass  # no text, nothing to scrub
         else:
@@ -344,7 +355,7 @@ class _State:
 
     __slots__ = ("forward", "min_level", "record", "settings")
 
-    def __init__(self, settings: Settings | None) -> None:
+    def __init__(self, settings: Resolved | None) -> None:
         self.settings = settings
         # Without settings yet, let every call through to _log, which reads them.
         self.min_level = settings.log_level_no if settings is not None else 0
@@ -358,7 +369,7 @@ _state_lock = threading.Lock()
 
 def _current_state() -> _State:
     global _state
-    settings = get_settings()
+    settings = _config.current()
     state = _state
     if state.settings is settings:
         return state
@@ -596,7 +607,7 @@ class _LevelMethod(Protocol):
     """The signature of ``debug``/``info``/``warning``/``error``/``critical``."""
 
     def __call__(
-        self, event: str, *, category: EventCategory | str | None = None, **fields: Any
+        self, event: str, /, *, category: EventCategory | str | None = None, **fields: Any
     ) -> None: ...
 
 
@@ -606,20 +617,21 @@ class _LevelMethod(Protocol):
 _gate = 0
 
 
-def _set_gate(settings: Settings | None) -> None:
+def _set_gate(settings: Resolved | None) -> None:
     global _gate
     _gate = settings.log_level_no if settings is not None else 0
 
 
-_config.on_configure(_set_gate)
+_config.on_resolve(_set_gate)
 
 
 def _level_method(logger: StructuredLogger, levelno: int, name: str) -> _LevelMethod:
-    def method(
-        event: str, *, category: EventCategory | str | None = None, **fields: Any
-    ) -> None:
+    # ``event`` is positional-only and ``category`` travels in ``fields``: CPython then puts
+    # each keyword straight into the dict it builds for ``**fields`` without comparing it
+    # with parameter names, the only work a call below the level does besides one test.
+    def method(event: str, /, **fields: Any) -> None:
         if _gate <= levelno:
-            _log(logger, levelno, event, category, fields)
+            _log(logger, levelno, event, fields.pop("category", None), fields)
 
     method.__name__ = name
     method.__qualname__ = f"StructuredLogger.{name}"

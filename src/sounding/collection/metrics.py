@@ -29,21 +29,22 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
-from typing import Any, Final, Generic, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, Generic, ParamSpec, TypeVar, cast
 
 from sounding.collection import _wrap
-from sounding.core import clock as _clock
 from sounding.core import health
 from sounding.core.clock import get_clock, on_clock_change
-from sounding.core.config import get_settings
+from sounding.core.config import current, get_settings
 from sounding.core.exceptions import (
     InvalidNameError,
     InvalidTypeError,
     InvalidValueError,
     MetricTypeConflictError,
 )
-from sounding.core.sketch import QuantileSketch
-from sounding.core.types import IntervalAggregate, MetricSnapshot, MetricType, TagKey
+from sounding.core.types import IntervalAggregate, MetricType, TagKey
+
+if TYPE_CHECKING:
+    from sounding.core.snapshot import MetricSnapshot
 
 __all__ = [
     "OVERFLOW_TAGS",
@@ -70,10 +71,13 @@ _NAME_RE: Final = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
 _TAG_KEY_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]{0,63}$")
 MAX_NAME_LENGTH: Final = 200
 MAX_TAG_VALUE_LENGTH: Final = 200
+_MAX_LEN: Final = MAX_TAG_VALUE_LENGTH
 OVERFLOW_TAGS: Final[TagKey] = (("overflow", "true"),)
 _count_overflow = health.tally("metrics.cardinality_overflow")
 #: Observations buffered per histogram series before they are folded into the sketch.
 _BATCH: Final = 256
+#: Calls with other tags after which an instrument's remembered tags (``_last``) move on.
+_LAST_STRIKES: Final = 8
 _INF: Final = math.inf
 #: The largest finite float: plain ints and floats are range-checked against it exactly
 #: (``10**400 <= _MAX`` is False), so nothing that overflows a float reaches a cell.
@@ -87,6 +91,19 @@ _MAX: Final = sys.float_info.max
 LOCK_FREE: Final = sys.version_info >= (3, 11) and bool(
     getattr(sys, "_is_gil_enabled", lambda: True)()
 )
+
+
+#: The monotonic clock in use, followed through set_clock (one global load on the hot path
+#: instead of three lookups through the clock module).
+_mono: Callable[[], float] = get_clock().monotonic
+
+
+def _follow_clock() -> None:
+    global _mono
+    _mono = get_clock().monotonic
+
+
+on_clock_change(_follow_clock)
 
 
 def validate_name(name: object, what: str = "name") -> str:
@@ -174,6 +191,9 @@ class _SketchCell:
     __slots__ = ("buf", "sketch")
 
     def __init__(self) -> None:
+        # Imported here (struct, zlib, array): a process that only counts needs no sketch.
+        from sounding.core.sketch import QuantileSketch
+
         self.buf: list[float] = []
         self.sketch = QuantileSketch()
 
@@ -206,11 +226,24 @@ class Instrument(ABC, Generic[Cell]):
         # Raw tag items (in the caller's order) -> cell. Cells live as long as the instrument,
         # so a series is canonicalised and privacy-checked once, not on every call.
         self._by_raw: dict[Any, Cell] = {}
+        # The same for tags with a value that is not a str, keyed with the values' types.
+        self._by_typed: dict[Any, Cell] = {}
         # Canonical tags -> cell, at most `cardinality_limit` entries plus the overflow.
         self._cells: dict[TagKey, Cell] = {}
         self._tag_keys: set[tuple[Any, ...]] = set()
         self._overflow_cell: Cell | None = None
         self._default: Cell = self._series(())
+        # The tags of a series used lately (a private copy, str values only) and its cell: a
+        # call with equal tags costs one dict comparison in C instead of building and hashing
+        # the tuple of items. Replaced after _LAST_STRIKES calls that found another series in
+        # _by_raw, so a series used most of the time keeps it. ``{}`` is the untagged series.
+        self._last: tuple[dict[str, object], Cell] = ({}, self._default)
+        self._strikes = 0
+        #: Past the limit (no series can be made any more): for each tag key of one-tag
+        #: series, the cells by the values they are known by (canonical, and as written when
+        #: cached). A one-tag call with such a key and a short str value is found there or is
+        #: an overflow, with no tuple of items built. None below the limit.
+        self._spill: dict[str, dict[str, Cell]] | None = None
 
     # -- series ---------------------------------------------------------------------------
     def _series(self, canonical: TagKey) -> Cell:
@@ -238,6 +271,7 @@ class Instrument(ABC, Generic[Cell]):
     ) -> Cell | None:
         """The cell for ``tags``, or ``None`` (counted) when the tags are unusable. ``raw``
         is ``tuple(tags.items())`` when the caller has it (and found no cell for it)."""
+        typed: tuple[Any, ...] | None = None
         try:
             if raw is None:
                 raw = tuple(tags.items())
@@ -245,9 +279,18 @@ class Instrument(ABC, Generic[Cell]):
                 if cell is not None:
                     return cell
             if len(self._cells) > self._registry.cardinality_limit:
-                cell = self._overflowed(tags, raw)
+                cell = self._overflowed(tags, raw)  # str values only
                 if cell is not None:
                     return cell
+            for _, v in raw:
+                if type(v) is not str:
+                    # 1, True and 1.0 are equal keys but different tag values ("1", "True",
+                    # "1.0"): tags with a value that is not a str are cached with its type.
+                    typed = (raw, *map(type, tags.values()))
+                    cell = self._by_typed.get(typed)
+                    if cell is not None:
+                        return cell
+                    break
             canonical = self._canonical(tags)
         except Exception as exc:
             health.failure(f"metrics.invalid_tags.{self.name}", exc)
@@ -255,8 +298,14 @@ class Instrument(ABC, Generic[Cell]):
         with self._lock:
             cell = self._series(canonical)
             # Bound the raw-key cache too: odd orderings of many tags must not grow it.
-            if len(self._by_raw) < 4 * self._registry.cardinality_limit:
-                self._by_raw[raw] = cell
+            if typed is not None:
+                if len(self._by_typed) < 4 * self._registry.cardinality_limit:
+                    self._by_typed[typed] = cell
+            else:
+                if len(self._by_raw) < 4 * self._registry.cardinality_limit:
+                    self._by_raw[raw] = cell
+                if cell is not self._cells.get(OVERFLOW_TAGS):  # a series of its own
+                    self._last = (dict(raw), cell)
         return cell
 
     def _overflowed(self, tags: Mapping[str, object], raw: tuple[Any, ...]) -> Cell | None:
@@ -279,6 +328,8 @@ class Instrument(ABC, Generic[Cell]):
         _count_overflow()  # no lock on this path
         cell = self._overflow_cell
         if cell is not None:
+            if self._spill is None:  # the limit changed since: index the series again
+                self._arm_spill()
             return cell
         cell = self._cells.get(OVERFLOW_TAGS)
         if cell is None:
@@ -287,7 +338,23 @@ class Instrument(ABC, Generic[Cell]):
                 if cell is None:
                     cell = self._cells[OVERFLOW_TAGS] = self._cell_type()
         self._overflow_cell = cell
+        self._arm_spill()
         return cell
+
+    def _arm_spill(self) -> None:
+        """Index the one-tag series by value for the overflow path (see ``_spill``)."""
+        spill: dict[str, dict[str, Cell]] = {
+            keys[0]: {} for keys in self._tag_keys if len(keys) == 1
+        }
+        with self._lock:
+            for known in (list(self._cells.items()), list(self._by_raw.items())):
+                for tags, cell in known:
+                    if len(tags) == 1 and tags != OVERFLOW_TAGS:
+                        key, value = tags[0]
+                        values = spill.get(key)
+                        if values is not None and type(value) is str:
+                            values.setdefault(value, cell)
+        self._spill = spill
 
     def _bound_cell(self, tags: Mapping[str, object]) -> Cell:
         """Like :meth:`_cell_for` but raises: ``bind()`` is definition time."""
@@ -364,11 +431,38 @@ class Counter(Instrument[_CounterCell]):
             if tags is None:
                 cell = self._default
             else:
-                # Inlined cache hit of _cell_for: a call costs as much as the increment.
-                # get(), not [], so a miss (the cardinality-overflow path) raises nothing.
+                # Inlined cache hits of _cell_for (see _last): a call costs as much as the
+                # increment. get(), not [], so a miss (the cardinality-overflow path) raises
+                # nothing.
+                raw = None
+                found: _CounterCell | None = None
                 try:
-                    raw = tuple(tags.items())
-                    found = self._by_raw.get(raw)
+                    last = self._last
+                    if tags == last[0]:
+                        found = last[1]
+                    else:
+                        spill = self._spill
+                        if spill is not None and len(tags) == 1:  # past the limit
+                            key = next(iter(tags))
+                            v = tags[key]
+                            values = spill.get(key)
+                            if values is not None and type(v) is str and len(v) <= _MAX_LEN:
+                                found = values.get(v)
+                                if found is None:  # a new series as written: overflow
+                                    _count_overflow()
+                                    found = self._overflow_cell
+                        if found is None:
+                            raw = tuple(tags.items())
+                            found = self._by_raw.get(raw)
+                        if found is not None and found is not self._overflow_cell:
+                            # Another series than _last's: after _LAST_STRIKES, remember it
+                            # (copied from what found it: the caller's dict may change).
+                            strikes = self._strikes + 1
+                            if strikes < _LAST_STRIKES:
+                                self._strikes = strikes
+                            else:
+                                self._strikes = 0
+                                self._last = (dict(raw) if raw is not None else {key: v}, found)
                 except Exception:  # not a mapping: _cell_for counts it
                     raw = None
                     found = None
@@ -554,35 +648,57 @@ class BoundGauge:
 
 
 class _Timer(AbstractContextManager["_Timer"]):
-    """Times a block or a function into a histogram (monotonic, clamped, async-aware)."""
+    """Times a block or a function into a histogram (monotonic, clamped, async-aware).
 
-    __slots__ = ("_hist", "_scale", "_start", "_tags", "elapsed")
+    Made by :meth:`Histogram.time` on every ``with h.time():``, so it has no ``__init__`` (a
+    class without one is created by C code) and its ``__exit__`` appends an untagged duration
+    to the series buffer itself instead of calling :meth:`Histogram.observe`.
+    """
 
-    def __init__(self, hist: Histogram, tags: Mapping[str, object] | None) -> None:
-        self._hist = hist
-        self._tags = tags
-        self._scale = hist._time_scale
-        self._start = 0.0
-        self.elapsed = 0.0
+    __slots__ = ("_hist", "_start", "_tags", "elapsed")
+
+    _hist: Histogram
+    _tags: Mapping[str, object] | None
+    _start: float
+    elapsed: float
 
     def __enter__(self) -> _Timer:
-        self._start = _clock._clock.monotonic()
+        self._start = _mono()
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        hist = self._hist
         # Time can go backwards on some clocks; never record a negative duration.
-        elapsed = (_clock._clock.monotonic() - self._start) * self._scale
+        elapsed = (_mono() - self._start) * hist._time_scale
         self.elapsed = elapsed = elapsed if elapsed > 0.0 else 0.0
-        self._hist.observe(elapsed, self._tags)
+        if self._tags is None and elapsed <= _MAX and LOCK_FREE:
+            # Histogram.observe inlined for the untagged series (a finite float from the
+            # clock needs no other check): one append, and a fold every _BATCH values.
+            cell = hist._default
+            buf = cell.buf
+            buf.append(elapsed)
+            if len(buf) >= _BATCH:
+                hist._fold(cell)
+        else:
+            hist.observe(elapsed, self._tags)
 
     def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
         _wrap.reject_generator(
             fn, "not a generator: time the code that consumes it (with `with h.time():`)"
         )
-        observe, tags, scale = self._hist.observe, self._tags, self._scale
+        hist, tags, scale = self._hist, self._tags, self._hist._time_scale
+        observe = hist.observe
 
         def ok(seconds: float) -> None:
-            observe(seconds * scale, tags)
+            value = seconds * scale
+            if tags is None and value <= _MAX and LOCK_FREE:  # as in __exit__
+                cell = hist._default
+                buf = cell.buf
+                buf.append(value)
+                if len(buf) >= _BATCH:
+                    hist._fold(cell)
+            else:
+                observe(value, tags)
 
         def failed(seconds: float, exc: BaseException) -> None:
             # A failed call took its time too (as prometheus_client's time() records it).
@@ -613,9 +729,35 @@ class Histogram(Instrument[_SketchCell]):
         if tags is None:
             cell: _SketchCell | None = self._default
         else:
-            try:
-                raw = tuple(tags.items())
-                cell = self._by_raw.get(raw)
+            raw = None
+            cell = None
+            try:  # as in Counter.inc
+                last = self._last
+                if tags == last[0]:
+                    cell = last[1]
+                else:
+                    spill = self._spill
+                    if spill is not None and len(tags) == 1:  # past the limit
+                        key = next(iter(tags))
+                        v = tags[key]
+                        values = spill.get(key)
+                        if values is not None and type(v) is str and len(v) <= _MAX_LEN:
+                            cell = values.get(v)
+                            if cell is None:  # a new series as written: overflow
+                                _count_overflow()
+                                cell = self._overflow_cell
+                    if cell is None:
+                        raw = tuple(tags.items())
+                        cell = self._by_raw.get(raw)
+                    if cell is not None and cell is not self._overflow_cell:
+                        # Another series than _last's: after _LAST_STRIKES, remember it
+                        # (copied from what found it: the caller's dict may change).
+                        strikes = self._strikes + 1
+                        if strikes < _LAST_STRIKES:
+                            self._strikes = strikes
+                        else:
+                            self._strikes = 0
+                            self._last = (dict(raw) if raw is not None else {key: v}, cell)
             except Exception:  # not a mapping: _cell_for counts it
                 raw = None
                 cell = None
@@ -646,7 +788,11 @@ class Histogram(Instrument[_SketchCell]):
 
     def time(self, tags: Mapping[str, object] | None = None) -> _Timer:
         """Time a block (``with h.time():``) or a function (``@h.time()``)."""
-        return _Timer(self, tags)
+        timer = _Timer()
+        timer._hist = self
+        timer._tags = tags
+        timer.elapsed = 0.0
+        return timer
 
     def bind(self, **tags: object) -> BoundHistogram:
         """A histogram bound to fixed tags."""
@@ -657,6 +803,8 @@ class Histogram(Instrument[_SketchCell]):
         sk = cell.sketch
         if sk.count == 0:
             return None
+        from sounding.core.sketch import QuantileSketch
+
         cell.sketch = QuantileSketch()
         try:
             return self._new(count=sk.count, sum=sk.sum, min=sk.min, max=sk.max, sketch=sk)
@@ -766,9 +914,12 @@ class Registry:
 
     def apply_settings(self) -> None:
         """Read default tags and limits from the current settings."""
-        s = get_settings()
+        s = current()
         self._defaults_dict = dict(s.default_tags)
         self._defaults = tuple(sorted(self._defaults_dict.items()))
+        if s.cardinality_limit != self.cardinality_limit:
+            for inst in list(self._instruments.values()):
+                inst._spill = None  # series may be made again (or fewer): full checks
         self.cardinality_limit = s.cardinality_limit
         step = s.metrics.aggregation_interval
         if step != self._step and hasattr(self, "_interval_start"):
@@ -871,6 +1022,9 @@ class Registry:
 
     def record(self, snapshot: MetricSnapshot, interval: int | None = None) -> None:
         """Ingest ``snapshot`` at its own timestamp, aggregated into its interval."""
+        from sounding.core.sketch import QuantileSketch
+        from sounding.core.snapshot import MetricSnapshot  # a dataclass: not for counting
+
         if not isinstance(snapshot, MetricSnapshot):
             raise InvalidTypeError("snapshot", snapshot, "a sounding.MetricSnapshot")
         validate_name(snapshot.name, "snapshot.name")
@@ -923,6 +1077,9 @@ class Registry:
         values of one series and interval are folded together at the end (a histogram's in
         one ``add_many``). The first invalid snapshot raises before anything is recorded.
         """
+        from sounding.core.sketch import QuantileSketch
+        from sounding.core.snapshot import MetricSnapshot  # a dataclass: not for counting
+
         step = interval or get_settings().metrics.aggregation_interval
         floor = math.floor
         isfinite = math.isfinite

@@ -42,9 +42,8 @@ from sounding.collection import _wrap
 from sounding.collection import metrics as _metrics
 from sounding.collection.naming import check_operation_name, operation_name_for
 from sounding.collection.severity import check_classify, check_ok_exceptions, exception_outcome
-from sounding.core import clock as _clock
 from sounding.core import health
-from sounding.core.clock import get_clock
+from sounding.core.clock import get_clock, on_clock_change
 from sounding.core.exceptions import (
     InvalidTypeError,
     InvalidValueError,
@@ -58,6 +57,20 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 _LOGGER_NAME: Final = "sounding.timing"
+_NOT_FAST: Final = object()
+
+
+#: The monotonic clock in use, followed through set_clock (one global load on the hot path
+#: instead of three lookups through the clock module).
+_mono: Callable[[], float] = get_clock().monotonic
+
+
+def _follow_clock() -> None:
+    global _mono
+    _mono = get_clock().monotonic
+
+
+on_clock_change(_follow_clock)
 
 
 def _check_operation(name: object) -> str:
@@ -98,8 +111,10 @@ class _Operation:
 
     __slots__ = (
         "_error_tags",
+        "_fast",
         "_hist",
         "_ok",
+        "_ok_cell",
         "_registry",
         "_slow",
         "_slow_tags",
@@ -130,8 +145,13 @@ class _Operation:
         #: no threshold and no result logging: a successful run is one observation
         self.plain = threshold_ms is None and not log_result
         self._registry: Any = None
+        #: the registry while a successful run is one append to ``_ok_cell``'s buffer (a plain
+        #: operation, lock-free instruments), else a marker that is never the registry (not
+        #: None: the registry is None between a reset and its next use): one identity test
+        self._fast: Any = _NOT_FAST
         self._hist: _metrics.Histogram | None = None
         self._ok: _metrics.BoundHistogram | None = None
+        self._ok_cell: Any = None
         self._slow: _metrics.Counter | None = None
         self._error_tags: dict[str, dict[str, str]] = {}
         self._slow_tags = {**tags, "status": "ok"}
@@ -146,8 +166,10 @@ class _Operation:
         ok = hist.bind(**self.tags, status="ok")
         self._hist = hist
         self._ok = ok
+        self._ok_cell = ok._cell
         self._slow = None
         self._registry = registry
+        self._fast = registry if self.plain and _metrics.LOCK_FREE else _NOT_FAST
         return ok
 
     def observe_ok(self, elapsed_ms: float) -> None:
@@ -237,11 +259,17 @@ class _Operation:
 
         def ok(seconds: float) -> None:
             try:
-                # Inlined observe_ok for the common case; _ok is set whenever _registry is.
-                if op.plain and op._registry is _metrics._registry:
-                    op._ok.observe(seconds * 1000.0)  # type: ignore[union-attr]
+                # Inlined observe_ok and BoundHistogram.observe for the common case (see
+                # PerformanceTimer.__exit__; ``seconds`` is >= 0 from the clock).
+                elapsed_ms = seconds * 1000.0
+                if op._fast is _metrics._registry and elapsed_ms <= _MAX_FLOAT:
+                    cell = op._ok_cell
+                    buf = cell.buf
+                    buf.append(elapsed_ms)
+                    if len(buf) >= _BATCH:
+                        cast(_metrics.Histogram, op._hist)._fold(cell)
                 else:
-                    op.observe_ok(seconds * 1000.0)
+                    op.observe_ok(elapsed_ms)
             except Exception as failure:
                 health.failure("timing.record", failure)
 
@@ -350,6 +378,12 @@ def _metric_histogram(timer: str, metric: object) -> _metrics.Histogram:
 #: invalid ``log_result=1`` through); tags are cached only when every key and value is a str.
 _OPERATIONS: dict[tuple[Any, ...], _Operation] = {}
 _MAX_OPERATIONS: Final = 1024
+#: ``PerformanceTimer(name)`` with every other argument left out: name -> its _Operation.
+_PLAIN: dict[str, _Operation] = {}
+#: The keyword-only arguments of PerformanceTimer (see its overloads).
+_TIMER_OPTIONS: Final = ("log_result", "metrics", "ok_exceptions", "classify")
+_MAX_FLOAT: Final = sys.float_info.max
+_BATCH: Final = _metrics._BATCH
 
 
 def _operation_key(
@@ -384,6 +418,8 @@ def _remember_operation(
     key = _operation_key(name, threshold_ms, tags, log_result)
     if key is not None and len(_OPERATIONS) < _MAX_OPERATIONS:
         _OPERATIONS[key] = op
+        if key == (name, False) and type(name) is str:
+            _PLAIN[name] = op
 
 
 class PerformanceTimer:
@@ -409,8 +445,20 @@ class PerformanceTimer:
     ``ok_exceptions`` and ``classify`` work as for :func:`track_execution_time`.
     """
 
-    __slots__ = ("_op", "_start", "_stop", "metrics")
+    __slots__ = ("_metrics", "_op", "_start", "_stop")
 
+    #: the end of the last run, None while one runs (set with ``_start``, read only after it)
+    _stop: float | None
+
+    @overload
+    def __init__(
+        self,
+        name: str,
+        threshold_ms: float | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> None: ...
+
+    @overload
     def __init__(
         self,
         name: str,
@@ -421,18 +469,42 @@ class PerformanceTimer:
         metrics: tuple[str, ...] | list[str] = (),
         ok_exceptions: type[BaseException] | tuple[type[BaseException], ...] = (),
         classify: Callable[[BaseException], str | None] | None = None,
+    ) -> None: ...
+
+    def __init__(
+        self,
+        name: str,
+        threshold_ms: float | None = None,
+        tags: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> None:
         # Created per call, as the docs show it: the checked settings and resolved instruments
         # are shared by every timer with the same settings (an _Operation holds no run state).
-        # Only the plain form is cached; outcome options go through the full checks.
+        # ``PerformanceTimer("op")`` is one dict lookup (the keyword-only options arrive as
+        # ``options``, empty when none is given: no default to fill in or compare); other
+        # plain forms a lookup on a key of the arguments; outcome options the full checks.
+        self._start: float | None = None
+        self._metrics: dict[str, float] | None = None
+        if not options and threshold_ms is None and tags is None:
+            try:
+                self._op = _PLAIN[name]
+                return
+            except (KeyError, TypeError):  # not made yet (or unhashable): checked below
+                pass
+        for key in options:
+            if key not in _TIMER_OPTIONS:
+                raise InvalidTypeError(
+                    key,
+                    options[key],
+                    "one of the keyword arguments of PerformanceTimer: "
+                    + ", ".join(_TIMER_OPTIONS),
+                )
+        log_result = options.get("log_result", False)
+        metrics = options.get("metrics", ())
+        ok_exceptions = options.get("ok_exceptions", ())
+        classify = options.get("classify")
         plain = type(ok_exceptions) is tuple and not ok_exceptions and classify is None
-        op = None
-        if plain:
-            op = (
-                _OPERATIONS.get((name, log_result))
-                if tags is None and threshold_ms is None and type(name) is str
-                else _cached_operation(name, threshold_ms, tags, log_result)
-            )
+        op = _cached_operation(name, threshold_ms, tags, log_result) if plain else None
         if op is None or op.log_result is not log_result:
             if not isinstance(log_result, bool):
                 raise InvalidTypeError("log_result", log_result, "True or False")
@@ -456,10 +528,18 @@ class PerformanceTimer:
             for metric in metrics:
                 # Declared metrics are checked now: a clash fails here, not when a block ends.
                 _metric_histogram(self._op.name, metric)
-        self._start: float | None = None
-        self._stop: float | None = None
-        #: numbers attached with :meth:`add_metric` during the current (or last) run
-        self.metrics: dict[str, float] = {}
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """Numbers attached with :meth:`add_metric` during the current (or last) run."""
+        found = self._metrics
+        if found is None:
+            found = self._metrics = {}
+        return found
+
+    @metrics.setter
+    def metrics(self, value: dict[str, float]) -> None:
+        self._metrics = value
 
     @property
     def name(self) -> str:
@@ -496,13 +576,13 @@ class PerformanceTimer:
             health.failure("timing.add_metric", exc)
 
     def _begin(self) -> None:
-        if self.metrics:  # a new run starts with no metrics (an empty dict can be kept)
-            self.metrics = {}
+        if self._metrics:  # a new run starts with no metrics (an empty dict can be kept)
+            self._metrics = None
         self._stop = None
-        self._start = _clock._clock.monotonic()
+        self._start = _mono()
 
     def _end(self, exc: BaseException | None) -> None:
-        stop = _clock._clock.monotonic()
+        stop = _mono()
         start = self._start if self._start is not None else stop
         self._stop = stop
         # Time can go backwards on an injected clock; a duration never does.
@@ -518,8 +598,9 @@ class PerformanceTimer:
                 health.failure("timing.record", failure)
         else:
             op.record(elapsed_ms, exc)
-        if self.metrics:
-            for metric, value in self.metrics.items():
+        attached = self._metrics
+        if attached:
+            for metric, value in attached.items():
                 try:
                     _metric_histogram(op.name, metric).observe(value, op.tags or None)
                 except Exception as failure:
@@ -527,10 +608,10 @@ class PerformanceTimer:
 
     def __enter__(self) -> PerformanceTimer:
         # _begin inlined: a timer created per call pays for every call made here.
-        if self.metrics:
-            self.metrics = {}
+        if self._metrics:
+            self._metrics = None
         self._stop = None
-        self._start = _clock._clock.monotonic()
+        self._start = _mono()
         return self
 
     def __exit__(
@@ -539,25 +620,24 @@ class PerformanceTimer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc is None and not self.metrics:
-            # The common run, _end's fast path inlined.
-            stop = self._stop = _clock._clock.monotonic()
+        stop = _mono()
+        if exc is None and not self._metrics:
+            # The common run: _end's fast path with BoundHistogram.observe inlined (a finite
+            # float from the clock needs no check), one append to the series buffer.
             op = self._op
-            ok = op._ok
             start = self._start
-            if (
-                op.plain
-                and ok is not None
-                and start is not None
-                and op._registry is _metrics._registry
-            ):
+            if op._fast is _metrics._registry and start is not None:
+                self._stop = stop
                 elapsed_ms = (stop - start) * 1000.0
-                try:
-                    ok.observe(elapsed_ms if elapsed_ms > 0.0 else 0.0)
-                except Exception as failure:
-                    health.failure("timing.record", failure)
-                return
-            self._stop = None
+                if not elapsed_ms > 0.0:
+                    elapsed_ms = 0.0
+                if elapsed_ms <= _MAX_FLOAT:
+                    cell = op._ok_cell
+                    buf = cell.buf
+                    buf.append(elapsed_ms)
+                    if len(buf) >= _BATCH:
+                        cast(_metrics.Histogram, op._hist)._fold(cell)
+                    return
         self._end(exc)
 
     async def __aenter__(self) -> PerformanceTimer:

@@ -30,32 +30,44 @@ version once it configures (:func:`is_configured` tells which mode is on).
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 import stat
 import sys
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from sounding.core import consent_choice
+from sounding.core._config_base import (
+    CONSENT_FILE,
+    LOG_LEVELS,
+    METRICS_FIELDS,
+    check_metrics,
+    is_number,
+)
+from sounding.core._config_base import check as _check
 from sounding.core.exceptions import ConfigurationError
 from sounding.core.types import TelemetryLevel
+
+if TYPE_CHECKING:
+    from sounding.core.settings import MetricsConfig as MetricsConfig
+    from sounding.core.settings import Settings as Settings
 
 __all__ = [
     "LOG_LEVELS",
     "UNSET",
+    "MetricValues",
     "MetricsConfig",
+    "Resolved",
     "Settings",
     "before_configure",
     "configure",
+    "current",
     "get_settings",
     "is_configured",
     "load_toml",
     "on_configure",
+    "on_resolve",
     "refresh",
     "request_telemetry_level",
     "reset",
@@ -81,130 +93,88 @@ class _Unset:
 
 UNSET: Final = _Unset()
 
-# The stdlib logging levels, spelled out so importing config does not import logging.
-LOG_LEVELS: Final[dict[str, int]] = {
-    "debug": 10,
-    "info": 20,
-    "warning": 30,
-    "error": 40,
-    "critical": 50,
-}
-
 _APP_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
-def _check(ok: bool, field_name: str, value: Any, allowed: str) -> None:
-    if not ok:
-        raise ConfigurationError(field_name, value, allowed)
+class MetricValues:
+    """The checked values of a :class:`MetricsConfig`, as the library reads them.
 
-
-def _is_number(v: Any) -> bool:
-    # Exact comparisons: NaN, infinities and ints beyond float range (10**400) fail, and
-    # nothing is converted, so nothing can overflow.
-    return (
-        isinstance(v, (int, float))
-        and not isinstance(v, bool)
-        and -sys.float_info.max <= v <= sys.float_info.max
-    )
-
-
-@dataclass(frozen=True)
-class MetricsConfig:
-    """Metric aggregation, baseline, dashboard and alert settings (seed Day 4).
-
-    >>> MetricsConfig(aggregation_interval=10).aggregation_interval
-    10
-    >>> MetricsConfig(retention_days=0)
-    Traceback (most recent call last):
-    ...
-    sounding.core.exceptions.ConfigurationError: MetricsConfig.retention_days=0 is not allowed: \
-an integer >= 1 (days)
+    The public :class:`MetricsConfig` is a dataclass (the seed's); importing
+    :mod:`dataclasses` costs a short process several milliseconds (it pulls in ``inspect``,
+    ``ast``, ``dis``), so what sounding itself reads on the counter and exit paths is this
+    plain ``__slots__`` object with the same fields, defaults and checks.
     """
 
-    # Aggregation settings
-    aggregation_interval: int = 60  # seconds
-    retention_days: int = 30
+    __slots__ = METRICS_FIELDS
 
-    # Baseline settings
-    baseline_window_days: int = 7
-    deviation_threshold_percent: float = 20.0
+    aggregation_interval: int
+    retention_days: int
+    baseline_window_days: int
+    deviation_threshold_percent: float
+    refresh_interval: int
+    max_data_points: int
+    enable_alerts: bool
+    alert_thresholds: Mapping[str, float]
 
-    # Dashboard settings
-    refresh_interval: int = 5  # seconds
-    max_data_points: int = 1000
-
-    # Alerting settings
-    enable_alerts: bool = False
-    alert_thresholds: dict[str, float] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        def pos_int(name: str, minimum: int, unit: str) -> None:
-            v = getattr(self, name)
-            _check(
-                isinstance(v, int) and not isinstance(v, bool) and v >= minimum,
-                f"MetricsConfig.{name}",
-                v,
-                f"an integer >= {minimum} ({unit})",
-            )
-
-        pos_int("aggregation_interval", 1, "seconds")
-        _check(
-            self.aggregation_interval <= 86400,
-            "MetricsConfig.aggregation_interval",
-            self.aggregation_interval,
-            "at most 86400 seconds (one day)",
-        )
-        pos_int("retention_days", 1, "days")
-        pos_int("baseline_window_days", 1, "days")
-        pos_int("refresh_interval", 1, "seconds")
-        pos_int("max_data_points", 2, "points")
-        v = self.deviation_threshold_percent
-        _check(
-            _is_number(v) and v > 0,
-            "MetricsConfig.deviation_threshold_percent",
-            v,
-            "a finite number > 0 (percent)",
-        )
-        _check(
-            isinstance(self.enable_alerts, bool),
-            "MetricsConfig.enable_alerts",
-            self.enable_alerts,
-            "True or False",
-        )
-        _check(
-            isinstance(self.alert_thresholds, Mapping),
-            "MetricsConfig.alert_thresholds",
-            self.alert_thresholds,
-            "a mapping of metric name to a finite number",
-        )
-        for k, t in self.alert_thresholds.items():
-            _check(
-                isinstance(k, str) and bool(k),
-                "MetricsConfig.alert_thresholds key",
-                k,
-                "a non-empty metric name",
-            )
-            _check(
-                _is_number(t),
-                f"MetricsConfig.alert_thresholds[{k!r}]",
-                t,
-                "a finite number",
-            )
-        # Frozen, but hold a private copy so later changes to the caller's dict do not leak in.
-        object.__setattr__(self, "alert_thresholds", dict(self.alert_thresholds))
+    def __init__(
+        self,
+        aggregation_interval: int = 60,
+        retention_days: int = 30,
+        baseline_window_days: int = 7,
+        deviation_threshold_percent: float = 20.0,
+        refresh_interval: int = 5,
+        max_data_points: int = 1000,
+        enable_alerts: bool = False,
+        alert_thresholds: Mapping[str, float] | None = None,
+    ) -> None:
+        self.aggregation_interval = aggregation_interval
+        self.retention_days = retention_days
+        self.baseline_window_days = baseline_window_days
+        self.deviation_threshold_percent = deviation_threshold_percent
+        self.refresh_interval = refresh_interval
+        self.max_data_points = max_data_points
+        self.enable_alerts = enable_alerts
+        self.alert_thresholds = {} if alert_thresholds is None else alert_thresholds
+        check_metrics(self)
+        # A private copy, so later changes to the caller's dict do not leak in.
+        self.alert_thresholds = dict(self.alert_thresholds)
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], *, source: str = "mapping") -> MetricsConfig:
+    def of(cls, config: Any) -> MetricValues:
+        """The values of a :class:`MetricsConfig` (already checked by its constructor)."""
+        return cls(**{name: getattr(config, name) for name in METRICS_FIELDS})
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, source: str = "mapping") -> MetricValues:
         """Build from a mapping (TOML table); unknown keys raise naming the allowed ones."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
+        unknown = sorted(set(data) - set(METRICS_FIELDS))
         if unknown:
             raise ConfigurationError(
                 f"{source}: metrics.{unknown[0]}",
                 data[unknown[0]],
-                "one of the keys " + ", ".join(sorted(names)),
+                "one of the keys " + ", ".join(sorted(METRICS_FIELDS)),
             )
         return cls(**dict(data))
+
+    def replace(self, **changes: Any) -> MetricValues:
+        """A copy with ``changes`` applied (and checked)."""
+        values = {name: getattr(self, name) for name in METRICS_FIELDS}
+        values.update(changes)
+        return MetricValues(**values)
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in METRICS_FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, MetricValues):
+            return NotImplemented
+        return self._values() == other._values()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in METRICS_FIELDS)
+        return f"MetricValues({inner})"
 
 
 #: The app name when nothing names the application (``python -c``, an interactive shell).
@@ -224,13 +194,14 @@ def _implicit_app_name() -> str | None:
     main = sys.modules.get("__main__")
     spec = getattr(main, "__spec__", None)
     module = getattr(spec, "name", None)
-    stem = Path(argv0).stem
+    name = os.path.basename(argv0.rstrip(os.sep + (os.altsep or "")))
+    stem = os.path.splitext(name)[0]
     if isinstance(module, str) and module and module != "__main__":
         # `python -m pkg` (argv[0] is pkg/__main__.py) or `python -m pkg.cli`: the package.
         stem = module.split(".")[0]
     elif stem == "__main__":
         # `python path/to/pkg` (a directory with __main__.py): the directory.
-        stem = Path(argv0).parent.name if argv0 != "-m" else ""
+        stem = os.path.basename(os.path.dirname(argv0)) if argv0 != "-m" else ""
     stem = re.sub(r"[^A-Za-z0-9._-]", "-", stem).strip("-._")[:64]
     return stem if stem and _APP_NAME_RE.match(stem) else None
 
@@ -245,18 +216,18 @@ def _under_test_runner(env: Mapping[str, str]) -> bool:
     return "PYTEST_CURRENT_TEST" in env or "_pytest" in sys.modules
 
 
-_test_data_root: Path | None = None
+_test_data_root: str | None = None
 
 
-def _default_data_dir(app_name: str, env: Mapping[str, str]) -> Path:
+def _default_data_dir(app_name: str, env: Mapping[str, str]) -> str:
     global _test_data_root
     if _under_test_runner(env):
         if _test_data_root is None:
             import tempfile
 
             # mkdtemp: a fresh directory only this user can enter (0700), one per process.
-            _test_data_root = Path(tempfile.mkdtemp(prefix="sounding-test-"))
-        return _test_data_root / app_name
+            _test_data_root = tempfile.mkdtemp(prefix="sounding-test-")
+        return os.path.join(_test_data_root, app_name)
     base = _xdg_data_home()
     if base is None:
         import platformdirs
@@ -264,7 +235,7 @@ def _default_data_dir(app_name: str, env: Mapping[str, str]) -> Path:
         base = platformdirs.user_data_dir("sounding", appauthor=False)
     else:
         base = os.path.join(base, "sounding")
-    return Path(base) / app_name
+    return os.path.join(base, app_name)
 
 
 def _xdg_data_home() -> str | None:
@@ -283,60 +254,126 @@ def _xdg_data_home() -> str | None:
     return os.path.join(home, ".local", "share") if os.path.isabs(home) else None
 
 
-@dataclass(frozen=True)
-class Settings:
-    """The effective configuration. Build it with :func:`configure`, read it with
-    :func:`get_settings`."""
+#: The fields of :class:`Settings`, in its order.
+SETTINGS_FIELDS: Final = (
+    "app_name",
+    "app_version",
+    "data_dir",
+    "requested_telemetry_level",
+    "telemetry_level",
+    "telemetry_reason",
+    "telemetry_level_set",
+    "telemetry_echo",
+    "local_recording",
+    "metrics",
+    "default_tags",
+    "cardinality_limit",
+    "log_level",
+    "log_file_max_bytes",
+    "log_file_backups",
+    "event_buffer_size",
+    "shutdown_timeout",
+    "forward_to_logging",
+    "config_file",
+    "debug",
+    "configured",
+    "exporters",
+)
 
-    app_name: str = "python-app"
-    app_version: str = "unknown"
-    data_dir: Path = Path()
-    #: the level the application asked for, before the user's environment
-    requested_telemetry_level: TelemetryLevel = TelemetryLevel.OFF
-    #: the effective remote telemetry level
-    telemetry_level: TelemetryLevel = TelemetryLevel.OFF
-    #: why the effective level is what it is (shown by ``sounding status``)
-    telemetry_reason: str = "default: nothing leaves the machine unless the app opts in"
-    #: whether a level was given (argument, TOML, configure), rather than the default
-    telemetry_level_set: bool = False
-    #: print what would be sent instead of sending it (``SOUNDING_TELEMETRY_ECHO=1``, or the
-    #: user's choice stored by ``sounding telemetry ... --echo``)
-    telemetry_echo: bool = False
-    local_recording: bool = True
-    metrics: MetricsConfig = field(default_factory=MetricsConfig)
-    #: tags added to every series; by default the app version and the platform
-    default_tags: Mapping[str, str] = field(default_factory=dict)
-    cardinality_limit: int = 2000
-    log_level: str = "info"
-    log_file_max_bytes: int = 5 * 1024 * 1024
-    log_file_backups: int = 3
-    event_buffer_size: int = 10_000
-    shutdown_timeout: float = 2.0
-    #: also hand sounding's events to the stdlib logger ``sounding.events``
-    forward_to_logging: bool = False
-    config_file: Path | None = None
-    #: print sounding's own health messages on stderr (``SOUNDING_DEBUG=1``)
-    debug: bool = False
-    #: whether the application configured sounding (``configure()``, or a setting naming
-    #: where); until then nothing is written (library mode)
-    configured: bool = False
-    #: push exporters (``sounding.exporters``) or their TOML tables (``type = "remote-write"``)
-    exporters: tuple[Any, ...] = ()
+
+class Resolved:
+    """The effective settings as sounding reads them internally (:func:`current`).
+
+    The same fields as the public :class:`Settings` dataclass, but a plain ``__slots__``
+    object built without :mod:`dataclasses` or :mod:`pathlib` (paths are strings, the
+    metric settings a :class:`MetricValues`), so a process that only counts imports neither.
+    :meth:`public` gives the :class:`Settings` that :func:`get_settings` and
+    :func:`configure` return (built once, on first use).
+    """
+
+    __slots__ = (*SETTINGS_FIELDS, "_metrics_config", "_public")
+
+    app_name: str
+    app_version: str
+    data_dir: str
+    requested_telemetry_level: TelemetryLevel
+    telemetry_level: TelemetryLevel
+    telemetry_reason: str
+    telemetry_level_set: bool
+    telemetry_echo: bool
+    local_recording: bool
+    metrics: MetricValues
+    default_tags: dict[str, str]
+    cardinality_limit: int
+    log_level: str
+    log_file_max_bytes: int
+    log_file_backups: int
+    event_buffer_size: int
+    shutdown_timeout: float
+    forward_to_logging: bool
+    config_file: str | None
+    debug: bool
+    configured: bool
+    exporters: tuple[Any, ...]
+    _metrics_config: MetricsConfig | None
+    _public: Settings | None
+
+    def __init__(self, metrics_config: MetricsConfig | None = None, **values: Any) -> None:
+        for name in SETTINGS_FIELDS:
+            object.__setattr__(self, name, values[name])
+        object.__setattr__(self, "_metrics_config", metrics_config)
+        object.__setattr__(self, "_public", None)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Resolved settings are read-only ({name})")
 
     @property
-    def store_path(self) -> Path:
+    def store_path(self) -> str:
         """The SQLite store: ``telemetry.db`` in the data directory."""
-        return self.data_dir / "telemetry.db"
+        return os.path.join(self.data_dir, "telemetry.db")
 
     @property
-    def log_path(self) -> Path:
+    def log_path(self) -> str:
         """The JSON-lines event log in the data directory."""
-        return self.data_dir / "events.jsonl"
+        return os.path.join(self.data_dir, "events.jsonl")
 
     @property
     def log_level_no(self) -> int:
         """The minimum level as a stdlib logging number."""
         return LOG_LEVELS[self.log_level]
+
+    def public(self) -> Settings:
+        """These settings as the public :class:`Settings` dataclass."""
+        out = self._public
+        if out is None:
+            from pathlib import Path
+
+            from sounding.core.settings import MetricsConfig, Settings
+
+            values: dict[str, Any] = {name: getattr(self, name) for name in SETTINGS_FIELDS}
+            values["data_dir"] = Path(self.data_dir)
+            if self.config_file is not None:
+                values["config_file"] = Path(self.config_file)
+            values["metrics"] = self._metrics_config or MetricsConfig(
+                **{name: getattr(self.metrics, name) for name in METRICS_FIELDS}
+            )
+            out = Settings(**values)
+            object.__setattr__(self, "_public", out)
+        return out
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in SETTINGS_FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Resolved):
+            return NotImplemented
+        return self._values() == other._values()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in SETTINGS_FIELDS)
+        return f"Resolved({inner})"
 
 
 #: A settings file is a few hundred bytes; anything this big is not one.
@@ -357,7 +394,7 @@ def load_toml(path: str | os.PathLike[str], *, setting: str = "config_file") -> 
     else:  # pragma: no cover - exercised on 3.10 only
         import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
-    p = Path(path)
+    p = os.fspath(path)
     allowed = f"a regular UTF-8 TOML file of at most {MAX_CONFIG_BYTES} bytes"
     try:
         # Non-blocking: opening a FIFO must not wait for a writer.
@@ -451,20 +488,20 @@ def _build(
     env: Mapping[str, str],
     config_file: Any,
     explicit: bool = True,
-) -> Settings:
+) -> Resolved:
     unknown = sorted(set(overrides) - _FIELDS)
     if unknown:
         raise ConfigurationError(
             unknown[0], overrides[unknown[0]], "a known setting: " + ", ".join(sorted(_FIELDS))
         )
-    file_path: Path | None = None
+    file_path: str | None = None
     file_setting = "config_file"
     if config_file is not UNSET and config_file is not None:
         if not isinstance(config_file, (str, os.PathLike)):
             raise ConfigurationError("config_file", config_file, "a path to a TOML file")
-        file_path = Path(config_file)
+        file_path = os.fspath(config_file)
     elif env.get("SOUNDING_CONFIG"):
-        file_path = Path(env["SOUNDING_CONFIG"])
+        file_path = env["SOUNDING_CONFIG"]
         file_setting = "SOUNDING_CONFIG"
     from_file: dict[str, Any] = (
         load_toml(file_path, setting=file_setting) if file_path is not None else {}
@@ -520,7 +557,9 @@ def _build(
     except (UnicodeEncodeError, TypeError, ValueError):
         encodable = False
     _check(encodable, src("data_dir"), data_dir, "a path the file system can encode (no NUL)")
-    data_dir = Path(data_dir).expanduser()
+    data_dir = os.fspath(data_dir)
+    _check(isinstance(data_dir, str), src("data_dir"), data_dir, "a path")
+    data_dir = os.path.expanduser(data_dir)
 
     # Telemetry level: the app asks, the user's environment may only lower it.
     requested = pick("telemetry_level")
@@ -538,10 +577,10 @@ def _build(
             level, reason = user, f"lowered by SOUNDING_TELEMETRY={user.value}"
     # The user's choice stored by the consent helper (``sounding telemetry ...``) also only
     # lowers; while the first-run notice is on screen nothing is sent at all.
-    choice = consent_choice.read_choice(data_dir)
+    choice = _stored_choice(data_dir)
     if choice is not None and choice.level.rank < level.rank:
         level, reason = choice.level, f"lowered by the user's choice ({choice.level.value})"
-    if consent_choice.notice_shown_this_run() and level is not TelemetryLevel.OFF:
+    if _notice_shown_this_run() and level is not TelemetryLevel.OFF:
         level, reason = TelemetryLevel.OFF, "first run: nothing is sent while the notice shows"
     dnt = env.get("DO_NOT_TRACK")
     if dnt is not None and _truthy_env(dnt):
@@ -559,11 +598,19 @@ def _build(
     _check(isinstance(local, bool), "local_recording", local, "True or False")
 
     metrics = pick("metrics")
+    # The application's own MetricsConfig is kept for the public Settings; sounding reads its
+    # values (a MetricValues, which needs no dataclasses import when none was given).
+    metrics_config: MetricsConfig | None = None
     if metrics is UNSET:
-        metrics = MetricsConfig()
+        values = MetricValues()
     elif isinstance(metrics, Mapping):
-        metrics = MetricsConfig.from_mapping(metrics, source=str(file_path or "metrics"))
-    _check(isinstance(metrics, MetricsConfig), "metrics", metrics, "a MetricsConfig")
+        values = MetricValues.from_mapping(metrics, source=str(file_path or "metrics"))
+    else:
+        from sounding.core.settings import MetricsConfig
+
+        _check(isinstance(metrics, MetricsConfig), "metrics", metrics, "a MetricsConfig")
+        metrics_config = metrics
+        values = MetricValues.of(metrics)
     env_changes: dict[str, int] = {}
     for key, env_name in (
         ("aggregation_interval", "SOUNDING_AGGREGATION_INTERVAL"),
@@ -573,7 +620,8 @@ def _build(
         if v is not None and "metrics" not in overrides:
             env_changes[key] = v
     if env_changes:
-        metrics = dataclasses.replace(metrics, **env_changes)
+        values = values.replace(**env_changes)
+        metrics_config = None
 
     default_tags = pick("default_tags")
     if default_tags is UNSET or default_tags is None:
@@ -589,7 +637,7 @@ def _build(
     def number(name: str, default: Any, cond: Callable[[Any], bool], allowed: str) -> Any:
         v = pick(name)
         v = default if v is UNSET else v
-        _check(_is_number(v) and cond(v), src(name), v, allowed)
+        _check(is_number(v) and cond(v), src(name), v, allowed)
         return v
 
     cardinality = number(
@@ -643,7 +691,8 @@ def _build(
         "a list of sounding.exporters exporters (or TOML tables with type and url)",
     )
 
-    return Settings(
+    return Resolved(
+        metrics_config,
         app_name=app_name,
         app_version=app_version,
         data_dir=data_dir,
@@ -653,7 +702,7 @@ def _build(
         telemetry_level_set=level_set,
         telemetry_echo=echo,
         local_recording=local,
-        metrics=metrics,
+        metrics=values,
         default_tags=dict(default_tags),
         cardinality_limit=cardinality,
         log_level=log_level.lower(),
@@ -669,11 +718,45 @@ def _build(
     )
 
 
+def _stored_choice(data_dir: str) -> Any:
+    """The user's stored choice in ``data_dir`` (a ``ConsentChoice``), or ``None``.
+
+    :mod:`sounding.core.consent_choice` (``json``, a dataclass) is imported only when the
+    file is there, or cannot be looked at (the reader then counts the failure and reads the
+    strictest choice): most processes have no stored choice.
+    """
+    try:
+        os.stat(os.path.join(data_dir, CONSENT_FILE))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        pass
+    from sounding.core import consent_choice
+
+    return consent_choice.read_choice(data_dir)
+
+
+def _notice_shown_this_run() -> bool:
+    # Only the consent helper shows the notice, and it imports consent_choice to say so.
+    module = sys.modules.get("sounding.core.consent_choice")
+    return module is not None and bool(module.notice_shown_this_run())
+
+
+def __getattr__(name: str) -> Any:
+    # PEP 562: the public dataclasses (and the `dataclasses` import they cost) on first use.
+    if name in ("MetricsConfig", "Settings"):
+        from sounding.core import settings
+
+        return getattr(settings, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 _lock = threading.RLock()
-_settings: Settings | None = None
+_settings: Resolved | None = None
 _overrides: dict[str, Any] = {}
 _config_file: Any = UNSET
 _explicit = False
+_resolve_listeners: list[Callable[[Resolved], None]] = []
 _listeners: list[Callable[[Settings], None]] = []
 _before: list[Callable[[], None]] = []
 
@@ -716,7 +799,7 @@ def configure(
         }.items()
         if v is not UNSET
     }
-    return _apply(given, config_file, environ, explicit=True)
+    return _apply(given, config_file, environ, explicit=True).public()
 
 
 def _apply(
@@ -725,7 +808,7 @@ def _apply(
     environ: Mapping[str, str] | None,
     *,
     explicit: bool,
-) -> Settings:
+) -> Resolved:
     global _settings, _config_file, _explicit
     with _lock:
         merged = {**_overrides, **given}
@@ -747,9 +830,14 @@ def _apply(
         _config_file = cfg_file
         _explicit = explicit
         _settings = new
+        resolve_listeners = list(_resolve_listeners)
         listeners = list(_listeners)
-    for listener in listeners:
-        listener(new)
+    for resolve_listener in resolve_listeners:
+        resolve_listener(new)
+    if listeners:
+        public = new.public()
+        for listener in listeners:
+            listener(public)
     return new
 
 
@@ -758,14 +846,16 @@ def refresh() -> Settings:
 
     Unlike :func:`configure` this does not end library mode.
     """
-    return _apply({}, UNSET, None, explicit=False)
+    return _apply({}, UNSET, None, explicit=False).public()
 
 
 def request_telemetry_level(level: TelemetryLevel | str) -> Settings:
     """Ask for ``level`` on the application's behalf when it configured none (what
     ``initialize_telemetry(enabled=True)`` means); the user's environment can still lower
     it. Does not end library mode."""
-    return _apply({"telemetry_level": _parse_level(level, "level")}, UNSET, None, explicit=False)
+    return _apply(
+        {"telemetry_level": _parse_level(level, "level")}, UNSET, None, explicit=False
+    ).public()
 
 
 def get_settings() -> Settings:
@@ -774,6 +864,12 @@ def get_settings() -> Settings:
     Reading the settings does not configure sounding: a library that records before its
     host application configured leaves sounding in library mode (:func:`is_configured`).
     """
+    return current().public()
+
+
+def current() -> Resolved:
+    """The effective settings as sounding reads them (:class:`Resolved`: what
+    :func:`get_settings` returns, without building the public dataclass)."""
     s = _settings
     if s is None:
         with _lock:
@@ -796,14 +892,22 @@ def is_configured() -> bool:
     True
     >>> sounding.reset()
     """
-    return get_settings().configured
+    return current().configured
 
 
 def on_configure(listener: Callable[[Settings], None]) -> None:
-    """Call ``listener(settings)`` after every :func:`configure` (used by the runtime)."""
+    """Call ``listener(settings)`` after every :func:`configure` (sessions, logging)."""
     with _lock:
         if listener not in _listeners:
             _listeners.append(listener)
+
+
+def on_resolve(listener: Callable[[Resolved], None]) -> None:
+    """Like :func:`on_configure`, with the :class:`Resolved` settings (the runtime: a short
+    process that only counts never builds the public dataclass)."""
+    with _lock:
+        if listener not in _resolve_listeners:
+            _resolve_listeners.append(listener)
 
 
 def before_configure(hook: Callable[[], None]) -> None:

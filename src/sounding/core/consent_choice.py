@@ -11,9 +11,10 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from sounding.core import health
+from sounding.core._config_base import CONSENT_FILE
 from sounding.core.exceptions import ConfigurationError
 from sounding.core.types import TelemetryLevel
 
@@ -26,9 +27,6 @@ __all__ = [
     "read_choice",
     "write_choice",
 ]
-
-#: The file in the data dir that keeps the user's choice.
-CONSENT_FILE: Final = "consent.json"
 
 
 @dataclass(frozen=True)

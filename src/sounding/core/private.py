@@ -25,11 +25,24 @@ from __future__ import annotations
 
 import os
 import stat
-from pathlib import Path
 
 from sounding.core.exceptions import UnsafePathError
 
-__all__ = ["check_dir", "ensure_private_file", "open_private", "private_dir", "write_private"]
+# Not `from typing import TYPE_CHECKING`; the work is done on strings (os.path), and pathlib
+# is imported only to return a Path: the exit flush of a short process needs no pathlib.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__all__ = [
+    "check_dir",
+    "ensure_private_file",
+    "make_private_dir",
+    "make_private_file",
+    "open_private",
+    "private_dir",
+    "write_private",
+]
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -41,7 +54,7 @@ def _uid() -> int | None:
     return None if geteuid is None else int(geteuid())
 
 
-def check_dir(path: Path) -> None:
+def check_dir(path: str | os.PathLike[str]) -> None:
     """Refuse a directory another user could change: world-writable without the sticky bit,
     or owned by someone else. Raises :class:`UnsafePathError`."""
     st = os.stat(path)
@@ -63,12 +76,25 @@ def check_dir(path: Path) -> None:
 def private_dir(path: str | os.PathLike[str]) -> Path:
     """Create ``path`` and its missing parents as ``0700`` directories (whatever the umask),
     check the result with :func:`check_dir`, and return it."""
-    p = Path(path)
-    missing: list[Path] = []
+    from pathlib import Path
+
+    make_private_dir(path)
+    return Path(path)
+
+
+def make_private_dir(path: str | os.PathLike[str]) -> None:
+    """:func:`private_dir` without building a ``Path``."""
+    p = os.fspath(path) or os.curdir
+    seps = os.sep + (os.altsep or "")
+    missing: list[str] = []
     cur = p
-    while not cur.exists() and cur != cur.parent:
+    while not os.path.exists(cur):
+        # What Path.parent gives: "a/b/" -> "a", "a" -> ".", "/x" -> "/".
+        parent = os.path.dirname(cur.rstrip(seps) or cur) or os.curdir
+        if parent == cur:
+            break
         missing.append(cur)
-        cur = cur.parent
+        cur = parent
     for d in reversed(missing):
         try:
             os.mkdir(d, 0o700)
@@ -77,7 +103,6 @@ def private_dir(path: str | os.PathLike[str]) -> Path:
         # mkdir's mode is filtered by the umask; the data is private, so say it exactly.
         os.chmod(d, 0o700)
     check_dir(p)
-    return p
 
 
 def open_private(path: str | os.PathLike[str], flags: int, *, mode: int = 0o600) -> int:
@@ -116,22 +141,30 @@ def open_private(path: str | os.PathLike[str], flags: int, *, mode: int = 0o600)
 def ensure_private_file(path: str | os.PathLike[str]) -> Path:
     """Make sure ``path`` is a private regular file (created empty ``0600`` in a ``0700``
     directory if missing), for files another library opens by name, such as SQLite's."""
-    p = Path(path)
-    private_dir(p.parent)
+    from pathlib import Path
+
+    make_private_file(path)
+    return Path(path)
+
+
+def make_private_file(path: str | os.PathLike[str]) -> None:
+    """:func:`ensure_private_file` without building a ``Path``."""
+    p = os.fspath(path)
+    make_private_dir(os.path.dirname(p) or os.curdir)
     try:
         fd = open_private(p, os.O_RDWR | os.O_CREAT)
     except PermissionError:
         fd = open_private(p, os.O_RDONLY)  # an existing read-only store (readers)
     os.close(fd)
-    return p
 
 
 def write_private(path: str | os.PathLike[str], data: bytes) -> None:
     """Replace ``path`` with ``data`` atomically, as a new ``0600`` file (an existing file's
     looser mode is not kept, and a symlink at ``path`` is replaced, not followed)."""
-    p = Path(path)
+    p = os.fspath(path)
+    head, name = os.path.split(p)
     # os.urandom, as secrets.token_hex does: importing secrets pulls in hmac and OpenSSL.
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    tmp = os.path.join(head, f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     fd = open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
     try:
         with os.fdopen(fd, "wb") as fh:

@@ -1,14 +1,20 @@
-"""Core value types: the seed's enums and dataclasses plus the records passed between layers."""
+"""Core value types: the seed's enums plus the records passed between layers.
+
+:class:`MetricSnapshot` (a dataclass, as in the seed) lives in :mod:`sounding.core.snapshot`:
+``dataclasses`` pulls in ``inspect``, ``ast`` and ``dis``, several milliseconds of a short
+process that only counts. The records of the hot path (:class:`IntervalAggregate`) are plain
+``__slots__`` classes for the same reason.
+"""
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
+# Not `from typing import ...` for these: only the type checker needs them.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from datetime import datetime
+    from typing import Any
 
     from sounding.core.sketch import QuantileSketch
 
@@ -17,7 +23,6 @@ __all__ = [
     "Event",
     "EventCategory",
     "IntervalAggregate",
-    "MetricSnapshot",
     "MetricType",
     "TagKey",
     "TelemetryLevel",
@@ -29,7 +34,7 @@ TagKey = tuple[tuple[str, str], ...]
 #: A structured event as it flows through the logging pipeline: a flat mapping with at least
 #: ``timestamp`` (epoch seconds), ``level``, ``category``, ``event``, ``logger`` and
 #: ``session_id``, plus bound context and the call's key-value fields.
-Event = dict[str, Any]
+Event = dict[str, "Any"]
 
 
 class MetricType(str, enum.Enum):
@@ -111,75 +116,74 @@ class TelemetryLevel(str, enum.Enum):
         return self.value
 
 
-def _utc(ts: datetime | float | int) -> datetime:
-    # Imported here: only a MetricSnapshot needs it, not a process that only counts.
-    from datetime import datetime, timezone
-
-    if isinstance(ts, datetime):
-        return ts if ts.tzinfo is not None else ts.replace(tzinfo=timezone.utc)
-    try:
-        return datetime.fromtimestamp(float(ts), tz=timezone.utc)
-    except (OverflowError, OSError, ValueError, TypeError):
-        from sounding.core.exceptions import InvalidValueError
-
-        raise InvalidValueError(
-            "timestamp", ts, "a datetime or epoch seconds within years 1-9999"
-        ) from None
-
-
-@dataclass
-class MetricSnapshot:
-    """One metric value at one time, with tags (seed Day 4).
-
-    It is what :func:`sounding.record` ingests (a value observed at its own ``timestamp``) and
-    what store queries return (``value`` is then the requested statistic).
-
-    >>> from datetime import datetime, timezone
-    >>> s = MetricSnapshot(MetricType.COUNTER, "exports", 1.0,
-    ...                    datetime(2026, 1, 1, tzinfo=timezone.utc), {"format": "wav"})
-    >>> s.name, s.value
-    ('exports', 1.0)
-    """
-
-    metric_type: MetricType
-    name: str
-    value: float
-    timestamp: datetime
-    tags: dict[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        # Accept "counter" as well as MetricType.COUNTER from callers without type checking.
-        self.metric_type = MetricType(self.metric_type)
-        self.timestamp = _utc(self.timestamp)
-
-    @property
-    def epoch(self) -> float:
-        """The timestamp as seconds since the epoch."""
-        return self.timestamp.timestamp()
-
-
-@dataclass
 class IntervalAggregate:
     """What the aggregator hands a sink: one series over one time interval.
 
     ``start``/``end`` are epoch seconds. Counters fill ``sum`` (and ``count`` with the number
     of increments); gauges ``last``/``min``/``max``; histograms and summaries ``count``, ``sum``,
-    ``min``, ``max`` and ``sketch``.
+    ``min``, ``max`` and ``sketch``. Compared by value, like a dataclass.
     """
 
-    name: str
-    metric_type: MetricType
-    tags: TagKey
-    start: float
-    end: float
-    count: int = 0
-    sum: float = 0.0
-    min: float | None = None
-    max: float | None = None
-    last: float | None = None
-    sketch: QuantileSketch | None = None
-    unit: str = ""
-    description: str = ""
+    __slots__ = (  # noqa: RUF023 - the constructor's order, which repr and == follow
+        "name",
+        "metric_type",
+        "tags",
+        "start",
+        "end",
+        "count",
+        "sum",
+        "min",
+        "max",
+        "last",
+        "sketch",
+        "unit",
+        "description",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        metric_type: MetricType,
+        tags: TagKey,
+        start: float,
+        end: float,
+        count: int = 0,
+        sum: float = 0.0,
+        min: float | None = None,
+        max: float | None = None,
+        last: float | None = None,
+        sketch: QuantileSketch | None = None,
+        unit: str = "",
+        description: str = "",
+    ) -> None:
+        self.name = name
+        self.metric_type = metric_type
+        self.tags = tags
+        self.start = start
+        self.end = end
+        self.count = count
+        self.sum = sum
+        self.min = min
+        self.max = max
+        self.last = last
+        self.sketch = sketch
+        self.unit = unit
+        self.description = description
+
+    def _values(self) -> tuple[object, ...]:
+        # The fields of this class (a subclass's __slots__ name only its own additions).
+        return tuple(getattr(self, k) for k in IntervalAggregate.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, IntervalAggregate):
+            return NotImplemented
+        return self._values() == other._values()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as a non-frozen dataclass
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in IntervalAggregate.__slots__)
+        return f"{type(self).__name__}({fields})"
 
     @property
     def tag_dict(self) -> dict[str, str]:

@@ -6,19 +6,22 @@ Shared by the writer (:class:`~sounding.storage.sink.SQLiteSink`) and the reader
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sqlite3
 from collections import OrderedDict
 from collections.abc import Callable
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sounding.core import health
 from sounding.core.exceptions import StoreError
-from sounding.core.private import ensure_private_file, private_dir
-from sounding.core.sketch import DEFAULT_RELATIVE_ACCURACY, QuantileSketch
+from sounding.core.private import make_private_dir, make_private_file
 from sounding.storage.migrations import STORAGE_MIGRATIONS
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from sounding.core.sketch import QuantileSketch
 
 #: Writers run maintenance at most this often (seconds).
 MAINTENANCE_EVERY = 600.0
@@ -80,18 +83,32 @@ def resolve_path(path_or_dir: str | os.PathLike[str]) -> Path:
     An existing directory, or a path that does not end in ``.db``/``.sqlite``/``.sqlite3``,
     means ``<dir>/telemetry.db``; anything else is the file itself.
     """
-    p = Path(path_or_dir).expanduser()
-    try:
-        is_dir, exists = p.is_dir(), p.exists()
-    except (OSError, ValueError):  # a name too long, a NUL byte: opening it will say so
-        is_dir = exists = False
-    if is_dir or (not exists and p.suffix.lower() not in _DB_SUFFIXES):
-        return p / DB_NAME
+    from pathlib import Path
+
+    return Path(resolve(path_or_dir))
+
+
+def resolve(path_or_dir: str | os.PathLike[str]) -> str:
+    """:func:`resolve_path` as a string (os.path: the exit flush imports no pathlib)."""
+    p = os.path.expanduser(os.fspath(path_or_dir))
+    # os.path.isdir/exists are False on OSError and ValueError (a name too long, a NUL
+    # byte): opening it will say so.
+    if os.path.isdir(p) or (not os.path.exists(p) and _suffix(p).lower() not in _DB_SUFFIXES):
+        return os.path.join(p, DB_NAME)
     return p
+
+
+def _suffix(path: str) -> str:
+    # Path.suffix: the last dot of the final component, unless it starts the name.
+    name = os.path.basename(path.rstrip(os.sep + (os.altsep or "")))
+    i = name.rfind(".")
+    return name[i:] if 0 < i < len(name) - 1 else ""
 
 
 def single_value_sketch(count: int, value: float | None) -> QuantileSketch:
     """The sketch a :data:`SINGLE_VALUE` row stands for: ``count`` copies of ``value``."""
+    from sounding.core.sketch import DEFAULT_RELATIVE_ACCURACY, QuantileSketch
+
     sk = QuantileSketch(DEFAULT_RELATIVE_ACCURACY)
     if count > 0 and value is not None:
         sk.add(float(value), int(count))
@@ -150,15 +167,16 @@ def is_busy(exc: BaseException) -> bool:
     return "locked" in text or "busy" in text
 
 
-def _ensure_file(path: Path) -> None:
+def _ensure_file(path: str | os.PathLike[str]) -> None:
     """Create the directory (0700) and an empty file (0600) if they do not exist; refuse a
     symlink, a file of another user or a world-writable directory (core/private.py)."""
+    parent = os.path.dirname(os.fspath(path)) or os.curdir
     try:
-        private_dir(path.parent)
+        make_private_dir(parent)
     except OSError as exc:
-        raise StoreError(f"cannot create the store directory {path.parent}: {exc}") from exc
+        raise StoreError(f"cannot create the store directory {parent}: {exc}") from exc
     try:
-        ensure_private_file(path)
+        make_private_file(path)
     except OSError as exc:
         raise StoreError(f"cannot create the store file {path}: {exc}") from exc
 
@@ -194,6 +212,8 @@ class SketchCache:
         if hit is not None:
             self._items.move_to_end(data)
             return hit[0]
+        from sounding.core.sketch import QuantileSketch  # only for histograms
+
         sk = QuantileSketch.from_bytes(data)
         self.put(data, sk, owned=True)
         return sk
@@ -202,6 +222,8 @@ class SketchCache:
         """A sketch for ``data`` the caller may mutate (removed from the cache)."""
         hit = self._items.pop(data, None)
         if hit is None:
+            from sounding.core.sketch import QuantileSketch
+
             return QuantileSketch.from_bytes(data)
         sk, owned = hit
         return sk if owned else sk.copy()
@@ -266,13 +288,15 @@ def raise_interrupt(cache: SketchCache) -> None:
         raise exc
 
 
-def move_aside(path: Path, reason: BaseException | str) -> Path:
+def move_aside(where: str | os.PathLike[str], reason: BaseException | str) -> Path:
     """Rename a corrupt store (and its WAL) to ``<name>.corrupt-<UTC time>``; report it.
 
     Returns the new path. The stale ``-shm`` index is removed: it describes the old WAL.
     """
     from datetime import datetime, timezone  # only for a corrupt store
+    from pathlib import Path
 
+    path = Path(where)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
     target = path.with_name(f"{path.name}.corrupt-{stamp}")
     try:
@@ -298,15 +322,13 @@ def move_aside(path: Path, reason: BaseException | str) -> Path:
     return target
 
 
-def _is_file(path: Path) -> bool:
-    try:
-        return path.is_file()
-    except (OSError, ValueError):  # a name too long, a NUL byte
-        return False
+def _is_file(path: str | os.PathLike[str]) -> bool:
+    # False on OSError and ValueError (a name too long, a NUL byte).
+    return os.path.isfile(path)
 
 
 def _open_once(
-    path: Path, *, create: bool, cache: SketchCache, timeout: float = BUSY_TIMEOUT
+    path: str | os.PathLike[str], *, create: bool, cache: SketchCache, timeout: float = BUSY_TIMEOUT
 ) -> sqlite3.Connection:
     if create:
         _ensure_file(path)
@@ -317,7 +339,7 @@ def _open_once(
         )
     try:
         conn = sqlite3.connect(
-            str(path), timeout=timeout, isolation_level=None, check_same_thread=False
+            os.fspath(path), timeout=timeout, isolation_level=None, check_same_thread=False
         )
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open the store at {path}: {exc}") from exc
@@ -339,7 +361,11 @@ def _open_once(
 
 
 def connect(
-    path: Path, *, create: bool, cache: SketchCache | None = None, timeout: float = BUSY_TIMEOUT
+    path: str | os.PathLike[str],
+    *,
+    create: bool,
+    cache: SketchCache | None = None,
+    timeout: float = BUSY_TIMEOUT,
 ) -> tuple[sqlite3.Connection, Path | None]:
     """Open (and migrate) the store at ``path``; returns the connection and, when the file
     was corrupt and had to be moved aside, where it went.
@@ -386,10 +412,14 @@ def fine_resolutions(conn: sqlite3.Connection) -> list[int]:
     raw = get_meta(conn, "resolutions")
     if not raw:
         return []
-    try:
-        values = json.loads(raw)
-    except ValueError:
-        return []
+    values = _int_list(raw)
+    if values is None:
+        import json  # not what this module writes: let json decide
+
+        try:
+            values = json.loads(raw)
+        except ValueError:
+            return []
     return sorted(
         {int(v) for v in values if isinstance(v, int) and v > 0 and v not in ROLLUP_RESOLUTIONS}
     )
@@ -401,7 +431,37 @@ def add_fine_resolution(conn: sqlite3.Connection, resolution: int) -> None:
         return
     current = set(fine_resolutions(conn))
     if resolution not in current:
-        set_meta(conn, "resolutions", json.dumps(sorted(current | {resolution})))
+        set_meta(conn, "resolutions", int_list_json(sorted(current | {int(resolution)})))
+
+
+# The resolutions list is read and written on every first write of a process; these do what
+# json.loads/json.dumps do for a list of integers, so a short process's exit flush does not
+# import json (about 1 ms) for it.
+_JSON_SPACE = " \t\n\r"
+
+
+def int_list_json(values: list[int]) -> str:
+    """``json.dumps(values)`` for a list of ints: ``"[10, 60]"``."""
+    return "[" + ", ".join([str(int(v)) for v in values]) + "]"
+
+
+def _int_list(raw: str) -> list[int] | None:
+    """``json.loads(raw)`` when ``raw`` is a JSON list of non-negative integers written
+    plainly (``"[10, 60]"``); ``None`` for anything else (then ask json)."""
+    text = raw.strip(_JSON_SPACE)
+    if not (text.startswith("[") and text.endswith("]")):
+        return None
+    inner = text[1:-1].strip(_JSON_SPACE)
+    if not inner:
+        return []
+    out: list[int] = []
+    for part in inner.split(","):
+        digits = part.strip(_JSON_SPACE)
+        # JSON integers: ASCII digits, no leading zero (str.isdigit alone takes "٣", "05").
+        if not (digits.isascii() and digits.isdigit()) or (len(digits) > 1 and digits[0] == "0"):
+            return None
+        out.append(int(digits))
+    return out
 
 
 def floor_to(t: float, step: float) -> float:

@@ -19,7 +19,6 @@ Other layers may keep their own tables in the store with their own set, for exam
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from collections.abc import Callable
@@ -200,4 +199,6 @@ def m002_meta_and_event_category(conn: sqlite3.Connection) -> None:
         )
     )
     if fine:
+        import json  # once per store: a short process need not import it
+
         conn.execute("INSERT INTO meta (key, value) VALUES ('resolutions', ?)", (json.dumps(fine),))

@@ -11,24 +11,27 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sounding.core import health
 from sounding.core.clock import get_clock
-from sounding.core.config import MetricsConfig, get_settings
+from sounding.core.config import MetricValues, current
 from sounding.core.exceptions import InvalidTypeError, StoreError
-from sounding.core.sketch import DEFAULT_RELATIVE_ACCURACY, QuantileSketch
 from sounding.core.types import Event, IntervalAggregate, TagKey
 from sounding.storage import _db
 from sounding.storage._db import MAINTENANCE_EVERY
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from sounding.core.settings import MetricsConfig
+    from sounding.core.sketch import QuantileSketch
 
 __all__ = ["SKETCH_CACHE_SIZE", "WRITE_RETRY_SECONDS", "SQLiteSink", "canonical_tags"]
 
@@ -120,32 +123,56 @@ def canonical_tags(tags: TagKey | Mapping[str, str]) -> str:
     >>> canonical_tags({"b": "2", "a": "1"})
     '[["a","1"],["b","2"]]'
     """
-    pairs = sorted(tags.items()) if isinstance(tags, Mapping) else sorted(tags)
-    return json.dumps([[str(k), str(v)] for k, v in pairs], separators=(",", ":"))
+    items = sorted(tags.items()) if isinstance(tags, Mapping) else sorted(tags)
+    pairs = [(str(k), str(v)) for k, v in items]
+    if all(_plain(k) and _plain(v) for k, v in pairs):
+        # What json.dumps writes for such strings, without importing json (about 1 ms of a
+        # short process's exit flush): tags are usually plain ASCII names.
+        return "[" + ",".join([f'["{k}","{v}"]' for k, v in pairs]) + "]"
+    import json
+
+    return json.dumps([list(p) for p in pairs], separators=(",", ":"))
 
 
-#: One encoder for every event (``json.dumps`` with options builds a new one per call).
-#: ASCII output (the default), so its text needs no UTF-8 check before SQLite.
-_FIELDS_ENCODER = json.JSONEncoder(default=repr, separators=(",", ":"))
-_encode_fields: Callable[[Any], str] = _FIELDS_ENCODER.encode
-# JSONEncoder.encode builds a C encoder per call (as in collection/jsonl.py, build it once).
-# No circular check: a self-referencing value raises RecursionError, handled below.
-_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
-if _c_make_encoder is not None:
-    _c_fields = _c_make_encoder(
-        None, repr, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True
-    )
+def _plain(text: str) -> bool:
+    # json.dumps (ensure_ascii) writes printable ASCII other than quote and backslash as is.
+    return text.isascii() and text.isprintable() and '"' not in text and "\\" not in text
 
-    def _encode_fields_fast(fields: Any) -> str:
-        return "".join(_c_fields(fields, 0))
 
-    _encode_fields = _encode_fields_fast
+#: The events' JSON encoder, built by the first event (a process that only counts writes
+#: none and imports no json).
+_encode_fields: Callable[[Any], str] | None = None
+
+
+def _fields_encoder() -> Callable[[Any], str]:
+    global _encode_fields
+    import json
+
+    # One encoder for every event (``json.dumps`` with options builds a new one per call).
+    # ASCII output (the default), so its text needs no UTF-8 check before SQLite.
+    encode: Callable[[Any], str] = json.JSONEncoder(default=repr, separators=(",", ":")).encode
+    # JSONEncoder.encode builds a C encoder per call (as in collection/jsonl.py, build it
+    # once). No circular check: a self-referencing value raises RecursionError, handled below.
+    c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+    if c_make_encoder is not None:
+        c_fields = c_make_encoder(
+            None, repr, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True
+        )
+
+        def encode_fast(fields: Any) -> str:
+            return "".join(c_fields(fields, 0))
+
+        encode = encode_fast
+    _encode_fields = encode
+    return encode
 
 
 def _json_fields(fields: dict[str, Any]) -> str:
     try:
-        return _encode_fields(fields)
+        return (_encode_fields or _fields_encoder())(fields)
     except (TypeError, ValueError, RecursionError):
+        import json
+
         # Non-string keys or self-referencing values: fall back field by field.
         safe: dict[str, Any] = {}
         for k, v in fields.items():
@@ -232,9 +259,13 @@ class _Row:
         """Whether every observation of this row equals its ``min`` (stored without a
         sketch, as :data:`~sounding.storage._db.SINGLE_VALUE`)."""
         sk = self.sketch
+        if sk is None:
+            return False
+        # Here, not at import: a process that only counts never loads the sketch module.
+        from sounding.core.sketch import DEFAULT_RELATIVE_ACCURACY
+
         return (
-            sk is not None
-            and self.min is not None
+            self.min is not None
             and self.min == self.max
             and sk.count == self.count
             and sk.min == sk.max == self.min
@@ -258,7 +289,7 @@ def _record_app(conn: sqlite3.Connection) -> None:
     """Keep the writing application's name and telemetry level (and when that level was
     set) in the store, so ``sounding status`` says what the application runs with."""
     try:
-        settings = get_settings()
+        settings = current()
     except Exception:  # a broken configuration must not stop recording; doctor reports it
         return
     level = settings.telemetry_level.value
@@ -288,20 +319,26 @@ class SQLiteSink:
     def __init__(
         self,
         path: str | os.PathLike[str],
-        metrics: MetricsConfig | None = None,
+        metrics: MetricsConfig | MetricValues | None = None,
         *,
         max_bytes: int | None = None,
     ) -> None:
         if not isinstance(path, (str, os.PathLike)):
             raise InvalidTypeError("path", path, "a str or os.PathLike path")
-        if metrics is not None and not isinstance(metrics, MetricsConfig):
-            raise InvalidTypeError("metrics", metrics, "a MetricsConfig or None")
+        if metrics is not None and not isinstance(metrics, MetricValues):
+            from sounding.core.settings import MetricsConfig  # a dataclass: only when given
+
+            if not isinstance(metrics, MetricsConfig):
+                raise InvalidTypeError("metrics", metrics, "a MetricsConfig or None")
         if max_bytes is not None and (
             not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes < 4096
         ):
             raise InvalidTypeError("max_bytes", max_bytes, "None or an integer >= 4096")
-        self.path: Path = _db.resolve_path(path)
-        self.metrics: MetricsConfig = metrics if metrics is not None else get_settings().metrics
+        # A string: the exit flush of a short process imports no pathlib (see `path`).
+        self._file = _db.resolve(path)
+        self.metrics: MetricsConfig | MetricValues = (
+            metrics if metrics is not None else current().metrics
+        )
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
@@ -348,11 +385,11 @@ class SQLiteSink:
             timeout = _db.BUSY_TIMEOUT
             if self.deadline is not None:
                 timeout = min(timeout, max(self.deadline - time.monotonic(), 0.0))
-            conn, moved = _db.connect(self.path, create=True, cache=self._cache, timeout=timeout)
+            conn, moved = _db.connect(self._file, create=True, cache=self._cache, timeout=timeout)
             if moved is not None:
                 self.recovered_from = moved
             try:
-                st = os.stat(self.path)
+                st = os.stat(self._file)
                 self._identity = (st.st_dev, st.st_ino)
                 # Short waits inside SQLite, so the retry loop below (with its deadline)
                 # decides how long a write may take, not a 5 s busy handler.
@@ -375,7 +412,7 @@ class SQLiteSink:
         if self._conn is None or self._identity is None:
             return
         try:
-            st = os.stat(self.path)
+            st = os.stat(self._file)
             same = (st.st_dev, st.st_ino) == self._identity
         except OSError:
             same = False
@@ -783,6 +820,13 @@ class SQLiteSink:
         with self._lock:
             self._closed = True
             self._drop_connection()
+
+    @property
+    def path(self) -> Path:
+        """The store file."""
+        from pathlib import Path
+
+        return Path(self._file)
 
     def __repr__(self) -> str:
         return f"SQLiteSink({str(self.path)!r})"

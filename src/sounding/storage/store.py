@@ -37,7 +37,8 @@ from sounding.core.clock import get_clock
 from sounding.core.config import MetricsConfig, get_settings
 from sounding.core.exceptions import InvalidTypeError, InvalidValueError, StoreError
 from sounding.core.sketch import QuantileSketch
-from sounding.core.types import Event, MetricSnapshot, MetricType
+from sounding.core.snapshot import MetricSnapshot
+from sounding.core.types import Event, MetricType
 from sounding.storage import _db
 from sounding.storage._retention import MaintenanceReport, cutoffs, maintain
 from sounding.storage.migrations import STORAGE_MIGRATIONS

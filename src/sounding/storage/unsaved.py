@@ -11,11 +11,9 @@ two processes never both count one) and stores the counts with its first flush, 
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 
-from sounding.core.private import open_private, private_dir, write_private
+from sounding.core.private import make_private_dir, open_private, write_private
 
 __all__ = ["claim", "peek", "record"]
 
@@ -25,11 +23,12 @@ _SUFFIX = ".json"
 _MAX_BYTES = 64 * 1024
 
 
-def _path(data_dir: Path) -> Path:
-    return data_dir / f"{_PREFIX}{os.getpid()}{_SUFFIX}"
+# Paths are strings (os.path), not pathlib: the exit flush of a short process imports this.
+def _path(data_dir: str | os.PathLike[str]) -> str:
+    return os.path.join(data_dir, f"{_PREFIX}{os.getpid()}{_SUFFIX}")
 
 
-def record(data_dir: Path, counts: dict[str, int]) -> None:
+def record(data_dir: str | os.PathLike[str], counts: dict[str, int]) -> None:
     """Add ``counts`` to this process's side file in ``data_dir`` (created private)."""
     counts = {k: int(v) for k, v in counts.items() if int(v) > 0}
     if not counts:
@@ -38,11 +37,13 @@ def record(data_dir: Path, counts: dict[str, int]) -> None:
     merged = _read(path)
     for k, v in counts.items():
         merged[k] = merged.get(k, 0) + v
-    private_dir(data_dir)
+    make_private_dir(data_dir)
+    import json  # only when something was lost: every process claims, few record
+
     write_private(path, json.dumps(merged, sort_keys=True).encode("ascii"))
 
 
-def _read(path: Path) -> dict[str, int]:
+def _read(path: str) -> dict[str, int]:
     try:
         fd = open_private(path, os.O_RDONLY)
     except FileNotFoundError:
@@ -51,6 +52,8 @@ def _read(path: Path) -> dict[str, int]:
         raw = fh.read(_MAX_BYTES + 1)
     if len(raw) > _MAX_BYTES:
         return {}
+    import json
+
     try:
         data = json.loads(raw.decode("utf-8"))
     except ValueError:
@@ -64,19 +67,19 @@ def _read(path: Path) -> dict[str, int]:
     }
 
 
-def _files(data_dir: Path) -> list[Path]:
+def _files(data_dir: str | os.PathLike[str]) -> list[str]:
     try:
         names = os.listdir(data_dir)
     except OSError:
         return []
     return [
-        data_dir / n
+        os.path.join(data_dir, n)
         for n in sorted(names)
-        if n.startswith(_PREFIX) and n.endswith(_SUFFIX) and n != _path(data_dir).name
+        if n.startswith(_PREFIX) and n.endswith(_SUFFIX) and n != os.path.basename(_path(data_dir))
     ]
 
 
-def peek(data_dir: Path) -> dict[str, int]:
+def peek(data_dir: str | os.PathLike[str]) -> dict[str, int]:
     """The counts of every side file in ``data_dir`` not claimed yet (for ``status``)."""
     total: dict[str, int] = {}
     for path in [*_files(data_dir), _path(data_dir)]:
@@ -88,11 +91,12 @@ def peek(data_dir: Path) -> dict[str, int]:
     return total
 
 
-def claim(data_dir: Path) -> dict[str, int]:
+def claim(data_dir: str | os.PathLike[str]) -> dict[str, int]:
     """Take the side files other processes left in ``data_dir``: their counts, summed."""
     total: dict[str, int] = {}
     for path in _files(data_dir):
-        mine = path.with_name(f".claimed.{os.getpid()}.{path.name}")
+        head, name = os.path.split(path)
+        mine = os.path.join(head, f".claimed.{os.getpid()}.{name}")
         try:
             os.rename(path, mine)  # atomic: exactly one claimant gets each file
         except OSError:
