@@ -151,3 +151,15 @@ def test_first_counter_and_its_exit_flush_load_no_dataclasses_nor_pathlib(
     finally:
         conn.close()
     assert rows == [(2.0,)]
+
+
+def test_metric_snapshot_still_importable_from_core_types() -> None:
+    """``from sounding.core.types import MetricSnapshot`` (its old home) gives the public class."""
+    import sounding
+    from sounding.core.types import MetricSnapshot
+
+    assert MetricSnapshot is sounding.MetricSnapshot
+    import sounding.core.types as types
+
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        types.Nope  # noqa: B018

@@ -17,12 +17,14 @@ if TYPE_CHECKING:
     from typing import Any
 
     from sounding.core.sketch import QuantileSketch
+    from sounding.core.snapshot import MetricSnapshot as MetricSnapshot
 
 __all__ = [
     "ErrorSeverity",
     "Event",
     "EventCategory",
     "IntervalAggregate",
+    "MetricSnapshot",
     "MetricType",
     "TagKey",
     "TelemetryLevel",
@@ -208,3 +210,13 @@ class IntervalAggregate:
             for q in (0.5, 0.95, 0.99):
                 d[f"p{round(q * 100)}"] = self.sketch.quantile(q)
         return d
+
+
+def __getattr__(name: str) -> Any:
+    # PEP 562: `from sounding.core.types import MetricSnapshot` keeps working (it was listed
+    # here before it moved), and costs the `dataclasses` import only when asked for.
+    if name == "MetricSnapshot":
+        from sounding.core.snapshot import MetricSnapshot
+
+        return MetricSnapshot
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

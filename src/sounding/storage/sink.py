@@ -17,7 +17,6 @@ import sqlite3
 import sys
 import threading
 import time
-from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import reduce
 from itertools import compress, groupby, islice, pairwise, repeat
@@ -887,6 +886,8 @@ class SQLiteSink:
         quick.update(zip(keys, values, strict=True))
         ranges.append((sid, fine, min(finest), max(finest)))
         if ordered:
+            from bisect import bisect_left  # here: a process that only counts needs none
+
             n = len(starts)
             for res in (_db.HOUR, _db.DAY):
                 i = 0
