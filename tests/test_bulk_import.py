@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import random
+import sqlite3
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -425,3 +426,38 @@ def test_a_bulk_write_leaves_foreign_keys_on_and_refuses_unknown_series(tmp_path
     sink.close()
     assert orphans == 0
     assert finest == 2 * BULK_WRITE_AGGREGATES
+
+
+class _KeysStayOff:
+    """A connection whose ``PRAGMA foreign_keys = ON`` fails (a broken connection)."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        if sql == "PRAGMA foreign_keys = ON":
+            raise sqlite3.OperationalError("disk I/O error")
+        return self.conn.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.conn, name)
+
+
+def test_a_connection_whose_foreign_keys_stay_off_is_not_reused(tmp_path: Path) -> None:
+    """The bulk write is kept; the next write opens a new connection, keys on."""
+    from sounding.storage.sink import BULK_WRITE_AGGREGATES, SQLiteSink
+
+    sink = SQLiteSink(tmp_path / "t.db")
+    first = time.time() // 86400 * 86400 - 3 * 86400
+    sink.write(_one_value_run(1, first - 3600), [])  # opens the connection
+    broken = _KeysStayOff(sink._conn)
+    sink._conn = broken  # type: ignore[assignment]
+    sink.write(_one_value_run(BULK_WRITE_AGGREGATES, first), [])  # does not raise
+    sink.write(_one_value_run(1, first + 86400), [])
+    conn = sink._conn
+    assert conn is not None
+    assert conn is not broken
+    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    rows = conn.execute("SELECT count(*) FROM points WHERE resolution = 60").fetchone()[0]
+    sink.close()
+    assert rows == BULK_WRITE_AGGREGATES + 2

@@ -443,6 +443,8 @@ class SQLiteSink:
         self._token = ""
         self._writes = 0
         self._setup_pending = False
+        #: The connection's foreign keys could not be turned back on: not to be reused.
+        self._keys_off = False
         self._tag_text: dict[TagKey, str] = {}
         #: (name, tags) as an aggregate carries them -> (series id, type): the batch's
         #: series found without building their stored keys (cleared with ``_series``).
@@ -468,6 +470,9 @@ class SQLiteSink:
 
     # -- connection ------------------------------------------------------------------------
     def _connection(self) -> sqlite3.Connection:
+        if self._keys_off:
+            self._keys_off = False
+            self._drop_connection()
         if self._conn is None:
             timeout = _db.BUSY_TIMEOUT
             if self.deadline is not None:
@@ -722,7 +727,12 @@ class SQLiteSink:
                 raise
         finally:
             if bulk:
-                conn.execute("PRAGMA foreign_keys = ON")
+                try:
+                    conn.execute("PRAGMA foreign_keys = ON")
+                except sqlite3.Error:
+                    # (A broken or interrupted connection.) Not raised over what the write
+                    # did or raised; the next write opens a new connection.
+                    self._keys_off = True
 
     def _check_series(self, conn: sqlite3.Connection, sids: set[int]) -> None:
         """Raise :class:`StoreError` unless every id in ``sids`` is a stored series (what the
