@@ -652,53 +652,51 @@ def _dict_of_run(lo: int, counts: array[int]) -> dict[int, int]:
 # -- bucket edges: where the index of a value steps up -------------------------------------
 #: relative accuracy -> {index i: the smallest positive float whose index is i or more}
 _EDGES: dict[float, dict[int, float]] = {}
-#: at most this many edges are kept per accuracy (each found once, by a binary search)
-_MAX_EDGES = 1 << 16
+#: at most this many edges are kept per accuracy (each found once, by a binary search; a
+#: few hundred cover a service's durations, 8192 some 70 decades at 1 %)
+_MAX_EDGES = 1 << 13
 #: a batch whose values span fewer than 1 / _EDGES_PER_VALUE buckets per value is counted
 #: by bisections at the bucket edges (two per bucket cost about what one value's index does)
 _EDGES_PER_VALUE = 2
-_FLOAT = struct.Struct("<d")
-_BITS = struct.Struct("<q")
-_LARGEST_BITS = 0x7FEFFFFFFFFFFFFF  # the largest finite float's bits
 
 
 def _edge(i: int, inv_log_gamma: float, log_gamma: float) -> float | None:
     """The smallest positive float whose bucket index, ``ceil(log(v) * inv_log_gamma)`` as
     :meth:`QuantileSketch.add` computes it, is ``i`` or more (``None`` when no positive
-    finite float's is). Found by a binary search over the bits of floats near
-    ``gamma ** (i - 1)``: positive floats order as their bits do, and the index is
-    monotonic in the value, so the values of bucket ``i`` are exactly those from this edge
-    up to (not including) the next one."""
+    finite float's is). Found by a binary search between floats just below and above
+    ``gamma ** (i - 1)`` (the midpoint of two floats lies between them, so the search ends
+    on two neighbours); the index is monotonic in the value, so the values of bucket ``i``
+    are exactly those from this edge up to (not including) the next one."""
     log = math.log
     ceil = math.ceil
-    to_float = _FLOAT.unpack
-    to_bits = _BITS.pack
-
-    def index(bits: int) -> int:
-        return ceil(log(to_float(to_bits(bits))[0]) * inv_log_gamma)
-
+    largest = sys.float_info.max
     try:
         guess = math.exp((i - 1) * log_gamma)
     except OverflowError:
-        guess = math.inf
-    guess = min(max(guess, 5e-324), sys.float_info.max)
-    middle = _BITS.unpack(_FLOAT.pack(guess))[0]
-    step = 64
+        guess = largest
+    guess = min(max(guess, 5e-324), largest)
+    spread = 1e-12  # a few thousand floats either side: the guess is off by some hundreds
     while True:
-        below = max(middle - step, 1)
-        above = min(middle + step, _LARGEST_BITS)
-        if index(below) < i <= index(above):
+        below = max(guess * (1.0 - spread), 5e-324)
+        above = min(guess * (1.0 + spread), largest)
+        if ceil(log(below) * inv_log_gamma) < i <= ceil(log(above) * inv_log_gamma):
             break
-        if below == 1 and above == _LARGEST_BITS:
+        if below == 5e-324 and above == largest:
             return None
-        step <<= 8
-    while above - below > 1:  # index(below) < i <= index(above)
-        mid = (below + above) >> 1
-        if index(mid) >= i:
+        spread = min(spread * 1e4, 0.5)
+        if spread == 0.5:
+            below, above = 5e-324, largest
+            if not ceil(log(below) * inv_log_gamma) < i <= ceil(log(above) * inv_log_gamma):
+                return None
+            break
+    while True:  # ceil(log(below) * k) < i <= ceil(log(above) * k)
+        mid = below + (above - below) * 0.5
+        if mid <= below or mid >= above:
+            return above
+        if ceil(log(mid) * inv_log_gamma) >= i:
             above = mid
         else:
             below = mid
-    return float(to_float(to_bits(above))[0])
 
 
 def _edges(
