@@ -17,7 +17,6 @@ import sqlite3
 import sys
 import threading
 import time
-from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import reduce
 from itertools import compress, groupby, islice, pairwise, repeat
@@ -852,6 +851,8 @@ class SQLiteSink:
         ):
             # In time order, at whole seconds (an interval start): each hour's and day's values
             # are a slice, found by bisection (floor(start / res) is exact for such starts).
+            from bisect import bisect_left  # here: a process that only counts needs none
+
             n = len(starts)
             for res in (_db.HOUR, _db.DAY):
                 i = 0
