@@ -368,20 +368,19 @@ def test_a_write_in_chunks_keeps_exactly_the_unstored_rest_for_retry(
     assert sorted(out.stored) == [f"{i:02d}" for i in range(12)]  # each stored once
 
 
-def test_the_in_flight_rest_follows_the_stored_offsets() -> None:
-    """Slot.inflight is the batch past inflight_done; setting a new batch starts it at 0."""
+def test_what_is_kept_of_a_write_in_flight_is_the_batch_past_its_stored_offsets() -> None:
+    """A slot's in-flight batch goes back to its retry buffer past inflight_done, then resets."""
     from sounding.outputs import Slot
 
     slot = Slot(_SecondWriteFails())  # type: ignore[arg-type]
-    metrics: list[Any] = list(range(6))
+    slot.pending_metrics = ["older"]  # type: ignore[list-item]
     events: list[Any] = [{"e": 1}, {"e": 2}]
-    slot.inflight = (metrics, events)
-    assert slot.inflight == (metrics, events)
-    slot.inflight_done = (4, 0)
-    assert slot.inflight == ([4, 5], events)
-    slot.inflight_done = (6, 1)
-    assert slot.inflight == ([], [{"e": 2}])
-    slot.inflight = ([], [])
+    slot.inflight = (list(range(6)), events)  # type: ignore[arg-type]
+    slot.inflight_done = (4, 1)
+    _runtime.get_runtime()._keep_slot(slot)
+    assert slot.pending_metrics == [4, 5, "older"]  # type: ignore[comparison-overlap]
+    assert slot.pending_events == [{"e": 2}]
+    assert slot.inflight == ([], [])
     assert slot.inflight_done == (0, 0)
 
 

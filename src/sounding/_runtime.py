@@ -356,9 +356,11 @@ class Runtime:
             self._inflight = ([], [])
             taken = []
             for slot in self._all_slots():
-                kept_m, kept_e = slot.inflight
-                taken.append((slot, slot.pending_metrics + kept_m, slot.pending_events + kept_e))
-                slot.inflight = ([], [])
+                (kept_m, kept_e), (dm, de) = slot.inflight, slot.inflight_done
+                taken.append(
+                    (slot, slot.pending_metrics + kept_m[dm:], slot.pending_events + kept_e[de:])
+                )
+                slot.inflight, slot.inflight_done = ([], []), (0, 0)
                 slot.pending_metrics, slot.pending_events = [], []
         # Not handed to any output yet: the store's (the side file counts it).
         self._spill(inflight_m + collected, inflight_e + _events.drain())
@@ -525,8 +527,9 @@ class Runtime:
         with self._spill_lock:
             if self._abandoned:
                 return  # exit has counted it already
-            metrics, events = slot.inflight
-            slot.inflight = ([], [])
+            (metrics, events), (dm, de) = slot.inflight, slot.inflight_done
+            metrics, events = metrics[dm:], events[de:]  # (what is not stored yet)
+            slot.inflight, slot.inflight_done = ([], []), (0, 0)
             rest_m, rest_e = slot.pending_metrics, slot.pending_events
             slot.pending_metrics, slot.pending_events = [], []
             slot.keep(metrics + rest_m, events + rest_e, MAX_PENDING)
@@ -542,7 +545,7 @@ class Runtime:
             # (If exit has abandoned this flush, the slot is empty and the loop stops.)
             metrics, events = slot.pending_metrics, slot.pending_events
             slot.pending_metrics, slot.pending_events = [], []
-            slot.inflight = (metrics, events)
+            slot.inflight, slot.inflight_done = (metrics, events), (0, 0)
         if not metrics and not events:
             slot.inflight = ([], [])
             return True
@@ -561,12 +564,11 @@ class Runtime:
                 if self._abandoned:
                     return False  # exit gave up on this flush and counted all of it
                 # In flight: the rest of the batch, by offsets (not a copy per chunk).
-                if i == 0:
-                    slot.inflight = (metrics, events)  # (the events sorted for exit)
+                slot.inflight = (metrics, events)  # (the events sorted for exit)
                 slot.inflight_done = (min(i, n), max(i - n, 0))
                 if deadline is not None and time.monotonic() >= deadline:
-                    rest = slot.inflight
-                    slot.inflight = ([], [])
+                    rest = (metrics[min(i, n) :], events[max(i - n, 0) :])
+                    slot.inflight, slot.inflight_done = ([], []), (0, 0)
                     self._give_up(slot, *rest)
                     if slot.is_store:
                         health.failure(
@@ -600,7 +602,7 @@ class Runtime:
             if not stored:
                 self._failed(slot)
                 return False
-        slot.inflight = ([], [])
+        slot.inflight, slot.inflight_done = ([], []), (0, 0)
         slot.retry_at = 0.0
         return True
 

@@ -253,23 +253,14 @@ class Slot:
         self.output = output
         self.pending_metrics: list[IntervalAggregate] = []
         self.pending_events: list[Event] = []
-        self._inflight: tuple[list[IntervalAggregate], list[Event]] = ([], [])
-        #: How many of ``_inflight``'s aggregates and events are stored already.
+        #: What the write in progress has taken but not stored yet: the batch, of which the
+        #: first ``inflight_done`` aggregates and events are stored already (a write in
+        #: chunks moves the offsets on instead of copying the rest per chunk). Plain
+        #: attributes, no property: a signal handler cannot run between a take and its store.
+        self.inflight: tuple[list[IntervalAggregate], list[Event]] = ([], [])
         self.inflight_done = (0, 0)
         #: Monotonic instant before which a failed output is not written again (outside exit).
         self.retry_at = 0.0
-
-    @property
-    def inflight(self) -> tuple[list[IntervalAggregate], list[Event]]:
-        """What the write in progress has taken but not stored yet."""
-        (metrics, events), (m, e) = self._inflight, self.inflight_done
-        return (metrics[m:], events[e:]) if m or e else (metrics, events)
-
-    @inflight.setter
-    def inflight(self, value: tuple[list[IntervalAggregate], list[Event]]) -> None:
-        # A write in chunks sets the whole batch once and then moves inflight_done on (a
-        # copy of the rest per chunk would be quadratic in a large import).
-        self._inflight, self.inflight_done = value, (0, 0)
 
     @property
     def name(self) -> str:
@@ -316,5 +307,5 @@ class Slot:
     def clear(self) -> None:
         """Forget everything kept (reset, fork)."""
         self.pending_metrics, self.pending_events = [], []
-        self.inflight = ([], [])
+        self.inflight, self.inflight_done = ([], []), (0, 0)
         self.retry_at = 0.0
