@@ -29,10 +29,10 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, Final, Generic, ParamSpec, TypeVar, cast
 
 from sounding.collection import _wrap
 from sounding.core import health
+from sounding.core._typing import Generic, ParamSpec, TypeVar, cast
 from sounding.core.clock import get_clock, on_clock_change
 from sounding.core.config import current
 from sounding.core.exceptions import (
@@ -43,7 +43,10 @@ from sounding.core.exceptions import (
 )
 from sounding.core.types import IntervalAggregate, MetricType, TagKey
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Final
+
     from sounding.core.snapshot import MetricSnapshot
 
 __all__ = [

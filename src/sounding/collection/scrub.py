@@ -37,9 +37,13 @@ from __future__ import annotations
 import functools
 import re
 import threading
-from typing import Any, AnyStr, TypeVar, cast
 
 from sounding.core import health
+from sounding.core._typing import TypeVar, cast
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, AnyStr
 
 __all__ = [
     "GENERIC_NAMES",

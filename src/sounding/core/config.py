@@ -36,7 +36,6 @@ import stat
 import sys
 import threading
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Final
 
 from sounding.core._config_base import (
     CONSENT_FILE,
@@ -49,7 +48,10 @@ from sounding.core._config_base import check as _check
 from sounding.core.exceptions import ConfigurationError
 from sounding.core.types import TelemetryLevel
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Final
+
     from sounding.core.settings import MetricsConfig as MetricsConfig
     from sounding.core.settings import Settings as Settings
 
