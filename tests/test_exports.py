@@ -113,6 +113,7 @@ _NOT_FOR_A_COUNTER = (
     "sounding.core.sketch",
     "json",
     "typing",
+    "re",
     "datetime",
 )
 
@@ -120,8 +121,8 @@ _NOT_FOR_A_COUNTER = (
 def test_first_counter_and_its_exit_flush_load_no_dataclasses_nor_pathlib(
     tmp_path: Path,
 ) -> None:
-    """A process that counts once imports neither dataclasses/inspect, pathlib, json, typing
-    nor datetime (sqlite3's adapters), and its exit flush still stores the count (the second
+    """A process that counts once imports neither dataclasses/inspect, pathlib, json, typing,
+    re nor datetime (sqlite3's adapters), and its exit flush still stores the count (the second
     process: the first one also runs the store's maintenance)."""
     code = (
         "import atexit, sys\n"

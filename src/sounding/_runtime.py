@@ -28,7 +28,6 @@ import atexit
 import contextlib
 import math
 import os
-import re
 import sys
 import threading
 import time
@@ -441,6 +440,8 @@ class Runtime:
             if delta <= 0:
                 continue
             self._health_sent[kind] = total
+            import re  # most short processes have no health counts to store
+
             name = "sounding.internal." + re.sub(_KIND_PATTERN, "_", kind).strip("._")
             out.append(
                 IntervalAggregate(

@@ -23,7 +23,6 @@ wrong types) are dropped and counted, never raised (except in strict test mode).
 from __future__ import annotations
 
 import math
-import re
 import sys
 import threading
 from abc import ABC, abstractmethod
@@ -70,8 +69,24 @@ __all__ = [
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_NAME_RE: Final = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
-_TAG_KEY_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]{0,63}$")
+_WORD_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+_LETTERS: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_KEY_START: Final = _LETTERS | {"_"}
+_KEY_CHARS: Final = _WORD_CHARS | {"."}
+
+
+def _is_name(name: str) -> bool:
+    r"""``[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*``, whole (checked without `re`, which a
+    process that only counts does not load)."""
+    return (
+        name[:1] in _LETTERS
+        and all(part and _WORD_CHARS.issuperset(part) for part in name.split("."))
+    )
+
+
+def _is_tag_key(key: str) -> bool:
+    """``[A-Za-z_][A-Za-z0-9_.]{0,63}``, whole."""
+    return len(key) <= 64 and key[:1] in _KEY_START and _KEY_CHARS.issuperset(key)
 MAX_NAME_LENGTH: Final = 200
 MAX_TAG_VALUE_LENGTH: Final = 200
 _MAX_LEN: Final = MAX_TAG_VALUE_LENGTH
@@ -113,7 +128,7 @@ def validate_name(name: object, what: str = "name") -> str:
     """Check a metric name; raise :class:`InvalidNameError` saying what is allowed."""
     if not isinstance(name, str):
         raise InvalidTypeError(what, name, "a str")
-    if not name or len(name) > MAX_NAME_LENGTH or not _NAME_RE.match(name):
+    if not name or len(name) > MAX_NAME_LENGTH or not _is_name(name):
         raise InvalidNameError(
             what,
             name,
@@ -132,7 +147,7 @@ def validate_name(name: object, what: str = "name") -> str:
 
 
 def _validate_tag_key(key: object) -> str:
-    if not isinstance(key, str) or not _TAG_KEY_RE.match(key):
+    if not isinstance(key, str) or not _is_tag_key(key):
         raise InvalidNameError(
             "tag key",
             key,
