@@ -887,7 +887,7 @@ def _hold_signals() -> set[int] | None:
     """Block SIGINT and SIGTERM in the main thread; the previous mask, or None if not held."""
     if threading.current_thread() is not threading.main_thread():
         return None  # Python runs signal handlers in the main thread only.
-    import signal
+    from sounding.core import _sigmask as signal
 
     if not hasattr(signal, "pthread_sigmask"):
         return None
@@ -898,7 +898,7 @@ def _hold_signals() -> set[int] | None:
 
 
 def _release_signals(previous: set[int]) -> None:
-    import signal
+    from sounding.core import _sigmask as signal
 
     signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
