@@ -27,7 +27,6 @@ import sys
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
-from contextlib import AbstractContextManager
 
 from sounding.collection import _wrap
 from sounding.core import health
@@ -665,7 +664,7 @@ class BoundGauge:
             Gauge._apply(self._cell, v)
 
 
-class _Timer(AbstractContextManager["_Timer"]):
+class _Timer:
     """Times a block or a function into a histogram (monotonic, clamped, async-aware).
 
     Made by :meth:`Histogram.time` on every ``with h.time():``, so it has no ``__init__`` (a
