@@ -629,15 +629,16 @@ class PerformanceTimer:
             if op._fast is _metrics._registry and start is not None:
                 self._stop = stop
                 elapsed_ms = (stop - start) * 1000.0
-                if not elapsed_ms > 0.0:
-                    elapsed_ms = 0.0
-                if elapsed_ms <= _MAX_FLOAT:
-                    cell = op._ok_cell
-                    buf = cell.buf
-                    buf.append(elapsed_ms)
-                    if len(buf) >= _BATCH:
-                        cast(_metrics.Histogram, op._hist)._fold(cell)
-                    return
+                if not 0.0 < elapsed_ms <= _MAX_FLOAT:
+                    if elapsed_ms > 0.0:  # past the largest float: _end records it
+                        self._end(exc)
+                        return
+                    elapsed_ms = 0.0  # time went backwards on an injected clock (or NaN)
+                buf = op._ok_cell.buf
+                buf.append(elapsed_ms)
+                if len(buf) >= _BATCH:
+                    cast(_metrics.Histogram, op._hist)._fold(op._ok_cell)
+                return
         self._end(exc)
 
     async def __aenter__(self) -> PerformanceTimer:
