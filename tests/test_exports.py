@@ -112,15 +112,20 @@ _NOT_FOR_A_COUNTER = (
     "sounding.collection.jsonl",
     "sounding.core.sketch",
     "json",
+    "typing",
+    "re",
+    "datetime",
+    "signal",
+    "contextlib",
 )
 
 
 def test_first_counter_and_its_exit_flush_load_no_dataclasses_nor_pathlib(
     tmp_path: Path,
 ) -> None:
-    """A process that counts once imports neither dataclasses/inspect, pathlib nor json, and
-    its exit flush still stores the count (the second process: the first one also runs the
-    store's maintenance)."""
+    """A process that counts once imports neither dataclasses/inspect, pathlib, json, typing,
+    re, datetime (sqlite3's adapters), signal nor contextlib, and its exit flush still stores
+    the count (the second process: the first one also runs the store's maintenance)."""
     code = (
         "import atexit, sys\n"
         f"unwanted = {_NOT_FOR_A_COUNTER!r}\n"

@@ -25,10 +25,8 @@ not fit lands in part; what does not land is counted in a side file next to the 
 from __future__ import annotations
 
 import atexit
-import contextlib
 import math
 import os
-import re
 import sys
 import threading
 import time
@@ -51,6 +49,12 @@ from sounding.outputs import (
     StoreOutput,
 )
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+    _Lock = AbstractContextManager[object]
+
 __all__ = ["Runtime", "flush", "get_runtime", "shutdown"]
 
 #: Most aggregates / events kept for retry after failed writes; beyond it the oldest go.
@@ -69,6 +73,22 @@ _LEVEL_RANK = {"critical": 0, "error": 1, "warning": 2, "info": 3, "debug": 4}
 #: sleep runs on the monotonic clock, which stands still meanwhile), so observations after the
 #: jump are stamped with their own interval, not the one before it.
 CLOCK_CHECK_SECONDS = 5.0
+
+
+class _NoLock:
+    """A ``with`` that holds nothing (``contextlib.nullcontext``, whose module a short
+    process does not otherwise need)."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+_NO_LOCK = _NoLock()
 #: What a health kind may not contain in a metric name (compiled by `re` on first use: most
 #: short processes have no health counts to store).
 _KIND_PATTERN = r"[^A-Za-z0-9_.]+"
@@ -443,6 +463,8 @@ class Runtime:
             if delta <= 0:
                 continue
             self._health_sent[kind] = total
+            import re  # most short processes have no health counts to store
+
             name = "sounding.internal." + re.sub(_KIND_PATTERN, "_", kind).strip("._")
             out.append(
                 IntervalAggregate(
@@ -557,7 +579,7 @@ class Runtime:
             size = EXIT_CHUNK
         n, total = len(metrics), len(metrics) + len(events)
         # fork() waits on the store's lock; the other outputs are serialised by the flush lock.
-        lock = self._sql_lock if slot is self._primary else contextlib.nullcontext()
+        lock: _Lock = self._sql_lock if slot is self._primary else _NO_LOCK
         # Aggregates then events, `size` items per write (a small flush is one write).
         for i in range(0, total, size):
             with self._spill_lock:

@@ -23,14 +23,15 @@ retry) or return ``False`` ("not now": kept, not counted again); it never sees t
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from sounding.collection.sink import Sink
 from sounding.core import health
+from sounding.core._typing import Protocol, runtime_checkable
 from sounding.core.clock import get_clock
 from sounding.core.config import current
 from sounding.core.types import Event, IntervalAggregate
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from sounding.collection.jsonl import JsonlWriter
 

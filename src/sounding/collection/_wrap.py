@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from typing import Any, ParamSpec, TypeVar, cast
 
 from sounding.core import clock as _clock
+from sounding.core._typing import cast
 from sounding.core.exceptions import InvalidTypeError
 
 __all__ = ["guarded", "is_async", "reject_generator", "timed"]
@@ -42,16 +42,20 @@ def _follow_clock() -> None:
 
 _clock.on_clock_change(_follow_clock)
 
-P = ParamSpec("P")
-R = TypeVar("R")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, ParamSpec, TypeVar
 
-#: ``recover(fn, args, kwargs, exc, start)``: retry, return a fallback value, or raise.
-Recover = Callable[[Callable[..., Any], tuple[Any, ...], dict[str, Any], Exception, float], Any]
-#: The async form of :data:`Recover` (it may sleep between attempts).
-AsyncRecover = Callable[
-    [Callable[..., Awaitable[Any]], tuple[Any, ...], dict[str, Any], Exception, float],
-    Awaitable[Any],
-]
+    P = ParamSpec("P")
+    R = TypeVar("R")
+
+    #: ``recover(fn, args, kwargs, exc, start)``: retry, return a fallback value, or raise.
+    Recover = Callable[[Callable[..., Any], tuple[Any, ...], dict[str, Any], Exception, float], Any]
+    #: The async form of :data:`Recover` (it may sleep between attempts).
+    AsyncRecover = Callable[
+        [Callable[..., Awaitable[Any]], tuple[Any, ...], dict[str, Any], Exception, float],
+        Awaitable[Any],
+    ]
 
 
 def is_async(fn: object) -> bool:
@@ -89,7 +93,7 @@ def timed(
     """``fn`` (sync or async) with each call timed: ``ok(seconds)`` after a return,
     ``failed(seconds, exc)`` before an exception (any ``BaseException``) propagates."""
     if is_async(fn):
-        afn = cast(Callable[P, Awaitable[Any]], fn)
+        afn = cast("Callable[P, Awaitable[Any]]", fn)
 
         @functools.wraps(fn)
         async def atimed(*args: P.args, **kwargs: P.kwargs) -> Any:
@@ -106,7 +110,7 @@ def timed(
             ok(elapsed if elapsed > 0.0 else 0.0)
             return result
 
-        return cast(Callable[P, R], atimed)
+        return cast("Callable[P, R]", atimed)
 
     @functools.wraps(fn)
     def timed_call(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -137,7 +141,7 @@ def guarded(
     coroutine function: it may retry, return a fallback or raise); on any other
     ``BaseException`` (cancellation, exit) ``cancelled(start, exc)`` and it propagates."""
     if is_async(fn):
-        afn = cast(Callable[..., Awaitable[Any]], fn)
+        afn = cast("Callable[..., Awaitable[Any]]", fn)
 
         @functools.wraps(fn)
         async def abounded(*args: Any, **kwargs: Any) -> Any:

@@ -23,16 +23,14 @@ wrong types) are dropped and counted, never raised (except in strict test mode).
 from __future__ import annotations
 
 import math
-import re
 import sys
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
-from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, Final, Generic, ParamSpec, TypeVar, cast
 
 from sounding.collection import _wrap
 from sounding.core import health
+from sounding.core._typing import Generic, ParamSpec, TypeVar, cast
 from sounding.core.clock import get_clock, on_clock_change
 from sounding.core.config import current
 from sounding.core.exceptions import (
@@ -43,7 +41,10 @@ from sounding.core.exceptions import (
 )
 from sounding.core.types import IntervalAggregate, MetricType, TagKey
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Final
+
     from sounding.core.snapshot import MetricSnapshot
 
 __all__ = [
@@ -67,8 +68,24 @@ __all__ = [
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_NAME_RE: Final = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
-_TAG_KEY_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]{0,63}$")
+_WORD_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+_LETTERS: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_KEY_START: Final = _LETTERS | {"_"}
+_KEY_CHARS: Final = _WORD_CHARS | {"."}
+
+
+def _is_name(name: str) -> bool:
+    r"""``[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*``, whole (checked without `re`, which a
+    process that only counts does not load)."""
+    return (
+        name[:1] in _LETTERS
+        and all(part and _WORD_CHARS.issuperset(part) for part in name.split("."))
+    )
+
+
+def _is_tag_key(key: str) -> bool:
+    """``[A-Za-z_][A-Za-z0-9_.]{0,63}``, whole."""
+    return len(key) <= 64 and key[:1] in _KEY_START and _KEY_CHARS.issuperset(key)
 MAX_NAME_LENGTH: Final = 200
 MAX_TAG_VALUE_LENGTH: Final = 200
 _MAX_LEN: Final = MAX_TAG_VALUE_LENGTH
@@ -110,7 +127,7 @@ def validate_name(name: object, what: str = "name") -> str:
     """Check a metric name; raise :class:`InvalidNameError` saying what is allowed."""
     if not isinstance(name, str):
         raise InvalidTypeError(what, name, "a str")
-    if not name or len(name) > MAX_NAME_LENGTH or not _NAME_RE.match(name):
+    if not name or len(name) > MAX_NAME_LENGTH or not _is_name(name):
         raise InvalidNameError(
             what,
             name,
@@ -129,7 +146,7 @@ def validate_name(name: object, what: str = "name") -> str:
 
 
 def _validate_tag_key(key: object) -> str:
-    if not isinstance(key, str) or not _TAG_KEY_RE.match(key):
+    if not isinstance(key, str) or not _is_tag_key(key):
         raise InvalidNameError(
             "tag key",
             key,
@@ -647,7 +664,7 @@ class BoundGauge:
             Gauge._apply(self._cell, v)
 
 
-class _Timer(AbstractContextManager["_Timer"]):
+class _Timer:
     """Times a block or a function into a histogram (monotonic, clamped, async-aware).
 
     Made by :meth:`Histogram.time` on every ``with h.time():``, so it has no ``__init__`` (a
@@ -869,7 +886,7 @@ def _hold_signals() -> set[int] | None:
     """Block SIGINT and SIGTERM in the main thread; the previous mask, or None if not held."""
     if threading.current_thread() is not threading.main_thread():
         return None  # Python runs signal handlers in the main thread only.
-    import signal
+    from sounding.core import _sigmask as signal
 
     if not hasattr(signal, "pthread_sigmask"):
         return None
@@ -880,7 +897,7 @@ def _hold_signals() -> set[int] | None:
 
 
 def _release_signals(previous: set[int]) -> None:
-    import signal
+    from sounding.core import _sigmask as signal
 
     signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 

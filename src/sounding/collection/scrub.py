@@ -35,11 +35,15 @@ costs a few substring searches and a handful of small regex scans.
 from __future__ import annotations
 
 import functools
-import re
 import threading
-from typing import Any, AnyStr, TypeVar, cast
 
 from sounding.core import health
+from sounding.core._typing import TypeVar, cast
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import re
+    from typing import Any, AnyStr
 
 __all__ = [
     "GENERIC_NAMES",
@@ -76,6 +80,8 @@ class _LazyPattern:
         self._args: tuple[Any, int] = (pattern, flags)
 
     def __getattr__(self, name: str) -> Any:
+        import re  # with the first pattern used: a process that only counts never needs it
+
         compiled = re.compile(*self._args)
         for method in _PATTERN_METHODS:
             object.__setattr__(self, method, getattr(compiled, method))
@@ -254,15 +260,25 @@ class _Identity:
         names.sort(key=lambda nm: -len(nm[0]))
         self.words = tuple(n for n, _ in names)
         self.marks = dict(names)
-        self.pattern: re.Pattern[str] | None = None
-        if names:
-            alternatives = "|".join(re.escape(n) for n, _ in names)
+        # Plain ASCII names are found in a plain ASCII metric name without `re` (a process
+        # that only counts never loads it); anything else goes through the pattern.
+        self.ascii = all(n.isascii() for n in self.words)
+        self._pattern: re.Pattern[str] | None = None
+
+    @property
+    def pattern(self) -> re.Pattern[str] | None:
+        """The pattern that finds the names as words (compiled on first use), or ``None``."""
+        if self._pattern is None and self.words:
+            import re
+
+            alternatives = "|".join(re.escape(n) for n in self.words)
             # A name is found between any characters that are not letters or digits, so
             # "take-alice.wav", "alice_notes" and "alice-laptop" lose it too.
-            self.pattern = re.compile(rf"(?<![^\W_])(?:{alternatives})(?![^\W_])", re.IGNORECASE)
+            self._pattern = re.compile(rf"(?<![^\W_])(?:{alternatives})(?![^\W_])", re.IGNORECASE)
+        return self._pattern
 
     def sub(self, s: str, low: str) -> str:
-        if self.pattern is None:
+        if not self.words:
             return s
         for word in self.words:
             if word in low:
@@ -270,25 +286,56 @@ class _Identity:
         else:
             return s
         marks = self.marks
-        return self.pattern.sub(lambda m: marks[m.group(0).lower()], s)
+        pattern = self.pattern
+        assert pattern is not None  # there are words
+        return pattern.sub(lambda m: marks[m.group(0).lower()], s)
 
     def found_in(self, name: str) -> str | None:
         """``"user"`` or ``"host"`` when ``name`` holds that name as a word, else ``None``."""
-        if self.pattern is None:
+        if not self.words:
             return None
-        m = self.pattern.search(name)
+        if self.ascii and name.isascii():
+            return self._found_in_ascii(name)
+        pattern = self.pattern
+        assert pattern is not None  # there are words
+        m = pattern.search(name)
         if m is None:
             return None
         return self.marks[m.group(0).lower()].strip("<>")
 
 
+    def _found_in_ascii(self, name: str) -> str | None:
+        # What the pattern's search finds, for ASCII text and names: the leftmost place where
+        # a name (longest first) stands between non-alphanumerics, case-insensitively.
+        low = name.lower()
+        best: tuple[int, int] | None = None
+        for i, word in enumerate(self.words):
+            at = low.find(word)
+            while at != -1 and (best is None or at < best[0]):
+                end = at + len(word)
+                if (at == 0 or not low[at - 1].isalnum()) and (
+                    end == len(low) or not low[end].isalnum()
+                ):
+                    best = (at, i)
+                    break
+                at = low.find(word, at + 1)
+        if best is None:
+            return None
+        return self.marks[self.words[best[1]]].strip("<>")
+
+
+#: What a name's words are made of, for an ASCII name (``\w``, ``.`` and ``-``).
+_NAME_WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+
+
 def _is_specific_name(name: str) -> bool:
-    return (
-        len(name) >= _MIN_NAME_LEN
-        and not name.isdigit()
-        and name not in GENERIC_NAMES
-        and re.fullmatch(r"[\w.-]+(?: [\w.-]+)*", name) is not None
-    )
+    if len(name) < _MIN_NAME_LEN or name.isdigit() or name in GENERIC_NAMES:
+        return False
+    if name.isascii():  # words of [\w.-] joined by single spaces, without `re`
+        return all(w and _NAME_WORD_CHARS.issuperset(w) for w in name.split(" "))
+    import re
+
+    return re.fullmatch(r"[\w.-]+(?: [\w.-]+)*", name) is not None
 
 
 def _system_user() -> str:
@@ -397,17 +444,18 @@ def reset_identity() -> None:
 # Text rules
 # --------------------------------------------------------------------------------------
 
-_A = re.ASCII
+#: `re`'s flags (IGNORECASE, DOTALL, ASCII) as numbers: `re` loads with the first pattern used.
+_I, _S, _A = 2, 16, 256
 _PEM = _compile(
     r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"
     r"(?:.*?-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|.*)",
-    re.DOTALL,
+    _S,
 )
 # Header lines whose whole value is a credential: redact to the end of the line.
 _HEADER = _compile(
     r"(?<![\w-])((?:proxy-)?authorization|set-cookie|cookie|x-api-key|x-auth-token)"
     r"([\"']?[ \t]*:[ \t]*)(?![ \t]*<redacted>)[^\r\n]*",
-    re.IGNORECASE,
+    _I,
 )
 _JWT = _compile(
     r"(?<![\w-])eyJ[\w-]{4,}\.eyJ[\w-]*\.[\w-]*|(?<![\w-])eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]+", _A
@@ -454,7 +502,7 @@ _IBAN = _compile(
 _SSN = _compile(
     r"(?<![\w-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\w-]|\.\d)"
     r"|(?<=\bSSN)([ #:]*)\d{3}[ ]?\d{2}[ ]?\d{4}(?!\w)",
-    re.IGNORECASE | _A,
+    _I | _A,
 )
 # MAC addresses: six pairs of hex digits joined by ":" or "-", or three groups of four
 # joined by "." (Cisco).
@@ -482,9 +530,9 @@ _PHONE = _compile(
 # "Bearer x" / "Token x": x must look like a token (a digit or symbol, or long), so that
 # "Bearer authentication failed" stays readable. "Basic x": x must be base64 of "user:pass".
 _BEARER = _compile(
-    r"\b(Bearer|Token|Negotiate)([ \t]+)(?!<)([A-Za-z0-9._~+/-]+=*)", re.IGNORECASE | _A
+    r"\b(Bearer|Token|Negotiate)([ \t]+)(?!<)([A-Za-z0-9._~+/-]+=*)", _I | _A
 )
-_BASIC = _compile(r"\b(Basic)([ \t]+)([A-Za-z0-9+/]{4,}={0,2})(?![\w+/=])", re.IGNORECASE | _A)
+_BASIC = _compile(r"\b(Basic)([ \t]+)([A-Za-z0-9+/]{4,}={0,2})(?![\w+/=])", _I | _A)
 # Every pattern below is anchored on a literal ("://", "@", a separator) or bounded, so
 # no input makes a regex backtrack quadratically: this runs on arbitrary host data.
 _URL_USERINFO = _compile(r"(?!<credentials>@)[^\s/?#@'\"<>]{1,256}@", _A)
@@ -520,7 +568,7 @@ _WIN_HOME = _compile(
     r"\b[A-Za-z]:(\\{1,2}|/)(?:Users|Documents and Settings)(?:\\{1,2}|/)"
     r"(?!(?:Public|Default|Default User|All Users)(?:[\\/]|$))"
     r"(?:[^\\/:*?\"<>|\s]+(?: [^\\/:*?\"<>|\s]+)*(?=\\|/)|[^\\/:*?\"<>|\s]+)",
-    re.IGNORECASE | _A,
+    _I | _A,
 )
 _TILDE_USER = _compile(r"(?<![\w~])~[A-Za-z_][\w.-]*(?=[/\\]|$)", _A)
 _IPV6_CANDIDATE = _compile(
@@ -533,7 +581,7 @@ _IPV4 = _compile(rf"(?<![\w.])({_OCTET}(?:\.{_OCTET}){{3}})(?![\w]|\.\d)", _A)
 # "v1.2.3.4", "version 1.2.3.4", "build: 1.2.3.4": a four-part version, not an address.
 _VERSION_BEFORE = _compile(
     r"(?:\b[vV]|\b(?:version|release|ver|build|rev|python|pypy)[ \t:=]*)$",
-    re.IGNORECASE | _A,
+    _I | _A,
 )
 _DIGIT_RUN = _compile(r"(?<![\w.-])\d(?:[ -]?\d){12,}(?![\w])", _A)
 _CARD_FIRST_DIGITS = frozenset("23456")
@@ -913,6 +961,8 @@ def _card_repl(m: re.Match[str]) -> str:
     # never a slice of a UUID-like "12345678-1234-..." or a date. The run may hold other
     # numbers too ("order 7 4111 1111 1111 1111"), so every span of at most five whole
     # groups is tried, leftmost first: linear in the length of the run.
+    import re  # loaded already: this runs inside a pattern's sub
+
     text = m.group(0)
     parts = re.split(r"[ -]", text)
     seps = re.findall(r"[ -]", text)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
 
+from sounding.core._typing import Protocol, runtime_checkable
 from sounding.core.types import Event, IntervalAggregate
 
 __all__ = ["Sink"]

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from typing import Any, Final
 
 from sounding.core.exceptions import ConfigurationError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Final
 
 __all__ = ["CONSENT_FILE", "LOG_LEVELS", "METRICS_FIELDS", "check", "check_metrics", "is_number"]
 

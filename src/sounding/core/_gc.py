@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 __all__ = ["paused"]
 
@@ -28,19 +26,30 @@ _depth = 0
 _was_enabled = False
 
 
-@contextmanager
-def paused() -> Iterator[None]:
-    """Run the ``with`` block with the cyclic garbage collector disabled."""
-    global _depth, _was_enabled
-    with _lock:
-        if _depth == 0:
-            _was_enabled = gc.isenabled()
-            gc.disable()
-        _depth += 1
-    try:
-        yield
-    finally:
+class _Paused:
+    # A class, not @contextlib.contextmanager: a short process's exit flush does not load
+    # contextlib for it.
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        global _depth, _was_enabled
+        with _lock:
+            if _depth == 0:
+                _was_enabled = gc.isenabled()
+                gc.disable()
+            _depth += 1
+
+    def __exit__(self, *exc: object) -> None:
+        global _depth
         with _lock:
             _depth -= 1
             if _depth == 0 and _was_enabled:
                 gc.enable()
+
+
+_PAUSED = _Paused()
+
+
+def paused() -> _Paused:
+    """Run the ``with`` block with the cyclic garbage collector disabled."""
+    return _PAUSED

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time as _time
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+
+from sounding.core._typing import Protocol, runtime_checkable
 
 __all__ = ["Clock", "SystemClock", "clock_changed", "get_clock", "on_clock_change", "set_clock"]
 

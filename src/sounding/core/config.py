@@ -31,12 +31,10 @@ version once it configures (:func:`is_configured` tells which mode is on).
 from __future__ import annotations
 
 import os
-import re
 import stat
 import sys
 import threading
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Final
 
 from sounding.core._config_base import (
     CONSENT_FILE,
@@ -49,7 +47,10 @@ from sounding.core._config_base import check as _check
 from sounding.core.exceptions import ConfigurationError
 from sounding.core.types import TelemetryLevel
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Final
+
     from sounding.core.settings import MetricsConfig as MetricsConfig
     from sounding.core.settings import Settings as Settings
 
@@ -93,7 +94,13 @@ class _Unset:
 
 UNSET: Final = _Unset()
 
-_APP_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_APP_NAME_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_APP_NAME_CHARS = _APP_NAME_START | {".", "_", "-"}
+
+
+def _is_app_name(name: str) -> bool:
+    """``[A-Za-z0-9][A-Za-z0-9._-]{0,63}``, whole (without `re`: a short process skips it)."""
+    return len(name) <= 64 and name[:1] in _APP_NAME_START and _APP_NAME_CHARS.issuperset(name)
 
 
 class MetricValues:
@@ -202,8 +209,8 @@ def _implicit_app_name() -> str | None:
     elif stem == "__main__":
         # `python path/to/pkg` (a directory with __main__.py): the directory.
         stem = os.path.basename(os.path.dirname(argv0)) if argv0 != "-m" else ""
-    stem = re.sub(r"[^A-Za-z0-9._-]", "-", stem).strip("-._")[:64]
-    return stem if stem and _APP_NAME_RE.match(stem) else None
+    stem = "".join([c if c in _APP_NAME_CHARS else "-" for c in stem]).strip("-._")[:64]
+    return stem if stem and _is_app_name(stem) else None
 
 
 def _default_app_name() -> str:
@@ -535,7 +542,7 @@ def _build(
     app_name = pick("app_name", "SOUNDING_APP_NAME")
     app_name = _default_app_name() if app_name is UNSET else app_name
     _check(
-        isinstance(app_name, str) and bool(_APP_NAME_RE.match(app_name)),
+        isinstance(app_name, str) and _is_app_name(app_name),
         src("app_name"),
         app_name,
         "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",

@@ -20,7 +20,10 @@ The tree is shallow::
 from __future__ import annotations
 
 import reprlib
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "ConfigurationError",

@@ -17,9 +17,12 @@ import itertools
 import threading
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
 
 from sounding.core.exceptions import InternalError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "count",

@@ -7,12 +7,12 @@ retention, the query API and fault behaviour.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 # The writer is what a process that only records needs (its exit flush imports it); the
 # query side (store, times) loads on first access, so that flush does not pay for it.
 from sounding.storage.migrations import Migrations
 from sounding.storage.sink import SQLiteSink
+
+TYPE_CHECKING = False
 
 _LAZY = {
     "MaintenanceReport": "sounding.storage._retention",
@@ -42,6 +42,8 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from sounding.storage._retention import MaintenanceReport
     from sounding.storage.store import (
         STATS,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import os
-import sqlite3
 import sys
 import threading
 import time
@@ -22,7 +21,6 @@ from functools import reduce
 from itertools import compress, groupby, islice, pairwise, repeat
 from itertools import count as counting
 from operator import add, attrgetter, itemgetter, le, mul, ne, truediv
-from typing import TYPE_CHECKING, Any
 
 from sounding.core import health
 from sounding.core._gc import paused
@@ -33,8 +31,20 @@ from sounding.core.types import Event, IntervalAggregate, MetricType, TagKey
 from sounding.storage import _db
 from sounding.storage._db import MAINTENANCE_EVERY
 
+TYPE_CHECKING = False
+#: The C module itself: the `sqlite3` package adds datetime adapters (and imports `datetime`,
+#: about 1 ms of a short process's exit) that the store never uses.
+if TYPE_CHECKING:
+    import sqlite3
+else:
+    try:
+        import _sqlite3 as sqlite3
+    except ImportError:  # an interpreter without it
+        import sqlite3
+
 if TYPE_CHECKING:
     from pathlib import Path
+    from typing import Any
 
     from sounding.core.settings import MetricsConfig
     from sounding.core.sketch import QuantileSketch
