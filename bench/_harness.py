@@ -106,7 +106,14 @@ class Row:
                     self.limit = float(m.group(1).replace(",", ""))
         if self.budget is not None:
             against = self.against or next(iter(self.peers), "")
+            if against not in self.peers:
+                # A target written as "<= 0.1 x tenacity" names the peer "tenacity.retry".
+                against = next((p for p in self.peers if p.startswith(against)), against)
             self.budgets.setdefault(against, self.budget)
+        unknown = [p for p in self.budgets if p not in self.peers]
+        if unknown:
+            # A budget on a peer that was not measured would read as OVER (a NaN ratio).
+            raise ValueError(f"row {self.operation!r}: budget on unmeasured peer(s) {unknown}")
 
     def ratio(self, peer: str) -> float:
         return self.ours_ns / self.peers[peer] if self.peers.get(peer) else float("nan")
