@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import reduce
 from itertools import compress, groupby, islice, pairwise, repeat
 from itertools import count as counting
-from operator import add, attrgetter, itemgetter, le, mul, ne, truediv
+from operator import add, attrgetter, itemgetter, lt, mul, ne, truediv
 
 from sounding.core import health
 from sounding.core._gc import paused
@@ -668,8 +668,11 @@ class SQLiteSink:
         for key, agg in zip(keys, metrics, strict=True):
             if key not in self._series and key not in want:
                 want[key] = agg
-        if len(want) < 16:
-            return keys  # _series_id's one-by-one path is as cheap
+        if len(want) < 2:
+            # One new series: _series_id's two statements are as cheap. From two on, two
+            # statements for all (a bulk chunk holds a few whole series: two of a sparse
+            # import's 2,000 aggregates, four statements one by one).
+            return keys
         for name in {name for name, _ in want}:
             if name not in self._types:
                 row = conn.execute(
@@ -877,8 +880,11 @@ class SQLiteSink:
             or list(map(_AGG_MAX, run)) != values
             or set(map(type, values)) != {float}
             or not all(map(math.isfinite, values))
-            or not all(map(math.isfinite, starts))
         ):
+            return False
+        # Whole seconds (interval starts) are finite: one pass checks both.
+        whole = set(map(type, starts)) == {float} and all(map(float.is_integer, starts))
+        if not whole and not all(map(math.isfinite, starts)):
             return False
 
         def buckets(res: int) -> list[float]:
@@ -886,16 +892,13 @@ class SQLiteSink:
 
         # In time order at whole seconds (interval starts): each hour's and day's values are
         # a slice, found by bisection below (floor(start / res) is exact for such starts).
-        ordered = (
-            set(map(type, starts)) == {float}
-            and all(map(float.is_integer, starts))
-            and all(map(le, starts, islice(starts, 1, None)))
-        )
+        # (Strictly: two equal starts share a finest row, refused below either way.)
+        ordered = whole and all(map(lt, starts, islice(starts, 1, None)))
         if ordered and all(map(float.is_integer, map(truediv, starts, repeat(fine)))):
-            finest = starts  # each start is its finest bucket (the usual import)
+            finest = starts  # each start is its finest bucket (the usual import), distinct
         else:
             finest = buckets(fine)
-        if len(set(finest)) != len(finest):
+        if finest is not starts and len(set(finest)) != len(finest):
             return False  # two intervals in one finest row: merged one by one
         keys = list(zip(repeat(sid), repeat(fine), finest))
         if sid in taken and not quick.keys().isdisjoint(keys):
