@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import reduce
-from itertools import compress, groupby, islice, pairwise, repeat
+from itertools import chain, compress, groupby, islice, pairwise, repeat
 from itertools import count as counting
 from operator import add, attrgetter, itemgetter, lt, mul, ne, truediv
 
@@ -108,6 +108,16 @@ def _default_accuracy() -> float:
 
         _ACCURACY.append(DEFAULT_RELATIVE_ACCURACY)
     return _ACCURACY[0]
+
+
+#: Series id -> finest buckets and values of a run of one-observation intervals taken whole.
+_Held = dict[int, tuple[list[float], list[float]]]
+
+
+def _spill(held: _Held, quick: dict[tuple[int, int, float], float], sid: int, fine: int) -> None:
+    """Move series ``sid``'s held rows into ``quick``, keyed."""
+    finest, values = held.pop(sid)
+    quick.update(zip(zip(repeat(sid), repeat(fine), finest), values, strict=True))
 
 
 def _one_value_type() -> type | None:
@@ -837,6 +847,7 @@ class SQLiteSink:
         quick_roll: dict[tuple[int, int, float], list[float]],
         merged: dict[tuple[int, int, float], _Row],
         ranges: list[tuple[int, int, float, float]],
+        held: _Held,
     ) -> Iterator[tuple[int, IntervalAggregate, int]]:
         """The aggregates to merge one by one, with their index and series id: those of
         runs of one-observation intervals are taken by :meth:`_quick_run` instead."""
@@ -849,7 +860,7 @@ class SQLiteSink:
                 if deadline is not None and time.monotonic() > deadline:
                     raise StoreError(f"the exit budget ran out writing to {self.path}")
                 run = metrics[lo:hi]
-                if self._quick_run(run, sid, fine, quick, quick_roll, merged, taken, ranges):
+                if self._quick_run(run, sid, fine, quick, quick_roll, merged, taken, ranges, held):
                     continue
             for i in range(lo, hi):
                 yield i, metrics[i], sid
@@ -864,11 +875,14 @@ class SQLiteSink:
         merged: dict[tuple[int, int, float], _Row],
         taken: set[int],
         ranges: list[tuple[int, int, float, float]],
+        held: _Held,
     ) -> bool:
         """Take a run of one series' one-observation histogram intervals whose sketches are
         not built, column by column; ``False`` (nothing taken) unless every interval of it
         is one and has a finest row of its own. ``taken``: the series with rows in
-        ``quick`` already; ``ranges`` gets the run's range of finest buckets."""
+        ``quick`` already; ``ranges`` gets the run's range of finest buckets. A run taken
+        goes to ``held`` (its finest buckets and values, by series id), whose rows count as
+        in ``quick`` (:func:`_spill` puts them there when a key of the series is looked up)."""
         if set(map(type, run)) != {_one_value_type()} or not all(map(_AGG_LAZY, run)):
             return False
         values = list(map(_AGG_MIN, run))
@@ -900,14 +914,22 @@ class SQLiteSink:
             finest = buckets(fine)
         if finest is not starts and len(set(finest)) != len(finest):
             return False  # two intervals in one finest row: merged one by one
-        keys = list(zip(repeat(sid), repeat(fine), finest))
-        if sid in taken and not quick.keys().isdisjoint(keys):
-            return False
-        if merged and any(map(merged.__contains__, keys)):
-            return False
+        if sid in held:
+            _spill(held, quick, sid, fine)
+        if sid in taken or merged:
+            keys = list(zip(repeat(sid), repeat(fine), finest))
+            if sid in taken and not quick.keys().isdisjoint(keys):
+                return False
+            if merged and any(map(merged.__contains__, keys)):
+                return False
         taken.add(sid)
-        quick.update(zip(keys, values, strict=True))
-        ranges.append((sid, fine, min(finest), max(finest)))
+        # Held, not keyed: the usual chunk looks none of its keys up, and its rows go to
+        # the INSERT as they are (no key tuples, no dict).
+        held[sid] = (finest, values)
+        if ordered:
+            ranges.append((sid, fine, finest[0], finest[-1]))
+        else:
+            ranges.append((sid, fine, min(finest), max(finest)))
         if ordered:
             from bisect import bisect_left  # here: a process that only counts needs none
 
@@ -967,8 +989,12 @@ class SQLiteSink:
         hourly: list[float] = []
         daily: list[float] = []
         deadline = self.deadline
-        each = self._each(metrics, runs, fine, quick_ok, quick, quick_roll, merged, ranges)
+        #: runs taken whole by _quick_run, their rows not in ``quick`` (yet)
+        held: _Held = {}
+        each = self._each(metrics, runs, fine, quick_ok, quick, quick_roll, merged, ranges, held)
         for i, agg, sid in each:
+            if held and sid in held:
+                _spill(held, quick, sid, fine)  # its keys are looked up below
             if deadline is not None and not i & 63 and time.monotonic() > deadline:
                 # Many short statements: the progress handler never sees a long one.
                 raise StoreError(f"the exit budget ran out writing to {self.path}")
@@ -1049,13 +1075,20 @@ class SQLiteSink:
                     row.max = hi
                 row.add_values(vals)
         stored = self._stored(conn, merged, quick_keys, ranges)
-        if quick:
+        if quick or held:
             if any(key[1] == fine for key in stored):
                 # Rows already in the file: merged with them the general way.
+                for sid in list(held):
+                    _spill(held, quick, sid, fine)
                 for key in [key for key in quick if key in stored]:
                     merged[key] = _Row.of_values([quick.pop(key)])
             # (sid, resolution, bucket) + (value,), built in C
-            conn.executemany(_INSERT_ONE, map(tuple.__add__, quick, zip(quick.values())))
+            rows = chain(
+                map(tuple.__add__, quick, zip(quick.values())),
+                *(zip(repeat(sid), repeat(fine), finest, values)
+                  for sid, (finest, values) in held.items()),
+            )  # fmt: skip
+            conn.executemany(_INSERT_ONE, rows)
         if merged:
             conn.executemany(_UPSERT, self._rows(merged, stored))
 
