@@ -328,6 +328,54 @@ def test_runs_of_one_value_intervals_are_stored_as_built_ones(
     assert len(rows[0]) > 400
 
 
+
+def test_a_series_whose_run_comes_back_in_a_batch_or_is_stored_merges_as_built() -> None:
+    """A run taken whole, then the same series' minutes again (in the batch, in the file),
+    writes the same rows as the same intervals with built sketches."""
+    import tempfile
+
+    from sounding.core.config import MetricsConfig
+    from sounding.core.types import IntervalAggregate, MetricType
+    from sounding.storage import SQLiteSink
+
+    set_clock(ManualClock(T0 + 3 * 86400))
+    rng = random.Random(11)
+    kind = MetricType.HISTOGRAM
+    a, b = (("route", "a"),), (("route", "b"),)
+
+    def run(tags: Any, first: int, n: int) -> list[tuple[Any, float, float]]:
+        return [(tags, T0 + 60 * (first + i), round(rng.lognormvariate(0, 1), 4))
+                for i in range(n)]  # fmt: skip
+
+    # a's minutes 0-29, b's, three of a's again (too few for a run), more of b's, a's 20-49
+    # (ten minutes twice in one batch, three of them three times); then most of it again.
+    batch = run(a, 0, 30) + run(b, 0, 30) + run(a, 25, 3) + run(b, 40, 10) + run(a, 20, 30)
+    batches = [batch, run(a, 10, 40) + run(b, 25, 10)]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in ("lazy", "built"):
+            sink = SQLiteSink(Path(tmp) / f"{name}.db", MetricsConfig())
+            for triples in batches:
+                aggs = [
+                    OneValueInterval("bulk.m", kind, t, s, s + 60, v) if name == "lazy"
+                    else IntervalAggregate("bulk.m", kind, t, s, s + 60, 1, v, v, v,
+                                           sketch=single_value_sketch(v))
+                    for t, s, v in triples
+                ]  # fmt: skip
+                sink.write(aggs, [])
+            sink.close()
+            conn = sqlite3.connect(Path(tmp) / f"{name}.db")
+            rows.append(conn.execute(
+                "SELECT series_id, resolution, bucket_start, count, sum, min, max, last, sketch "
+                "FROM points ORDER BY series_id, resolution, bucket_start"
+            ).fetchall())  # fmt: skip
+            conn.close()
+    assert rows[0] == rows[1]
+    fine = [r for r in rows[0] if r[1] == 60]
+    assert len(fine) == 50 + 45  # a's minutes 0-49, b's 0-34 and 40-49
+    assert max(r[3] for r in fine) == 4  # a's minutes 25-27: three times, then once more
+
+
 class _SecondWriteFails:
     """An output that stores every chunk but the second one it is handed."""
 
