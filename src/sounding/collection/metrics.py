@@ -325,6 +325,49 @@ class Instrument(ABC, Generic[Cell]):
                     self._last = (dict(raw), cell)
         return cell
 
+    def _tagged_cell(self, tags: Mapping[str, object]) -> Cell | None:
+        """The cell for ``tags`` on the hot path, or ``None`` (counted) when unusable.
+
+        The cache hits of :meth:`_cell_for` first, in the fewest bytecodes: the series used
+        lately (one dict comparison), past the limit a one-tag series by value (no tuple of
+        items built), then the raw-tags cache. ``get()``, not ``[]``, so a miss (the
+        cardinality-overflow path) raises nothing.
+        """
+        raw = None
+        cell: Cell | None = None
+        try:
+            last = self._last
+            if tags == last[0]:
+                return last[1]
+            spill = self._spill
+            if spill is not None and len(tags) == 1:  # past the limit
+                key = next(iter(tags))
+                v = tags[key]
+                values = spill.get(key)
+                if values is not None and type(v) is str and len(v) <= _MAX_LEN:
+                    cell = values.get(v)
+                    if cell is None:  # a new series as written: overflow
+                        _count_overflow()
+                        cell = self._overflow_cell
+            if cell is None:
+                raw = tuple(tags.items())
+                cell = self._by_raw.get(raw)
+            if cell is not None and cell is not self._overflow_cell:
+                # Another series than _last's: after _LAST_STRIKES, remember it (copied
+                # from what found it: the caller's dict may change).
+                strikes = self._strikes + 1
+                if strikes < _LAST_STRIKES:
+                    self._strikes = strikes
+                else:
+                    self._strikes = 0
+                    self._last = (dict(raw) if raw is not None else {key: v}, cell)
+        except Exception:  # not a mapping: _cell_for counts it
+            raw = None
+            cell = None
+        if cell is None:
+            cell = self._cell_for(tags, raw)
+        return cell
+
     def _overflowed(self, tags: Mapping[str, object], raw: tuple[Any, ...]) -> Cell | None:
         """Past the limit: the series for ``raw`` without the privacy check, or ``None``.
 
@@ -448,45 +491,9 @@ class Counter(Instrument[_CounterCell]):
             if tags is None:
                 cell = self._default
             else:
-                # Inlined cache hits of _cell_for (see _last): a call costs as much as the
-                # increment. get(), not [], so a miss (the cardinality-overflow path) raises
-                # nothing.
-                raw = None
-                found: _CounterCell | None = None
-                try:
-                    last = self._last
-                    if tags == last[0]:
-                        found = last[1]
-                    else:
-                        spill = self._spill
-                        if spill is not None and len(tags) == 1:  # past the limit
-                            key = next(iter(tags))
-                            v = tags[key]
-                            values = spill.get(key)
-                            if values is not None and type(v) is str and len(v) <= _MAX_LEN:
-                                found = values.get(v)
-                                if found is None:  # a new series as written: overflow
-                                    _count_overflow()
-                                    found = self._overflow_cell
-                        if found is None:
-                            raw = tuple(tags.items())
-                            found = self._by_raw.get(raw)
-                        if found is not None and found is not self._overflow_cell:
-                            # Another series than _last's: after _LAST_STRIKES, remember it
-                            # (copied from what found it: the caller's dict may change).
-                            strikes = self._strikes + 1
-                            if strikes < _LAST_STRIKES:
-                                self._strikes = strikes
-                            else:
-                                self._strikes = 0
-                                self._last = (dict(raw) if raw is not None else {key: v}, found)
-                except Exception:  # not a mapping: _cell_for counts it
-                    raw = None
-                    found = None
+                found = self._tagged_cell(tags)
                 if found is None:
-                    found = self._cell_for(tags, raw)
-                    if found is None:
-                        return
+                    return
                 cell = found
             # The range test refuses NaN, infinities and ints beyond float range (compared
             # exactly); the add either raises before storing or stores a number, so a value
@@ -746,40 +753,7 @@ class Histogram(Instrument[_SketchCell]):
         if tags is None:
             cell: _SketchCell | None = self._default
         else:
-            raw = None
-            cell = None
-            try:  # as in Counter.inc
-                last = self._last
-                if tags == last[0]:
-                    cell = last[1]
-                else:
-                    spill = self._spill
-                    if spill is not None and len(tags) == 1:  # past the limit
-                        key = next(iter(tags))
-                        v = tags[key]
-                        values = spill.get(key)
-                        if values is not None and type(v) is str and len(v) <= _MAX_LEN:
-                            cell = values.get(v)
-                            if cell is None:  # a new series as written: overflow
-                                _count_overflow()
-                                cell = self._overflow_cell
-                    if cell is None:
-                        raw = tuple(tags.items())
-                        cell = self._by_raw.get(raw)
-                    if cell is not None and cell is not self._overflow_cell:
-                        # Another series than _last's: after _LAST_STRIKES, remember it
-                        # (copied from what found it: the caller's dict may change).
-                        strikes = self._strikes + 1
-                        if strikes < _LAST_STRIKES:
-                            self._strikes = strikes
-                        else:
-                            self._strikes = 0
-                            self._last = (dict(raw) if raw is not None else {key: v}, cell)
-            except Exception:  # not a mapping: _cell_for counts it
-                raw = None
-                cell = None
-            if cell is None:
-                cell = self._cell_for(tags, raw)
+            cell = self._tagged_cell(tags)
         if cell is None:
             return
         t = type(value)
