@@ -616,21 +616,20 @@ def _first_past(counts: array[int], rank: float) -> int:
         low, high = (raw[0::2], raw[1::2]) if _LITTLE else (raw[1::2], raw[0::2])
     elif width != 1:
         planes = _planes(counts)
+
+    def chunk_sum(a: int, b: int) -> int:
+        """The sum of counts ``a`` to ``b`` (at most 256 of them), as :func:`_sum_of`."""
+        if planes is not None:
+            return _sum_of(planes, a, b)
+        if width == 1:
+            return (_adler32(low[a:b]) & 0xFFFF) - 1
+        return (_adler32(low[a:b]) & 0xFFFF) + ((_adler32(high[a:b]) & 0xFFFF) << 8) - 257
+
     seen = 0
     n = len(counts)
     for start in range(0, n, _BIG_CHUNK):
         end = min(start + _BIG_CHUNK, n)
-        if planes is not None:
-            total = seen + _sum_of(planes, start, end)
-        elif width == 1:
-            total = seen + (_adler32(low[start:end]) & 0xFFFF) - 1
-        else:
-            total = (
-                seen
-                + (_adler32(low[start:end]) & 0xFFFF)
-                + ((_adler32(high[start:end]) & 0xFFFF) << 8)
-                - 257
-            )
+        total = seen + chunk_sum(start, end)
         if total > rank:
             break
         seen = total
@@ -638,17 +637,7 @@ def _first_past(counts: array[int], rank: float) -> int:
         return n
     while end - start > _CHUNK:
         mid = (start + end) >> 1
-        if planes is not None:
-            total = seen + _sum_of(planes, start, mid)
-        elif width == 1:
-            total = seen + (_adler32(low[start:mid]) & 0xFFFF) - 1
-        else:
-            total = (
-                seen
-                + (_adler32(low[start:mid]) & 0xFFFF)
-                + ((_adler32(high[start:mid]) & 0xFFFF) << 8)
-                - 257
-            )
+        total = seen + chunk_sum(start, mid)
         if total > rank:
             end = mid
         else:
