@@ -103,7 +103,29 @@ def _is_app_name(name: str) -> bool:
     return len(name) <= 64 and name[:1] in _APP_NAME_START and _APP_NAME_CHARS.issuperset(name)
 
 
-class MetricValues:
+class _Record:
+    """Value semantics for the read-only ``__slots__`` records below: equal when of the same
+    class with equal ``_fields``, unhashable, and printed with their fields."""
+
+    __slots__ = ()
+    _fields: tuple[str, ...] = ()
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self._fields)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, type(self)):
+            return NotImplemented
+        return self._values() == other._values()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
+        return f"{type(self).__name__}({inner})"
+
+
+class MetricValues(_Record):
     """The checked values of a :class:`MetricsConfig`, as the library reads them.
 
     The public :class:`MetricsConfig` is a dataclass (the seed's); importing
@@ -113,6 +135,7 @@ class MetricValues:
     """
 
     __slots__ = METRICS_FIELDS
+    _fields = METRICS_FIELDS
 
     aggregation_interval: int
     retention_days: int
@@ -169,19 +192,6 @@ class MetricValues:
         values.update(changes)
         return MetricValues(**values)
 
-    def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in METRICS_FIELDS)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, MetricValues):
-            return NotImplemented
-        return self._values() == other._values()
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in METRICS_FIELDS)
-        return f"MetricValues({inner})"
 
 
 #: The app name when nothing names the application (``python -c``, an interactive shell).
@@ -288,7 +298,7 @@ SETTINGS_FIELDS: Final = (
 )
 
 
-class Resolved:
+class Resolved(_Record):
     """The effective settings as sounding reads them internally (:func:`current`).
 
     The same fields as the public :class:`Settings` dataclass, but a plain ``__slots__``
@@ -299,6 +309,7 @@ class Resolved:
     """
 
     __slots__ = (*SETTINGS_FIELDS, "_metrics_config", "_public")
+    _fields = SETTINGS_FIELDS
 
     app_name: str
     app_version: str
@@ -368,19 +379,6 @@ class Resolved:
             object.__setattr__(self, "_public", out)
         return out
 
-    def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in SETTINGS_FIELDS)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Resolved):
-            return NotImplemented
-        return self._values() == other._values()
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in SETTINGS_FIELDS)
-        return f"Resolved({inner})"
 
 
 #: A settings file is a few hundred bytes; anything this big is not one.
