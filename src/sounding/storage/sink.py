@@ -67,6 +67,7 @@ BULK_WRITE_AGGREGATES = 1000
 _WRITER_BUSY_MS = 200
 
 _CORE_EVENT_KEYS = ("timestamp", "level", "category", "event", "logger", "session_id")
+_CORE_KEY_SET = frozenset(_CORE_EVENT_KEYS)
 
 _UPSERT = """
 INSERT INTO points (series_id, resolution, bucket_start, count, sum, min, max, last,
@@ -257,6 +258,24 @@ def _finite(value: Any) -> float | None:
         f = float(value)
         return f if math.isfinite(f) else None
     return None
+
+
+def _event_time(value: Any) -> float:
+    """An event's timestamp as a finite float; a missing or unusable one becomes now (counted)."""
+    ts = _finite(value)
+    if ts is None:
+        health.count("storage.event_timestamp_replaced")
+        ts = get_clock().time()
+    return ts
+
+
+def _event_text(texts: dict[str, str], value: object) -> str:
+    """``value`` as storable text (:func:`_safe_text`), remembered in ``texts`` when it is a
+    ``str`` (bounded): the next event with the same text finds it there."""
+    safe = _safe_text(value)
+    if type(value) is str and len(texts) < 4096:
+        texts[value] = safe
+    return safe
 
 
 def _opt_text(value: Any) -> str | None:
@@ -1220,41 +1239,39 @@ class SQLiteSink:
 
     def _write_events(self, conn: sqlite3.Connection, events: Sequence[Event]) -> None:
         rows: list[tuple[Any, ...]] = []
+        add_row = rows.append
         starts: list[tuple[Any, ...]] = []
         ends: list[tuple[Any, ...]] = []
-        # Level, category, name, logger and session repeat across a batch: check each once.
-        texts: dict[Any, str] = {}
-
-        def text(value: object) -> str:
-            try:
-                return texts[value]
-            except (KeyError, TypeError):
-                safe = _safe_text(value)
-                if len(texts) < 4096 and type(value) is str:
-                    texts[value] = safe
-                return safe
-
+        # Level, category, name, logger and session repeat across a batch: each is checked
+        # once (_event_text) and then found here, as the str it was checked as.
+        texts: dict[str, str] = {}
+        encode = _encode_fields or _fields_encoder()
+        core = _CORE_KEY_SET
         for ev in events:
-            ts = _finite(ev.get("timestamp"))
-            if ts is None:
-                health.count("storage.event_timestamp_replaced")
-                ts = get_clock().time()
-            fields = {str(k): v for k, v in ev.items() if k not in _CORE_EVENT_KEYS}
-            level = text(ev.get("level", "info"))
-            category = text(ev.get("category", ""))
-            name = text(ev.get("event", ""))
-            session = text(ev.get("session_id", ""))
-            rows.append(
-                (
-                    ts,
-                    level,
-                    category,
-                    name,
-                    text(ev.get("logger", "")),
-                    session,
-                    _json_fields(fields),  # ASCII JSON: always valid UTF-8
-                )
-            )
+            ts = ev.get("timestamp")
+            # A finite float (inf - inf and NaN - NaN are NaN); anything else is converted.
+            if type(ts) is not float or ts - ts != 0.0:
+                ts = _event_time(ts)
+            try:
+                level = texts[ev["level"]]
+                category = texts[ev["category"]]
+                name = texts[ev["event"]]
+                logger = texts[ev["logger"]]
+                session = texts[ev["session_id"]]
+            except (KeyError, TypeError):  # the first of each text, or a key missing
+                level = _event_text(texts, ev.get("level", "info"))
+                category = _event_text(texts, ev.get("category", ""))
+                name = _event_text(texts, ev.get("event", ""))
+                logger = _event_text(texts, ev.get("logger", ""))
+                session = _event_text(texts, ev.get("session_id", ""))
+            fields = {k: v for k, v in ev.items() if k not in core}
+            try:
+                # ASCII JSON: always valid UTF-8. Keys that are not str are converted by the
+                # encoder (numbers) or by the fallback (anything else).
+                fields_json = encode(fields)
+            except (TypeError, ValueError, RecursionError):
+                fields_json = _json_fields(fields)
+            add_row((ts, level, category, name, logger, session, fields_json))
             if category == "session" and session:
                 if name == "session.start":
                     starts.append(
