@@ -15,6 +15,7 @@ what the application did, readable by its user only.
 >>> path = Path(tempfile.mkdtemp()) / "events.jsonl"
 >>> writer = JsonlWriter(path, max_bytes=1024, backups=2)
 >>> writer.write([{"event": "recording.saved", "duration_ms": 12.5}])
+True
 >>> writer.close()
 >>> json.loads(path.read_text())
 {'event': 'recording.saved', 'duration_ms': 12.5}
@@ -41,7 +42,7 @@ from sounding.core.config import current
 from sounding.core.private import open_private, private_dir
 from sounding.core.types import Event
 
-__all__ = ["JsonlWriter", "dumps_event"]
+__all__ = ["JsonlWriter", "dumps_event", "encode_fields"]
 
 
 def _fallback(value: Any) -> Any:
@@ -92,26 +93,105 @@ except ImportError:  # pragma: no cover - Windows: one writer per file is the ru
         pass
 
 
-def _finite(value: Any) -> Any:
+_JSON_KEYS = (str, int, float, bool, type(None))
+_MAX_DEPTH = 32
+
+
+def _careful(value: Any, depth: int = 0) -> Any:
+    """``value`` made strictly encodable: non-finite floats as strings, keys JSON cannot hold
+    as their ``repr()``, and anything nested deeper than 32 levels (a value that contains
+    itself) as its ``repr()``."""
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if depth >= _MAX_DEPTH and isinstance(value, (dict, list, tuple)):
+        return _fallback(value)
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {
+            (k if isinstance(k, _JSON_KEYS) else _fallback(k)): _careful(v, depth + 1)
+            for k, v in value.items()
+        }
     if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
+        return [_careful(v, depth + 1) for v in value]
     return value
 
 
 def dumps_event(event: Event) -> str:
     """One event as one line of strict JSON (no trailing newline).
 
-    >>> dumps_event({"event": "x", "ratio": float("nan"), "obj": object})
-    '{"event":"x","ratio":"NaN","obj":"<class \\'object\\'>"}'
+    >>> dumps_event({"event": "x", "ratio": float("nan"), "obj": object, (1, 2): "key"})
+    '{"event":"x","ratio":"NaN","obj":"<class \\'object\\'>","(1, 2)":"key"}'
     """
     try:
         return _encode(event)
-    except ValueError:  # NaN or infinity somewhere: rare, so checked only when it happens
-        return _encode(_finite(event))
+    except (TypeError, ValueError, RecursionError):
+        # NaN or infinity, a key that is not text, a value that contains itself: rare, so
+        # checked only when it happens.
+        return _encode(_careful(event))
+
+
+# -- one encoding of an event's fields for both outputs ----------------------------------------
+
+#: The six keys every event from the pipeline carries (collection/log.py's CORE_KEYS).
+_CORE_KEYS = frozenset(("timestamp", "level", "category", "event", "logger", "session_id"))
+
+# The fields of events the store has just encoded (storage/sink.py calls encode_fields), so
+# the JSON line of the same event object reuses that text instead of encoding it again: keyed
+# by identity, with the event itself held beside its text (its id cannot be reused while the
+# entry lives), dropped when used, bounded (a backlog larger than this is encoded twice). Only
+# after a JsonlWriter has written, so a store without a JSON-lines file holds nothing here.
+# Events are not changed once emitted, so an entry is the encoding of what the line writes.
+_shared: dict[int, tuple[Event, str]] = {}
+_SHARED_MAX = 16_384
+_sharing = False
+
+_encode_text: Callable[[str], str] = json.encoder.encode_basestring  # (the C one if built)
+_float_repr = float.__repr__
+
+
+def _fields_text(event: Event) -> str | None:
+    try:
+        return _encode({k: v for k, v in event.items() if k not in _CORE_KEYS})
+    except (TypeError, ValueError, RecursionError):
+        return None
+
+
+def encode_fields(event: Event) -> str | None:
+    """An event's fields (every key but the six core ones) as compact strict JSON, non-ASCII
+    text kept as it is, or ``None`` when they need the careful path (a non-finite float, a key
+    JSON cannot hold, a self-reference).
+
+    >>> encode_fields({"event": "x", "level": "info", "format": "wav", "n": 3})
+    '{"format":"wav","n":3}'
+    """
+    text = _fields_text(event)
+    if text is not None and _sharing:
+        if len(_shared) >= _SHARED_MAX:
+            _shared.clear()
+        _shared[id(event)] = (event, text)
+    return text
+
+
+def _line(event: Event) -> str:
+    """``event`` as one JSON line: an event with the six core keys (as the pipeline makes
+    them) is written from its parts, core keys first, then its fields (encoded once with the
+    store's row when the store wrote it first); anything else by :func:`dumps_event`."""
+    hit = _shared.pop(id(event), None)
+    try:
+        ts = event["timestamp"]
+        head = (
+            f'{{"timestamp":{_float_repr(ts)},"level":{_encode_text(event["level"])},'
+            f'"category":{_encode_text(event["category"])},"event":{_encode_text(event["event"])},'
+            f'"logger":{_encode_text(event["logger"])},'
+            f'"session_id":{_encode_text(event["session_id"])}'
+        )
+    except (KeyError, TypeError):  # a core key missing or not text (or not a float)
+        return dumps_event(event)
+    if ts - ts != 0.0:  # NaN or infinity
+        return dumps_event(event)
+    fields = hit[1] if hit is not None and hit[0] is event else _fields_text(event)
+    if fields is None:
+        return dumps_event(event)
+    return head + "}" if fields == "{}" else head + "," + fields[1:]
 
 
 class JsonlWriter:
@@ -147,10 +227,12 @@ class JsonlWriter:
         """Append ``events``, one JSON line each, rotating first if the file would grow past
         the limit. Never raises (failures are counted as ``log.file``); ``False`` when the
         batch was not written."""
+        global _sharing
         if not events:
             return True
+        _sharing = True
         try:
-            text = "\n".join([dumps_event(e) for e in events]) + "\n"
+            text = "\n".join([_line(e) for e in events]) + "\n"
             try:
                 data = text.encode("utf-8")
             except UnicodeEncodeError:

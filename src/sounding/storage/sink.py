@@ -269,6 +269,15 @@ def _event_time(value: Any) -> float:
     return ts
 
 
+def _utf8(text: str) -> bool:
+    """Whether SQLite can store ``text`` (a lone surrogate cannot be encoded as UTF-8)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _event_text(texts: dict[str, str], value: object) -> str:
     """``value`` as storable text (:func:`_safe_text`), remembered in ``texts`` when it is a
     ``str`` (bounded): the next event with the same text finds it there."""
@@ -1247,6 +1256,8 @@ class SQLiteSink:
         texts: dict[str, str] = {}
         encode = _encode_fields or _fields_encoder()
         core = _CORE_KEY_SET
+        # (Imported here: a process that only counts writes no events.)
+        from sounding.collection.jsonl import encode_fields as share
         for ev in events:
             ts = ev.get("timestamp")
             # A finite float (inf - inf and NaN - NaN are NaN); anything else is converted.
@@ -1264,13 +1275,17 @@ class SQLiteSink:
                 name = _event_text(texts, ev.get("event", ""))
                 logger = _event_text(texts, ev.get("logger", ""))
                 session = _event_text(texts, ev.get("session_id", ""))
-            fields = {k: v for k, v in ev.items() if k not in core}
-            try:
-                # ASCII JSON: always valid UTF-8. Keys that are not str are converted by the
-                # encoder (numbers) or by the fallback (anything else).
-                fields_json = encode(fields)
-            except (TypeError, ValueError, RecursionError):
-                fields_json = _json_fields(fields)
+            # The fields as the JSON line writes them (collection/jsonl.py keeps the text for
+            # the line of this event): UTF-8 JSON. What it cannot encode, and text SQLite
+            # cannot store (a lone surrogate), takes the careful path: ASCII JSON, always
+            # valid UTF-8, keys that are not str converted, values by their repr().
+            fields_json = share(ev)
+            if fields_json is None or not (fields_json.isascii() or _utf8(fields_json)):
+                fields = {k: v for k, v in ev.items() if k not in core}
+                try:
+                    fields_json = encode(fields)
+                except (TypeError, ValueError, RecursionError):
+                    fields_json = _json_fields(fields)
             add_row((ts, level, category, name, logger, session, fields_json))
             if category == "session" and session:
                 if name == "session.start":
@@ -1278,13 +1293,13 @@ class SQLiteSink:
                         (
                             session,
                             ts,
-                            _opt_text(fields.get("app_version")),
-                            _opt_text(fields.get("platform")),
-                            _opt_text(fields.get("python_version")),
+                            _opt_text(ev.get("app_version")),
+                            _opt_text(ev.get("platform")),
+                            _opt_text(ev.get("python_version")),
                         )
                     )
                 elif name == "session.end":
-                    ends.append((session, ts, _finite(fields.get("duration"))))
+                    ends.append((session, ts, _finite(ev.get("duration"))))
         conn.executemany(_INSERT_EVENT, rows)
         if starts:
             conn.executemany(_SESSION_START, starts)
