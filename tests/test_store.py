@@ -379,13 +379,17 @@ def test_migrates_a_file_created_at_migration_1(tmp_path: Path, clock: ManualClo
         )
     conn.close()
     with open_store(path) as store:
-        assert store.status().migrations == ["m001_initial", "m002_meta_and_event_category"]
+        assert store.status().migrations == [
+            "m001_initial",
+            "m002_meta_and_event_category",
+            "m003_events_by_time_only",
+        ]
         [p] = store.query("old", start=T0 + 60, end=T0 + 600, stat="max")  # sub-hour: finest
         assert p.value == 3.0
         assert p.count == 3
     # Opening again does not re-run anything.
     conn = sqlite3.connect(path)
-    assert conn.execute("SELECT count(*) FROM migrations").fetchone() == (2,)
+    assert conn.execute("SELECT count(*) FROM migrations").fetchone() == (3,)
     conn.close()
 
 

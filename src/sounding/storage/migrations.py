@@ -212,3 +212,12 @@ def m002_meta_and_event_category(conn: sqlite3.Connection) -> None:
         import json  # once per store: a short process need not import it
 
         conn.execute("INSERT INTO meta (key, value) VALUES ('resolutions', ?)", (json.dumps(fine),))
+
+
+@STORAGE_MIGRATIONS()
+def m003_events_by_time_only(conn: sqlite3.Connection) -> None:
+    """Events keep one index, by time: the one by category cost every event's insert about a
+    quarter of its SQLite time, for queries the time index serves well enough (a category
+    filter scans the time range asked for; listing the categories scans the table, as listing
+    the event names already did; see docs/performance.md, "Log event, third round")."""
+    conn.execute("DROP INDEX IF EXISTS events_by_category")
