@@ -65,7 +65,7 @@ def test_line_starts_with_the_core_keys_then_the_fields() -> None:
     """A pipeline event's line has the six core keys first (session id included), then the
     fields in their order, and parses to the same object as dumps_event's."""
     ev = event(format="wav", duration_ms=12.5, take=3)
-    line = jsonl._line(ev)
+    line = jsonl._line(ev, {})
     assert list(json.loads(line)) == [
         "timestamp", "level", "category", "event", "logger", "session_id",
         "format", "duration_ms", "take",
@@ -184,9 +184,9 @@ def test_line_parses_as_dumps_event(fields: dict[str, Any], name: str, ts: float
     writes for the event."""
     ev = {**event(**fields), "event": name, "timestamp": ts}
     expected = json.loads(dumps_event(ev))
-    assert json.loads(jsonl._line(ev)) == expected
+    assert json.loads(jsonl._line(ev, {})) == expected
     encode_fields(ev)
-    assert json.loads(jsonl._line(ev)) == expected
+    assert json.loads(jsonl._line(ev, {})) == expected
 
 
 def test_old_file_loses_the_category_index_and_category_queries_stay_right(

@@ -171,19 +171,34 @@ def encode_fields(event: Event) -> str | None:
     return text
 
 
-def _line(event: Event) -> str:
+def _line(event: Event, heads: dict[tuple[Any, ...], str]) -> str:
     """``event`` as one JSON line: an event with the six core keys (as the pipeline makes
     them) is written from its parts, core keys first, then its fields (encoded once with the
-    store's row when the store wrote it first); anything else by :func:`dumps_event`."""
+    store's row when the store wrote it first); anything else by :func:`dumps_event`.
+
+    ``heads`` holds the encoded level, category, name, logger and session of the batch's
+    events by their values: they repeat from event to event."""
     hit = _shared.pop(id(event), None)
     try:
         ts = event["timestamp"]
-        head = (
-            f'{{"timestamp":{_float_repr(ts)},"level":{_encode_text(event["level"])},'
-            f'"category":{_encode_text(event["category"])},"event":{_encode_text(event["event"])},'
-            f'"logger":{_encode_text(event["logger"])},'
-            f'"session_id":{_encode_text(event["session_id"])}'
+        key = (
+            event["level"],
+            event["category"],
+            event["event"],
+            event["logger"],
+            event["session_id"],
         )
+        head = heads.get(key)
+        if head is None:
+            level, category, name, logger, session = key
+            head = (
+                f',"level":{_encode_text(level)},"category":{_encode_text(category)},'
+                f'"event":{_encode_text(name)},"logger":{_encode_text(logger)},'
+                f'"session_id":{_encode_text(session)}'
+            )
+            if len(heads) < 256:
+                heads[key] = head
+        stamp = _float_repr(ts)
     except (KeyError, TypeError):  # a core key missing or not text (or not a float)
         return dumps_event(event)
     if ts - ts != 0.0:  # NaN or infinity
@@ -191,7 +206,9 @@ def _line(event: Event) -> str:
     fields = hit[1] if hit is not None and hit[0] is event else _fields_text(event)
     if fields is None:
         return dumps_event(event)
-    return head + "}" if fields == "{}" else head + "," + fields[1:]
+    if fields == "{}":
+        return f'{{"timestamp":{stamp}{head}}}'
+    return f'{{"timestamp":{stamp}{head},{fields[1:]}'
 
 
 class JsonlWriter:
@@ -232,7 +249,8 @@ class JsonlWriter:
             return True
         _sharing = True
         try:
-            text = "\n".join([_line(e) for e in events]) + "\n"
+            heads: dict[tuple[Any, ...], str] = {}
+            text = "\n".join([_line(e, heads) for e in events]) + "\n"
             try:
                 data = text.encode("utf-8")
             except UnicodeEncodeError:
