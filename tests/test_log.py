@@ -300,6 +300,27 @@ def test_scrub_cache_does_not_outlive_identity_change(sink: MemorySink) -> None:
     assert second["owner"] == "<user>"
 
 
+def test_kept_key_is_scrubbed_again_after_identity_change(sink: MemorySink) -> None:
+    """A key once kept as it is (the fast path) is scrubbed again, as a key and for its
+    value, when the scrubber's user name changes to one it contains."""
+    from sounding.collection import scrub as scrub_module
+
+    log = get_logger("app")
+    previous = scrub_module.set_identity(user="zelda-unique", host="box-unique")
+    try:
+        log.info("x", **{"notes_of_yuri-unique": "draft"}, take=1)
+        log.info("x", **{"notes_of_yuri-unique": "draft"}, take=2)
+        scrub_module.set_identity(user="yuri-unique")
+        log.info("x", **{"notes_of_yuri-unique": "yuri-unique wrote"}, take=3)
+    finally:
+        scrub_module.set_identity(*previous)
+        scrub_module.reset_identity()
+    first, second, third = recorded(sink)
+    assert first["notes_of_yuri-unique"] == second["notes_of_yuri-unique"] == "draft"
+    assert "notes_of_yuri-unique" not in third
+    assert [v for k, v in third.items() if k.startswith("notes_of_")] == ["<user> wrote"]
+
+
 class _Odd:
     def __repr__(self) -> str:
         return "<Odd owned by eve@example.com>"
