@@ -416,6 +416,32 @@ def test_processors_in_order() -> None:
     assert (add_context, add_session, scrub_event) == PROCESSORS
 
 
+def test_a_logged_event_is_what_the_processors_make(sink: MemorySink, clock: ManualClock) -> None:
+    """The logger's call (the pipeline written out) records what running PROCESSORS in order
+    on the same event gives: context filled in, session stamped, everything scrubbed."""
+    with bound_context(take=7, where="/home/alice/take.wav", format="ctx"):
+        get_logger("app").info("saved", format="wav", password="hunter2", ratio=0.5)
+        expected: Event = {
+            "timestamp": clock.time(),
+            "level": "info",
+            "category": "system",
+            "event": "saved",
+            "logger": "app",
+            "format": "wav",
+            "password": "hunter2",
+            "ratio": 0.5,
+        }
+        for processor in PROCESSORS:
+            result = processor(expected)
+            assert result is not None
+            expected = result
+    assert sounding.flush()
+    [event] = [e for e in recorded(sink) if e["event"] == "saved"]
+    assert list(event.items()) == list(expected.items())
+    assert event["password"] == "<redacted>"
+    assert event["where"] == "~/take.wav"
+
+
 def test_add_context_does_not_override_event_keys() -> None:
     """add_context fills in bound keys the event does not already have."""
     with bound_context(a=1, b=2):
