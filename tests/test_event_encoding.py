@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -220,3 +221,25 @@ def test_old_file_loses_the_category_index_and_category_queries_stay_right(
         assert [e["event"] for e in store.events(category="error", limit=None)] == ["e1", "e4"]
         assert [e["event"] for e in store.events(category="storage", limit=1)] == ["e2"]
         assert store.event_kinds()["category"] == ["error", "storage", "user_action"]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX-only")
+def test_a_forked_child_holds_none_of_the_parents_encodings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After fork() the child's memo is empty (the parent's events are not kept alive there)."""
+    monkeypatch.setattr(jsonl, "_sharing", True)
+    ev = event(format="wav")
+    encode_fields(ev)
+    assert id(ev) in jsonl._shared
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report the memo's size and leave at once
+        os.write(write, str(len(jsonl._shared)).encode())
+        os._exit(0)
+    os.close(write)
+    size = os.read(read, 16)
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert size == b"0"
+    assert id(ev) in jsonl._shared

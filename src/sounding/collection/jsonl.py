@@ -143,6 +143,8 @@ _CORE_KEYS = frozenset(("timestamp", "level", "category", "event", "logger", "se
 _shared: dict[int, tuple[Event, str]] = {}
 _SHARED_MAX = 16_384
 _sharing = False
+if hasattr(os, "register_at_fork"):  # a forked child starts without the parent's events
+    os.register_at_fork(after_in_child=_shared.clear)
 
 _encode_text: Callable[[str], str] = json.encoder.encode_basestring  # (the C one if built)
 _float_repr = float.__repr__
