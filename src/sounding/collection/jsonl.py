@@ -154,11 +154,20 @@ _int_repr = int.__repr__
 _LITERALS: dict[Any, str] = {True: "true", False: "false", None: "null"}
 
 
-def _fields_text(event: Event) -> str | None:
+def encode_fields(event: Event, remember: bool = True) -> str | None:
+    """An event's fields (every key but the six core ones) as compact strict JSON, non-ASCII
+    text kept as it is, or ``None`` when they need the careful path (a non-finite float, a key
+    JSON cannot hold, a self-reference). ``remember`` keeps the text for the event's JSON
+    line (once a JSON-lines writer has written; see above).
+
+    >>> encode_fields({"event": "x", "level": "info", "format": "wav", "n": 3})
+    '{"format":"wav","n":3}'
+    """
     # Flat fields of text and numbers (what most calls pass) are written here, as the C
     # encoder writes them: one call of it costs more than these few pieces for a short dict.
     parts: list[str] = []
     add = parts.append
+    text: str | None = None
     try:
         for k, v in event.items():
             if k in _CORE_KEYS:
@@ -175,25 +184,15 @@ def _fields_text(event: Event) -> str | None:
             else:
                 break
         else:
-            return "{" + ",".join(parts) + "}"
+            text = "{" + ",".join(parts) + "}"
     except TypeError:  # a key that is not text
         pass
-    try:
-        return _encode({k: v for k, v in event.items() if k not in _CORE_KEYS})
-    except (TypeError, ValueError, RecursionError):
-        return None
-
-
-def encode_fields(event: Event) -> str | None:
-    """An event's fields (every key but the six core ones) as compact strict JSON, non-ASCII
-    text kept as it is, or ``None`` when they need the careful path (a non-finite float, a key
-    JSON cannot hold, a self-reference).
-
-    >>> encode_fields({"event": "x", "level": "info", "format": "wav", "n": 3})
-    '{"format":"wav","n":3}'
-    """
-    text = _fields_text(event)
-    if text is not None and _sharing:
+    if text is None:
+        try:
+            text = _encode({k: v for k, v in event.items() if k not in _CORE_KEYS})
+        except (TypeError, ValueError, RecursionError):
+            return None
+    if remember and _sharing:
         if len(_shared) >= _SHARED_MAX:
             _shared.clear()
         _shared[id(event)] = (event, text)
@@ -232,7 +231,7 @@ def _line(event: Event, heads: dict[tuple[Any, ...], str]) -> str:
         return dumps_event(event)
     if ts - ts != 0.0:  # NaN or infinity
         return dumps_event(event)
-    fields = hit[1] if hit is not None and hit[0] is event else _fields_text(event)
+    fields = hit[1] if hit is not None and hit[0] is event else encode_fields(event, False)
     if fields is None:
         return dumps_event(event)
     if fields == "{}":
