@@ -315,6 +315,8 @@ def scrub_event(event: Event) -> Event:
                 continue
             if t is float or t is int or t is bool or value is None:
                 continue  # no text, nothing to scrub
+        elif key in _TRUSTED_KEYS:  # timestamp, level, session id
+            continue
         info = key_cache.get(key)
         if info is None:
             info = _key_info(key)
