@@ -296,7 +296,7 @@ def scrub_event(event: Event) -> Event:
     Changes the event in place (and returns it), unless a key itself must change.
     """
     mod = _scrub_mod if _scrub_mod is not None else _scrubber()
-    if getattr(mod, "_identity", None) is not _seen_identity:
+    if mod._identity is not _seen_identity:  # (set_identity, in tests)
         _check_identity()
     key_cache = _key_cache
     text_cache = _text_cache
