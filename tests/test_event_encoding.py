@@ -243,3 +243,41 @@ def test_a_forked_child_holds_none_of_the_parents_encodings(
     os.waitpid(pid, 0)
     assert size == b"0"
     assert id(ev) in jsonl._shared
+
+
+def test_an_int_too_long_for_text_does_not_stall_either_output(data_dir: Path) -> None:
+    """A field holding an int with more digits than int-to-str allows (and a NaN beside it)
+    is stored and written as a placeholder; the flush succeeds, later events too."""
+    import sounding
+
+    sounding.configure(data_dir=str(data_dir))
+    log = sounding.get_logger("app")
+    log.info("huge", n=10**5000, ratio=math.nan, deep=[1, 10**5000])
+    log.info("after", ok=1)
+    assert sounding.flush()
+    with sounding.open_store(data_dir) as store:
+        stored = {e["event"]: e for e in store.events(limit=None)}
+    assert {"huge", "after"} <= set(stored)
+    assert isinstance(stored["huge"]["n"], str)
+    lines = {e["event"]: e for e in map(json.loads, written(data_dir / "events.jsonl"))}
+    assert lines["huge"]["n"] == "<int of 16610 bits>"
+    assert lines["huge"]["ratio"] == "NaN"
+    assert lines["huge"]["deep"] == [1, "<int of 16610 bits>"]
+    assert lines["after"]["ok"] == 1
+    assert health.counts().get("storage.write", 0) == 0
+    assert health.counts().get("log.file", 0) == 0
+
+
+def test_a_raising_repr_does_not_fail_the_store_batch(tmp_path: Path) -> None:
+    """A value whose repr() raises, written to the store directly, becomes a placeholder
+    naming its type; the other events of the batch are kept."""
+
+    class Broken:
+        def __repr__(self) -> str:
+            raise RuntimeError("no repr")
+
+    sink = SQLiteSink(tmp_path / "telemetry.db")
+    sink.write([], [event(obj=Broken(), n=1), event(n=2)])
+    sink.close()
+    rows = [json.loads(r) for r in stored_fields(tmp_path / "telemetry.db")]
+    assert rows == [{"obj": "<unrepresentable Broken>", "n": 1}, {"n": 2}]

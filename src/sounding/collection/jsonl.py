@@ -93,21 +93,26 @@ except ImportError:  # pragma: no cover - Windows: one writer per file is the ru
         pass
 
 
-_JSON_KEYS = (str, int, float, bool, type(None))
 _MAX_DEPTH = 32
 
 
 def _careful(value: Any, depth: int = 0) -> Any:
-    """``value`` made strictly encodable: non-finite floats as strings, keys JSON cannot hold
-    as their ``repr()``, and anything nested deeper than 32 levels (a value that contains
-    itself) as its ``repr()``."""
+    """``value`` made strictly encodable: non-finite floats as strings, an int too long for
+    text as its size, keys that are not text as their ``repr()``, and anything nested deeper
+    than 32 levels (a value that contains itself) as its ``repr()``."""
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            int.__repr__(value)
+        except ValueError:  # more digits than int-to-str conversion allows
+            return f"<int of {value.bit_length()} bits>"
+        return value
     if depth >= _MAX_DEPTH and isinstance(value, (dict, list, tuple)):
         return _fallback(value)
     if isinstance(value, dict):
         return {
-            (k if isinstance(k, _JSON_KEYS) else _fallback(k)): _careful(v, depth + 1)
+            (k if isinstance(k, str) else _fallback(k)): _careful(v, depth + 1)
             for k, v in value.items()
         }
     if isinstance(value, (list, tuple)):
@@ -148,8 +153,6 @@ if hasattr(os, "register_at_fork"):  # a forked child starts without the parent'
 
 _encode_text: Callable[[str], str] = json.encoder.encode_basestring  # (the C one if built)
 _float_repr = float.__repr__
-
-
 _int_repr = int.__repr__
 _LITERALS: dict[Any, str] = {True: "true", False: "false", None: "null"}
 
@@ -185,7 +188,7 @@ def encode_fields(event: Event, remember: bool = True) -> str | None:
                 break
         else:
             text = "{" + ",".join(parts) + "}"
-    except TypeError:  # a key that is not text
+    except (TypeError, ValueError):  # a key that is not text, an int too long for text
         pass
     if text is None:
         try:

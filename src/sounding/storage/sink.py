@@ -219,13 +219,13 @@ def _fields_encoder() -> Callable[[Any], str]:
 
     # One encoder for every event (``json.dumps`` with options builds a new one per call).
     # ASCII output (the default), so its text needs no UTF-8 check before SQLite.
-    encode: Callable[[Any], str] = json.JSONEncoder(default=repr, separators=(",", ":")).encode
+    encode: Callable[[Any], str] = json.JSONEncoder(default=_repr, separators=(",", ":")).encode
     # JSONEncoder.encode builds a C encoder per call (as in collection/jsonl.py, build it
     # once). No circular check: a self-referencing value raises RecursionError, handled below.
     c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
     if c_make_encoder is not None:
         c_fields = c_make_encoder(
-            None, repr, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True
+            None, _repr, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True
         )
 
         def encode_fast(fields: Any) -> str:
@@ -236,26 +236,40 @@ def _fields_encoder() -> Callable[[Any], str]:
     return encode
 
 
+def _repr(value: object) -> str:
+    """``repr(value)``, or a placeholder naming its type when that raises (a broken
+    ``__repr__``, an int too long for text): one value must not fail the batch (and every
+    retry of it)."""
+    try:
+        return repr(value)
+    except Exception:
+        return f"<unrepresentable {type(value).__name__}>"
+
+
 def _json_fields(fields: dict[str, Any]) -> str:
     try:
         return (_encode_fields or _fields_encoder())(fields)
     except (TypeError, ValueError, RecursionError):
         import json
 
-        # Non-string keys or self-referencing values: fall back field by field.
+        # Non-string keys, self-referencing values, ints too long for text: field by field.
         safe: dict[str, Any] = {}
         for k, v in fields.items():
+            key = k if isinstance(k, str) else _repr(k)
             try:
-                json.dumps(v, default=repr)
-                safe[str(k)] = v
-            except (TypeError, ValueError, RecursionError):
-                safe[str(k)] = repr(v)
-        return json.dumps(safe, default=repr, separators=(",", ":"))
+                json.dumps(v, default=_repr)
+                safe[key] = v
+            except Exception:
+                safe[key] = _repr(v)
+        return json.dumps(safe, default=_repr, separators=(",", ":"))
 
 
 def _finite(value: Any) -> float | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        f = float(value)
+        try:
+            f = float(value)
+        except OverflowError:  # an int beyond any float
+            return None
         return f if math.isfinite(f) else None
     return None
 
