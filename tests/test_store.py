@@ -393,6 +393,33 @@ def test_migrates_a_file_created_at_migration_1(tmp_path: Path, clock: ManualClo
     conn.close()
 
 
+def test_old_file_loses_the_category_index_and_category_queries_stay_right(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    """A store made before m003 loses its category index on open; category queries stay exact."""
+    path = tmp_path / "telemetry.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    STORAGE_MIGRATIONS.apply(conn, stop_before="m003_events_by_time_only")
+    cats = ["storage", "error", "storage", "user_action", "error"]
+    conn.executemany(
+        "INSERT INTO events (timestamp, level, category, event, logger, session_id, fields) "
+        "VALUES (?, 'info', ?, ?, 'app', 's', '{}')",
+        [(T0 + i, c, f"e{i}") for i, c in enumerate(cats)],
+    )
+    conn.close()
+    with open_store(path) as store:
+        indexes = {
+            str(r[0])
+            for r in store.connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'"
+            )
+        }
+        assert indexes == {"events_by_time"}
+        assert [e["event"] for e in store.events(category="error", limit=None)] == ["e1", "e4"]
+        assert [e["event"] for e in store.events(category="storage", limit=1)] == ["e2"]
+        assert store.event_kinds()["category"] == ["error", "storage", "user_action"]
+
+
 def test_closed_store_raises(path: Path) -> None:
     """Using a closed store raises StoreError; close() is idempotent."""
     write(path, [hist("h", T0, [1.0])])

@@ -1,4 +1,5 @@
-"""The one encoding of an event's fields shared by the store's row and the JSON line."""
+"""The JSON-lines encoding: lines built from their parts, the fields' text shared with the
+store's row, and what the careful path writes."""
 
 from __future__ import annotations
 
@@ -63,8 +64,7 @@ def outputs(tmp_path: Path) -> tuple[SQLiteSink, JsonlWriter]:
 
 
 def test_line_starts_with_the_core_keys_then_the_fields() -> None:
-    """A pipeline event's line has the six core keys first (session id included), then the
-    fields in their order, and parses to the same object as dumps_event's."""
+    """A logger event's line: the six core keys first, then the fields, as dumps_event's."""
     ev = event(format="wav", duration_ms=12.5, take=3)
     line = jsonl._line(ev, {})
     assert list(json.loads(line)) == [
@@ -109,8 +109,7 @@ def test_a_store_without_a_jsonl_file_remembers_nothing(tmp_path: Path) -> None:
 
 
 def test_the_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Encodings no line asks for (a failing file) are bounded: past the limit they are
-    dropped, not kept."""
+    """Encodings no line asks for (a failing file) are dropped past the limit, not kept."""
     monkeypatch.setattr(jsonl, "_sharing", True)
     monkeypatch.setattr(jsonl, "_SHARED_MAX", 10)
     jsonl._shared.clear()
@@ -181,46 +180,12 @@ VALUES = st.recursive(
     ts=st.floats(),
 )
 def test_line_parses_as_dumps_event(fields: dict[str, Any], name: str, ts: float) -> None:
-    """Built from its parts or not, remembered or not, a line parses to what dumps_event
-    writes for the event."""
+    """Built from its parts or not, remembered or not, a line parses as dumps_event's."""
     ev = {**event(**fields), "event": name, "timestamp": ts}
     expected = json.loads(dumps_event(ev))
     assert json.loads(jsonl._line(ev, {})) == expected
     encode_fields(ev)
     assert json.loads(jsonl._line(ev, {})) == expected
-
-
-def test_old_file_loses_the_category_index_and_category_queries_stay_right(
-    tmp_path: Path,
-) -> None:
-    """A store made before m003 drops its events-by-category index on open; filtering and
-    listing by category still return exactly the matching events, newest last."""
-    import sqlite3
-
-    from sounding import open_store
-    from sounding.storage.migrations import STORAGE_MIGRATIONS
-
-    path = tmp_path / "telemetry.db"
-    conn = sqlite3.connect(path, isolation_level=None)
-    STORAGE_MIGRATIONS.apply(conn, stop_before="m003_events_by_time_only")
-    cats = ["storage", "error", "storage", "user_action", "error"]
-    conn.executemany(
-        "INSERT INTO events (timestamp, level, category, event, logger, session_id, fields) "
-        "VALUES (?, 'info', ?, ?, 'app', 's', '{}')",
-        [(T0 + i, c, f"e{i}") for i, c in enumerate(cats)],
-    )
-    conn.close()
-    with open_store(path) as store:
-        indexes = {
-            str(r[0])
-            for r in store.connection.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'"
-            )
-        }
-        assert indexes == {"events_by_time"}
-        assert [e["event"] for e in store.events(category="error", limit=None)] == ["e1", "e4"]
-        assert [e["event"] for e in store.events(category="storage", limit=1)] == ["e2"]
-        assert store.event_kinds()["category"] == ["error", "storage", "user_action"]
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX-only")
