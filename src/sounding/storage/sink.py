@@ -243,6 +243,8 @@ def _repr(value: object) -> str:
     try:
         return repr(value)
     except Exception:
+        if isinstance(value, int):  # as the JSON line writes it (collection/jsonl.py)
+            return f"<int of {value.bit_length()} bits>"
         return f"<unrepresentable {type(value).__name__}>"
 
 
