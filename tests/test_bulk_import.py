@@ -444,23 +444,24 @@ def _one_value_run(n: int, first: float) -> list[OneValueInterval]:
     ]  # fmt: skip
 
 
-def test_a_bulk_write_leaves_foreign_keys_on_and_refuses_unknown_series(tmp_path: Path) -> None:
-    """A bulk chunk checks its series itself: a stale cached id raises, no orphan rows."""
+def test_a_bulk_write_checks_its_series_and_a_small_write_turns_the_keys_on(
+    tmp_path: Path,
+) -> None:
+    """A bulk chunk checks its series itself (a stale cached id raises, no orphan rows);
+    the next small write runs with the connection's foreign keys on again."""
     from sounding.core.exceptions import StoreError
     from sounding.storage.sink import BULK_WRITE_AGGREGATES, SQLiteSink
 
     sink = SQLiteSink(tmp_path / "t.db")
     first = time.time() // 86400 * 86400 - 3 * 86400  # recent: retention keeps the rows
     sink.write(_one_value_run(BULK_WRITE_AGGREGATES, first), [])
-    conn = sink._conn
-    assert conn is not None
-    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     ((sid, kind),) = sink._known.values()
     sink._known = dict.fromkeys(sink._known, (sid + 1000, kind))  # a stale cache
     later = first + 86400
     with pytest.raises(StoreError, match="not in the store"):
         sink.write(_one_value_run(BULK_WRITE_AGGREGATES, later), [])
     sink.write(_one_value_run(BULK_WRITE_AGGREGATES, later), [])  # ids looked up again
+    sink.write(_one_value_run(1, later + 86400), [])
     conn = sink._conn
     assert conn is not None
     assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
@@ -472,7 +473,46 @@ def test_a_bulk_write_leaves_foreign_keys_on_and_refuses_unknown_series(tmp_path
     ).fetchone()[0]
     sink.close()
     assert orphans == 0
-    assert finest == 2 * BULK_WRITE_AGGREGATES
+    assert finest == 2 * BULK_WRITE_AGGREGATES + 1
+
+
+class _Pragmas:
+    """A connection that keeps the ``PRAGMA foreign_keys`` statements run on it."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.pragmas: list[str] = []
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        if sql.startswith("PRAGMA foreign_keys"):
+            self.pragmas.append(sql)
+        return self.conn.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.conn, name)
+
+
+def test_bulk_writes_in_a_row_switch_the_keys_off_once_and_maintenance_has_them_on(
+    tmp_path: Path,
+) -> None:
+    """Chunks of an import keep their prepared statements (the pragma is not switched
+    between them); maintenance after them runs with the foreign keys on."""
+    from sounding.storage.sink import BULK_WRITE_AGGREGATES, SQLiteSink
+
+    sink = SQLiteSink(tmp_path / "t.db")
+    first = time.time() // 86400 * 86400 - 3 * 86400
+    sink.write(_one_value_run(1, first - 3600), [])  # opens the connection (and maintains)
+    spy = _Pragmas(sink._conn)
+    sink._conn = spy  # type: ignore[assignment]
+    for day in range(3):
+        sink.write(_one_value_run(BULK_WRITE_AGGREGATES, first + day * 86400), [])
+    assert spy.pragmas == ["PRAGMA foreign_keys = OFF"]
+    sink.maintain()
+    assert spy.pragmas == ["PRAGMA foreign_keys = OFF", "PRAGMA foreign_keys = ON"]
+    assert spy.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    rows = spy.execute("SELECT count(*) FROM points WHERE resolution = 60").fetchone()[0]
+    sink.close()
+    assert rows == 3 * BULK_WRITE_AGGREGATES + 1
 
 
 class _KeysStayOff:
@@ -491,7 +531,8 @@ class _KeysStayOff:
 
 
 def test_a_connection_whose_foreign_keys_stay_off_is_not_reused(tmp_path: Path) -> None:
-    """The bulk write is kept; the next write opens a new connection, keys on."""
+    """The bulk write is kept; the next (small) write, whose keys cannot be turned on
+    again, opens a new connection, keys on."""
     from sounding.storage.sink import BULK_WRITE_AGGREGATES, SQLiteSink
 
     sink = SQLiteSink(tmp_path / "t.db")
