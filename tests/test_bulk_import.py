@@ -239,6 +239,25 @@ def test_a_sparse_histogram_interval_builds_its_sketch_when_read(sink: MemorySin
     assert (agg.count, agg.sum, agg.min, agg.max) == (1, 3.25, 3.25, 3.25)
 
 
+@pytest.mark.parametrize("later", [2.0, 9.0])
+def test_record_into_an_imported_one_value_interval_keeps_both_values(
+    sink: MemorySink, later: float
+) -> None:
+    """record() into a minute record_many left with one value counts both in the sketch
+    (the sketch was built from the new minimum, losing the imported value)."""
+    t = datetime.fromtimestamp(T0, timezone.utc)
+    t2 = datetime.fromtimestamp(T0 + 5, timezone.utc)
+    sounding.record_many([sounding.MetricSnapshot("histogram", "bulk.two", 5.0, t)])
+    sounding.record(sounding.MetricSnapshot("histogram", "bulk.two", later, t2))
+    sounding.flush()
+    (agg,) = sink.aggregates("bulk.two")
+    expected = QuantileSketch()
+    expected.add_many([5.0, later])
+    assert agg.sketch is not None
+    assert agg.sketch.to_bytes() == expected.to_bytes()
+    assert (agg.count, agg.min, agg.max) == (2, min(5.0, later), max(5.0, later))
+
+
 @pytest.mark.parametrize("value", [3.25, -0.75, 0.0, 1e-12, 1e300])
 @pytest.mark.parametrize("weight", [1, 7])
 def test_single_value_sketch_equals_adding_the_value(value: float, weight: int) -> None:

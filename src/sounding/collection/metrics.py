@@ -1055,14 +1055,17 @@ class Registry:
                 if kind in (MetricType.HISTOGRAM, MetricType.SUMMARY):
                     agg.sketch = QuantileSketch()
                 series[float(start)] = agg
+            # Read before the fields change: an imported interval of one value
+            # (OneValueInterval) builds its sketch from its ``min`` when first read.
+            sketch = agg.sketch
             agg.count += 1
             agg.sum += value
             agg.min = value if agg.min is None else min(agg.min, value)
             agg.max = value if agg.max is None else max(agg.max, value)
             if kind is MetricType.GAUGE:
                 agg.last = value
-            if agg.sketch is not None:
-                agg.sketch.add(value)
+            if sketch is not None:
+                sketch.add(value)
 
     def record_many(self, snapshots: Iterable[MetricSnapshot], interval: int | None = None) -> int:
         """Ingest many snapshots like :meth:`record`, all or nothing; returns how many.
