@@ -348,6 +348,55 @@ def test_runs_of_one_value_intervals_are_stored_as_built_ones(
 
 
 
+@pytest.mark.parametrize(
+    ("field", "new"),
+    [("count", 3), ("sum", 9.5), ("min", 0.25), ("max", 8.0), ("last", 4.0), ("sketch", None)],
+)
+def test_a_changed_one_value_interval_is_no_longer_lazy_and_is_stored_as_changed(
+    tmp_path: Path, field: str, new: object
+) -> None:
+    """Changing any field of a lazy interval stores the others and builds the sketch
+    first (lazy ends); a run holding it is written with the change, not as one value."""
+    import sqlite3
+
+    from sounding.core.config import MetricsConfig
+    from sounding.core.types import IntervalAggregate, MetricType
+    from sounding.storage import SQLiteSink
+
+    set_clock(ManualClock(T0 + 3 * 86400))
+    kind, tags = MetricType.HISTOGRAM, (("route", "r1"),)
+    run = [OneValueInterval("bulk.c", kind, tags, T0 + 60 * i, T0 + 60 * i + 60, 2.0 + i)
+           for i in range(20)]  # fmt: skip
+    changed = run[7]
+    assert changed.lazy
+    assert (changed.count, changed.sum, changed.min, changed.max) == (1, 9.0, 9.0, 9.0)
+    setattr(changed, field, new)
+    assert not changed.lazy
+    expected = {"count": 1, "sum": 9.0, "min": 9.0, "max": 9.0, "last": None}
+    expected[field] = new  # type: ignore[assignment]
+    assert {k: getattr(changed, k) for k in expected} == expected
+    if field != "sketch":
+        assert changed.sketch == single_value_sketch(9.0)
+    plain = IntervalAggregate("bulk.c", kind, tags, changed.start, changed.end, changed.count,
+                              changed.sum, changed.min, changed.max, changed.last,
+                              changed.sketch)  # fmt: skip
+    assert changed == plain
+    rows = []
+    for name, aggs in (("run", run), ("plain", [*run[:7], plain, *run[8:]])):
+        sink = SQLiteSink(tmp_path / f"{name}.db", MetricsConfig())
+        sink.write(aggs, [])
+        sink.close()
+        conn = sqlite3.connect(tmp_path / f"{name}.db")
+        rows.append(conn.execute(
+            "SELECT resolution, bucket_start, count, sum, min, max, last, sketch FROM points "
+            "ORDER BY resolution, bucket_start"
+        ).fetchall())  # fmt: skip
+        conn.close()
+    assert rows[0] == rows[1]
+    fine = [r for r in rows[0] if r[0] == 60 and r[1] == changed.start]
+    assert fine[0][2] == expected["count"]
+
+
 def test_a_series_whose_run_comes_back_in_a_batch_or_is_stored_merges_as_built() -> None:
     """A run taken whole, then the same series' minutes again (in the batch, in the file),
     writes the same rows as the same intervals with built sketches."""

@@ -163,11 +163,7 @@ def _one_value_type() -> type | None:
     return None if bulk is None else getattr(bulk, "OneValueInterval", None)
 _AGG_IDENT = attrgetter("name", "tags", "metric_type")
 _AGG_LAZY = attrgetter("lazy")
-_AGG_MIN = attrgetter("min")
-_AGG_MAX = attrgetter("max")
-_AGG_SUM = attrgetter("sum")
-_AGG_COUNT = attrgetter("count")
-_AGG_LAST = attrgetter("last")
+_AGG_VALUE = attrgetter("value")  # (of a OneValueInterval)
 _AGG_START = attrgetter("start")
 _FIRST = itemgetter(0)
 _SECOND = itemgetter(1)
@@ -935,16 +931,11 @@ class SQLiteSink:
         in ``quick`` (:func:`_spill` puts them there when a key of the series is looked up)."""
         if set(map(type, run)) != {_one_value_type()} or not all(map(_AGG_LAZY, run)):
             return False
-        values = list(map(_AGG_MIN, run))
+        # Lazy: as made, one observation each (count 1, sum, min and max its value, no
+        # last, no sketch), whatever changed an interval would have ended that.
+        values = list(map(_AGG_VALUE, run))
         starts = list(map(_AGG_START, run))
-        if (
-            set(map(_AGG_COUNT, run)) != {1}
-            or set(map(_AGG_LAST, run)) != {None}
-            or list(map(_AGG_SUM, run)) != values
-            or list(map(_AGG_MAX, run)) != values
-            or set(map(type, values)) != {float}
-            or not all(map(math.isfinite, values))
-        ):
+        if set(map(type, values)) != {float} or not all(map(math.isfinite, values)):
             return False
         # Whole seconds (interval starts) are finite: one pass checks both.
         whole = set(map(type, starts)) == {float} and all(map(float.is_integer, starts))
@@ -1063,7 +1054,7 @@ class SQLiteSink:
             if quick_ok:
                 # A one-observation histogram interval (a sparse series' minute)?
                 if type(agg) is one_value and agg.lazy:  # type: ignore[attr-defined]
-                    v = agg.min  # its sketch is not built (and need not be)
+                    v = agg.value  # type: ignore[attr-defined]  # (no sketch built)
                 else:
                     sk = agg.sketch
                     v = None
