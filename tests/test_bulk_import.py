@@ -273,6 +273,37 @@ def test_single_value_sketch_equals_adding_the_value(value: float, weight: int) 
     assert expected.count == weight
 
 
+@pytest.mark.parametrize(
+    "shape", ["lognormal", "three-values", "decades", "tiny", "one"],
+)
+def test_indexed_sketch_equals_add_many_to_the_byte(shape: str) -> None:
+    """A rollup's sketch built from its values' bucket indices is add_many's, to the byte
+    (also for spans past the run limit and one value); zeros and negatives get no indices."""
+    from sounding.core.sketch import bucket_indices, indexed_sketch
+
+    rng = random.Random(shape)
+    draw = {
+        "lognormal": lambda: rng.lognormvariate(0, 1),
+        "three-values": lambda: rng.choice((1.0, 2.5, 3.0)),
+        "decades": lambda: 10 ** rng.uniform(-8, 300),
+        "tiny": lambda: rng.uniform(1e-9, 1e-6),
+        "one": lambda: 7.25,
+    }[shape]
+    for n in (1, 2, 60, 1000, 5000):
+        values = [draw() for _ in range(n)]
+        idx = bucket_indices(values)
+        assert idx is not None
+        expected = QuantileSketch()
+        expected.add_many(values)
+        got = indexed_sketch(values, idx)
+        assert got.to_bytes() == expected.to_bytes()
+        assert got == expected
+        assert got.quantile(0.95) == expected.quantile(0.95)
+    assert bucket_indices([1.0, 0.0]) is None
+    assert bucket_indices([2.0, -1.0]) is None
+    assert bucket_indices([]) is None
+
+
 def test_the_gc_pause_nests_and_restores_what_it_found() -> None:
     """The collector is off inside (nested) pauses and back as it was after the last one."""
     assert gc.isenabled()

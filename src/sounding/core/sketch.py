@@ -1663,3 +1663,38 @@ def single_value_sketch(value: float, weight: int = 1) -> QuantileSketch:
     sk.min = value
     sk.max = value
     return sk
+
+
+def bucket_indices(values: list[float]) -> list[int] | None:
+    """Each value's bucket index at the default accuracy, as ``add`` computes it, or
+    ``None`` when a value is not above :data:`MIN_INDEXABLE` (zeros and negatives, which
+    :meth:`QuantileSketch.add_many` sorts out itself) or the list is empty. A bulk write
+    computes a run's indices once for its hourly and daily rollups
+    (:func:`indexed_sketch`)."""
+    if not values or not min(values) > MIN_INDEXABLE:
+        return None
+    consts = _CONSTANTS.get(DEFAULT_RELATIVE_ACCURACY)
+    if consts is None:
+        QuantileSketch()  # (puts the default accuracy's constants in the table)
+        consts = _CONSTANTS[DEFAULT_RELATIVE_ACCURACY]
+    return list(map(math.ceil, map(mul, map(math.log, values), repeat(consts[2]))))
+
+
+def indexed_sketch(values: list[float], indices: list[int]) -> QuantileSketch:
+    """A sketch of ``values`` at the default accuracy, given their :func:`bucket_indices`:
+    equal to (and serialised the same as) ``QuantileSketch()`` followed by
+    ``add_many(values)``, without computing the indices again or sorting (an hour's
+    rollup of a sparse import: about 4 µs of the 8 that ``add_many`` of 60 values costs).
+    ``indices`` must be ``bucket_indices(values)`` (or a slice of it matching ``values``)."""
+    sk = QuantileSketch()
+    if not values:
+        return sk
+    # As add_many counts a wide batch: the Counter's C loop, the run's bounds kept.
+    sk._pos.update(indices)
+    sk._pos_keys = (min(indices), max(indices))
+    sk.count = len(values)
+    sk.sum = 0.0 + sum(values, 0.0)  # add_many's sum, in the callers' order
+    sk.min = min(values)
+    sk.max = max(values)
+    sk._collapse()
+    return sk

@@ -303,7 +303,9 @@ class _Row:
     daily row of a sparse series takes dozens of them per batch.
     """
 
-    __slots__ = ("count", "last", "last_time", "max", "min", "owned", "sketch", "sum", "vals")
+    __slots__ = (
+        "count", "idx", "last", "last_time", "max", "min", "owned", "sketch", "sum", "vals"
+    )  # fmt: skip
 
     def __init__(self, agg: IntervalAggregate, start: float) -> None:
         self.count = int(agg.count)
@@ -317,6 +319,8 @@ class _Row:
         self.sketch: QuantileSketch | None = sk if sk is not None and sk.count > 0 else None
         self.owned = False  # the sketch is the caller's until we copy it to merge into
         self.vals: list[float] | None = None
+        #: the bucket indices of ``vals`` (sketch.bucket_indices), when known
+        self.idx: list[int] | None = None
 
     @classmethod
     def of_values(cls, vals: list[float]) -> _Row:
@@ -329,6 +333,7 @@ class _Row:
         new.last = new.last_time = None
         new.sketch, new.owned = None, False
         new.vals = vals
+        new.idx = None
         return new
 
     def clone(self) -> _Row:
@@ -338,6 +343,7 @@ class _Row:
         new.last, new.last_time = self.last, self.last_time
         new.sketch, new.owned = self.sketch, False
         new.vals = None if self.vals is None else list(self.vals)
+        new.idx = self.idx  # (never changed: replaced or dropped)
         return new
 
     def merge(self, agg: IntervalAggregate, start: float) -> None:
@@ -382,6 +388,7 @@ class _Row:
 
     def add_values(self, vals: list[float]) -> None:
         """Count ``vals`` (one observation each) in this row's sketch when it is written."""
+        self.idx = None
         if self.vals is None:
             self.vals = list(vals)
         else:
@@ -393,9 +400,15 @@ class _Row:
         if not vals:
             return
         self.vals = None
+        idx, self.idx = self.idx, None
         if self.sketch is None:
-            from sounding.core.sketch import QuantileSketch
+            from sounding.core.sketch import QuantileSketch, indexed_sketch
 
+            if idx is not None and len(idx) == len(vals):
+                # (A run's hourly or daily values, their indices computed once for both.)
+                self.sketch = indexed_sketch(vals, idx)
+                self.owned = True
+                return
             self.sketch = QuantileSketch()
         elif not self.owned:
             self.sketch = self.sketch.copy()
@@ -891,6 +904,7 @@ class SQLiteSink:
         quick_ok: bool,
         quick: dict[tuple[int, int, float], float],
         quick_roll: dict[tuple[int, int, float], list[float]],
+        roll_idx: dict[tuple[int, int, float], list[int]],
         merged: dict[tuple[int, int, float], _Row],
         ranges: list[tuple[int, int, float, float]],
         held: _Held,
@@ -906,7 +920,9 @@ class SQLiteSink:
                 if deadline is not None and time.monotonic() > deadline:
                     raise StoreError(f"the exit budget ran out writing to {self.path}")
                 run = metrics[lo:hi]
-                if self._quick_run(run, sid, fine, quick, quick_roll, merged, taken, ranges, held):
+                if self._quick_run(
+                    run, sid, fine, quick, quick_roll, roll_idx, merged, taken, ranges, held
+                ):
                     continue
             for i in range(lo, hi):
                 yield i, metrics[i], sid
@@ -918,6 +934,7 @@ class SQLiteSink:
         fine: int,
         quick: dict[tuple[int, int, float], float],
         quick_roll: dict[tuple[int, int, float], list[float]],
+        roll_idx: dict[tuple[int, int, float], list[int]],
         merged: dict[tuple[int, int, float], _Row],
         taken: set[int],
         ranges: list[tuple[int, int, float, float]],
@@ -928,7 +945,9 @@ class SQLiteSink:
         is one and has a finest row of its own. ``taken``: the series with rows in
         ``quick`` already; ``ranges`` gets the run's range of finest buckets. A run taken
         goes to ``held`` (its finest buckets and values, by series id), whose rows count as
-        in ``quick`` (:func:`_spill` puts them there when a key of the series is looked up)."""
+        in ``quick`` (:func:`_spill` puts them there when a key of the series is looked up).
+        ``roll_idx``: the values' bucket indices of each hourly and daily list of
+        ``quick_roll`` that this run made, computed once for both."""
         if set(map(type, run)) != {_one_value_type()} or not all(map(_AGG_LAZY, run)):
             return False
         # Lazy: as made, one observation each (count 1, sum, min and max its value, no
@@ -974,13 +993,23 @@ class SQLiteSink:
         if ordered:
             from bisect import bisect_left  # here: a process that only counts needs none
 
+            from sounding.core.sketch import bucket_indices
+
             n = len(starts)
+            idx = bucket_indices(values)  # (None: a value <= 0, counted by add_many)
             for res in (_db.HOUR, _db.DAY):
                 i = 0
                 while i < n:
                     bucket = math.floor(starts[i] / res) * res
                     j = bisect_left(starts, bucket + res, i)
-                    quick_roll.setdefault((sid, res, bucket), []).extend(values[i:j])
+                    key = (sid, res, bucket)
+                    vals = quick_roll.get(key)
+                    if vals is None:
+                        quick_roll[key] = values[i:j]
+                        if idx is not None:
+                            roll_idx[key] = idx[i:j]
+                    else:
+                        vals.extend(values[i:j])
                     i = j
             return True
         for res in (_db.HOUR, _db.DAY):
@@ -1017,6 +1046,8 @@ class SQLiteSink:
         quick: dict[tuple[int, int, float], float] = {}
         #: hourly / daily key -> those values, in order
         quick_roll: dict[tuple[int, int, float], list[float]] = {}
+        #: hourly / daily key -> the bucket indices of its values, when a run made the list
+        roll_idx: dict[tuple[int, int, float], list[int]] = {}
         buckets: dict[Any, tuple[float, ...] | None] = {}
         floor = math.floor
         accuracy: float | None = None  # (looked up by the first sketch)
@@ -1032,7 +1063,9 @@ class SQLiteSink:
         deadline = self.deadline
         #: runs taken whole by _quick_run, their rows not in ``quick`` (yet)
         held: _Held = {}
-        each = self._each(metrics, runs, fine, quick_ok, quick, quick_roll, merged, ranges, held)
+        each = self._each(
+            metrics, runs, fine, quick_ok, quick, quick_roll, roll_idx, merged, ranges, held
+        )
         for i, agg, sid in each:
             if held and sid in held:
                 _spill(held, quick, sid, fine)  # its keys are looked up below
@@ -1105,7 +1138,11 @@ class SQLiteSink:
         for rkey, vals in quick_roll.items():
             row = merged.get(rkey)
             if row is None:
-                merged[rkey] = _Row.of_values(vals)
+                merged[rkey] = new = _Row.of_values(vals)
+                if roll_idx:
+                    idx = roll_idx.get(rkey)
+                    if idx is not None and len(idx) == len(vals):  # (nothing appended since)
+                        new.idx = idx
             else:
                 row.count += len(vals)
                 row.sum = reduce(add, vals, row.sum)
