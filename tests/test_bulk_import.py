@@ -209,6 +209,43 @@ def test_record_many_hands_over_what_record_does(
     assert len(got) >= 20
 
 
+def test_imports_and_records_into_one_series_hand_over_what_record_does(
+    clock: ManualClock,
+) -> None:
+    """A sparse import kept as a run, then a second import and record() into the same
+    series' minutes (some new, some already there), hand over what record() alone does."""
+    rng = random.Random(3)
+
+    def snap(minute: int, second: int) -> sounding.MetricSnapshot:
+        when = datetime.fromtimestamp(T0 + 60 * minute + second, timezone.utc)
+        return sounding.MetricSnapshot("histogram", "bulk.r", round(rng.uniform(1, 9), 3),
+                                       when, {"route": "r1"})  # fmt: skip
+
+    first = [snap(m, 1) for m in range(0, 40, 2)]
+    second = [snap(m, 2) for m in range(0, 40, 3)]
+    third = [snap(m, 3) for m in (5, 6, 41)]
+    with capture(clock) as one_by_one:
+        for s in [*first, *second, *third]:
+            sounding.record(s)
+        expected = _view(one_by_one)
+    for split in ("import-import-record", "import-record-import"):
+        with capture(clock) as bulk:
+            sounding.record_many(first)
+            if split == "import-import-record":
+                sounding.record_many(second)
+                for s in third:
+                    sounding.record(s)
+            else:
+                for s in third:
+                    sounding.record(s)
+                sounding.record_many(second)
+            got = _view(bulk)
+        assert [g[:7] for g in got] == [e[:7] for e in expected], split
+        assert [g[7] for g in got] == pytest.approx([e[7] for e in expected], rel=1e-12)
+        assert [g[8:] for g in got] == [e[8:] for e in expected], split
+    assert len(expected) == 20 + 7 + 2  # even minutes, odd multiples of 3, minutes 5 and 41
+
+
 def test_tag_values_that_compare_equal_stay_separate_series(sink: MemorySink) -> None:
     """Tag values 1, 1.0 and True are equal as keys but give the series "1", "1.0", "True"."""
     t = datetime.fromtimestamp(T0, timezone.utc)

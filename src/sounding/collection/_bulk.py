@@ -51,7 +51,7 @@ class _Registry(Protocol):
     it calls in with itself and its checks, so this module never imports it)."""
 
     _lock: threading.Lock
-    _history: dict[tuple[str, TagKey], dict[float, IntervalAggregate]]
+    _history: dict[tuple[str, TagKey], Intervals]
 
     def get(self, kind: MetricType, name: str) -> Any: ...
 
@@ -213,6 +213,31 @@ class OneValueInterval(IntervalAggregate):
         if self.lazy:
             self._settle()
         _SKETCH.__set__(self, value)
+
+
+class ImportedRun:
+    """A new series' one-value intervals from one import, in order of their (distinct)
+    starts: what the registry keeps of it until it is collected (``values()``, as a dict's)
+    or looked up by start (``as_dict()``, which the registry then keeps instead). A sparse
+    import skips a dict entry per observation (hashing its start, about 45 ns)."""
+
+    __slots__ = ("intervals", "starts")
+
+    def __init__(self, starts: list[float], intervals: list[IntervalAggregate]) -> None:
+        self.starts = starts
+        self.intervals = intervals
+
+    def values(self) -> list[IntervalAggregate]:
+        """The intervals, in order (as ``dict.values()`` of :meth:`as_dict`)."""
+        return self.intervals
+
+    def as_dict(self) -> dict[float, IntervalAggregate]:
+        """The intervals by start."""
+        return dict(zip(self.starts, self.intervals, strict=True))
+
+
+#: A series' intervals in the registry: by start, or a run of an import (ImportedRun).
+Intervals = dict[float, IntervalAggregate] | ImportedRun
 
 
 class _Unusual(Exception):
@@ -440,18 +465,23 @@ def _add(
         for sid, (starts, values) in by_series.items():
             name, kind, tags, inst = series[sid]
             unit, description = inst.unit, inst.description
-            intervals = history.get((name, tags))
-            if intervals is None:
-                intervals = history[(name, tags)] = {}
+            held = history.get((name, tags))
             ends = map(add, starts, repeat(step))
-            if single and not intervals and kind in _DISTRIBUTIONS:
-                # A new series of one-observation intervals: built in C, sketches later.
-                intervals.update(
-                    zip(starts, map(OneValueInterval, repeat(name), repeat(kind), repeat(tags),
-                                    starts, ends, values, repeat(unit), repeat(description)),
-                        strict=True)
+            if single and not held and kind in _DISTRIBUTIONS:
+                # A new series of one-observation intervals: built in C, sketches later, and
+                # kept as a run (distinct starts, in order), not keyed by start.
+                history[(name, tags)] = ImportedRun(
+                    starts,
+                    list(map(OneValueInterval, repeat(name), repeat(kind), repeat(tags),
+                             starts, ends, values, repeat(unit), repeat(description))),
                 )  # fmt: skip
                 continue
+            if held is None:
+                intervals = history[(name, tags)] = {}
+            elif isinstance(held, dict):
+                intervals = held
+            else:
+                intervals = history[(name, tags)] = held.as_dict()
             gauge = kind is MetricType.GAUGE
             dist = kind in _DISTRIBUTIONS
             for start, end, vals in zip(starts, ends, values, strict=True):

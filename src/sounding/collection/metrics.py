@@ -45,6 +45,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Final
 
+    from sounding.collection._bulk import Intervals
     from sounding.core.snapshot import MetricSnapshot
 
 __all__ = [
@@ -892,8 +893,9 @@ class Registry:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._instruments: dict[str, Instrument[Any]] = {}
-        #: Intervals of :meth:`record` and :meth:`record_many`: by name and tags, then start.
-        self._history: dict[tuple[str, TagKey], dict[float, IntervalAggregate]] = {}
+        #: Intervals of :meth:`record` and :meth:`record_many`: by name and tags, then start
+        #: (a new series of a sparse import: an ImportedRun, made a dict when looked up).
+        self._history: dict[tuple[str, TagKey], Intervals] = {}
         self._unreturned: list[IntervalAggregate] = []
         self._closed: list[IntervalAggregate] = []
         self._roll_lock = threading.Lock()
@@ -1041,6 +1043,8 @@ class Registry:
             series = self._history.get((snapshot.name, tags))
             if series is None:
                 series = self._history[(snapshot.name, tags)] = {}
+            elif not isinstance(series, dict):
+                series = self._history[(snapshot.name, tags)] = series.as_dict()
             agg = series.get(float(start))
             if agg is None:
                 agg = IntervalAggregate(
