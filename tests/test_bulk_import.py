@@ -332,10 +332,11 @@ def test_indexed_sketch_equals_add_many_to_the_byte(shape: str) -> None:
         assert idx is not None
         expected = QuantileSketch()
         expected.add_many(values)
-        got = indexed_sketch(values, idx)
-        assert got.to_bytes() == expected.to_bytes()
-        assert got == expected
-        assert got.quantile(0.95) == expected.quantile(0.95)
+        for got in (indexed_sketch(values, idx), indexed_sketch(values, idx, min(values),
+                                                                 max(values))):
+            assert got.to_bytes() == expected.to_bytes()
+            assert got == expected
+            assert got.quantile(0.95) == expected.quantile(0.95)
     assert bucket_indices([1.0, 0.0]) is None
     assert bucket_indices([2.0, -1.0]) is None
     assert bucket_indices([]) is None

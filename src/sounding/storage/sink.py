@@ -119,6 +119,9 @@ def _default_accuracy() -> float:
 
 #: Series id -> finest buckets and values of a run of one-observation intervals taken whole.
 _Held = dict[int, tuple[list[float], list[float]]]
+#: An hourly or daily list of values a run made: its length, its values' bucket indices (or
+#: None), its min and max.
+_Part = tuple[int, "list[int] | None", float, float]
 
 
 def _spill(held: _Held, quick: dict[tuple[int, int, float], float], sid: int, fine: int) -> None:
@@ -320,16 +323,19 @@ class _Row:
         self.owned = False  # the sketch is the caller's until we copy it to merge into
         self.vals: list[float] | None = None
         #: the bucket indices of ``vals`` (sketch.bucket_indices), when known
-        self.idx: list[int] | None = None
+        self.idx: list[int] | None = None  # (then min and max are those of vals)
 
     @classmethod
-    def of_values(cls, vals: list[float]) -> _Row:
-        """A histogram row of one-observation aggregates with these (finite) values."""
+    def of_values(
+        cls, vals: list[float], lo: float | None = None, hi: float | None = None
+    ) -> _Row:
+        """A histogram row of one-observation aggregates with these (finite) values (``lo``
+        and ``hi``, when given: their min and max)."""
         new = cls.__new__(cls)
         new.count = len(vals)
         new.sum = reduce(add, vals, 0.0)  # in order, as merging them one by one adds
-        new.min = min(vals)
-        new.max = max(vals)
+        new.min = min(vals) if lo is None else lo
+        new.max = max(vals) if hi is None else hi
         new.last = new.last_time = None
         new.sketch, new.owned = None, False
         new.vals = vals
@@ -406,7 +412,7 @@ class _Row:
 
             if idx is not None and len(idx) == len(vals):
                 # (A run's hourly or daily values, their indices computed once for both.)
-                self.sketch = indexed_sketch(vals, idx)
+                self.sketch = indexed_sketch(vals, idx, self.min, self.max)
                 self.owned = True
                 return
             self.sketch = QuantileSketch()
@@ -904,7 +910,7 @@ class SQLiteSink:
         quick_ok: bool,
         quick: dict[tuple[int, int, float], float],
         quick_roll: dict[tuple[int, int, float], list[float]],
-        roll_idx: dict[tuple[int, int, float], list[int]],
+        roll_idx: dict[tuple[int, int, float], _Part],
         merged: dict[tuple[int, int, float], _Row],
         ranges: list[tuple[int, int, float, float]],
         held: _Held,
@@ -934,7 +940,7 @@ class SQLiteSink:
         fine: int,
         quick: dict[tuple[int, int, float], float],
         quick_roll: dict[tuple[int, int, float], list[float]],
-        roll_idx: dict[tuple[int, int, float], list[int]],
+        roll_idx: dict[tuple[int, int, float], _Part],
         merged: dict[tuple[int, int, float], _Row],
         taken: set[int],
         ranges: list[tuple[int, int, float, float]],
@@ -946,8 +952,9 @@ class SQLiteSink:
         ``quick`` already; ``ranges`` gets the run's range of finest buckets. A run taken
         goes to ``held`` (its finest buckets and values, by series id), whose rows count as
         in ``quick`` (:func:`_spill` puts them there when a key of the series is looked up).
-        ``roll_idx``: the values' bucket indices of each hourly and daily list of
-        ``quick_roll`` that this run made, computed once for both."""
+        ``roll_idx``: of each hourly and daily list of ``quick_roll`` that this run made,
+        its length, its values' bucket indices (computed once for both levels; None for a
+        value <= 0) and its min and max (a day's from its hours')."""
         if set(map(type, run)) != {_one_value_type()} or not all(map(_AGG_LAZY, run)):
             return False
         # Lazy: as made, one observation each (count 1, sum, min and max its value, no
@@ -996,21 +1003,37 @@ class SQLiteSink:
             from sounding.core.sketch import bucket_indices
 
             n = len(starts)
+            hour, day = _db.HOUR, _db.DAY
+            #: (resolution, bucket, first, end, min, max) of each hour, then of each day
+            parts: list[tuple[int, float, int, int, float, float]] = []
+            i = 0
+            while i < n:
+                bucket = math.floor(starts[i] / hour) * hour
+                j = bisect_left(starts, bucket + hour, i)
+                part = values[i:j]
+                parts.append((hour, bucket, i, j, min(part), max(part)))
+                i = j
+            # A day is 24 whole hours: its values are its hours', its extremes theirs.
+            k = 0
+            last = len(parts)
+            while k < last:
+                bucket = math.floor(parts[k][1] / day) * day
+                m = k + 1
+                while m < last and parts[m][1] < bucket + day:
+                    m += 1
+                days = parts[k:m]
+                lo, hi = min(p[4] for p in days), max(p[5] for p in days)
+                parts.append((day, bucket, days[0][2], days[-1][3], lo, hi))
+                k = m
             idx = bucket_indices(values)  # (None: a value <= 0, counted by add_many)
-            for res in (_db.HOUR, _db.DAY):
-                i = 0
-                while i < n:
-                    bucket = math.floor(starts[i] / res) * res
-                    j = bisect_left(starts, bucket + res, i)
-                    key = (sid, res, bucket)
-                    vals = quick_roll.get(key)
-                    if vals is None:
-                        quick_roll[key] = values[i:j]
-                        if idx is not None:
-                            roll_idx[key] = idx[i:j]
-                    else:
-                        vals.extend(values[i:j])
-                    i = j
+            for res, bucket, i, j, lo, hi in parts:
+                key = (sid, res, bucket)
+                vals = quick_roll.get(key)
+                if vals is None:
+                    quick_roll[key] = values[i:j]
+                    roll_idx[key] = (j - i, None if idx is None else idx[i:j], lo, hi)
+                else:
+                    vals.extend(values[i:j])
             return True
         for res in (_db.HOUR, _db.DAY):
             # Runs of equal buckets.
@@ -1046,8 +1069,8 @@ class SQLiteSink:
         quick: dict[tuple[int, int, float], float] = {}
         #: hourly / daily key -> those values, in order
         quick_roll: dict[tuple[int, int, float], list[float]] = {}
-        #: hourly / daily key -> the bucket indices of its values, when a run made the list
-        roll_idx: dict[tuple[int, int, float], list[int]] = {}
+        #: hourly / daily key -> what a run that made its list knew of it (_quick_run)
+        roll_idx: dict[tuple[int, int, float], _Part] = {}
         buckets: dict[Any, tuple[float, ...] | None] = {}
         floor = math.floor
         accuracy: float | None = None  # (looked up by the first sketch)
@@ -1138,11 +1161,12 @@ class SQLiteSink:
         for rkey, vals in quick_roll.items():
             row = merged.get(rkey)
             if row is None:
-                merged[rkey] = new = _Row.of_values(vals)
-                if roll_idx:
-                    idx = roll_idx.get(rkey)
-                    if idx is not None and len(idx) == len(vals):  # (nothing appended since)
-                        new.idx = idx
+                part = roll_idx.get(rkey) if roll_idx else None
+                if part is not None and part[0] == len(vals):  # (nothing appended since)
+                    merged[rkey] = new = _Row.of_values(vals, part[2], part[3])
+                    new.idx = part[1]
+                else:
+                    merged[rkey] = _Row.of_values(vals)
             else:
                 row.count += len(vals)
                 row.sum = reduce(add, vals, row.sum)
