@@ -652,6 +652,35 @@ def test_bulk_writes_in_a_row_switch_the_keys_off_once_and_maintenance_has_them_
     assert rows == 3 * BULK_WRITE_AGGREGATES + 1
 
 
+def test_a_bulk_write_leaves_the_sketch_cache_to_live_flushes(tmp_path: Path) -> None:
+    """A bulk chunk's new hourly and daily sketches are not kept decoded (a live flush's
+    are); a later write into one of those rows merges with what is stored."""
+    from sounding.core.types import IntervalAggregate, MetricType
+    from sounding.storage.sink import BULK_WRITE_AGGREGATES, SQLiteSink
+
+    sink = SQLiteSink(tmp_path / "t.db")
+    first = time.time() // 86400 * 86400 - 3 * 86400
+    run = _one_value_run(BULK_WRITE_AGGREGATES, first)
+    sink.write(run, [])
+    assert len(sink._cache._items) == 0
+    last = run[-1]
+    sk = QuantileSketch()
+    sk.add_many([1.5, 2.5])
+    live = IntervalAggregate(NAME, MetricType.HISTOGRAM, last.tags, last.end, last.end + 60, 2,
+                             4.0, 1.5, 2.5, sketch=sk)  # fmt: skip
+    sink.write([live], [])
+    assert len(sink._cache._items) > 0  # the live flush's rollups are kept
+    conn = sink._conn
+    assert conn is not None
+    hour = last.end // 3600 * 3600
+    (count,) = conn.execute(
+        "SELECT count FROM points WHERE resolution = 3600 AND bucket_start = ?", (hour,)
+    ).fetchone()
+    sink.close()
+    in_hour = sum(1 for a in run if a.start // 3600 * 3600 == hour)
+    assert count == in_hour + 2
+
+
 class _KeysStayOff:
     """A connection whose ``PRAGMA foreign_keys = ON`` fails (a broken connection)."""
 

@@ -1190,7 +1190,7 @@ class SQLiteSink:
             for sid, (finest, values) in held.items():
                 _insert_run(conn, sid, fine, finest, values)
         if merged:
-            conn.executemany(_UPSERT, self._rows(merged, stored))
+            conn.executemany(_UPSERT, self._rows(merged, stored, keep_new=not check_series))
 
     def _stored(
         self,
@@ -1238,8 +1238,14 @@ class SQLiteSink:
         self,
         merged: dict[tuple[int, int, float], _Row],
         stored: dict[tuple[int, int, float], tuple[bytes | None, int, float | None, float | None]],
+        keep_new: bool = True,
     ) -> list[tuple[Any, ...]]:
         """UPSERT parameters, with each sketch already merged into the stored one.
+
+        ``keep_new``: keep the sketches of new hourly and daily rows decoded for the next
+        flush, which merges into them (a bulk write does not: its 1,800 rollups of a 100 k
+        sparse import are rarely merged into again, and would push a live flush's sketches
+        out of the cache).
 
         Merging here, not in an SQL function called per row, keeps Python code out of the
         statement: a signal handler's ``sys.exit()`` or a Ctrl-C then surfaces as itself
@@ -1311,7 +1317,7 @@ class SQLiteSink:
                     cache.put(blob, total, owned=True)
                 else:
                     blob = sk.to_bytes()
-                    if key[1] in rollups:
+                    if keep_new and key[1] in rollups:
                         # The next flush merges into this row: keep it decoded (a copy when
                         # it is the caller's, who may change it later).
                         cache.put(blob, sk if row.owned else sk.copy(), owned=True)
