@@ -647,7 +647,7 @@ def _first_past(counts: array[int], rank: float) -> int:
     return start + bisect_right(running, rank) - 1
 
 
-def _dict_of_run(lo: int, counts: array[int]) -> dict[int, int]:
+def _dict_of_run(lo: int, counts: array[int] | list[int]) -> dict[int, int]:
     """The non-empty buckets of a dense run (in C)."""
     keys = compress(range(lo, lo + len(counts)), counts)
     return dict(zip(keys, filter(None, counts), strict=True))
@@ -708,11 +708,9 @@ def _edges(
 ) -> list[float] | None:
     """The edges (:func:`_edge`) of buckets ``first`` to ``last``, each found once per
     accuracy and kept; ``None`` when one does not exist or too many are kept already."""
-    table = _EDGES.get(accuracy)
+    table = _edge_table(accuracy)
     if table is None:
-        if len(_EDGES) >= 64:
-            return None
-        table = _EDGES.setdefault(accuracy, {})
+        return None
     wanted = range(first, last + 1)
     try:
         return list(map(table.__getitem__, wanted))
@@ -727,6 +725,77 @@ def _edges(
                 return None
             table[i] = edge
     return list(map(table.__getitem__, wanted))
+
+
+def _edge_table(accuracy: float) -> dict[int, float] | None:
+    """The kept edges of ``accuracy`` (``None`` when 64 accuracies have tables already)."""
+    table = _EDGES.get(accuracy)
+    if table is None:
+        if len(_EDGES) >= 64:
+            return None
+        table = _EDGES.setdefault(accuracy, {})
+    return table
+
+
+def _walk(
+    mags: list[float],
+    k: float,
+    log_gamma: float,
+    accuracy: float,
+    low: int,
+    counts: list[int] | None,
+) -> tuple[dict[int, int], int]:
+    """Count the occupied buckets of ``mags`` (sorted upwards, the first in bucket ``low``)
+    from the first value on; returns the counts and the position of the first value not
+    counted. With ``counts`` (a list of zeros for buckets ``low`` upwards: a narrow batch)
+    the counts are written there (the dict returned is empty), else they are returned.
+
+    Each step takes the index of the first value not yet counted and bisects at the edge of
+    the bucket above it: the values before that edge are exactly that bucket's. The walk
+    stops early (the caller counts the rest) where the buckets turn out densely occupied:
+    after three steps in a row to a bucket at most two above the last (narrow: bisecting at
+    every edge costs less than a step per bucket), or of fewer than three values each
+    (wide: indexing the values costs less); and when an edge is not known and no more can
+    be kept."""
+    n = len(mags)
+    found: dict[int, int] = {}
+    table = _edge_table(accuracy)
+    if table is None:
+        return found, 0
+    get = table.get
+    log = math.log
+    ceil = math.ceil
+    i = low
+    pos = 0
+    dense = 0  # steps in a row that cost more than the other way would have
+    while True:
+        e = get(i + 1)
+        if e is None:
+            if len(table) >= _MAX_EDGES:
+                return found, pos
+            e = _edge(i + 1, k, log_gamma)
+            if e is None:  # no float lies above bucket i: the rest is in it
+                e = math.inf
+            else:
+                table[i + 1] = e
+        nxt = bisect_left(mags, e, pos)
+        if nxt >= n:
+            if counts is None:
+                found[i] = n - pos
+            else:
+                counts[i - low] = n - pos
+            return found, n
+        last = i
+        i = ceil(log(mags[nxt]) * k)
+        if counts is None:
+            found[last] = nxt - pos
+            dense = dense + 1 if nxt - pos < 3 else 0
+        else:
+            counts[last - low] = nxt - pos
+            dense = dense + 1 if i - last <= 2 else 0
+        pos = nxt
+        if dense >= 3:
+            return found, pos
 
 
 class QuantileSketch:
@@ -1088,7 +1157,14 @@ class QuantileSketch:
 
     def _fold_sorted(self, mags: list[float], which: int) -> None:
         """Count ``mags`` (magnitudes above :data:`MIN_INDEXABLE`, sorted upwards) in the
-        positive (``which`` 1) or negative (3) buckets."""
+        positive (``which`` 1) or negative (3) buckets.
+
+        The occupied buckets are walked (:func:`_walk`): the index of the first value not yet
+        counted, then a bisection at the next bucket's edge, so a batch costs a step per
+        occupied bucket, however far apart they are (a timer's durations fall in a few
+        buckets, with an outlier now and then). A batch whose buckets turn out mostly
+        occupied is finished as before: by bisections at every remaining edge (narrow) or
+        value by value (wide)."""
         k = self._inv_log_gamma
         log = math.log
         ceil = math.ceil
@@ -1097,20 +1173,34 @@ class QuantileSketch:
         # those of the smallest and largest value.
         low = ceil(log(mags[0]) * k)
         high = ceil(log(mags[-1]) * k)
-        if not self._sparse and (high - low) * _EDGES_PER_VALUE < n:
-            if low == high:
-                counts = [n]
-            else:
-                edges = _edges(self.relative_accuracy, k, self._log_gamma, low + 1, high)
-                if edges is None:
-                    counts = []
-                else:
-                    # In C: how many values lie below each edge, then the differences.
-                    cuts = list(map(bisect_left, repeat(mags), edges))
+        narrow = not self._sparse and (high - low) * _EDGES_PER_VALUE < n
+        counts: list[int] | None = None
+        if low == high:
+            found, pos = {low: n}, n
+        elif narrow:
+            counts = [0] * (high - low + 1)
+            found, pos = _walk(mags, k, self._log_gamma, self.relative_accuracy, low, counts)
+        elif (ceil(log(mags[(3 * n) >> 2]) * k) - ceil(log(mags[n >> 2]) * k) + 1) * 5 < n:
+            # Wide only by its tails (a timer's outliers): the middle half is in few buckets.
+            found, pos = _walk(mags, k, self._log_gamma, self.relative_accuracy, low, None)
+        else:
+            found, pos = {}, 0
+        if counts is not None:
+            if pos < n:
+                # The rest by bisections at each of its edges (in C).
+                first = ceil(log(mags[pos]) * k)
+                edges = _edges(self.relative_accuracy, k, self._log_gamma, first + 1, high)
+                if edges is not None:
+                    cuts = list(map(bisect_left, repeat(mags), edges, repeat(pos)))
                     cuts.append(n)
-                    counts = list(map(sub, cuts, [0, *cuts]))
-            if counts and self._add_run(which, low, counts):
+                    counts[first - low :] = map(sub, cuts, [pos, *cuts])
+                    pos = n
+            if pos == n and self._add_run(which, low, counts):
                 return
+            # Counted in the Counters: the buckets counted so far, the rest value by value.
+            found = _dict_of_run(low, counts)
+        elif narrow and self._add_run(which, low, [n]):
+            return
         store = self._pos if which == 1 else self._neg
         if which == 1:
             bounds = self._pos_keys
@@ -1118,8 +1208,12 @@ class QuantileSketch:
                 self._pos_keys = (low, high)
             elif bounds is not None:
                 self._pos_keys = (min(bounds[0], low), max(bounds[1], high))
-        # The index of every value by a chain of C iterators, counted by Counter's C loop.
-        store.update(map(ceil, map(mul, map(log, mags), repeat(k))))
+        if found:
+            _add_counts(store, found)
+        if pos < n:
+            # The index of every value left by a chain of C iterators, counted by
+            # Counter's C loop.
+            store.update(map(ceil, map(mul, map(log, mags[pos:] if pos else mags), repeat(k))))
 
     def _add_run(self, which: int, low: int, counts: list[int]) -> bool:
         """Add ``counts`` (buckets ``low`` upwards) to the dense run of the positive
