@@ -550,7 +550,7 @@ class OperationBoundary:
         elapsed = seconds * 1e3
         if inst is not None and elapsed <= _MAX_FLOAT:
             counted = inst.attempts_cell
-            counted.total += 1
+            counted.total += 1.0
             counted.n += 1
             cell = inst.duration_ok_cell
             buf = cell.buf
@@ -753,7 +753,7 @@ class OperationBoundary:
                 elapsed = 0.0
             if inst is not None and elapsed <= _MAX_FLOAT:
                 counted = inst.attempts_cell
-                counted.total += 1
+                counted.total += 1.0
                 counted.n += 1
                 cell = inst.duration_ok_cell
                 buf = cell.buf
