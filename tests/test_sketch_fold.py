@@ -236,3 +236,23 @@ def test_a_table_filling_up_during_a_walk_falls_back_to_indexing() -> None:
         _assert_same(sk, _one_by_one(batch))
     finally:
         sketch_module._MAX_EDGES = old
+
+
+def test_a_batch_within_the_dense_run_is_counted_into_it_in_place() -> None:
+    """A second batch on the same ticks lands in the existing dense run (the same array,
+    no Counter), and a count that outgrows the run's width mid-walk widens it exactly."""
+    ticks = [1e-4 * (6 + i % 6) for i in range(256)]
+    sk = QuantileSketch()
+    sk.add_many(ticks)
+    assert sk._dense is not None
+    run = sk._dense[1]
+    assert run.itemsize == 1
+    sk.add_many(list(reversed(ticks)))
+    assert sk._dense[1] is run  # added in place: counts of 86 per bucket still fit a byte
+    values = ticks * 2
+    for _ in range(5):  # 43 more per bucket each time: past 255 on the fifth
+        sk.add_many(ticks)
+        values.extend(ticks)
+    assert sk._dense[1].itemsize > 1
+    assert not sk._pos
+    _assert_same(sk, _one_by_one(values))

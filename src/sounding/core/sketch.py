@@ -743,20 +743,22 @@ def _walk(
     log_gamma: float,
     accuracy: float,
     low: int,
-    counts: list[int] | None,
+    counts: list[int] | array[int] | None,
+    base: int = 0,
 ) -> tuple[dict[int, int], int]:
     """Count the occupied buckets of ``mags`` (sorted upwards, the first in bucket ``low``)
     from the first value on; returns the counts and the position of the first value not
-    counted. With ``counts`` (a list of zeros for buckets ``low`` upwards: a narrow batch)
-    the counts are written there (the dict returned is empty), else they are returned.
+    counted. With ``counts`` (buckets ``base`` upwards: a list of zeros, or a dense run of
+    the sketch covering the batch's buckets; a narrow batch) the counts are added there
+    (the dict returned is empty), else they are returned.
 
     Each step takes the index of the first value not yet counted and bisects at the edge of
     the bucket above it: the values before that edge are exactly that bucket's. The walk
     stops early (the caller counts the rest) where the buckets turn out densely occupied:
     after three steps in a row to a bucket at most two above the last (narrow: bisecting at
     every edge costs less than a step per bucket), or of fewer than three values each
-    (wide: indexing the values costs less); and when an edge is not known and no more can
-    be kept."""
+    (wide: indexing the values costs less); when an edge is not known and no more can be
+    kept; and when a count does not fit the run's type (nothing of that bucket added)."""
     n = len(mags)
     found: dict[int, int] = {}
     table = _edge_table(accuracy)
@@ -768,34 +770,37 @@ def _walk(
     i = low
     pos = 0
     dense = 0  # steps in a row that cost more than the other way would have
-    while True:
-        e = get(i + 1)
-        if e is None:
-            if len(table) >= _MAX_EDGES:
-                return found, pos
-            e = _edge(i + 1, k, log_gamma)
-            if e is None:  # no float lies above bucket i: the rest is in it
-                e = math.inf
-            else:
-                table[i + 1] = e
-        nxt = bisect_left(mags, e, pos)
-        if nxt >= n:
+    try:
+        while True:
+            e = get(i + 1)
+            if e is None:
+                if len(table) >= _MAX_EDGES:
+                    return found, pos
+                e = _edge(i + 1, k, log_gamma)
+                if e is None:  # no float lies above bucket i: the rest is in it
+                    e = math.inf
+                else:
+                    table[i + 1] = e
+            nxt = bisect_left(mags, e, pos)
+            if nxt >= n:
+                if counts is None:
+                    found[i] = n - pos
+                else:
+                    counts[i - base] += n - pos
+                return found, n
+            last = i
+            i = ceil(log(mags[nxt]) * k)
             if counts is None:
-                found[i] = n - pos
+                found[last] = nxt - pos
+                dense = dense + 1 if nxt - pos < 3 else 0
             else:
-                counts[i - low] = n - pos
-            return found, n
-        last = i
-        i = ceil(log(mags[nxt]) * k)
-        if counts is None:
-            found[last] = nxt - pos
-            dense = dense + 1 if nxt - pos < 3 else 0
-        else:
-            counts[last - low] = nxt - pos
-            dense = dense + 1 if i - last <= 2 else 0
-        pos = nxt
-        if dense >= 3:
-            return found, pos
+                counts[last - base] += nxt - pos
+                dense = dense + 1 if i - last <= 2 else 0
+            pos = nxt
+            if dense >= 3:
+                return found, pos
+    except OverflowError:  # past the run's count width: the caller widens it
+        return found, pos
 
 
 class QuantileSketch:
@@ -1175,11 +1180,26 @@ class QuantileSketch:
         high = ceil(log(mags[-1]) * k)
         narrow = not self._sparse and (high - low) * _EDGES_PER_VALUE < n
         counts: list[int] | None = None
+        base = low
         if low == high:
             found, pos = {low: n}, n
         elif narrow:
-            counts = [0] * (high - low + 1)
-            found, pos = _walk(mags, k, self._log_gamma, self.relative_accuracy, low, counts)
+            found = {}
+            dense = self._dense
+            run = None
+            if dense is not None:
+                run_lo, run = (dense[0], dense[1]) if which == 1 else (dense[2], dense[3])
+            if run and run_lo <= low and high < run_lo + len(run):
+                # Within the dense run (a timer's batches after the first): counted into
+                # it in place, as add() counts.
+                pos = _walk(mags, k, self._log_gamma, self.relative_accuracy, low, run, run_lo)[1]
+                if pos == n:
+                    return
+                base = ceil(log(mags[pos]) * k)
+                counts = [0] * (high - base + 1)
+            else:
+                counts = [0] * (high - low + 1)
+                pos = _walk(mags, k, self._log_gamma, self.relative_accuracy, low, counts, low)[1]
         elif (ceil(log(mags[(3 * n) >> 2]) * k) - ceil(log(mags[n >> 2]) * k) + 1) * 5 < n:
             # Wide only by its tails (a timer's outliers): the middle half is in few buckets.
             found, pos = _walk(mags, k, self._log_gamma, self.relative_accuracy, low, None)
@@ -1193,12 +1213,12 @@ class QuantileSketch:
                 if edges is not None:
                     cuts = list(map(bisect_left, repeat(mags), edges, repeat(pos)))
                     cuts.append(n)
-                    counts[first - low :] = map(sub, cuts, [pos, *cuts])
+                    counts[first - base :] = map(sub, cuts, [pos, *cuts])
                     pos = n
-            if pos == n and self._add_run(which, low, counts):
+            if pos == n and self._add_run(which, base, counts):
                 return
             # Counted in the Counters: the buckets counted so far, the rest value by value.
-            found = _dict_of_run(low, counts)
+            found = _dict_of_run(base, counts)
         elif narrow and self._add_run(which, low, [n]):
             return
         store = self._pos if which == 1 else self._neg
