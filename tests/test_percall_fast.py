@@ -4,6 +4,7 @@ a timer leaves unset until its first run reads as before."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 
 import pytest
@@ -118,3 +119,42 @@ def test_an_infinite_duration_is_rejected_not_folded() -> None:
         clock.infinite = False
         assert health.counts().get(kind, 0) == before + 1
         assert _ok_count(sink, "t.fast.infinite.duration") == 0
+
+
+def test_boundary_blocks_pair_with_their_starts_across_stale_stacks(
+    sink: MemorySink, clock: ManualClock
+) -> None:
+    """A task created inside a nested block (it inherits that context's stack) runs after
+    the blocks around it ended; its own block and a block of the creating context, open at
+    the same time, each record their own duration (the exit of the slot's block reads no
+    stack while no push is outstanding, and reads its own when one is)."""
+    b = operation_boundary("t.fast.stale")
+
+    async def main() -> None:
+        release = asyncio.Event()
+        opened = asyncio.Event()
+
+        async def late() -> None:
+            with b:  # the inherited stack is not empty: pushed, from t=3
+                opened.set()
+                await release.wait()
+
+        with b:  # the slot, t=0
+            with b:  # pushed, t=0
+                task = asyncio.create_task(late())
+                clock.advance(1)
+            clock.advance(2)  # the outer block: 3 s
+        await opened.wait()
+        with b:  # the slot again, t=3, while the task's push is outstanding
+            clock.advance(4)
+        release.set()  # the task's block ends at t=7: 4 s
+        await task
+
+    asyncio.run(main())
+    sounding.flush()
+    aggs = sink.aggregates("t.fast.stale.duration", {"status": "ok"})
+    assert sum(a.count for a in aggs) == 4
+    sketch_total = sum(a.sum for a in aggs)
+    assert sketch_total == pytest.approx(1000 + 3000 + 4000 + 4000)
+    assert min(a.min for a in aggs if a.min is not None) == pytest.approx(1000)
+    assert sink.total("t.fast.stale.attempts") == 4

@@ -329,6 +329,9 @@ class OperationBoundary:
         self._started: ContextVar[tuple[float, ...]] = ContextVar("sounding_boundary", default=())
         #: The start of the one `with` block using the fast slot (see __enter__), or None.
         self._slot: float | None = None
+        #: starts pushed on a context's stack and not popped yet, in every context: while
+        #: none is, an exit is the slot's (under LOCK_FREE; see __exit__)
+        self._pushed = 0
         #: whether `with` may use it: a name and no retry (checked once, tested per block)
         self._block_ok = operation_name is not None and not retry_on_failure
         if operation_name is not None:
@@ -712,6 +715,7 @@ class OperationBoundary:
         if self._slot is None and not stack and _LOCK_FREE:
             self._slot = start
         else:
+            self._pushed += 1  # before the push: an exit never misses an outstanding one
             started.set((*stack, start))
         return self
 
@@ -734,11 +738,18 @@ class OperationBoundary:
         tb: TracebackType | None,
     ) -> bool:
         stop = _mono()
-        started = self._started
-        stack = started.get()
+        # A block that pushed its start has not exited, so its push is still counted: with
+        # none counted this exit is the slot's, and its context's stack need not be read.
+        # (A block that took the slot found its context's stack empty, and blocks nested
+        # in it pop theirs before it exits.)
+        stack: tuple[float, ...] = ()
+        if self._pushed or not _LOCK_FREE:
+            started = self._started
+            stack = started.get()
         if stack:
             start = stack[-1]
             started.set(stack[:-1])
+            self._pushed -= 1
         else:
             slot = self._slot
             self._slot = None
