@@ -256,3 +256,29 @@ def test_a_batch_within_the_dense_run_is_counted_into_it_in_place() -> None:
     assert sk._dense[1].itemsize > 1
     assert not sk._pos
     _assert_same(sk, _one_by_one(values))
+
+
+def test_after_a_dense_walk_the_next_batches_are_bisected_without_one() -> None:
+    """A narrow batch whose buckets are all occupied stops its walk early; the sketch then
+    bisects its next eight narrow batches at every edge without walking (a sketch made by
+    single_value_sketch walks too), and every count stays exact either way."""
+    rng = random.Random(11)
+    sk = QuantileSketch()
+    values: list[float] = []
+
+    def fold(batch: list[float]) -> None:
+        sk.add_many(batch)
+        values.extend(batch)
+
+    fold([1e-3 * rng.uniform(1.0, 1.4) for _ in range(256)])  # dense: the walk stops early
+    assert sk._walk_skip == sketch_module._SKIP_WALKS
+    ticks = [1e-4 * (6 + i % 6) for i in range(256)]
+    for left in range(sketch_module._SKIP_WALKS - 1, -1, -1):
+        fold(ticks)
+        assert sk._walk_skip == left
+    fold(ticks)  # walked again: sparse buckets, the walk runs to the end
+    assert sk._walk_skip == 0
+    _assert_same(sk, _one_by_one(values))
+    single = sketch_module.single_value_sketch(2.5)
+    single.add_many([2.5 * rng.uniform(1.0, 1.4) for _ in range(256)])
+    assert single._walk_skip == sketch_module._SKIP_WALKS

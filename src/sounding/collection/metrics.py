@@ -215,11 +215,12 @@ class _SketchCell:
         self.sketch = QuantileSketch()
 
     def fold(self) -> None:
-        # Swap in one straight line (see LOCK_FREE), then fold the detached batch.
+        # Swap in one straight line (see LOCK_FREE), then fold the detached batch (handed
+        # over: sorted in place).
         buf, self.buf = self.buf, []
         if buf:
             try:
-                self.sketch.add_many(buf)
+                self.sketch._add_batch(buf)
             except Exception as exc:  # values are checked at the edge; count, never lose quietly
                 health.count("metrics.dropped", len(buf))
                 health.failure("metrics.fold", exc)
