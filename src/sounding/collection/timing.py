@@ -503,8 +503,8 @@ class PerformanceTimer:
         # ``PerformanceTimer("op")`` is one dict lookup (the keyword-only options arrive as
         # ``options``, empty when none is given: no default to fill in or compare); other
         # plain forms a lookup on a key of the arguments; outcome options the full checks.
-        # ``_start``, ``_stop`` and ``_metrics`` stay unset until the first run (read through
-        # _state, or ``getattr`` with a default, before it): two stores fewer per timer.
+        # ``_start``, ``_stop`` and ``_metrics`` stay unset until the first run (what may read
+        # them before it uses ``getattr`` with a default): two stores fewer per timer.
         if not options and threshold_ms is None and tags is None:
             try:
                 self._op = _PLAIN[name]
