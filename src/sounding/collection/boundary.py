@@ -43,7 +43,7 @@ import functools
 import math
 import random as _random_module
 import time
-from _weakrefset import WeakSet  # what weakref.WeakSet is (loaded at start-up, by threading)
+from _weakrefset import WeakSet  # what weakref.WeakSet is (threading, imported already, loads it)
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from operator import is_

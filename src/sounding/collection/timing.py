@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 import sys
-from _weakrefset import WeakSet  # what weakref.WeakSet is (loaded at start-up, by threading)
+from _weakrefset import WeakSet  # what weakref.WeakSet is (threading, imported already, loads it)
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Final, ParamSpec, TypeVar, cast, overload
