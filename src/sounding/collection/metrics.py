@@ -216,11 +216,12 @@ class _SketchCell:
         self.sketch = QuantileSketch()
 
     def fold(self) -> None:
-        # Swap in one straight line (see LOCK_FREE), then fold the detached batch.
+        # Swap in one straight line (see LOCK_FREE), then fold the detached batch (handed
+        # over: sorted in place).
         buf, self.buf = self.buf, []
         if buf:
             try:
-                self.sketch.add_many(buf)
+                self.sketch._add_batch(buf)
             except Exception as exc:  # values are checked at the edge; count, never lose quietly
                 health.count("metrics.dropped", len(buf))
                 health.failure("metrics.fold", exc)
@@ -1186,6 +1187,7 @@ class Registry:
 _registry: Registry | None = None
 _registry_lock = threading.Lock()
 _on_first_instrument: list[Callable[[], None]] = []
+_on_reset: list[Callable[[], None]] = []
 
 
 def get_registry() -> Registry:
@@ -1226,6 +1228,17 @@ def reset_registry() -> None:
     global _registry
     with _registry_lock:
         _registry = None
+    for hook in list(_on_reset):
+        try:
+            hook()
+        except Exception as exc:
+            health.failure("metrics.reset_hook", exc)
+
+
+def on_registry_reset(hook: Callable[[], None]) -> None:
+    """Run ``hook`` after the registry is dropped: what holds a series of the old one for
+    its hot path (a timer's, a boundary's) forgets it there."""
+    _on_reset.append(hook)
 
 
 def counter(name: str, unit: str = "", description: str = "") -> Counter:
