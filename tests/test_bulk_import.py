@@ -209,6 +209,43 @@ def test_record_many_hands_over_what_record_does(
     assert len(got) >= 20
 
 
+def test_imports_and_records_into_one_series_hand_over_what_record_does(
+    clock: ManualClock,
+) -> None:
+    """A sparse import kept as a run, then a second import and record() into the same
+    series' minutes (some new, some already there), hand over what record() alone does."""
+    rng = random.Random(3)
+
+    def snap(minute: int, second: int) -> sounding.MetricSnapshot:
+        when = datetime.fromtimestamp(T0 + 60 * minute + second, timezone.utc)
+        return sounding.MetricSnapshot("histogram", "bulk.r", round(rng.uniform(1, 9), 3),
+                                       when, {"route": "r1"})  # fmt: skip
+
+    first = [snap(m, 1) for m in range(0, 40, 2)]
+    second = [snap(m, 2) for m in range(0, 40, 3)]
+    third = [snap(m, 3) for m in (5, 6, 41)]
+    with capture(clock) as one_by_one:
+        for s in [*first, *second, *third]:
+            sounding.record(s)
+        expected = _view(one_by_one)
+    for split in ("import-import-record", "import-record-import"):
+        with capture(clock) as bulk:
+            sounding.record_many(first)
+            if split == "import-import-record":
+                sounding.record_many(second)
+                for s in third:
+                    sounding.record(s)
+            else:
+                for s in third:
+                    sounding.record(s)
+                sounding.record_many(second)
+            got = _view(bulk)
+        assert [g[:7] for g in got] == [e[:7] for e in expected], split
+        assert [g[7] for g in got] == pytest.approx([e[7] for e in expected], rel=1e-12)
+        assert [g[8:] for g in got] == [e[8:] for e in expected], split
+    assert len(expected) == 20 + 7 + 2  # even minutes, odd multiples of 3, minutes 5 and 41
+
+
 def test_tag_values_that_compare_equal_stay_separate_series(sink: MemorySink) -> None:
     """Tag values 1, 1.0 and True are equal as keys but give the series "1", "1.0", "True"."""
     t = datetime.fromtimestamp(T0, timezone.utc)
@@ -239,6 +276,25 @@ def test_a_sparse_histogram_interval_builds_its_sketch_when_read(sink: MemorySin
     assert (agg.count, agg.sum, agg.min, agg.max) == (1, 3.25, 3.25, 3.25)
 
 
+@pytest.mark.parametrize("later", [2.0, 9.0])
+def test_record_into_an_imported_one_value_interval_keeps_both_values(
+    sink: MemorySink, later: float
+) -> None:
+    """record() into a minute record_many left with one value counts both in the sketch
+    (the sketch was built from the new minimum, losing the imported value)."""
+    t = datetime.fromtimestamp(T0, timezone.utc)
+    t2 = datetime.fromtimestamp(T0 + 5, timezone.utc)
+    sounding.record_many([sounding.MetricSnapshot("histogram", "bulk.two", 5.0, t)])
+    sounding.record(sounding.MetricSnapshot("histogram", "bulk.two", later, t2))
+    sounding.flush()
+    (agg,) = sink.aggregates("bulk.two")
+    expected = QuantileSketch()
+    expected.add_many([5.0, later])
+    assert agg.sketch is not None
+    assert agg.sketch.to_bytes() == expected.to_bytes()
+    assert (agg.count, agg.min, agg.max) == (2, min(5.0, later), max(5.0, later))
+
+
 @pytest.mark.parametrize("value", [3.25, -0.75, 0.0, 1e-12, 1e300])
 @pytest.mark.parametrize("weight", [1, 7])
 def test_single_value_sketch_equals_adding_the_value(value: float, weight: int) -> None:
@@ -252,6 +308,38 @@ def test_single_value_sketch_equals_adding_the_value(value: float, weight: int) 
     got.add(value * 2)  # a real, independent sketch
     assert got.count == weight + 1
     assert expected.count == weight
+
+
+@pytest.mark.parametrize(
+    "shape", ["lognormal", "three-values", "decades", "tiny", "one"],
+)
+def test_indexed_sketch_equals_add_many_to_the_byte(shape: str) -> None:
+    """A rollup's sketch built from its values' bucket indices is add_many's, to the byte
+    (also for spans past the run limit and one value); zeros and negatives get no indices."""
+    from sounding.core.sketch import bucket_indices, indexed_sketch
+
+    rng = random.Random(shape)
+    draw = {
+        "lognormal": lambda: rng.lognormvariate(0, 1),
+        "three-values": lambda: rng.choice((1.0, 2.5, 3.0)),
+        "decades": lambda: 10 ** rng.uniform(-8, 300),
+        "tiny": lambda: rng.uniform(1e-9, 1e-6),
+        "one": lambda: 7.25,
+    }[shape]
+    for n in (1, 2, 60, 1000, 5000):
+        values = [draw() for _ in range(n)]
+        idx = bucket_indices(values)
+        assert idx is not None
+        expected = QuantileSketch()
+        expected.add_many(values)
+        for got in (indexed_sketch(values, idx), indexed_sketch(values, idx, min(values),
+                                                                 max(values))):
+            assert got.to_bytes() == expected.to_bytes()
+            assert got == expected
+            assert got.quantile(0.95) == expected.quantile(0.95)
+    assert bucket_indices([1.0, 0.0]) is None
+    assert bucket_indices([2.0, -1.0]) is None
+    assert bucket_indices([]) is None
 
 
 def test_the_gc_pause_nests_and_restores_what_it_found() -> None:
@@ -327,6 +415,55 @@ def test_runs_of_one_value_intervals_are_stored_as_built_ones(
     assert rows[0] == rows[1]
     assert len(rows[0]) > 400
 
+
+
+@pytest.mark.parametrize(
+    ("field", "new"),
+    [("count", 3), ("sum", 9.5), ("min", 0.25), ("max", 8.0), ("last", 4.0), ("sketch", None)],
+)
+def test_a_changed_one_value_interval_is_no_longer_lazy_and_is_stored_as_changed(
+    tmp_path: Path, field: str, new: object
+) -> None:
+    """Changing any field of a lazy interval stores the others and builds the sketch
+    first (lazy ends); a run holding it is written with the change, not as one value."""
+    import sqlite3
+
+    from sounding.core.config import MetricsConfig
+    from sounding.core.types import IntervalAggregate, MetricType
+    from sounding.storage import SQLiteSink
+
+    set_clock(ManualClock(T0 + 3 * 86400))
+    kind, tags = MetricType.HISTOGRAM, (("route", "r1"),)
+    run = [OneValueInterval("bulk.c", kind, tags, T0 + 60 * i, T0 + 60 * i + 60, 2.0 + i)
+           for i in range(20)]  # fmt: skip
+    changed = run[7]
+    assert changed.lazy
+    assert (changed.count, changed.sum, changed.min, changed.max) == (1, 9.0, 9.0, 9.0)
+    setattr(changed, field, new)
+    assert not changed.lazy
+    expected = {"count": 1, "sum": 9.0, "min": 9.0, "max": 9.0, "last": None}
+    expected[field] = new  # type: ignore[assignment]
+    assert {k: getattr(changed, k) for k in expected} == expected
+    if field != "sketch":
+        assert changed.sketch == single_value_sketch(9.0)
+    plain = IntervalAggregate("bulk.c", kind, tags, changed.start, changed.end, changed.count,
+                              changed.sum, changed.min, changed.max, changed.last,
+                              changed.sketch)  # fmt: skip
+    assert changed == plain
+    rows = []
+    for name, aggs in (("run", run), ("plain", [*run[:7], plain, *run[8:]])):
+        sink = SQLiteSink(tmp_path / f"{name}.db", MetricsConfig())
+        sink.write(aggs, [])
+        sink.close()
+        conn = sqlite3.connect(tmp_path / f"{name}.db")
+        rows.append(conn.execute(
+            "SELECT resolution, bucket_start, count, sum, min, max, last, sketch FROM points "
+            "ORDER BY resolution, bucket_start"
+        ).fetchall())  # fmt: skip
+        conn.close()
+    assert rows[0] == rows[1]
+    fine = [r for r in rows[0] if r[0] == 60 and r[1] == changed.start]
+    assert fine[0][2] == expected["count"]
 
 
 def test_a_series_whose_run_comes_back_in_a_batch_or_is_stored_merges_as_built() -> None:
@@ -444,23 +581,24 @@ def _one_value_run(n: int, first: float) -> list[OneValueInterval]:
     ]  # fmt: skip
 
 
-def test_a_bulk_write_leaves_foreign_keys_on_and_refuses_unknown_series(tmp_path: Path) -> None:
-    """A bulk chunk checks its series itself: a stale cached id raises, no orphan rows."""
+def test_a_bulk_write_checks_its_series_and_a_small_write_turns_the_keys_on(
+    tmp_path: Path,
+) -> None:
+    """A bulk chunk checks its series itself (a stale cached id raises, no orphan rows);
+    the next small write runs with the connection's foreign keys on again."""
     from sounding.core.exceptions import StoreError
     from sounding.storage.sink import BULK_WRITE_AGGREGATES, SQLiteSink
 
     sink = SQLiteSink(tmp_path / "t.db")
     first = time.time() // 86400 * 86400 - 3 * 86400  # recent: retention keeps the rows
     sink.write(_one_value_run(BULK_WRITE_AGGREGATES, first), [])
-    conn = sink._conn
-    assert conn is not None
-    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     ((sid, kind),) = sink._known.values()
     sink._known = dict.fromkeys(sink._known, (sid + 1000, kind))  # a stale cache
     later = first + 86400
     with pytest.raises(StoreError, match="not in the store"):
         sink.write(_one_value_run(BULK_WRITE_AGGREGATES, later), [])
     sink.write(_one_value_run(BULK_WRITE_AGGREGATES, later), [])  # ids looked up again
+    sink.write(_one_value_run(1, later + 86400), [])
     conn = sink._conn
     assert conn is not None
     assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
@@ -472,7 +610,75 @@ def test_a_bulk_write_leaves_foreign_keys_on_and_refuses_unknown_series(tmp_path
     ).fetchone()[0]
     sink.close()
     assert orphans == 0
-    assert finest == 2 * BULK_WRITE_AGGREGATES
+    assert finest == 2 * BULK_WRITE_AGGREGATES + 1
+
+
+class _Pragmas:
+    """A connection that keeps the ``PRAGMA foreign_keys`` statements run on it."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.pragmas: list[str] = []
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        if sql.startswith("PRAGMA foreign_keys"):
+            self.pragmas.append(sql)
+        return self.conn.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.conn, name)
+
+
+def test_bulk_writes_in_a_row_switch_the_keys_off_once_and_maintenance_has_them_on(
+    tmp_path: Path,
+) -> None:
+    """Chunks of an import keep their prepared statements (the pragma is not switched
+    between them); maintenance after them runs with the foreign keys on."""
+    from sounding.storage.sink import BULK_WRITE_AGGREGATES, SQLiteSink
+
+    sink = SQLiteSink(tmp_path / "t.db")
+    first = time.time() // 86400 * 86400 - 3 * 86400
+    sink.write(_one_value_run(1, first - 3600), [])  # opens the connection (and maintains)
+    spy = _Pragmas(sink._conn)
+    sink._conn = spy  # type: ignore[assignment]
+    for day in range(3):
+        sink.write(_one_value_run(BULK_WRITE_AGGREGATES, first + day * 86400), [])
+    assert spy.pragmas == ["PRAGMA foreign_keys = OFF"]
+    sink.maintain()
+    assert spy.pragmas == ["PRAGMA foreign_keys = OFF", "PRAGMA foreign_keys = ON"]
+    assert spy.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    rows = spy.execute("SELECT count(*) FROM points WHERE resolution = 60").fetchone()[0]
+    sink.close()
+    assert rows == 3 * BULK_WRITE_AGGREGATES + 1
+
+
+def test_a_bulk_write_leaves_the_sketch_cache_to_live_flushes(tmp_path: Path) -> None:
+    """A bulk chunk's new hourly and daily sketches are not kept decoded (a live flush's
+    are); a later write into one of those rows merges with what is stored."""
+    from sounding.core.types import IntervalAggregate, MetricType
+    from sounding.storage.sink import BULK_WRITE_AGGREGATES, SQLiteSink
+
+    sink = SQLiteSink(tmp_path / "t.db")
+    first = time.time() // 86400 * 86400 - 3 * 86400
+    run = _one_value_run(BULK_WRITE_AGGREGATES, first)
+    sink.write(run, [])
+    assert len(sink._cache._items) == 0
+    last = run[-1]
+    sk = QuantileSketch()
+    sk.add_many([1.5, 2.5])
+    live = IntervalAggregate(NAME, MetricType.HISTOGRAM, last.tags, last.end, last.end + 60, 2,
+                             4.0, 1.5, 2.5, sketch=sk)  # fmt: skip
+    sink.write([live], [])
+    assert len(sink._cache._items) > 0  # the live flush's rollups are kept
+    conn = sink._conn
+    assert conn is not None
+    hour = last.end // 3600 * 3600
+    (count,) = conn.execute(
+        "SELECT count FROM points WHERE resolution = 3600 AND bucket_start = ?", (hour,)
+    ).fetchone()
+    sink.close()
+    in_hour = sum(1 for a in run if a.start // 3600 * 3600 == hour)
+    assert count == in_hour + 2
 
 
 class _KeysStayOff:
@@ -491,7 +697,8 @@ class _KeysStayOff:
 
 
 def test_a_connection_whose_foreign_keys_stay_off_is_not_reused(tmp_path: Path) -> None:
-    """The bulk write is kept; the next write opens a new connection, keys on."""
+    """The bulk write is kept; the next (small) write, whose keys cannot be turned on
+    again, opens a new connection, keys on."""
     from sounding.storage.sink import BULK_WRITE_AGGREGATES, SQLiteSink
 
     sink = SQLiteSink(tmp_path / "t.db")

@@ -173,3 +173,112 @@ def test_a_full_table_of_edges_falls_back_to_indexing() -> None:
         _assert_same(sk, _one_by_one(batch))
     finally:
         sketch_module._MAX_EDGES = old
+
+
+#: a timer's batch: durations on a few clock ticks, with outliers far above and below
+_ticked = st.tuples(
+    st.floats(min_value=1e-6, max_value=1e3),
+    st.lists(st.integers(6, 12), min_size=8, max_size=400),
+    st.lists(st.floats(min_value=1e-3, max_value=1e4), max_size=12),
+).map(lambda t: [t[0] * tick for tick in t[1]] + [t[0] * f for f in t[2]])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_ticked, min_size=1, max_size=4), st.sampled_from([0.01, 0.02, 0.001]))
+def test_batches_on_few_ticks_with_outliers_count_as_repeated_adds(
+    batches: list[list[float]], accuracy: float
+) -> None:
+    """Batches whose values sit on a few clock ticks, buckets apart, with outliers decades
+    away (walked bucket by occupied bucket, narrow or wide only by their tails) equal the
+    same values added one at a time."""
+    sk = QuantileSketch(accuracy)
+    values: list[float] = []
+    for batch in batches:
+        random.Random(len(batch)).shuffle(batch)
+        sk.add_many(batch)
+        values.extend(batch)
+    reference = _one_by_one(values, accuracy)
+    _assert_same(sk, reference, sum(values))
+    assert QuantileSketch.from_bytes(sk.to_bytes()) == reference
+
+
+def test_a_batch_wide_only_by_its_outliers_is_walked_exactly() -> None:
+    """A batch of durations on six ticks plus two outliers four decades away spans far more
+    buckets than half its size, yet is counted exactly (in the Counters, as a wide batch)."""
+    batch = [1e-4 * (6 + i % 6) for i in range(254)] + [1.0, 3.0]
+    sk = QuantileSketch()
+    sk.add_many(batch)
+    assert sk._pos
+    _assert_same(sk, _one_by_one(batch))
+
+
+def test_a_densely_occupied_batch_is_finished_by_bisections() -> None:
+    """A narrow batch that occupies every bucket of its span (the walk stops after a few
+    steps and bisects at the remaining edges) lands in the dense run, exactly."""
+    batch = [1.0 + i / 640 for i in range(256)]  # 1.0 to 1.4: every bucket occupied
+    sk = QuantileSketch()
+    sk.add_many(batch)
+    assert sk._dense is not None
+    assert not sk._pos
+    _assert_same(sk, _one_by_one(batch))
+
+
+def test_a_table_filling_up_during_a_walk_falls_back_to_indexing() -> None:
+    """When the kept edges run out in the middle of a walk, the values not yet counted are
+    indexed one by one and the sketch is still exact."""
+    old = sketch_module._MAX_EDGES
+    sketch_module._MAX_EDGES = len(sketch_module._EDGES.get(0.01, {})) + 2
+    try:
+        batch = [3.3e7 * (1 + (i % 8) / 10) for i in range(256)]  # buckets no test used yet
+        sk = QuantileSketch()
+        sk.add_many(batch)
+        assert len(sketch_module._EDGES.get(0.01, {})) <= sketch_module._MAX_EDGES
+        _assert_same(sk, _one_by_one(batch))
+    finally:
+        sketch_module._MAX_EDGES = old
+
+
+def test_a_batch_within_the_dense_run_is_counted_into_it_in_place() -> None:
+    """A second batch on the same ticks lands in the existing dense run (the same array,
+    no Counter), and a count that outgrows the run's width mid-walk widens it exactly."""
+    ticks = [1e-4 * (6 + i % 6) for i in range(256)]
+    sk = QuantileSketch()
+    sk.add_many(ticks)
+    assert sk._dense is not None
+    run = sk._dense[1]
+    assert run.itemsize == 1
+    sk.add_many(list(reversed(ticks)))
+    assert sk._dense[1] is run  # added in place: counts of 86 per bucket still fit a byte
+    values = ticks * 2
+    for _ in range(5):  # 43 more per bucket each time: past 255 on the fifth
+        sk.add_many(ticks)
+        values.extend(ticks)
+    assert sk._dense[1].itemsize > 1
+    assert not sk._pos
+    _assert_same(sk, _one_by_one(values))
+
+
+def test_after_a_dense_walk_the_next_batches_are_bisected_without_one() -> None:
+    """A narrow batch whose buckets are all occupied stops its walk early; the sketch then
+    bisects its next eight narrow batches at every edge without walking (a sketch made by
+    single_value_sketch walks too), and every count stays exact either way."""
+    rng = random.Random(11)
+    sk = QuantileSketch()
+    values: list[float] = []
+
+    def fold(batch: list[float]) -> None:
+        sk.add_many(batch)
+        values.extend(batch)
+
+    fold([1e-3 * rng.uniform(1.0, 1.4) for _ in range(256)])  # dense: the walk stops early
+    assert sk._walk_skip == sketch_module._SKIP_WALKS
+    ticks = [1e-4 * (6 + i % 6) for i in range(256)]
+    for left in range(sketch_module._SKIP_WALKS - 1, -1, -1):
+        fold(ticks)
+        assert sk._walk_skip == left
+    fold(ticks)  # walked again: sparse buckets, the walk runs to the end
+    assert sk._walk_skip == 0
+    _assert_same(sk, _one_by_one(values))
+    single = sketch_module.single_value_sketch(2.5)
+    single.add_many([2.5 * rng.uniform(1.0, 1.4) for _ in range(256)])
+    assert single._walk_skip == sketch_module._SKIP_WALKS

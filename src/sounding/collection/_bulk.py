@@ -21,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from itertools import count, repeat
 from operator import add, attrgetter, is_, itemgetter, methodcaller, mul, truediv
-from typing import TYPE_CHECKING, Any, Final, Protocol, cast
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from sounding.core._gc import paused
 from sounding.core.exceptions import InvalidTypeError, InvalidValueError
@@ -51,7 +51,7 @@ class _Registry(Protocol):
     it calls in with itself and its checks, so this module never imports it)."""
 
     _lock: threading.Lock
-    _history: dict[tuple[str, TagKey], dict[float, IntervalAggregate]]
+    _history: dict[tuple[str, TagKey], Intervals]
 
     def get(self, kind: MetricType, name: str) -> Any: ...
 
@@ -87,20 +87,29 @@ _Groups = dict[tuple[Any, float], Any]
 _BySeries = dict[Any, tuple[list[float], list[Any]]]
 
 
-_UNBUILT: Final[Any] = object()
+#: The base class's storage of the fields a :class:`OneValueInterval` implies while it is
+#: ``lazy`` (its properties read and write them once it is not).
+_COUNT: Final[Any] = IntervalAggregate.__dict__["count"]
+_SUM: Final[Any] = IntervalAggregate.__dict__["sum"]
+_MIN: Final[Any] = IntervalAggregate.__dict__["min"]
+_MAX: Final[Any] = IntervalAggregate.__dict__["max"]
+_LAST: Final[Any] = IntervalAggregate.__dict__["last"]
+_SKETCH: Final[Any] = IntervalAggregate.__dict__["sketch"]
 
 
 class OneValueInterval(IntervalAggregate):
-    """An interval of a histogram or summary that saw one observation (its ``min``), whose
-    sketch is built on first use.
+    """An interval of a histogram or summary that saw one observation, ``value``.
 
-    A sparse import makes one per observation; a writer that knows the class (the SQLite
-    store) stores it without ever building the sketch (``lazy`` says it is not built yet).
-    Anything else reads ``sketch`` as usual and gets the same sketch as
-    ``QuantileSketch().add(min)`` would have made.
+    A sparse import makes one per observation, so it is made with the fewest stores: while
+    ``lazy`` (as made: nothing changed, nothing built) its count is 1, its sum, min and max
+    are ``value``, its last is None and its sketch is not built; a writer that knows the
+    class (the SQLite store) takes a run of lazy ones as their values alone. Reading the
+    sketch, or changing any of those fields, stores them all as usual first (the sketch
+    the same as ``QuantileSketch().add(value)`` would have made) and ends ``lazy``: from
+    then on it is a plain :class:`IntervalAggregate`.
     """
 
-    __slots__ = ("_sketch", "lazy")
+    __slots__ = ("lazy", "value")
 
     def __init__(
         self,
@@ -113,35 +122,122 @@ class OneValueInterval(IntervalAggregate):
         unit: str = "",
         description: str = "",
     ) -> None:
-        # The fields one by one, not the base class's __init__: the sketch stays unbuilt
-        # without a call of its setter (a sparse import makes one of these per observation).
+        # The fields one by one, not the base class's __init__: count, sum, min, max, last
+        # and sketch are implied by ``value`` until something reads the sketch or changes
+        # one of them (a sparse import makes one of these per observation).
         self.name = name
         self.metric_type = metric_type
         self.tags = tags
         self.start = start
         self.end = end
-        self.count = 1
-        self.sum = 0.0 + value
-        self.min = value
-        self.max = value
-        self.last = None
-        self._sketch = _UNBUILT
+        self.value = value
         self.lazy = True
         self.unit = unit
         self.description = description
 
+    def _settle(self) -> None:
+        """Store the fields ``value`` implies, build the sketch, and end ``lazy``."""
+        v = self.value
+        _COUNT.__set__(self, 1)
+        _SUM.__set__(self, 0.0 + v)
+        _MIN.__set__(self, v)
+        _MAX.__set__(self, v)
+        _LAST.__set__(self, None)
+        _SKETCH.__set__(self, single_value_sketch(v))
+        self.lazy = False
+
+    @property  # type: ignore[override, unused-ignore]
+    def count(self) -> int:
+        """As :attr:`IntervalAggregate.count` (1 while ``lazy``)."""
+        return 1 if self.lazy else _COUNT.__get__(self)
+
+    @count.setter
+    def count(self, value: int) -> None:
+        if self.lazy:
+            self._settle()
+        _COUNT.__set__(self, value)
+
+    @property  # type: ignore[override, unused-ignore]
+    def sum(self) -> float:
+        """As :attr:`IntervalAggregate.sum` (``0.0 + value`` while ``lazy``)."""
+        return 0.0 + self.value if self.lazy else _SUM.__get__(self)
+
+    @sum.setter
+    def sum(self, value: float) -> None:
+        if self.lazy:
+            self._settle()
+        _SUM.__set__(self, value)
+
+    @property  # type: ignore[override, unused-ignore]
+    def min(self) -> float | None:
+        """As :attr:`IntervalAggregate.min` (``value`` while ``lazy``)."""
+        return self.value if self.lazy else _MIN.__get__(self)
+
+    @min.setter
+    def min(self, value: float | None) -> None:
+        if self.lazy:
+            self._settle()
+        _MIN.__set__(self, value)
+
+    @property  # type: ignore[override, unused-ignore]
+    def max(self) -> float | None:
+        """As :attr:`IntervalAggregate.max` (``value`` while ``lazy``)."""
+        return self.value if self.lazy else _MAX.__get__(self)
+
+    @max.setter
+    def max(self, value: float | None) -> None:
+        if self.lazy:
+            self._settle()
+        _MAX.__set__(self, value)
+
+    @property  # type: ignore[override, unused-ignore]
+    def last(self) -> float | None:
+        """As :attr:`IntervalAggregate.last` (None while ``lazy``)."""
+        return None if self.lazy else _LAST.__get__(self)
+
+    @last.setter
+    def last(self, value: float | None) -> None:
+        if self.lazy:
+            self._settle()
+        _LAST.__set__(self, value)
+
     @property  # type: ignore[override, unused-ignore]
     def sketch(self) -> QuantileSketch | None:
         """The interval's sketch (built now if it was not yet)."""
-        sk = self._sketch
-        if sk is _UNBUILT:
-            sk = self.sketch = single_value_sketch(cast(float, self.min))
-        return sk  # type: ignore[no-any-return, unused-ignore]
+        if self.lazy:
+            self._settle()
+        return _SKETCH.__get__(self)  # type: ignore[no-any-return]
 
     @sketch.setter
     def sketch(self, value: QuantileSketch | None) -> None:
-        self._sketch = value
-        self.lazy = value is _UNBUILT
+        if self.lazy:
+            self._settle()
+        _SKETCH.__set__(self, value)
+
+
+class ImportedRun:
+    """A new series' one-value intervals from one import, in order of their (distinct)
+    starts: what the registry keeps of it until it is collected (``values()``, as a dict's)
+    or looked up by start (``as_dict()``, which the registry then keeps instead). A sparse
+    import skips a dict entry per observation (hashing its start, about 45 ns)."""
+
+    __slots__ = ("intervals", "starts")
+
+    def __init__(self, starts: list[float], intervals: list[IntervalAggregate]) -> None:
+        self.starts = starts
+        self.intervals = intervals
+
+    def values(self) -> list[IntervalAggregate]:
+        """The intervals, in order (as ``dict.values()`` of :meth:`as_dict`)."""
+        return self.intervals
+
+    def as_dict(self) -> dict[float, IntervalAggregate]:
+        """The intervals by start."""
+        return dict(zip(self.starts, self.intervals, strict=True))
+
+
+#: A series' intervals in the registry: by start, or a run of an import (ImportedRun).
+Intervals = dict[float, IntervalAggregate] | ImportedRun
 
 
 class _Unusual(Exception):
@@ -369,18 +465,23 @@ def _add(
         for sid, (starts, values) in by_series.items():
             name, kind, tags, inst = series[sid]
             unit, description = inst.unit, inst.description
-            intervals = history.get((name, tags))
-            if intervals is None:
-                intervals = history[(name, tags)] = {}
+            held = history.get((name, tags))
             ends = map(add, starts, repeat(step))
-            if single and not intervals and kind in _DISTRIBUTIONS:
-                # A new series of one-observation intervals: built in C, sketches later.
-                intervals.update(
-                    zip(starts, map(OneValueInterval, repeat(name), repeat(kind), repeat(tags),
-                                    starts, ends, values, repeat(unit), repeat(description)),
-                        strict=True)
+            if single and not held and kind in _DISTRIBUTIONS:
+                # A new series of one-observation intervals: built in C, sketches later, and
+                # kept as a run (distinct starts, in order), not keyed by start.
+                history[(name, tags)] = ImportedRun(
+                    starts,
+                    list(map(OneValueInterval, repeat(name), repeat(kind), repeat(tags),
+                             starts, ends, values, repeat(unit), repeat(description))),
                 )  # fmt: skip
                 continue
+            if held is None:
+                intervals = history[(name, tags)] = {}
+            elif isinstance(held, dict):
+                intervals = held
+            else:
+                intervals = history[(name, tags)] = held.as_dict()
             gauge = kind is MetricType.GAUGE
             dist = kind in _DISTRIBUTIONS
             for start, end, vals in zip(starts, ends, values, strict=True):

@@ -43,6 +43,7 @@ import functools
 import math
 import random as _random_module
 import time
+from _weakrefset import WeakSet  # what weakref.WeakSet is (threading, imported already, loads it)
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from operator import is_
@@ -107,6 +108,7 @@ def _follow_clock() -> None:
 on_clock_change(_follow_clock)
 _MAX_FLOAT: Final = _metrics._MAX
 _BATCH: Final = _metrics._BATCH
+_LOCK_FREE: Final = _metrics.LOCK_FREE
 
 # ---------------------------------------------------------------------------------------
 # Backoff
@@ -320,13 +322,20 @@ class OperationBoundary:
         self.fallback_value = None if fallback_value is UNSET else fallback_value
         self.reraise = reraise
         self._instruments: _Instruments | None = None
+        #: ``_instruments`` while the success path updates their cells directly (lock-free,
+        #: resolved in the current registry), else None: one test per call. Every boundary
+        #: forgets it when the registry is reset (_forget_instruments).
+        self._fast: _Instruments | None = None
         self._started: ContextVar[tuple[float, ...]] = ContextVar("sounding_boundary", default=())
         #: The start of the one `with` block using the fast slot (see __enter__), or None.
         self._slot: float | None = None
+        #: starts pushed on a context's stack and not popped yet, in every context: while
+        #: none is, an exit is the slot's (under LOCK_FREE; see __exit__)
+        self._pushed = 0
         #: whether `with` may use it: a name and no retry (checked once, tested per block)
         self._block_ok = operation_name is not None and not retry_on_failure
         if operation_name is not None:
-            self._instruments = _Instruments(operation_name)
+            self._resolved(_Instruments(operation_name))
 
     def _settings(self) -> dict[str, Any]:
         """The keyword arguments that make an equal boundary (for a default-named copy)."""
@@ -354,7 +363,13 @@ class OperationBoundary:
         # The registry is replaced by sounding.reset() (tests) and in a forked child.
         if inst is None or inst.registry is not _metrics._registry:
             assert self.operation_name is not None
-            inst = self._instruments = _Instruments(self.operation_name)
+            inst = self._resolved(_Instruments(self.operation_name))
+        return inst
+
+    def _resolved(self, inst: _Instruments) -> _Instruments:
+        self._instruments = inst
+        self._fast = inst if inst.fast else None
+        _LIVE.add(self)
         return inst
 
     def _delay(self, retry: int) -> float:
@@ -534,13 +549,11 @@ class OperationBoundary:
     def _ok(self, seconds: float) -> None:
         # The success path: one increment and one observation, nothing else (inlined into
         # the cells as in __exit__; ``seconds`` is >= 0 from the clock).
-        inst = self._instruments
-        if inst is None or inst.registry is not _metrics._registry:
-            inst = self._inst()
+        inst = self._fast
         elapsed = seconds * 1e3
-        if inst.fast and elapsed <= _MAX_FLOAT:
+        if inst is not None and elapsed <= _MAX_FLOAT:
             counted = inst.attempts_cell
-            counted.total += 1
+            counted.total += 1.0
             counted.n += 1
             cell = inst.duration_ok_cell
             buf = cell.buf
@@ -548,6 +561,7 @@ class OperationBoundary:
             if len(buf) >= _BATCH:
                 inst.duration._fold(cell)
         else:
+            inst = self._inst()
             inst.attempts.inc()
             inst.duration_ok.observe(elapsed)
 
@@ -698,9 +712,10 @@ class OperationBoundary:
         start = _mono()
         started = self._started
         stack = started.get()
-        if self._slot is None and not stack and _metrics.LOCK_FREE:
+        if self._slot is None and not stack and _LOCK_FREE:
             self._slot = start
         else:
+            self._pushed += 1  # before the push: an exit never misses an outstanding one
             started.set((*stack, start))
         return self
 
@@ -723,11 +738,18 @@ class OperationBoundary:
         tb: TracebackType | None,
     ) -> bool:
         stop = _mono()
-        started = self._started
-        stack = started.get()
+        # A block that pushed its start has not exited, so its push is still counted: with
+        # none counted this exit is the slot's, and its context's stack need not be read.
+        # (A block that took the slot found its context's stack empty, and blocks nested
+        # in it pop theirs before it exits.)
+        stack: tuple[float, ...] = ()
+        if self._pushed or not _LOCK_FREE:
+            started = self._started
+            stack = started.get()
         if stack:
             start = stack[-1]
             started.set(stack[:-1])
+            self._pushed -= 1
         else:
             slot = self._slot
             self._slot = None
@@ -736,15 +758,13 @@ class OperationBoundary:
             # The success path, as in the decorator: one increment and one observation, with
             # BoundCounter.inc and BoundHistogram.observe inlined (1 and a finite float from
             # the clock need no check) when the instruments are lock-free.
-            inst = self._instruments
-            if inst is None or inst.registry is not _metrics._registry:
-                inst = self._inst()
+            inst = self._fast
             elapsed = (stop - start) * 1e3
             if not elapsed > 0.0:
                 elapsed = 0.0
-            if inst.fast and elapsed <= _MAX_FLOAT:
+            if inst is not None and elapsed <= _MAX_FLOAT:
                 counted = inst.attempts_cell
-                counted.total += 1
+                counted.total += 1.0
                 counted.n += 1
                 cell = inst.duration_ok_cell
                 buf = cell.buf
@@ -752,6 +772,7 @@ class OperationBoundary:
                 if len(buf) >= _BATCH:
                     inst.duration._fold(cell)
             else:
+                inst = self._inst()
                 inst.attempts.inc()
                 inst.duration_ok.observe(elapsed)
             return False
@@ -779,6 +800,19 @@ class OperationBoundary:
             f"operation_boundary({self.operation_name!r}, retry_on_failure="
             f"{self.retry_on_failure}, max_retries={self.max_retries}, reraise={self.reraise})"
         )
+
+
+#: every boundary that resolved its instruments (weakly)
+_LIVE: WeakSet[OperationBoundary] = WeakSet()
+
+
+def _forget_instruments() -> None:
+    # The registry was dropped: its series must not be updated any more.
+    for boundary in list(_LIVE):
+        boundary._fast = None
+
+
+_metrics.on_registry_reset(_forget_instruments)
 
 
 @overload

@@ -45,6 +45,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Final
 
+    from sounding.collection._bulk import Intervals
     from sounding.core.snapshot import MetricSnapshot
 
 __all__ = [
@@ -215,11 +216,12 @@ class _SketchCell:
         self.sketch = QuantileSketch()
 
     def fold(self) -> None:
-        # Swap in one straight line (see LOCK_FREE), then fold the detached batch.
+        # Swap in one straight line (see LOCK_FREE), then fold the detached batch (handed
+        # over: sorted in place).
         buf, self.buf = self.buf, []
         if buf:
             try:
-                self.sketch.add_many(buf)
+                self.sketch._add_batch(buf)
             except Exception as exc:  # values are checked at the edge; count, never lose quietly
                 health.count("metrics.dropped", len(buf))
                 health.failure("metrics.fold", exc)
@@ -892,8 +894,9 @@ class Registry:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._instruments: dict[str, Instrument[Any]] = {}
-        #: Intervals of :meth:`record` and :meth:`record_many`: by name and tags, then start.
-        self._history: dict[tuple[str, TagKey], dict[float, IntervalAggregate]] = {}
+        #: Intervals of :meth:`record` and :meth:`record_many`: by name and tags, then start
+        #: (a new series of a sparse import: an ImportedRun, made a dict when looked up).
+        self._history: dict[tuple[str, TagKey], Intervals] = {}
         self._unreturned: list[IntervalAggregate] = []
         self._closed: list[IntervalAggregate] = []
         self._roll_lock = threading.Lock()
@@ -1041,6 +1044,8 @@ class Registry:
             series = self._history.get((snapshot.name, tags))
             if series is None:
                 series = self._history[(snapshot.name, tags)] = {}
+            elif not isinstance(series, dict):
+                series = self._history[(snapshot.name, tags)] = series.as_dict()
             agg = series.get(float(start))
             if agg is None:
                 agg = IntervalAggregate(
@@ -1055,14 +1060,17 @@ class Registry:
                 if kind in (MetricType.HISTOGRAM, MetricType.SUMMARY):
                     agg.sketch = QuantileSketch()
                 series[float(start)] = agg
+            # Read before the fields change: an imported interval of one value
+            # (OneValueInterval) builds its sketch from its ``min`` when first read.
+            sketch = agg.sketch
             agg.count += 1
             agg.sum += value
             agg.min = value if agg.min is None else min(agg.min, value)
             agg.max = value if agg.max is None else max(agg.max, value)
             if kind is MetricType.GAUGE:
                 agg.last = value
-            if agg.sketch is not None:
-                agg.sketch.add(value)
+            if sketch is not None:
+                sketch.add(value)
 
     def record_many(self, snapshots: Iterable[MetricSnapshot], interval: int | None = None) -> int:
         """Ingest many snapshots like :meth:`record`, all or nothing; returns how many.
@@ -1179,6 +1187,7 @@ class Registry:
 _registry: Registry | None = None
 _registry_lock = threading.Lock()
 _on_first_instrument: list[Callable[[], None]] = []
+_on_reset: list[Callable[[], None]] = []
 
 
 def get_registry() -> Registry:
@@ -1219,6 +1228,17 @@ def reset_registry() -> None:
     global _registry
     with _registry_lock:
         _registry = None
+    for hook in list(_on_reset):
+        try:
+            hook()
+        except Exception as exc:
+            health.failure("metrics.reset_hook", exc)
+
+
+def on_registry_reset(hook: Callable[[], None]) -> None:
+    """Run ``hook`` after the registry is dropped: what holds a series of the old one for
+    its hot path (a timer's, a boundary's) forgets it there."""
+    _on_reset.append(hook)
 
 
 def counter(name: str, unit: str = "", description: str = "") -> Counter:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 import sys
+from _weakrefset import WeakSet  # what weakref.WeakSet is (threading, imported already, loads it)
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Final, ParamSpec, TypeVar, cast, overload
@@ -57,7 +58,6 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 _LOGGER_NAME: Final = "sounding.timing"
-_NOT_FAST: Final = object()
 
 
 #: The monotonic clock in use, followed through set_clock (one global load on the hot path
@@ -110,8 +110,9 @@ class _Operation:
     """
 
     __slots__ = (
+        "__weakref__",
         "_error_tags",
-        "_fast",
+        "_fast_cell",
         "_hist",
         "_ok",
         "_ok_cell",
@@ -145,10 +146,10 @@ class _Operation:
         #: no threshold and no result logging: a successful run is one observation
         self.plain = threshold_ms is None and not log_result
         self._registry: Any = None
-        #: the registry while a successful run is one append to ``_ok_cell``'s buffer (a plain
-        #: operation, lock-free instruments), else a marker that is never the registry (not
-        #: None: the registry is None between a reset and its next use): one identity test
-        self._fast: Any = _NOT_FAST
+        #: ``_ok_cell`` while a successful run is one append to its buffer (a plain operation,
+        #: lock-free instruments, resolved in the current registry), else None: one test on
+        #: the hot path. Every operation forgets it when the registry is reset (_forget_cells).
+        self._fast_cell: Any = None
         self._hist: _metrics.Histogram | None = None
         self._ok: _metrics.BoundHistogram | None = None
         self._ok_cell: Any = None
@@ -169,7 +170,8 @@ class _Operation:
         self._ok_cell = ok._cell
         self._slow = None
         self._registry = registry
-        self._fast = registry if self.plain and _metrics.LOCK_FREE else _NOT_FAST
+        self._fast_cell = ok._cell if self.plain and _metrics.LOCK_FREE else None
+        _LIVE.add(self)
         return ok
 
     def observe_ok(self, elapsed_ms: float) -> None:
@@ -262,8 +264,8 @@ class _Operation:
                 # Inlined observe_ok and BoundHistogram.observe for the common case (see
                 # PerformanceTimer.__exit__; ``seconds`` is >= 0 from the clock).
                 elapsed_ms = seconds * 1000.0
-                if op._fast is _metrics._registry and elapsed_ms <= _MAX_FLOAT:
-                    cell = op._ok_cell
+                cell = op._fast_cell
+                if cell is not None and elapsed_ms <= _MAX_FLOAT:
                     buf = cell.buf
                     buf.append(elapsed_ms)
                     if len(buf) >= _BATCH:
@@ -277,6 +279,19 @@ class _Operation:
             op.record(seconds * 1000.0, exc)
 
         return _wrap.timed(fn, ok, failed)
+
+
+#: every _Operation that resolved its instruments (weakly: one per uncached timer, too)
+_LIVE: WeakSet[_Operation] = WeakSet()
+
+
+def _forget_cells() -> None:
+    # The registry was dropped: its series must not be appended to any more.
+    for op in list(_LIVE):
+        op._fast_cell = None
+
+
+_metrics.on_registry_reset(_forget_cells)
 
 
 def _logger() -> Any:
@@ -447,8 +462,13 @@ class PerformanceTimer:
 
     __slots__ = ("_metrics", "_op", "_start", "_stop")
 
+    # Unset until the first run (see __init__).
+    #: the start of the current or last run
+    _start: float
     #: the end of the last run, None while one runs (set with ``_start``, read only after it)
     _stop: float | None
+    #: the numbers of add_metric for this run, None when there are none
+    _metrics: dict[str, float] | None
 
     @overload
     def __init__(
@@ -483,8 +503,8 @@ class PerformanceTimer:
         # ``PerformanceTimer("op")`` is one dict lookup (the keyword-only options arrive as
         # ``options``, empty when none is given: no default to fill in or compare); other
         # plain forms a lookup on a key of the arguments; outcome options the full checks.
-        self._start: float | None = None
-        self._metrics: dict[str, float] | None = None
+        # ``_start``, ``_stop`` and ``_metrics`` stay unset until the first run (what may read
+        # them before it uses ``getattr`` with a default): two stores fewer per timer.
         if not options and threshold_ms is None and tags is None:
             try:
                 self._op = _PLAIN[name]
@@ -532,7 +552,7 @@ class PerformanceTimer:
     @property
     def metrics(self) -> dict[str, float]:
         """Numbers attached with :meth:`add_metric` during the current (or last) run."""
-        found = self._metrics
+        found: dict[str, float] | None = getattr(self, "_metrics", None)
         if found is None:
             found = self._metrics = {}
         return found
@@ -554,7 +574,7 @@ class PerformanceTimer:
     @property
     def elapsed_ms(self) -> float:
         """Milliseconds since the start (running), of the last run (ended), 0 before."""
-        start = self._start
+        start: float | None = getattr(self, "_start", None)
         if start is None:
             return 0.0
         stop = self._stop if self._stop is not None else get_clock().monotonic()
@@ -576,14 +596,15 @@ class PerformanceTimer:
             health.failure("timing.add_metric", exc)
 
     def _begin(self) -> None:
-        if self._metrics:  # a new run starts with no metrics (an empty dict can be kept)
-            self._metrics = None
+        self._metrics = None  # a new run starts with no metrics
         self._stop = None
         self._start = _mono()
 
     def _end(self, exc: BaseException | None) -> None:
         stop = _mono()
-        start = self._start if self._start is not None else stop
+        start: float | None = getattr(self, "_start", None)
+        if start is None:  # ended without a start
+            start = stop
         self._stop = stop
         # Time can go backwards on an injected clock; a duration never does.
         elapsed_ms = (stop - start) * 1000.0
@@ -598,7 +619,7 @@ class PerformanceTimer:
                 health.failure("timing.record", failure)
         else:
             op.record(elapsed_ms, exc)
-        attached = self._metrics
+        attached: dict[str, float] | None = getattr(self, "_metrics", None)
         if attached:
             for metric, value in attached.items():
                 try:
@@ -608,8 +629,7 @@ class PerformanceTimer:
 
     def __enter__(self) -> PerformanceTimer:
         # _begin inlined: a timer created per call pays for every call made here.
-        if self._metrics:
-            self._metrics = None
+        self._metrics = None
         self._stop = None
         self._start = _mono()
         return self
@@ -621,23 +641,28 @@ class PerformanceTimer:
         tb: TracebackType | None,
     ) -> None:
         stop = _mono()
-        if exc is None and not self._metrics:
+        if exc is None:
             # The common run: _end's fast path with BoundHistogram.observe inlined (a finite
-            # float from the clock needs no check), one append to the series buffer.
-            op = self._op
-            start = self._start
-            if op._fast is _metrics._registry and start is not None:
+            # float from the clock needs no other check), one append to the series buffer.
+            cell: _metrics._SketchCell | None = self._op._fast_cell
+            try:
+                start = self._start
+                attached = self._metrics
+            except AttributeError:  # never entered: _end records it
+                attached = cell = None
+            if cell is not None and attached is None:
                 self._stop = stop
                 elapsed_ms = (stop - start) * 1000.0
-                if not 0.0 < elapsed_ms <= _MAX_FLOAT:
-                    if elapsed_ms > 0.0:  # past the largest float: _end records it
+                if elapsed_ms > 0.0:
+                    if elapsed_ms > _MAX_FLOAT:  # past the largest float: _end records it
                         self._end(exc)
                         return
+                else:
                     elapsed_ms = 0.0  # time went backwards on an injected clock (or NaN)
-                buf = op._ok_cell.buf
+                buf = cell.buf
                 buf.append(elapsed_ms)
                 if len(buf) >= _BATCH:
-                    cast(_metrics.Histogram, op._hist)._fold(op._ok_cell)
+                    cast(_metrics.Histogram, self._op._hist)._fold(cell)
                 return
         self._end(exc)
 

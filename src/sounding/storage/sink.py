@@ -97,6 +97,13 @@ _INSERT_ONE = (
     "INSERT INTO points (series_id, resolution, bucket_start, count, sum, sketch) "
     "VALUES (?, ?, ?, 1, ?, X'')"
 )
+#: Rows per statement of a run's multi-row INSERT (:func:`_insert_run`): 2 + 2 x 256
+#: parameters, within the 999 of old SQLite builds.
+_RUN_ROWS = 256
+#: A run shorter than this (or what is left of one) goes to ``executemany`` row by row.
+_RUN_MIN_ROWS = 8
+#: Multi-row INSERT of ``n`` new finest rows of one observation, by ``n`` (a power of two).
+_RUN_SQL: dict[int, str] = {}
 _INF = math.inf
 _ACCURACY: list[float] = []
 
@@ -113,12 +120,44 @@ def _default_accuracy() -> float:
 
 #: Series id -> finest buckets and values of a run of one-observation intervals taken whole.
 _Held = dict[int, tuple[list[float], list[float]]]
+#: An hourly or daily list of values a run made: its length, its values' bucket indices (or
+#: None), its min and max.
+_Part = tuple[int, "list[int] | None", float, float]
 
 
 def _spill(held: _Held, quick: dict[tuple[int, int, float], float], sid: int, fine: int) -> None:
     """Move series ``sid``'s held rows into ``quick``, keyed."""
     finest, values = held.pop(sid)
     quick.update(zip(zip(repeat(sid), repeat(fine), finest), values, strict=True))
+
+
+def _insert_run(
+    conn: sqlite3.Connection, sid: int, fine: int, finest: list[float], values: list[float]
+) -> None:
+    """Insert the new finest rows of a held run (:data:`_INSERT_ONE` rows) up to
+    :data:`_RUN_ROWS` per statement: ``executemany`` binds and steps row by row, which costs
+    about twice what SQLite's insert itself does. The series and resolution are bound once
+    per statement (``?1``, ``?2``), then bucket and value per row (bound, so the floats
+    are exact). Statement sizes are powers of two, so a connection prepares at most six."""
+    n = len(finest)
+    i = 0
+    size = _RUN_ROWS
+    while n - i >= _RUN_MIN_ROWS:
+        while size > n - i:
+            size //= 2
+        sql = _RUN_SQL.get(size)
+        if sql is None:
+            sql = _RUN_SQL[size] = (
+                "INSERT INTO points (series_id, resolution, bucket_start, count, sum, sketch) "
+                "VALUES "
+                + ",".join(f"(?1, ?2, ?{3 + 2 * k}, 1, ?{4 + 2 * k}, X'')" for k in range(size))
+            )
+        params: list[float] = [sid, fine]
+        params += chain.from_iterable(zip(finest[i : i + size], values[i : i + size], strict=True))
+        conn.execute(sql, params)
+        i += size
+    if i < n:
+        conn.executemany(_INSERT_ONE, zip(repeat(sid), repeat(fine), finest[i:], values[i:]))
 
 
 def _one_value_type() -> type | None:
@@ -128,11 +167,7 @@ def _one_value_type() -> type | None:
     return None if bulk is None else getattr(bulk, "OneValueInterval", None)
 _AGG_IDENT = attrgetter("name", "tags", "metric_type")
 _AGG_LAZY = attrgetter("lazy")
-_AGG_MIN = attrgetter("min")
-_AGG_MAX = attrgetter("max")
-_AGG_SUM = attrgetter("sum")
-_AGG_COUNT = attrgetter("count")
-_AGG_LAST = attrgetter("last")
+_AGG_VALUE = attrgetter("value")  # (of a OneValueInterval)
 _AGG_START = attrgetter("start")
 _FIRST = itemgetter(0)
 _SECOND = itemgetter(1)
@@ -315,7 +350,9 @@ class _Row:
     daily row of a sparse series takes dozens of them per batch.
     """
 
-    __slots__ = ("count", "last", "last_time", "max", "min", "owned", "sketch", "sum", "vals")
+    __slots__ = (
+        "count", "idx", "last", "last_time", "max", "min", "owned", "sketch", "sum", "vals"
+    )  # fmt: skip
 
     def __init__(self, agg: IntervalAggregate, start: float) -> None:
         self.count = int(agg.count)
@@ -329,18 +366,24 @@ class _Row:
         self.sketch: QuantileSketch | None = sk if sk is not None and sk.count > 0 else None
         self.owned = False  # the sketch is the caller's until we copy it to merge into
         self.vals: list[float] | None = None
+        #: the bucket indices of ``vals`` (sketch.bucket_indices), when known
+        self.idx: list[int] | None = None  # (then min and max are those of vals)
 
     @classmethod
-    def of_values(cls, vals: list[float]) -> _Row:
-        """A histogram row of one-observation aggregates with these (finite) values."""
+    def of_values(
+        cls, vals: list[float], lo: float | None = None, hi: float | None = None
+    ) -> _Row:
+        """A histogram row of one-observation aggregates with these (finite) values (``lo``
+        and ``hi``, when given: their min and max)."""
         new = cls.__new__(cls)
         new.count = len(vals)
         new.sum = reduce(add, vals, 0.0)  # in order, as merging them one by one adds
-        new.min = min(vals)
-        new.max = max(vals)
+        new.min = min(vals) if lo is None else lo
+        new.max = max(vals) if hi is None else hi
         new.last = new.last_time = None
         new.sketch, new.owned = None, False
         new.vals = vals
+        new.idx = None
         return new
 
     def clone(self) -> _Row:
@@ -350,6 +393,7 @@ class _Row:
         new.last, new.last_time = self.last, self.last_time
         new.sketch, new.owned = self.sketch, False
         new.vals = None if self.vals is None else list(self.vals)
+        new.idx = self.idx  # (never changed: replaced or dropped)
         return new
 
     def merge(self, agg: IntervalAggregate, start: float) -> None:
@@ -394,6 +438,7 @@ class _Row:
 
     def add_values(self, vals: list[float]) -> None:
         """Count ``vals`` (one observation each) in this row's sketch when it is written."""
+        self.idx = None
         if self.vals is None:
             self.vals = list(vals)
         else:
@@ -405,9 +450,15 @@ class _Row:
         if not vals:
             return
         self.vals = None
+        idx, self.idx = self.idx, None
         if self.sketch is None:
-            from sounding.core.sketch import QuantileSketch
+            from sounding.core.sketch import QuantileSketch, indexed_sketch
 
+            if idx is not None and len(idx) == len(vals):
+                # (A run's hourly or daily values, their indices computed once for both.)
+                self.sketch = indexed_sketch(vals, idx, self.min, self.max)
+                self.owned = True
+                return
             self.sketch = QuantileSketch()
         elif not self.owned:
             self.sketch = self.sketch.copy()
@@ -507,7 +558,8 @@ class SQLiteSink:
         self._token = ""
         self._writes = 0
         self._setup_pending = False
-        #: The connection's foreign keys could not be turned back on: not to be reused.
+        #: The connection's foreign keys are off: a bulk write left them so for the next
+        #: one (see :meth:`_foreign_keys`).
         self._keys_off = False
         self._tag_text: dict[TagKey, str] = {}
         #: (name, tags) as an aggregate carries them -> (series id, type): the batch's
@@ -534,10 +586,8 @@ class SQLiteSink:
 
     # -- connection ------------------------------------------------------------------------
     def _connection(self) -> sqlite3.Connection:
-        if self._keys_off:
-            self._keys_off = False
-            self._drop_connection()
         if self._conn is None:
+            self._keys_off = False  # (a new connection has them on)
             timeout = _db.BUSY_TIMEOUT
             if self.deadline is not None:
                 timeout = min(timeout, max(self.deadline - time.monotonic(), 0.0))
@@ -584,9 +634,35 @@ class SQLiteSink:
         self._types.clear()
         self._known.clear()
 
+    def _foreign_keys(self, on: bool) -> sqlite3.Connection:
+        """The connection, its foreign keys ``on`` (or off, for a bulk write).
+
+        The pragma is switched only when it must be: switching it expires every statement
+        the connection has prepared, and a bulk write's multi-row INSERTs cost about 0.5 ms
+        each to prepare again (a 100 k import is 50 chunks). So a bulk write leaves the
+        keys off for the next chunk; any other write, and maintenance, turns them on first.
+        A connection whose keys cannot be turned on again (a broken one) is replaced by a
+        new one, which has them on. Outside a transaction, where the pragma takes effect.
+        """
+        conn = self._connection()
+        if self._keys_off != on:
+            return conn
+        if not on:
+            conn.execute("PRAGMA foreign_keys = OFF")
+            self._keys_off = True
+            return conn
+        try:
+            conn.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.Error:
+            self._drop_connection()
+            return self._connection()
+        self._keys_off = False
+        return conn
+
     def _drop_connection(self) -> None:
         self._forget_series()
         self._identity = None
+        self._keys_off = False
         if self._conn is not None:
             try:
                 self._conn.close()
@@ -608,9 +684,12 @@ class SQLiteSink:
             self._writes += 1
             self._token = f"{os.getpid()}.{id(self)}.{self._writes}"
             self._check_identity()
+            bulk = len(metrics) >= BULK_WRITE_AGGREGATES
             while True:
                 try:
-                    conn = self._connection()
+                    # SQLite would look up each new row's series (its foreign key): a bulk
+                    # chunk checks its few series once instead (_write_metrics).
+                    conn = self._foreign_keys(not bulk)
                     # With a deadline (the exit budget) SQLite itself stops a statement that
                     # runs past it, so the transaction rolls back instead of overrunning.
                     if self.deadline is not None:
@@ -765,41 +844,27 @@ class SQLiteSink:
         metrics: Sequence[IntervalAggregate],
         events: Sequence[Event],
     ) -> None:
-        bulk = len(metrics) >= BULK_WRITE_AGGREGATES
-        if bulk:
-            # SQLite would look up each new row's series (its foreign key): a bulk chunk
-            # checks its few series once instead (_write_metrics). Outside a transaction,
-            # where the pragma takes effect.
-            conn.execute("PRAGMA foreign_keys = OFF")
+        bulk = len(metrics) >= BULK_WRITE_AGGREGATES  # (its keys are off: write())
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                setup = self._setup_pending
-                if setup:
-                    _db.add_fine_resolution(conn, self.metrics.aggregation_interval)
-                    _record_app(conn)
-                if bulk:
-                    with paused():  # a bulk chunk builds many small objects, none in a cycle
-                        self._write_metrics(conn, metrics, check_series=True)
-                elif metrics:
-                    self._write_metrics(conn, metrics)
-                if events:
-                    self._write_events(conn, events)
-                _db.set_meta(conn, "write.token", self._token)
-                conn.execute("COMMIT")
-                if setup:
-                    self._setup_pending = False
-            except BaseException:
-                _db.rollback(conn)
-                raise
-        finally:
+            setup = self._setup_pending
+            if setup:
+                _db.add_fine_resolution(conn, self.metrics.aggregation_interval)
+                _record_app(conn)
             if bulk:
-                try:
-                    conn.execute("PRAGMA foreign_keys = ON")
-                except sqlite3.Error:
-                    # (A broken or interrupted connection.) Not raised over what the write
-                    # did or raised; the next write opens a new connection.
-                    self._keys_off = True
+                with paused():  # a bulk chunk builds many small objects, none in a cycle
+                    self._write_metrics(conn, metrics, check_series=True)
+            elif metrics:
+                self._write_metrics(conn, metrics)
+            if events:
+                self._write_events(conn, events)
+            _db.set_meta(conn, "write.token", self._token)
+            conn.execute("COMMIT")
+            if setup:
+                self._setup_pending = False
+        except BaseException:
+            _db.rollback(conn)
+            raise
 
     def _check_series(self, conn: sqlite3.Connection, sids: set[int]) -> None:
         """Raise :class:`StoreError` unless every id in ``sids`` is a stored series (what the
@@ -889,6 +954,7 @@ class SQLiteSink:
         quick_ok: bool,
         quick: dict[tuple[int, int, float], float],
         quick_roll: dict[tuple[int, int, float], list[float]],
+        roll_idx: dict[tuple[int, int, float], _Part],
         merged: dict[tuple[int, int, float], _Row],
         ranges: list[tuple[int, int, float, float]],
         held: _Held,
@@ -904,7 +970,9 @@ class SQLiteSink:
                 if deadline is not None and time.monotonic() > deadline:
                     raise StoreError(f"the exit budget ran out writing to {self.path}")
                 run = metrics[lo:hi]
-                if self._quick_run(run, sid, fine, quick, quick_roll, merged, taken, ranges, held):
+                if self._quick_run(
+                    run, sid, fine, quick, quick_roll, roll_idx, merged, taken, ranges, held
+                ):
                     continue
             for i in range(lo, hi):
                 yield i, metrics[i], sid
@@ -916,6 +984,7 @@ class SQLiteSink:
         fine: int,
         quick: dict[tuple[int, int, float], float],
         quick_roll: dict[tuple[int, int, float], list[float]],
+        roll_idx: dict[tuple[int, int, float], _Part],
         merged: dict[tuple[int, int, float], _Row],
         taken: set[int],
         ranges: list[tuple[int, int, float, float]],
@@ -926,19 +995,17 @@ class SQLiteSink:
         is one and has a finest row of its own. ``taken``: the series with rows in
         ``quick`` already; ``ranges`` gets the run's range of finest buckets. A run taken
         goes to ``held`` (its finest buckets and values, by series id), whose rows count as
-        in ``quick`` (:func:`_spill` puts them there when a key of the series is looked up)."""
+        in ``quick`` (:func:`_spill` puts them there when a key of the series is looked up).
+        ``roll_idx``: of each hourly and daily list of ``quick_roll`` that this run made,
+        its length, its values' bucket indices (computed once for both levels; None for a
+        value <= 0) and its min and max (a day's from its hours')."""
         if set(map(type, run)) != {_one_value_type()} or not all(map(_AGG_LAZY, run)):
             return False
-        values = list(map(_AGG_MIN, run))
+        # Lazy: as made, one observation each (count 1, sum, min and max its value, no
+        # last, no sketch), whatever changed an interval would have ended that.
+        values = list(map(_AGG_VALUE, run))
         starts = list(map(_AGG_START, run))
-        if (
-            set(map(_AGG_COUNT, run)) != {1}
-            or set(map(_AGG_LAST, run)) != {None}
-            or list(map(_AGG_SUM, run)) != values
-            or list(map(_AGG_MAX, run)) != values
-            or set(map(type, values)) != {float}
-            or not all(map(math.isfinite, values))
-        ):
+        if set(map(type, values)) != {float} or not all(map(math.isfinite, values)):
             return False
         # Whole seconds (interval starts) are finite: one pass checks both.
         whole = set(map(type, starts)) == {float} and all(map(float.is_integer, starts))
@@ -977,14 +1044,40 @@ class SQLiteSink:
         if ordered:
             from bisect import bisect_left  # here: a process that only counts needs none
 
+            from sounding.core.sketch import bucket_indices
+
             n = len(starts)
-            for res in (_db.HOUR, _db.DAY):
-                i = 0
-                while i < n:
-                    bucket = math.floor(starts[i] / res) * res
-                    j = bisect_left(starts, bucket + res, i)
-                    quick_roll.setdefault((sid, res, bucket), []).extend(values[i:j])
-                    i = j
+            hour, day = _db.HOUR, _db.DAY
+            #: (resolution, bucket, first, end, min, max) of each hour, then of each day
+            parts: list[tuple[int, float, int, int, float, float]] = []
+            i = 0
+            while i < n:
+                bucket = math.floor(starts[i] / hour) * hour
+                j = bisect_left(starts, bucket + hour, i)
+                part = values[i:j]
+                parts.append((hour, bucket, i, j, min(part), max(part)))
+                i = j
+            # A day is 24 whole hours: its values are its hours', its extremes theirs.
+            k = 0
+            last = len(parts)
+            while k < last:
+                bucket = math.floor(parts[k][1] / day) * day
+                m = k + 1
+                while m < last and parts[m][1] < bucket + day:
+                    m += 1
+                days = parts[k:m]
+                lo, hi = min(p[4] for p in days), max(p[5] for p in days)
+                parts.append((day, bucket, days[0][2], days[-1][3], lo, hi))
+                k = m
+            idx = bucket_indices(values)  # (None: a value <= 0, counted by add_many)
+            for res, bucket, i, j, lo, hi in parts:
+                key = (sid, res, bucket)
+                vals = quick_roll.get(key)
+                if vals is None:
+                    quick_roll[key] = values[i:j]
+                    roll_idx[key] = (j - i, None if idx is None else idx[i:j], lo, hi)
+                else:
+                    vals.extend(values[i:j])
             return True
         for res in (_db.HOUR, _db.DAY):
             # Runs of equal buckets.
@@ -1020,6 +1113,8 @@ class SQLiteSink:
         quick: dict[tuple[int, int, float], float] = {}
         #: hourly / daily key -> those values, in order
         quick_roll: dict[tuple[int, int, float], list[float]] = {}
+        #: hourly / daily key -> what a run that made its list knew of it (_quick_run)
+        roll_idx: dict[tuple[int, int, float], _Part] = {}
         buckets: dict[Any, tuple[float, ...] | None] = {}
         floor = math.floor
         accuracy: float | None = None  # (looked up by the first sketch)
@@ -1035,7 +1130,9 @@ class SQLiteSink:
         deadline = self.deadline
         #: runs taken whole by _quick_run, their rows not in ``quick`` (yet)
         held: _Held = {}
-        each = self._each(metrics, runs, fine, quick_ok, quick, quick_roll, merged, ranges, held)
+        each = self._each(
+            metrics, runs, fine, quick_ok, quick, quick_roll, roll_idx, merged, ranges, held
+        )
         for i, agg, sid in each:
             if held and sid in held:
                 _spill(held, quick, sid, fine)  # its keys are looked up below
@@ -1057,7 +1154,7 @@ class SQLiteSink:
             if quick_ok:
                 # A one-observation histogram interval (a sparse series' minute)?
                 if type(agg) is one_value and agg.lazy:  # type: ignore[attr-defined]
-                    v = agg.min  # its sketch is not built (and need not be)
+                    v = agg.value  # type: ignore[attr-defined]  # (no sketch built)
                 else:
                     sk = agg.sketch
                     v = None
@@ -1108,7 +1205,12 @@ class SQLiteSink:
         for rkey, vals in quick_roll.items():
             row = merged.get(rkey)
             if row is None:
-                merged[rkey] = _Row.of_values(vals)
+                part = roll_idx.get(rkey) if roll_idx else None
+                if part is not None and part[0] == len(vals):  # (nothing appended since)
+                    merged[rkey] = new = _Row.of_values(vals, part[2], part[3])
+                    new.idx = part[1]
+                else:
+                    merged[rkey] = _Row.of_values(vals)
             else:
                 row.count += len(vals)
                 row.sum = reduce(add, vals, row.sum)
@@ -1126,15 +1228,13 @@ class SQLiteSink:
                     _spill(held, quick, sid, fine)
                 for key in [key for key in quick if key in stored]:
                     merged[key] = _Row.of_values([quick.pop(key)])
-            # (sid, resolution, bucket) + (value,), built in C
-            rows = chain(
-                map(tuple.__add__, quick, zip(quick.values())),
-                *(zip(repeat(sid), repeat(fine), finest, values)
-                  for sid, (finest, values) in held.items()),
-            )  # fmt: skip
-            conn.executemany(_INSERT_ONE, rows)
+            if quick:
+                # (sid, resolution, bucket) + (value,), built in C
+                conn.executemany(_INSERT_ONE, map(tuple.__add__, quick, zip(quick.values())))
+            for sid, (finest, values) in held.items():
+                _insert_run(conn, sid, fine, finest, values)
         if merged:
-            conn.executemany(_UPSERT, self._rows(merged, stored))
+            conn.executemany(_UPSERT, self._rows(merged, stored, keep_new=not check_series))
 
     def _stored(
         self,
@@ -1182,8 +1282,14 @@ class SQLiteSink:
         self,
         merged: dict[tuple[int, int, float], _Row],
         stored: dict[tuple[int, int, float], tuple[bytes | None, int, float | None, float | None]],
+        keep_new: bool = True,
     ) -> list[tuple[Any, ...]]:
         """UPSERT parameters, with each sketch already merged into the stored one.
+
+        ``keep_new``: keep the sketches of new hourly and daily rows decoded for the next
+        flush, which merges into them (a bulk write does not: its 1,800 rollups of a 100 k
+        sparse import are rarely merged into again, and would push a live flush's sketches
+        out of the cache).
 
         Merging here, not in an SQL function called per row, keeps Python code out of the
         statement: a signal handler's ``sys.exit()`` or a Ctrl-C then surfaces as itself
@@ -1255,7 +1361,7 @@ class SQLiteSink:
                     cache.put(blob, total, owned=True)
                 else:
                     blob = sk.to_bytes()
-                    if key[1] in rollups:
+                    if keep_new and key[1] in rollups:
                         # The next flush merges into this row: keep it decoded (a copy when
                         # it is the caller's, who may change it later).
                         cache.put(blob, sk if row.owned else sk.copy(), owned=True)
@@ -1336,6 +1442,9 @@ class SQLiteSink:
             # Imported here: a short process finds maintenance done recently and skips it.
             from sounding.storage._retention import maintain
 
+            if self._keys_off:  # (left off by a bulk write)
+                conn.execute("PRAGMA foreign_keys = ON")
+                self._keys_off = False
             maintain(conn, retention_days=self.metrics.retention_days, now=now)
         except (sqlite3.Error, ValueError) as exc:
             # The flush itself is committed; a failed clean-up is retried next time.
@@ -1346,7 +1455,7 @@ class SQLiteSink:
         with self._lock:
             if self._closed:
                 raise StoreError(f"the sink for {self.path} is closed")
-            conn = self._connection()
+            conn = self._foreign_keys(True)
             t = get_clock().time() if now is None else now
             from sounding.storage._retention import maintain
 
