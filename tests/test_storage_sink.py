@@ -427,3 +427,43 @@ def test_fine_resolutions_read_what_add_fine_resolution_wrote() -> None:
     assert _db.fine_resolutions(conn) == [10, 60]
     _db.set_meta(conn, "resolutions", "[ 30 , 5.0, 20 ]")  # not ours: json decides
     assert _db.fine_resolutions(conn) == [20, 30]
+
+
+class _InterruptAfterBegin:
+    """A connection whose next ``BEGIN`` succeeds and is then interrupted (a Ctrl-C landing
+    as the statement returns, before the code after it runs)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.armed = True
+
+    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+        out = self.conn.execute(sql, *args)
+        if self.armed and sql.startswith("BEGIN"):
+            self.armed = False
+            raise KeyboardInterrupt
+        return out
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.conn, name)
+
+
+def test_an_interrupt_just_after_begin_leaves_no_transaction_open(
+    sink: SQLiteSink, db: Path
+) -> None:
+    """A Ctrl-C as BEGIN returns rolls it back: the lock is free and the next write lands."""
+    sink.write([counter("c", T0, 1, 1.0)], [])
+    real = sink._conn
+    assert real is not None
+    sink._conn = _InterruptAfterBegin(real)  # type: ignore[assignment]
+    with pytest.raises(KeyboardInterrupt):
+        sink.write([counter("c", T0 + 60, 1, 2.0)], [])
+    assert not real.in_transaction
+    other = sqlite3.connect(db, timeout=0)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # the write lock is not held by the sink
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+    sink.write([counter("c", T0 + 60, 1, 2.0)], [])
+    assert rows(db, "SELECT sum(sum) FROM points WHERE resolution = 60") == [(3.0,)]

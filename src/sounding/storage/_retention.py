@@ -60,8 +60,8 @@ def maintain(conn: sqlite3.Connection, *, retention_days: int, now: float) -> Ma
     """One retention pass in one transaction (``conn`` in autocommit mode)."""
     fine_cut = floor_to(now - retention_days * DAY, HOUR)
     hourly_cut = floor_to(now - HOURLY_RETENTION_DAYS * DAY, DAY)
-    conn.execute("BEGIN IMMEDIATE")
     try:
+        conn.execute("BEGIN IMMEDIATE")  # inside: an interrupt as it returns rolls back
         old_fine, old_hourly = cutoffs(conn)
         # Never move a cut-off backwards: rows before the old one are already gone.
         fine_cut = max(fine_cut, old_fine)

@@ -102,8 +102,8 @@ class Migrations:
         for step_name, fn in self._steps:
             if step_name == stop_before:
                 break
-            conn.execute("BEGIN IMMEDIATE")
             try:
+                conn.execute("BEGIN IMMEDIATE")  # inside: an interrupt as it returns rolls back
                 conn.execute(_CREATE_TABLE)
                 # Another process may have applied it while we waited for the lock.
                 done = conn.execute(

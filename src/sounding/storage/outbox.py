@@ -367,8 +367,8 @@ class ExportCursors:
     ) -> None:
         """Move ``state`` to ``position`` and persist it with the ``changed`` totals, atomically."""
         now = get_clock().time()
-        self.conn.execute("BEGIN IMMEDIATE")
         try:
+            self.conn.execute("BEGIN IMMEDIATE")  # inside: an interrupt as it returns rolls back
             self.conn.execute(
                 "INSERT INTO export_cursor (destination, position, updated, requests, samples, "
                 "refused, failures, last_success, last_error) VALUES (?, ?, ?, 1, ?, ?, 0, ?, ?) "
@@ -422,8 +422,8 @@ class ExportCursors:
 
     def forget(self, destination: str) -> None:
         """Drop a destination's cursor and totals (the next export starts afresh)."""
-        self.conn.execute("BEGIN IMMEDIATE")
         try:
+            self.conn.execute("BEGIN IMMEDIATE")  # inside: an interrupt as it returns rolls back
             self.conn.execute("DELETE FROM export_cursor WHERE destination = ?", (destination,))
             self.conn.execute("DELETE FROM export_totals WHERE destination = ?", (destination,))
             self.conn.execute("COMMIT")

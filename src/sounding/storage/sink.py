@@ -845,8 +845,10 @@ class SQLiteSink:
         events: Sequence[Event],
     ) -> None:
         bulk = len(metrics) >= BULK_WRITE_AGGREGATES  # (its keys are off: write())
-        conn.execute("BEGIN IMMEDIATE")
         try:
+            # Inside the try: a Ctrl-C landing just after BEGIN returns must roll it back,
+            # or the connection keeps an open transaction that fails the next write.
+            conn.execute("BEGIN IMMEDIATE")
             setup = self._setup_pending
             if setup:
                 _db.add_fine_resolution(conn, self.metrics.aggregation_interval)
