@@ -503,3 +503,29 @@ def test_interval_finer_than_rolled_up_rows_is_refused(tmp_path: Path) -> None:
     recent = run(tmp_path, "query", "c", "--interval", "5m", "--since", "2026-01-20",
                  "--format", "json")  # fmt: skip
     assert recent.exit_code == 0, recent.output
+
+
+@pytest.mark.parametrize("io_encoding", ["utf-8", "utf-8:surrogateescape"])
+def test_events_with_a_lone_surrogate_print_escaped(tmp_path: Path, io_encoding: str) -> None:
+    """`sounding events` shows a stored lone surrogate as its escape, not an encoding error
+    (stdout strict, or surrogateescape as Python sets it under a C.UTF-8 locale)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(Path(sounding.__file__).resolve().parents[1])
+    env["PYTHONIOENCODING"] = io_encoding
+    data = tmp_path / "data"
+    write = (
+        "import sounding\n"
+        f"sounding.configure(data_dir={str(data)!r}, app_name='s')\n"
+        "from sounding.collection.log import get_logger\n"
+        "get_logger('s').info('take.saved', title='caf\\u00e9 \\ud800 end')\n"
+        "sounding.flush()\n"
+    )
+    subprocess.run([sys.executable, "-c", write], env=env, check=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "sounding", "--data-dir", str(data), "events", "--since", "1d"],
+        capture_output=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    text = out.stdout.decode("utf-8")
+    assert "take.saved" in text
+    assert "caf\u00e9 \\ud800 end" in text

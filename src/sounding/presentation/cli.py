@@ -142,7 +142,29 @@ def main(ctx: click.Context, data_dir: Path | None, app: str | None, local: bool
       sounding export --app recorder --format csv -o metrics.csv
       sounding query recorder.recordings --stat sum --interval day --data-dir ./telemetry
     """
+    _tolerant_streams()
     ctx.obj = CliState(data_dir=data_dir, app=app, local=local)
+
+
+#: Error handlers of a text stream that fail on some text a store can hold.
+_FAILING_ERRORS = frozenset(("strict", "surrogateescape"))
+
+
+def _tolerant_streams() -> None:
+    """Let stdout and stderr write any stored text: a lone surrogate (which the store keeps
+    as its JSON escape) or a character the terminal's encoding lacks is written as its
+    backslash escape instead of failing the whole command with a UnicodeEncodeError.
+    ``surrogateescape`` (Python's choice under a C or POSIX locale) writes only the
+    surrogates that stand for undecodable bytes and fails on the others, so it is replaced
+    too; a stream already set to replace or escape is left as it is."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is None or getattr(stream, "errors", "strict") not in _FAILING_ERRORS:
+            continue
+        try:
+            reconfigure(errors="backslashreplace")
+        except (ValueError, OSError):  # (a closed or detached stream: left as it is)
+            pass
 
 
 def _value_unit(stat: str, unit: str) -> str:
