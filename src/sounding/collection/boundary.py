@@ -43,7 +43,6 @@ import functools
 import math
 import random as _random_module
 import time
-from _weakrefset import WeakSet  # what weakref.WeakSet is (threading, imported already, loads it)
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from operator import is_
@@ -324,7 +323,7 @@ class OperationBoundary:
         self._instruments: _Instruments | None = None
         #: ``_instruments`` while the success path updates their cells directly (lock-free,
         #: resolved in the current registry), else None: one test per call. Every boundary
-        #: forgets it when the registry is reset (_forget_instruments).
+        #: forgets it when the registry is reset (metrics.hold_fast).
         self._fast: _Instruments | None = None
         self._started: ContextVar[tuple[float, ...]] = ContextVar("sounding_boundary", default=())
         #: The start of the one `with` block using the fast slot (see __enter__), or None.
@@ -369,7 +368,7 @@ class OperationBoundary:
     def _resolved(self, inst: _Instruments) -> _Instruments:
         self._instruments = inst
         self._fast = inst if inst.fast else None
-        _LIVE.add(self)
+        _metrics.hold_fast(self)
         return inst
 
     def _delay(self, retry: int) -> float:
@@ -800,19 +799,6 @@ class OperationBoundary:
             f"operation_boundary({self.operation_name!r}, retry_on_failure="
             f"{self.retry_on_failure}, max_retries={self.max_retries}, reraise={self.reraise})"
         )
-
-
-#: every boundary that resolved its instruments (weakly)
-_LIVE: WeakSet[OperationBoundary] = WeakSet()
-
-
-def _forget_instruments() -> None:
-    # The registry was dropped: its series must not be updated any more.
-    for boundary in list(_LIVE):
-        boundary._fast = None
-
-
-_metrics.on_registry_reset(_forget_instruments)
 
 
 @overload

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import sys
 import threading
+from _weakrefset import WeakSet  # what weakref.WeakSet is (threading, imported already, loads it)
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 
@@ -1187,7 +1188,8 @@ class Registry:
 _registry: Registry | None = None
 _registry_lock = threading.Lock()
 _on_first_instrument: list[Callable[[], None]] = []
-_on_reset: list[Callable[[], None]] = []
+#: what keeps a series of the current registry for its hot path in ``_fast`` (weakly)
+_fast_holders: WeakSet[Any] = WeakSet()
 
 
 def get_registry() -> Registry:
@@ -1228,17 +1230,15 @@ def reset_registry() -> None:
     global _registry
     with _registry_lock:
         _registry = None
-    for hook in list(_on_reset):
-        try:
-            hook()
-        except Exception as exc:
-            health.failure("metrics.reset_hook", exc)
+    for holder in list(_fast_holders):
+        holder._fast = None
 
 
-def on_registry_reset(hook: Callable[[], None]) -> None:
-    """Run ``hook`` after the registry is dropped: what holds a series of the old one for
-    its hot path (a timer's, a boundary's) forgets it there."""
-    _on_reset.append(hook)
+def hold_fast(holder: Any) -> None:
+    """Set ``holder._fast`` to None when the registry is dropped: a timer or a boundary
+    keeps there what its hot path updates directly (a series of the current registry), and
+    must not update it once that registry is gone."""
+    _fast_holders.add(holder)
 
 
 def counter(name: str, unit: str = "", description: str = "") -> Counter:

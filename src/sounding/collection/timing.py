@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import math
 import sys
-from _weakrefset import WeakSet  # what weakref.WeakSet is (threading, imported already, loads it)
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Final, ParamSpec, TypeVar, cast, overload
@@ -112,7 +111,7 @@ class _Operation:
     __slots__ = (
         "__weakref__",
         "_error_tags",
-        "_fast_cell",
+        "_fast",
         "_hist",
         "_ok",
         "_ok_cell",
@@ -148,8 +147,8 @@ class _Operation:
         self._registry: Any = None
         #: ``_ok_cell`` while a successful run is one append to its buffer (a plain operation,
         #: lock-free instruments, resolved in the current registry), else None: one test on
-        #: the hot path. Every operation forgets it when the registry is reset (_forget_cells).
-        self._fast_cell: Any = None
+        #: the hot path. Every operation forgets it when the registry is reset (metrics.hold_fast).
+        self._fast: Any = None
         self._hist: _metrics.Histogram | None = None
         self._ok: _metrics.BoundHistogram | None = None
         self._ok_cell: Any = None
@@ -170,8 +169,8 @@ class _Operation:
         self._ok_cell = ok._cell
         self._slow = None
         self._registry = registry
-        self._fast_cell = ok._cell if self.plain and _metrics.LOCK_FREE else None
-        _LIVE.add(self)
+        self._fast = ok._cell if self.plain and _metrics.LOCK_FREE else None
+        _metrics.hold_fast(self)
         return ok
 
     def observe_ok(self, elapsed_ms: float) -> None:
@@ -264,7 +263,7 @@ class _Operation:
                 # Inlined observe_ok and BoundHistogram.observe for the common case (see
                 # PerformanceTimer.__exit__; ``seconds`` is >= 0 from the clock).
                 elapsed_ms = seconds * 1000.0
-                cell = op._fast_cell
+                cell = op._fast
                 if cell is not None and elapsed_ms <= _MAX_FLOAT:
                     buf = cell.buf
                     buf.append(elapsed_ms)
@@ -279,19 +278,6 @@ class _Operation:
             op.record(seconds * 1000.0, exc)
 
         return _wrap.timed(fn, ok, failed)
-
-
-#: every _Operation that resolved its instruments (weakly: one per uncached timer, too)
-_LIVE: WeakSet[_Operation] = WeakSet()
-
-
-def _forget_cells() -> None:
-    # The registry was dropped: its series must not be appended to any more.
-    for op in list(_LIVE):
-        op._fast_cell = None
-
-
-_metrics.on_registry_reset(_forget_cells)
 
 
 def _logger() -> Any:
@@ -644,7 +630,7 @@ class PerformanceTimer:
         if exc is None:
             # The common run: _end's fast path with BoundHistogram.observe inlined (a finite
             # float from the clock needs no other check), one append to the series buffer.
-            cell: _metrics._SketchCell | None = self._op._fast_cell
+            cell: _metrics._SketchCell | None = self._op._fast
             try:
                 start = self._start
                 attached = self._metrics
