@@ -52,7 +52,7 @@ from typing import Any, Final, TypeVar, cast, overload
 from sounding.collection import _wrap
 from sounding.collection import errors as _errors
 from sounding.collection import metrics as _metrics
-from sounding.collection.naming import check_operation_name, operation_name_for
+from sounding.collection.naming import check_operation_name, check_options, operation_name_for
 from sounding.collection.severity import (
     DEFAULT_SEVERITIES,
     check_classify,
@@ -883,14 +883,7 @@ def operation_boundary(operation_name: Any = None, **options: Any) -> Any:
             return _PLAIN_BOUNDARIES[operation_name]
         except (KeyError, TypeError):  # not made yet (or unhashable): checked below
             pass
-    for key in options:
-        if key not in _OPTION_DEFAULTS:
-            raise InvalidTypeError(
-                key,
-                options[key],
-                "one of the keyword arguments of operation_boundary: "
-                + ", ".join(_OPTION_DEFAULTS),
-            )
+    check_options(options, _OPTION_DEFAULTS, "operation_boundary")
     kwargs: dict[str, Any] = {**_OPTION_DEFAULTS, **options}
     if callable(operation_name) and not isinstance(operation_name, str):
         # Bare ``@operation_boundary``.

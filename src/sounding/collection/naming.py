@@ -1,4 +1,5 @@
-"""Operation names: the one place that checks them and derives them from a function.
+"""Operation names: the one place that checks them and derives them from a function (and
+the keyword options the timers and boundaries named after them take).
 
 An operation name is the stem of metric names (``<operation>.duration``, ``.failures``...),
 so it is a metric name with room left for the longest suffix that its instrument adds.
@@ -11,13 +12,13 @@ so it is a metric name with room left for the longest suffix that its instrument
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, Final
 
 from sounding.collection import metrics as _metrics
 from sounding.core.exceptions import InvalidNameError, InvalidTypeError
 
-__all__ = ["check_operation_name", "operation_name_for"]
+__all__ = ["check_operation_name", "check_options", "operation_name_for"]
 
 _PART_BAD: Final = re.compile(r"[^A-Za-z0-9_]+")
 
@@ -60,3 +61,13 @@ def check_operation_name(name: object, suffix: str = ".duration") -> str:
     if len(name) > limit:
         raise InvalidNameError("operation_name", name, f"at most {limit} characters")
     return _metrics.validate_name(name, "operation_name")
+
+
+def check_options(options: Mapping[str, object], allowed: Collection[str], where: str) -> None:
+    """Raise :class:`InvalidTypeError` naming the first of ``options`` that ``where`` (a
+    callable's name) does not take, and the ones it does (``allowed``, in order)."""
+    for key in options:
+        if key not in allowed:
+            raise InvalidTypeError(
+                key, options[key], f"one of the keyword arguments of {where}: " + ", ".join(allowed)
+            )

@@ -40,7 +40,7 @@ from typing import Any, Final, ParamSpec, TypeVar, cast, overload
 
 from sounding.collection import _wrap
 from sounding.collection import metrics as _metrics
-from sounding.collection.naming import check_operation_name, operation_name_for
+from sounding.collection.naming import check_operation_name, check_options, operation_name_for
 from sounding.collection.severity import check_classify, check_ok_exceptions, exception_outcome
 from sounding.core import health
 from sounding.core.clock import get_clock, on_clock_change
@@ -497,14 +497,7 @@ class PerformanceTimer:
                 return
             except (KeyError, TypeError):  # not made yet (or unhashable): checked below
                 pass
-        for key in options:
-            if key not in _TIMER_OPTIONS:
-                raise InvalidTypeError(
-                    key,
-                    options[key],
-                    "one of the keyword arguments of PerformanceTimer: "
-                    + ", ".join(_TIMER_OPTIONS),
-                )
+        check_options(options, _TIMER_OPTIONS, "PerformanceTimer")
         log_result = options.get("log_result", False)
         metrics = options.get("metrics", ())
         ok_exceptions = options.get("ok_exceptions", ())
