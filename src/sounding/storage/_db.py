@@ -14,18 +14,10 @@ from collections.abc import Callable
 from sounding.core import health
 from sounding.core.exceptions import StoreError
 from sounding.core.private import make_private_dir, make_private_file
+from sounding.storage._sqlite import sqlite3
 from sounding.storage.migrations import STORAGE_MIGRATIONS
 
 TYPE_CHECKING = False
-#: The C module itself: the `sqlite3` package adds datetime adapters (and imports `datetime`,
-#: about 1 ms of a short process's exit) that the store never uses.
-if TYPE_CHECKING:
-    import sqlite3
-else:
-    try:
-        import _sqlite3 as sqlite3
-    except ImportError:  # an interpreter without it
-        import sqlite3
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -22,16 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-TYPE_CHECKING = False
-#: The C module itself: the `sqlite3` package adds datetime adapters (and imports `datetime`,
-#: about 1 ms of a short process's exit) that the store never uses.
-if TYPE_CHECKING:
-    import sqlite3
-else:
-    try:
-        import _sqlite3 as sqlite3
-    except ImportError:  # an interpreter without it
-        import sqlite3
+from sounding.storage._sqlite import sqlite3
 
 __all__ = ["STORAGE_MIGRATIONS", "MigrationStep", "Migrations"]
 

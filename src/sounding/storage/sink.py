@@ -30,17 +30,9 @@ from sounding.core.exceptions import InvalidTypeError, StoreError
 from sounding.core.types import Event, IntervalAggregate, MetricType, TagKey
 from sounding.storage import _db
 from sounding.storage._db import MAINTENANCE_EVERY
+from sounding.storage._sqlite import sqlite3
 
 TYPE_CHECKING = False
-#: The C module itself: the `sqlite3` package adds datetime adapters (and imports `datetime`,
-#: about 1 ms of a short process's exit) that the store never uses.
-if TYPE_CHECKING:
-    import sqlite3
-else:
-    try:
-        import _sqlite3 as sqlite3
-    except ImportError:  # an interpreter without it
-        import sqlite3
 
 if TYPE_CHECKING:
     from pathlib import Path
