@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from sounding.core import health
+from sounding.core._json import compact_encoder, safe_repr
 from sounding.core.config import current
 from sounding.core.private import open_private, private_dir
 from sounding.core.types import Event
@@ -45,31 +46,9 @@ from sounding.core.types import Event
 __all__ = ["JsonlWriter", "dumps_event", "encode_fields"]
 
 
-def _fallback(value: Any) -> Any:
-    try:
-        return repr(value)
-    except Exception:
-        return f"<unrepresentable {type(value).__name__}>"
-
-
-_encoder = json.JSONEncoder(
-    ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_fallback
-)
-_encode: Callable[[Any], str] = _encoder.encode
-# JSONEncoder.encode builds a new C encoder on every call; for one line per event that setup
-# costs as much as the encoding, so build it once (same arguments as the encoder above).
-# Events come from the pipeline already JSON-shaped and depth-limited, so the circular check
-# is not needed; a RecursionError would still be caught by dumps_event's caller.
-_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
-if _c_make_encoder is not None:
-    _c_encode = _c_make_encoder(
-        None, _fallback, json.encoder.encode_basestring, None, ":", ",", False, False, False
-    )
-
-    def _encode_fast(value: Any) -> str:
-        return "".join(_c_encode(value, 0))
-
-    _encode = _encode_fast
+# Events come from the pipeline already JSON-shaped and depth-limited, so the encoder needs no
+# circular check; a RecursionError would still be caught by dumps_event's caller.
+_encode: Callable[[Any], str] = compact_encoder(ensure_ascii=False, allow_nan=False)
 
 
 try:
@@ -109,10 +88,10 @@ def _careful(value: Any, depth: int = 0) -> Any:
             return f"<int of {value.bit_length()} bits>"
         return value
     if depth >= _MAX_DEPTH and isinstance(value, (dict, list, tuple)):
-        return _fallback(value)
+        return safe_repr(value)
     if isinstance(value, dict):
         return {
-            (k if isinstance(k, str) else _fallback(k)): _careful(v, depth + 1)
+            (k if isinstance(k, str) else safe_repr(k)): _careful(v, depth + 1)
             for k, v in value.items()
         }
     if isinstance(value, (list, tuple)):

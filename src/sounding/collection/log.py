@@ -58,6 +58,7 @@ from sounding.collection.context import bound_items
 from sounding.collection.session import get_session_manager
 from sounding.core import config as _config
 from sounding.core import health
+from sounding.core._json import safe_repr
 from sounding.core.clock import get_clock, on_clock_change
 from sounding.core.config import LOG_LEVELS, Resolved
 from sounding.core.exceptions import InvalidTypeError, InvalidValueError
@@ -204,10 +205,7 @@ def _jsonable(value: Any, depth: int = 0) -> Any:
             return {str(k): _jsonable(v, depth + 1) for k, v in value.items()}
         if isinstance(value, (list, tuple, set, frozenset)):
             return [_jsonable(v, depth + 1) for v in value]
-    try:
-        return repr(value)
-    except Exception:  # a broken __repr__ must not lose the event
-        return f"<unrepresentable {type(value).__name__}>"
+    return safe_repr(value)  # (a broken __repr__ must not lose the event)
 
 
 # The scrubber module, imported on first use so that importing this module stays cheap.

@@ -24,6 +24,7 @@ from operator import add, attrgetter, itemgetter, lt, mul, ne, truediv
 
 from sounding.core import health
 from sounding.core._gc import paused
+from sounding.core._json import compact_encoder, safe_repr
 from sounding.core.clock import get_clock
 from sounding.core.config import MetricValues, current
 from sounding.core.exceptions import InvalidTypeError, StoreError
@@ -242,37 +243,13 @@ _encode_fields: Callable[[Any], str] | None = None
 
 def _fields_encoder() -> Callable[[Any], str]:
     global _encode_fields
-    import json
-
-    # One encoder for every event (``json.dumps`` with options builds a new one per call).
-    # ASCII output (the default), so its text needs no UTF-8 check before SQLite.
-    encode: Callable[[Any], str] = json.JSONEncoder(default=_repr, separators=(",", ":")).encode
-    # JSONEncoder.encode builds a C encoder per call (as in collection/jsonl.py, build it
-    # once). No circular check: a self-referencing value raises RecursionError, handled below.
-    c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
-    if c_make_encoder is not None:
-        c_fields = c_make_encoder(
-            None, _repr, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True
-        )
-
-        def encode_fast(fields: Any) -> str:
-            return "".join(c_fields(fields, 0))
-
-        encode = encode_fast
+    # One encoder for every event. ASCII output, so its text needs no UTF-8 check before
+    # SQLite; a self-referencing value raises RecursionError, handled by _json_fields.
+    encode = compact_encoder(ensure_ascii=True, allow_nan=True)
     _encode_fields = encode
     return encode
 
 
-def _repr(value: object) -> str:
-    """``repr(value)``, or a placeholder naming its type when that raises (a broken
-    ``__repr__``, an int too long for text): one value must not fail the batch (and every
-    retry of it)."""
-    try:
-        return repr(value)
-    except Exception:
-        if isinstance(value, int):  # as the JSON line writes it (collection/jsonl.py)
-            return f"<int of {value.bit_length()} bits>"
-        return f"<unrepresentable {type(value).__name__}>"
 
 
 def _json_fields(fields: dict[str, Any]) -> str:
@@ -284,13 +261,13 @@ def _json_fields(fields: dict[str, Any]) -> str:
         # Non-string keys, self-referencing values, ints too long for text: field by field.
         safe: dict[str, Any] = {}
         for k, v in fields.items():
-            key = k if isinstance(k, str) else _repr(k)
+            key = k if isinstance(k, str) else safe_repr(k)
             try:
-                json.dumps(v, default=_repr)
+                json.dumps(v, default=safe_repr)
                 safe[key] = v
             except Exception:
-                safe[key] = _repr(v)
-        return json.dumps(safe, default=_repr, separators=(",", ":"))
+                safe[key] = safe_repr(v)
+        return json.dumps(safe, default=safe_repr, separators=(",", ":"))
 
 
 def _finite(value: Any) -> float | None:
