@@ -139,6 +139,25 @@ def test_bulk_import_into_stored_rows_merges_with_them(tmp_path: Path) -> None:
     _same(_answers(tmp_path / "both"), _answers(tmp_path / "live"))
 
 
+def _stored_points(path: Path, batches: list[list[Any]]) -> list[tuple[object, ...]]:
+    """Every points row a new store at ``path`` holds after writing ``batches`` in turn."""
+    from sounding.core.config import MetricsConfig
+    from sounding.storage import SQLiteSink
+
+    sink = SQLiteSink(path, MetricsConfig())
+    for batch in batches:
+        sink.write(batch, [])
+    sink.close()
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(
+            "SELECT resolution, bucket_start, count, sum, min, max, last, sketch FROM points "
+            "ORDER BY resolution, bucket_start"
+        ).fetchall()
+    finally:
+        conn.close()
+
+
 def _view(sink: MemorySink) -> list[tuple[object, ...]]:
     sounding.flush()
     return sorted(
@@ -379,11 +398,8 @@ def test_runs_of_one_value_intervals_are_stored_as_built_ones(
 ) -> None:
     """A run of unbuilt one-value intervals writes the same rows as the same intervals with
     their sketches built (the one-by-one path), whatever their order and starts."""
-    import sqlite3
 
-    from sounding.core.config import MetricsConfig
     from sounding.core.types import IntervalAggregate, MetricType
-    from sounding.storage import SQLiteSink
 
     set_clock(ManualClock(T0 + 3 * 86400))
     rng = random.Random(5)
@@ -399,18 +415,11 @@ def test_runs_of_one_value_intervals_are_stored_as_built_ones(
                           sketch=single_value_sketch(v))
         for s, v in pairs
     ]  # fmt: skip
-    rows = []
-    for name, aggs in (("lazy", lazy), ("built", built)):
-        sink = SQLiteSink(tmp_path / f"{name}.db", MetricsConfig())
-        sink.write(aggs[:150], [])
-        sink.write(aggs[150:], [])  # the second batch merges into stored hours and days
-        sink.close()
-        conn = sqlite3.connect(tmp_path / f"{name}.db")
-        rows.append(conn.execute(
-            "SELECT resolution, bucket_start, count, sum, min, max, last, sketch FROM points "
-            "ORDER BY resolution, bucket_start"
-        ).fetchall())  # fmt: skip
-        conn.close()
+    # The second batch merges into stored hours and days.
+    rows = [
+        _stored_points(tmp_path / f"{name}.db", [aggs[:150], aggs[150:]])
+        for name, aggs in (("lazy", lazy), ("built", built))
+    ]
     assert all(isinstance(a, OneValueInterval) and a.lazy for a in lazy)  # never built
     assert rows[0] == rows[1]
     assert len(rows[0]) > 400
@@ -426,11 +435,8 @@ def test_a_changed_one_value_interval_is_no_longer_lazy_and_is_stored_as_changed
 ) -> None:
     """Changing any field of a lazy interval stores the others and builds the sketch
     first (lazy ends); a run holding it is written with the change, not as one value."""
-    import sqlite3
 
-    from sounding.core.config import MetricsConfig
     from sounding.core.types import IntervalAggregate, MetricType
-    from sounding.storage import SQLiteSink
 
     set_clock(ManualClock(T0 + 3 * 86400))
     kind, tags = MetricType.HISTOGRAM, (("route", "r1"),)
@@ -450,17 +456,10 @@ def test_a_changed_one_value_interval_is_no_longer_lazy_and_is_stored_as_changed
                               changed.sum, changed.min, changed.max, changed.last,
                               changed.sketch)  # fmt: skip
     assert changed == plain
-    rows = []
-    for name, aggs in (("run", run), ("plain", [*run[:7], plain, *run[8:]])):
-        sink = SQLiteSink(tmp_path / f"{name}.db", MetricsConfig())
-        sink.write(aggs, [])
-        sink.close()
-        conn = sqlite3.connect(tmp_path / f"{name}.db")
-        rows.append(conn.execute(
-            "SELECT resolution, bucket_start, count, sum, min, max, last, sketch FROM points "
-            "ORDER BY resolution, bucket_start"
-        ).fetchall())  # fmt: skip
-        conn.close()
+    rows = [
+        _stored_points(tmp_path / f"{name}.db", [aggs])
+        for name, aggs in (("run", run), ("plain", [*run[:7], plain, *run[8:]]))
+    ]
     assert rows[0] == rows[1]
     fine = [r for r in rows[0] if r[0] == 60 and r[1] == changed.start]
     assert fine[0][2] == expected["count"]
