@@ -7,6 +7,7 @@ import math
 import random
 import struct
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -160,19 +161,15 @@ def test_each_edge_is_the_first_float_of_its_bucket() -> None:
             assert math.ceil(math.log(_float(_bits(edge) - 1)) * k) < i
 
 
-def test_a_full_table_of_edges_falls_back_to_indexing() -> None:
+def test_a_full_table_of_edges_falls_back_to_indexing(monkeypatch: pytest.MonkeyPatch) -> None:
     """When the kept edges reach their limit, a narrow batch is indexed value by value and
     still counted exactly (the table never grows past the limit)."""
-    old = sketch_module._MAX_EDGES
-    sketch_module._MAX_EDGES = len(sketch_module._EDGES.get(0.01, {}))
-    try:
-        batch = [7.0e5 * (1 + i / 2000) for i in range(256)]  # buckets no test used yet
-        sk = QuantileSketch()
-        sk.add_many(batch)
-        assert len(sketch_module._EDGES.get(0.01, {})) <= sketch_module._MAX_EDGES
-        _assert_same(sk, _one_by_one(batch))
-    finally:
-        sketch_module._MAX_EDGES = old
+    monkeypatch.setattr(sketch_module, "_MAX_EDGES", len(sketch_module._EDGES.get(0.01, {})))
+    batch = [7.0e5 * (1 + i / 2000) for i in range(256)]  # buckets no test used yet
+    sk = QuantileSketch()
+    sk.add_many(batch)
+    assert len(sketch_module._EDGES.get(0.01, {})) <= sketch_module._MAX_EDGES
+    _assert_same(sk, _one_by_one(batch))
 
 
 #: a timer's batch: durations on a few clock ticks, with outliers far above and below
@@ -223,19 +220,17 @@ def test_a_densely_occupied_batch_is_finished_by_bisections() -> None:
     _assert_same(sk, _one_by_one(batch))
 
 
-def test_a_table_filling_up_during_a_walk_falls_back_to_indexing() -> None:
+def test_a_table_filling_up_during_a_walk_falls_back_to_indexing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """When the kept edges run out in the middle of a walk, the values not yet counted are
     indexed one by one and the sketch is still exact."""
-    old = sketch_module._MAX_EDGES
-    sketch_module._MAX_EDGES = len(sketch_module._EDGES.get(0.01, {})) + 2
-    try:
-        batch = [3.3e7 * (1 + (i % 8) / 10) for i in range(256)]  # buckets no test used yet
-        sk = QuantileSketch()
-        sk.add_many(batch)
-        assert len(sketch_module._EDGES.get(0.01, {})) <= sketch_module._MAX_EDGES
-        _assert_same(sk, _one_by_one(batch))
-    finally:
-        sketch_module._MAX_EDGES = old
+    monkeypatch.setattr(sketch_module, "_MAX_EDGES", len(sketch_module._EDGES.get(0.01, {})) + 2)
+    batch = [3.3e7 * (1 + (i % 8) / 10) for i in range(256)]  # buckets no test used yet
+    sk = QuantileSketch()
+    sk.add_many(batch)
+    assert len(sketch_module._EDGES.get(0.01, {})) <= sketch_module._MAX_EDGES
+    _assert_same(sk, _one_by_one(batch))
 
 
 def test_a_batch_within_the_dense_run_is_counted_into_it_in_place() -> None:
